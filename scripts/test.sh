@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine, then runs linters and the whole suite.
+# Used by the README's test command and by .ci/run. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the end-to-end tests drive (only installed when missing; needs root, as CI is).
+need=()
+for tool in tmux; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+if ((${#need[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "warning: missing ${need[*]} (install with apt-get); tests that need them will be skipped" >&2
+  fi
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade "pip>=24"
+.venv/bin/python -m pip install -q -e '.[test]'
+
+echo "== ruff";          .venv/bin/ruff check src tests bench
+echo "== import layers"; .venv/bin/lint-imports
+echo "== mypy";          .venv/bin/mypy src/smimesh
+echo "== pytest"
+set +e
+.venv/bin/pytest "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected no tests: that is a failure here, never a pass.
+if [ "$status" = 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi
+exit "$status"

@@ -1,0 +1,3 @@
+from smimesh.cli.main import main
+
+main()
