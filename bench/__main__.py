@@ -1,0 +1,43 @@
+"""Run every benchmark in bench/ (each `bench_*.py` as its own process), quick or full.
+
+    .venv/bin/python -m bench [--quick] [NAME ...]
+
+Each benchmark writes its JSON under bench/results/; this runner prints a one-line summary per
+benchmark and exits non-zero if any benchmark crashed (timings are reported, never asserted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke mode: small sizes, finishes in minutes")
+    parser.add_argument("names", nargs="*", help="only these benchmarks (e.g. validate propagation)")
+    args = parser.parse_args()
+    modules = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
+    if args.names:
+        modules = [m for m in modules if m.removeprefix("bench_") in args.names or m in args.names]
+    failed = []
+    for module in modules:
+        cmd = [sys.executable, "-m", f"bench.{module}"] + (["--quick"] if args.quick else [])
+        started = time.monotonic()
+        print(f"== {module}: {' '.join(cmd[1:])}", flush=True)
+        result = subprocess.run(cmd, cwd=BENCH_DIR.parent, check=False)
+        print(f"== {module}: exit {result.returncode} in {time.monotonic() - started:.1f}s", flush=True)
+        if result.returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
