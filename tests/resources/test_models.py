@@ -1,0 +1,301 @@
+"""The hub models accept every valid shape of SMI, Service and Workload, and refuse structural mistakes
+with a pydantic error whose `loc` uses the JSON (SMI) field names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from smimesh.resources import registry
+from smimesh.resources.access import TrafficTarget
+from smimesh.resources.core import Service
+from smimesh.resources.meta import ObjectMeta, ResourceKey
+from smimesh.resources.metrics import TrafficMetrics
+from smimesh.resources.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
+from smimesh.resources.split import TrafficSplit
+from smimesh.resources.workload import Workload
+
+META = {"name": "x", "namespace": "ns"}
+
+
+def doc(api: str, kind: str, spec: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"apiVersion": api, "kind": kind, "metadata": dict(META), **top}
+    if spec is not None:
+        out["spec"] = spec
+    return out
+
+
+def first_error(data: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+    with pytest.raises(ValidationError) as caught:
+        registry.decode(data)
+    error = caught.value.errors()[0]
+    return tuple(error["loc"]), error["type"]
+
+
+TT_SPEC = {
+    "destination": {"kind": "ServiceAccount", "name": "api", "namespace": "ns"},
+    "rules": [
+        {"kind": "HTTPRouteGroup", "name": "routes", "matches": ["api"]},
+        {"kind": "TCPRoute", "name": "t"},
+    ],
+    "sources": [{"kind": "ServiceAccount", "name": "web"}],
+}
+
+
+def test_resource_key_is_hashable_and_prints_kind_namespace_name() -> None:
+    target = registry.decode(doc("access.smi-spec.io/v1alpha3", "TrafficTarget", TT_SPEC))
+    assert target.key == ResourceKey("TrafficTarget", "ns", "x")
+    assert str(target.key) == "TrafficTarget/ns/x"
+    assert {target.key: 1}[ResourceKey("TrafficTarget", "ns", "x")] == 1
+
+
+def test_namespace_defaults_to_default() -> None:
+    assert ObjectMeta(name="a").namespace == "default"
+
+
+def test_pasted_server_metadata_is_tolerated() -> None:
+    meta = ObjectMeta.model_validate(
+        {
+            "name": "a",
+            "uid": "1234",
+            "resourceVersion": "99",
+            "generation": 3,
+            "creationTimestamp": "2021-01-01T00:00:00Z",
+            "managedFields": [{"manager": "kubectl"}],
+        }
+    )
+    assert meta.generation == 3 and meta.creation_timestamp is not None
+
+
+@pytest.mark.parametrize("field", ["generateName", "deletionTimestamp", "labelz"])
+def test_unusable_metadata_fields_are_errors(field: str) -> None:
+    data = doc("v1", "Service", {"ports": [{"port": 80}]})
+    data["metadata"][field] = "x"
+    assert first_error(data) == (("metadata", field), "extra_forbidden")
+
+
+def test_traffic_target_hub_accepts_the_spec_example() -> None:
+    target = registry.decode(doc("access.smi-spec.io/v1alpha3", "TrafficTarget", TT_SPEC))
+    assert isinstance(target, TrafficTarget)
+    assert [r.kind for r in target.spec.rules] == ["HTTPRouteGroup", "TCPRoute"]
+    assert target.spec.rules[1].matches is None
+    assert target.source_namespace(target.spec.sources[0]) == "ns"
+    assert target.legacy_destination_port is None
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "error"),
+    [
+        (lambda s: s.update(rules=[]), ("spec", "rules"), "too_short"),
+        (lambda s: s.update(sources=[]), ("spec", "sources"), "too_short"),
+        (lambda s: s.pop("destination"), ("spec", "destination"), "missing"),
+        (lambda s: s["rules"][0].update(kind="GRPCRoute"), ("spec", "rules", 0, "kind"), "literal_error"),
+        (lambda s: s["sources"][0].update(kind="User"), ("spec", "sources", 0, "kind"), "literal_error"),
+        (lambda s: s["destination"].update(port=8080), ("spec", "destination", "port"), "extra_forbidden"),
+        (lambda s: s["rules"][0].update(matches="api"), ("spec", "rules", 0, "matches"), "list_type"),
+    ],
+)
+def test_traffic_target_structural_errors(change: Any, loc: tuple[Any, ...], error: str) -> None:
+    import copy
+
+    spec = copy.deepcopy(TT_SPEC)
+    change(spec)
+    assert first_error(doc("access.smi-spec.io/v1alpha3", "TrafficTarget", spec)) == (loc, error)
+
+
+def test_legacy_destination_port_annotation_is_read_and_fails_closed_when_damaged() -> None:
+    data = doc("access.smi-spec.io/v1alpha3", "TrafficTarget", TT_SPEC)
+    data["metadata"]["annotations"] = {"smimesh.io/conversion-destination-port": "8080"}
+    assert TrafficTarget.model_validate(data).legacy_destination_port == 8080
+    data["metadata"]["annotations"] = {"smimesh.io/conversion-destination-port": "eighty"}
+    assert TrafficTarget.model_validate(data).legacy_destination_port == 0
+
+
+def test_http_match_defaults_and_json_names() -> None:
+    match = HTTPMatch.model_validate({"name": "all"})
+    assert (match.path_regex, match.methods, match.headers) == (None, None, None)
+    match = HTTPMatch.model_validate({"name": "m", "pathRegex": "/api/.*", "methods": ["GET", "*"]})
+    assert match.path_regex == "/api/.*"
+    assert match.to_dict() == {"name": "m", "pathRegex": "/api/.*", "methods": ["GET", "*"]}
+
+
+@pytest.mark.parametrize(
+    ("headers", "layout"),
+    [
+        ([{"user-agent": ".*Android.*"}, {"cookie": "a=b"}], "list"),
+        ({"user-agent": ".*Android.*", "cookie": "a=b"}, "map"),
+    ],
+)
+def test_headers_accept_both_layouts_and_write_back_what_was_read(headers: Any, layout: str) -> None:
+    match = HTTPMatch.model_validate({"name": "m", "headers": headers})
+    assert match.headers == {"user-agent": ".*Android.*", "cookie": "a=b"}
+    assert match.headers_layout == layout
+    assert match.to_dict()["headers"] == headers
+    assert HTTPMatch.model_validate(match.to_dict()) == match
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ([{"a": "1", "b": "2"}], "header_entry"),
+        ([{"a": "1"}, {"a": "2"}], "header_duplicate"),
+        (["a"], "header_entry"),
+        ("a: b", "dict_type"),
+        ({"a": 1}, "string_type"),
+    ],
+)
+def test_bad_headers_are_refused(headers: Any, error: str) -> None:
+    data = doc(
+        "specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", {"matches": [{"name": "m", "headers": headers}]}
+    )
+    loc, kind = first_error(data)
+    assert loc[:4] == ("spec", "matches", 0, "headers") and kind == error
+
+
+def test_methods_enum_is_enforced() -> None:
+    data = doc(
+        "specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", {"matches": [{"name": "m", "methods": ["get"]}]}
+    )
+    assert first_error(data) == (("spec", "matches", 0, "methods", 0), "literal_error")
+
+
+def test_http_route_group_requires_matches_and_names() -> None:
+    assert first_error(doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", {}))[0] == ("spec", "matches")
+    data = doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", {"matches": [{"pathRegex": "/"}]})
+    assert first_error(data) == (("spec", "matches", 0, "name"), "missing")
+
+
+@pytest.mark.parametrize("cls", [TCPRoute, UDPRoute])
+def test_port_routes(cls: type[TCPRoute] | type[UDPRoute]) -> None:
+    route = registry.decode(doc(cls.API_VERSION, cls.KIND, {"matches": {"ports": [3306, 6446]}}))
+    assert isinstance(route, cls) and route.ports == (3306, 6446)
+    every = registry.decode(doc(cls.API_VERSION, cls.KIND, {"matches": {"ports": []}}))
+    assert isinstance(every, cls) and every.ports == ()
+    assert first_error(doc(cls.API_VERSION, cls.KIND, {"matches": {}})) == (
+        ("spec", "matches", "ports"),
+        "missing",
+    )
+    bad = doc(cls.API_VERSION, cls.KIND, {"matches": {"ports": [0]}})
+    assert first_error(bad) == (("spec", "matches", "ports", 0), "greater_than_equal")
+    text_port = doc(cls.API_VERSION, cls.KIND, {"matches": {"ports": ["80"]}})
+    assert first_error(text_port) == (("spec", "matches", "ports", 0), "int_type")
+
+
+def test_traffic_split_hub() -> None:
+    spec = {
+        "service": "website",
+        "matches": [{"kind": "HTTPRouteGroup", "name": "ab-test"}],
+        "backends": [{"service": "v1", "weight": 0}, {"service": "v2", "weight": 100}],
+    }
+    split = registry.decode(doc("split.smi-spec.io/v1alpha4", "TrafficSplit", spec))
+    assert isinstance(split, TrafficSplit) and [b.weight for b in split.spec.backends] == [0, 100]
+    spec["backends"] = [{"service": "v1", "weight": -1}]
+    loc = ("spec", "backends", 0, "weight")
+    assert first_error(doc("split.smi-spec.io/v1alpha4", "TrafficSplit", spec)) == (loc, "greater_than_equal")
+    spec["backends"] = [{"service": "v1", "weight": 1.5}]
+    assert first_error(doc("split.smi-spec.io/v1alpha4", "TrafficSplit", spec)) == (loc, "int_type")
+    spec["backends"], spec["matches"] = [], [{"kind": "TCPRoute", "name": "t"}]
+    loc = ("spec", "matches", 0, "kind")
+    assert first_error(doc("split.smi-spec.io/v1alpha4", "TrafficSplit", spec)) == (loc, "literal_error")
+
+
+def test_service_fields_and_tolerated_paste() -> None:
+    spec = {
+        "selector": {"app": "birds"},
+        "type": "ClusterIP",
+        "clusterIP": "10.0.0.1",
+        "ports": [
+            {"name": "http", "port": 8080, "targetPort": 8081},
+            {"name": "grpc", "port": 9090, "targetPort": "grpc", "appProtocol": "grpc", "protocol": "TCP"},
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+        ],
+    }
+    service = registry.decode(doc("v1", "Service", spec, status={"loadBalancer": {}}))
+    assert isinstance(service, Service)
+    assert [p.effective_target_port for p in service.spec.ports] == [8081, "grpc", 53]
+    assert service.port_named("grpc") is not None and service.spec.ports[2].protocol == "UDP"
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "error"),
+    [
+        ({"type": "LoadBalancer"}, ("spec", "type"), "literal_error"),
+        ({"externalName": "x.example"}, ("spec", "externalName"), "extra_forbidden"),
+        ({"ports": [{"port": 80, "nodePort": 30080}]}, ("spec", "ports", 0, "nodePort"), "extra_forbidden"),
+        ({"ports": [{"port": 80, "protocol": "HTTP"}]}, ("spec", "ports", 0, "protocol"), "literal_error"),
+        ({"ports": [{"port": 70000}]}, ("spec", "ports", 0, "port"), "less_than_equal"),
+    ],
+)
+def test_service_refuses_what_the_mesh_cannot_honour(
+    change: dict[str, Any], loc: tuple[Any, ...], error: str
+) -> None:
+    assert first_error(doc("v1", "Service", {"ports": [{"port": 80}], **change})) == (loc, error)
+
+
+def test_workload_defaults_and_limits() -> None:
+    workload = registry.decode(doc("smimesh.io/v1alpha1", "Workload", {"command": ["python3", "app.py"]}))
+    assert isinstance(workload, Workload)
+    assert (workload.spec.replicas, workload.spec.service_account, workload.spec.env) == (1, "default", {})
+    full = {
+        "serviceAccount": "bookstore",
+        "replicas": 0,
+        "command": ["x"],
+        "env": {"GREETING": "hi"},
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "workingDir": "/tmp",
+    }
+    workload = registry.decode(doc("smimesh.io/v1alpha1", "Workload", full))
+    assert isinstance(workload, Workload) and workload.spec.ports[0].container_port == 8080
+    for change, loc, error in [
+        ({"command": []}, ("spec", "command"), "too_short"),
+        ({"replicas": -1}, ("spec", "replicas"), "greater_than_equal"),
+        ({"env": {"PORT": 80}}, ("spec", "env", "PORT"), "string_type"),
+    ]:
+        assert first_error(doc("smimesh.io/v1alpha1", "Workload", {**full, **change})) == (loc, error)
+
+
+def test_to_dict_writes_api_version_and_kind_first_and_round_trips() -> None:
+    target = registry.decode(doc("access.smi-spec.io/v1alpha3", "TrafficTarget", TT_SPEC))
+    data = target.to_dict()
+    assert list(data)[:3] == ["apiVersion", "kind", "metadata"]
+    assert registry.decode(data) == target
+
+
+def test_decode_refuses_unknown_kinds_with_a_hint() -> None:
+    with pytest.raises(registry.UnknownKindError) as caught:
+        registry.decode({"apiVersion": "split.smi-spec.io/v9", "kind": "TrafficSplit"})
+    assert "split.smi-spec.io/v1alpha4" in caught.value.hint
+    with pytest.raises(LookupError) as missing:
+        registry.decode({"kind": "TrafficSplit"})
+    assert "apiVersion" in str(missing.value)
+    with pytest.raises(registry.UnknownKindError) as typo:
+        registry.decode({"apiVersion": "spec.smi-spec.io/v1alpha1", "kind": "TCPRoute"})
+    assert "specs.smi-spec.io/v1alpha1" in typo.value.hint
+    with pytest.raises(registry.UnknownKindError) as output:
+        registry.decode({"apiVersion": "metrics.smi-spec.io/v1alpha1", "kind": "TrafficMetrics"})
+    assert "metrics API" in output.value.hint
+
+
+def test_registry_names() -> None:
+    assert registry.hub_of("TrafficTarget") is TrafficTarget
+    assert registry.is_hub(HTTPRouteGroup) and registry.plural("UDPRoute") == "udproutes"
+    assert registry.short_names("TrafficSplit") == ("ts",)
+    info = registry.info_of("htr")
+    assert info is not None and info.kind == "HTTPRouteGroup" and info.list_kind == "HTTPRouteGroupList"
+    assert ("v1", "Service") in registry.known()
+
+
+def test_traffic_metrics_output_type() -> None:
+    metrics = TrafficMetrics.model_validate(
+        {
+            "kind": "TrafficMetrics",
+            "resource": {"kind": "Pod", "name": "foo", "namespace": "foobar"},
+            "edge": {"direction": "to", "side": "client", "resource": {}},
+            "timestamp": "2019-04-08T22:25:55Z",
+            "window": "30s",
+            "metrics": [{"name": "success_count", "value": "100"}],
+        }
+    )
+    assert metrics.edge is not None and metrics.edge.direction == "to"
