@@ -1,0 +1,115 @@
+"""Issuing workload leaf certificates (X.509-SVIDs) for SPIFFE ids.
+
+Owns the shape of a leaf: a fresh ECDSA P-256 key per issuance, empty subject with exactly one
+critical URI SAN (the SPIFFE id, as the X.509-SVID spec and Istio do), CA:FALSE, keyUsage
+digitalSignature, extended key usage serverAuth + clientAuth (every sidecar is both), subject and
+authority key identifiers, a random serial, and a short lifetime never outliving its root.
+
+A `Leaf` lives in memory only: its key goes to the sidecar over SDS. There is deliberately no
+function anywhere in smimesh that writes a leaf key to a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from smimesh.identity.ca import CertificateAuthority
+from smimesh.identity.keys import KeyAlgorithm, generate_key, private_key_pem, signing_hash
+from smimesh.identity.spiffe import SpiffeId
+
+DEFAULT_LEAF_LIFETIME = timedelta(hours=24)
+MIN_LEAF_LIFETIME = timedelta(seconds=1)
+#: Backdate notBefore a little so a peer whose clock lags slightly does not see "not yet valid".
+LEAF_BACKDATE = timedelta(seconds=10)
+
+_EMPTY_SUBJECT = x509.Name([])
+_BASIC = x509.BasicConstraints(ca=False, path_length=None)
+_EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+
+
+def _key_usage(key_encipherment: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=key_encipherment,
+        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+        encipher_only=False, decipher_only=False,
+    )
+
+
+_USAGE_BY_ALGORITHM = {
+    KeyAlgorithm.EC_P256: _key_usage(key_encipherment=False),
+    KeyAlgorithm.RSA_2048: _key_usage(key_encipherment=True),  # RSA key transport, for comparison only
+}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Leaf:
+    """One issued leaf: certificate and key as PEM (for SDS), when it was issued, by which root."""
+
+    identity: SpiffeId
+    certificate_pem: bytes = field(repr=False)
+    private_key_pem: bytes = field(repr=False)
+    issued_at: datetime
+    not_after: datetime
+    serial: int
+    issuer_key_id: bytes  # the issuing root's subject key identifier
+
+    @property
+    def lifetime(self) -> timedelta:
+        return self.not_after - self.issued_at
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.not_after
+
+    def certificate(self) -> x509.Certificate:
+        """The parsed certificate (parsing costs; callers that only serve PEM never need it)."""
+        return x509.load_pem_x509_certificate(self.certificate_pem)
+
+
+def issue_leaf(
+    ca: CertificateAuthority,
+    identity: SpiffeId,
+    *,
+    now: datetime,
+    lifetime: timedelta = DEFAULT_LEAF_LIFETIME,
+    algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256,
+) -> Leaf:
+    """Issue a leaf for `identity` signed by `ca`, valid from `now` for `lifetime` (capped at the root's end).
+
+    Raises ValueError for a lifetime under one second (X.509 times have one-second resolution).
+    """
+    if lifetime < MIN_LEAF_LIFETIME:
+        raise ValueError(f"leaf lifetime must be at least {MIN_LEAF_LIFETIME}, got {lifetime}")
+    key = generate_key(algorithm)
+    not_after = min(now + lifetime, ca.not_after)
+    serial = x509.random_serial_number()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_EMPTY_SUBJECT)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(max(now - LEAF_BACKDATE, ca.not_before))
+        .not_valid_after(not_after)
+        .add_extension(_BASIC, critical=True)
+        .add_extension(_USAGE_BY_ALGORITHM[algorithm], critical=True)
+        .add_extension(_EKU, critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(ca.authority_key_identifier, critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity.uri)]),
+                       critical=True)  # critical because the subject is empty (RFC 5280 4.2.1.6)
+    )
+    certificate = builder.sign(ca.private_key, signing_hash(ca.private_key))
+    return Leaf(
+        identity=identity,
+        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
+        private_key_pem=private_key_pem(key),
+        issued_at=now,
+        not_after=certificate.not_valid_after_utc,
+        serial=serial,
+        issuer_key_id=ca.key_id,
+    )

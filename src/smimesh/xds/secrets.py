@@ -1,0 +1,132 @@
+"""SDS secrets and the TLS contexts that use them (pure: identity bundles -> Envoy protos).
+
+Two secrets per sidecar: its identity's certificate and key (`secret_name_for(identity)`), and the
+trust bundle of its trust domain (`trust_bundle_secret_name(td)`, every root sidecars accept: two
+during a root rotation). TLS contexts never inline key material: they name those secrets and
+fetch them over SDS on the ADS stream, so a renewed certificate or a rotated root reaches Envoy
+without touching listeners or clusters. The peer's SPIFFE id is checked with a URI SAN matcher in
+the context's default validation context, combined with the trust bundle fetched over SDS.
+
+`via_ads=False` names the same secrets without an SDS source: Envoy then looks them up in its
+bootstrap's `static_resources.secrets` (how the tests run Envoy without a control plane).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.core.v3 import base_pb2, config_source_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import any_pb2, wrappers_pb2
+
+from smimesh.identity.bundle import IdentityBundle, TrustBundle
+from smimesh.identity.spiffe import SCHEME, SpiffeId
+
+TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
+_TLS_1_3 = common_pb2.TlsParameters.TLSv1_3  # every peer is an Envoy sidecar: no legacy clients
+
+
+def secret_name_for(identity: SpiffeId) -> str:
+    """The SDS name of an identity's certificate and key: `identity:spiffe://td/ns/N/sa/S`."""
+    return f"identity:{identity.uri}"
+
+
+def trust_bundle_secret_name(trust_domain: str) -> str:
+    """The SDS name of a trust domain's roots: `trust-bundle:cluster.local`."""
+    return f"trust-bundle:{trust_domain}"
+
+
+def tls_certificate_secret(bundle: IdentityBundle) -> secret_pb2.Secret:
+    """The identity's leaf certificate and private key (inline bytes: SDS is the only way they travel)."""
+    return secret_pb2.Secret(
+        name=secret_name_for(bundle.identity),
+        tls_certificate=common_pb2.TlsCertificate(
+            certificate_chain=base_pb2.DataSource(inline_bytes=bundle.certificate_chain_pem),
+            private_key=base_pb2.DataSource(inline_bytes=bundle.leaf.private_key_pem),
+        ),
+    )
+
+
+def trust_bundle_secret(trust: TrustBundle) -> secret_pb2.Secret:
+    """Every trusted root of the trust domain, as a validation context."""
+    return secret_pb2.Secret(
+        name=trust_bundle_secret_name(trust.trust_domain),
+        validation_context=common_pb2.CertificateValidationContext(
+            trusted_ca=base_pb2.DataSource(inline_bytes=trust.pem),
+        ),
+    )
+
+
+def secrets_for(bundle: IdentityBundle) -> list[secret_pb2.Secret]:
+    """Both secrets a sidecar running as `bundle.identity` needs."""
+    return [tls_certificate_secret(bundle), trust_bundle_secret(bundle.trust)]
+
+
+def upstream_tls_context(
+    own: SpiffeId, expected_peers: Sequence[SpiffeId], *, sni: str = "",
+    alpn: Sequence[str] = (), via_ads: bool = True,
+) -> tls_pb2.UpstreamTlsContext:
+    """Client side: present `own`'s certificate; accept a server only if its URI SAN is an expected peer."""
+    if not expected_peers:
+        raise ValueError("an upstream TLS context needs at least one expected peer identity")
+    matchers = [_uri_san(string_pb2.StringMatcher(exact=peer.uri)) for peer in sorted(set(expected_peers))]
+    return tls_pb2.UpstreamTlsContext(common_tls_context=_common(own, matchers, alpn, via_ads), sni=sni)
+
+
+def downstream_tls_context(
+    own: SpiffeId, *, allowed_peers: Sequence[SpiffeId] | None = None,
+    alpn: Sequence[str] = (), via_ads: bool = True,
+) -> tls_pb2.DownstreamTlsContext:
+    """Server side: require a client certificate chaining to the trust bundle.
+
+    The client's URI SAN must be one of `allowed_peers`, or, when None, any SPIFFE id of `own`'s
+    trust domain (then RBAC decides per identity, and can say why in its stats and logs).
+    """
+    if allowed_peers is None:
+        prefix = f"{SCHEME}{own.trust_domain}/"
+        matchers = [_uri_san(string_pb2.StringMatcher(prefix=prefix))]
+    else:
+        matchers = [_uri_san(string_pb2.StringMatcher(exact=peer.uri)) for peer in sorted(set(allowed_peers))]
+    return tls_pb2.DownstreamTlsContext(
+        common_tls_context=_common(own, matchers, alpn, via_ads),
+        require_client_certificate=wrappers_pb2.BoolValue(value=True),
+    )
+
+
+def transport_socket(
+    context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext,
+) -> base_pb2.TransportSocket:
+    """Wrap a TLS context as the `transport_socket` of a cluster or a filter chain."""
+    typed = any_pb2.Any()
+    typed.Pack(context)
+    return base_pb2.TransportSocket(name=TLS_TRANSPORT_SOCKET, typed_config=typed)
+
+
+def _common(
+    own: SpiffeId, matchers: list[common_pb2.SubjectAltNameMatcher], alpn: Sequence[str], via_ads: bool
+) -> tls_pb2.CommonTlsContext:
+    return tls_pb2.CommonTlsContext(
+        tls_params=common_pb2.TlsParameters(tls_minimum_protocol_version=_TLS_1_3),
+        tls_certificate_sds_secret_configs=[_sds(secret_name_for(own), via_ads)],
+        combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+            default_validation_context=common_pb2.CertificateValidationContext(
+                match_typed_subject_alt_names=matchers,
+            ),
+            validation_context_sds_secret_config=_sds(trust_bundle_secret_name(own.trust_domain), via_ads),
+        ),
+        alpn_protocols=list(alpn),
+    )
+
+
+def _sds(name: str, via_ads: bool) -> secret_pb2.SdsSecretConfig:
+    if not via_ads:
+        return secret_pb2.SdsSecretConfig(name=name)  # looked up in static_resources.secrets
+    source = config_source_pb2.ConfigSource(
+        ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.ApiVersion.V3
+    )
+    return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
+
+
+def _uri_san(matcher: string_pb2.StringMatcher) -> common_pb2.SubjectAltNameMatcher:
+    return common_pb2.SubjectAltNameMatcher(san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=matcher)
