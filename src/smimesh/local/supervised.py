@@ -1,0 +1,102 @@
+"""One supervised process: started, watched, restarted with backoff when it dies, stopped on request.
+
+Owns the restart loop of a single child and its visible state (`starting`, `running`, `backoff`,
+`stopped`). Every unexpected exit is announced on the console with what died, how, and when the
+next try is — a user never has to guess why a workload is not answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from smimesh.errors import ProcessError
+from smimesh.local.backoff import Backoff
+from smimesh.local.processes import ChildProcess, describe_exit
+
+Launch = Callable[[], Awaitable[ChildProcess]]
+Announce = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class ProcessState:
+    label: str
+    state: str = "starting"
+    pid: int | None = None
+    restarts: int = 0
+    last_exit: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"state": self.state, "pid": self.pid, "restarts": self.restarts, "last_exit": self.last_exit}
+
+
+class Supervised:
+    """Runs `launch()` again and again until `stop()`; the owner awaits `stop()` for a clean end."""
+
+    def __init__(
+        self, label: str, launch: Launch, backoff: Backoff, announce: Announce, grace_s: float
+    ) -> None:
+        self.status = ProcessState(label)
+        self._launch = launch
+        self._backoff = backoff
+        self._announce = announce
+        self._grace_s = grace_s
+        self._child: ChildProcess | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def child(self) -> ChildProcess | None:
+        return self._child
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"supervise {self.status.label}")
+
+    async def stop(self) -> None:
+        """Stop the child gracefully (SIGTERM, SIGKILL after the grace) and end the restart loop."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+        self.status.state, self.status.pid = "stopped", None
+
+    def kill_now(self) -> None:
+        if self._child is not None:
+            self._child.kill_now()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            exit_text = await self._run_once()
+            if self._stopping.is_set():
+                return
+            delay = self._backoff.next_delay(started, time.monotonic())
+            self.status.restarts += 1
+            self.status.state, self.status.pid, self.status.last_exit = "backoff", None, exit_text
+            self._announce(
+                f"{self.status.label} {exit_text}; restarting in {delay:.1f}s "
+                f"(restart {self.status.restarts})"
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _run_once(self) -> str:
+        """Start the child and wait for it to end; return how it ended, as a phrase."""
+        self.status.state = "starting"
+        try:
+            child = await self._launch()
+        except ProcessError as exc:
+            return f"could not start ({exc.message})"
+        self._child = child
+        self.status.state, self.status.pid = "running", child.pid
+        exited = asyncio.ensure_future(child.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not exited.done():
+            exited.cancel()
+            await child.stop(self._grace_s)
+        code = await child.wait()
+        return f"exited ({describe_exit(code)})"

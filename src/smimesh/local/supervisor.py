@@ -1,0 +1,160 @@
+"""The supervisor: makes the running workload instances (and their sidecars) match the desired set.
+
+Owns every child process of `smimesh up`. `reconcile(desired)` starts instances that should run
+and do not, stops those that should not run any more (scaled down or deleted), and restarts an
+instance whose Workload changed (command, env, ports...). Each instance is two supervised
+processes: its Envoy sidecar (when a sidecar launcher is given) and the workload itself. Ports stay
+with an instance for its whole life, so restarts do not move endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from smimesh.local.backoff import Backoff
+from smimesh.local.env import workload_environment
+from smimesh.local.plan import InstanceSpec
+from smimesh.local.ports import InstancePorts, PortAllocator
+from smimesh.local.processes import ChildProcess
+from smimesh.local.rundir import RunDir
+from smimesh.local.supervised import Announce, Supervised
+from smimesh.settings import LOOPBACK, Settings
+
+# (instance, its ports) -> the sidecar's argv (after writing whatever files it needs)
+SidecarCommand = Callable[[InstanceSpec, InstancePorts], Sequence[str]]
+
+
+@dataclass(slots=True)
+class RunningInstance:
+    spec: InstanceSpec
+    ports: InstancePorts
+    app: Supervised
+    sidecar: Supervised | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def processes(self) -> list[Supervised]:
+        return [p for p in (self.sidecar, self.app) if p is not None]
+
+    def to_dict(self, run_dir: RunDir) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "instance": spec.name,
+            "namespace": spec.namespace,
+            "workload": spec.workload.name,
+            "node_id": spec.node_id,
+            **self.app.status.to_dict(),
+            "sidecar": self.sidecar.status.to_dict() if self.sidecar else None,
+            "admin": f"{LOOPBACK}:{self.ports.admin}",
+            "ports": dict(self.ports.app),
+            "log": str(run_dir.log_path(spec.namespace, spec.name)),
+        }
+
+
+class Supervisor:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        *,
+        settings: Settings,
+        announce: Announce,
+        sidecar_command: SidecarCommand | None = None,
+        ports: PortAllocator | None = None,
+        tcp_upstreams: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
+        grace_s: float = 3.0,
+    ) -> None:
+        self.run_dir = run_dir
+        self.settings = settings
+        self.ports = ports or PortAllocator()
+        self.tcp_upstreams = list(tcp_upstreams)
+        self._announce = announce
+        self._sidecar_command = sidecar_command
+        self._environ = dict(os.environ if environ is None else environ)
+        self._grace_s = grace_s
+        self._running: dict[str, RunningInstance] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> list[RunningInstance]:
+        return sorted(self._running.values(), key=lambda r: (r.spec.namespace, r.spec.name))
+
+    async def reconcile(self, desired: Mapping[str, InstanceSpec]) -> list[RunningInstance]:
+        """Start, stop and restart instances so that exactly `desired` (by node id) runs."""
+        async with self._lock:
+            gone = [key for key, run in self._running.items() if desired.get(key) != run.spec]
+            await asyncio.gather(*(self._stop_instance(key, forget=key not in desired) for key in gone))
+            for key, spec in desired.items():
+                if key not in self._running:
+                    self._running[key] = self._start_instance(spec)
+            return self.running
+
+    async def stop_all(self) -> None:
+        async with self._lock:
+            await asyncio.gather(*(self._stop_instance(key, forget=True) for key in list(self._running)))
+
+    def kill_all_now(self) -> None:
+        for run in self._running.values():
+            for process in run.processes():
+                process.kill_now()
+
+    def status(self) -> list[dict[str, Any]]:
+        return [run.to_dict(self.run_dir) for run in self.running]
+
+    def find(self, name: str) -> RunningInstance | None:
+        """An instance by node id, instance name, or workload name (its first instance)."""
+        for run in self.running:
+            if name in (run.spec.node_id, run.spec.name):
+                return run
+        return next((run for run in self.running if run.spec.workload.name == name), None)
+
+    def admin_address(self, name: str) -> str | None:
+        run = self.find(name)
+        return f"{LOOPBACK}:{run.ports.admin}" if run else None
+
+    def _start_instance(self, spec: InstanceSpec) -> RunningInstance:
+        ports = self.ports.for_instance(spec.node_id, spec.port_names, self.tcp_upstreams)
+        run = RunningInstance(spec, ports, app=self._supervised(spec.name, self._app_launch(spec, ports)))
+        if self._sidecar_command is not None:
+            run.sidecar = self._supervised(f"{spec.name} sidecar", self._sidecar_launch(spec, ports))
+        for process in run.processes():
+            process.start()
+        return run
+
+    async def _stop_instance(self, key: str, *, forget: bool) -> None:
+        run = self._running.pop(key)
+        await run.app.stop()  # the app first: its sidecar still serves its last requests
+        if run.sidecar is not None:
+            await run.sidecar.stop()
+        if forget:
+            self.ports.forget(key)
+
+    def _supervised(self, label: str, launch: Callable[[], Any]) -> Supervised:
+        backoff = Backoff(self.settings.restart_backoff_initial_s, self.settings.restart_backoff_max_s)
+        return Supervised(label, launch, backoff, self._announce, self._grace_s)
+
+    def _app_launch(self, spec: InstanceSpec, ports: InstancePorts) -> Callable[[], Any]:
+        def launch() -> Any:
+            env = workload_environment(spec, ports, self._environ)
+            log = self.run_dir.log_path(spec.namespace, spec.name)
+            return ChildProcess.spawn(
+                spec.name, spec.workload.command, cwd=spec.workload.cwd, env=env, log_path=log
+            )
+
+        return launch
+
+    def _sidecar_launch(self, spec: InstanceSpec, ports: InstancePorts) -> Callable[[], Any]:
+        assert self._sidecar_command is not None
+        command = self._sidecar_command
+
+        def launch() -> Any:
+            argv = command(spec, ports)
+            log = self.run_dir.log_path(spec.namespace, spec.name, sidecar=True)
+            return ChildProcess.spawn(
+                f"{spec.name} sidecar", argv, cwd=self.run_dir.path, env=self._environ, log_path=log
+            )
+
+        return launch

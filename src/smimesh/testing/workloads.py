@@ -1,0 +1,176 @@
+"""A reusable test workload (standard library only, so any `python3` can run it as a file).
+
+    python3 workloads.py serve        # HTTP server on $HOST:$PORT
+    python3 workloads.py client URL   # calls URL in a loop through $HTTP_PROXY, records what answered
+
+`serve` answers every request with JSON naming who answered: `workload` (WORKLOAD_NAME), `pod`
+(POD_NAME), `namespace`, `version` (VERSION), `path`. Per request, query parameters steer it:
+`?delay=0.5` waits that many seconds, `?status=500` answers with that status. With `UPSTREAM_URL`
+set, each request first calls that URL (through the mesh) and fails with 502 if the upstream does.
+
+`client` sends `--rate` requests per second and keeps running totals — requests, successes,
+failures, and answers per `version` and per `pod` — in a JSON file (`--stats`, rewritten
+atomically a few times per second) so a test or the demo's live view reads what was really seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+
+
+def identity() -> dict[str, str]:
+    return {
+        "workload": os.environ.get("WORKLOAD_NAME", ""),
+        "pod": os.environ.get("POD_NAME", ""),
+        "namespace": os.environ.get("POD_NAMESPACE", ""),
+        "version": os.environ.get("VERSION", ""),
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        if "delay" in query:
+            time.sleep(float(query["delay"]))
+        status = int(query.get("status", "200"))
+        body: dict[str, Any] = {**identity(), "path": url.path, "method": self.command}
+        upstream = os.environ.get("UPSTREAM_URL")
+        if upstream and status < 400:
+            status, body["upstream"] = call(upstream)
+            status = 200 if status < 400 else 502
+        self.reply(status, body)
+
+    do_POST = do_PUT = do_DELETE = do_GET
+
+    def reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if os.environ.get("ACCESS_LOG"):
+            super().log_message(format, *args)
+
+
+def call(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    """GET `url` (through HTTP_PROXY when set); (status, decoded JSON body or text). Status 0: no answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, _decode(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, _decode(error.read())
+    except (OSError, ValueError) as error:
+        return 0, str(error)
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")[:200]
+
+
+def serve() -> None:
+    server = ThreadingHTTPServer((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), Handler)
+    server.daemon_threads = True
+    print(f"{identity()['pod'] or 'workload'} serving on {server.server_address}", flush=True)
+    server.serve_forever()
+
+
+class Stats:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {
+            "requests": 0,
+            "ok": 0,
+            "failed": 0,
+            "by_version": {},
+            "by_pod": {},
+            "by_status": {},
+            "last_error": "",
+            "started": time.time(),
+        }
+        self._written = 0.0
+
+    def record(self, status: int, body: Any) -> None:
+        data = self.data
+        data["requests"] += 1
+        data["by_status"][str(status)] = data["by_status"].get(str(status), 0) + 1
+        if 200 <= status < 400 and isinstance(body, dict):
+            data["ok"] += 1
+            for key, field in (("by_version", "version"), ("by_pod", "pod")):
+                value = str(body.get(field) or "?")
+                data[key][value] = data[key].get(value, 0) + 1
+        else:
+            data["failed"] += 1
+            data["last_error"] = f"{status}: {str(body)[:160]}"
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        if self.path is None or (not force and time.monotonic() - self._written < 0.2):
+            return
+        self.data["updated"] = time.time()
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(self.data))
+        os.replace(temporary, self.path)
+        self._written = time.monotonic()
+
+
+def client(url: str, rate: float, stats_path: Path | None, count: int) -> None:
+    stats = Stats(stats_path)
+    interval = 1.0 / rate if rate > 0 else 0.0
+    sent = 0
+    while count <= 0 or sent < count:
+        started = time.monotonic()
+        stats.record(*call(url))
+        sent += 1
+        if sent % 100 == 0:
+            print(
+                f"{sent} requests, {stats.data['ok']} ok, by version {stats.data['by_version']}", flush=True
+            )
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    stats.flush(force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("serve", help="answer HTTP requests with who answered")
+    client_args = sub.add_parser("client", help="call a URL in a loop and record who answered")
+    client_args.add_argument("url")
+    client_args.add_argument(
+        "--rate", type=float, default=20.0, help="requests per second (0: as fast as possible)"
+    )
+    client_args.add_argument("--stats", type=Path, default=None, help="JSON file with running totals")
+    client_args.add_argument("--count", type=int, default=0, help="stop after this many requests (0: never)")
+    args = parser.parse_args(argv)
+    try:
+        if args.mode == "serve":
+            serve()
+        else:
+            client(args.url, args.rate, args.stats, args.count)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
