@@ -1,0 +1,185 @@
+"""`build_model`: from an input snapshot and the running instances to an immutable `MeshModel`.
+
+Owns the orchestration and the service side (ports, protocols, endpoints); policies and splits are
+resolved in `build_policies.py` and `build_splits.py`. Whatever cannot be used is left out with an
+SM6xxx diagnostic (see `codes.py`); the rest of the model is still built.
+
+`snapshot` is an `InputSnapshot` (anything with `of_kind(cls)`), or simply an iterable of hub
+resources (handy in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from smimesh.diagnostics import Diagnostic, Location, ObjectRef
+from smimesh.mesh import codes
+from smimesh.mesh.build_policies import build_policies
+from smimesh.mesh.build_splits import build_splits
+from smimesh.mesh.instances import InstanceIndex
+from smimesh.mesh.model import (
+    DEFAULT_CLUSTER_DOMAIN,
+    DEFAULT_TRUST_DOMAIN,
+    Endpoint,
+    Instance,
+    MeshModel,
+    Protocol,
+    Service,
+    ServiceKey,
+    ServicePort,
+)
+from smimesh.mesh.protocols import protocol_of
+from smimesh.resources.access import TrafficTarget
+from smimesh.resources.core import Service as ServiceResource
+from smimesh.resources.core import ServicePort as ServicePortResource
+from smimesh.resources.meta import Resource
+from smimesh.resources.specs import HTTPRouteGroup, TCPRoute, UDPRoute
+from smimesh.resources.split import TrafficSplit
+
+
+class Inputs:
+    """The hub resources of a snapshot, by kind, with same-namespace lookup by name."""
+
+    def __init__(self, snapshot: Any) -> None:
+        objects = _all_objects(snapshot)
+        self.by_kind: dict[type[Resource], list[Any]] = defaultdict(list)
+        for obj in objects:
+            self.by_kind[type(obj)].append(obj)
+        for items in self.by_kind.values():
+            items.sort(key=lambda o: (o.metadata.namespace, o.metadata.name))
+        self._named = {(type(o), o.metadata.namespace, o.metadata.name): o for o in objects}
+
+    def of(self, cls: type[Resource]) -> list[Any]:
+        return self.by_kind.get(cls, [])
+
+    def named(self, cls: type[Resource], namespace: str, name: str) -> Any:
+        return self._named.get((cls, namespace, name))
+
+
+_KINDS: tuple[type[Resource], ...] = (
+    ServiceResource,
+    TrafficTarget,
+    TrafficSplit,
+    HTTPRouteGroup,
+    TCPRoute,
+    UDPRoute,
+)
+
+
+def _all_objects(snapshot: Any) -> list[Any]:
+    if hasattr(snapshot, "of_kind"):
+        return [obj for cls in _KINDS for obj in snapshot.of_kind(cls)]
+    return [obj for obj in snapshot if isinstance(obj, _KINDS)]
+
+
+def _unique_instances(instances: Iterable[Instance], diags: list[Diagnostic]) -> dict[str, Instance]:
+    unique: dict[str, Instance] = {}
+    for inst in instances:
+        if inst.node_id in unique:
+            ref = ObjectRef("Workload", inst.namespace, inst.workload)
+            diags.append(codes.diag(codes.DUPLICATE_NODE, f"node id {inst.node_id} is used twice", ref))
+            continue
+        unique[inst.node_id] = inst
+    return unique
+
+
+def _endpoint(inst: Instance, target: int | str) -> Endpoint | None:
+    for port in inst.inbound:
+        if port.container_port == target if isinstance(target, int) else port.name == target:
+            return Endpoint(inst.host, port.sidecar_port, inst.node_id, inst.identity, port.container_port)
+    return None
+
+
+def _service_port(
+    svc: ServiceResource,
+    index: int,
+    port: ServicePortResource,
+    selected: Sequence[Instance],
+    diags: list[Diagnostic],
+) -> ServicePort:
+    target = port.effective_target_port
+    endpoints, unresolved = [], set()
+    for inst in selected:
+        found = _endpoint(inst, target)
+        if found is None:
+            unresolved.add(inst.workload)
+        else:
+            endpoints.append(found)
+    for workload in sorted(unresolved):
+        diags.append(
+            codes.diag(
+                codes.TARGET_PORT_UNRESOLVED,
+                f"Workload {workload} has no port {target!r} for Service {svc.metadata.name}",
+                ObjectRef("Service", svc.metadata.namespace, svc.metadata.name),
+                path=f"spec.ports[{index}].targetPort",
+                value=str(target),
+                expected=f"a containerPort (or port name) of Workload {workload}",
+            )
+        )
+    protocol = protocol_of(port.name, port.app_protocol, port.protocol)
+    return ServicePort(port.name or str(port.port), port.port, target, protocol, tuple(sorted(endpoints)))
+
+
+def build_services(
+    resources: Sequence[ServiceResource], index: InstanceIndex, diags: list[Diagnostic]
+) -> dict[ServiceKey, Service]:
+    services = {}
+    for svc in resources:
+        key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
+        selected = index.select(key.namespace, svc.spec.selector)
+        ports = tuple(_service_port(svc, i, p, selected, diags) for i, p in enumerate(svc.spec.ports))
+        services[key] = Service(key, ports, tuple(sorted((svc.spec.selector or {}).items())))
+    return services
+
+
+def inbound_protocols(services: Mapping[ServiceKey, Service]) -> dict[tuple[str, int], Protocol]:
+    """What each instance's container port speaks, from the service ports that target it (first wins)."""
+    protocols: dict[tuple[str, int], Protocol] = {}
+    for key in sorted(services):
+        for port in services[key].ports:
+            for endpoint in port.endpoints:
+                protocols.setdefault((endpoint.node_id, endpoint.container_port), port.protocol)
+    return protocols
+
+
+def _locate(diags: list[Diagnostic], snapshot: Any) -> tuple[Diagnostic, ...]:
+    """Attach the file location of each diagnostic's object, when the snapshot knows it."""
+    locations = getattr(snapshot, "locations", None)
+    if not isinstance(locations, Mapping):
+        return tuple(diags)
+    by_ref = {tuple(k): v for k, v in locations.items()}
+    located = []
+    for d in diags:
+        loc = by_ref.get((d.object.kind, d.object.namespace, d.object.name))
+        located.append(d.at(loc) if isinstance(loc, Location) else d)
+    return tuple(located)
+
+
+def build_model(
+    snapshot: Any,
+    instances: Iterable[Instance],
+    *,
+    trust_domain: str = DEFAULT_TRUST_DOMAIN,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    permissive: bool = False,
+) -> MeshModel:
+    """The mesh model of `snapshot` with `instances` running; never raises for bad input."""
+    inputs = Inputs(snapshot)
+    diags: list[Diagnostic] = []
+    by_node = _unique_instances(instances, diags)
+    services = build_services(inputs.of(ServiceResource), InstanceIndex(by_node.values()), diags)
+    policies = build_policies(inputs, diags)
+    splits = build_splits(inputs, services, diags)
+    return MeshModel(
+        services=services,
+        instances=by_node,
+        splits=splits,
+        policies=policies,
+        inbound_protocols=inbound_protocols(services),
+        diagnostics=_locate(list(dict.fromkeys(diags)), snapshot),
+        trust_domain=trust_domain,
+        cluster_domain=cluster_domain,
+        permissive=permissive,
+    )

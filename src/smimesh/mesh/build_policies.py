@@ -1,0 +1,153 @@
+"""TrafficTargets resolved against their routes into `TrafficPolicy` values (SPEC-DIGEST §3.6, §8 A1–A8).
+
+Owns the translation only; evaluation is `access.py`. Rules are resolved one by one: a rule whose
+route is missing allows nothing (fail closed) but the target's other rules still apply (A8).
+A missing TCPRoute still counts as a TCPRoute rule with no ports, so it narrows the target's HTTP
+rules to nothing rather than silently widening them to every port.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from smimesh.diagnostics import Diagnostic, ObjectRef
+from smimesh.mesh import codes
+from smimesh.mesh.access import PortCover, RouteMatch, TrafficPolicy
+from smimesh.mesh.model import HttpMatch, Identity
+from smimesh.resources.access import TrafficTarget, TrafficTargetRule
+from smimesh.resources.meta import Resource
+from smimesh.resources.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
+
+if TYPE_CHECKING:
+    from smimesh.mesh.build import Inputs
+
+
+def http_match(match: HTTPMatch) -> HttpMatch:
+    """The mesh's normalised form of an HTTPMatch: "" / () mean any; `*` anywhere means any method."""
+    methods = tuple(sorted(set(match.methods or ())))
+    headers = tuple(sorted((name.lower(), regex) for name, regex in (match.headers or {}).items()))
+    return HttpMatch(match.name, match.path_regex or "", () if "*" in methods else methods, headers)
+
+
+class _Rules:
+    """Accumulates the rules of one TrafficTarget."""
+
+    def __init__(self) -> None:
+        self.http: list[RouteMatch] = []
+        self.has_http = False
+        self.tcp: PortCover | None = None
+        self.udp: PortCover | None = None
+
+
+def _ref(tt: TrafficTarget) -> ObjectRef:
+    return ObjectRef("TrafficTarget", tt.metadata.namespace, tt.metadata.name)
+
+
+def _missing(tt: TrafficTarget, index: int, rule: TrafficTargetRule) -> Diagnostic:
+    return codes.diag(
+        codes.RULE_MISSING,
+        f"{rule.kind} {rule.name} does not exist in namespace {tt.metadata.namespace}",
+        _ref(tt),
+        path=f"spec.rules[{index}].name",
+        value=rule.name,
+        expected=f"an existing {rule.kind}",
+    )
+
+
+def _http_rule(
+    tt: TrafficTarget,
+    index: int,
+    rule: TrafficTargetRule,
+    group: HTTPRouteGroup,
+    acc: _Rules,
+    diags: list[Diagnostic],
+) -> None:
+    names = rule.matches if rule.matches is not None else [m.name for m in group.spec.matches]
+    for name in names:
+        match = group.match(name)
+        if match is None:
+            diags.append(
+                codes.diag(
+                    codes.RULE_UNKNOWN_MATCH,
+                    f"HTTPRouteGroup {group.metadata.name} has no match {name!r}",
+                    _ref(tt),
+                    path=f"spec.rules[{index}].matches",
+                    value=name,
+                    expected=", ".join(m.name for m in group.spec.matches),
+                )
+            )
+        else:
+            acc.http.append(RouteMatch(group.metadata.name, http_match(match)))
+
+
+def _port_cover(route: TCPRoute | UDPRoute | None) -> PortCover:
+    if route is None:
+        return PortCover()
+    return PortCover(every_port=not route.ports, ports=frozenset(route.ports))
+
+
+_RULE_KINDS: dict[str, type[Resource]] = {
+    "HTTPRouteGroup": HTTPRouteGroup,
+    "TCPRoute": TCPRoute,
+    "UDPRoute": UDPRoute,
+}
+
+
+def _add_rule(
+    tt: TrafficTarget,
+    index: int,
+    rule: TrafficTargetRule,
+    inputs: Inputs,
+    acc: _Rules,
+    diags: list[Diagnostic],
+) -> None:
+    ns = tt.metadata.namespace
+    kind = _RULE_KINDS[rule.kind]
+    route: Any = inputs.named(kind, ns, rule.name)
+    if route is None:
+        diags.append(_missing(tt, index, rule))
+    if rule.kind == "HTTPRouteGroup":
+        acc.has_http = True
+        if route is not None:
+            _http_rule(tt, index, rule, route, acc, diags)
+    elif rule.kind == "TCPRoute":
+        acc.tcp = _port_cover(route).union(acc.tcp or PortCover())
+    else:
+        acc.udp = _port_cover(route).union(acc.udp or PortCover())
+
+
+def _policy(tt: TrafficTarget, inputs: Inputs, diags: list[Diagnostic]) -> TrafficPolicy | None:
+    ns = tt.metadata.namespace
+    if tt.destination_namespace() != ns:
+        diags.append(
+            codes.diag(
+                codes.TARGET_NAMESPACE,
+                "a TrafficTarget must be in its destination's namespace",
+                _ref(tt),
+                path="spec.destination.namespace",
+                value=tt.destination_namespace(),
+                expected=ns,
+                hint=f"move the TrafficTarget to namespace {tt.destination_namespace()}",
+            )
+        )
+        return None
+    acc = _Rules()
+    for index, rule in enumerate(tt.spec.rules):
+        _add_rule(tt, index, rule, inputs, acc, diags)
+    sources = frozenset(Identity(tt.source_namespace(s), s.name) for s in tt.spec.sources)
+    return TrafficPolicy(
+        ns,
+        tt.metadata.name,
+        Identity(ns, tt.spec.destination.name),
+        sources,
+        tuple(acc.http),
+        acc.has_http,
+        acc.tcp,
+        acc.udp,
+        tt.legacy_destination_port,
+    )
+
+
+def build_policies(inputs: Inputs, diags: list[Diagnostic]) -> tuple[TrafficPolicy, ...]:
+    policies = (_policy(tt, inputs, diags) for tt in inputs.of(TrafficTarget))
+    return tuple(p for p in policies if p is not None)

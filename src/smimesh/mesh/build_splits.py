@@ -1,0 +1,165 @@
+"""TrafficSplits resolved per root service port (SPEC-DIGEST §4.6, §8 A9–A14), with what was dropped.
+
+Owns the translation of TrafficSplit resources into `PortSplits`: the root must be a Service in the
+split's namespace; per root port a backend takes part only if it exists and has a port with the same
+number; the root listed as a backend means the root's own endpoints; at most one unconditional split
+per root (first by creation time, then name); conditional splits keep that order too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from smimesh.diagnostics import Diagnostic, ObjectRef
+from smimesh.mesh import codes
+from smimesh.mesh.build_policies import http_match
+from smimesh.mesh.model import HttpMatch, Protocol, Service, ServiceKey
+from smimesh.mesh.split import PortSplits, SplitRoute, WeightedBackend
+from smimesh.resources.specs import HTTPRouteGroup
+from smimesh.resources.split import TrafficSplit
+
+if TYPE_CHECKING:
+    from smimesh.mesh.build import Inputs
+
+
+def _ref(split: TrafficSplit) -> ObjectRef:
+    return ObjectRef("TrafficSplit", split.metadata.namespace, split.metadata.name)
+
+
+def _order(split: TrafficSplit) -> tuple[str, str]:
+    created = split.metadata.creation_timestamp
+    return (created.isoformat() if created else "~", split.metadata.name)
+
+
+def _matches(split: TrafficSplit, inputs: Inputs, diags: list[Diagnostic]) -> tuple[HttpMatch, ...] | None:
+    """The split's match set; None when it has matches but none exist (then it applies to nothing)."""
+    if not split.spec.matches:
+        return ()
+    found: list[HttpMatch] = []
+    for index, ref in enumerate(split.spec.matches):
+        group: HTTPRouteGroup | None = inputs.named(HTTPRouteGroup, split.metadata.namespace, ref.name)
+        if group is None:
+            diags.append(
+                codes.diag(
+                    codes.SPLIT_MATCHES_MISSING,
+                    f"HTTPRouteGroup {ref.name} does not exist",
+                    _ref(split),
+                    path=f"spec.matches[{index}].name",
+                    value=ref.name,
+                    expected="an existing HTTPRouteGroup",
+                )
+            )
+            continue
+        found.extend(http_match(m) for m in group.spec.matches)
+    return tuple(found) if found else None
+
+
+def _backends(
+    split: TrafficSplit,
+    root: Service,
+    port: int,
+    services: Mapping[ServiceKey, Service],
+    diags: list[Diagnostic],
+) -> tuple[WeightedBackend, ...]:
+    eligible = []
+    ns = split.metadata.namespace
+    for index, backend in enumerate(split.spec.backends):
+        key = ServiceKey(ns, backend.service)
+        svc = services.get(key)
+        path = f"spec.backends[{index}].service"
+        if svc is None:
+            diags.append(
+                codes.diag(
+                    codes.SPLIT_BACKEND_MISSING,
+                    f"backend Service {backend.service} does not exist",
+                    _ref(split),
+                    path=path,
+                    value=backend.service,
+                )
+            )
+        elif svc.port(port) is None:
+            diags.append(
+                codes.diag(
+                    codes.SPLIT_BACKEND_LACKS_PORT,
+                    f"backend {backend.service} has no port {port}: left out for it",
+                    _ref(split),
+                    path=path,
+                    value=backend.service,
+                    expected=f"a Service with port {port}",
+                )
+            )
+        else:
+            eligible.append(WeightedBackend(key, port, backend.weight, is_root=key == root.key))
+    return tuple(eligible)
+
+
+def _routes(
+    split: TrafficSplit, inputs: Inputs, services: Mapping[ServiceKey, Service], diags: list[Diagnostic]
+) -> list[tuple[int, SplitRoute]]:
+    ns, name = split.metadata.namespace, split.metadata.name
+    root = services.get(ServiceKey(ns, split.spec.service))
+    if root is None:
+        diags.append(
+            codes.diag(
+                codes.SPLIT_ROOT_MISSING,
+                f"root Service {split.spec.service} does not exist",
+                _ref(split),
+                path="spec.service",
+                value=split.spec.service,
+                expected=f"a Service in namespace {ns}",
+            )
+        )
+        return []
+    matches = _matches(split, inputs, diags)
+    if matches is None:
+        return []
+    if any(b.service == root.key.name for b in split.spec.backends):
+        diags.append(
+            codes.diag(
+                codes.SPLIT_SELF_BACKEND,
+                "the root is also a backend: its own endpoints",
+                _ref(split),
+                path="spec.backends",
+            )
+        )
+    routes = []
+    for port in (p for p in root.ports if p.protocol is not Protocol.UDP):
+        route = SplitRoute(ns, name, _backends(split, root, port.port, services, diags), matches)
+        if route.all_zero:
+            diags.append(
+                codes.diag(
+                    codes.SPLIT_ALL_ZERO,
+                    f"no traffic for {root.key.name}:{port.port}: weights are 0",
+                    _ref(split),
+                    path="spec.backends",
+                    hint="raise the weight of a backend",
+                )
+            )
+        routes.append((port.port, route))
+    return routes
+
+
+def build_splits(
+    inputs: Inputs, services: Mapping[ServiceKey, Service], diags: list[Diagnostic]
+) -> dict[tuple[ServiceKey, int], PortSplits]:
+    result: dict[tuple[ServiceKey, int], PortSplits] = {}
+    for split in sorted(inputs.of(TrafficSplit), key=_order):
+        root = ServiceKey(split.metadata.namespace, split.spec.service)
+        for port, route in _routes(split, inputs, services, diags):
+            current = result.get((root, port), PortSplits(root, port))
+            if route.matches:
+                current = PortSplits(root, port, (*current.conditional, route), current.unconditional)
+            elif current.unconditional is None:
+                current = PortSplits(root, port, current.conditional, route)
+            else:
+                diags.append(
+                    codes.diag(
+                        codes.SPLIT_DUPLICATE,
+                        f"{current.unconditional.ref} already splits "
+                        f"{root.name}:{port}; this split is ignored",
+                        _ref(split),
+                    )
+                )
+            result[(root, port)] = current
+    return result

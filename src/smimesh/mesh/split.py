@@ -1,0 +1,75 @@
+"""TrafficSplits resolved per root service port (SPEC-DIGEST §4.6 and §8 A9–A14).
+
+Owns `WeightedBackend`, `SplitRoute` and `PortSplits`: for one root service port, the conditional
+splits (v1alpha4 `matches`, evaluated first, oldest first) and at most one unconditional split.
+A backend that does not exist or lacks the root's port is already dropped here (with a diagnostic
+from `build.py`); `SplitRoute.all_zero` marks a split whose remaining weights sum to 0, which the
+generators answer with a 503 saying so (A9). A root listed as its own backend stands for the root's
+own endpoints (A10), never for the split again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smimesh.mesh.model import HttpMatch, ServiceKey
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WeightedBackend:
+    service: ServiceKey
+    port: int
+    weight: int
+    is_root: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRoute:
+    """One TrafficSplit as it applies to one root port."""
+
+    namespace: str
+    name: str
+    backends: tuple[WeightedBackend, ...]
+    matches: tuple[HttpMatch, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"TrafficSplit/{self.namespace}/{self.name}"
+
+    @property
+    def total_weight(self) -> int:
+        return sum(b.weight for b in self.backends)
+
+    @property
+    def all_zero(self) -> bool:
+        return self.total_weight <= 0
+
+    @property
+    def live_backends(self) -> tuple[WeightedBackend, ...]:
+        return tuple(b for b in self.backends if b.weight > 0)
+
+    def zero_weight_message(self, root: ServiceKey, port: int) -> str:
+        return (
+            f"smimesh: {self.ref} sends no traffic to {root.name}.{root.namespace}:{port}: every "
+            "backend that exists and has this port has weight 0. Raise a backend's weight to route "
+            "requests.\n"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PortSplits:
+    """Everything that splits requests for one root service port, in evaluation order."""
+
+    root: ServiceKey
+    port: int
+    conditional: tuple[SplitRoute, ...] = ()
+    unconditional: SplitRoute | None = None
+
+    @property
+    def routes(self) -> tuple[SplitRoute, ...]:
+        tail = (self.unconditional,) if self.unconditional else ()
+        return self.conditional + tail
+
+    @property
+    def backend_services(self) -> frozenset[ServiceKey]:
+        return frozenset(b.service for r in self.routes for b in r.backends)

@@ -1,0 +1,250 @@
+"""Per-proxy views: the one frozen, hashable input of the Envoy config generators.
+
+`proxy_view(model, node_id)` keeps only what that sidecar's config depends on, so a change elsewhere
+leaves the view equal and the pipeline skips the proxy. Outbound visibility is client-side
+filtering (SPEC-DIGEST §8 A18): a sidecar sees the services whose endpoint identities some
+TrafficTarget lets its identity reach, plus the backends of splits on those roots; in permissive
+mode it sees every service. Pieces shared by many proxies (an outbound service, the whole outbound
+set of a namespace+identity) are built once per model and shared by reference, with cached hashes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, ServiceKey
+from smimesh.mesh.split import PortSplits
+
+
+class _CachedHash:
+    """Frozen dataclasses that are hashed often (lru_cache keys) remember their hash."""
+
+    def _fields(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __hash__(self) -> int:
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(self._fields())
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ClusterSpec:
+    """One outbound cluster: a service port and the sidecar addresses that serve it."""
+
+    service: ServiceKey
+    port: int
+    protocol: Protocol
+    endpoints: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPort:
+    port: int
+    protocol: Protocol
+    splits: PortSplits | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundService:
+    key: ServiceKey
+    ports: tuple[OutboundPort, ...]
+
+    @property
+    def default_http_port(self) -> int | None:
+        """The port a Host without `:port` means: 80 if the service has it, else its lowest HTTP port."""
+        http = sorted(p.port for p in self.ports if p.protocol.is_http)
+        return 80 if 80 in http else (http[0] if http else None)
+
+
+@dataclass(frozen=True, eq=True)
+class OutboundSpec(_CachedHash):
+    """What a sidecar can reach: shared by every proxy with the same namespace and identity."""
+
+    namespace: str
+    cluster_domain: str
+    services: tuple[OutboundService, ...]
+    clusters: tuple[ClusterSpec, ...]
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.namespace, self.cluster_domain, self.services, self.clusters)
+
+    __hash__ = _CachedHash.__hash__
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    node_id: str
+    namespace: str
+    workload: str
+    instance: str
+    identity: Identity
+    spiffe: str
+    host: str
+    admin_port: int
+    outbound_http_port: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InboundSpec:
+    name: str
+    container_port: int
+    app_port: int
+    sidecar_port: int
+    protocol: Protocol
+    host: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TcpUpstreamSpec:
+    local_port: int
+    host: str
+    service: ServiceKey
+    port: int
+    splits: PortSplits | None = None
+
+
+@dataclass(frozen=True, eq=True)
+class ProxyView(_CachedHash):
+    node: NodeSpec
+    inbound: tuple[InboundSpec, ...]
+    outbound: OutboundSpec
+    tcp_upstreams: tuple[TcpUpstreamSpec, ...]
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.node, self.inbound, self.outbound, self.tcp_upstreams)
+
+    __hash__ = _CachedHash.__hash__
+
+
+def _memo(model: MeshModel, key: object, build: Any) -> Any:
+    if key not in model._memo:
+        model._memo[key] = build()
+    return model._memo[key]
+
+
+def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
+    reach: dict[Identity, set[Identity]] = defaultdict(set)
+    for policy in model.policies:
+        for source in policy.sources:
+            reach[source].add(policy.destination)
+    return {k: frozenset(v) for k, v in reach.items()}
+
+
+def _services_by_identity(model: MeshModel) -> dict[Identity, frozenset[ServiceKey]]:
+    index: dict[Identity, set[ServiceKey]] = defaultdict(set)
+    for service in model.services.values():
+        for ident in service.identities:
+            index[ident].add(service.key)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def _roots_by_backend(model: MeshModel) -> dict[ServiceKey, frozenset[ServiceKey]]:
+    index: dict[ServiceKey, set[ServiceKey]] = defaultdict(set)
+    for (root, _port), splits in model.splits.items():
+        for backend in splits.backend_services:
+            index[backend].add(root)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def visible_services(model: MeshModel, identity: Identity) -> frozenset[ServiceKey]:
+    """The services a sidecar running as `identity` gets outbound config for."""
+    if model.permissive:
+        return frozenset(model.services)
+    reach = _memo(model, "reach", lambda: _reach_index(model)).get(identity, frozenset())
+    by_identity = _memo(model, "by_identity", lambda: _services_by_identity(model))
+    direct: set[ServiceKey] = set()
+    for destination in reach:
+        direct |= by_identity.get(destination, frozenset())
+    roots = _memo(model, "roots", lambda: _roots_by_backend(model))
+    split_roots = {r for s in direct for r in roots.get(s, ())}
+    return frozenset(direct | split_roots)
+
+
+def _cluster_spec(model: MeshModel, key: ServiceKey, port: int) -> ClusterSpec | None:
+    service = model.services.get(key)
+    svc_port = service.port(port) if service else None
+    if svc_port is None:
+        return None
+    return ClusterSpec(key, port, svc_port.protocol, svc_port.addresses)
+
+
+def _outbound_service(model: MeshModel, key: ServiceKey) -> OutboundService:
+    service = model.services[key]
+    ports = tuple(OutboundPort(p.port, p.protocol, model.splits.get((key, p.port))) for p in service.ports)
+    return OutboundService(key, ports)
+
+
+def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tuple[ClusterSpec, ...]:
+    wanted = {(s.key, p.port) for s in services for p in s.ports if p.protocol is not Protocol.UDP}
+    for s in services:
+        for p in s.ports:
+            for route in p.splits.routes if p.splits else ():
+                wanted.update((b.service, b.port) for b in route.backends)
+    specs = (_memo(model, ("cluster", k, n), lambda k=k, n=n: _cluster_spec(model, k, n)) for k, n in wanted)
+    return tuple(sorted(s for s in specs if s is not None))
+
+
+def outbound_spec(model: MeshModel, namespace: str, identity: Identity) -> OutboundSpec:
+    def build() -> OutboundSpec:
+        keys = sorted(visible_services(model, identity))
+        services = tuple(_memo(model, ("svc", k), lambda k=k: _outbound_service(model, k)) for k in keys)
+        return OutboundSpec(namespace, model.cluster_domain, services, _clusters_for(model, services))
+
+    result: OutboundSpec = _memo(model, ("outbound", namespace, identity), build)
+    return result
+
+
+def _node_spec(model: MeshModel, inst: Instance) -> NodeSpec:
+    ident = inst.identity
+    return NodeSpec(
+        inst.node_id,
+        inst.namespace,
+        inst.workload,
+        inst.name,
+        ident,
+        ident.spiffe(model.trust_domain),
+        inst.host,
+        inst.admin_port,
+        inst.outbound_http_port,
+    )
+
+
+def _inbound(model: MeshModel, inst: Instance) -> tuple[InboundSpec, ...]:
+    protocols = model.inbound_protocols
+    return tuple(
+        InboundSpec(
+            p.name,
+            p.container_port,
+            p.app_port,
+            p.sidecar_port,
+            protocols.get((inst.node_id, p.container_port), Protocol.HTTP),
+            inst.host,
+        )
+        for p in sorted(inst.inbound)
+    )
+
+
+def _tcp_upstreams(model: MeshModel, inst: Instance, outbound: OutboundSpec) -> tuple[TcpUpstreamSpec, ...]:
+    reachable = {(s.key, p.port): p for s in outbound.services for p in s.ports}
+    specs = []
+    for up in inst.tcp_upstreams:
+        port = reachable.get((up.service_key, up.port))
+        if port is not None and port.protocol is Protocol.TCP:
+            specs.append(TcpUpstreamSpec(up.local_port, inst.host, up.service_key, up.port, port.splits))
+    return tuple(sorted(specs))
+
+
+def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
+    """The view of one sidecar. Raises KeyError for a node id the model has no instance for."""
+    inst = model.instance(node_id)
+    if inst is None:
+        raise KeyError(f"no workload instance with node id {node_id!r} in the mesh model")
+    outbound = outbound_spec(model, inst.namespace, inst.identity)
+    return ProxyView(
+        _node_spec(model, inst), _inbound(model, inst), outbound, _tcp_upstreams(model, inst, outbound)
+    )
