@@ -43,3 +43,13 @@ FILE_UNREADABLE = register(
     """A watched manifest file could not be read (permissions, a vanished directory, an I/O error).
     The objects it defined keep their last good version until it can be read again.""",
 )
+
+LAST_GOOD_KEPT = register(
+    "SM7105",
+    "file has errors: last good version kept",
+    Severity.WARNING,
+    """A watched manifest file was changed and now has errors (reported next to this note). Nothing
+    it defines was changed: its objects keep the version they had when the file last loaded without
+    errors, so a typo or a half-saved file never takes configuration away from running sidecars.
+    Fix the file and save it again; the fixed version is live within a second.""",
+)

@@ -48,7 +48,7 @@ class Restored:
 
 def document_of(resource: Any) -> dict[str, Any]:
     """The JSON document of a (hub) resource, in SMI's field names."""
-    document: dict[str, Any] = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document: dict[str, Any] = resource.to_dict()
     return document
 
 

@@ -1,0 +1,131 @@
+"""The control plane's HTTP API: a Starlette app served by uvicorn in the control plane's loop.
+
+`create_app(store, *, token, ...)` wires the routes; the handlers live in `resources.py` (apply,
+get, delete) and `inspect.py` (status, proxies, proxy config, metrics). Every path is versioned
+under `/api/v1/` and answers JSON (except `/metrics`, Prometheus text).
+
+Who may do what:
+  * writes (apply, delete) always need `Authorization: Bearer <token>` (401 if missing, 403 if
+    wrong) — the token is in the run directory, readable by the user who ran `smimesh up` only;
+  * reads from loopback are open: the API binds to 127.0.0.1 by default, config is not secret
+    (Envoy redacts private keys from config dumps) and `/metrics` must be scrapable without
+    credentials; a read from any other address (the API bound elsewhere) needs the token too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from smimesh.api import errors, inspect, resources
+from smimesh.api.auth import token_matches
+from smimesh.api.openapi import openapi_document
+from smimesh.api.protocols import StoreLike, SyncStateLike
+from smimesh.settings import Settings
+
+LOOPBACK_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """Everything the handlers read; kept in `app.state.ctx`."""
+
+    store: StoreLike
+    token: str
+    settings: Settings
+    sync_state: SyncStateLike | None = None
+    metrics_text: Callable[[], str] | None = None
+    status: Callable[[], dict[str, Any]] | None = None
+    proxy_admin: Callable[[str], str | None] | None = None
+
+
+def create_app(
+    store: StoreLike,
+    *,
+    token: str,
+    sync_state: SyncStateLike | None = None,
+    metrics_text: Callable[[], str] | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
+    proxy_admin: Callable[[str], str | None] | None = None,
+    settings: Settings | None = None,
+) -> Starlette:
+    """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address."""
+    ctx = ApiContext(store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin)
+    routes = [
+        Route("/healthz", _open(healthz)),
+        Route("/metrics", _guard(inspect.metrics, write=False)),
+        Route("/api/v1/openapi.json", _open(openapi)),
+        Route("/api/v1/apply", _guard(resources.apply, write=True), methods=["POST"]),
+        Route("/api/v1/resources", _guard(resources.list_all, write=False)),
+        Route("/api/v1/resources/{kind}", _guard(resources.list_kind, write=False)),
+        Route("/api/v1/resources/{kind}/{namespace}/{name}", _guard(resources.get_one, write=False)),
+        Route(
+            "/api/v1/resources/{kind}/{namespace}/{name}",
+            _guard(resources.delete_one, write=True),
+            methods=["DELETE"],
+        ),
+        Route("/api/v1/status", _guard(inspect.status, write=False)),
+        Route("/api/v1/proxies", _guard(inspect.proxies, write=False)),
+        Route("/api/v1/proxies/{name}/config", _guard(inspect.proxy_config, write=False)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.ctx = ctx
+    return app
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def _open(handler: Handler) -> Handler:
+    return handler
+
+
+def _guard(handler: Handler, *, write: bool) -> Handler:
+    """Wrap `handler` with the token check (see the module docstring for the rule)."""
+
+    async def guarded(request: Request) -> Response:
+        refusal = check_token(request, write=write)
+        return refusal if refusal is not None else await handler(request)
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+def check_token(request: Request, *, write: bool) -> Response | None:
+    ctx: ApiContext = request.app.state.ctx
+    client = request.client.host if request.client else ""
+    if not write and client in LOOPBACK_CLIENTS:
+        return None
+    presented = _bearer(request.headers.get("authorization", ""))
+    if presented is None:
+        diagnostic = errors.problem(errors.TOKEN_MISSING.code, "this request needs the API token")
+        return errors.error_response(
+            401,
+            "missing API token",
+            [diagnostic],
+            hint=errors.TOKEN_MISSING.explanation,
+            headers={"WWW-Authenticate": 'Bearer realm="smimesh"'},
+        )
+    if not token_matches(presented, ctx.token):
+        diagnostic = errors.problem(errors.TOKEN_WRONG.code, "the API token does not match")
+        return errors.error_response(
+            403, "wrong API token", [diagnostic], hint=errors.TOKEN_WRONG.explanation
+        )
+    return None
+
+
+def _bearer(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None

@@ -1,0 +1,117 @@
+"""The CLI's HTTP client of a running control plane (httpx, synchronous).
+
+Every failure becomes a `SmimeshError` the CLI prints as one message: nothing listening →
+`ControlPlaneUnavailableError` ("no control plane at ADDR — start one with `smimesh up DIR`"),
+an error answer → `ApiError` with the API's diagnostics. The token comes from `--token`, else
+`SMIMESH_TOKEN`, else the per-user context file `smimesh up` registered (see auth.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from smimesh.api.auth import find_token
+from smimesh.api.errors import diagnostic_from_dict
+from smimesh.errors import ApiError, ControlPlaneUnavailableError
+from smimesh.settings import Settings
+
+TIMEOUT_S = 10.0
+
+
+def default_api_addr() -> str:
+    return os.environ.get("SMIMESH_API_ADDR") or Settings().api_addr
+
+
+class ApiClient:
+    """Calls of the `/api/v1` paths; `token=None` finds it (env, then context file)."""
+
+    def __init__(self, api_addr: str | None = None, *, token: str | None = None, timeout: float = TIMEOUT_S):
+        self.api_addr = (api_addr or default_api_addr()).removeprefix("http://").rstrip("/")
+        self._token = token or os.environ.get("SMIMESH_TOKEN") or find_token(self.api_addr)
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        self._http = httpx.Client(
+            base_url=f"http://{self.api_addr}", headers=headers, timeout=timeout, trust_env=False
+        )
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ---- calls ----------------------------------------------------------------------------
+
+    def apply(self, text: str) -> dict[str, Any]:
+        headers = {"Content-Type": "application/yaml"}
+        return self._call("POST", "/api/v1/apply", content=text.encode("utf-8"), headers=headers)
+
+    def resources(self, kind: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
+        path = "/api/v1/resources" + (f"/{quote(kind, safe='')}" if kind else "")
+        params = {"namespace": namespace} if namespace else None
+        items: list[dict[str, Any]] = self._call("GET", path, params=params)["items"]
+        return items
+
+    def resource(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        return self._call("GET", _object_path(kind, namespace, name))
+
+    def delete(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        return self._call("DELETE", _object_path(kind, namespace, name))
+
+    def status(self) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/status")
+
+    def proxies(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._call("GET", "/api/v1/proxies")["proxies"]
+        return rows
+
+    def proxy_config(self, name: str, config_type: str | None = None) -> dict[str, Any]:
+        params = {"type": config_type} if config_type else None
+        return self._call("GET", f"/api/v1/proxies/{quote(name, safe='')}/config", params=params)
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            answer = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+        body = _json(answer)
+        if answer.is_error:
+            raise _api_error(answer.status_code, body)
+        return body
+
+    def _unavailable(self, exc: httpx.TransportError) -> ControlPlaneUnavailableError:
+        if isinstance(exc, httpx.TimeoutException):
+            return ControlPlaneUnavailableError(
+                f"the control plane at {self.api_addr} did not answer in time"
+            )
+        return ControlPlaneUnavailableError(
+            f"no control plane at {self.api_addr} — start one with `smimesh up DIR`"
+        )
+
+
+def _object_path(kind: str, namespace: str, name: str) -> str:
+    parts = (quote(part, safe="") for part in (kind, namespace, name))
+    return "/api/v1/resources/" + "/".join(parts)
+
+
+def _json(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    return body if isinstance(body, dict) else {"error": {"message": answer.text[:200]}}
+
+
+def _api_error(status: int, body: dict[str, Any]) -> ApiError:
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    diagnostics = [diagnostic_from_dict(d) for d in body.get("diagnostics", []) if isinstance(d, dict)]
+    message = str(error.get("message") or f"the control plane answered {status}")
+    return ApiError(message, status=status, diagnostics=diagnostics, hint=str(error.get("hint") or ""))

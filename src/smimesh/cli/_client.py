@@ -1,0 +1,60 @@
+"""Shared bits of the client commands (apply, get, delete, proxy-status, proxy-config).
+
+`client_options` adds `--api-addr` (default `SMIMESH_API_ADDR`, else 127.0.0.1:15080) and
+`--token` (default `SMIMESH_TOKEN`, else the token `smimesh up` registered for that address);
+`emit` prints data as JSON or YAML; `table` prints a plain, kubectl-like table with rich.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table, box
+
+from smimesh.api.client import ApiClient
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def client_options(command: F) -> F:
+    command = click.option(
+        "--token",
+        envvar="SMIMESH_TOKEN",
+        default=None,
+        help="API token (default: $SMIMESH_TOKEN, else the one `smimesh up` registered for the address).",
+    )(command)
+    command = click.option(
+        "--api-addr",
+        envvar="SMIMESH_API_ADDR",
+        default="127.0.0.1:15080",
+        show_default=True,
+        help="Address of the control plane's HTTP API ($SMIMESH_API_ADDR).",
+    )(command)
+    return command
+
+
+def open_client(api_addr: str, token: str | None) -> ApiClient:
+    return ApiClient(api_addr, token=token)
+
+
+def emit(data: Any, output: str) -> None:
+    """Print `data` as `json` or `yaml`."""
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n"))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A borderless table on stdout (wide enough never to wrap cells when piped)."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for header in headers:
+        grid.add_column(header, overflow="fold")
+    for row in rows:
+        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    Console(width=200 if not click.get_text_stream("stdout").isatty() else None).print(grid)

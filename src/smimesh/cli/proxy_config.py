@@ -1,0 +1,111 @@
+"""`smimesh proxy-config WORKLOAD|INSTANCE [--type T] [-o json|yaml]`: a sidecar's config as Envoy holds it.
+
+The control plane reads the sidecar's Envoy admin `/config_dump`. The default output is a table of
+the names in it (listeners, routes with their domains, clusters, endpoints with addresses, secrets);
+`-o json|yaml` prints the config_dump sections themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from smimesh.cli._client import client_options, emit, open_client, table
+
+TYPES = ["listeners", "routes", "clusters", "endpoints", "secrets", "bootstrap"]
+
+
+def _address(socket: dict[str, Any]) -> str:
+    address = socket.get("socket_address", {})
+    return f"{address.get('address', '')}:{address.get('port_value', '')}"
+
+
+def _listeners(section: dict[str, Any]) -> Iterator[list[str]]:
+    for entry in section.get("static_listeners", []):
+        listener = entry.get("listener", {})
+        yield ["listener", listener.get("name", ""), _address(listener.get("address", {})), "static"]
+    for entry in section.get("dynamic_listeners", []):
+        listener = (entry.get("active_state") or {}).get("listener", {})
+        state = "active" if entry.get("active_state") else "warming/error"
+        where = _address(listener.get("address", {}))
+        yield ["listener", entry.get("name", ""), where, state + _error(entry)]
+
+
+def _routes(section: dict[str, Any]) -> Iterator[list[str]]:
+    for entry in section.get("dynamic_route_configs", []):
+        config = entry.get("route_config", {})
+        for host in config.get("virtual_hosts", []):
+            domains = ",".join(host.get("domains", []))
+            yield ["route", f"{config.get('name', '')}/{host.get('name', '')}", domains, ""]
+
+
+def _clusters(section: dict[str, Any]) -> Iterator[list[str]]:
+    for key, state in (("static_clusters", "static"), ("dynamic_active_clusters", "active")):
+        for entry in section.get(key, []):
+            cluster = entry.get("cluster", {})
+            yield ["cluster", cluster.get("name", ""), cluster.get("type", "EDS"), state]
+
+
+def _endpoints(section: dict[str, Any]) -> Iterator[list[str]]:
+    for key in ("static_endpoint_configs", "dynamic_endpoint_configs"):
+        for entry in section.get(key, []):
+            config = entry.get("endpoint_config", {})
+            for group in config.get("endpoints", []):
+                for endpoint in group.get("lb_endpoints", []):
+                    where = _address(endpoint.get("endpoint", {}).get("address", {}))
+                    status = endpoint.get("health_status", "")
+                    yield ["endpoint", config.get("cluster_name", ""), where, status]
+
+
+def _secrets(section: dict[str, Any]) -> Iterator[list[str]]:
+    for entry in section.get("dynamic_active_secrets", []):
+        yield ["secret", entry.get("name", ""), "", entry.get("version_info", "")]
+
+
+def _error(entry: dict[str, Any]) -> str:
+    details = (entry.get("error_state") or {}).get("details")
+    return f" ({details})" if details else ""
+
+
+ROWS = {
+    "ListenersConfigDump": _listeners,
+    "RoutesConfigDump": _routes,
+    "ClustersConfigDump": _clusters,
+    "EndpointsConfigDump": _endpoints,
+    "SecretsConfigDump": _secrets,
+}
+
+
+def rows_of(config: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for section in config.get("configs", []):
+        kind = str(section.get("@type", "")).rsplit(".", 1)[-1]
+        rows.extend(ROWS.get(kind, lambda _: iter(()))(section))
+    return rows
+
+
+@click.command("proxy-config")
+@click.argument("name")
+@click.option("--type", "config_type", type=click.Choice(TYPES), default=None, help="Only this part.")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+@client_options
+def command(name: str, config_type: str | None, output: str, api_addr: str, token: str | None) -> None:
+    """Show the config a sidecar holds, read from its Envoy admin endpoint.
+
+    \b
+    Examples:
+      smimesh proxy-config bookstore-v1            # first instance of the workload
+      smimesh proxy-config bookstore-v1-0 --type clusters -o yaml
+    """
+    with open_client(api_addr, token) as client:
+        answer = client.proxy_config(name, config_type)
+    if output != "table":
+        emit(answer["config"], output)
+        return
+    rows = rows_of(answer["config"])
+    if not rows:
+        click.echo(f"{answer['proxy']}: nothing of that type in its config", err=True)
+        return
+    table(["TYPE", "NAME", "ADDRESS / DOMAINS / KIND", "STATE"], rows)
