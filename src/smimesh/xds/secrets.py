@@ -9,6 +9,10 @@ the context's default validation context, combined with the trust bundle fetched
 
 `via_ads=False` names the same secrets without an SDS source: Envoy then looks them up in its
 bootstrap's `static_resources.secrets` (how the tests run Envoy without a control plane).
+
+Caveat for callers: a cluster using an SDS-over-ADS context must arrive over CDS, never sit in the
+bootstrap's `static_resources`: Envoy (1.40 too) crashes when a static cluster's TLS context names
+an ADS secret, because static clusters start before the ADS stream exists (envoyproxy/envoy#15517).
 """
 
 from __future__ import annotations

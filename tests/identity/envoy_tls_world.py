@@ -1,0 +1,101 @@
+"""Static Envoy configs that use xds.secrets' TLS contexts, and a way to run Envoy for a test.
+
+Secrets are static (`static_resources.secrets`, named exactly as SDS will name them), so the TLS
+contexts built with `via_ads=False` are the very same protos the control plane will serve, minus
+the SDS source. Envoy runs as a real process on loopback with dynamic ports and is always killed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from smimesh.identity import IdentityBundle
+from smimesh.local.binaries import find_envoy
+from smimesh.testing.net import free_port, wait_for_port
+from smimesh.xds import secrets
+
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+
+def as_json(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def static_secrets(bundle: IdentityBundle) -> list[dict[str, Any]]:
+    return [as_json(s) for s in secrets.secrets_for(bundle)]
+
+
+def cluster(name: str, port: int, tls: Any = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "name": name, "type": "STATIC", "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+    if tls is not None:
+        config["transport_socket"] = as_json(secrets.transport_socket(tls))
+    return config
+
+
+def http_listener(name: str, port: int, routes: Sequence[tuple[str, str]], tls: Any = None) -> dict[str, Any]:
+    """An HTTP listener routing path prefixes to clusters; echoes the peer's URI SAN in a header."""
+    hcm = {
+        "@type": HCM, "stat_prefix": name,
+        "route_config": {"virtual_hosts": [{
+            "name": "all", "domains": ["*"],
+            "routes": [{"match": {"prefix": prefix}, "route": {"cluster": target}} for prefix, target in routes],
+            "response_headers_to_add": [{"header": {"key": "x-peer-identity", "value": "%DOWNSTREAM_PEER_URI_SAN%"}}],
+        }]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+    }
+    chain: dict[str, Any] = {"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                          "typed_config": hcm}]}
+    if tls is not None:
+        chain["transport_socket"] = as_json(secrets.transport_socket(tls))
+    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [chain]}
+
+
+def bootstrap(listeners: list[dict[str, Any]], clusters: list[dict[str, Any]],
+              secret_list: list[dict[str, Any]], admin_port: int) -> dict[str, Any]:
+    return {
+        "node": {"id": "identity-test", "cluster": "identity-test"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": listeners, "clusters": clusters, "secrets": secret_list},
+    }
+
+
+def validate(config: dict[str, Any], workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run `envoy --mode validate` on the config; returns the finished process (check returncode)."""
+    path = workdir / f"validate-{free_port()}.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run([str(find_envoy()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@contextmanager
+def running_envoy(config: dict[str, Any], workdir: Path, name: str, wait_ports: Sequence[int]) -> Iterator[None]:
+    """Start Envoy with `config`, wait until `wait_ports` accept, and always kill it afterwards."""
+    config_path, log_path = workdir / f"{name}.json", workdir / f"{name}.log"
+    config_path.write_text(json.dumps(config))
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(find_envoy()), "-c", str(config_path), "--use-dynamic-base-id", "--concurrency", "1",
+             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for port in wait_ports:
+            try:
+                wait_for_port(port, timeout=30)
+            except TimeoutError:
+                raise AssertionError(f"envoy {name} did not start:\n{log_path.read_text()[-3000:]}") from None
+        yield
+    finally:
+        process.kill()
+        process.wait(timeout=10)
