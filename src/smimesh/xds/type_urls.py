@@ -13,20 +13,27 @@ from __future__ import annotations
 
 from typing import Final
 
-_PREFIX: Final = "type.googleapis.com/"
+PREFIX: Final = "type.googleapis.com/"
 
-LISTENER: Final = _PREFIX + "envoy.config.listener.v3.Listener"
-ROUTE: Final = _PREFIX + "envoy.config.route.v3.RouteConfiguration"
-SCOPED_ROUTE: Final = _PREFIX + "envoy.config.route.v3.ScopedRouteConfiguration"
-VIRTUAL_HOST: Final = _PREFIX + "envoy.config.route.v3.VirtualHost"
-CLUSTER: Final = _PREFIX + "envoy.config.cluster.v3.Cluster"
-ENDPOINT: Final = _PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
-SECRET: Final = _PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
-RUNTIME: Final = _PREFIX + "envoy.service.runtime.v3.Runtime"
+LISTENER: Final = PREFIX + "envoy.config.listener.v3.Listener"
+ROUTE: Final = PREFIX + "envoy.config.route.v3.RouteConfiguration"
+SCOPED_ROUTE: Final = PREFIX + "envoy.config.route.v3.ScopedRouteConfiguration"
+VIRTUAL_HOST: Final = PREFIX + "envoy.config.route.v3.VirtualHost"
+CLUSTER: Final = PREFIX + "envoy.config.cluster.v3.Cluster"
+ENDPOINT: Final = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+SECRET: Final = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+RUNTIME: Final = PREFIX + "envoy.service.runtime.v3.Runtime"
 
 #: The order in which changed types are pushed to a proxy (make-before-break).
 PUSH_ORDER: Final[tuple[str, ...]] = (
-    SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE, SCOPED_ROUTE, VIRTUAL_HOST, RUNTIME,
+    SECRET,
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    SCOPED_ROUTE,
+    VIRTUAL_HOST,
+    RUNTIME,
 )
 
 #: Types a proxy subscribes to without naming resources (it gets everything there is).

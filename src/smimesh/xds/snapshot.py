@@ -1,0 +1,213 @@
+"""Immutable, content-hashed per-proxy xDS snapshots (go-control-plane's `pkg/cache/v3/snapshot.go`).
+
+Owns `Snapshot` (per type URL: name -> `Entry`, and a per-type version that is a hash of the
+entries, so an unchanged world yields unchanged versions and therefore no push), `Entry` (one
+resource as a packed `google.protobuf.Any` plus its content digest), the interning of entries
+(a message shared by many proxies is serialized once), and the consistency check that refuses a
+snapshot whose listeners or clusters name route configurations or EDS clusters it lacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from smimesh.xds import type_urls
+
+_HCM = http_connection_manager_pb2.HttpConnectionManager
+
+_INTERN_CAPACITY: Final = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One resource: its name, the packed `Any` to put on the wire, and a digest of its content."""
+
+    name: str
+    resource: any_pb2.Any
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyError:
+    """A resource that names another one the snapshot does not hold."""
+
+    type_url: str
+    name: str
+    missing_type_url: str
+    missing_name: str
+
+    def __str__(self) -> str:
+        return (
+            f"{type_urls.short_name(self.type_url)} {self.name!r} references "
+            f"{type_urls.short_name(self.missing_type_url)} {self.missing_name!r}, which the snapshot lacks"
+        )
+
+
+def resource_name(message: Message) -> str:
+    """The xDS name of a resource (`cluster_name` for a ClusterLoadAssignment, `name` otherwise)."""
+    if message.DESCRIPTOR.full_name == "envoy.config.endpoint.v3.ClusterLoadAssignment":
+        return str(getattr(message, "cluster_name"))  # noqa: B009 - message fields are untyped
+    return str(getattr(message, "name"))  # noqa: B009
+
+
+class EntryInterner:
+    """Serializes each distinct message once.
+
+    Keyed by object identity (generators reuse one message object for a piece shared across proxies);
+    a strong reference is kept while cached so an id cannot be recycled under us. Entries with equal
+    content are also shared by digest, so proxies holding the same resource hold the same bytes.
+    """
+
+    def __init__(self, capacity: int = _INTERN_CAPACITY) -> None:
+        self._capacity = capacity
+        self._by_id: OrderedDict[int, tuple[Message, Entry]] = OrderedDict()
+        self._by_digest: dict[str, Entry] = {}
+        self.serializations = 0
+
+    def entry(self, message: Message) -> Entry:
+        cached = self._by_id.get(id(message))
+        if cached is not None and cached[0] is message:
+            self._by_id.move_to_end(id(message))
+            return cached[1]
+        entry = self._serialize(message)
+        self._by_id[id(message)] = (message, entry)
+        if len(self._by_id) > self._capacity:
+            _, (_, evicted) = self._by_id.popitem(last=False)
+            self._by_digest.pop(evicted.digest, None)
+        return entry
+
+    def _serialize(self, message: Message) -> Entry:
+        self.serializations += 1
+        value = message.SerializeToString(deterministic=True)
+        type_url = type_urls.PREFIX + message.DESCRIPTOR.full_name
+        digest = hashlib.blake2b(type_url.encode() + b"\0" + value, digest_size=16).hexdigest()
+        shared = self._by_digest.get(digest)
+        if shared is not None:
+            return shared
+        entry = Entry(resource_name(message), any_pb2.Any(type_url=type_url, value=value), digest)
+        self._by_digest[digest] = entry
+        return entry
+
+    def clear(self) -> None:
+        self._by_id.clear()
+        self._by_digest.clear()
+
+
+DEFAULT_INTERNER: Final = EntryInterner()
+
+
+def _version_of(entries: Mapping[str, Entry]) -> str:
+    hasher = hashlib.blake2b(digest_size=8)
+    for name in sorted(entries):
+        hasher.update(name.encode() + b"\0" + entries[name].digest.encode() + b"\n")
+    return hasher.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one proxy should hold, by type URL; immutable once built.
+
+    `changed_at` is the (monotonic) time of the change that caused this snapshot, stamped by the
+    pipeline so the server can measure change -> ACK convergence; it is not part of the content.
+    """
+
+    resources: Mapping[str, Mapping[str, Entry]]
+    versions: Mapping[str, str]
+    changed_at: float = field(default=0.0, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        resources: Mapping[str, Iterable[Message]],
+        *,
+        changed_at: float = 0.0,
+        interner: EntryInterner | None = None,
+    ) -> Snapshot:
+        """A snapshot of `{type_url: [messages]}`; later duplicates of a name replace earlier ones."""
+        interner = interner or DEFAULT_INTERNER
+        by_type: dict[str, Mapping[str, Entry]] = {}
+        for type_url, messages in resources.items():
+            entries = {entry.name: entry for entry in map(interner.entry, messages)}
+            by_type[type_url] = MappingProxyType(entries)
+        versions = {type_url: _version_of(entries) for type_url, entries in by_type.items()}
+        return cls(MappingProxyType(by_type), MappingProxyType(versions), changed_at)
+
+    def version(self, type_url: str) -> str:
+        """The type's version; "" for a type the snapshot does not carry (nothing to push)."""
+        return self.versions.get(type_url, "")
+
+    def entries(self, type_url: str) -> Mapping[str, Entry]:
+        return self.resources.get(type_url, MappingProxyType({}))
+
+    def type_urls(self) -> list[str]:
+        """Carried types in push order (make-before-break)."""
+        return sorted(self.resources, key=type_urls.push_rank)
+
+    def same_content(self, other: Snapshot | None) -> bool:
+        return other is not None and dict(self.versions) == dict(other.versions)
+
+    def consistency_errors(self) -> list[ConsistencyError]:
+        """Every route config a listener's RDS names, every EDS cluster a CDS cluster names, is present."""
+        errors = self._missing(type_urls.LISTENER, type_urls.ROUTE, listener_route_names)
+        errors += self._missing(type_urls.CLUSTER, type_urls.ENDPOINT, cluster_eds_names)
+        return errors
+
+    def _missing(self, source: str, target: str, referenced: _Referencer) -> list[ConsistencyError]:
+        present = self.entries(target)
+        return [
+            ConsistencyError(source, name, target, wanted)
+            for name, entry in sorted(self.entries(source).items())
+            for wanted in _cached_references(entry, referenced)
+            if wanted not in present
+        ]
+
+
+_Referencer = Callable[[any_pb2.Any], tuple[str, ...]]
+_REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _cached_references(entry: Entry, referenced: _Referencer) -> tuple[str, ...]:
+    """Unpacking is costly and a shared resource has one digest: look each one up once."""
+    key = (entry.digest, referenced.__name__)
+    found = _REFERENCES.get(key)
+    if found is None:
+        if len(_REFERENCES) > _INTERN_CAPACITY:
+            _REFERENCES.clear()
+        found = _REFERENCES[key] = referenced(entry.resource)
+    return found
+
+
+def cluster_eds_names(packed: any_pb2.Any) -> tuple[str, ...]:
+    """The ClusterLoadAssignment an EDS cluster fetches (none for other cluster types)."""
+    cluster = cluster_pb2.Cluster()
+    packed.Unpack(cluster)
+    if cluster.type != cluster_pb2.Cluster.EDS:
+        return ()
+    return (cluster.eds_cluster_config.service_name or cluster.name,)
+
+
+def listener_route_names(packed: any_pb2.Any) -> tuple[str, ...]:
+    """Route configuration names a listener's HTTP connection managers fetch over RDS."""
+    listener = listener_pb2.Listener()
+    packed.Unpack(listener)
+    chains = [*listener.filter_chains, listener.default_filter_chain]
+    names: list[str] = []
+    for network_filter in (f for chain in chains for f in chain.filters):
+        if not network_filter.typed_config.Is(_HCM.DESCRIPTOR):
+            continue
+        manager = _HCM()
+        network_filter.typed_config.Unpack(manager)
+        if manager.HasField("rds"):
+            names.append(manager.rds.route_config_name)
+    return tuple(names)
