@@ -59,7 +59,8 @@ class Supervised:
         """Stop the child gracefully (SIGTERM, SIGKILL after the grace) and end the restart loop."""
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            # shielded: if our caller is cancelled, the loop still finishes stopping the child
+            await asyncio.shield(self._task)
         self.status.state, self.status.pid = "stopped", None
 
     def kill_now(self) -> None:

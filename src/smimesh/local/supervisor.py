@@ -82,6 +82,16 @@ class Supervisor:
     def running(self) -> list[RunningInstance]:
         return sorted(self._running.values(), key=lambda r: (r.spec.namespace, r.spec.name))
 
+    def allocate(self, desired: Mapping[str, InstanceSpec]) -> list[tuple[InstanceSpec, InstancePorts]]:
+        """The ports every desired instance will have (allocating new ones), without starting anything.
+
+        The runtime publishes these to the control plane first, so a sidecar finds its config ready.
+        """
+        return [
+            (spec, self.ports.for_instance(key, spec.port_names, self.tcp_upstreams))
+            for key, spec in sorted(desired.items())
+        ]
+
     async def reconcile(self, desired: Mapping[str, InstanceSpec]) -> list[RunningInstance]:
         """Start, stop and restart instances so that exactly `desired` (by node id) runs."""
         async with self._lock:
@@ -125,10 +135,11 @@ class Supervisor:
         return run
 
     async def _stop_instance(self, key: str, *, forget: bool) -> None:
-        run = self._running.pop(key)
+        run = self._running[key]
         await run.app.stop()  # the app first: its sidecar still serves its last requests
         if run.sidecar is not None:
             await run.sidecar.stop()
+        self._running.pop(key, None)  # only now: a cancelled stop leaves it to stop_all
         if forget:
             self.ports.forget(key)
 

@@ -1,0 +1,322 @@
+"""`smimesh up`: the composition of a running mesh on one machine, and its lifetime.
+
+Owns the order things start and stop in, and every long-lived task of a running mesh:
+
+    start: settings -> run dir (token, context) -> store (durable API layer) + file source (load DIR)
+           -> xDS server -> pipeline -> supervisor (sidecars + workloads) -> HTTP API -> watch DIR
+    stop:  API -> watch -> workloads then sidecars (SIGTERM, SIGKILL after a grace) -> pipeline -> xDS
+
+On every change of the store the Workloads are reconciled: the ports of the wanted instances are
+published to the pipeline first (so a new sidecar finds its config ready), then processes are
+started, stopped or restarted. Problems in the input are reported (file:line) and the rest runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smimesh.diagnostics import Diagnostic
+from smimesh.errors import SmimeshError
+from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
+from smimesh.local.rundir import RunDir
+from smimesh.local.sidecar import SidecarLauncher
+from smimesh.local.supervisor import Supervisor
+from smimesh.runtime.api_server import ApiServer
+from smimesh.settings import LOOPBACK, Settings
+
+STORE_FILE = "applied.sqlite3"  # the durable store of API-applied resources, in the run dir
+
+
+@dataclass
+class UpConfig:
+    directory: Path
+    run_dir: Path | None = None  # default: DIR/.smimesh
+    api_addr: str = f"{LOOPBACK}:15080"
+    xds_port: int = 0
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def resolved_run_dir(self) -> Path:
+        return (self.run_dir or self.directory / ".smimesh").resolve()
+
+
+@dataclass
+class Console:
+    """Where `smimesh up` talks to its user: plain lines and diagnostics (the CLI renders them)."""
+
+    say: Callable[[str], None] = print
+    diagnostics: Callable[[Sequence[Diagnostic]], None] = field(default=lambda items: _print_each(items))
+
+
+class MeshApp:
+    """One running mesh. `await start()`, then `await stop()` (always, also after a failed start)."""
+
+    def __init__(self, config: UpConfig, console: Console | None = None) -> None:
+        self.config = config
+        self.console = console or Console()
+        self.run_dir = RunDir(config.resolved_run_dir)
+        self.api_address = ""
+        self.xds_port = 0
+        self.started_at = time.time()
+        self.supervisor: Supervisor | None = None
+        self._sync: Any = None
+        self._metrics: Any = None
+        self._pipeline: Any = None
+        self._files: Any = None
+        self.xds: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closers: list[Callable[[], Any]] = []
+
+    async def start(self) -> None:
+        from smimesh.api import auth
+
+        settings, directory = self.config.settings, self.config.directory.resolve()
+        if not directory.is_dir():
+            raise SmimeshError(
+                f"{directory} is not a directory", hint="smimesh up DIR: DIR holds your manifests"
+            )
+        self._refuse_second_up()
+        self.run_dir.create()
+        token = auth.write_token(self.run_dir.path)
+        store = await self._open_store()
+        await self._load_directory(store, directory)
+        await self._start_control_plane(store)
+        self.supervisor = Supervisor(
+            self.run_dir,
+            settings=settings,
+            announce=self.console.say,
+            sidecar_command=SidecarLauncher(self.run_dir, self.xds_port, log_level=settings.envoy_log_level),
+        )
+        self._closers.append(self.supervisor.stop_all)
+        self._spawn(self._reconcile_forever(store, directory), "reconcile workloads")
+        await self._start_api(store, token)
+        auth.register_context(self.api_address, self.run_dir.path)
+        self._closers.append(lambda: auth.unregister_context(self.api_address, self.run_dir.path))
+        self._spawn(self._files.run(), "watch manifests")
+        self.run_dir.write_up_info(
+            {
+                "pid": os.getpid(),
+                "api": self.api_address,
+                "directory": str(directory),
+                "xds": f"{LOOPBACK}:{self.xds_port}",
+                "started": self.started_at,
+            }
+        )
+
+    async def stop(self) -> None:
+        """Stop in reverse order of start; safe to call after a partial start, and twice."""
+        with contextlib.suppress(OSError):
+            self.run_dir.up_file.unlink()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        closers, self._closers = self._closers, []
+        for close in reversed(closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+
+    def kill_now(self) -> None:
+        """Last resort on a second Ctrl-C: SIGKILL every child at once."""
+        if self.supervisor is not None:
+            self.supervisor.kill_all_now()
+
+    def status(self) -> dict[str, Any]:
+        """What `smimesh status` shows: every instance with its processes and its sidecar's sync state."""
+        rows = self.supervisor.status() if self.supervisor else []
+        for row in rows:
+            row["sync"] = self._sync.status(row["node_id"]) if self._sync is not None else "UNKNOWN"
+        return {
+            "pid": os.getpid(),
+            "directory": str(self.config.directory.resolve()),
+            "run_dir": str(self.run_dir.path),
+            "api": self.api_address,
+            "xds": f"{LOOPBACK}:{self.xds_port}",
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "instances": rows,
+        }
+
+    async def wait_synced(self, timeout_s: float) -> bool:
+        """Wait until every instance runs and its sidecar has accepted its config (or time runs out)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rows = self.status()["instances"]
+            if all(row["state"] == "running" and row["sync"] == "SYNCED" for row in rows):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    # ---- steps of start() -------------------------------------------------------------------
+
+    def _refuse_second_up(self) -> None:
+        pid = self.run_dir.read_up_info().get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+            raise SmimeshError(
+                f"a `smimesh up` (pid {pid}) already runs with {self.run_dir.path}",
+                hint="stop it first (Ctrl-C in its terminal), or use another --run-dir",
+            )
+
+    async def _open_store(self) -> Any:
+        from smimesh.sources.store import ResourceStore
+
+        store, restored = await ResourceStore.open(self.run_dir.path / STORE_FILE)
+        self.console.diagnostics(restored)
+        return store
+
+    async def _load_directory(self, store: Any, directory: Path) -> None:
+        from smimesh.sources.files import FileSource
+
+        self._files = FileSource(
+            directory,
+            store,
+            settings=self.config.settings,
+            report=self.console.diagnostics,
+            run_dir=self.run_dir.path,
+        )
+        self.console.diagnostics(await self._files.load())
+
+    async def _start_control_plane(self, store: Any) -> None:
+        from smimesh.runtime.pipeline import Pipeline
+        from smimesh.server.ads import XdsServer
+        from smimesh.server.cache import SnapshotCache
+        from smimesh.server.metrics import ControlPlaneMetrics
+        from smimesh.server.sync import SyncState
+
+        cache, self._sync, self._metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
+        self.xds = XdsServer(
+            cache, self._sync, host=LOOPBACK, port=self.config.xds_port, metrics=self._metrics
+        )
+        self.xds_port = await self.xds.start()
+        self._closers.append(self.xds.stop)
+        self._pipeline = Pipeline(store, cache, settings=self.config.settings)
+        self._spawn(self._pipeline.run(), "pipeline")
+
+    async def _start_api(self, store: Any, token: str) -> None:
+        from smimesh.api.app import create_app
+
+        assert self.supervisor is not None
+        app = create_app(
+            store,
+            token=token,
+            sync_state=self._sync,
+            metrics_text=self._metrics_text,
+            status=self.status,
+            proxy_admin=self.supervisor.admin_address,
+            settings=self.config.settings,
+        )
+        api = ApiServer(app, self.config.api_addr)
+        self.api_address = await api.start()
+        self._closers.append(api.stop)
+
+    # ---- running ------------------------------------------------------------------------------
+
+    async def _reconcile_forever(self, store: Any, directory: Path) -> None:
+        async for _change in store.subscribe():
+            try:
+                await self._reconcile(store.snapshot(), directory)
+            except SmimeshError as exc:  # one bad Workload must not stop the loop
+                self.console.say(f"error: {exc.message}")
+
+    async def _reconcile(self, snapshot: Any, directory: Path) -> None:
+        assert self.supervisor is not None
+        desired = desired_from_snapshot(snapshot, directory)
+        keys = tcp_upstream_keys(snapshot)
+        self.supervisor.tcp_upstreams = keys
+        planned = self.supervisor.allocate(desired)
+        self._pipeline.set_instances([mesh_instance(spec, ports, keys) for spec, ports in planned])
+        before = {run.spec.node_id for run in self.supervisor.running}
+        running = await self.supervisor.reconcile(desired)
+        self._announce_scaling(before, {run.spec.node_id for run in running})
+
+    def _announce_scaling(self, before: set[str], after: set[str]) -> None:
+        if not before:
+            return  # the start-up summary lists them
+        for node_id in sorted(after - before):
+            self.console.say(f"started {node_id}")
+        for node_id in sorted(before - after):
+            self.console.say(f"stopped {node_id}")
+
+    def _metrics_text(self) -> str:
+        body, _ = self._metrics.render()
+        return str(body.decode())
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(self._report_crash)
+        self._tasks.append(task)
+
+    def _report_crash(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.console.say(f"internal error in {task.get_name()}: {task.exception()!r}")
+
+
+def _print_each(items: Sequence[Diagnostic]) -> None:
+    for item in items:
+        print(item.format())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def serve(
+    config: UpConfig,
+    console: Console,
+    *,
+    on_ready: Callable[[MeshApp], Any] | None = None,
+    while_running: Callable[[MeshApp], Any] | None = None,
+) -> None:
+    """Run a mesh until Ctrl-C/SIGTERM (or until `while_running(app)` returns); always stop cleanly.
+
+    A second Ctrl-C while stopping kills every child at once.
+    """
+    app, stop = MeshApp(config, console), asyncio.Event()
+    _install_signals(app, stop, console)
+    try:
+        await app.start()
+        if on_ready is not None:
+            on_ready(app)
+        waiters = [asyncio.ensure_future(stop.wait())]
+        if while_running is not None:
+            waiters.append(asyncio.ensure_future(while_running(app)))
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for waiter in done:
+            waiter.result()
+    finally:
+        console.say("stopping: workloads, sidecars, control plane ...")
+        await app.stop()
+        console.say("stopped; nothing left running")
+
+
+def _install_signals(app: MeshApp, stop: asyncio.Event, console: Console) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        console.say("second interrupt: killing everything now")
+        app.kill_now()
+        os._exit(130)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
