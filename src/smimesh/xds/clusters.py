@@ -1,0 +1,78 @@
+"""CDS: the outbound cluster of each service port (endpoints via EDS over ADS) and the local app clusters.
+
+Pure and cached: a cluster depends only on its service port and protocol, so it is built once per
+content and the same message object is shared by every proxy that needs it (callers must not
+mutate returned messages). mTLS seam: `upstream_transport_socket` returns None today; the
+access-control issue plugs the SDS-backed TLS context in there.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2, protocol_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as http_options
+
+from smimesh.mesh.model import Protocol, ServiceKey
+from smimesh.mesh.view import InboundSpec
+from smimesh.xds import names
+from smimesh.xds.protos import ads_source, packed, seconds, socket_address
+
+CONNECT_TIMEOUT_S = 1.0
+_CACHE_SIZE = 1 << 16
+
+
+def _use_http2(cluster: cluster_pb2.Cluster) -> None:
+    """gRPC upstreams speak HTTP/2 (prior knowledge); plain HTTP stays HTTP/1.1."""
+    options = http_options.HttpProtocolOptions(
+        explicit_http_config=http_options.HttpProtocolOptions.ExplicitHttpConfig(
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
+    cluster.typed_extension_protocol_options[names.HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))
+
+
+def upstream_transport_socket(service: ServiceKey, port: int) -> base_pb2.TransportSocket | None:
+    """The seam for mTLS to mesh upstreams (next issue): None means plaintext on loopback."""
+    return None
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def outbound_cluster(service: ServiceKey, port: int, protocol: Protocol) -> cluster_pb2.Cluster:
+    name = names.outbound_cluster(service, port)
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.EDS,
+        eds_cluster_config=cluster_pb2.Cluster.EdsClusterConfig(eds_config=ads_source(), service_name=name),
+        connect_timeout=seconds(CONNECT_TIMEOUT_S),
+        lb_policy=cluster_pb2.Cluster.ROUND_ROBIN,
+    )
+    if protocol is Protocol.GRPC:
+        _use_http2(cluster)
+    socket = upstream_transport_socket(service, port)
+    if socket is not None:
+        cluster.transport_socket.CopyFrom(socket)
+    return cluster
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def local_app_cluster(spec: InboundSpec) -> cluster_pb2.Cluster:
+    """The app behind one Workload port, on loopback where the runtime told it to listen."""
+    name = names.inbound_cluster(spec.name)
+    endpoint = endpoint_components_pb2.LbEndpoint(
+        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(spec.host, spec.app_port))
+    )
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=seconds(CONNECT_TIMEOUT_S),
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])],
+        ),
+    )
+    if spec.protocol is Protocol.GRPC:
+        _use_http2(cluster)
+    return cluster

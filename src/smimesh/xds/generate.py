@@ -1,0 +1,45 @@
+"""`generate(view)`: a sidecar's whole Envoy config (LDS, RDS, CDS, EDS) from its frozen `ProxyView`.
+
+Pure: the same view always yields equal resources, and pieces shared between proxies are the very
+same message objects (cached per content in the per-type modules), so the snapshot layer can
+serialize each of them once. Returned messages must be treated as immutable.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from smimesh.mesh.view import ProxyView
+from smimesh.xds import clusters, endpoints, listeners, routes, type_urls
+
+
+def _listeners(view: ProxyView) -> list[Message]:
+    found: list[Message] = []
+    if view.node.outbound_http_port:
+        found.append(listeners.outbound_http_listener(view.node.host, view.node.outbound_http_port))
+    for upstream in view.tcp_upstreams:
+        listener = listeners.tcp_upstream_listener(upstream)
+        if listener is not None:
+            found.append(listener)
+    found.extend(listeners.inbound_listener(spec) for spec in view.inbound)
+    return found
+
+
+def _clusters(view: ProxyView) -> list[Message]:
+    found: list[Message] = [
+        clusters.outbound_cluster(c.service, c.port, c.protocol) for c in view.outbound.clusters
+    ]
+    found.extend(clusters.local_app_cluster(spec) for spec in view.inbound)
+    return found
+
+
+def generate(view: ProxyView) -> dict[str, list[Message]]:
+    """Resources by type URL; every type is present (possibly empty) so a removal is also pushed."""
+    return {
+        type_urls.LISTENER: _listeners(view),
+        type_urls.ROUTE: [routes.outbound_route_config(view.outbound)]
+        if view.node.outbound_http_port
+        else [],
+        type_urls.CLUSTER: _clusters(view),
+        type_urls.ENDPOINT: [endpoints.load_assignment(c) for c in view.outbound.clusters],
+    }

@@ -1,0 +1,73 @@
+"""Every Envoy resource name and stat prefix smimesh generates, in one module (OSM `pkg/service/types.go`).
+
+Names are planned so telemetry can attribute traffic without guessing: an outbound cluster name
+carries the destination service and port (`outbound|<ns>|<svc>|<port>`), so the stats of a caller's
+sidecar (`cluster.<name>.upstream_rq_*`) say source (the sidecar's workload) → destination; inbound
+listeners and their stat prefixes carry the workload port name. Kubernetes names contain no `|`
+and the service/namespace names no `.`, so every name parses back (`parse_outbound_cluster`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from smimesh.mesh.model import ServiceKey
+
+ADS_CLUSTER: Final = "smimesh_xds"
+OUTBOUND_HTTP_LISTENER: Final = "outbound_http"
+OUTBOUND_HTTP_ROUTE: Final = "outbound_http"
+OUTBOUND_HTTP_STAT_PREFIX: Final = "outbound_http"
+UNKNOWN_HOST_VHOST: Final = "unknown_host"
+HCM_FILTER: Final = "envoy.filters.network.http_connection_manager"
+TCP_PROXY_FILTER: Final = "envoy.filters.network.tcp_proxy"
+ROUTER_FILTER: Final = "envoy.filters.http.router"
+HTTP_PROTOCOL_OPTIONS: Final = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+_OUTBOUND = "outbound"
+_SEP = "|"
+
+
+def outbound_cluster(service: ServiceKey, port: int) -> str:
+    """The cluster (and its EDS resource) of one service port: the service's own endpoints."""
+    return _SEP.join((_OUTBOUND, service.namespace, service.name, str(port)))
+
+
+def parse_outbound_cluster(name: str) -> tuple[ServiceKey, int] | None:
+    parts = name.split(_SEP)
+    if len(parts) != 4 or parts[0] != _OUTBOUND or not parts[3].isdigit():
+        return None
+    return ServiceKey(parts[1], parts[2]), int(parts[3])
+
+
+def outbound_vhost(service: ServiceKey, port: int) -> str:
+    return f"{service.namespace}{_SEP}{service.name}{_SEP}{port}"
+
+
+def split_route(namespace: str, split: str, match: str) -> str:
+    """Route name of one TrafficSplit route (`match` is the HTTPMatch name, or `*` for unconditional)."""
+    return _SEP.join(("split", namespace, split, match))
+
+
+def tcp_upstream_listener(service: ServiceKey, port: int) -> str:
+    return _SEP.join(("outbound_tcp", service.namespace, service.name, str(port)))
+
+
+def tcp_upstream_stat_prefix(service: ServiceKey, port: int) -> str:
+    return f"outbound_tcp_{service.namespace}_{service.name}_{port}"
+
+
+def inbound_listener(port_name: str) -> str:
+    return f"inbound{_SEP}{port_name}"
+
+
+def inbound_stat_prefix(port_name: str) -> str:
+    return f"inbound_{port_name}"
+
+
+def inbound_cluster(port_name: str) -> str:
+    """The static cluster of the local app behind one Workload port."""
+    return f"local_app{_SEP}{port_name}"
+
+
+def inbound_route(port_name: str) -> str:
+    return f"inbound{_SEP}{port_name}"
