@@ -1,0 +1,219 @@
+"""pydantic validation errors → SM2xxx diagnostics with the field path and line the user wrote.
+
+Owns the translation of pydantic's error list (types, `loc` tuples with union-member tags, ctx) into
+one diagnostic per problem: code, field path (`spec.rules[0].kind`), line, the value found, what was
+expected, and a hint ("did you mean ...?" for unknown fields, from the model's own field names).
+Errors of the alternatives of one union at the same place are merged into one diagnostic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from smimesh.diagnostics import Diagnostic, shorten
+from smimesh.resources import codes
+from smimesh.resources.reader import Document, format_path
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "string": "text",
+    "str": "text",
+    "dict": "a mapping",
+    "model": "a mapping",
+    "model_attributes": "a mapping",
+    "list": "a list",
+    "bool": "true or false",
+    "float": "a number",
+    "tuple": "a list",
+    "datetime": "a timestamp",
+    "none_required": "nothing (null)",
+    "literal": "a value",
+}
+_CUSTOM_CODES = {"header_duplicate": codes.DUPLICATE_HEADER}
+
+
+def diagnostics_from_error(
+    error: ValidationError, document: Document, model: type[BaseModel]
+) -> list[Diagnostic]:
+    """One diagnostic per distinct (path, problem) in `error`, located in `document`."""
+    grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = {}
+    for item in error.errors(include_url=False):
+        path = _user_path(document.data, item["loc"], item["type"])
+        path = (*path, *_index_suffix(item))
+        grouped.setdefault(path, []).append(dict(item))
+    return [_diagnostic(path, items, document, model) for path, items in grouped.items()]
+
+
+def _user_path(data: Any, loc: Sequence[str | int], kind: str) -> tuple[str | int, ...]:
+    """The part of pydantic's `loc` that names places in the user's data (drops union-member tags)."""
+    path: list[str | int] = []
+    current = data
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if (
+            isinstance(current, dict)
+            and isinstance(part, str)
+            and (part in current or (last and kind in ("missing", "extra_forbidden")))
+        ):
+            path.append(part)
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+    return tuple(path)
+
+
+def _index_suffix(item: Any) -> tuple[int, ...]:
+    ctx = item.get("ctx") or {}
+    return (ctx["index"],) if item["type"].startswith("header_") and isinstance(ctx.get("index"), int) else ()
+
+
+def _diagnostic(
+    path: tuple[str | int, ...], items: list[dict[str, Any]], document: Document, model: type[BaseModel]
+) -> Diagnostic:
+    first = items[0]
+    kind = first["type"]
+    code, message, expected, hint = _describe(kind, items, path, model)
+    value = None if kind == "missing" else shorten(first.get("input"))
+    return Diagnostic(
+        code,
+        message,
+        location=document.location(path),
+        object=document.ref(),
+        path=format_path(path),
+        value=value,
+        expected=expected,
+        hint=hint,
+    )
+
+
+def _describe(
+    kind: str, items: list[dict[str, Any]], path: tuple[str | int, ...], model: type[BaseModel]
+) -> tuple[str, str, str, str]:
+    """(code, message, expected, hint) for one group of errors at one path."""
+    name = str(path[-1]) if path else "document"
+    if kind == "missing":
+        return codes.MISSING_FIELD, f"required field `{name}` is missing", "", f"add `{name}:`"
+    if kind == "extra_forbidden":
+        return _unknown_field(name, path, model)
+    if kind in ("literal_error", "enum"):
+        allowed = " or ".join(str(i.get("ctx", {}).get("expected", "")) for i in items)
+        return codes.NOT_ALLOWED, f"`{name}` has a value that is not allowed", f"one of {allowed}", ""
+    if all(_is_type_error(i["type"]) for i in items):
+        return _wrong_type(name, items)
+    message = "; ".join(dict.fromkeys(str(i["msg"]) for i in items if not _is_type_error(i["type"])))
+    code = _CUSTOM_CODES.get(kind, codes.INVALID_VALUE)
+    return code, f"`{name}`: {_lower_first(message)}", _expected_from_ctx(items[0]), ""
+
+
+def _is_type_error(kind: str) -> bool:
+    return kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "none_required")
+
+
+def _wrong_type(name: str, items: list[dict[str, Any]]) -> tuple[str, str, str, str]:
+    words = [_TYPE_WORDS.get(_type_stem(i["type"]), i["type"]) for i in items]
+    expected = " or ".join(dict.fromkeys(words))
+    found = items[0].get("input")
+    hint = ""
+    if isinstance(found, str) and found.strip().lstrip("-").isdigit() and "an integer" in words:
+        hint = "write the number without quotes"
+    elif isinstance(found, int | float) and "text" in words:
+        hint = "quote the value to make it text"
+    return codes.WRONG_TYPE, f"`{name}` has the wrong type ({_type_name(found)})", expected, hint
+
+
+def _type_stem(kind: str) -> str:
+    for suffix in ("_type", "_parsing"):
+        if kind.endswith(suffix):
+            return kind[: -len(suffix)]
+    return kind
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _expected_from_ctx(item: dict[str, Any]) -> str:
+    ctx = item.get("ctx") or {}
+    bounds = [
+        ("ge", "≥"),
+        ("gt", ">"),
+        ("le", "≤"),
+        ("lt", "<"),
+        ("min_length", "at least"),
+        ("max_length", "at most"),
+    ]
+    parts = [f"{word} {ctx[key]}" for key, word in bounds if key in ctx]
+    return ", ".join(parts)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _unknown_field(
+    name: str, path: tuple[str | int, ...], model: type[BaseModel]
+) -> tuple[str, str, str, str]:
+    allowed = fields_at(model, path[:-1])
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean `{close[0]}`?"
+    elif allowed:
+        hint = "fields allowed here: " + ", ".join(allowed)
+    else:
+        hint = "remove it"
+    expected = ", ".join(allowed)
+    return codes.UNKNOWN_FIELD, f"unknown field `{name}`", expected and f"one of {expected}", hint
+
+
+# --- the model's own field names at a path (for "did you mean") ---------------------------------------
+def fields_at(model: type[BaseModel], path: Sequence[str | int]) -> list[str]:
+    """JSON field names the schema allows at `path` (an object's location), or [] if unknown."""
+    current: list[Any] = [model]
+    for part in path:
+        current = [nxt for tp in current for nxt in _step(tp, part)]
+    names = {
+        field.alias or attr
+        for tp in current
+        for member in _members(tp)
+        if isinstance(member, type) and issubclass(member, BaseModel)
+        for attr, field in member.model_fields.items()
+    }
+    return sorted(names)
+
+
+def _members(tp: Any) -> list[Any]:
+    """`tp` without Annotated/Optional/Union wrappers: the concrete alternatives."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(tp)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return [m for arg in typing.get_args(tp) for m in _members(arg)]
+    return [tp]
+
+
+def _step(tp: Any, part: str | int) -> list[Any]:
+    found: list[Any] = []
+    for member in _members(tp):
+        origin, args = typing.get_origin(member), typing.get_args(member)
+        if isinstance(member, type) and issubclass(member, BaseModel) and isinstance(part, str):
+            found += [f.annotation for attr, f in member.model_fields.items() if part in (attr, f.alias)]
+        elif origin in (list, tuple) and isinstance(part, int) and args:
+            found.append(args[0])
+        elif origin is dict and isinstance(part, str) and len(args) == 2:
+            found.append(args[1])
+    return found

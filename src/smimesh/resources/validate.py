@@ -1,0 +1,225 @@
+"""Per-object semantic checks (SM3xxx) that a schema cannot express: the entry point and the table of checks.
+
+Owns `validate_object(document, resource)`, the metadata checks every kind shares (DNS names,
+namespaces, labels), and the TrafficTarget, Service and Workload checks; the route and split checks
+live in `validate_specs`. Checks read the document as the user wrote it (any version), so each
+diagnostic names the exact field path and line. They run only on objects that decoded cleanly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from smimesh.diagnostics import Diagnostic
+from smimesh.resources import codes, dns
+from smimesh.resources.checker import Checker, Path, re2_error
+from smimesh.resources.meta import Resource
+from smimesh.resources.reader import Document
+from smimesh.resources.validate_specs import http_matches, port_matches, split
+
+__all__ = ["re2_error", "validate_object"]
+
+Check = Callable[[Checker], Iterator[Diagnostic]]
+
+
+def validate_object(document: Document, resource: Resource) -> list[Diagnostic]:
+    """Every semantic problem of one object (decoded without schema errors)."""
+    checker = Checker(document, resource)
+    found = list(_metadata(checker))
+    for check in _CHECKS.get(resource.KIND, ()):
+        found.extend(check(checker))
+    return found
+
+
+def _name_rule(kind: str) -> Callable[[str], str]:
+    if kind == "Service":
+        return dns.dns1035_label
+    return dns.dns1123_label if kind == "Workload" else dns.dns1123_subdomain
+
+
+def _metadata(c: Checker) -> Iterator[Diagnostic]:
+    meta = c.resource.metadata
+    problem = _name_rule(c.resource.KIND)(meta.name)
+    if problem:
+        yield c.report(codes.BAD_NAME, f"name {meta.name!r} is {problem}", ("metadata", "name"), meta.name)
+    problem = dns.dns1123_label(meta.namespace)
+    if problem:
+        yield c.report(
+            codes.BAD_NAMESPACE,
+            f"namespace {meta.namespace!r} is {problem}",
+            ("metadata", "namespace"),
+            meta.namespace,
+        )
+    yield from labels(c, ("metadata", "labels"), meta.labels, codes.BAD_LABEL)
+    for key in meta.annotations:
+        if problem := dns.label_key(key):
+            yield c.report(
+                codes.BAD_LABEL, f"annotation key {key!r}: {problem}", ("metadata", "annotations", key), key
+            )
+
+
+def labels(c: Checker, path: Path, mapping: dict[str, str], code: str) -> Iterator[Diagnostic]:
+    for key, value in mapping.items():
+        if problem := dns.label_key(key):
+            yield c.report(code, f"label key {key!r}: {problem}", (*path, key), key)
+        if problem := dns.label_value(value):
+            yield c.report(code, f"label value {value!r} of {key!r}: {problem}", (*path, key), value)
+
+
+# --- access.smi-spec.io -----------------------------------------------------------------------------
+def _traffic_target(c: Checker) -> Iterator[Diagnostic]:
+    destination = c.get((*c.base, "destination"))
+    if isinstance(destination, dict):
+        yield from _subject(c, (*c.base, "destination"), destination)
+        namespace = destination.get("namespace")
+        if isinstance(namespace, str) and namespace and namespace != c.resource.metadata.namespace:
+            yield c.report(
+                codes.FOREIGN_DESTINATION,
+                f"destination namespace {namespace!r} differs from the "
+                f"TrafficTarget's namespace {c.resource.metadata.namespace!r}",
+                (*c.base, "destination", "namespace"),
+                namespace,
+                c.resource.metadata.namespace,
+                "create the TrafficTarget in the destination's namespace",
+            )
+    sources = c.items((*c.base, "sources"))
+    for path, source in sources:
+        if isinstance(source, dict):
+            yield from _subject(c, path, source)
+    yield from _repeats(c, sources, "source")
+    rules_key = "specs" if not c.base and "specs" in c.data else "rules"
+    rules = c.items((*c.base, rules_key))
+    yield from _repeats(c, rules, "rule")
+    for path, rule in rules:
+        if isinstance(rule, dict) and rule.get("kind") in ("TCPRoute", "UDPRoute") and rule.get("matches"):
+            yield c.report(
+                codes.MATCHES_IGNORED,
+                f"a {rule['kind']} has no named matches; `matches` is ignored",
+                (*path, "matches"),
+                rule["matches"],
+                hint="remove `matches` from this rule",
+            )
+
+
+def _subject(c: Checker, path: Path, subject: dict[str, Any]) -> Iterator[Diagnostic]:
+    name = subject.get("name")
+    if isinstance(name, str) and (problem := dns.dns1123_subdomain(name)):
+        yield c.report(
+            codes.BAD_SERVICE_ACCOUNT, f"ServiceAccount name {name!r} is {problem}", (*path, "name"), name
+        )
+    namespace = subject.get("namespace")
+    if isinstance(namespace, str) and namespace and (problem := dns.dns1123_label(namespace)):
+        yield c.report(
+            codes.BAD_NAMESPACE, f"namespace {namespace!r} is {problem}", (*path, "namespace"), namespace
+        )
+
+
+def _repeats(c: Checker, entries: list[tuple[Path, Any]], what: str) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for path, entry in entries:
+        fingerprint = repr(sorted(entry.items())) if isinstance(entry, dict) else repr(entry)
+        if fingerprint in seen:
+            yield c.report(codes.DUPLICATE_SUBJECT, f"this {what} repeats an earlier one", path, entry)
+        seen.add(fingerprint)
+
+
+# --- v1 Service -------------------------------------------------------------------------------------
+def _service(c: Checker) -> Iterator[Diagnostic]:
+    selector = c.get(("spec", "selector"))
+    if isinstance(selector, dict):
+        yield from labels(c, ("spec", "selector"), selector, codes.BAD_SELECTOR)
+    ports = [(path, p) for path, p in c.items(("spec", "ports")) if isinstance(p, dict)]
+    names = Counter(p.get("name") for _, p in ports)
+    pairs = Counter((p.get("port"), p.get("protocol", "TCP")) for _, p in ports)
+    for path, port in ports:
+        yield from _service_port(c, path, port, len(ports), names, pairs)
+
+
+def _service_port(
+    c: Checker, path: Path, port: dict[str, Any], count: int, names: Counter[Any], pairs: Counter[Any]
+) -> Iterator[Diagnostic]:
+    name = port.get("name")
+    if name is None and count > 1:
+        yield c.report(
+            codes.SERVICE_PORTS,
+            "every port needs a name when a Service has several",
+            path,
+            port,
+            hint="name it after its protocol, e.g. http or tcp-db",
+        )
+    elif isinstance(name, str) and (problem := dns.dns1123_label(name)):
+        yield c.report(codes.BAD_PORT_NAME, f"port name {name!r} is {problem}", (*path, "name"), name)
+    if name is not None and names[name] > 1:
+        yield c.report(codes.SERVICE_PORTS, f"port name {name!r} is used twice", (*path, "name"), name)
+    if pairs[(port.get("port"), port.get("protocol", "TCP"))] > 1:
+        yield c.report(
+            codes.SERVICE_PORTS,
+            f"port {port.get('port')} is defined twice",
+            (*path, "port"),
+            port.get("port"),
+        )
+    target = port.get("targetPort")
+    if isinstance(target, str) and (problem := dns.iana_service_name(target)):
+        yield c.report(
+            codes.BAD_PORT_NAME,
+            f"targetPort name {target!r} is not a port name: {problem}",
+            (*path, "targetPort"),
+            target,
+        )
+
+
+# --- smimesh.io Workload ----------------------------------------------------------------------------
+def _workload(c: Checker) -> Iterator[Diagnostic]:
+    account = c.get(("spec", "serviceAccount"))
+    if isinstance(account, str) and (problem := dns.dns1123_subdomain(account)):
+        yield c.report(
+            codes.BAD_SERVICE_ACCOUNT,
+            f"serviceAccount {account!r} is {problem}",
+            ("spec", "serviceAccount"),
+            account,
+        )
+    env = c.get(("spec", "env"))
+    for name in env if isinstance(env, dict) else {}:
+        if problem := dns.env_name(name):
+            yield c.report(
+                codes.BAD_ENV_NAME,
+                f"environment variable name {name!r} is invalid",
+                ("spec", "env", name),
+                name,
+                problem,
+            )
+    ports = [(path, p) for path, p in c.items(("spec", "ports")) if isinstance(p, dict)]
+    names = Counter(p.get("name") for _, p in ports if p.get("name") is not None)
+    pairs = Counter((p.get("containerPort"), p.get("protocol", "TCP")) for _, p in ports)
+    for path, port in ports:
+        yield from _workload_port(c, path, port, names, pairs)
+
+
+def _workload_port(
+    c: Checker, path: Path, port: dict[str, Any], names: Counter[Any], pairs: Counter[Any]
+) -> Iterator[Diagnostic]:
+    name = port.get("name")
+    if isinstance(name, str) and (problem := dns.iana_service_name(name)):
+        yield c.report(codes.BAD_PORT_NAME, f"port name {name!r} is invalid", (*path, "name"), name, problem)
+    if isinstance(name, str) and names[name] > 1:
+        yield c.report(codes.WORKLOAD_PORTS, f"port name {name!r} is used twice", (*path, "name"), name)
+    if pairs[(port.get("containerPort"), port.get("protocol", "TCP"))] > 1:
+        yield c.report(
+            codes.WORKLOAD_PORTS,
+            f"containerPort {port.get('containerPort')} is defined twice",
+            (*path, "containerPort"),
+            port.get("containerPort"),
+        )
+
+
+_CHECKS: dict[str, tuple[Check, ...]] = {
+    "HTTPRouteGroup": (http_matches,),
+    "TCPRoute": (port_matches,),
+    "UDPRoute": (port_matches,),
+    "TrafficSplit": (split,),
+    "TrafficTarget": (_traffic_target,),
+    "Service": (_service,),
+    "Workload": (_workload,),
+}

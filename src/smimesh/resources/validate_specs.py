@@ -1,0 +1,171 @@
+"""Semantic checks of the SMI route and split kinds: HTTPRouteGroup, TCPRoute/UDPRoute, TrafficSplit.
+
+Owns RE2 validity of `pathRegex` and header regexes (what Envoy would NACK), unique match names,
+header names and duplicates, redundant methods, duplicate ports, split service names, duplicate or
+self-referencing backends and negative weights. Each check reads the document as written (any version).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from smimesh.diagnostics import Diagnostic
+from smimesh.resources import codes, dns
+from smimesh.resources.checker import Checker, Path, re2_error
+
+
+# --- specs.smi-spec.io ----------------------------------------------------------------------------
+def http_matches(c: Checker) -> Iterator[Diagnostic]:
+    matches = c.items((*c.base, "matches"))
+    names = Counter(m.get("name") for _, m in matches if isinstance(m, dict))
+    for path, match in matches:
+        if not isinstance(match, dict):
+            continue
+        if names[match.get("name")] > 1:
+            yield c.report(
+                codes.DUPLICATE_MATCH,
+                f"match name {match.get('name')!r} is used more than once",
+                (*path, "name"),
+                match.get("name"),
+                "unique names within the group",
+            )
+        yield from _path_regex(c, path, match.get("pathRegex"))
+        yield from _methods(c, path, match.get("methods"))
+        yield from _headers(c, (*path, "headers"), match.get("headers"))
+
+
+def _path_regex(c: Checker, path: Path, regex: Any) -> Iterator[Diagnostic]:
+    if isinstance(regex, str):
+        problem = re2_error(regex)
+        if problem:
+            yield c.report(
+                codes.BAD_PATH_REGEX,
+                f"pathRegex is not valid RE2: {problem}",
+                (*path, "pathRegex"),
+                regex,
+                "an RE2 regex (no look-around, no back-references)",
+                "rewrite without (?=, (?!, (?<=, (?<! and \\1; Envoy would reject it",
+            )
+
+
+def _methods(c: Checker, path: Path, methods: Any) -> Iterator[Diagnostic]:
+    if not isinstance(methods, list) or len(methods) < 2:
+        return
+    if "*" in methods or len(set(methods)) < len(methods):
+        yield c.report(
+            codes.REDUNDANT_METHODS,
+            "methods repeats a method or combines '*' with others",
+            (*path, "methods"),
+            methods,
+            hint="'*' alone means every method",
+        )
+
+
+def _headers(c: Checker, path: Path, headers: Any) -> Iterator[Diagnostic]:
+    if isinstance(headers, dict):
+        entries = [((*path, name), name, value) for name, value in headers.items()]
+    elif isinstance(headers, list):
+        entries = [
+            ((*path, i, name), name, value)
+            for i, entry in enumerate(headers)
+            if isinstance(entry, dict)
+            for name, value in entry.items()
+        ]
+    else:
+        return
+    seen: dict[str, str] = {}
+    for where, name, value in entries:
+        yield from _header(c, where, str(name), value, seen)
+
+
+def _header(c: Checker, where: Path, name: str, value: Any, seen: dict[str, str]) -> Iterator[Diagnostic]:
+    bare = name[1:] if name.startswith(":") else name
+    problem = dns.http_header_name(bare)
+    if problem or (name.startswith(":") and name != ":authority"):
+        yield c.report(
+            codes.BAD_HEADER_NAME,
+            f"header name {name!r} is not valid",
+            where,
+            name,
+            problem or "a regular header name or :authority",
+            "use `host` to match the authority",
+        )
+    if name.lower() in seen:
+        yield c.report(
+            codes.DUPLICATE_HEADER,
+            f"header {name!r} repeats {seen[name.lower()]!r} (names ignore case)",
+            where,
+            name,
+            hint="merge both conditions into one regex",
+        )
+    seen[name.lower()] = name
+    if isinstance(value, str) and (problem := re2_error(value)):
+        yield c.report(
+            codes.BAD_HEADER_REGEX,
+            f"regex for header {name!r} is not valid RE2: {problem}",
+            where,
+            value,
+            "an RE2 regex",
+            "RE2 has no look-around and no back-references",
+        )
+
+
+def port_matches(c: Checker) -> Iterator[Diagnostic]:
+    seen: set[Any] = set()
+    for where, port in c.items((*c.base, "matches", "ports")):
+        if port in seen:
+            yield c.report(codes.DUPLICATE_PORT, f"port {port} is listed more than once", where, port)
+        seen.add(port)
+
+
+# --- split.smi-spec.io ------------------------------------------------------------------------------
+def split(c: Checker) -> Iterator[Diagnostic]:
+    root = c.get(("spec", "service"))
+    if isinstance(root, str) and (problem := dns.dns1035_label(root)):
+        yield c.report(
+            codes.BAD_SERVICE_REF,
+            f"root service {root!r} is {problem}",
+            ("spec", "service"),
+            root,
+            hint="give the Service's name, not a host name or URL",
+        )
+    seen: set[str] = set()
+    for path, backend in c.items(("spec", "backends")):
+        name = backend.get("service") if isinstance(backend, dict) else None
+        if not isinstance(name, str):
+            continue
+        yield from _backend(c, path, name, root, seen)
+        yield from _weight(c, (*path, "weight"), backend.get("weight"))
+        seen.add(name)
+
+
+def _backend(c: Checker, path: Path, name: str, root: Any, seen: set[str]) -> Iterator[Diagnostic]:
+    where = (*path, "service")
+    if problem := dns.dns1035_label(name):
+        yield c.report(codes.BAD_SERVICE_REF, f"backend service {name!r} is {problem}", where, name)
+    if name in seen:
+        yield c.report(
+            codes.DUPLICATE_BACKEND,
+            f"backend {name!r} is listed more than once",
+            where,
+            name,
+            hint="add the weights into one entry",
+        )
+    if name == root:
+        yield c.report(
+            codes.SELF_BACKEND,
+            f"the root service {name!r} is also a backend",
+            where,
+            name,
+            hint="it means the root Service's own endpoints (not recursive)",
+        )
+
+
+def _weight(c: Checker, path: Path, weight: Any) -> Iterator[Diagnostic]:
+    negative = (isinstance(weight, int | float) and not isinstance(weight, bool) and weight < 0) or (
+        isinstance(weight, str) and weight.strip().startswith("-")
+    )
+    if negative:
+        yield c.report(codes.NEGATIVE_WEIGHT, "weight is negative", path, weight, "0 or more")
