@@ -1,0 +1,74 @@
+"""Server lifetime and the authorize seam: streams end cleanly, no task outlives the server."""
+
+from __future__ import annotations
+
+import grpc
+from server_harness import Running
+from server_world import world
+
+from smimesh.server.ads import XdsServer
+from smimesh.server.cache import SnapshotCache
+from smimesh.server.hooks import Metadata, ServerHooks
+from smimesh.server.sync import SyncState
+from smimesh.testing.ads_client import AdsClient
+from smimesh.xds import type_urls as T
+from smimesh.xds.snapshot import Snapshot
+
+
+class OnlyNs(ServerHooks):
+    def authorize(self, node_id: str, peer: str, metadata: Metadata) -> bool:
+        return node_id.endswith(".ns")
+
+
+async def test_stop_with_open_streams_leaves_no_tasks(no_leaked_tasks: None) -> None:
+    cache, sync = SnapshotCache(), SyncState()
+    server = XdsServer(cache, sync)
+    await server.start()
+    cache.set_snapshot("a.ns", Snapshot.build(world(1, 2)))
+    clients = [
+        await AdsClient("a.ns", address=server.address, mode=mode).connect() for mode in ("sotw", "delta")
+    ]
+    for client in clients:
+        await client.subscribe(T.CLUSTER)
+        await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+    await server.stop()
+    for client in clients:
+        await client.wait_for(lambda c: c.closed_with is not None)
+        await client.close()
+    assert sync.status("a.ns") == "DISCONNECTED"
+    assert cache.watcher_count() == 0
+
+
+async def test_authorize_hook_refuses_a_node(no_leaked_tasks: None) -> None:
+    server = XdsServer(SnapshotCache(), SyncState(), hooks=[OnlyNs()])
+    await server.start()
+    try:
+        denied = await AdsClient("intruder", address=server.address).connect()
+        await denied.subscribe(T.CLUSTER)
+        await denied.wait_for(lambda c: c.closed_with is not None)
+        assert denied.closed_with == grpc.StatusCode.PERMISSION_DENIED
+        await denied.close()
+    finally:
+        await server.stop()
+
+
+async def test_first_request_without_node_is_refused(running: Running) -> None:
+    client = AdsClient("", address=running.server.address)
+    await client.connect()
+    running.clients.append(client)
+    await client.subscribe(T.CLUSTER)
+    await client.wait_for(lambda c: c.closed_with is not None)
+    assert client.closed_with == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_metrics_render_prometheus_text(running: Running) -> None:
+    running.cache.set_snapshot("a.ns", Snapshot.build(world(1, 2), changed_at=1.0))
+    client = await running.client("a.ns")
+    await client.subscribe(T.CLUSTER)
+    await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+    await client.wait_for(lambda c: running.sync.get("a.ns").convergence_s is not None)
+    text, content_type = running.metrics.render()
+    assert content_type.startswith("text/plain")
+    assert b'smimesh_xds_pushes_total{type="CDS"} 1.0' in text
+    assert b"smimesh_xds_connected_proxies 1.0" in text
+    assert b"smimesh_xds_convergence_seconds_count 1.0" in text
