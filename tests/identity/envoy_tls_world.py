@@ -50,8 +50,10 @@ def http_listener(name: str, port: int, routes: Sequence[tuple[str, str]], tls: 
         "@type": HCM, "stat_prefix": name,
         "route_config": {"virtual_hosts": [{
             "name": "all", "domains": ["*"],
-            "routes": [{"match": {"prefix": prefix}, "route": {"cluster": target}} for prefix, target in routes],
-            "response_headers_to_add": [{"header": {"key": "x-peer-identity", "value": "%DOWNSTREAM_PEER_URI_SAN%"}}],
+            "routes": [{"match": {"prefix": prefix}, "route": {"cluster": cluster_name}}
+                       for prefix, cluster_name in routes],
+            "response_headers_to_add": [
+                {"header": {"key": "x-peer-identity", "value": "%DOWNSTREAM_PEER_URI_SAN%"}}],
         }]},
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
     }
@@ -81,14 +83,16 @@ def validate(config: dict[str, Any], workdir: Path) -> subprocess.CompletedProce
 
 
 @contextmanager
-def running_envoy(config: dict[str, Any], workdir: Path, name: str, wait_ports: Sequence[int]) -> Iterator[None]:
+def running_envoy(
+    config: dict[str, Any], workdir: Path, name: str, wait_ports: Sequence[int], log_level: str = "warning"
+) -> Iterator[None]:
     """Start Envoy with `config`, wait until `wait_ports` accept, and always kill it afterwards."""
     config_path, log_path = workdir / f"{name}.json", workdir / f"{name}.log"
     config_path.write_text(json.dumps(config))
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [str(find_envoy()), "-c", str(config_path), "--use-dynamic-base-id", "--concurrency", "1",
-             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--log-level", log_level], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         for port in wait_ports:
             try:

@@ -21,7 +21,7 @@ def _verify(leaf_cert: x509.Certificate, *roots: CertificateAuthority, at=NOW):
     return verifier.verify(leaf_cert, [])
 
 
-def test_leaf_chains_to_its_root_and_names_the_identity(root: CertificateAuthority, bookstore: SpiffeId) -> None:
+def test_leaf_chains_to_its_root_and_names_the_identity(root, bookstore) -> None:
     leaf = issue_leaf(root, bookstore, now=NOW)
     verified = _verify(leaf.certificate(), root)
     assert [san.value for san in verified.subjects] == [bookstore.uri]

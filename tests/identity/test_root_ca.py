@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from identity_helpers import NOW, TRUST_DOMAIN
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
+from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import CaMaterialError, CertificateAuthority, create_root, load_root
 from smimesh.identity.keys import private_key_pem
@@ -23,8 +23,10 @@ def _self_signed(key, *, ca: bool | None = True, key_cert_sign: bool = True, sta
                .public_key(key.public_key()).serial_number(1).not_valid_before(start).not_valid_after(end))
     if ca is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, key_cert_sign, True, False,
-                                                  False), critical=True)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=key_cert_sign,
+                          crl_sign=True, encipher_only=False, decipher_only=False)
+    builder = builder.add_extension(usage, critical=True)
     return builder.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
 
 
@@ -80,7 +82,8 @@ def test_refuses_garbage_certificate(root: CertificateAuthority) -> None:
 
 
 def test_refuses_garbage_key(root: CertificateAuthority) -> None:
-    assert "not a PEM private key" in _refusal(root.certificate_pem, b"-----BEGIN PRIVATE KEY-----\nxx").message
+    garbage = b"-----BEGIN PRIVATE KEY-----\nxx"
+    assert "not a PEM private key" in _refusal(root.certificate_pem, garbage).message
 
 
 def test_refuses_encrypted_key(root: CertificateAuthority) -> None:

@@ -35,7 +35,7 @@ def test_renews_at_half_life_without_jitter(root, bookstore) -> None:
 
 
 @given(st.floats(0.0, 1.0), st.floats(0.05, 0.95))
-def test_renewal_is_always_before_expiry_and_never_later_than_the_fraction(draw: float, fraction: float) -> None:
+def test_renewal_is_before_expiry_and_never_later_than_the_fraction(draw: float, fraction: float) -> None:
     policy = RenewalPolicy(fraction, fraction / 2)
     leaf = issue_leaf(_ROOT, _ID, now=NOW, lifetime=timedelta(seconds=60))
     at = policy.renew_at(leaf, draw)

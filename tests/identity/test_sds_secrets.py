@@ -62,6 +62,7 @@ def test_upstream_context_checks_the_server_spiffe_id_and_uses_ads(bookbuyer, bo
     assert matcher.san_type == common_pb2.SubjectAltNameMatcher.URI
     assert matcher.matcher.exact == bookstore.uri
     assert common.tls_params.tls_minimum_protocol_version == common_pb2.TlsParameters.TLSv1_3
+    assert common.tls_params.tls_maximum_protocol_version == common_pb2.TlsParameters.TLSv1_3
     assert not common.tls_certificates  # never inline key material in a cluster
 
 
@@ -95,8 +96,9 @@ def test_envoy_accepts_the_static_forms(tmp_path: Path, root, bundle, bookbuyer,
         IdentityBundle(issue_leaf(root, bookbuyer, now=NOW), bundle.trust)))
     up = secrets.upstream_tls_context(bookbuyer, [bookstore], via_ads=False)
     down = secrets.downstream_tls_context(bookstore, via_ads=False)
-    config = bootstrap([http_listener("in", free_port(), [("/", "out")], tls=down)],
-                       [cluster("out", free_port(), tls=up)], static_secrets(bundle) + [buyer_cert], free_port())
+    listener = http_listener("in", free_port(), [("/", "out")], tls=down)
+    config = bootstrap([listener], [cluster("out", free_port(), tls=up)],
+                       [*static_secrets(bundle), buyer_cert], free_port())
     result = validate(config, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -28,7 +28,9 @@ from smimesh.identity.bundle import IdentityBundle, TrustBundle
 from smimesh.identity.spiffe import SCHEME, SpiffeId
 
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
-_TLS_1_3 = common_pb2.TlsParameters.TLSv1_3  # every peer is an Envoy sidecar: no legacy clients
+# Every peer is an Envoy sidecar: TLS 1.3 only. The maximum must be set too: Envoy's default maximum
+# for upstream (client) contexts is TLS 1.2, and min 1.3 alone leaves no version to offer.
+_TLS_1_3 = common_pb2.TlsParameters.TLSv1_3
 
 
 def secret_name_for(identity: SpiffeId) -> str:
@@ -111,7 +113,8 @@ def _common(
     own: SpiffeId, matchers: list[common_pb2.SubjectAltNameMatcher], alpn: Sequence[str], via_ads: bool
 ) -> tls_pb2.CommonTlsContext:
     return tls_pb2.CommonTlsContext(
-        tls_params=common_pb2.TlsParameters(tls_minimum_protocol_version=_TLS_1_3),
+        tls_params=common_pb2.TlsParameters(tls_minimum_protocol_version=_TLS_1_3,
+                                            tls_maximum_protocol_version=_TLS_1_3),
         tls_certificate_sds_secret_configs=[_sds(secret_name_for(own), via_ads)],
         combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
             default_validation_context=common_pb2.CertificateValidationContext(
