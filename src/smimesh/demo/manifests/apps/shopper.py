@@ -11,14 +11,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 URL = sys.argv[1]
 RATE = float(os.environ.get("RATE", "20"))  # requests per second
 STATS = os.path.join(".stats", os.environ.get("POD_NAME", "shopper") + ".json")
-totals = {"requests": 0, "ok": 0, "failed": 0, "by_version": {}, "by_status": {}, "last_error": ""}
+totals: dict[str, Any] = {
+    "requests": 0, "ok": 0, "failed": 0, "by_version": {}, "by_status": {}, "last_error": "",
+}
 
 
-def call():
+def call() -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(URL, timeout=3) as response:
             return response.status, json.loads(response.read())
@@ -28,7 +31,7 @@ def call():
         return 0, str(error)
 
 
-def record(status, body):
+def record(status: int, body: Any) -> None:
     totals["requests"] += 1
     totals["by_status"][str(status)] = totals["by_status"].get(str(status), 0) + 1
     if 200 <= status < 400 and isinstance(body, dict):
@@ -40,7 +43,7 @@ def record(status, body):
         totals["last_error"] = f"{status or 'no answer'}: {str(body)[:160]}"
 
 
-def save():
+def save() -> None:
     os.makedirs(".stats", exist_ok=True)
     totals["updated"] = time.time()
     with open(STATS + ".tmp", "w") as handle:
@@ -56,5 +59,6 @@ while True:
         save()
         last_save = started
     if totals["requests"] % 200 == 0:
-        print(f"{totals['requests']} requests, {totals['ok']} ok, by version {totals['by_version']}", flush=True)
+        print(f"{totals['requests']} requests, {totals['ok']} ok, by version {totals['by_version']}",
+              flush=True)
     time.sleep(max(0.0, 1.0 / RATE - (time.monotonic() - started)))

@@ -9,6 +9,7 @@ import json
 import os
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 ME = {
     "workload": os.environ.get("WORKLOAD_NAME", ""),
@@ -17,7 +18,7 @@ ME = {
 }
 
 
-def ask_upstream(url):
+def ask_upstream(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             return response.status, json.loads(response.read())
@@ -28,8 +29,9 @@ def ask_upstream(url):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self):
-        status, body = 200, {**ME, "path": self.path}
+    def do_GET(self) -> None:
+        status = 200
+        body: dict[str, Any] = {**ME, "path": self.path}
         upstream = os.environ.get("UPSTREAM_URL")
         if upstream:
             upstream_status, body["upstream"] = ask_upstream(upstream)
@@ -41,7 +43,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, *args):
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request would drown the log
 
 
