@@ -7,16 +7,12 @@ module; import from here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from smimesh.resources import codes as codes
+from smimesh.resources.convert import convert  # the function; rebinds the name its module also has
 from smimesh.resources.load import LoadedObject, LoadResult, load_documents, load_paths, load_text
 from smimesh.resources.meta import Resource, ResourceKey
 from smimesh.resources.references import validate_references
 from smimesh.resources.snapshot import InputSnapshot
-
-if TYPE_CHECKING:
-    from smimesh.resources.convert import convert as convert
 
 __all__ = [
     "InputSnapshot",
@@ -30,12 +26,3 @@ __all__ = [
     "load_text",
     "validate_references",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # `convert` is imported on first use: its module belongs to the conversion work and may grow heavy.
-    if name == "convert":
-        from smimesh.resources.convert import convert
-
-        return convert
-    raise AttributeError(name)

@@ -220,7 +220,7 @@ def _without_duplicates(objects: list[LoadedObject], diagnostics: list[Diagnosti
                     object=loaded.document.ref(),
                     path="metadata.name",
                     value=loaded.key.name,
-                    hint=f"the first definition ({earlier.location}) is used; remove or rename this one",
+                    hint="the first definition is used; remove or rename this one",
                 )
             )
     return list(first.values())
