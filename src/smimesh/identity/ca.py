@@ -63,11 +63,15 @@ class CertificateAuthority:
 
 
 def create_root(
-    *, trust_domain: str, now: datetime, lifetime: timedelta = DEFAULT_ROOT_LIFETIME
+    *, trust_domain: str, now: datetime, lifetime: timedelta = DEFAULT_ROOT_LIFETIME,
+    algorithm: keys.KeyAlgorithm = keys.KeyAlgorithm.EC_P256,
 ) -> CertificateAuthority:
-    """A new self-signed ECDSA P-256 root for `trust_domain`, valid from `now` for `lifetime`."""
+    """A new self-signed root for `trust_domain`, valid from `now` for `lifetime`.
+
+    ECDSA P-256 always, in smimesh; `algorithm` exists so the benchmark can compare RSA-2048.
+    """
     validate_trust_domain(trust_domain)
-    key = keys.generate_key()
+    key = keys.generate_key(algorithm)
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smimesh"),
         x509.NameAttribute(NameOID.COMMON_NAME, f"smimesh root CA {trust_domain} {now:%Y%m%dT%H%M%SZ}"),
