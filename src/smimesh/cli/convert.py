@@ -15,9 +15,8 @@ import click
 from smimesh.cli.output import dump_documents, emit_diagnostics, output_option, summary_line
 from smimesh.diagnostics import Diagnostic, has_errors
 from smimesh.errors import ConversionError
-from smimesh.resources import LoadedObject, load_paths
+from smimesh.resources import LoadedObject, load_paths, registry
 from smimesh.resources import convert as convert_resource
-from smimesh.resources import registry
 from smimesh.settings import from_environment
 
 

@@ -44,8 +44,8 @@ def command(code: str | None, list_all: bool) -> None:
     if list_all or code is None:
         if code is None and not list_all:
             raise click.UsageError("give a CODE (e.g. SM3010) or --list")
-        for info in known:
-            click.echo(f"{info.code}  {info.severity.value:<7}  {info.title}")
+        for entry in known:
+            click.echo(f"{entry.code}  {entry.severity.value:<7}  {entry.title}")
         return
     info = lookup(code)
     if info is None:

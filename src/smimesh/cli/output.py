@@ -1,4 +1,4 @@
-"""Shared CLI rendering: diagnostics as readable text (grouped per file, coloured on a terminal), JSON or YAML.
+"""Shared CLI rendering: diagnostics as readable text (grouped per file, coloured), JSON or YAML.
 
 Owns how every command shows diagnostics and documents, so `validate`, `convert`, `apply` and the rest
 look alike: `render_text`, `render_json`, `render_yaml`, `summary_line`, `emit_diagnostics` (picks the
@@ -9,8 +9,8 @@ click, which strips it when the output is not a terminal.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import click
 import yaml
@@ -18,10 +18,11 @@ import yaml
 from smimesh.diagnostics import Diagnostic, Severity, sort_key
 
 FORMATS = ("text", "json", "yaml")
+F = TypeVar("F", bound=Callable[..., Any])
 _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
 
 
-def output_option(formats: Sequence[str] = FORMATS, default: str = "text") -> Any:
+def output_option(formats: Sequence[str] = FORMATS, default: str = "text") -> Callable[[F], F]:
     """The `-o/--output` option every command uses."""
     return click.option(
         "-o",
