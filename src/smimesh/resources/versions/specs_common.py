@@ -32,15 +32,16 @@ def restore_ports(data: dict[str, Any], source: Resource) -> None:
 def stash_headers(hub: Resource, matches: list[dict[str, Any]], data: dict[str, Any]) -> None:
     """Down to v1alpha1: headers leave each match and wait, by match name, in one annotation."""
     kept: dict[str, Any] = {}
+    names = [match["name"] for match in matches]
     for index, match in enumerate(matches):
         headers = match.pop("headers", None)
         if headers is None:
             continue
-        if match["name"] in kept:
+        if names.count(match["name"]) > 1:  # the annotation is keyed by name: it would be ambiguous
             raise conversion_error(
                 hub,
                 codes.NOT_EXPRESSIBLE,
-                f"two matches are named {match['name']!r}, so their headers cannot be kept apart",
+                f"several matches are named {match['name']!r}, so their headers cannot be kept apart",
                 path=f"spec.matches[{index}].name",
                 value=match["name"],
                 hint="give every match a unique name (SMI requires it)",
