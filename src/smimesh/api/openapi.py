@@ -35,7 +35,7 @@ _KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "str
 _NS = {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _NS_QUERY = {"name": "namespace", "in": "query", "required": False, "schema": {"type": "string"}}
-_WRITE = [{"bearer": []}]
+_WRITE: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _paths() -> dict[str, Any]:

@@ -4,7 +4,8 @@ Apply is all-or-nothing: if any document in the body has an error, nothing is st
 answer (422) lists every problem. Applying the valid part would leave the mesh in a state nobody
 wrote down (half a canary: the split without its route group), and the user has to resend the
 fixed file anyway; kubectl's partial apply is a frequent source of exactly that confusion.
-Warnings do not block. An object a manifest file defines is refused as a whole too (409, SM7101).
+Warnings do not block, nor do problems between objects (a reference to a missing object): see
+`reference_warnings`. An object a manifest file defines is refused as a whole too (409, SM7101).
 
 Every object in an answer is `{"kind", "namespace", "name", "origin", "location", "object"}` where
 `object` is the resource in its hub version, in SMI's JSON names.
@@ -12,13 +13,14 @@ Every object in an answer is `{"kind", "namespace", "name", "origin", "location"
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from smimesh.api import errors
-from smimesh.diagnostics import Diagnostic, has_errors
+from smimesh.diagnostics import Diagnostic, Severity, has_errors
 
 if TYPE_CHECKING:
     from smimesh.api.app import ApiContext
@@ -48,23 +50,43 @@ async def apply(request: Request) -> Response:
 async def apply_text(ctx: ApiContext, text: str) -> Response:
     from smimesh.resources import load_text
 
-    result = load_text(text, source="<api>", settings=ctx.settings)
+    result = load_text(text, source="<api>", settings=ctx.settings, references=False)
     diagnostics: list[Diagnostic] = list(result.diagnostics)
     if has_errors(diagnostics):
         return errors.error_response(422, "the documents have errors; nothing was applied", diagnostics)
     if not result.objects:
         problem = errors.problem(errors.NO_DOCUMENTS.code, "the body holds no document to apply")
         return errors.error_response(400, "nothing to apply", [problem, *diagnostics])
+    diagnostics += reference_warnings(ctx, result.objects)
     actions = [_action(ctx, obj) for obj in result.objects]
     refusals = await ctx.store.apply(result.objects, API_ORIGIN)
     if has_errors(refusals):
         message = "some objects are defined by files; nothing was applied"
-        return errors.error_response(409, message, [*refusals, *diagnostics])
+        return errors.error_response(409, message, refusals)
     applied = [
         {**_identity(obj.key), "action": action} for obj, action in zip(result.objects, actions, strict=True)
     ]
     warnings = [d.to_dict() for d in [*diagnostics, *refusals]]
     return JSONResponse({"applied": applied, "diagnostics": warnings})
+
+
+def reference_warnings(ctx: ApiContext, objects: list[Any]) -> list[Diagnostic]:
+    """Cross-object problems of the applied objects, checked against everything in force.
+
+    They do not block the apply (as warnings): references are order-independent — the route
+    group may be applied after the TrafficTarget naming it — and the mesh fails closed meanwhile.
+    """
+    from smimesh.resources import InputSnapshot, validate_references
+
+    merged = {stored.obj.key: stored.obj for stored in ctx.store.items()}
+    merged.update({obj.key: obj for obj in objects})
+    applied = {(obj.key.kind, obj.key.namespace, obj.key.name) for obj in objects}
+    found = validate_references(InputSnapshot.from_objects(merged.values()))
+    return [
+        replace(d, severity=Severity.WARNING)
+        for d in found
+        if (d.object.kind, d.object.namespace, d.object.name) in applied
+    ]
 
 
 def _action(ctx: ApiContext, obj: Any) -> str:

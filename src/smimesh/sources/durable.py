@@ -20,12 +20,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smimesh.diagnostics import Diagnostic
-
-if TYPE_CHECKING:
-    from smimesh.resources import LoadedObject, ResourceKey
+from smimesh.resources import LoadedObject, ResourceKey, load_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS applied (
@@ -87,13 +85,11 @@ class DurableStore:
 
     def load(self) -> Restored:
         """Decode every stored document again (through the normal loader)."""
-        from smimesh.resources import load_text
-
         documents = self.documents()
         if not documents:
             return Restored()
         text = "\n---\n".join(json.dumps(document) for document in documents)
-        result = load_text(text, source=str(self.path))
+        result = load_text(text, source=str(self.path), references=False)
         return Restored(list(result.objects), list(result.diagnostics))
 
     def close(self) -> None:

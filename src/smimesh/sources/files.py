@@ -23,6 +23,7 @@ from pathlib import Path
 import watchfiles
 
 from smimesh.diagnostics import Diagnostic, Location, has_errors
+from smimesh.resources import LoadResult, load_paths, validate_references
 from smimesh.settings import Settings
 from smimesh.sources import codes
 from smimesh.sources.store import ResourceStore
@@ -67,6 +68,7 @@ class FileSource:
         self._report = report
         self._run_dir = run_dir.resolve() if run_dir is not None else None
         self._stats: dict[Path, tuple[int, int]] = {}
+        self._reported: set[tuple[str, ...]] = set()
 
     # ---- which files ---------------------------------------------------------------------
 
@@ -95,7 +97,20 @@ class FileSource:
         diagnostics: list[Diagnostic] = []
         for path in self.manifests():
             diagnostics += await self._load_file(path, initial=True)
-        return diagnostics
+        return diagnostics + self._new_reference_problems()
+
+    def _new_reference_problems(self) -> list[Diagnostic]:
+        """Cross-object problems of everything in force that were not reported before.
+
+        Files are loaded one by one (a file may refer to objects of another), so references are
+        checked on the whole store instead; reporting only new ones keeps a save from repeating
+        every standing problem.
+        """
+        found = validate_references(self._store.snapshot())
+        current = {_identity(d): d for d in found}
+        fresh = [d for identity, d in current.items() if identity not in self._reported]
+        self._reported = set(current)
+        return fresh
 
     async def _load_file(self, path: Path, *, initial: bool = False) -> list[Diagnostic]:
         result, stat = await asyncio.to_thread(self._read, path)
@@ -111,14 +126,13 @@ class FileSource:
         self._stats[path] = stat
         return [*result.diagnostics, *await self._store.replace_origin(str(path), result.objects)]
 
-    def _read(self, path: Path) -> tuple[object | None, tuple[int, int]]:
-        from smimesh.resources import load_paths
-
+    def _read(self, path: Path) -> tuple[LoadResult | None, tuple[int, int]]:
         try:
             stat = path.stat()
         except FileNotFoundError:
             return None, (0, 0)
-        return load_paths([path], settings=self._settings), (stat.st_mtime_ns, stat.st_size)
+        result = load_paths([str(path)], settings=self._settings, references=False)
+        return result, (stat.st_mtime_ns, stat.st_size)
 
     async def _forget(self, path: Path) -> list[Diagnostic]:
         self._stats.pop(path, None)
@@ -167,6 +181,7 @@ class FileSource:
                 diagnostics += await self._load_file(path)
             except OSError as exc:
                 diagnostics.append(_unreadable(path, exc))
+        diagnostics += self._new_reference_problems()
         if diagnostics:
             self._report(diagnostics)
 
@@ -188,6 +203,11 @@ class FileSource:
         except FileNotFoundError:
             return path in self._stats
         return self._stats.get(path) != (stat.st_mtime_ns, stat.st_size)
+
+
+def _identity(d: Diagnostic) -> tuple[str, ...]:
+    """What makes a problem the same problem (its hint may list things that changed since)."""
+    return (d.code, str(d.object), d.path, str(d.value), d.location.file)
 
 
 def _is_junk(name: str) -> bool:

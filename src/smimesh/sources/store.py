@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smimesh.diagnostics import Diagnostic, ObjectRef
+from smimesh.resources import InputSnapshot, LoadedObject, ResourceKey
 from smimesh.sources import codes
 from smimesh.sources.changes import ChangeLog, StoreChange, Subscription
 
 if TYPE_CHECKING:
-    from smimesh.resources import InputSnapshot, LoadedObject, ResourceKey
     from smimesh.sources.durable import DurableStore
 
 API_ORIGIN = "api"
@@ -94,8 +94,6 @@ class ResourceStore:
 
     def snapshot(self) -> InputSnapshot:
         """The resources in force as an `InputSnapshot` (cached per generation)."""
-        from smimesh.resources import InputSnapshot
-
         generation = self.generation
         if self._snapshot is None or self._snapshot[0] != generation:
             objects = [stored.obj for stored in self.items()]
