@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,33 @@ from smimesh.xds import secrets
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+HTTP_OPTIONS_NAME = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+HTTP_OPTIONS = "type.googleapis.com/" + HTTP_OPTIONS_NAME
+
+
+class _Backend(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from the bookstore backend"
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def http_backend() -> Iterator[int]:
+    """A tiny HTTP server on a free loopback port (in a thread of the test process); yields its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def as_json(message: Any) -> dict[str, Any]:
@@ -33,40 +62,86 @@ def static_secrets(bundle: IdentityBundle) -> list[dict[str, Any]]:
     return [as_json(s) for s in secrets.secrets_for(bundle)]
 
 
-def cluster(name: str, port: int, tls: Any = None) -> dict[str, Any]:
+def cluster(
+    name: str, port: int, tls: Any = None, *, one_request_per_connection: bool = False
+) -> dict[str, Any]:
+    """A static cluster of one loopback endpoint; with `one_request_per_connection` every request makes a
+    new connection (so a new TLS handshake: what shows a rotated certificate at once)."""
     config: dict[str, Any] = {
-        "name": name, "type": "STATIC", "connect_timeout": "2s",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
     }
     if tls is not None:
         config["transport_socket"] = as_json(secrets.transport_socket(tls))
+    if one_request_per_connection:
+        config["typed_extension_protocol_options"] = {
+            HTTP_OPTIONS_NAME: {
+                "@type": HTTP_OPTIONS,
+                "common_http_protocol_options": {"max_requests_per_connection": 1},
+                "explicit_http_config": {"http_protocol_options": {}},
+            }
+        }
     return config
 
 
 def http_listener(name: str, port: int, routes: Sequence[tuple[str, str]], tls: Any = None) -> dict[str, Any]:
-    """An HTTP listener routing path prefixes to clusters; echoes the peer's URI SAN in a header."""
+    """An HTTP listener routing path prefixes to clusters; echoes the peer certificate's URI SAN, serial
+    and issuer in response headers (what the tests observe mTLS by)."""
     hcm = {
-        "@type": HCM, "stat_prefix": name,
-        "route_config": {"virtual_hosts": [{
-            "name": "all", "domains": ["*"],
-            "routes": [{"match": {"prefix": prefix}, "route": {"cluster": cluster_name}}
-                       for prefix, cluster_name in routes],
-            "response_headers_to_add": [
-                {"header": {"key": "x-peer-identity", "value": "%DOWNSTREAM_PEER_URI_SAN%"}}],
-        }]},
+        "@type": HCM,
+        "stat_prefix": name,
+        "route_config": {
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [
+                        {"match": {"prefix": prefix}, "route": {"cluster": cluster_name}}
+                        for prefix, cluster_name in routes
+                    ],
+                    "response_headers_to_add": [
+                        {"header": {"key": "x-peer-identity", "value": "%DOWNSTREAM_PEER_URI_SAN%"}},
+                        {"header": {"key": "x-peer-serial", "value": "%DOWNSTREAM_PEER_SERIAL%"}},
+                        {"header": {"key": "x-peer-issuer", "value": "%DOWNSTREAM_PEER_ISSUER%"}},
+                    ],
+                }
+            ]
+        },
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
     }
-    chain: dict[str, Any] = {"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                          "typed_config": hcm}]}
+    chain: dict[str, Any] = {
+        "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
+    }
     if tls is not None:
         chain["transport_socket"] = as_json(secrets.transport_socket(tls))
-    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [chain]}
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [chain],
+    }
 
 
-def bootstrap(listeners: list[dict[str, Any]], clusters: list[dict[str, Any]],
-              secret_list: list[dict[str, Any]], admin_port: int) -> dict[str, Any]:
+def bootstrap(
+    listeners: list[dict[str, Any]],
+    clusters: list[dict[str, Any]],
+    secret_list: list[dict[str, Any]],
+    admin_port: int,
+) -> dict[str, Any]:
     return {
         "node": {"id": "identity-test", "cluster": "identity-test"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
@@ -78,8 +153,13 @@ def validate(config: dict[str, Any], workdir: Path) -> subprocess.CompletedProce
     """Run `envoy --mode validate` on the config; returns the finished process (check returncode)."""
     path = workdir / f"validate-{free_port()}.json"
     path.write_text(json.dumps(config))
-    return subprocess.run([str(find_envoy()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(find_envoy()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @contextmanager
@@ -91,8 +171,20 @@ def running_envoy(
     config_path.write_text(json.dumps(config))
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(find_envoy()), "-c", str(config_path), "--use-dynamic-base-id", "--concurrency", "1",
-             "--log-level", log_level], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(find_envoy()),
+                "-c",
+                str(config_path),
+                "--use-dynamic-base-id",
+                "--concurrency",
+                "1",
+                "--log-level",
+                log_level,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         for port in wait_ports:
             try:

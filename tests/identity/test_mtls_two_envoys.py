@@ -13,16 +13,14 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from envoy_tls_world import bootstrap, cluster, http_listener, running_envoy, static_secrets
+from envoy_tls_world import bootstrap, cluster, http_backend, http_listener, running_envoy, static_secrets
 from identity_helpers import TRUST_DOMAIN
 
 from smimesh.identity import CertificateAuthority, IdentityBundle, Leaf, SpiffeId, TrustBundle, issue_leaf
@@ -30,18 +28,6 @@ from smimesh.testing.net import free_port
 from smimesh.xds import secrets
 
 pytestmark = [pytest.mark.envoy, pytest.mark.timeout(120)]
-
-
-class _Backend(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"hello from the bookstore backend"
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -62,17 +48,16 @@ class Mesh:
 
 @pytest.fixture(scope="module")
 def backend_port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_backend() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
-def mesh(root: CertificateAuthority, backend_port: int, tmp_path_factory: pytest.TempPathFactory,
-         ) -> Iterator[Mesh]:
+def mesh(
+    root: CertificateAuthority,
+    backend_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Mesh]:
     workdir = tmp_path_factory.mktemp("mtls")
     now = datetime.now(UTC)  # real Envoy checks validity against the real clock
     buyer = SpiffeId(TRUST_DOMAIN, "bookbuyer", "bookbuyer")
@@ -80,19 +65,38 @@ def mesh(root: CertificateAuthority, backend_port: int, tmp_path_factory: pytest
     trust = TrustBundle.of(TRUST_DOMAIN, [root])
     server_port, client_port, server_admin, client_admin = free_port(), free_port(), free_port(), free_port()
     server = bootstrap(
-        [http_listener("inbound", server_port, [("/", "backend")],
-                       tls=secrets.downstream_tls_context(store, via_ads=False))],
+        [
+            http_listener(
+                "inbound",
+                server_port,
+                [("/", "backend")],
+                tls=secrets.downstream_tls_context(store, via_ads=False),
+            )
+        ],
         [cluster("backend", backend_port)],
-        static_secrets(IdentityBundle(issue_leaf(root, store, now=now), trust)), server_admin)
+        static_secrets(IdentityBundle(issue_leaf(root, store, now=now), trust)),
+        server_admin,
+    )
     impostor = SpiffeId(TRUST_DOMAIN, "bookstore", "impostor")
     client = bootstrap(
         [http_listener("outbound", client_port, [("/wrong-server", "expects-impostor"), ("/", "bookstore")])],
-        [cluster("bookstore", server_port, tls=secrets.upstream_tls_context(buyer, [store], via_ads=False)),
-         cluster("expects-impostor", server_port,
-                 tls=secrets.upstream_tls_context(buyer, [impostor], via_ads=False))],
-        static_secrets(IdentityBundle(issue_leaf(root, buyer, now=now), trust)), client_admin)
-    with running_envoy(server, workdir, "envoy-b", [server_port]), \
-            running_envoy(client, workdir, "envoy-a", [client_port]):
+        [
+            cluster(
+                "bookstore", server_port, tls=secrets.upstream_tls_context(buyer, [store], via_ads=False)
+            ),
+            cluster(
+                "expects-impostor",
+                server_port,
+                tls=secrets.upstream_tls_context(buyer, [impostor], via_ads=False),
+            ),
+        ],
+        static_secrets(IdentityBundle(issue_leaf(root, buyer, now=now), trust)),
+        client_admin,
+    )
+    with (
+        running_envoy(server, workdir, "envoy-b", [server_port]),
+        running_envoy(client, workdir, "envoy-a", [client_port]),
+    ):
         yield Mesh(client_port, server_port, root, workdir, client_admin, server_admin)
 
 
@@ -130,8 +134,10 @@ def _tls_get(mesh: Mesh, leaf: Leaf | None) -> int | str:
         key.write_bytes(leaf.private_key_pem)
         context.load_cert_chain(cert, key)
     try:
-        with socket.create_connection(("127.0.0.1", mesh.server_port), timeout=10) as raw, \
-                context.wrap_socket(raw) as tls:
+        with (
+            socket.create_connection(("127.0.0.1", mesh.server_port), timeout=10) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
             tls.sendall(b"GET / HTTP/1.1\r\nHost: bookstore\r\nConnection: close\r\n\r\n")
             reply = tls.recv(4096)
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
