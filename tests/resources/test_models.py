@@ -299,3 +299,108 @@ def test_traffic_metrics_output_type() -> None:
         }
     )
     assert metrics.edge is not None and metrics.edge.direction == "to"
+
+
+def test_models_are_hashable_by_content() -> None:
+    spec = {"matches": [{"name": "m", "headers": {"a": "b"}}]}
+    one = registry.decode(doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", spec))
+    two = registry.decode(doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", spec))
+    assert one == two and hash(one) == hash(two) and len({one, two}) == 1
+    other = registry.decode(doc("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", {"matches": [{"name": "n"}]}))
+    assert len({one, other}) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "loc", "error"),
+    [
+        (  # the Go v1alpha1 subject type allowed a port on sources; it never meant anything: refused
+            doc(
+                "access.smi-spec.io/v1alpha1",
+                "TrafficTarget",
+                destination={"kind": "ServiceAccount", "name": "a"},
+                sources=[{"kind": "ServiceAccount", "name": "b", "port": 80}],
+            ),
+            ("sources", 0, "port"),
+            "extra_forbidden",
+        ),
+        (
+            doc(
+                "access.smi-spec.io/v1alpha2",
+                "TrafficTarget",
+                {"destination": {"kind": "ServiceAccount", "name": "a", "port": "80"}},
+            ),
+            ("spec", "destination", "port"),
+            "int_type",
+        ),
+        (
+            doc(
+                "split.smi-spec.io/v1alpha2",
+                "TrafficSplit",
+                {"service": "r", "backends": [{"service": "a", "weight": 1.5}]},
+            ),
+            ("spec", "backends", 0, "weight"),
+            "int_type",
+        ),
+        (
+            doc(
+                "split.smi-spec.io/v1alpha2", "TrafficSplit", {"service": "r", "backends": [], "matches": []}
+            ),
+            ("spec", "matches"),
+            "extra_forbidden",
+        ),
+        (
+            doc("specs.smi-spec.io/v1alpha2", "TCPRoute", {"matches": {"ports": [80]}}),
+            ("spec",),
+            "extra_forbidden",
+        ),
+        (
+            doc("specs.smi-spec.io/v1alpha3", "HTTPRouteGroup", matches=[{"name": "m"}]),
+            ("spec",),
+            "missing",
+        ),
+    ],
+)
+def test_older_versions_refuse_what_they_never_had(
+    data: dict[str, Any], loc: tuple[Any, ...], error: str
+) -> None:
+    assert first_error(data) == (loc, error)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        doc(
+            "access.smi-spec.io/v1alpha1",
+            "TrafficTarget",
+            destination={"kind": "ServiceAccount", "name": "a"},
+        ),
+        doc(
+            "access.smi-spec.io/v1alpha2",
+            "TrafficTarget",
+            {"destination": {"kind": "ServiceAccount", "name": "a", "port": 8080}},
+        ),
+        doc("specs.smi-spec.io/v1alpha1", "TCPRoute"),
+        doc("specs.smi-spec.io/v1alpha3", "TCPRoute", {}),
+        doc("specs.smi-spec.io/v1alpha3", "TCPRoute"),
+        doc("specs.smi-spec.io/v1alpha2", "HTTPRouteGroup", matches=[{"name": "m", "headers": {"a": "b"}}]),
+        doc(
+            "split.smi-spec.io/v1alpha1",
+            "TrafficSplit",
+            {"service": "r", "backends": [{"service": "a", "weight": "1500m"}]},
+        ),
+        doc(
+            "split.smi-spec.io/v1alpha1",
+            "TrafficSplit",
+            {"service": "r", "backends": [{"service": "a", "weight": 1.5}]},
+        ),
+        doc(
+            "split.smi-spec.io/v1alpha3",
+            "TrafficSplit",
+            {"service": "r", "backends": [], "matches": [{"kind": "HTTPRouteGroup", "name": "g"}]},
+        ),
+    ],
+)
+def test_older_versions_accept_their_shapes(data: dict[str, Any]) -> None:
+    resource = registry.decode(data)
+    assert data["apiVersion"] == resource.API_VERSION
+    assert registry.decode(resource.to_dict()) == resource

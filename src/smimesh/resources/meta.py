@@ -17,7 +17,7 @@ that validation error `loc`s use the names the user wrote (`pathRegex`, `apiVers
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,12 @@ class SmiModel(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The JSON/YAML shape with SMI field names, leaving out fields that were not given (None)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def __hash__(self) -> int:
+        # pydantic's frozen hash fails on dict fields (labels, headers); hash the content instead, so
+        # models can sit in sets and in the frozen, hashable views the generators take. Equal models
+        # have equal JSON, so this agrees with `==`.
+        return hash((type(self).__name__, self.model_dump_json(by_alias=True)))
 
 
 class ObjectMeta(SmiModel):
@@ -89,7 +95,7 @@ class Resource(SmiModel):
         head = {"apiVersion": self.API_VERSION, "kind": self.KIND, "metadata": self.metadata.to_dict()}
         return head | {k: v for k, v in body.items() if k not in head}
 
-    def with_annotations(self, annotations: dict[str, str]) -> Any:
+    def with_annotations(self, annotations: dict[str, str]) -> Self:
         """A copy with `metadata.annotations` replaced (used by conversion to carry lossy fields)."""
         meta = self.metadata.model_copy(update={"annotations": dict(annotations)})
         return self.model_copy(update={"metadata": meta})
