@@ -80,3 +80,16 @@ def test_ids_are_hashable_and_ordered() -> None:
     a, b = SpiffeId("td", "a", "x"), SpiffeId("td", "b", "x")
     assert {a, SpiffeId("td", "a", "x")} == {a}
     assert sorted([b, a]) == [a, b]
+
+
+def test_invalid_id_becomes_a_coded_diagnostic_at_the_users_field() -> None:
+    from smimesh.diagnostics import Location, ObjectRef, lookup
+    from smimesh.identity.codes import INVALID_SPIFFE_ID, invalid_spiffe_id
+
+    with pytest.raises(InvalidSpiffeIdError) as caught:
+        SpiffeId("cluster.local", "shop", "bad name")
+    diagnostic = invalid_spiffe_id(caught.value, location=Location("w.yaml", 7),
+                                   obj=ObjectRef("Workload", "shop", "web"), path="spec.serviceAccount")
+    assert diagnostic.code == "SM3090" and lookup("SM3090") is INVALID_SPIFFE_ID
+    assert diagnostic.value == "bad name" and diagnostic.expected and diagnostic.hint
+    assert diagnostic.format().startswith("w.yaml:7: error SM3090: service account may hold only")
