@@ -17,7 +17,9 @@ GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/xds/golden/*.yaml")
+    parser.addoption(
+        "--update-golden", action="store_true", default=False, help="rewrite tests/xds/golden/*.yaml"
+    )
 
 
 @pytest.fixture

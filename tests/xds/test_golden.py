@@ -9,7 +9,12 @@ from smimesh.testing.bookstore import EDGE_CASES, bookstore_model, edge_model
 from smimesh.testing.golden import Golden, as_data
 from smimesh.xds import generate
 
-BOOKSTORE_NODES = ["buyer-0.bookstore", "thief-0.bookstore", "bookstore-v1-0.bookstore", "warehouse-0.bookstore"]
+BOOKSTORE_NODES = [
+    "buyer-0.bookstore",
+    "thief-0.bookstore",
+    "bookstore-v1-0.bookstore",
+    "warehouse-0.bookstore",
+]
 
 # Which sidecars show each edge case: the caller (outbound) and the server (inbound).
 EDGE_NODES = {

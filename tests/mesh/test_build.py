@@ -1,0 +1,143 @@
+"""build_model: services, ports, protocols, endpoints, identities, splits, and what it drops (SM6xxx)."""
+
+from __future__ import annotations
+
+import pytest
+
+from smimesh.mesh import Identity, Protocol, ServiceKey, build_model
+from smimesh.mesh.protocols import protocol_of
+from smimesh.testing.bookstore import bookstore_model, edge_model, world, world_instances
+
+BOOKSTORE = ServiceKey("bookstore", "bookstore")
+
+
+def codes(model: object) -> list[str]:
+    return [d.code for d in model.diagnostics]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("name", "app_protocol", "transport", "expected"),
+    [
+        ("http", None, "TCP", Protocol.HTTP),
+        ("web", None, "TCP", Protocol.HTTP),
+        (None, None, "TCP", Protocol.HTTP),
+        ("tcp-db", None, "TCP", Protocol.TCP),
+        ("grpc-api", None, "TCP", Protocol.GRPC),
+        ("udp-dns", None, "TCP", Protocol.UDP),
+        ("dns", None, "UDP", Protocol.UDP),
+        ("http-x", "tcp", "TCP", Protocol.TCP),
+        ("x", "kubernetes.io/h2c", "TCP", Protocol.GRPC),
+        ("tcp-x", "unheard-of", "TCP", Protocol.TCP),
+    ],
+)
+def test_protocol_of(name: str | None, app_protocol: str | None, transport: str, expected: Protocol) -> None:
+    assert protocol_of(name, app_protocol, transport) is expected
+
+
+def test_endpoints_are_the_selected_instances_sidecar_ports() -> None:
+    model = bookstore_model()
+    port = model.services[BOOKSTORE].port(80)
+    assert port is not None
+    assert [e.node_id for e in port.endpoints] == [
+        "bookstore-v1-0.bookstore",
+        "bookstore-v1-1.bookstore",
+        "bookstore-v2-0.bookstore",
+    ]
+    inbound = {i.node_id: i.inbound[0] for i in model.instances.values() if i.inbound}
+    assert all(e.port == inbound[e.node_id].sidecar_port for e in port.endpoints)
+    assert {e.identity for e in port.endpoints} == {Identity("bookstore", "bookstore")}
+
+
+def test_target_port_by_name_and_by_number() -> None:
+    model = edge_model("multiple_ports")
+    catalog = model.services[ServiceKey("bookstore", "catalog")]
+    by_port = {p.port: p for p in catalog.ports}
+    assert by_port[8080].endpoints[0].container_port == 8080  # targetPort: web
+    assert by_port[9000].endpoints[0].container_port == 9000  # targetPort: 9000
+    assert by_port[50051].protocol is Protocol.GRPC
+
+
+def test_unresolvable_target_port_is_a_diagnostic() -> None:
+    extra = """
+apiVersion: v1
+kind: Service
+metadata: {name: broken, namespace: bookstore}
+spec: {selector: {app: warehouse}, ports: [{name: http, port: 81, targetPort: metrics}]}
+"""
+    model = bookstore_model(extra)
+    (diag,) = [d for d in model.diagnostics if d.code == "SM6001"]
+    assert (
+        diag.object.name == "broken" and diag.path == "spec.ports[0].targetPort" and diag.value == "metrics"
+    )
+    assert model.services[ServiceKey("bookstore", "broken")].ports[0].endpoints == ()
+
+
+def test_spiffe_identity() -> None:
+    assert (
+        Identity("bookstore", "buyer").spiffe("example.org") == "spiffe://example.org/ns/bookstore/sa/buyer"
+    )
+    model = bookstore_model()
+    assert model.trust_domain == "cluster.local"
+
+
+def test_service_without_selector_has_no_endpoints() -> None:
+    extra = """
+apiVersion: v1
+kind: Service
+metadata: {name: external, namespace: bookstore}
+spec: {ports: [{name: http, port: 80}]}
+"""
+    assert bookstore_model(extra).services[ServiceKey("bookstore", "external")].ports[0].endpoints == ()
+
+
+def test_split_diagnostics() -> None:
+    assert codes(edge_model("zero_weights")) == ["SM6005"]
+    assert codes(edge_model("missing_backends")) == ["SM6003", "SM6004"]
+    assert codes(edge_model("root_self")) == ["SM6006"]
+    split = edge_model("root_self").splits[(BOOKSTORE, 80)].unconditional
+    assert split is not None and [b.is_root for b in split.backends] == [True, False]
+
+
+def test_split_with_missing_root_or_missing_match_groups_applies_to_nothing() -> None:
+    extra = """
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: ghost, namespace: bookstore}
+spec: {service: nowhere, backends: [{service: bookstore-v1, weight: 1}]}
+---
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: no-groups, namespace: bookstore}
+spec:
+  service: warehouse
+  matches: [{kind: HTTPRouteGroup, name: missing}]
+  backends: [{service: bookstore-v1, weight: 1}]
+"""
+    model = bookstore_model(extra)
+    assert codes(model) == ["SM6002", "SM6008"]
+    assert (ServiceKey("bookstore", "warehouse"), 80) not in model.splits
+
+
+def test_second_unconditional_split_is_ignored_and_conditional_ones_stack() -> None:
+    extra = """
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: zzz-second, namespace: bookstore}
+spec: {service: bookstore, backends: [{service: bookstore-v2, weight: 1}]}
+"""
+    model = bookstore_model(extra)
+    assert codes(model) == ["SM6007"]
+    splits = model.splits[(BOOKSTORE, 80)]
+    assert splits.unconditional is not None and splits.unconditional.name == "bookstore"
+
+
+def test_duplicate_node_ids_keep_the_first() -> None:
+    resources = world()
+    instances = world_instances(resources)
+    model = build_model(resources, [*instances, instances[0]])
+    assert codes(model) == ["SM6014"] and len(model.instances) == len(instances)
+
+
+def test_building_never_raises_on_an_empty_world() -> None:
+    model = build_model([], [])
+    assert model.services == {} and model.diagnostics == ()
