@@ -35,6 +35,7 @@ _TYPE_WORDS = {
     "none_required": "nothing (null)",
     "literal": "a value",
 }
+_PORT_FIELDS = ("port", "containerPort", "targetPort")
 _CUSTOM_CODES = {"header_duplicate": codes.DUPLICATE_HEADER}
 
 
@@ -108,8 +109,20 @@ def _describe(
     if all(_is_type_error(i["type"]) for i in items):
         return _wrong_type(name, items)
     message = "; ".join(dict.fromkeys(str(i["msg"]) for i in items if not _is_type_error(i["type"])))
-    code = _CUSTOM_CODES.get(kind, codes.INVALID_VALUE)
+    code = _CUSTOM_CODES.get(kind) or _bound_code(kind, path) or codes.INVALID_VALUE
     return code, f"`{name}`: {_lower_first(message)}", _expected_from_ctx(items[0]), ""
+
+
+def _bound_code(kind: str, path: tuple[str | int, ...]) -> str | None:
+    """Bounds on weights and ports have codes of their own (SM3030, SM3020): clearer than "invalid value"."""
+    if kind not in ("greater_than_equal", "greater_than", "less_than_equal", "less_than") or not path:
+        return None
+    last, parent = path[-1], path[-2] if len(path) > 1 else None
+    if last == "weight":
+        return codes.NEGATIVE_WEIGHT
+    if last in _PORT_FIELDS or (isinstance(last, int) and parent == "ports"):
+        return codes.BAD_PORT
+    return None
 
 
 def _is_type_error(kind: str) -> bool:

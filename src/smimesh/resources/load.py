@@ -216,7 +216,7 @@ def _without_duplicates(objects: list[LoadedObject], diagnostics: list[Diagnosti
                 Diagnostic(
                     codes.DUPLICATE_OBJECT,
                     f"{loaded.key} is defined twice: here and at {earlier.location}",
-                    location=loaded.location,
+                    location=loaded.document.location(["metadata", "name"]),
                     object=loaded.document.ref(),
                     path="metadata.name",
                     value=loaded.key.name,

@@ -1,0 +1,75 @@
+"""The table of invalid documents: each file in `invalid/` states the diagnostics it must produce.
+
+A file's leading `# expect: CODE [PATH] [@LINE]` lines are the table. The test asserts each expected
+diagnostic appears with exactly that code, field path and line, and that no other diagnostic of the
+reading, schema or per-object families (SM1–SM3) appears; reference diagnostics (SM4) are compared
+exactly only in files that expect one (the other files hold a single object, so references dangle).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from smimesh.diagnostics import lookup
+from smimesh.resources import load_paths
+
+INVALID = Path(__file__).parent / "invalid"
+_EXPECT = re.compile(rb"^# expect: (SM\d{4})(?: ([^@\s].*?))?(?: @(\d+))?\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Expected:
+    code: str
+    path: str
+    line: int | None
+
+
+def expectations(path: Path) -> list[Expected]:
+    return [
+        Expected(m[1].decode(), (m[2] or b"").decode(), int(m[3]) if m[3] else None)
+        for m in _EXPECT.finditer(path.read_bytes())
+    ]
+
+
+CORPUS = sorted(INVALID.glob("*.yaml"))
+
+
+def test_corpus_is_large_and_covers_every_family() -> None:
+    assert len(CORPUS) >= 45
+    codes = {e.code for path in CORPUS for e in expectations(path)}
+    for family in ("SM1", "SM2", "SM3", "SM4"):
+        assert len({c for c in codes if c.startswith(family)}) >= 6, family
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_invalid_document(path: Path) -> None:
+    expected = expectations(path)
+    assert expected, f"{path.name} has no `# expect:` line"
+    result = load_paths([str(path)])
+    got = {(d.code, d.path, d.location.line) for d in result.diagnostics}
+    for want in expected:
+        assert lookup(want.code) is not None, f"{want.code} is not a registered code"
+        matches = {g for g in got if g[0] == want.code and g[1] == want.path}
+        assert matches, f"{path.name}: no {want.code} at {want.path!r}; got {sorted(got, key=str)}"
+        if want.line is not None:
+            assert want.line in {g[2] for g in matches}, (
+                f"{path.name}: {want.code} not on line {want.line}: {matches}"
+            )
+    strict_families = ("SM1", "SM2", "SM3") + (
+        ("SM4",) if any(e.code.startswith("SM4") for e in expected) else ()
+    )
+    allowed = {(e.code, e.path) for e in expected}
+    unexpected = {(c, p) for c, p, _ in got if c.startswith(strict_families) and (c, p) not in allowed}
+    assert not unexpected, f"{path.name}: unexpected diagnostics {sorted(unexpected)}"
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_every_diagnostic_is_complete(path: Path) -> None:
+    for d in load_paths([str(path)]).diagnostics:
+        assert d.location.file == str(path)
+        assert d.location.line is not None and d.location.line >= 1
+        assert d.message and lookup(d.code) is not None
