@@ -53,8 +53,9 @@ def test_created_root_is_a_p256_ca_for_the_trust_domain(root: CertificateAuthori
     assert "private_key" not in repr(root)
 
 
-def test_two_roots_differ(root: CertificateAuthority, other_root: CertificateAuthority) -> None:
+def test_two_roots_differ_even_in_name_when_created_in_the_same_second(root, other_root) -> None:
     assert root.key_id != other_root.key_id and root.fingerprint != other_root.fingerprint
+    assert root.certificate.subject != other_root.certificate.subject
 
 
 def test_created_root_round_trips_through_pem(root: CertificateAuthority) -> None:

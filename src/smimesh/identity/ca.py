@@ -72,12 +72,22 @@ def create_root(
     """
     validate_trust_domain(trust_domain)
     key = keys.generate_key(algorithm)
+    builder = _root_builder(key, trust_domain, now=now, lifetime=lifetime)
+    return CertificateAuthority.of(builder.sign(key, keys.signing_hash(key)), key)
+
+
+def _root_builder(key: PrivateKey, trust_domain: str, *, now: datetime, lifetime: timedelta,
+                  ) -> x509.CertificateBuilder:
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    # Two roots of one trust domain coexist during a rotation: their names must differ even when they
+    # are created in the same second, or chain building could pick the wrong one by subject.
+    label = f"smimesh root CA {ski.digest[:4].hex()} {now:%Y%m%dT%H%M%SZ} {trust_domain}"
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smimesh"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"smimesh root CA {trust_domain} {now:%Y%m%dT%H%M%SZ}"),
+        x509.NameAttribute(NameOID.COMMON_NAME, label[:64]),  # X.520 upper bound for a common name
     ])
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    builder = (
+    trust_domain_id = x509.UniformResourceIdentifier(SCHEME + trust_domain)
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -89,10 +99,8 @@ def create_root(
         .add_extension(_CA_KEY_USAGE, critical=True)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SCHEME + trust_domain)]),
-                       critical=False)
+        .add_extension(x509.SubjectAlternativeName([trust_domain_id]), critical=False)
     )
-    return CertificateAuthority.of(builder.sign(key, keys.signing_hash(key)), key)
 
 
 _CA_KEY_USAGE = x509.KeyUsage(

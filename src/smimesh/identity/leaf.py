@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from smimesh.identity.ca import CertificateAuthority
-from smimesh.identity.keys import KeyAlgorithm, generate_key, private_key_pem, signing_hash
+from smimesh.identity.keys import KeyAlgorithm, PublicKey, generate_key, private_key_pem, signing_hash
 from smimesh.identity.spiffe import SpiffeId
 
 DEFAULT_LEAF_LIFETIME = timedelta(hours=24)
@@ -85,24 +85,7 @@ def issue_leaf(
     if lifetime < MIN_LEAF_LIFETIME:
         raise ValueError(f"leaf lifetime must be at least {MIN_LEAF_LIFETIME}, got {lifetime}")
     key = generate_key(algorithm)
-    not_after = min(now + lifetime, ca.not_after)
-    serial = x509.random_serial_number()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_EMPTY_SUBJECT)
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(max(now - LEAF_BACKDATE, ca.not_before))
-        .not_valid_after(not_after)
-        .add_extension(_BASIC, critical=True)
-        .add_extension(_USAGE_BY_ALGORITHM[algorithm], critical=True)
-        .add_extension(_EKU, critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(ca.authority_key_identifier, critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity.uri)]),
-                       critical=True)  # critical because the subject is empty (RFC 5280 4.2.1.6)
-    )
+    builder = _leaf_builder(ca, identity, key.public_key(), algorithm, now=now, lifetime=lifetime)
     certificate = builder.sign(ca.private_key, signing_hash(ca.private_key))
     return Leaf(
         identity=identity,
@@ -110,6 +93,28 @@ def issue_leaf(
         private_key_pem=private_key_pem(key),
         issued_at=now,
         not_after=certificate.not_valid_after_utc,
-        serial=serial,
+        serial=certificate.serial_number,
         issuer_key_id=ca.key_id,
+    )
+
+
+def _leaf_builder(
+    ca: CertificateAuthority, identity: SpiffeId, public_key: PublicKey, algorithm: KeyAlgorithm, *,
+    now: datetime, lifetime: timedelta,
+) -> x509.CertificateBuilder:
+    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity.uri)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_EMPTY_SUBJECT)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(max(now - LEAF_BACKDATE, ca.not_before))
+        .not_valid_after(min(now + lifetime, ca.not_after))
+        .add_extension(_BASIC, critical=True)
+        .add_extension(_USAGE_BY_ALGORITHM[algorithm], critical=True)
+        .add_extension(_EKU, critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(ca.authority_key_identifier, critical=False)
+        .add_extension(san, critical=True)  # critical because the subject is empty (RFC 5280 4.2.1.6)
     )
