@@ -12,7 +12,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from identity_helpers import NOW, TRUST_DOMAIN
 
-from smimesh.identity import CertificateAuthority, KeyAlgorithm, SpiffeId, create_root, issue_leaf
+from smimesh.identity import (
+    CaMaterialError,
+    CertificateAuthority,
+    KeyAlgorithm,
+    SpiffeId,
+    create_root,
+    issue_leaf,
+)
 from smimesh.identity.keys import public_key_der
 
 
@@ -87,3 +94,10 @@ def test_rsa_leaf_for_the_benchmark_comparison(root, bookstore) -> None:
     leaf = issue_leaf(root, bookstore, now=NOW, algorithm=KeyAlgorithm.RSA_2048)
     assert isinstance(leaf.certificate().public_key(), rsa.RSAPublicKey)
     _verify(leaf.certificate(), root)
+
+
+def test_an_expired_root_issues_nothing(bookstore) -> None:
+    short_root = create_root(trust_domain=TRUST_DOMAIN, now=NOW, lifetime=timedelta(hours=1))
+    with pytest.raises(CaMaterialError, match="expired") as caught:
+        issue_leaf(short_root, bookstore, now=NOW + timedelta(hours=2))
+    assert "rotate" in caught.value.hint

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from smimesh.identity.ca import CertificateAuthority
+from smimesh.identity.errors import CaMaterialError
 from smimesh.identity.keys import KeyAlgorithm, PublicKey, generate_key, private_key_pem, signing_hash
 from smimesh.identity.spiffe import SpiffeId
 
@@ -80,10 +81,14 @@ def issue_leaf(
 ) -> Leaf:
     """Issue a leaf for `identity` signed by `ca`, valid from `now` for `lifetime` (capped at the root's end).
 
-    Raises ValueError for a lifetime under one second (X.509 times have one-second resolution).
+    Raises ValueError for a lifetime under one second (X.509 times have one-second resolution), and
+    CaMaterialError once the root has expired.
     """
     if lifetime < MIN_LEAF_LIFETIME:
         raise ValueError(f"leaf lifetime must be at least {MIN_LEAF_LIFETIME}, got {lifetime}")
+    if now + MIN_LEAF_LIFETIME > ca.not_after:
+        raise CaMaterialError(f"the root CA expired at {ca.not_after:%Y-%m-%d %H:%M:%S} UTC: no leaf issued",
+                              hint="rotate to a new root (or supply a current --ca-cert/--ca-key)")
     key = generate_key(algorithm)
     builder = _leaf_builder(ca, identity, key.public_key(), algorithm, now=now, lifetime=lifetime)
     certificate = builder.sign(ca.private_key, signing_hash(ca.private_key))
