@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -57,4 +58,4 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         grid.add_column(header, overflow="fold")
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console(width=200 if not click.get_text_stream("stdout").isatty() else None).print(grid)
+    Console(width=None if sys.stdout.isatty() else 200).print(grid)

@@ -16,6 +16,7 @@ import click
 
 from smimesh.api.errors import diagnostic_from_dict
 from smimesh.cli._client import client_options, emit, open_client
+from smimesh.cli.output import render_text
 from smimesh.diagnostics import Diagnostic, Location
 from smimesh.errors import ApiError, UsageError
 
@@ -101,12 +102,14 @@ def command(paths: tuple[str, ...], output: str, api_addr: str, token: str | Non
         try:
             answer = client.apply(bundle.text)
         except ApiError as exc:
-            exc.diagnostics = [bundle.locate(d) for d in exc.diagnostics]
-            raise
+            if exc.diagnostics:
+                click.echo(render_text([bundle.locate(d) for d in exc.diagnostics]), err=True)
+            raise ApiError(exc.message, status=exc.status, hint=exc.hint) from None
     if output != "text":
         emit(answer, output)
         return
     for item in answer.get("applied", []):
         click.echo(f"{item['kind']} {item['namespace']}/{item['name']} {item['action']}")
-    for raw in answer.get("diagnostics", []):
-        click.echo(bundle.locate(diagnostic_from_dict(raw)).format(), err=True)
+    warnings = [bundle.locate(diagnostic_from_dict(raw)) for raw in answer.get("diagnostics", [])]
+    if warnings:
+        click.echo(render_text(warnings), err=True)

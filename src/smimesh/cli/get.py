@@ -3,7 +3,8 @@
 Kinds by name, plural or short name, any case (`ts`, `trafficsplits`, `TrafficSplit`); the API
 resolves them. Without `-n`, a listing shows every namespace, and a NAME is looked up in every
 namespace (an error asks for `-n` if it is in more than one). `-o yaml|json` prints the objects
-(one object, or a `List`); the table shows where each one comes from (a file, or the API).
+(YAML: one document each, ready to apply again; JSON: one object, or a `List`); the table shows
+where each one comes from (a file, or the API).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import click
 
 from smimesh.api.client import ApiClient
-from smimesh.cli._client import client_options, emit, open_client, table
+from smimesh.cli._client import client_options, open_client, table
+from smimesh.cli.output import dump_documents
 from smimesh.errors import ApiError, SmimeshError
 
 
@@ -30,10 +32,6 @@ def find_one(client: ApiClient, kind: str, name: str, namespace: str | None) -> 
             f"{kind} {name!r} exists in several namespaces ({spaces})", hint="say which with -n NS"
         )
     return matches[0]
-
-
-def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "List", "items": [item["object"] for item in items]}
 
 
 def summary(obj: dict[str, Any]) -> str:
@@ -93,6 +91,6 @@ def command(
         else:
             items = client.resources(kind, namespace)
     if output in ("yaml", "json"):
-        emit(items[0]["object"] if name else as_list(items), output)
+        click.echo(dump_documents([item["object"] for item in items], output).rstrip("\n"))
     else:
         print_table(items, wide=output == "wide")
