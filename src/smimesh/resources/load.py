@@ -183,11 +183,11 @@ def _version_hint(api_version: str, versions: list[str]) -> str:
 
 
 def _close_kind(kind: str) -> str:
+    if any(k == kind for _, k in registry.output_kinds()):
+        return f"{kind} is an output of the metrics API of a running mesh, not configuration"
     close = difflib.get_close_matches(kind, sorted(registry.KINDS), n=1, cutoff=0.6)
     if close:
         return f"did you mean `{close[0]}`?"
-    if any(k == kind for _, k in registry.output_kinds()):
-        return f"{kind} is an output of the metrics API, not configuration"
     return "smimesh reads SMI kinds, v1 Service and smimesh.io/v1alpha1 Workload"
 
 
