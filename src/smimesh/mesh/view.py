@@ -49,10 +49,15 @@ class OutboundPort:
     splits: PortSplits | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundService:
+@dataclass(frozen=True, eq=True)
+class OutboundService(_CachedHash):
     key: ServiceKey
     ports: tuple[OutboundPort, ...]
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.key, self.ports)
+
+    __hash__ = _CachedHash.__hash__
 
     @property
     def default_http_port(self) -> int | None:
@@ -151,11 +156,21 @@ def _roots_by_backend(model: MeshModel) -> dict[ServiceKey, frozenset[ServiceKey
     return {k: frozenset(v) for k, v in index.items()}
 
 
+def _reach(model: MeshModel, identity: Identity) -> frozenset[Identity] | None:
+    """The destination identities `identity` may call; None means every service (permissive mode)."""
+    if model.permissive:
+        return None
+    index: dict[Identity, frozenset[Identity]] = _memo(model, "reach", lambda: _reach_index(model))
+    return index.get(identity, frozenset())
+
+
 def visible_services(model: MeshModel, identity: Identity) -> frozenset[ServiceKey]:
     """The services a sidecar running as `identity` gets outbound config for."""
-    if model.permissive:
-        return frozenset(model.services)
-    reach = _memo(model, "reach", lambda: _reach_index(model)).get(identity, frozenset())
+    reach = _reach(model, identity)
+    return frozenset(model.services) if reach is None else _visible_for_reach(model, reach)
+
+
+def _visible_for_reach(model: MeshModel, reach: frozenset[Identity]) -> frozenset[ServiceKey]:
     by_identity = _memo(model, "by_identity", lambda: _services_by_identity(model))
     direct: set[ServiceKey] = set()
     for destination in reach:
@@ -190,12 +205,15 @@ def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tu
 
 
 def outbound_spec(model: MeshModel, namespace: str, identity: Identity) -> OutboundSpec:
+    """Shared by every caller in `namespace` that may reach the same identities (memo key: that set)."""
+    reach = _reach(model, identity)
+
     def build() -> OutboundSpec:
         keys = sorted(visible_services(model, identity))
         services = tuple(_memo(model, ("svc", k), lambda k=k: _outbound_service(model, k)) for k in keys)
         return OutboundSpec(namespace, model.cluster_domain, services, _clusters_for(model, services))
 
-    result: OutboundSpec = _memo(model, ("outbound", namespace, identity), build)
+    result: OutboundSpec = _memo(model, ("outbound", namespace, reach), build)
     return result
 
 
