@@ -20,7 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from envoy_tls_world import bootstrap, cluster, http_backend, http_listener, running_envoy, static_secrets
+from identity_envoy_world import (
+    bootstrap,
+    cluster,
+    http_backend,
+    http_listener,
+    running_envoy,
+    static_secrets,
+)
 from identity_helpers import TRUST_DOMAIN
 
 from smimesh.identity import CertificateAuthority, IdentityBundle, Leaf, SpiffeId, TrustBundle, issue_leaf

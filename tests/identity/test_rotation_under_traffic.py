@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from envoy_tls_world import bootstrap, cluster, http_backend, http_listener, running_envoy
-from file_sds import point_at_files, write_secret
+from identity_envoy_world import bootstrap, cluster, http_backend, http_listener, running_envoy
+from identity_file_sds import point_at_files, write_secret
 from identity_helpers import TRUST_DOMAIN
 
 from smimesh.identity import BookChanges, CertificateBook, RotationPhase, SpiffeId, create_root

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy_tls_world import as_json, bootstrap, cluster, http_listener, static_secrets, validate
+from identity_envoy_world import as_json, bootstrap, cluster, http_listener, static_secrets, validate
 from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import CertificateBook, IdentityBundle, SpiffeId, TrustBundle, issue_leaf
