@@ -212,10 +212,11 @@ def _without_duplicates(objects: list[LoadedObject], diagnostics: list[Diagnosti
     for loaded in objects:
         earlier = first.setdefault(loaded.key, loaded)
         if earlier is not loaded:
+            first_place = earlier.document.location(["metadata", "name"])
             diagnostics.append(
                 Diagnostic(
                     codes.DUPLICATE_OBJECT,
-                    f"{loaded.key} is defined twice: here and at {earlier.location}",
+                    f"{loaded.key} is defined twice: here and at {first_place}",
                     location=loaded.document.location(["metadata", "name"]),
                     object=loaded.document.ref(),
                     path="metadata.name",

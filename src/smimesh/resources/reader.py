@@ -231,7 +231,10 @@ class _TextReader:
             stopped_at = self._parse(text, limits, json_mode, offset)
             if stopped_at is None:
                 return
-            resume = _SEPARATOR.search(text, _offset_of_line(text, stopped_at - offset))
+            # Resume at the first `---` from the start of the bad line on (it may be the separator
+            # itself), but never at the current chunk's own first separator: always make progress.
+            error_line_start = _offset_of_line(text, stopped_at - offset - 1)
+            resume = _SEPARATOR.search(text, max(error_line_start, 1))
             if resume is None:
                 return
             offset += text.count("\n", 0, resume.start())
