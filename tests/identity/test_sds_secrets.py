@@ -26,6 +26,18 @@ def test_secret_names_are_per_identity_and_per_trust_domain(bookstore, bookbuyer
     assert secrets.trust_bundle_secret_name(TRUST_DOMAIN) == "trust-bundle:cluster.local"
 
 
+def test_a_sidecar_may_receive_only_its_own_secrets(bookstore, bookbuyer) -> None:
+    allowed = secrets.allowed_secret_names(bookstore)
+    assert allowed == {secrets.secret_name_for(bookstore), "trust-bundle:cluster.local"}
+    assert secrets.secret_name_for(bookbuyer) not in allowed
+
+
+def test_secret_names_map_back_to_identities(bookstore) -> None:
+    assert secrets.identity_of_secret(secrets.secret_name_for(bookstore)) == bookstore
+    assert secrets.identity_of_secret("trust-bundle:cluster.local") is None
+    assert secrets.identity_of_secret("identity:spiffe://cluster.local/not/an/identity") is None
+
+
 def test_tls_certificate_secret_carries_the_leaf(bundle: IdentityBundle) -> None:
     secret = secrets.tls_certificate_secret(bundle)
     assert secret.name == secrets.secret_name_for(bundle.identity)

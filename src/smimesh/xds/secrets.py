@@ -25,9 +25,11 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 
 from smimesh.identity.bundle import IdentityBundle, TrustBundle
+from smimesh.identity.errors import InvalidSpiffeIdError
 from smimesh.identity.spiffe import SCHEME, SpiffeId
 
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
+_IDENTITY_PREFIX = "identity:"
 # Every peer is an Envoy sidecar: TLS 1.3 only. The maximum must be set too: Envoy's default maximum
 # for upstream (client) contexts is TLS 1.2, and min 1.3 alone leaves no version to offer.
 _TLS_1_3 = common_pb2.TlsParameters.TLSv1_3
@@ -35,12 +37,28 @@ _TLS_1_3 = common_pb2.TlsParameters.TLSv1_3
 
 def secret_name_for(identity: SpiffeId) -> str:
     """The SDS name of an identity's certificate and key: `identity:spiffe://td/ns/N/sa/S`."""
-    return f"identity:{identity.uri}"
+    return f"{_IDENTITY_PREFIX}{identity.uri}"
 
 
 def trust_bundle_secret_name(trust_domain: str) -> str:
     """The SDS name of a trust domain's roots: `trust-bundle:cluster.local`."""
     return f"trust-bundle:{trust_domain}"
+
+
+def allowed_secret_names(identity: SpiffeId) -> frozenset[str]:
+    """The only secrets a sidecar running as `identity` may receive: its own certificate and its trust
+    bundle. The SDS server refuses (and logs) any other name a proxy asks for."""
+    return frozenset({secret_name_for(identity), trust_bundle_secret_name(identity.trust_domain)})
+
+
+def identity_of_secret(name: str) -> SpiffeId | None:
+    """The identity whose certificate secret is called `name`, or None for any other name."""
+    if not name.startswith(_IDENTITY_PREFIX):
+        return None
+    try:
+        return SpiffeId.parse(name.removeprefix(_IDENTITY_PREFIX))
+    except InvalidSpiffeIdError:
+        return None
 
 
 def tls_certificate_secret(bundle: IdentityBundle) -> secret_pb2.Secret:
