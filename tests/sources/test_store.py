@@ -132,3 +132,19 @@ async def test_changed_at_is_the_oldest_unseen_change() -> None:
     loop_now = asyncio.get_running_loop().time()
     change = await changes.__anext__()
     assert loop_now - change.changed_at >= 0.05
+
+
+async def test_snapshot_of_real_objects_is_cached_per_generation() -> None:
+    from smimesh.resources import load_text
+    from smimesh.resources.core import Service
+
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
+    loaded = load_text(text, source="/d/web.yaml")
+    store = ResourceStore()
+    await store.replace_origin("/d/web.yaml", loaded.objects)
+    snapshot = store.snapshot()
+    assert snapshot is store.snapshot(), "unchanged store, same snapshot object"
+    assert [s.metadata.name for s in snapshot.of_kind(Service)] == ["web"]
+    assert snapshot.location(loaded.objects[0].key).file == "/d/web.yaml"
+    await store.remove_origin("/d/web.yaml")
+    assert list(store.snapshot().of_kind(Service)) == []

@@ -75,6 +75,11 @@ class ResourceStore:
         store._put(API_ORIGIN, restored.objects)
         return store, list(restored.diagnostics)
 
+    def close(self) -> None:
+        """Close the durable file (the store stays readable; further API writes would fail)."""
+        if self._durable is not None:
+            self._durable.close()
+
     # ---- reading -------------------------------------------------------------------------
 
     @property
@@ -110,20 +115,21 @@ class ResourceStore:
         """Create or update `objects` for `origin`. API writes are all-or-nothing and durable."""
         async with self._write_lock:
             if origin != API_ORIGIN:
-                return self._commit(lambda: self._put(origin, objects))
+                return self._commit(_keys(objects), lambda: self._put(origin, objects))
             refused = [self._owned_by_file(obj.key) for obj in objects]
             if any(refused):
                 return [d for d in refused if d is not None]
             if self._durable is not None:
                 await asyncio.to_thread(self._durable.put, objects)
-            return self._commit(lambda: self._put(origin, objects))
+            return self._commit(_keys(objects), lambda: self._put(origin, objects))
 
     async def replace_origin(self, origin: str, objects: Sequence[LoadedObject]) -> list[Diagnostic]:
         """Make `objects` the whole set of `origin` (a file): what it no longer has is deleted."""
         if origin == API_ORIGIN:
             raise ValueError("replace_origin is for files; the API applies and deletes by key")
         async with self._write_lock:
-            return self._commit(lambda: self._replace(origin, objects))
+            touched = _keys(objects) | set(self._layers.get(origin, {}))
+            return self._commit(touched, lambda: self._replace(origin, objects))
 
     async def remove_origin(self, origin: str) -> None:
         """Forget everything `origin` defined (its file was deleted)."""
@@ -141,20 +147,21 @@ class ResourceStore:
                 return [refusal]
             if self._durable is not None:
                 await asyncio.to_thread(self._durable.remove, key)
-            return self._commit(lambda: self._drop(API_ORIGIN, [key]))
+            return self._commit({key}, lambda: self._drop(API_ORIGIN, [key]))
 
     # ---- internals -----------------------------------------------------------------------
 
-    def _commit(self, mutate: Any) -> list[Diagnostic]:
-        """Run `mutate` (-> diagnostics) and bump the generation if what is in force changed."""
-        before = self._fingerprint()
+    def _commit(self, touched: set[ResourceKey], mutate: Any) -> list[Diagnostic]:
+        """Run `mutate` (-> diagnostics); bump the generation if what is in force for `touched` changed."""
+        before = self._fingerprint(touched)
         diagnostics: list[Diagnostic] = mutate()
-        if self._fingerprint() != before:
+        if self._fingerprint(touched) != before:
             self._changes.record(time.monotonic())
         return diagnostics
 
-    def _fingerprint(self) -> dict[Any, Any]:
-        return {key: (s.origin, s.obj.resource) for key in self._claims if (s := self._in_force(key))}
+    def _fingerprint(self, keys: set[ResourceKey]) -> dict[ResourceKey, tuple[str, Any]]:
+        """What is in force for `keys` (only the keys a write touches can change)."""
+        return {key: (s.origin, s.obj.resource) for key in keys if (s := self.get(key))}
 
     def _put(self, origin: str, objects: Iterable[LoadedObject]) -> list[Diagnostic]:
         layer = self._layers.setdefault(origin, {})
@@ -222,6 +229,10 @@ class ResourceStore:
                 hint="remove one of the two definitions",
             )
         ]
+
+
+def _keys(objects: Iterable[LoadedObject]) -> set[ResourceKey]:
+    return {obj.key for obj in objects}
 
 
 def _ref(key: ResourceKey) -> ObjectRef:
