@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from identity_helpers import NOW, TRUST_DOMAIN
 
@@ -136,3 +136,35 @@ def test_book_wakes_up_for_the_next_root_phase(root, other_root, bookstore) -> N
     book.sync([bookstore], NOW)
     book.begin_root_rotation(other_root, NOW, distribute=10 * S)
     assert book.next_wakeup() == NOW + 10 * S
+
+
+# --- properties over random timelines -------------------------------------------------------------
+
+_steps = st.lists(
+    st.tuples(st.floats(0.0, 40.0), st.booleans(), st.sets(st.integers(0, 4), max_size=5)),
+    min_size=1, max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_steps)
+def test_every_served_leaf_is_current_and_trusted_whatever_happens(steps) -> None:
+    """Random waits, root rotations and identity sets: after every sync each leaf is unexpired,
+    issued by a trusted root, and due for renewal no later than its expiry."""
+    book = CertificateBook(_ROOT, trust_domain=TRUST_DOMAIN, leaf_lifetime=timedelta(seconds=30))
+    now = NOW
+    for wait, rotate, members in steps:
+        now += timedelta(seconds=wait)
+        if rotate and book.root_state.phase is RotationPhase.STEADY:
+            book.begin_root_rotation(create_root(trust_domain=TRUST_DOMAIN, now=now), now,
+                                     distribute=5 * S, overlap=5 * S)
+        ids = [SpiffeId(TRUST_DOMAIN, "ns", f"sa{m}") for m in members]
+        book.sync(ids, now)
+        assert book.identities == set(ids)
+        for identity in ids:
+            leaf = book.bundle(identity).leaf
+            assert not leaf.is_expired(now)
+            assert book.trust_bundle.trusts(leaf)
+            assert book.renew_at(identity) < leaf.not_after
+        assert book.root_state.signer.key_id in book.trust_bundle.key_ids
+        assert len(book.trust_bundle.roots) <= 2
