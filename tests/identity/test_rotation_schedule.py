@@ -21,6 +21,7 @@ from smimesh.identity import (
     create_root,
     issue_leaf,
 )
+from smimesh.settings import Settings
 
 S = timedelta(seconds=1)
 # Hypothesis tests cannot take function-scoped fixtures: module-level values instead.
@@ -99,6 +100,15 @@ def test_book_issues_renews_and_drops(root, bookstore, bookbuyer) -> None:
     assert book.bundle(bookstore).leaf.issued_at == NOW + 30 * S
     with pytest.raises(KeyError):
         book.bundle(bookbuyer)
+
+
+def test_book_from_settings(root, bookstore) -> None:
+    settings = Settings(trust_domain=TRUST_DOMAIN, leaf_lifetime_s=10.0, leaf_renew_fraction=0.05)
+    book = CertificateBook.from_settings(root, settings)
+    book.sync([bookstore], NOW)
+    leaf = book.bundle(bookstore).leaf
+    assert leaf.not_after == NOW + 10 * S
+    assert NOW + 0.25 * S <= book.renew_at(bookstore) <= NOW + 0.5 * S
 
 
 def test_book_uses_the_injected_jitter(root, bookstore) -> None:

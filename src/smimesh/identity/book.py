@@ -17,8 +17,15 @@ from datetime import datetime, timedelta
 from smimesh.identity.bundle import IdentityBundle, TrustBundle
 from smimesh.identity.ca import CertificateAuthority
 from smimesh.identity.leaf import DEFAULT_LEAF_LIFETIME, Leaf, issue_leaf
-from smimesh.identity.rotation import DEFAULT_DISTRIBUTE, DEFAULT_OVERLAP, RenewalPolicy, RootState
+from smimesh.identity.rotation import (
+    DEFAULT_DISTRIBUTE,
+    DEFAULT_JITTER_FRACTION,
+    DEFAULT_OVERLAP,
+    RenewalPolicy,
+    RootState,
+)
 from smimesh.identity.spiffe import SpiffeId, validate_trust_domain
+from smimesh.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,14 @@ class CertificateBook:
         self._jitter = jitter
         self._entries: dict[SpiffeId, _Entry] = {}
         self._trust = TrustBundle.of(trust_domain, self.root_state.trusted)
+
+    @classmethod
+    def from_settings(cls, root: CertificateAuthority, settings: Settings) -> CertificateBook:
+        """A book with the trust domain, leaf lifetime and renewal point of `settings`."""
+        fraction = settings.leaf_renew_fraction
+        policy = RenewalPolicy(fraction, min(DEFAULT_JITTER_FRACTION, fraction / 2))
+        return cls(root, trust_domain=settings.trust_domain, policy=policy,
+                   leaf_lifetime=timedelta(seconds=settings.leaf_lifetime_s))
 
     @property
     def trust_bundle(self) -> TrustBundle:

@@ -31,10 +31,14 @@ DEFAULT_DISTRIBUTE = timedelta(seconds=10)
 DEFAULT_OVERLAP = timedelta(seconds=30)
 
 
+#: Spread renewals over this fraction of a leaf's lifetime before the renewal point.
+DEFAULT_JITTER_FRACTION = 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class RenewalPolicy:
     renew_fraction: float = 0.5
-    jitter_fraction: float = 0.1
+    jitter_fraction: float = DEFAULT_JITTER_FRACTION
 
     def __post_init__(self) -> None:
         if not 0.0 < self.renew_fraction < 1.0:
