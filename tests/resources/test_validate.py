@@ -20,7 +20,7 @@ PYTHON_ONLY = [
     r"a{1,1001}",
     r"(?>atomic)",
     r"a++",
-    r"(?(1)a|b)",
+    r"(a)?(?(1)b|c)",
 ]
 RE2_OK = [
     "/api/.*",
