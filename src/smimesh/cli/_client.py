@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import click
 import yaml
+from rich import box
 from rich.console import Console
-from rich.table import Table, box
+from rich.table import Table
 
 from smimesh.api.client import ApiClient
 
