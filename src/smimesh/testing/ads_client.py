@@ -64,10 +64,12 @@ class AdsClient:
         mode: Mode = "sotw",
         follow: bool = False,
         cluster: str = "test",
+        channel_options: list[tuple[str, object]] | None = None,
     ) -> None:
         self.node_id, self.mode, self.follow = node_id, mode, follow
         self.node = base_pb2.Node(id=node_id, cluster=cluster)
         self._address, self._channel, self._own_channel = address, channel, channel is None
+        self._channel_options = channel_options or []
         self.types: dict[str, TypeState] = {}
         self.reject: dict[str, str] = {}  # type_url -> error text this client NACKs with
         self._outbox: asyncio.Queue[object] = asyncio.Queue()
@@ -79,7 +81,7 @@ class AdsClient:
     # --- lifecycle ---
     async def connect(self) -> AdsClient:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address)
+            self._channel = grpc.aio.insecure_channel(self._address, options=self._channel_options)
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
         method = stub.DeltaAggregatedResources if self.mode == "delta" else stub.StreamAggregatedResources
         self._outbox = asyncio.Queue()

@@ -73,7 +73,28 @@ class EntryInterner:
         self._capacity = capacity
         self._by_id: OrderedDict[int, tuple[Message, Entry]] = OrderedDict()
         self._by_digest: dict[str, Entry] = {}
+        self._lists: OrderedDict[tuple[int, ...], tuple[tuple[Message, ...], TypeEntries]] = OrderedDict()
         self.serializations = 0
+
+    def type_entries(self, messages: Iterable[Message]) -> TypeEntries:
+        """The entries and version of one type's list of messages, computed once per distinct list.
+
+        Proxies that share a view of a type get the very same list objects from the generators, so
+        the second proxy costs one tuple of ids; the cached value holds the messages, so the ids
+        in a key cannot be reused by other objects while it lives.
+        """
+        listed = tuple(messages)
+        key = tuple(map(id, listed))
+        hit = self._lists.get(key)
+        if hit is not None:
+            self._lists.move_to_end(key)
+            return hit[1]
+        mapping = MappingProxyType({entry.name: entry for entry in map(self.entry, listed)})
+        found = TypeEntries(mapping, _version_of(mapping))
+        self._lists[key] = (listed, found)
+        if len(self._lists) > self._capacity // 10:
+            self._lists.popitem(last=False)
+        return found
 
     def entry(self, message: Message) -> Entry:
         cached = self._by_id.get(id(message))
@@ -102,6 +123,15 @@ class EntryInterner:
     def clear(self) -> None:
         self._by_id.clear()
         self._by_digest.clear()
+        self._lists.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class TypeEntries:
+    """One type's resources in a snapshot (name -> entry) and its version; shared between snapshots."""
+
+    entries: Mapping[str, Entry]
+    version: str
 
 
 DEFAULT_INTERNER: Final = EntryInterner()
@@ -136,12 +166,10 @@ class Snapshot:
     ) -> Snapshot:
         """A snapshot of `{type_url: [messages]}`; later duplicates of a name replace earlier ones."""
         interner = interner or DEFAULT_INTERNER
-        by_type: dict[str, Mapping[str, Entry]] = {}
-        for type_url, messages in resources.items():
-            entries = {entry.name: entry for entry in map(interner.entry, messages)}
-            by_type[type_url] = MappingProxyType(entries)
-        versions = {type_url: _version_of(entries) for type_url, entries in by_type.items()}
-        return cls(MappingProxyType(by_type), MappingProxyType(versions), changed_at)
+        by_type = {type_url: interner.type_entries(messages) for type_url, messages in resources.items()}
+        entries = MappingProxyType({type_url: found.entries for type_url, found in by_type.items()})
+        versions = MappingProxyType({type_url: found.version for type_url, found in by_type.items()})
+        return cls(entries, versions, changed_at)
 
     def version(self, type_url: str) -> str:
         """The type's version; "" for a type the snapshot does not carry (nothing to push)."""
@@ -164,17 +192,26 @@ class Snapshot:
         return errors
 
     def _missing(self, source: str, target: str, referenced: _Referencer) -> list[ConsistencyError]:
-        present = self.entries(target)
-        return [
-            ConsistencyError(source, name, target, wanted)
-            for name, entry in sorted(self.entries(source).items())
-            for wanted in _cached_references(entry, referenced)
-            if wanted not in present
-        ]
+        # Versions hash names and contents: equal versions, equal answer (many proxies share them).
+        key = (source, self.version(source), self.version(target))
+        found = _CONSISTENCY.get(key)
+        if found is None:
+            present = self.entries(target)
+            found = tuple(
+                ConsistencyError(source, name, target, wanted)
+                for name, entry in sorted(self.entries(source).items())
+                for wanted in _cached_references(entry, referenced)
+                if wanted not in present
+            )
+            if len(_CONSISTENCY) > _INTERN_CAPACITY:
+                _CONSISTENCY.clear()
+            _CONSISTENCY[key] = found
+        return list(found)
 
 
 _Referencer = Callable[[any_pb2.Any], tuple[str, ...]]
 _REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {}
+_CONSISTENCY: dict[tuple[str, str, str], tuple[ConsistencyError, ...]] = {}
 
 
 def _cached_references(entry: Entry, referenced: _Referencer) -> tuple[str, ...]:

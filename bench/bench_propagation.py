@@ -1,0 +1,240 @@
+"""Propagation: one SMI change -> every simulated proxy has ACKed the new config.
+
+A synthetic mesh (S services, P sidecars, dense access policy: every service account may call every
+service, one TrafficSplit everybody sees) goes through the real pipeline (store -> debounce ->
+build_model -> proxy_view -> generate -> Snapshot -> cache) and the real ADS server. The fleet of
+P Envoy-like clients runs in a child process (`smimesh.testing.ads_fleet`), one gRPC connection
+each, so the control plane's figures are its own. The change is a weight change of the split; the
+clock runs from the store change to each proxy's ACK as the server saw it (SyncState convergence).
+SotW and delta run side by side. Target: all 1,000 ACKed in <= 1 s (stretch 0.5 s).
+
+    .venv/bin/python -m bench.bench_propagation [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smimesh.runtime.pipeline import Pipeline
+from smimesh.server.ads import XdsServer
+from smimesh.server.cache import SnapshotCache
+from smimesh.server.sync import SYNCED, SyncState
+from smimesh.settings import Settings
+from smimesh.testing.bookstore import load_world, world_instances
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NAMESPACE = "fleet"
+
+
+def fleet_yaml(services: int, proxies: int, weights: tuple[int, int] = (90, 10)) -> str:
+    """S services with P replicas in all, dense TrafficTargets, one split of svc-0 over svc-1/svc-2."""
+    docs = []
+    for index in range(services):
+        replicas = proxies // services + (1 if index < proxies % services else 0)
+        docs.append(f"""apiVersion: v1
+kind: Service
+metadata: {{name: svc-{index}, namespace: {NAMESPACE}}}
+spec: {{selector: {{app: svc-{index}}}, ports: [{{name: http, port: 80, targetPort: http}}]}}""")
+        docs.append(f"""apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: svc-{index}, namespace: {NAMESPACE}, labels: {{app: svc-{index}}}}}
+spec: {{serviceAccount: sa-{index}, replicas: {replicas}, command: [python3, app.py],
+        ports: [{{name: http, containerPort: 8080}}]}}""")
+    docs.append(f"""apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {{name: everything, namespace: {NAMESPACE}}}
+spec: {{matches: [{{name: all, pathRegex: ".*"}}]}}""")
+    sources = ", ".join(
+        f"{{kind: ServiceAccount, name: sa-{i}, namespace: {NAMESPACE}}}" for i in range(services)
+    )
+    for index in range(services):
+        docs.append(f"""apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {{name: to-sa-{index}, namespace: {NAMESPACE}}}
+spec:
+  destination: {{kind: ServiceAccount, name: sa-{index}, namespace: {NAMESPACE}}}
+  rules: [{{kind: HTTPRouteGroup, name: everything}}]
+  sources: [{sources}]""")
+    docs.append(f"""apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {{name: svc-0, namespace: {NAMESPACE}}}
+spec:
+  service: svc-0
+  backends: [{{service: svc-1, weight: {weights[0]}}}, {{service: svc-2, weight: {weights[1]}}}]""")
+    return "\n---\n".join(docs)
+
+
+@dataclass(frozen=True)
+class Change:
+    changed_at: float
+
+
+class BenchStore:
+    """A store of hub resources (a list) whose change notices carry the change time."""
+
+    def __init__(self, resources: list[Any]) -> None:
+        self.resources = resources
+        self.queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    def snapshot(self) -> list[Any]:
+        return self.resources
+
+    async def subscribe(self) -> AsyncIterator[Change]:
+        yield Change(time.monotonic())
+        while True:
+            yield await self.queue.get()
+
+    def replace(self, resources: list[Any]) -> float:
+        self.resources = resources
+        at = time.monotonic()
+        self.queue.put_nowait(Change(at))
+        return at
+
+
+class ControlPlane:
+    """Server + cache + pipeline + store, started and stopped together."""
+
+    def __init__(self, services: int, proxies: int) -> None:
+        self.resources = load_world(fleet_yaml(services, proxies))
+        self.instances = world_instances(self.resources)
+        self.store, self.cache, self.sync = BenchStore(self.resources), SnapshotCache(), SyncState()
+        self.server = XdsServer(self.cache, self.sync)
+        self.pipeline = Pipeline(self.store, self.cache, settings=Settings())
+        self.converged: list[tuple[str, float]] = []
+        self.sync.convergence_listeners.append(lambda node, seconds: self.converged.append((node, seconds)))
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [instance.node_id for instance in self.instances]
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.pipeline.set_instances(self.instances)
+        self._task = asyncio.create_task(self.pipeline.run())
+        await self.pipeline.built.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.server.stop()
+
+    async def all_synced(self, within: float) -> float:
+        started = time.monotonic()
+        while not all(self.sync.status(node) == SYNCED for node in self.node_ids):
+            if time.monotonic() - started > within:
+                raise TimeoutError(f"not all proxies synced after {within}s: {self.sync.rows()[:3]}")
+            await asyncio.sleep(0.01)
+        return time.monotonic() - started
+
+
+class Fleet:
+    """The child process running the simulated proxies."""
+
+    def __init__(self, address: str, node_ids: list[str], mode: str) -> None:
+        self.address, self.node_ids, self.mode = address, node_ids, mode
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Fleet:
+        argv = [
+            sys.executable,
+            "-m",
+            "smimesh.testing.ads_fleet",
+            "--address",
+            self.address,
+            "--mode",
+            self.mode,
+        ]
+        self.process = await asyncio.create_subprocess_exec(
+            *argv, *self.node_ids, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 300)
+        if not line.startswith(b"connected"):
+            raise RuntimeError(f"fleet failed to start: {line!r}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    quantiles = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
+    return {"p50_s": quantiles[49], "p90_s": quantiles[89], "max_s": ordered[-1], "count": len(ordered)}
+
+
+async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
+    plane = ControlPlane(services, proxies)
+    await plane.start()
+    initial_build_s = plane.pipeline.stats.last_build_s
+    try:
+        async with Fleet(plane.server.address, plane.node_ids, mode):
+            initial_sync_s = await plane.all_synced(within=300)
+            plane.converged.clear()
+            changed_at = plane.store.replace(load_world(fleet_yaml(services, proxies, weights=(80, 20))))
+            while len(plane.converged) < proxies:
+                if time.monotonic() - changed_at > 120:
+                    raise TimeoutError(f"only {len(plane.converged)}/{proxies} proxies converged")
+                await asyncio.sleep(0.005)
+            all_acked_s = time.monotonic() - changed_at
+            return {
+                "mode": mode,
+                "services": services,
+                "proxies": proxies,
+                "initial_build_s": initial_build_s,
+                "initial_sync_s": initial_sync_s,
+                "change_rebuild_s": plane.pipeline.stats.last_build_s,
+                "all_acked_s": all_acked_s,
+                "per_proxy_convergence": _percentiles([seconds for _, seconds in plane.converged]),
+                "debounce_quiet_s": Settings().debounce_quiet_s,
+            }
+    finally:
+        await plane.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 proxies instead of 1,000")
+    args = parser.parse_args()
+    services, proxies = (10, 100) if args.quick else (50, 1000)
+    runs = [asyncio.run(propagation(services, proxies, mode)) for mode in ("sotw", "delta")]
+    result = {
+        "benchmark": "propagation",
+        "quick": args.quick,
+        "target_s": 1.0,
+        "stretch_s": 0.5,
+        "runs": runs,
+        "delta_over_sotw": runs[1]["all_acked_s"] / runs[0]["all_acked_s"],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / ("propagation-quick.json" if args.quick else "propagation.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for run in runs:
+        conv = run["per_proxy_convergence"]
+        print(
+            f"{run['mode']:5} {run['proxies']} proxies: all ACKed in {run['all_acked_s']:.3f}s "
+            f"(p50 {conv['p50_s']:.3f}s p90 {conv['p90_s']:.3f}s max {conv['max_s']:.3f}s; "
+            f"rebuild {run['change_rebuild_s']:.3f}s)"
+        )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
