@@ -96,6 +96,14 @@ def test_rsa_leaf_for_the_benchmark_comparison(root, bookstore) -> None:
     _verify(leaf.certificate(), root)
 
 
+def test_naive_times_are_refused(root, bookstore) -> None:
+    naive = NOW.replace(tzinfo=None)
+    with pytest.raises(ValueError, match="time-zone aware"):
+        issue_leaf(root, bookstore, now=naive)
+    with pytest.raises(ValueError, match="time-zone aware"):
+        create_root(trust_domain=TRUST_DOMAIN, now=naive)
+
+
 def test_an_expired_root_issues_nothing(bookstore) -> None:
     short_root = create_root(trust_domain=TRUST_DOMAIN, now=NOW, lifetime=timedelta(hours=1))
     with pytest.raises(CaMaterialError, match="expired") as caught:

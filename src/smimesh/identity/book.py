@@ -28,7 +28,7 @@ from smimesh.identity.rotation import (
     RenewalPolicy,
     RootState,
 )
-from smimesh.identity.spiffe import SpiffeId, validate_trust_domain
+from smimesh.identity.spiffe import SpiffeId, require_utc, validate_trust_domain
 from smimesh.settings import Settings
 
 
@@ -99,6 +99,7 @@ class CertificateBook:
 
     def sync(self, identities: Iterable[SpiffeId], now: datetime) -> BookChanges:
         """Make the book hold a fresh leaf for exactly `identities` at time `now`; report what changed."""
+        require_utc(now)
         wanted = frozenset(identities)
         foreign = [i for i in wanted if i.trust_domain != self.trust_domain]
         if foreign:

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from smimesh.identity import keys
 from smimesh.identity.errors import CaMaterialError
 from smimesh.identity.keys import PrivateKey
-from smimesh.identity.spiffe import SCHEME, validate_trust_domain
+from smimesh.identity.spiffe import SCHEME, require_utc, validate_trust_domain
 
 DEFAULT_ROOT_LIFETIME = timedelta(days=365)
 #: Start validity a little in the past: a peer whose clock lags ours still accepts the root.
@@ -71,6 +71,7 @@ def create_root(
     ECDSA P-256 always, in smimesh; `algorithm` exists so the benchmark can compare RSA-2048.
     """
     validate_trust_domain(trust_domain)
+    require_utc(now)
     key = keys.generate_key(algorithm)
     builder = _root_builder(key, trust_domain, now=now, lifetime=lifetime)
     return CertificateAuthority.of(builder.sign(key, keys.signing_hash(key)), key)

@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from smimesh.identity.ca import CertificateAuthority
 from smimesh.identity.errors import CaMaterialError
 from smimesh.identity.keys import KeyAlgorithm, PublicKey, generate_key, private_key_pem, signing_hash
-from smimesh.identity.spiffe import SpiffeId
+from smimesh.identity.spiffe import SpiffeId, require_utc
 
 DEFAULT_LEAF_LIFETIME = timedelta(hours=24)
 MIN_LEAF_LIFETIME = timedelta(seconds=1)
@@ -84,6 +84,7 @@ def issue_leaf(
     Raises ValueError for a lifetime under one second (X.509 times have one-second resolution), and
     CaMaterialError once the root has expired.
     """
+    require_utc(now)
     if lifetime < MIN_LEAF_LIFETIME:
         raise ValueError(f"leaf lifetime must be at least {MIN_LEAF_LIFETIME}, got {lifetime}")
     if now + MIN_LEAF_LIFETIME > ca.not_after:

@@ -5,12 +5,16 @@ the trust domain is lowercase letters, digits, `.`, `-` and `_` (no port, no use
 255 characters); path segments are letters, digits, `.`, `-` and `_`, never empty, `.` or `..`;
 no query or fragment; the whole URI is at most 2048 bytes. smimesh ids always have exactly the
 path `/ns/<namespace>/sa/<service-account>` (one id per Kubernetes service account).
+
+Also `require_utc`, the one check every time-taking function of the layer applies to `now`
+(kept here, at the bottom of the layer's imports, so every module can use it).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from smimesh.identity.errors import InvalidSpiffeIdError
@@ -87,6 +91,13 @@ class SpiffeId:
             raise _invalid("SPIFFE id path must be /ns/<namespace>/sa/<service-account>", text, _SHAPE,
                            hint="smimesh issues one identity per service account")
         return cls(trust_domain, parts[1], parts[3])
+
+
+def require_utc(now: datetime) -> datetime:
+    """`now` unchanged if it carries a time zone; naive datetimes are refused (they compare wrongly)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"identity times must be time-zone aware (datetime.now(UTC)), got naive {now}")
+    return now
 
 
 def _invalid(message: str, value: str, expected: str, *, hint: str = "") -> InvalidSpiffeIdError:
