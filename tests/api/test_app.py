@@ -112,10 +112,10 @@ def test_get_by_kind_aliases_and_by_name(client: TestClient) -> None:
 def test_get_unknown_kind_and_missing_object_are_404_with_diagnostics(client: TestClient) -> None:
     answer = client.get("/api/v1/resources/frobs")
     assert answer.status_code == 404
-    assert answer.json()["diagnostics"][0]["code"] == "SM7204"
+    assert answer.json()["diagnostics"][0]["code"] == "SM7304"
     assert "TrafficSplit" in answer.json()["error"]["hint"]
     answer = client.get("/api/v1/resources/ts/shop/nothing")
-    assert answer.status_code == 404 and answer.json()["diagnostics"][0]["code"] == "SM7205"
+    assert answer.status_code == 404 and answer.json()["diagnostics"][0]["code"] == "SM7305"
 
 
 def test_delete(client: TestClient, store: ResourceStore) -> None:
@@ -146,12 +146,12 @@ BAD_INPUT = [
     ("malformed YAML", MALFORMED, AUTH, 422, "SM1005"),
     ("unknown kind", UNKNOWN_KIND, AUTH, 422, None),
     ("one bad document spoils the batch", split() + "---\n" + MALFORMED, AUTH, 422, "SM1005"),
-    ("huge body", "# " + "x" * (64 * 1024) + "\n" + split(), AUTH, 413, "SM7201"),
-    ("not UTF-8", b"\xff\xfe\xfa garbage", AUTH, 400, "SM7202"),
-    ("empty", "# nothing here\n", AUTH, 400, "SM7203"),
-    ("missing token", split(), {"Authorization": ""}, 401, "SM7206"),
-    ("wrong token", split(), {"Authorization": "Bearer nope"}, 403, "SM7207"),
-    ("not a bearer token", split(), {"Authorization": f"Basic {TOKEN}"}, 401, "SM7206"),
+    ("huge body", "# " + "x" * (64 * 1024) + "\n" + split(), AUTH, 413, "SM7301"),
+    ("not UTF-8", b"\xff\xfe\xfa garbage", AUTH, 400, "SM7302"),
+    ("empty", "# nothing here\n", AUTH, 400, "SM7303"),
+    ("missing token", split(), {"Authorization": ""}, 401, "SM7306"),
+    ("wrong token", split(), {"Authorization": "Bearer nope"}, 403, "SM7307"),
+    ("not a bearer token", split(), {"Authorization": f"Basic {TOKEN}"}, 401, "SM7306"),
 ]
 
 

@@ -104,7 +104,7 @@ async def test_chunked_huge_body_is_refused_without_content_length(served: tuple
     async with client(base) as authorized:
         answer = await authorized.post("/api/v1/apply", content=chunks(LIMIT * 4))
     assert answer.status_code == 413
-    assert answer.json()["diagnostics"][0]["code"] == "SM7201"
+    assert answer.json()["diagnostics"][0]["code"] == "SM7301"
     assert store.items() == []
 
 

@@ -114,7 +114,7 @@ def _api_error(status: int, body: dict[str, Any]) -> ApiError:
     raw_error = body.get("error")
     error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
     found = [diagnostic_from_dict(d) for d in body.get("diagnostics", []) if isinstance(d, dict)]
-    # SM72xx are about the request itself and say what the message already says: not repeated.
-    diagnostics = [d for d in found if not d.code.startswith("SM72")]
+    # SM73xx are about the request itself and say what the message already says: not repeated.
+    diagnostics = [d for d in found if not d.code.startswith("SM73")]
     message = str(error.get("message") or f"the control plane answered {status}")
     return ApiError(message, status=status, diagnostics=diagnostics, hint=str(error.get("hint") or ""))

@@ -6,7 +6,7 @@ Body of every error response::
      "diagnostics": [Diagnostic.to_dict(), ...]}
 
 The CLI's client turns it back into `errors.ApiError` (with the diagnostics), so a user sees the
-same file:line / field / found / expected / hint text as `smimesh validate` prints. The SM72xx
+same file:line / field / found / expected / hint text as `smimesh validate` prints. The SM73xx
 codes are the API's own (the request itself, as opposed to the documents in it).
 """
 
@@ -23,7 +23,7 @@ from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, regis
 _SOURCE = Location("<api>")
 
 BODY_TOO_LARGE = register(
-    "SM7201",
+    "SM7301",
     "request body too large",
     Severity.ERROR,
     """The body sent to the control plane's API is larger than `max_api_body_bytes` (settings,
@@ -31,33 +31,33 @@ BODY_TOO_LARGE = register(
     put them in the directory `smimesh up` watches.""",
 )
 BODY_NOT_TEXT = register(
-    "SM7202",
+    "SM7302",
     "request body is not UTF-8 text",
     Severity.ERROR,
     """`POST /api/v1/apply` takes YAML or JSON text encoded as UTF-8. The body could not be decoded,
     so nothing was stored. Send the manifest file itself (`smimesh apply -f FILE`).""",
 )
 NO_DOCUMENTS = register(
-    "SM7203",
+    "SM7303",
     "nothing to apply",
     Severity.ERROR,
     """The body of the apply request held no document (it was empty or only comments).""",
 )
 UNKNOWN_KIND = register(
-    "SM7204",
+    "SM7304",
     "unknown kind in the request path",
     Severity.ERROR,
     """The kind in the URL (`/api/v1/resources/{kind}`) names no kind smimesh serves. Kinds are
     accepted by name, plural or short name, in any case (`TrafficSplit`, `trafficsplits`, `ts`).""",
 )
 NOT_FOUND = register(
-    "SM7205",
+    "SM7305",
     "no such object",
     Severity.ERROR,
     """No object with that kind, namespace and name is in force in the control plane.""",
 )
 TOKEN_MISSING = register(
-    "SM7206",
+    "SM7306",
     "API token missing",
     Severity.ERROR,
     """Changing the configuration through the API needs the token `smimesh up` wrote to its run
@@ -65,14 +65,14 @@ TOKEN_MISSING = register(
     the same user; otherwise pass `--token` or set `SMIMESH_TOKEN`.""",
 )
 TOKEN_WRONG = register(
-    "SM7207",
+    "SM7307",
     "API token wrong",
     Severity.ERROR,
     """The token sent is not the one of this control plane (perhaps one of an earlier `smimesh up`:
     each start writes a new token). Use the token in the current run directory.""",
 )
 PROXY_UNREACHABLE = register(
-    "SM7208",
+    "SM7308",
     "sidecar admin endpoint unreachable",
     Severity.ERROR,
     """The control plane could not read the Envoy admin endpoint of that sidecar (not started yet,
