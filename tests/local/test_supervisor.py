@@ -69,6 +69,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def process_group(pgid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture
 def supervisor(tmp_path: Path):  # type: ignore[no-untyped-def]
     messages: list[str] = []
@@ -120,7 +133,7 @@ async def test_a_command_that_cannot_start_is_retried_with_growing_backoff(
     try:
         await eventually(lambda: asyncio.sleep(0, result=len(supervisor.messages) >= 3), within=10)  # type: ignore[attr-defined]
         messages = supervisor.messages  # type: ignore[attr-defined]
-        assert "could not start" in messages[0] and "No such file" in messages[0]
+        assert "could not start" in messages[0] and "no such executable" in messages[0]
         assert "restarting in 0.2s" in messages[0] and "restarting in 0.4s" in messages[1]
     finally:
         await supervisor.stop_all()
@@ -157,6 +170,7 @@ async def test_changed_workload_restarts_its_instances(supervisor: Supervisor, t
 HOLDER = textwrap.dedent("""
     import asyncio, json, sys
     from pathlib import Path
+    from smimesh.local.guardian import Guardian
     from smimesh.local.plan import PortSpec, WorkloadSpec, desired_instances
     from smimesh.local.rundir import RunDir
     from smimesh.local.supervisor import Supervisor
@@ -164,10 +178,11 @@ HOLDER = textwrap.dedent("""
 
     async def main():
         tmp = Path(sys.argv[1])
-        sup = Supervisor(RunDir(tmp / "run").create(), settings=Settings(), announce=print)
-        # a shell wrapper too: its child must go with it
+        sup = Supervisor(RunDir(tmp / "run").create(), settings=Settings(), announce=print,
+                         guardian=Guardian().start())
+        # a shell wrapper that forks: its child (the grandchild of this process) must go too
         spec = WorkloadSpec(namespace="ns", name="w", service_account="sa", replicas=3,
-                            command=("sh", "-c", "sleep 300"), cwd=tmp)
+                            command=("sh", "-c", "sleep 300 & wait"), cwd=tmp)
         running = await sup.reconcile(desired_instances([spec]))
         await asyncio.sleep(0.5)
         print(json.dumps([r.app.status.pid for r in running]), flush=True)
@@ -185,6 +200,8 @@ def test_sigkill_of_the_parent_leaves_no_orphans(tmp_path: Path) -> None:
         assert holder.stdout is not None
         pids = json.loads(holder.stdout.readline())
         assert len(pids) == 3 and all(alive(pid) for pid in pids)
+        pids += [p for pid in pids for p in process_group(pid) if p != pid]
+        assert len(pids) == 6, "each shell should have started its sleep"
     finally:
         holder.kill()
         holder.wait()

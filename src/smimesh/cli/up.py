@@ -21,15 +21,17 @@ def rich_console(stderr: RichConsole) -> Console:
     """Lines and diagnostics for the terminal (diagnostics on stderr, with file:line first)."""
 
     def say(text: str) -> None:
-        stderr.print(escape(text), highlight=False)
+        stderr.print(escape(text), highlight=False, soft_wrap=True)
 
     def diagnostics(items: Sequence[Diagnostic]) -> None:
         for item in items:
             head, *rest = item.format().splitlines()
             style = _SEVERITY_STYLE.get(item.severity, "")
-            stderr.print(f"[{style}]{escape(head)}[/]" if style else escape(head), highlight=False)
+            stderr.print(
+                f"[{style}]{escape(head)}[/]" if style else escape(head), highlight=False, soft_wrap=True
+            )
             for line in rest:
-                stderr.print(escape(line), highlight=False)
+                stderr.print(escape(line), highlight=False, soft_wrap=True)
 
     return Console(say=say, diagnostics=diagnostics)
 

@@ -4,9 +4,13 @@ Owns how a child is started so that it can never outlive `smimesh up`:
 - its own session and process group (`start_new_session`), so a Ctrl-C in the terminal reaches
   `smimesh up` only, which then stops children in order, and a stop signal reaches the whole group
   (a `sh -c` wrapper and what it started);
-- on Linux, `PR_SET_PDEATHSIG=SIGKILL` set in the child before exec (prctl through ctypes), so the
-  kernel kills it the moment `smimesh up` dies, even by SIGKILL; if the parent is already gone by
-  then, the child exits at once instead of running orphaned.
+- on Linux, `PR_SET_PDEATHSIG=SIGKILL`, so the kernel kills it the moment `smimesh up` dies, even
+  by SIGKILL. It is set by util-linux's `setpriv --pdeathsig KILL` (always present on Debian and
+  Fedora) wrapped around the command: without a `preexec_fn`, Python starts the child with vfork,
+  which runs no fork handlers — forking a process that hosts gRPC threads runs gRPC's handlers in
+  the child, and they can abort it before exec. Without setpriv, a `preexec_fn` calls prctl
+  through ctypes (and exits at once if the parent is already gone).
+The command is resolved (cwd, PATH) before starting, so "no such program" is a clear error.
 Output (stdout and stderr) is appended to the child's log file, with a marker line per start.
 """
 
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import sys
 import time
@@ -23,10 +28,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from smimesh.errors import ProcessError
+from smimesh.local.guardian import Guardian
 
 _PR_SET_PDEATHSIG = 1
 # Resolved in the parent: loading a library in the child between fork and exec could deadlock.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_SETPRIV = shutil.which("setpriv") if _prctl is not None else None
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
@@ -39,33 +46,82 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     return in_child_before_exec
 
 
+def _with_parent_death_signal(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """`argv` wrapped so that the child dies with us, and the `preexec_fn` that needs (if any)."""
+    if _prctl is None:
+        return argv, None
+    if _SETPRIV is not None:
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+    return argv, _die_with_parent(os.getpid())
+
+
+def resolve_program(program: str, cwd: Path, env: Mapping[str, str]) -> str:
+    """The executable `program` names, as the child would find it; ProcessError if there is none."""
+    if "/" in program:
+        candidate = (cwd / program) if not os.path.isabs(program) else Path(program)
+        found = str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    else:
+        found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise ProcessError(
+            f"cannot run {program!r}: no such executable (cwd {cwd})",
+            hint="check the Workload's spec.command (and PATH, spec.workingDir)",
+        )
+    return found
+
+
+def _prepare(
+    label: str, argv: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> tuple[list[str], Callable[[], None] | None]:
+    if not os.path.isdir(cwd):
+        raise ProcessError(
+            f"{label}: working directory {cwd} does not exist", hint="check the Workload's spec.workingDir"
+        )
+    program = resolve_program(argv[0], cwd, env)
+    return _with_parent_death_signal([program, *argv[1:]])
+
+
 class ChildProcess:
     """A started child. Create with `await ChildProcess.spawn(...)`."""
 
-    def __init__(self, label: str, process: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, label: str, process: asyncio.subprocess.Process, guardian: Guardian | None = None
+    ) -> None:
         self.label = label
         self.pid = process.pid
         self.started_at = time.monotonic()
         self._process = process
+        self._guardian = guardian
+        self._reaped = False
+        if guardian is not None:
+            guardian.watch(self.pid)  # its process group == its pid (new session)
 
     @classmethod
     async def spawn(
-        cls, label: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log_path: Path
+        cls,
+        label: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        guardian: Guardian | None = None,
     ) -> ChildProcess:
         """Start `argv`; raise `ProcessError` (with the reason) if it cannot be executed at all."""
+        command, preexec = _prepare(label, argv, cwd, env)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(log, f"--- smimesh: starting {label}: {' '.join(argv)} (cwd {cwd})\n".encode())
             process = await asyncio.create_subprocess_exec(
-                *argv,
+                *command,
                 cwd=cwd,
                 env=dict(env),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),
+                preexec_fn=preexec,
             )
         except OSError as exc:
             os.write(log, f"--- smimesh: cannot start: {exc}\n".encode())
@@ -75,14 +131,17 @@ class ChildProcess:
             ) from exc
         finally:
             os.close(log)
-        return cls(label, process)
+        return cls(label, process, guardian)
 
     @property
     def returncode(self) -> int | None:
         return self._process.returncode
 
     async def wait(self) -> int:
-        return await self._process.wait()
+        """Wait for the child to end, then kill what it left in its process group."""
+        code = await self._process.wait()
+        self._reap_group()
+        return code
 
     async def stop(self, grace_s: float) -> int:
         """SIGTERM to the group, SIGKILL after `grace_s`; also kills what the child left in its group."""
@@ -92,9 +151,15 @@ class ChildProcess:
                 await asyncio.wait_for(self._process.wait(), grace_s)
             except TimeoutError:
                 self._signal_group(signal.SIGKILL)
-        code = await self._process.wait()
-        self._signal_group(signal.SIGKILL)  # stragglers of a wrapper script
-        return code
+        return await self.wait()
+
+    def _reap_group(self) -> None:
+        if self._reaped:
+            return
+        self._reaped = True
+        self._signal_group(signal.SIGKILL)  # stragglers: what a wrapper script or the app started
+        if self._guardian is not None:
+            self._guardian.unwatch(self.pid)
 
     def kill_now(self) -> None:
         """SIGKILL the group without waiting (last resort, e.g. from an exit handler)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from smimesh.local.backoff import Backoff
 from smimesh.local.env import workload_environment
+from smimesh.local.guardian import Guardian
 from smimesh.local.plan import InstanceSpec
 from smimesh.local.ports import InstancePorts, PortAllocator
 from smimesh.local.processes import ChildProcess
@@ -49,6 +50,7 @@ class RunningInstance:
             **self.app.status.to_dict(),
             "sidecar": self.sidecar.status.to_dict() if self.sidecar else None,
             "admin": f"{LOOPBACK}:{self.ports.admin}",
+            "http_proxy": f"http://{LOOPBACK}:{self.ports.outbound_http}",
             "ports": dict(self.ports.app),
             "log": str(run_dir.log_path(spec.namespace, spec.name)),
         }
@@ -66,6 +68,7 @@ class Supervisor:
         tcp_upstreams: Sequence[str] = (),
         environ: Mapping[str, str] | None = None,
         grace_s: float = 3.0,
+        guardian: Guardian | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.settings = settings
@@ -75,6 +78,7 @@ class Supervisor:
         self._sidecar_command = sidecar_command
         self._environ = dict(os.environ if environ is None else environ)
         self._grace_s = grace_s
+        self._guardian = guardian
         self._running: dict[str, RunningInstance] = {}
         self._lock = asyncio.Lock()
 
@@ -152,7 +156,12 @@ class Supervisor:
             env = workload_environment(spec, ports, self._environ)
             log = self.run_dir.log_path(spec.namespace, spec.name)
             return ChildProcess.spawn(
-                spec.name, spec.workload.command, cwd=spec.workload.cwd, env=env, log_path=log
+                spec.name,
+                spec.workload.command,
+                cwd=spec.workload.cwd,
+                env=env,
+                log_path=log,
+                guardian=self._guardian,
             )
 
         return launch
@@ -165,7 +174,12 @@ class Supervisor:
             argv = command(spec, ports)
             log = self.run_dir.log_path(spec.namespace, spec.name, sidecar=True)
             return ChildProcess.spawn(
-                f"{spec.name} sidecar", argv, cwd=self.run_dir.path, env=self._environ, log_path=log
+                f"{spec.name} sidecar",
+                argv,
+                cwd=self.run_dir.path,
+                env=self._environ,
+                log_path=log,
+                guardian=self._guardian,
             )
 
         return launch

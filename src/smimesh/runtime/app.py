@@ -25,6 +25,7 @@ from typing import Any
 
 from smimesh.diagnostics import Diagnostic
 from smimesh.errors import SmimeshError
+from smimesh.local.guardian import Guardian
 from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
 from smimesh.local.rundir import RunDir
 from smimesh.local.sidecar import SidecarLauncher
@@ -33,6 +34,7 @@ from smimesh.runtime.api_server import ApiServer
 from smimesh.settings import LOOPBACK, Settings
 
 STORE_FILE = "applied.sqlite3"  # the durable store of API-applied resources, in the run dir
+DRAIN_MAX_S = 2.0  # longest wait for sidecars to drop endpoints of instances about to stop
 
 
 @dataclass
@@ -89,11 +91,15 @@ class MeshApp:
         store = await self._open_store()
         await self._load_directory(store, directory)
         await self._start_control_plane(store)
+        guardian = Guardian().start()
+        self._closers.append(guardian.close)
+        launcher = SidecarLauncher(self.run_dir, self.xds_port, log_level=settings.envoy_log_level)
         self.supervisor = Supervisor(
             self.run_dir,
             settings=settings,
             announce=self.console.say,
-            sidecar_command=SidecarLauncher(self.run_dir, self.xds_port, log_level=settings.envoy_log_level),
+            sidecar_command=launcher,
+            guardian=guardian,
         )
         self._closers.append(self.supervisor.stop_all)
         self._spawn(self._reconcile_forever(store, directory), "reconcile workloads")
@@ -197,7 +203,9 @@ class MeshApp:
         )
         self.xds_port = await self.xds.start()
         self._closers.append(self.xds.stop)
-        self._pipeline = Pipeline(store, cache, settings=self.config.settings)
+        self._pipeline = Pipeline(
+            store, cache, settings=self.config.settings, report=self.console.diagnostics
+        )
         self._spawn(self._pipeline.run(), "pipeline")
 
     async def _start_api(self, store: Any, token: str) -> None:
@@ -232,10 +240,26 @@ class MeshApp:
         keys = tcp_upstream_keys(snapshot)
         self.supervisor.tcp_upstreams = keys
         planned = self.supervisor.allocate(desired)
-        self._pipeline.set_instances([mesh_instance(spec, ports, keys) for spec, ports in planned])
         before = {run.spec.node_id for run in self.supervisor.running}
+        self._pipeline.built.clear()
+        self._pipeline.set_instances([mesh_instance(spec, ports, keys) for spec, ports in planned])
+        if before - set(desired):
+            await self._drain(set(desired) & before)
         running = await self.supervisor.reconcile(desired)
         self._announce_scaling(before, {run.spec.node_id for run in running})
+
+    async def _drain(self, staying: set[str]) -> None:
+        """Before stopping instances: let the sidecars that stay learn they are gone (bounded wait).
+
+        Make-before-break: callers stop sending to an endpoint before its process stops.
+        """
+        deadline = time.monotonic() + DRAIN_MAX_S
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._pipeline.built.wait(), DRAIN_MAX_S)
+        while time.monotonic() < deadline:  # polled: sync state has no change event to wait on
+            if not any(self._sync.status(node) == "STALE" for node in staying):
+                return
+            await asyncio.sleep(0.02)
 
     def _announce_scaling(self, before: set[str], after: set[str]) -> None:
         if not before:
