@@ -278,3 +278,12 @@ def test_proxy_config_reads_the_sidecars_envoy(world: World, envoy_admin: str) -
     assert {"BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump"} <= types
     unknown = world.run("proxy-config", "nobody")
     assert unknown.exit_code == 1 and "no sidecar named 'nobody'" in unknown.stderr
+
+
+def test_apply_of_a_file_owned_object_points_at_the_owning_file(world: World, tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(SERVICES)
+    result = world.run("apply", "-f", str(tmp_path / "mine.yaml"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("/mesh/services.yaml"), result.stderr
+    assert str(tmp_path / "mine.yaml") not in result.stderr
+    assert "SM7101" in result.stderr and "nothing was applied" in result.stderr

@@ -48,8 +48,8 @@ class Bundle:
     def locate(self, diagnostic: Diagnostic) -> Diagnostic:
         """The diagnostic with `<api>:N` turned into `file:line` (unchanged if it names no line)."""
         line = diagnostic.location.line
-        if line is None:
-            return diagnostic
+        if line is None or diagnostic.location.file != "<api>":
+            return diagnostic  # not about the sent text (e.g. the file that owns an object)
         for segment in self.segments:
             if segment.first_line <= line < segment.first_line + max(segment.lines, 1):
                 return diagnostic.at(Location(segment.source, line - segment.first_line + 1))
