@@ -199,7 +199,7 @@ async def test_deleting_a_file_deletes_its_objects(watching, mesh_dir: Path) -> 
 
 async def test_new_directory_and_its_removal(watching, mesh_dir: Path) -> None:
     store, _, _ = watching
-    sub = mesh_dir / "team"
+    sub = mesh_dir / "team.v2"  # a dot in a directory's name must not hide it
     sub.mkdir()
     (sub / "more.yaml").write_text(service("team-svc"))
     await eventually(lambda: "team-svc" in names(store), "the file in a new directory")

@@ -138,7 +138,7 @@ async def test_snapshot_of_real_objects_is_cached_per_generation() -> None:
     from smimesh.resources import load_text
     from smimesh.resources.core import Service
 
-    text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [port: 80]}"
     loaded = load_text(text, source="/d/web.yaml")
     store = ResourceStore()
     await store.replace_origin("/d/web.yaml", loaded.objects)

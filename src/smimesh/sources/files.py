@@ -170,8 +170,10 @@ class FileSource:
 
     def _watch_filter(self, change: watchfiles.Change, raw: str) -> bool:
         path = Path(raw)
-        maybe_directory = path.suffix == "" and not _is_junk(path.name)
-        return self._may_contain(path) and (self.is_manifest(path) or maybe_directory)
+        if not self._may_contain(path) or _is_junk(path.name):
+            return False
+        # A directory (created, moved in, or gone with files we know) matters as much as a manifest.
+        return self.is_manifest(path) or path.is_dir() or any(p.is_relative_to(path) for p in self._stats)
 
     async def apply_changes(self, paths: set[Path]) -> None:
         """Reload what changed under `paths` (files or directories) and report the problems."""
