@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +29,10 @@ from smimesh.xds import generate as _generate
 from smimesh.xds.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
+
+# Proxies computed between two yields to the event loop: small enough that pushing starts early,
+# large enough that the yields cost nothing measurable.
+_CHUNK = 50
 
 INCONSISTENT_SNAPSHOT = register(
     "SM7201",
@@ -122,7 +126,7 @@ class Pipeline:
                 await wait_until_due(self._debouncer, self._wake, self._clock)
                 self._debouncer.take()
                 changed_at, self._oldest_change = self._oldest_change or self._clock(), None
-                self.rebuild(changed_at)
+                await self.rebuild_async(changed_at)
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,14 +137,29 @@ class Pipeline:
             self.mark_changed(getattr(change, "changed_at", None))
 
     def rebuild(self, changed_at: float) -> None:
-        """One pass: model, then each known node's view; publish what changed (synchronous, pure CPU)."""
+        """One pass: model, then each known node's view; publish what changed (synchronous)."""
+        for _ in self._rebuild_steps(changed_at):
+            pass
+
+    async def rebuild_async(self, changed_at: float) -> None:
+        """`rebuild()`, yielding to the event loop between chunks of proxies.
+
+        Streams start pushing the first proxies' config while later ones are still computed, and
+        the loop stays responsive (other streams, the API) during a large rebuild.
+        """
+        for _ in self._rebuild_steps(changed_at):
+            await asyncio.sleep(0)
+
+    def _rebuild_steps(self, changed_at: float) -> Iterator[None]:
         started = time.perf_counter()
         snapshot = self.store.snapshot()
         self.model = self._build_model(snapshot, self._instances, trust_domain=self.settings.trust_domain)
         problems: list[Diagnostic] = []
         nodes = [str(instance.node_id) for instance in self._instances]
-        for node_id in nodes:
+        for index, node_id in enumerate(nodes, 1):
             problems += self._refresh_node(node_id, changed_at)
+            if index % _CHUNK == 0:
+                yield
         for gone in set(self._views) - set(nodes):
             del self._views[gone]
             self.cache.clear(gone)

@@ -36,6 +36,8 @@ class _DeltaType:
     sent_version: str = ""
     in_flight: bool = False
     answered: bool = False  # the first request of a type always gets an answer, even an empty one
+    diffed_version: str = ""  # the type version last compared with what the proxy holds
+    dirty: bool = True  # the subscription changed since that comparison
 
 
 class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
@@ -72,6 +74,8 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
 
     @staticmethod
     def _subscribe(state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
+        if request.resource_names_subscribe or request.resource_names_unsubscribe:
+            state.dirty = True
         for name in request.resource_names_subscribe:
             if name == "*":
                 state.wildcard = True
@@ -92,12 +96,15 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
         snapshot = self.snapshot()
         if state.in_flight or snapshot is None or type_url not in snapshot.resources:
             return
+        version = snapshot.version(type_url)
+        if version == state.diffed_version and not state.dirty and state.answered:
+            return  # same content, same subscription: the diff would be empty (it is not cheap)
         started = time.perf_counter()
         updated, removed = _diff(state, snapshot.entries(type_url))
+        state.diffed_version, state.dirty = version, False
         if not updated and not removed and state.answered:
             return
         nonce = self.next_nonce()
-        version = snapshot.version(type_url)
         response = discovery_pb2.DeltaDiscoveryResponse(
             system_version_info=version,
             type_url=type_url,
