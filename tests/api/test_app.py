@@ -235,3 +235,16 @@ def test_reference_problems_are_checked_against_everything_in_force_and_do_not_b
     loaded = load_text(SERVICES, source="/dir/services.yaml")
     asyncio.run(store.replace_origin("/dir/services.yaml", loaded.objects))
     assert apply(client, split(v1=50, v2=50))["diagnostics"] == [], "services from files count"
+
+
+def test_proxy_config_of_an_unreachable_sidecar_is_502_with_diagnostic(store: ResourceStore) -> None:
+    from smimesh.testing.net import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app(store, token=TOKEN, proxy_admin=lambda name: address if name == "buyer" else None)
+    with TestClient(app, headers=AUTH) as client:
+        answer = client.get("/api/v1/proxies/buyer/config", params={"type": "clusters"})
+        assert answer.status_code == 502
+        assert answer.json()["diagnostics"][0]["code"] == "SM7308"
+        bad_type = client.get("/api/v1/proxies/buyer/config", params={"type": "nonsense"})
+        assert bad_type.status_code == 400 and "listeners" in bad_type.json()["error"]["hint"]
