@@ -104,6 +104,13 @@ def _key(key: ResourceKey) -> tuple[str, str, str]:
 def _create_private(path: Path) -> None:
     """Create the file with mode 0600 before sqlite opens it (sqlite would use the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)
+    if not existed:  # the new directory entry must survive a power loss too, not only a kill -9
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
