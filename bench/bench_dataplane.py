@@ -1,0 +1,212 @@
+"""B1, data plane: latency, CPU and memory of four paths to the same backend, side by side in one run.
+
+    .venv/bin/python -m bench.bench_dataplane [--quick] [--results-dir DIR] [--paths a,b]
+
+Paths: (a) `direct`; (b) `static-envoy-mtls`, a hand-written minimal static Envoy pair with mTLS;
+(c) `smimesh`, two sidecars configured by `smimesh up` (mTLS, RBAC, stats as generated); (d)
+`smimesh-split`, the same with a TrafficSplit in the way. All paths run at once, and the loads are
+interleaved path by path in rounds, so a noisy neighbour hits every path alike. Per path: constant
+rates (200 and 1,000 req/s, latency without coordinated omission), then the max rate with wrk; CPU
+seconds per 1,000 requests per sidecar from /proc/<pid>/stat, sidecar RSS. A path that cannot run is
+recorded as `skipped` with the reason, never invented. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.dataplane import analysis, loadgen, machine, procs
+from bench.dataplane.mesh_path import mesh_path
+from bench.dataplane.paths import PathUnavailable, Target, direct, static_pair
+
+RESULTS = Path(os.environ.get("SMIMESH_BENCH_RESULTS", Path(__file__).parent / "results"))
+PathFactory = Callable[[procs.Placement, Path], AbstractContextManager[Target]]
+PATHS: dict[str, PathFactory] = {
+    "direct": direct,
+    "static-envoy-mtls": static_pair,
+    "smimesh": partial(mesh_path, split=False),
+    "smimesh-split": partial(mesh_path, split=True),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    rates: tuple[int, ...]
+    duration_s: float
+    warmup_s: float
+    rounds: int
+    max_duration_s: float
+    connections: int = 32
+    max_connections: int = 16
+
+
+QUICK = Plan(rates=(200, 1000), duration_s=2.0, warmup_s=0.5, rounds=1, max_duration_s=2.0)
+FULL = Plan(rates=(200, 1000), duration_s=10.0, warmup_s=2.0, rounds=3, max_duration_s=8.0)
+
+
+@dataclass
+class Measured:
+    """What one (path, rate) accumulated over the rounds."""
+
+    tally: loadgen.Tally = field(default_factory=loadgen.Tally)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    requests: int = 0
+
+    def add_cpu(self, before: dict[str, float], after: dict[str, float], requests: int) -> None:
+        for role in after:
+            self.cpu_s[role] = self.cpu_s.get(role, 0.0) + after[role] - before.get(role, after[role])
+        self.requests += requests
+
+    def cpu_per_1000(self) -> dict[str, float]:
+        """Per sidecar role; servers of a split are summed (together they carry every request once)."""
+        if not self.requests or not self.cpu_s:
+            return {}
+        per = {role: 1000 * seconds / self.requests for role, seconds in self.cpu_s.items()}
+        grouped = {
+            "client": per.get("client", 0.0),
+            "server": sum(v for k, v in per.items() if k != "client"),
+        }
+        return {k: round(v, 5) for k, v in (grouped | {"total": sum(grouped.values())}).items()}
+
+
+def cpu_now(target: Target) -> dict[str, float]:
+    return {role: procs.cpu_seconds(pid) for role, pid in target.proxies.items()}
+
+
+def run_rate(target: Target, rate: float, seconds: float, plan: Plan, into: Measured) -> None:
+    before = cpu_now(target)
+    tally = asyncio.run(
+        loadgen.constant_rate(target.host, target.port, target.host_header, rate, seconds, plan.connections)
+    )
+    into.add_cpu(before, cpu_now(target), len(tally.latencies_s))
+    into.tally.merge(tally)
+
+
+def run_max(target: Target, plan: Plan, where: procs.Placement, into: Measured) -> dict[str, Any]:
+    before = cpu_now(target)
+    url = f"http://{target.host}:{target.port}/"
+    result = loadgen.wrk_max(url, target.host_header, plan.max_duration_s, plan.max_connections, where.load)
+    into.add_cpu(before, cpu_now(target), int(result.get("requests", 0)))
+    return result
+
+
+def open_paths(
+    stack: ExitStack, names: list[str], where: procs.Placement, work: Path
+) -> tuple[dict[str, Target], dict[str, str]]:
+    targets, skipped = {}, {}
+    for name in names:
+        try:
+            targets[name] = stack.enter_context(PATHS[name](where, work))
+        except (PathUnavailable, TimeoutError, OSError, httpx.HTTPError) as error:
+            skipped[name] = f"{type(error).__name__}: {error}"
+            print(f"  {name}: skipped ({skipped[name][:300]})", flush=True)
+    return targets, skipped
+
+
+def measure(targets: dict[str, Target], plan: Plan, where: procs.Placement) -> dict[str, dict[str, Any]]:
+    """Warm every path, then the rounds: each rate on each path in turn (order rotated), then max."""
+    for target in targets.values():
+        run_rate(target, 200, plan.warmup_s, plan, Measured())
+    at_rate = {(n, r): Measured() for n in targets for r in plan.rates}
+    at_max = {n: Measured() for n in targets}
+    wrk_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
+    order = list(targets)
+    for round_index in range(plan.rounds):
+        rotated = order[round_index % len(order) :] + order[: round_index % len(order)]
+        for rate in plan.rates:
+            for name in rotated:
+                run_rate(targets[name], rate, plan.duration_s, plan, at_rate[(name, rate)])
+        for name in rotated:
+            wrk_runs[name].append(run_max(targets[name], plan, where, at_max[name]))
+        print(f"  round {round_index + 1}/{plan.rounds} done", flush=True)
+    return {name: path_result(targets[name], plan, at_rate, at_max[name], wrk_runs[name]) for name in targets}
+
+
+def path_result(
+    target: Target,
+    plan: Plan,
+    at_rate: dict[tuple[str, int], Measured],
+    at_max: Measured,
+    wrk_runs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    rates = {}
+    for rate in plan.rates:
+        measured = at_rate[(target.name, rate)]
+        rates[str(rate)] = loadgen.rate_result(rate, plan.duration_s * plan.rounds, measured.tally) | {
+            "cpu_s_per_1000": measured.cpu_per_1000()
+        }
+    ok_runs = [run for run in wrk_runs if run.get("requests")]
+    best = max(ok_runs, key=lambda run: run["requests_per_s"], default={"skipped": "wrk produced nothing"})
+    return {
+        "had": target.had,
+        "proxies": sorted(target.proxies),
+        "rates": rates,
+        "max": best
+        | {
+            "rounds_requests_per_s": [run.get("requests_per_s") for run in wrk_runs],
+            "cpu_s_per_1000": at_max.cpu_per_1000(),
+        },
+        "rss_mb": {role: round(procs.rss_bytes(pid) / 2**20, 1) for role, pid in target.proxies.items()},
+    }
+
+
+def run(plan: Plan, names: list[str], quick: bool) -> dict[str, Any]:
+    where = procs.placement()
+    os.sched_setaffinity(0, where.load)  # this process is the constant-rate load generator
+    with tempfile.TemporaryDirectory(prefix="smimesh-bench-dp-") as work, ExitStack() as stack:
+        targets, skipped = open_paths(stack, names, where, Path(work))
+        print(f"  measuring {', '.join(targets)}", flush=True)
+        paths: dict[str, Any] = measure(targets, plan, where)
+    paths |= {name: {"skipped": reason} for name, reason in skipped.items()}
+    return {
+        "benchmark": "dataplane",
+        "mode": "quick" if quick else "full",
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine.describe(),
+        "placement": where.describe(),
+        "plan": plan.__dict__ | {"rates": list(plan.rates)},
+        "load_generator": "constant rate: smimesh bench asyncio generator (latency from scheduled release,"
+        " no coordinated omission); max: wrk 4.1.0 closed loop",
+        "backend": "asyncio Protocol with a pre-built 1 KB response, HTTP/1.1 keep-alive",
+        "paths": {name: paths[name] for name in names if name in paths},
+    } | analysis.compare(paths)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_dataplane", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="a few seconds per path (smoke run)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--paths", default=",".join(PATHS), help=f"comma-separated subset of {', '.join(PATHS)}"
+    )
+    args = parser.parse_args()
+    names = [n for n in args.paths.split(",") if n]
+    unknown = [n for n in names if n not in PATHS]
+    if unknown:
+        parser.error(f"unknown path(s) {', '.join(unknown)}; expected some of {', '.join(PATHS)}")
+    result = run(QUICK if args.quick else FULL, names, args.quick)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / ("dataplane-quick.json" if args.quick else "dataplane.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"  wrote {out}; targets met: {result['meets_target']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Paths (a) direct and (b) static Envoy pair: each a context manager yielding a `Target`.
+
+A `Target` is where the load goes (host, port, Host header), the proxy processes whose CPU and RSS
+are accounted (role -> pid), and `had`: what the path really carried (mTLS, RBAC, stats, split),
+written into the JSON so the report never claims more than was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.dataplane import certs, procs, static_envoy
+from smimesh.local.binaries import find_envoy
+from smimesh.testing.net import free_port, wait_for_port
+
+BACKEND_SCRIPT = Path(__file__).with_name("backend.py")
+START_TIMEOUT_S = 30.0
+
+
+class PathUnavailable(Exception):
+    """This path cannot run here (say why: it goes into the JSON as `skipped`)."""
+
+
+@dataclass
+class Target:
+    name: str
+    host: str
+    port: int
+    host_header: str
+    proxies: dict[str, int] = field(default_factory=dict)
+    had: dict[str, object] = field(default_factory=dict)
+
+
+def backend_command(port: int) -> list[str]:
+    return [sys.executable, str(BACKEND_SCRIPT), "--port", str(port)]
+
+
+def envoy_command(config: Path) -> list[str]:
+    return [
+        str(find_envoy()),
+        "-c",
+        str(config),
+        "--concurrency",
+        "1",
+        "--use-dynamic-base-id",
+        "--log-level",
+        "warn",
+    ]
+
+
+@contextmanager
+def backend(where: procs.Placement, work: Path) -> Iterator[int]:
+    port = free_port()
+    process = procs.start(backend_command(port), where.backend, work / f"backend-{port}.log")
+    try:
+        wait_for_port(port, timeout=START_TIMEOUT_S)
+        yield port
+    finally:
+        procs.stop(process)
+
+
+@contextmanager
+def direct(where: procs.Placement, work: Path) -> Iterator[Target]:
+    with backend(where, work) as port:
+        yield Target(
+            "direct",
+            "127.0.0.1",
+            port,
+            f"127.0.0.1:{port}",
+            had={"proxies": 0, "mtls": False, "rbac": False, "stats": False, "split": False},
+        )
+
+
+def _write_config(work: Path, name: str, config: dict[str, object]) -> Path:
+    path = work / f"{name}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@contextmanager
+def static_pair(where: procs.Placement, work: Path) -> Iterator[Target]:
+    ca, client_leaf, server_leaf = certs.issue_pair()
+    with backend(where, work) as backend_port:
+        ports = {k: free_port() for k in ("client_listen", "client_admin", "server_listen", "server_admin")}
+        ports["backend"] = backend_port
+        configs = {
+            "server": _write_config(
+                work, "static-server", static_envoy.server_bootstrap(ports, ca, server_leaf)
+            ),
+            "client": _write_config(
+                work, "static-client", static_envoy.client_bootstrap(ports, ca, client_leaf)
+            ),
+        }
+        started = {
+            role: procs.start(envoy_command(path), where.proxies, work / f"static-{role}.log")
+            for role, path in configs.items()
+        }
+        try:
+            for role in ("server", "client"):
+                wait_for_port(ports[f"{role}_listen"], timeout=START_TIMEOUT_S)
+            yield Target(
+                "static-envoy-mtls",
+                "127.0.0.1",
+                ports["client_listen"],
+                "backend",
+                proxies={role: p.pid for role, p in started.items()},
+                had={
+                    "proxies": 2,
+                    "mtls": True,
+                    "rbac": False,
+                    "stats": "Envoy defaults",
+                    "split": False,
+                    "config": "static bootstrap, inline certificates, TLS 1.3",
+                },
+            )
+        finally:
+            for process in started.values():
+                procs.stop(process)

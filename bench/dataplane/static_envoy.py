@@ -1,0 +1,91 @@
+"""Path (b): a hand-written minimal static Envoy pair with mTLS — the best Envoy can do here.
+
+client Envoy: plain HTTP/1.1 listener -> one STATIC cluster over mTLS -> server Envoy: mTLS listener
+(client certificate required, peer URI SAN checked) -> one STATIC cluster -> backend. TLS 1.3 only and
+ECDSA P-256 leaves with SPIFFE URI SANs, as the mesh does; no RBAC, no stats sinks, no access logs,
+no xDS: only what the request needs. Each Envoy runs with `--concurrency 1`, like a smimesh sidecar.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.dataplane.certs import Pem, spiffe_uri
+
+TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+
+def _address(port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def _common_tls(own: Pem, ca: Pem, peer_sa: str) -> dict[str, Any]:
+    return {
+        "tls_params": {"tls_minimum_protocol_version": "TLSv1_3", "tls_maximum_protocol_version": "TLSv1_3"},
+        "tls_certificates": [
+            {"certificate_chain": {"inline_string": own.cert}, "private_key": {"inline_string": own.key}}
+        ],
+        "validation_context": {
+            "trusted_ca": {"inline_string": ca.cert},
+            "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": spiffe_uri(peer_sa)}}],
+        },
+    }
+
+
+def _cluster(name: str, port: int, tls: dict[str, Any] | None = None) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(port)}}]}],
+        },
+    }
+    if tls is not None:
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": tls}
+    return cluster
+
+
+def _http_listener(name: str, port: int, cluster: str, tls: dict[str, Any] | None = None) -> dict[str, Any]:
+    route = {"match": {"prefix": "/"}, "route": {"cluster": cluster}}
+    manager = {
+        "@type": HCM,
+        "stat_prefix": name,
+        "codec_type": "HTTP1",
+        "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+    }
+    chain: dict[str, Any] = {
+        "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]
+    }
+    if tls is not None:
+        chain["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": tls}
+    return {"name": name, "address": _address(port), "filter_chains": [chain]}
+
+
+def _bootstrap(admin_port: int, listener: dict[str, Any], cluster: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "admin": {"address": _address(admin_port)},
+        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+    }
+
+
+def client_bootstrap(ports: dict[str, int], ca: Pem, own: Pem) -> dict[str, Any]:
+    """Listens on ports['client_listen'] (plain), sends to ports['server_listen'] over mTLS."""
+    upstream = {"@type": TLS + "UpstreamTlsContext", "common_tls_context": _common_tls(own, ca, "server")}
+    listener = _http_listener("client_out", ports["client_listen"], "server")
+    return _bootstrap(ports["client_admin"], listener, _cluster("server", ports["server_listen"], upstream))
+
+
+def server_bootstrap(ports: dict[str, int], ca: Pem, own: Pem) -> dict[str, Any]:
+    """Accepts mTLS on ports['server_listen'] (client certificate required), sends to the backend."""
+    downstream = {
+        "@type": TLS + "DownstreamTlsContext",
+        "common_tls_context": _common_tls(own, ca, "client"),
+        "require_client_certificate": True,
+    }
+    listener = _http_listener("server_in", ports["server_listen"], "backend", downstream)
+    return _bootstrap(ports["server_admin"], listener, _cluster("backend", ports["backend"]))
