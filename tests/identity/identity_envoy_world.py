@@ -8,6 +8,8 @@ the SDS source. Envoy runs as a real process on loopback with dynamic ports and 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -195,3 +197,29 @@ def running_envoy(
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def tls_get(port: int, trusted_pem: bytes, workdir: Path, client: tuple[bytes, bytes] | None) -> int | str:
+    """GET over TLS straight to an Envoy listener, presenting `client` = (chain PEM, key PEM) or nothing.
+
+    Verifies the server against `trusted_pem` only (so the server must send its intermediates).
+    Returns the HTTP status, or a string starting with "refused" saying why there was none.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # sidecars are named by SPIFFE id, not DNS
+    context.load_verify_locations(cadata=trusted_pem.decode())
+    if client is not None:
+        cert, key = workdir / f"client-{free_port()}.crt", workdir / f"client-{free_port()}.key"
+        cert.write_bytes(client[0])  # test-only: Python's ssl loads client certificates from files
+        key.write_bytes(client[1])
+        context.load_cert_chain(cert, key)
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: bookstore\r\nConnection: close\r\n\r\n")
+            reply = tls.recv(4096)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+        return f"refused: {exc}"
+    return int(reply.split()[1]) if reply.startswith(b"HTTP/1.1") else f"refused: no HTTP reply {reply!r}"

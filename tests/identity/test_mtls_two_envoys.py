@@ -11,8 +11,6 @@ server that is not the identity it expects.
 from __future__ import annotations
 
 import http.client
-import socket
-import ssl
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from identity_envoy_world import (
     http_listener,
     running_envoy,
     static_secrets,
+    tls_get,
 )
 from identity_helpers import TRUST_DOMAIN
 
@@ -132,24 +131,8 @@ def test_client_sidecar_refuses_a_server_with_an_unexpected_identity(mesh: Mesh)
 
 def _tls_get(mesh: Mesh, leaf: Leaf | None) -> int | str:
     """GET over TLS straight to Envoy B, as `leaf` (or certificate-less); the status, or why it failed."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False  # sidecars are named by SPIFFE id, not DNS
-    context.load_verify_locations(cadata=mesh.root.certificate_pem.decode())
-    if leaf is not None:
-        cert, key = mesh.workdir / f"{leaf.serial}.crt", mesh.workdir / f"{leaf.serial}.key"
-        cert.write_bytes(leaf.certificate_pem)  # test-only: Python's ssl loads client certs from files
-        key.write_bytes(leaf.private_key_pem)
-        context.load_cert_chain(cert, key)
-    try:
-        with (
-            socket.create_connection(("127.0.0.1", mesh.server_port), timeout=10) as raw,
-            context.wrap_socket(raw) as tls,
-        ):
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: bookstore\r\nConnection: close\r\n\r\n")
-            reply = tls.recv(4096)
-    except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
-        return f"refused: {exc}"
-    return int(reply.split()[1]) if reply.startswith(b"HTTP/1.1") else f"refused: no HTTP reply {reply!r}"
+    client = None if leaf is None else (leaf.certificate_chain_pem, leaf.private_key_pem)
+    return tls_get(mesh.server_port, mesh.root.certificate_pem, mesh.workdir, client)
 
 
 def test_direct_client_with_a_valid_certificate_passes(mesh: Mesh) -> None:

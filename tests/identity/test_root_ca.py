@@ -96,7 +96,7 @@ def test_refuses_encrypted_key(root: CertificateAuthority) -> None:
 
 def test_refuses_key_of_another_ca(root: CertificateAuthority, other_root: CertificateAuthority) -> None:
     err = _refusal(root.certificate_pem, private_key_pem(other_root.private_key))
-    assert "does not belong to the CA certificate" in err.message
+    assert "does not belong to the (first) CA certificate" in err.message
 
 
 def test_refuses_a_leaf_certificate() -> None:
@@ -114,10 +114,10 @@ def test_refuses_ca_that_may_not_sign_certificates() -> None:
     assert "no keyCertSign" in _refusal(_pem(_self_signed(key, key_cert_sign=False)), _key_pem(key)).message
 
 
-def test_refuses_intermediate() -> None:
+def test_refuses_an_intermediate_without_its_chain() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     err = _refusal(_pem(_self_signed(key, issuer="corporate root")), _key_pem(key))
-    assert "not self-signed" in err.message and "intermediate" in err.hint
+    assert "not self-signed" in err.message and "append the issuing CA certificates" in err.hint
 
 
 def test_refuses_expired_root() -> None:

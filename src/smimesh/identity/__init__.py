@@ -12,13 +12,14 @@ Public interface (everything pure takes the time as a parameter):
 
 from smimesh.identity.book import BookChanges, CertificateBook
 from smimesh.identity.bundle import IdentityBundle, TrustBundle, TrustedRoot
-from smimesh.identity.ca import CertificateAuthority, create_root, load_root
+from smimesh.identity.ca import CertificateAuthority, create_root
 from smimesh.identity.errors import CaMaterialError, IdentityError, InsecureKeyFileError, InvalidSpiffeIdError
 from smimesh.identity.keys import KeyAlgorithm
 from smimesh.identity.leaf import DEFAULT_LEAF_LIFETIME, Leaf, issue_leaf
 from smimesh.identity.rotation import RenewalPolicy, RootState, RotationInProgressError, RotationPhase
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.identity.store import load_or_create_root, load_root_files, save_root
+from smimesh.identity.user_ca import load_root
 
 __all__ = [
     "DEFAULT_LEAF_LIFETIME",

@@ -19,7 +19,8 @@ from smimesh.identity.spiffe import SpiffeId, validate_trust_domain
 
 @dataclass(frozen=True, slots=True)
 class TrustedRoot:
-    """A root as peers see it: certificate PEM, key id and expiry (never the private key)."""
+    """A signing CA as peers see it: the root certificate they trust, the signer's key id, the chain's
+    expiry and the signer's fingerprint (never a private key)."""
 
     certificate_pem: bytes
     key_id: bytes
@@ -28,7 +29,8 @@ class TrustedRoot:
 
     @classmethod
     def of(cls, ca: CertificateAuthority) -> TrustedRoot:
-        return cls(ca.certificate_pem, ca.key_id, ca.not_after, ca.fingerprint)
+        """What peers trust for `ca`: its self-signed root (itself, or the top of a user's chain)."""
+        return cls(ca.anchor_pem, ca.key_id, ca.not_after, ca.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,10 @@ class TrustBundle:
 
     @property
     def pem(self) -> bytes:
-        """Every root's PEM, concatenated: the `trusted_ca` of Envoy's validation context."""
-        return b"".join(root.certificate_pem for root in self.roots)
+        """Every root's PEM, once each, concatenated: the `trusted_ca` of Envoy's validation context.
+
+        (Two intermediates of one corporate root share their root: it is listed once.)"""
+        return b"".join(dict.fromkeys(root.certificate_pem for root in self.roots))
 
     @property
     def key_ids(self) -> frozenset[bytes]:
@@ -74,5 +78,5 @@ class IdentityBundle:
 
     @property
     def certificate_chain_pem(self) -> bytes:
-        """The chain a sidecar presents: the leaf alone (roots are self-signed; peers hold them)."""
-        return self.leaf.certificate_pem
+        """The chain a sidecar presents: the leaf, then a user CA's intermediates (never the root)."""
+        return self.leaf.certificate_chain_pem

@@ -57,7 +57,13 @@ class Leaf:
     issued_at: datetime
     not_after: datetime
     serial: int
-    issuer_key_id: bytes  # the issuing root's subject key identifier
+    issuer_key_id: bytes  # the issuing CA's subject key identifier
+    chain_pem: bytes = field(default=b"", repr=False)  # intermediates sent after the leaf (none for a root)
+
+    @property
+    def certificate_chain_pem(self) -> bytes:
+        """What the sidecar presents: the leaf, then any intermediates (never the root: peers hold it)."""
+        return self.certificate_pem + self.chain_pem
 
     @property
     def lifetime(self) -> timedelta:
@@ -101,6 +107,7 @@ def issue_leaf(
         not_after=certificate.not_valid_after_utc,
         serial=certificate.serial_number,
         issuer_key_id=ca.key_id,
+        chain_pem=ca.chain_pem,
     )
 
 

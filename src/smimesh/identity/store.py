@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from smimesh.identity.ca import DEFAULT_ROOT_LIFETIME, CertificateAuthority, create_root, load_root
+from smimesh.identity.ca import DEFAULT_ROOT_LIFETIME, CertificateAuthority, create_root
 from smimesh.identity.errors import CaMaterialError, InsecureKeyFileError
 from smimesh.identity.keys import private_key_pem
+from smimesh.identity.user_ca import load_root
 
 CA_DIR = "ca"
 ROOT_CERT_FILE = "root-cert.pem"
