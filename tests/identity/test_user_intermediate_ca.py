@@ -22,7 +22,14 @@ from identity_envoy_world import (
 )
 from identity_helpers import NOW, TRUST_DOMAIN
 
-from smimesh.identity import CaMaterialError, CertificateBook, IdentityBundle, load_root
+from smimesh.identity import (
+    CaMaterialError,
+    CertificateBook,
+    IdentityBundle,
+    load_root,
+    load_root_files,
+    save_root,
+)
 from smimesh.identity.keys import private_key_pem
 from smimesh.testing.net import free_port
 from smimesh.xds import secrets
@@ -87,6 +94,15 @@ def test_leaves_never_outlive_any_certificate_of_the_chain(corporate, bookstore)
     book = CertificateBook(ca, trust_domain=TRUST_DOMAIN)
     book.sync([bookstore], NOW)
     assert book.bundle(bookstore).leaf.not_after == NOW + timedelta(hours=2)
+
+
+def test_an_intermediate_survives_a_save_and_load(corporate, tmp_path) -> None:
+    ca = load_root(_pem(corporate["issuing"], corporate["middle"], corporate["root"]),
+                   private_key_pem(corporate["issuing_key"]), now=NOW)
+    files = save_root(tmp_path, ca)
+    again = load_root_files(files.cert, files.key, now=NOW)
+    assert again.fingerprint == ca.fingerprint and again.anchor_pem == ca.anchor_pem
+    assert again.chain_pem == ca.chain_pem
 
 
 def _refusal(cert_pem: bytes, key) -> CaMaterialError:

@@ -57,6 +57,11 @@ class CertificateAuthority:
         return cls(certificate, private_key, pem, ski.digest, aki, issuers, chain, anchor)
 
     @property
+    def pem_with_issuers(self) -> bytes:
+        """The signing certificate then its issuers up to the root: the form `--ca-cert` takes."""
+        return self.certificate_pem + b"".join(_pem(c) for c in self.issuers)
+
+    @property
     def is_root(self) -> bool:
         return not self.issuers
 

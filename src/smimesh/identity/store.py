@@ -70,7 +70,7 @@ def save_root(state_dir: Path, root: CertificateAuthority) -> RootFiles:
     files.key.parent.mkdir(mode=CA_DIR_MODE, parents=True, exist_ok=True)
     os.chmod(files.key.parent, CA_DIR_MODE)
     _write_atomically(files.key, private_key_pem(root.private_key), KEY_FILE_MODE)
-    _write_atomically(files.cert, root.certificate_pem, 0o644)
+    _write_atomically(files.cert, root.pem_with_issuers, 0o644)
     return files
 
 
