@@ -75,6 +75,7 @@ class MeshApp:
         self._files: Any = None
         self.xds: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._first_reconcile = asyncio.Event()
         self._closers: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
@@ -103,6 +104,11 @@ class MeshApp:
         )
         self._closers.append(self.supervisor.stop_all)
         self._spawn(self._reconcile_forever(store, directory), "reconcile workloads")
+        # Let the first reconcile start the processes before the API's imports block the loop:
+        # sidecars and workloads then boot while the API gets ready.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_reconcile.wait(), 5.0)
+        await asyncio.sleep(0.05)
         await self._start_api(store, token)
         auth.register_context(self.api_address, self.run_dir.path)
         self._closers.append(lambda: auth.unregister_context(self.api_address, self.run_dir.path))
@@ -233,6 +239,7 @@ class MeshApp:
                 await self._reconcile(store.snapshot(), directory)
             except SmimeshError as exc:  # one bad Workload must not stop the loop
                 self.console.say(f"error: {exc.message}")
+            self._first_reconcile.set()
 
     async def _reconcile(self, snapshot: Any, directory: Path) -> None:
         assert self.supervisor is not None
