@@ -61,3 +61,12 @@ def test_token_matches() -> None:
     assert auth.token_matches("abc", "abc")
     assert not auth.token_matches("abd", "abc")
     assert not auth.token_matches(None, "abc")
+
+
+def test_unwritable_context_file_is_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the config directory should be")
+    monkeypatch.setenv("SMIMESH_CONTEXT_FILE", str(blocker / "contexts.json"))
+    auth.write_token(tmp_path / "run")
+    assert auth.register_context("127.0.0.1:15080", tmp_path / "run") is False
+    assert auth.find_token("127.0.0.1:15080") is None

@@ -50,20 +50,25 @@ def context_file() -> Path:
     return Path(config_home) / "smimesh" / "contexts.json"
 
 
-def register_context(api_addr: str, run_dir: Path) -> None:
-    """Remember that the control plane at `api_addr` keeps its token in `run_dir`."""
+def register_context(api_addr: str, run_dir: Path) -> bool:
+    """Remember that the control plane at `api_addr` keeps its token in `run_dir`.
+
+    False if the context file cannot be written (a read-only home): the mesh still runs, and the
+    CLI then needs `--token`/`SMIMESH_TOKEN`.
+    """
     contexts = _read_contexts()
     contexts[normalize_addr(api_addr)] = {"run_dir": str(Path(run_dir).resolve())}
-    _write_contexts(contexts)
+    return _write_contexts(contexts)
 
 
-def unregister_context(api_addr: str, run_dir: Path) -> None:
+def unregister_context(api_addr: str, run_dir: Path) -> bool:
     """Forget `api_addr` if it still points at `run_dir` (another `up` may have taken it over)."""
     contexts = _read_contexts()
     entry = contexts.get(normalize_addr(api_addr))
     if entry and entry.get("run_dir") == str(Path(run_dir).resolve()):
         del contexts[normalize_addr(api_addr)]
-        _write_contexts(contexts)
+        return _write_contexts(contexts)
+    return True
 
 
 def find_token(api_addr: str) -> str | None:
@@ -88,10 +93,14 @@ def _read_contexts() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_contexts(contexts: dict[str, Any]) -> None:
+def _write_contexts(contexts: dict[str, Any]) -> bool:
     path = context_file()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_private(path, json.dumps(contexts, indent=2, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_private(path, json.dumps(contexts, indent=2, sort_keys=True) + "\n")
+    except OSError:
+        return False
+    return True
 
 
 def _write_private(path: Path, text: str) -> None:
