@@ -119,7 +119,13 @@ def _service_port(
             )
         )
     protocol = protocol_of(port.name, port.app_protocol, port.protocol)
-    return ServicePort(port.name or str(port.port), port.port, target, protocol, tuple(sorted(endpoints)))
+    return ServicePort(
+        port.name or str(port.port),
+        port.port,
+        target,
+        protocol,
+        tuple(sorted(endpoints, key=lambda e: (e.host, e.port, e.node_id))),
+    )
 
 
 def build_services(
@@ -137,7 +143,7 @@ def build_services(
 def inbound_protocols(services: Mapping[ServiceKey, Service]) -> dict[tuple[str, int], Protocol]:
     """What each instance's container port speaks, from the service ports that target it (first wins)."""
     protocols: dict[tuple[str, int], Protocol] = {}
-    for key in sorted(services):
+    for key in sorted(services, key=lambda k: (k.namespace, k.name)):
         for port in services[key].ports:
             for endpoint in port.endpoints:
                 protocols.setdefault((endpoint.node_id, endpoint.container_port), port.protocol)

@@ -10,12 +10,16 @@ set of a namespace+identity) are built once per model and shared by reference, w
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, ServiceKey
 from smimesh.mesh.split import PortSplits
+
+_T = TypeVar("_T")
 
 
 class _CachedHash:
@@ -126,6 +130,30 @@ class ProxyView(_CachedHash):
     __hash__ = _CachedHash.__hash__
 
 
+_INTERNED: dict[int, weakref.ref[Any]] = {}
+
+
+def _intern(value: _T) -> _T:
+    """The live equal instance if there is one (from the previous model), else `value` itself.
+
+    Views of successive models then share their unchanged pieces, so comparing an old and a new
+    view (the pipeline's "did it change?") is an identity check instead of a deep walk. Only weak
+    references are kept: nothing outlives the views that use it.
+    """
+    key = hash(value)
+    ref = _INTERNED.get(key)
+    existing = ref() if ref is not None else None
+    if existing is not None and existing == value:
+        return existing  # type: ignore[no-any-return]
+    _INTERNED[key] = weakref.ref(value, functools.partial(_forget, key))
+    return value
+
+
+def _forget(key: int, dead: weakref.ref[Any]) -> None:
+    if _INTERNED.get(key) is dead:
+        del _INTERNED[key]
+
+
 def _memo(model: MeshModel, key: object, build: Any) -> Any:
     if key not in model._memo:
         model._memo[key] = build()
@@ -180,6 +208,14 @@ def _visible_for_reach(model: MeshModel, reach: frozenset[Identity]) -> frozense
     return frozenset(direct | split_roots)
 
 
+def _key_order(key: ServiceKey) -> tuple[str, str]:
+    return (key.namespace, key.name)  # a plain tuple: the dataclass's generated __lt__ is slow
+
+
+def _cluster_order(spec: ClusterSpec) -> tuple[str, str, int]:
+    return (spec.service.namespace, spec.service.name, spec.port)
+
+
 def _cluster_spec(model: MeshModel, key: ServiceKey, port: int) -> ClusterSpec | None:
     service = model.services.get(key)
     svc_port = service.port(port) if service else None
@@ -191,7 +227,7 @@ def _cluster_spec(model: MeshModel, key: ServiceKey, port: int) -> ClusterSpec |
 def _outbound_service(model: MeshModel, key: ServiceKey) -> OutboundService:
     service = model.services[key]
     ports = tuple(OutboundPort(p.port, p.protocol, model.splits.get((key, p.port))) for p in service.ports)
-    return OutboundService(key, ports)
+    return _intern(OutboundService(key, ports))
 
 
 def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tuple[ClusterSpec, ...]:
@@ -201,7 +237,7 @@ def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tu
             for route in p.splits.routes if p.splits else ():
                 wanted.update((b.service, b.port) for b in route.backends)
     specs = (_memo(model, ("cluster", k, n), lambda k=k, n=n: _cluster_spec(model, k, n)) for k, n in wanted)
-    return tuple(sorted(s for s in specs if s is not None))
+    return tuple(sorted((s for s in specs if s is not None), key=_cluster_order))
 
 
 def outbound_spec(model: MeshModel, namespace: str, identity: Identity) -> OutboundSpec:
@@ -209,9 +245,11 @@ def outbound_spec(model: MeshModel, namespace: str, identity: Identity) -> Outbo
     reach = _reach(model, identity)
 
     def build() -> OutboundSpec:
-        keys = sorted(visible_services(model, identity))
+        keys = sorted(visible_services(model, identity), key=_key_order)
         services = tuple(_memo(model, ("svc", k), lambda k=k: _outbound_service(model, k)) for k in keys)
-        return OutboundSpec(namespace, model.cluster_domain, services, _clusters_for(model, services))
+        return _intern(
+            OutboundSpec(namespace, model.cluster_domain, services, _clusters_for(model, services))
+        )
 
     result: OutboundSpec = _memo(model, ("outbound", namespace, reach), build)
     return result
@@ -247,8 +285,14 @@ def _inbound(model: MeshModel, inst: Instance) -> tuple[InboundSpec, ...]:
     )
 
 
+def _port_index(outbound: OutboundSpec) -> dict[tuple[ServiceKey, int], OutboundPort]:
+    return {(s.key, p.port): p for s in outbound.services for p in s.ports}
+
+
 def _tcp_upstreams(model: MeshModel, inst: Instance, outbound: OutboundSpec) -> tuple[TcpUpstreamSpec, ...]:
-    reachable = {(s.key, p.port): p for s in outbound.services for p in s.ports}
+    if not inst.tcp_upstreams:
+        return ()
+    reachable = _memo(model, ("ports", outbound), lambda: _port_index(outbound))
     specs = []
     for up in inst.tcp_upstreams:
         port = reachable.get((up.service_key, up.port))
