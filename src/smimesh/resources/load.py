@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from smimesh.diagnostics import Diagnostic, Location, has_errors, sort_key
+from smimesh.diagnostics import Diagnostic, Location, has_errors, shorten, sort_key
 from smimesh.errors import ConversionError
 from smimesh.resources import codes, registry
 from smimesh.resources.decode_errors import diagnostics_from_error
@@ -128,7 +128,18 @@ def _load_document(document: Document) -> tuple[LoadedObject | None, list[Diagno
 # --- unknown or missing apiVersion / kind ---------------------------------------------------------
 def _unknown_type(document: Document, data: dict[str, Any]) -> Diagnostic:
     api_version, kind = data.get("apiVersion"), data.get("kind")
-    if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
+    for name, value in (("apiVersion", api_version), ("kind", kind)):
+        if value is not None and not isinstance(value, str):
+            return _report(
+                document,
+                codes.WRONG_TYPE,
+                f"`{name}` must be text",
+                name,
+                shorten(value),
+                "text",
+                "quote the value" if isinstance(value, int | float) else "",
+            )
+    if not api_version or not kind:
         return _missing_type(document, api_version, kind)
     info = registry.info_of(kind)
     if info is not None and info.kind == kind:

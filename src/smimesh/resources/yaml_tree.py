@@ -264,8 +264,8 @@ class _Builder:
             if self.json_mode:
                 return _json_scalar(event.value)
             tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag in _TEXT_TAGS:
-            return event.value
+        if tag in _TEXT_TAGS or (event.tag is None and tag not in _SCALAR_TAGS):
+            return event.value  # implicit "<<" or "=" as a value: plain text, as JSON would read it
         if tag not in _SCALAR_TAGS:
             self._check_tag(event, "tag:yaml.org,2002:str")
         return _construct(tag, event, self._line(event))
