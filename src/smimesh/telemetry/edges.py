@@ -1,0 +1,129 @@
+"""Attribution: which stat of which sidecar measures which edge of the mesh.
+
+A series is one stream of request outcomes measured at one place:
+
+  * `Series(OUTBOUND, instance, "ns/service")` — requests the instance sent to a service,
+    measured by its own sidecar (client side), from the outbound cluster's stats. The cluster name
+    is parsed back with `xds.names.parse_outbound_cluster`, never guessed; ports of one service
+    add up into one edge.
+  * `Series(INBOUND, instance, port_name)` — requests the instance received on one Workload port,
+    measured by its sidecar's inbound listener (server side); the caller is not known there.
+
+Success is every response below 500, failure every 5xx — including the 503 that Envoy answers
+itself when it cannot connect to the upstream (Envoy charges those to the cluster's 5xx too).
+
+`Topology` is what the query layer needs to know about the mesh: instances (pods) and their
+workload, namespace and labels, and which instances each service selects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from smimesh.mesh.model import MeshModel, ServiceKey
+from smimesh.telemetry.scrape import Bin, StatsSample
+from smimesh.xds import names
+
+OUTBOUND: Final = "out"
+INBOUND: Final = "in"
+_OUTBOUND_STAT = re.compile(r"^cluster\.(?P<cluster>[^.]+)\.upstream_rq_(?P<what>[1-5]xx|time)$")
+_INBOUND_STAT = re.compile(r"^http\.inbound_(?P<port>[^.]+)\.downstream_rq_(?P<what>[1-5]xx|time)$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Series:
+    direction: str  # OUTBOUND | INBOUND
+    instance: str  # node id of the measuring sidecar: `<instance>.<namespace>`
+    target: str  # OUTBOUND: "namespace/service"; INBOUND: the Workload port name
+
+
+@dataclass(slots=True)
+class Reading:
+    """Cumulative outcome of one series: success/failure counts and the latency bins (ms)."""
+
+    success: float = 0.0
+    failure: float = 0.0
+    latency: tuple[Bin, ...] = ()
+
+
+def readings_from_sample(instance: str, sample: StatsSample) -> dict[Series, Reading]:
+    """Every series one sidecar's sample measures (`instance` is the sidecar's node id)."""
+    readings: dict[Series, Reading] = {}
+    for name, value in sample.counters.items():
+        found = _classify(instance, name)
+        if found is not None:
+            series, what = found
+            reading = readings.setdefault(series, Reading())
+            if what == "5xx":
+                reading.failure += value
+            else:
+                reading.success += value
+    for name, bins in sample.histograms.items():
+        found = _classify(instance, name)
+        if found is not None and found[1] == "time":
+            reading = readings.setdefault(found[0], Reading())
+            reading.latency = merge_bins((reading.latency, bins))
+    return readings
+
+
+def _classify(instance: str, stat: str) -> tuple[Series, str] | None:
+    outbound = _OUTBOUND_STAT.match(stat)
+    if outbound:
+        parsed = names.parse_outbound_cluster(outbound["cluster"])
+        if parsed is None:
+            return None
+        return Series(OUTBOUND, instance, str(parsed[0])), outbound["what"]
+    inbound = _INBOUND_STAT.match(stat)
+    if inbound:
+        return Series(INBOUND, instance, inbound["port"]), inbound["what"]
+    return None
+
+
+def merge_bins(groups: Iterable[Iterable[Bin]]) -> tuple[Bin, ...]:
+    """Add histograms bin by bin (bins with the same lower bound and width are the same bin)."""
+    counts: dict[tuple[float, float], float] = {}
+    for bins in groups:
+        for b in bins:
+            counts[(b.lower, b.width)] = counts.get((b.lower, b.width), 0.0) + b.count
+    return tuple(Bin(lower, width, count) for (lower, width), count in sorted(counts.items()) if count)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """One workload instance as the metrics API names it (`pods`)."""
+
+    node_id: str
+    namespace: str
+    name: str
+    workload: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    admin_port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The mesh as telemetry sees it: pods by node id and the pods each service selects."""
+
+    pods: Mapping[str, Pod] = field(default_factory=dict)
+    service_pods: Mapping[ServiceKey, frozenset[str]] = field(default_factory=dict)
+    service_labels: Mapping[ServiceKey, Mapping[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, model: MeshModel) -> Topology:
+        pods = {
+            node_id: Pod(node_id, i.namespace, i.name, i.workload, dict(i.labels), i.admin_port, i.host)
+            for node_id, i in model.instances.items()
+        }
+        selected = {
+            key: frozenset(e.node_id for p in service.ports for e in p.endpoints)
+            for key, service in model.services.items()
+        }
+        return cls(pods, selected, {key: {} for key in model.services})
+
+    def workload_of(self, node_id: str) -> tuple[str, str] | None:
+        pod = self.pods.get(node_id)
+        return (pod.namespace, pod.workload) if pod else None

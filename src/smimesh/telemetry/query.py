@@ -1,0 +1,159 @@
+"""The SMI metrics queries: TrafficMetrics / TrafficMetricsList per SPEC-DIGEST §5, from any backend.
+
+Kinds served: `pods` (workload instances), `deployments` (workloads; `workloads` is accepted too),
+`namespaces` (cluster-scoped) and `services`. What each number measures:
+
+  * a pod, deployment or namespace without an edge: the requests it received, measured by its own
+    sidecars' inbound listeners (`edge: {direction: from, side: server}`);
+  * a service without an edge: the requests its callers sent to it, measured by their sidecars
+    (`edge: {direction: from, side: client}`);
+  * edges are client-side measurements (the caller's outbound cluster names the service):
+    `to` edges list where the resource's instances sent requests; `from` edges list who called it.
+    The peer has the resource's kind when the destination service's instances all belong to one
+    object of that kind (one pod, one workload); otherwise the peer is the Service itself, since
+    a caller's sidecar cannot tell which of several workloads behind a service answered.
+
+An edge or resource with no traffic in the window has zero counts and zero latencies (never an
+error); a resource that does not exist gives None (the API turns it into a 404).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from smimesh.resources.metrics import (
+    Edge,
+    Metric,
+    MetricsMeta,
+    ObjectReference,
+    TrafficMetrics,
+    TrafficMetricsList,
+)
+from smimesh.telemetry import objects
+from smimesh.telemetry.edges import Series, Topology
+from smimesh.telemetry.objects import Ref, Requirement
+from smimesh.telemetry.quantiles import go_duration, quantile, quantity
+from smimesh.telemetry.window import SlidingWindow, Totals
+
+PERCENTILES = (("p99_response_latency", 0.99), ("p90_response_latency", 0.90), ("p50_response_latency", 0.50))
+
+
+class Backend(Protocol):
+    async def totals(self, window_s: float, now: float) -> Mapping[Series, Totals]: ...
+
+
+class BuiltinBackend:
+    """The control plane's own sliding window (every known series, idle ones with zero totals)."""
+
+    def __init__(self, window: SlidingWindow) -> None:
+        self.window = window
+
+    async def totals(self, window_s: float, now: float) -> Mapping[Series, Totals]:
+        found = self.window.totals(window_s, now)
+        return {series: found.get(series, Totals()) for series in self.window.series()}
+
+
+class MetricsQuery:
+    """Answers the metrics API from `backend`, resolving names against `topology()` at each call."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        topology: Callable[[], Topology],
+        *,
+        clock: Callable[[], float] = time.time,
+        max_window_s: float = 300.0,
+    ) -> None:
+        self.backend, self.topology, self.clock, self.max_window_s = backend, topology, clock, max_window_s
+
+    async def get(
+        self, kind: str, namespace: str | None, name: str, window_s: float
+    ) -> TrafficMetrics | None:
+        ref = Ref(objects.KINDS[kind], namespace, name)
+        topology = self.topology()
+        if ref not in objects.objects_of(kind, topology):
+            return None
+        now = self.clock()
+        totals = await self.backend.totals(window_s, now)
+        return self._resource_item(kind, ref, topology, totals, window_s, now)
+
+    async def list(
+        self, kind: str, namespace: str | None, window_s: float, selector: Sequence[Requirement] = ()
+    ) -> TrafficMetricsList:
+        topology = self.topology()
+        refs = [
+            ref
+            for ref, labels in objects.objects_of(kind, topology).items()
+            if (namespace is None or ref.namespace == namespace) and objects.matches(selector, labels)
+        ]
+        now = self.clock()
+        totals = await self.backend.totals(window_s, now)
+        items = [self._resource_item(kind, ref, topology, totals, window_s, now) for ref in sorted(refs)]
+        listed = ObjectReference(kind=objects.KINDS[kind], namespace=namespace)
+        return TrafficMetricsList(resource=listed, selector=objects.selector_dict(selector), items=items)
+
+    async def edges(
+        self, kind: str, namespace: str | None, name: str, window_s: float
+    ) -> TrafficMetricsList | None:
+        ref = Ref(objects.KINDS[kind], namespace, name)
+        topology = self.topology()
+        if ref not in objects.objects_of(kind, topology):
+            return None
+        now = self.clock()
+        totals = await self.backend.totals(window_s, now)
+        groups = sorted(objects.edge_groups(kind, ref, topology, totals).items())
+        items = [
+            _item(
+                ref,
+                Edge(direction=direction, side="client", resource=peer.reference()),
+                _sum(group),
+                window_s,
+                now,
+            )
+            for (direction, peer), group in groups
+        ]
+        return TrafficMetricsList(resource=ref.reference(), items=items)
+
+    def _resource_item(
+        self,
+        kind: str,
+        ref: Ref,
+        topology: Topology,
+        totals: Mapping[Series, Totals],
+        window_s: float,
+        now: float,
+    ) -> TrafficMetrics:
+        edge = Edge(direction="from", side="client" if kind == "services" else "server")
+        return _item(ref, edge, _sum(objects.resource_series(ref, topology, totals)), window_s, now)
+
+
+def _item(ref: Ref, edge: Edge, totals: Totals, window_s: float, now: float) -> TrafficMetrics:
+    return TrafficMetrics(
+        metadata=MetricsMeta(name=ref.name, namespace=ref.namespace),
+        resource=ref.reference(),
+        edge=edge,
+        timestamp=datetime.fromtimestamp(now, UTC),
+        window=go_duration(window_s),
+        metrics=metrics_of(totals),
+    )
+
+
+def metrics_of(totals: Totals) -> list[Metric]:
+    """The five SMI metrics of `totals`; latencies in ms (0 when there was no request)."""
+    bins = totals.latency_bins()
+    latencies = [Metric(name=n, unit="ms", value=quantity(quantile(bins, q) or 0.0)) for n, q in PERCENTILES]
+    return [
+        *latencies,
+        Metric(name="success_count", value=quantity(totals.success)),
+        Metric(name="failure_count", value=quantity(totals.failure)),
+    ]
+
+
+def _sum(parts: Iterable[Totals]) -> Totals:
+    total = Totals()
+    for part in parts:
+        total.add(part)
+    return total

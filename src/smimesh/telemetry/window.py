@@ -1,0 +1,149 @@
+"""The bounded sliding window: per series, what happened in each recent time slot.
+
+Scrapes give cumulative numbers; the window keeps only their differences, one slot per
+`slot_s` seconds (by default one scrape interval), for at most `max_window_s` seconds. Any window
+up to the maximum is the sum of the slots that end inside it, so its resolution is one slot.
+
+Memory is bounded by design: per series at most `max_window_s / slot_s + 1` slots, each holding
+two counts and only the histogram bins that changed (three floats per bin in an `array`), and a
+series whose instance is gone is dropped once its last slot ages out.
+
+Counter resets (a sidecar restarted) are taken as a fresh start: the new cumulative value is the
+delta. The first scrape of an instance only sets its baseline (traffic before the control plane
+started watching is not in any window); a series that appears later was created by Envoy at its
+first request, so it counts from zero.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from smimesh.telemetry.edges import Reading, Series
+from smimesh.telemetry.scrape import Bin
+
+
+@dataclass(slots=True)
+class Totals:
+    """What one series (or a sum of series) measured over a window."""
+
+    success: float = 0.0
+    failure: float = 0.0
+    bins: dict[tuple[float, float], float] = field(default_factory=dict)
+
+    def add(self, other: Totals) -> None:
+        self.success += other.success
+        self.failure += other.failure
+        for key, count in other.bins.items():
+            self.bins[key] = self.bins.get(key, 0.0) + count
+
+    def latency_bins(self) -> tuple[Bin, ...]:
+        return tuple(Bin(lower, width, count) for (lower, width), count in sorted(self.bins.items()))
+
+
+@dataclass(slots=True)
+class _Slot:
+    index: int
+    success: float
+    failure: float
+    bins: array  # type: ignore[type-arg]  # flat (lower, width, count) triples
+
+
+class SlidingWindow:
+    """Deltas per series per slot; answers `totals(window_s, now)` for any window up to the max."""
+
+    def __init__(self, max_window_s: float = 300.0, slot_s: float = 1.0) -> None:
+        self.max_window_s = max_window_s
+        self.slot_s = slot_s
+        self._keep = math.ceil(max_window_s / slot_s) + 1
+        self._last: dict[Series, Reading] = {}
+        self._slots: dict[Series, deque[_Slot]] = {}
+        self._instances: set[str] = set()
+        self._cumulative: dict[Series, Totals] = {}
+
+    def observe(self, instance: str, readings: Mapping[Series, Reading], now: float) -> None:
+        """Record one scrape of `instance` (its full set of series) taken at `now` (seconds)."""
+        first_scrape = instance not in self._instances
+        self._instances.add(instance)
+        index = int(now // self.slot_s)
+        for series, reading in readings.items():
+            previous = self._last.get(series)
+            self._last[series] = reading
+            if previous is None and first_scrape:
+                continue
+            delta = _delta(previous or Reading(), reading)
+            if delta.success or delta.failure or delta.bins:
+                self._record(series, index, delta)
+        self._prune(index)
+
+    def forget(self, instance: str) -> None:
+        """The instance is gone: stop tracking its baselines (its slots age out on their own)."""
+        self._instances.discard(instance)
+        for series in [s for s in self._last if s.instance == instance]:
+            del self._last[series]
+
+    def totals(self, window_s: float, now: float) -> dict[Series, Totals]:
+        """Per series, the sum of the slots that end inside `(now - window_s, now]`."""
+        first = int((now - min(window_s, self.max_window_s)) // self.slot_s)
+        result: dict[Series, Totals] = {}
+        for series, slots in self._slots.items():
+            totals = Totals()
+            for slot in slots:
+                if slot.index >= first:
+                    _add_slot(totals, slot)
+            result[series] = totals
+        return result
+
+    def series(self) -> Iterable[Series]:
+        """Every series with a baseline or recent data (idle edges included)."""
+        return set(self._last) | set(self._slots)
+
+    def cumulative(self) -> dict[Series, Totals]:
+        """Everything counted since the window started (monotonic: for the Prometheus export)."""
+        return self._cumulative
+
+    def _record(self, series: Series, index: int, delta: Totals) -> None:
+        slots = self._slots.setdefault(series, deque())
+        if not slots or slots[-1].index != index:
+            slots.append(_Slot(index, 0.0, 0.0, array("d")))
+        slot = slots[-1]
+        slot.success += delta.success
+        slot.failure += delta.failure
+        for (lower, width), count in delta.bins.items():
+            slot.bins.extend((lower, width, count))
+        self._cumulative.setdefault(series, Totals()).add(delta)
+
+    def _prune(self, index: int) -> None:
+        oldest = index - self._keep
+        for series in list(self._slots):
+            slots = self._slots[series]
+            while slots and slots[0].index < oldest:
+                slots.popleft()
+            if not slots:
+                del self._slots[series]
+                if series not in self._last:
+                    self._cumulative.pop(series, None)
+
+
+def _add_slot(totals: Totals, slot: _Slot) -> None:
+    totals.success += slot.success
+    totals.failure += slot.failure
+    values = slot.bins
+    for i in range(0, len(values), 3):
+        key = (values[i], values[i + 1])
+        totals.bins[key] = totals.bins.get(key, 0.0) + values[i + 2]
+
+
+def _delta(previous: Reading, current: Reading) -> Totals:
+    if current.success < previous.success or current.failure < previous.failure:
+        previous = Reading()  # the sidecar restarted: its counters began again at zero
+    before = {(b.lower, b.width): b.count for b in previous.latency}
+    bins: dict[tuple[float, float], float] = {}
+    for b in current.latency:
+        grown = b.count - before.get((b.lower, b.width), 0.0)
+        if grown > 0:
+            bins[(b.lower, b.width)] = grown
+    return Totals(current.success - previous.success, current.failure - previous.failure, bins)
