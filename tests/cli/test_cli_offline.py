@@ -1,0 +1,204 @@
+"""The offline CLI (`validate`, `convert`, `explain-code`) through click's runner and once as a real process.
+
+No user mistake may print a traceback: every failing invocation here checks for one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from smimesh.cli.main import cli
+
+INVALID = Path(__file__).parents[1] / "resources" / "invalid"
+
+CLEAN = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{name: http, port: 80}]}
+"""
+WARNING_ONLY = (
+    """\
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: canary}
+spec:
+  service: web
+  backends: [{service: web, weight: 1}]
+---
+"""
+    + CLEAN
+)
+BROKEN = """\
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: routes}
+spec:
+  matches:
+  - name: api
+    pathRegex: "/api/(?=v1)"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{port: "80"}]}
+"""
+
+
+def run(*args: str, stdin: str | None = None) -> Result:
+    result = CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=True)
+    assert "Traceback" not in result.output
+    if result.exception is not None:
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name, text in (("clean", CLEAN), ("warning", WARNING_ONLY), ("broken", BROKEN)):
+        out[name] = tmp_path / f"{name}.yaml"
+        out[name].write_text(text)
+    return out
+
+
+def test_validate_clean_exits_0(files: dict[str, Path]) -> None:
+    result = run("validate", "-f", str(files["clean"]))
+    assert result.exit_code == 0 and "no problems (1 object valid, 1 file)" in result.output
+
+
+def test_validate_reports_every_problem_with_file_line_field_and_hint(files: dict[str, Path]) -> None:
+    result = run("validate", "-f", str(files["broken"]))
+    assert result.exit_code == 1
+    out = result.output
+    assert str(files["broken"]) in out
+    assert "line 7, doc 1: error SM3010" in out and "field:    spec.matches[0].pathRegex" in out
+    assert "line 12, doc 2: error SM2006" in out and "hint:     write the number without quotes" in out
+    assert out.rstrip().endswith("2 errors (0 objects valid, 1 file)")
+
+
+def test_warnings_pass_unless_strict(files: dict[str, Path]) -> None:
+    assert run("validate", "-f", str(files["warning"])).exit_code == 0
+    strict = run("validate", "--strict", "-f", str(files["warning"]))
+    assert strict.exit_code == 1 and "warning SM3032" in strict.output
+
+
+def test_validate_json_and_yaml_outputs(files: dict[str, Path]) -> None:
+    result = run("validate", "-f", str(files["broken"]), "-f", str(files["clean"]), "-o", "json")
+    payload = json.loads(result.output)
+    assert (
+        result.exit_code == 1 and payload["valid"] is False and payload["objects"] == ["Service/default/web"]
+    )
+    first = payload["diagnostics"][0]
+    assert (first["code"], first["path"], first["location"]["line"]) == (
+        "SM3010",
+        "spec.matches[0].pathRegex",
+        7,
+    )
+    assert payload["summary"] == {"errors": 2, "warnings": 0, "infos": 0}
+    as_yaml = yaml.safe_load(run("validate", "-f", str(files["broken"]), "-o", "yaml").output)
+    assert [d["code"] for d in as_yaml["diagnostics"]] == ["SM3010", "SM2006"]
+
+
+def test_validate_reads_stdin_and_directories(files: dict[str, Path]) -> None:
+    piped = run("validate", "-f", "-", stdin=BROKEN)
+    assert piped.exit_code == 1 and "<stdin>" in piped.output
+    whole = run("validate", str(files["clean"].parent), "-o", "json")
+    codes = sorted(d["code"] for d in json.loads(whole.output)["diagnostics"])
+    assert codes == ["SM1013", "SM2006", "SM3010", "SM3032"]  # web is in clean.yaml and warning.yaml
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("validate",), 2),
+        (("validate", "-f", "x.yaml", "-o", "xml"), 2),
+        (("validate", "-f", "/does/not/exist.yaml"), 1),
+        (("convert", "-f", "x.yaml"), 2),
+        (("convert", "-f", "x.yaml", "--to", "split.smi-spec.io/v9"), 2),
+        (("explain-code",), 2),
+        (("explain-code", "SM9999"), 2),
+        (("no-such-command",), 2),
+    ],
+)
+def test_mistakes_give_exit_codes_not_tracebacks(args: tuple[str, ...], code: int) -> None:
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert "rror" in result.output
+
+
+def test_validate_the_whole_invalid_corpus_without_a_traceback() -> None:
+    result = run("validate", "-f", str(INVALID))
+    assert result.exit_code == 1 and "SM1006" in result.output and "SM4010" in result.output
+
+
+def test_convert_converts_what_it_can_and_refuses_the_rest(tmp_path: Path) -> None:
+    source = tmp_path / "mixed.yaml"
+    source.write_text(
+        "apiVersion: split.smi-spec.io/v1alpha1\nkind: TrafficSplit\nmetadata: {name: s}\n"
+        "spec: {service: web, backends: [{service: a, weight: 1}, {service: b, weight: 500m}]}\n---\n" + CLEAN
+    )
+    result = run("convert", "-f", str(source), "--to", "split.smi-spec.io/v1alpha2")
+    assert result.exit_code == 0
+    split, service = yaml.safe_load_all(result.stdout)
+    assert split["apiVersion"] == "split.smi-spec.io/v1alpha2"
+    assert [b["weight"] for b in split["spec"]["backends"]] == [1000, 500]
+    assert service["kind"] == "Service"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "apiVersion: specs.smi-spec.io/v1alpha4\nkind: UDPRoute\nmetadata: {name: u}\n"
+        "spec: {matches: {ports: [53]}}\n"
+        "---\napiVersion: specs.smi-spec.io/v1alpha4\nkind: TCPRoute\nmetadata: {name: t}\n"
+        "spec: {matches: {ports: []}}\n"
+    )
+    refused = run("convert", "-f", str(routes), "--to", "specs.smi-spec.io/v1alpha3", "-o", "json")
+    assert refused.exit_code == 1
+    assert json.loads(refused.stdout)["kind"] == "TCPRoute"
+    assert "UDPRoute" in refused.stderr and "SM5" in refused.stderr
+
+
+def test_explain_code_and_list() -> None:
+    explained = run("explain-code", "sm3010")
+    assert explained.exit_code == 0 and "SM3010: pathRegex is not a valid RE2 regex" in explained.output
+    assert "look-around" in explained.output
+    listed = run("explain-code", "--list").output
+    assert "SM1001" in listed and "SM4009" in listed and "SM5" in listed
+
+
+@pytest.mark.parametrize("command", ["validate", "convert", "explain-code"])
+def test_help_has_examples(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "Examples:" in result.output and f"smimesh {command}" in result.output
+
+
+def test_real_process_prints_diagnostics_and_no_traceback(files: dict[str, Path]) -> None:
+    binary = files["broken"].parent / "binary.yaml"
+    binary.write_bytes(b"\x7fELF\x00\x01\x02")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smimesh",
+            "validate",
+            "-f",
+            str(files["broken"]),
+            "-f",
+            str(binary),
+            "-f",
+            str(INVALID / "1006_billion_laughs.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "SM3010" in done.stdout and "SM1002" in done.stdout and "SM1006" in done.stdout
