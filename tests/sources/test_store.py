@@ -148,3 +148,22 @@ async def test_snapshot_of_real_objects_is_cached_per_generation() -> None:
     assert snapshot.location(loaded.objects[0].key).file == "/d/web.yaml"
     await store.remove_origin("/d/web.yaml")
     assert list(store.snapshot().of_kind(Service)) == []
+
+
+async def test_batch_publishes_one_change_dated_by_its_first_write() -> None:
+    store = ResourceStore()
+    changes = store.subscribe()
+    await changes.__anext__()
+    with store.batch():
+        await store.replace_origin("a.yaml", [obj("a")])
+        first_write = asyncio.get_running_loop().time()
+        with store.batch():
+            await store.replace_origin("b.yaml", [obj("b", file="b.yaml")])
+        assert store.generation == 0, "nothing published inside the batch"
+        await asyncio.sleep(0.02)
+    assert store.generation == 1
+    change = await asyncio.wait_for(changes.__anext__(), 1)
+    assert change.changed_at <= first_write
+    with store.batch():
+        await store.replace_origin("a.yaml", [obj("a")])  # no real change
+    assert store.generation == 1

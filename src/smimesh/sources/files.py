@@ -95,8 +95,9 @@ class FileSource:
     async def load(self) -> list[Diagnostic]:
         """Initial load of every manifest (valid objects of bad files are taken). Returns problems."""
         diagnostics: list[Diagnostic] = []
-        for path in self.manifests():
-            diagnostics += await self._load_file(path, initial=True)
+        with self._store.batch():
+            for path in self.manifests():
+                diagnostics += await self._load_file(path, initial=True)
         return diagnostics + self._new_reference_problems()
 
     def _new_reference_problems(self) -> list[Diagnostic]:
@@ -178,11 +179,12 @@ class FileSource:
     async def apply_changes(self, paths: set[Path]) -> None:
         """Reload what changed under `paths` (files or directories) and report the problems."""
         diagnostics: list[Diagnostic] = []
-        for path in sorted(self._affected(paths)):
-            try:
-                diagnostics += await self._load_file(path)
-            except OSError as exc:
-                diagnostics.append(_unreadable(path, exc))
+        with self._store.batch():  # one batch of events, one change: no half-way states published
+            for path in sorted(self._affected(paths)):
+                try:
+                    diagnostics += await self._load_file(path)
+                except OSError as exc:
+                    diagnostics.append(_unreadable(path, exc))
         diagnostics += self._new_reference_problems()
         if diagnostics:
             self._report(diagnostics)

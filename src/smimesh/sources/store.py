@@ -17,8 +17,9 @@ unchanged re-save of a file wakes nobody.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,8 @@ class ResourceStore:
         self._write_lock = asyncio.Lock()
         self._changes = ChangeLog()
         self._snapshot: tuple[int, InputSnapshot] | None = None
+        self._batches = 0
+        self._pending_change: float | None = None
 
     @classmethod
     async def open(cls, path: Path) -> tuple[ResourceStore, list[Diagnostic]]:
@@ -156,8 +159,27 @@ class ResourceStore:
         before = self._fingerprint(touched)
         diagnostics: list[Diagnostic] = mutate()
         if self._fingerprint(touched) != before:
-            self._changes.record(time.monotonic())
+            self._record(time.monotonic())
         return diagnostics
+
+    def _record(self, at: float) -> None:
+        if self._batches:
+            self._pending_change = self._pending_change or at
+        else:
+            self._changes.record(at)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes inside become ONE change for subscribers (a `git checkout` of many files must not
+        publish the half-way states). Nestable; the change is dated by its first write."""
+        self._batches += 1
+        try:
+            yield
+        finally:
+            self._batches -= 1
+            if not self._batches and self._pending_change is not None:
+                at, self._pending_change = self._pending_change, None
+                self._changes.record(at)
 
     def _fingerprint(self, keys: set[ResourceKey]) -> dict[ResourceKey, tuple[str, Any]]:
         """What is in force for `keys` (only the keys a write touches can change)."""
