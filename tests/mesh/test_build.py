@@ -141,3 +141,22 @@ def test_duplicate_node_ids_keep_the_first() -> None:
 def test_building_never_raises_on_an_empty_world() -> None:
     model = build_model([], [])
     assert model.services == {} and model.diagnostics == ()
+
+
+def test_diagnostics_carry_the_file_location_from_an_input_snapshot() -> None:
+    from smimesh.resources import InputSnapshot, load_text
+    from smimesh.testing.bookstore import BOOKSTORE_YAML
+
+    extra = """
+---
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: zero, namespace: bookstore}
+spec: {service: warehouse, backends: [{service: bookstore-v1, weight: 0}]}
+"""
+    loaded = load_text(BOOKSTORE_YAML + extra, source="mesh.yaml")
+    snapshot = InputSnapshot.from_objects(loaded.objects)
+    model = build_model(snapshot, world_instances([o.resource for o in loaded.objects]))
+    (diag,) = model.diagnostics
+    assert diag.code == "SM6005" and diag.location.file == "mesh.yaml" and diag.location.line is not None
+    assert "mesh.yaml:" in diag.format()
