@@ -9,6 +9,7 @@ them, so the telemetry code reads the same stats it will read from `smimesh up`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import threading
@@ -20,8 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from smimesh.local.binaries import find_envoy
 from smimesh.mesh.model import ServiceKey
+from smimesh.telemetry.collector import Collector
+from smimesh.telemetry.edges import Pod, Topology
 from smimesh.testing.net import free_port, wait_for_port
 from smimesh.xds import names
 
@@ -166,3 +171,17 @@ def two_sidecars(workdir: Path) -> Iterator[World]:
         stack.enter_context(running_envoy(store, workdir, "store", inbound_port))
         stack.enter_context(running_envoy(client, workdir, "client", world.outbound_port))
         yield world
+
+
+def world_topology(world: World) -> Topology:
+    client = Pod("client-0.shop", "shop", "client-0", "client", {"app": "client"}, world.client_admin)
+    store = Pod("store-0.shop", "shop", "store-0", "store", {"app": "store"}, world.store_admin)
+    return Topology({p.node_id: p for p in (client, store)}, {STORE: frozenset({store.node_id})})
+
+
+def scrape(collector: Collector) -> None:
+    async def one_round() -> None:
+        async with httpx.AsyncClient() as client:
+            await collector.scrape_round(client)
+
+    asyncio.run(one_round())

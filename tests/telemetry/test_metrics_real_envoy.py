@@ -21,12 +21,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from telemetry_traffic import Sent, bin_width, pattern, send
-from telemetry_world import STORE, World, two_sidecars
+from telemetry_world import STORE, World, scrape, two_sidecars, world_topology
 
 from smimesh.api.metrics_routes import PREFIX, routes
 from smimesh.mesh.model import ServiceKey
 from smimesh.telemetry.collector import Collector
-from smimesh.telemetry.edges import Pod, Topology
 from smimesh.telemetry.quantiles import parse_quantity
 from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
 from smimesh.telemetry.window import SlidingWindow
@@ -43,20 +42,6 @@ class Measured:
     window: SlidingWindow
     collector: Collector
     query: MetricsQuery
-
-
-def world_topology(world: World) -> Topology:
-    client = Pod("client-0.shop", "shop", "client-0", "client", {"app": "client"}, world.client_admin)
-    store = Pod("store-0.shop", "shop", "store-0", "store", {"app": "store"}, world.store_admin)
-    return Topology({p.node_id: p for p in (client, store)}, {STORE: frozenset({store.node_id})})
-
-
-def scrape(collector: Collector) -> None:
-    async def one_round() -> None:
-        async with httpx.AsyncClient() as client:
-            await collector.scrape_round(client)
-
-    asyncio.run(one_round())
 
 
 def scrape_until_counted(measured: Measured, total: int) -> None:
