@@ -58,8 +58,17 @@ def render(views: list[ClientView], directory: Path, elapsed: float) -> Group:
         "smimesh status · smimesh get ts · smimesh logs bookstore-v2\n",
         "Ctrl-C stops everything",
     )
-    errors = [Text(f"{v.name}: last error {v.last_error}", style="yellow") for v in views if v.last_error]
+    failing = [v for v in views if v.last_error and v.success_rate is not None and v.success_rate < 1]
+    errors = [Text(f"{v.name}: failing now, last error {v.last_error}", style="yellow") for v in failing]
     return Group(table, notes, *errors)
+
+
+def guidance(directory: Path) -> list[str]:
+    split_file = directory / demo.SPLIT_FILE
+    return [
+        f"try: edit {split_file} (e.g. weights 50/50, then 0/100) and save: the share below follows",
+        "in another terminal: smimesh status · smimesh get ts · smimesh logs bookstore-v2",
+    ]
 
 
 def plain_line(views: list[ClientView]) -> str:
@@ -76,6 +85,8 @@ async def live_view(app: MeshApp, terminal: RichConsole, duration: float | None)
     started = time.monotonic()
     deadline = None if duration is None else started + duration
     if not terminal.is_terminal:
+        for line in guidance(directory):
+            terminal.print(line, highlight=False, soft_wrap=True)
         await _plain_view(stats, terminal, deadline)
         return
     with Live(render(stats.refresh(), directory, 0), console=terminal, refresh_per_second=4) as live:

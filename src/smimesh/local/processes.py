@@ -170,6 +170,23 @@ class ChildProcess:
             os.killpg(self.pid, sig)
 
 
+async def wait_listening(host: str, port: int, timeout_s: float) -> bool:
+    """True once something accepts TCP connections on host:port; False after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+
 def describe_exit(code: int) -> str:
     """`exit code 3` or `killed by SIGKILL` for a return code as asyncio reports it."""
     if code < 0:

@@ -18,6 +18,7 @@ from smimesh.local.backoff import Backoff
 from smimesh.local.processes import ChildProcess, describe_exit
 
 Launch = Callable[[], Awaitable[ChildProcess]]
+Ready = Callable[[], Awaitable[object]]  # awaited before each start (e.g. "my sidecar listens")
 Announce = Callable[[str], None]
 
 
@@ -37,10 +38,17 @@ class Supervised:
     """Runs `launch()` again and again until `stop()`; the owner awaits `stop()` for a clean end."""
 
     def __init__(
-        self, label: str, launch: Launch, backoff: Backoff, announce: Announce, grace_s: float
+        self,
+        label: str,
+        launch: Launch,
+        backoff: Backoff,
+        announce: Announce,
+        grace_s: float,
+        ready: Ready | None = None,
     ) -> None:
         self.status = ProcessState(label)
         self._launch = launch
+        self._ready = ready
         self._backoff = backoff
         self._announce = announce
         self._grace_s = grace_s
@@ -83,9 +91,21 @@ class Supervised:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
+    async def _until_stopping(self, waiting: Awaitable[object]) -> bool:
+        """Await `waiting` unless stop() comes first (then cancel it and return False)."""
+        work = asyncio.ensure_future(waiting)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for future in (work, stopping):
+            future.cancel()
+        await asyncio.gather(work, stopping, return_exceptions=True)
+        return not self._stopping.is_set()
+
     async def _run_once(self) -> str:
         """Start the child and wait for it to end; return how it ended, as a phrase."""
         self.status.state = "starting"
+        if self._ready is not None and not await self._until_stopping(self._ready()):
+            return "stopped before it started"
         try:
             child = await self._launch()
         except ProcessError as exc:

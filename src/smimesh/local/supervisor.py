@@ -20,10 +20,12 @@ from smimesh.local.env import workload_environment
 from smimesh.local.guardian import Guardian
 from smimesh.local.plan import InstanceSpec
 from smimesh.local.ports import InstancePorts, PortAllocator
-from smimesh.local.processes import ChildProcess
+from smimesh.local.processes import ChildProcess, wait_listening
 from smimesh.local.rundir import RunDir
-from smimesh.local.supervised import Announce, Supervised
+from smimesh.local.supervised import Announce, Ready, Supervised
 from smimesh.settings import LOOPBACK, Settings
+
+SIDECAR_READY_WAIT_S = 10.0  # an app waits at most this long for its sidecar before starting anyway
 
 # (instance, its ports) -> the sidecar's argv (after writing whatever files it needs)
 SidecarCommand = Callable[[InstanceSpec, InstancePorts], Sequence[str]]
@@ -131,7 +133,10 @@ class Supervisor:
 
     def _start_instance(self, spec: InstanceSpec) -> RunningInstance:
         ports = self.ports.for_instance(spec.node_id, spec.port_names, self.tcp_upstreams)
-        run = RunningInstance(spec, ports, app=self._supervised(spec.name, self._app_launch(spec, ports)))
+        ready = self._sidecar_listening(ports) if self._sidecar_command is not None else None
+        run = RunningInstance(
+            spec, ports, app=self._supervised(spec.name, self._app_launch(spec, ports), ready)
+        )
         if self._sidecar_command is not None:
             run.sidecar = self._supervised(f"{spec.name} sidecar", self._sidecar_launch(spec, ports))
         for process in run.processes():
@@ -147,9 +152,19 @@ class Supervisor:
         if forget:
             self.ports.forget(key)
 
-    def _supervised(self, label: str, launch: Callable[[], Any]) -> Supervised:
+    def _supervised(self, label: str, launch: Callable[[], Any], ready: Ready | None = None) -> Supervised:
         backoff = Backoff(self.settings.restart_backoff_initial_s, self.settings.restart_backoff_max_s)
-        return Supervised(label, launch, backoff, self._announce, self._grace_s)
+        return Supervised(label, launch, backoff, self._announce, self._grace_s, ready)
+
+    @staticmethod
+    def _sidecar_listening(ports: InstancePorts) -> Ready:
+        """Before the app starts: its sidecar's outbound listener accepts (bounded), so the app's
+        first requests through HTTP_PROXY do not fail while the sidecar is still booting."""
+
+        async def ready() -> bool:
+            return await wait_listening(LOOPBACK, ports.outbound_http, SIDECAR_READY_WAIT_S)
+
+        return ready
 
     def _app_launch(self, spec: InstanceSpec, ports: InstancePorts) -> Callable[[], Any]:
         def launch() -> Any:
