@@ -248,3 +248,27 @@ def test_proxy_config_of_an_unreachable_sidecar_is_502_with_diagnostic(store: Re
         assert answer.json()["diagnostics"][0]["code"] == "SM7308"
         bad_type = client.get("/api/v1/proxies/buyer/config", params={"type": "nonsense"})
         assert bad_type.status_code == 400 and "listeners" in bad_type.json()["error"]["hint"]
+
+
+class NoTraffic:
+    """A metrics query over a mesh with no traffic yet (the API seam; telemetry tests the real one)."""
+
+    async def get(self, kind: str, namespace: str | None, name: str, window_s: float) -> None:
+        return None
+
+    async def list(self, kind: str, namespace: str | None, window_s: float, selector: object = ()) -> None:
+        raise AssertionError("not called by these tests")
+
+    async def edges(self, kind: str, namespace: str | None, name: str, window_s: float) -> None:
+        return None
+
+
+def test_smi_metrics_paths_are_mounted_guarded_and_documented(store: ResourceStore) -> None:
+    app = create_app(store, token=TOKEN, metrics_query=NoTraffic())
+    with TestClient(app) as anonymous:
+        assert anonymous.get("/apis/metrics.smi-spec.io/v1alpha1/").status_code == 401, "reads off-loopback"
+    with TestClient(app, headers=AUTH) as client:
+        assert client.get("/apis/metrics.smi-spec.io/v1alpha1/").status_code == 200
+        document = client.get("/api/v1/openapi.json").json()
+        served = {route.path for route in client.app.routes}  # type: ignore[attr-defined]
+        assert set(document["paths"]) == served

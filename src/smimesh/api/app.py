@@ -21,10 +21,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from smimesh.api import errors, inspect, resources
 from smimesh.api.auth import token_matches
+from smimesh.api.metrics_routes import PREFIX as METRICS_PREFIX
+from smimesh.api.metrics_routes import MetricsQueryLike
+from smimesh.api.metrics_routes import routes as metrics_routes
 from smimesh.api.openapi import openapi_document
 from smimesh.api.protocols import StoreLike, SyncStateLike
 from smimesh.settings import Settings
@@ -55,10 +58,12 @@ def create_app(
     status: Callable[[], dict[str, Any]] | None = None,
     proxy_admin: Callable[[str], str | None] | None = None,
     settings: Settings | None = None,
+    metrics_query: MetricsQueryLike | None = None,
 ) -> Starlette:
-    """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address."""
+    """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address;
+    `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`)."""
     ctx = ApiContext(store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", _open(healthz)),
         Route("/metrics", _guard(inspect.metrics, write=False)),
         Route("/api/v1/openapi.json", _open(openapi)),
@@ -75,6 +80,9 @@ def create_app(
         Route("/api/v1/proxies", _guard(inspect.proxies, write=False)),
         Route("/api/v1/proxies/{name}/config", _guard(inspect.proxy_config, write=False)),
     ]
+    if metrics_query is not None:
+        window = ctx.settings.metrics_max_window_s
+        routes += metrics_routes(metrics_query, max_window_s=window, guard=lambda h: _guard(h, write=False))
     app = Starlette(routes=routes)
     app.state.ctx = ctx
     return app
@@ -85,7 +93,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    serves_metrics = any(
+        getattr(route, "path", "").startswith(METRICS_PREFIX) for route in request.app.routes
+    )
+    return JSONResponse(openapi_document(metrics=serves_metrics))
 
 
 def _open(handler: Handler) -> Handler:

@@ -125,11 +125,39 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document() -> dict[str, Any]:
+def _metrics_paths() -> dict[str, Any]:
+    """The SMI metrics API (metrics.smi-spec.io/v1alpha1, `metrics_routes`), when it is served."""
+    from smimesh.api.metrics_routes import PREFIX
+
+    window = {"name": "window", "in": "query", "required": False, "schema": {"type": "string"}}
+    selector = {"name": "labelSelector", "in": "query", "required": False, "schema": {"type": "string"}}
+    ns = {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}}
+    ns_name = {**_NAME, "description": "namespace name"}
+
+    def get(summary: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+        answers = {"200": _answer("TrafficMetrics or TrafficMetricsList"), **_errors(400, 404)}
+        return {"get": {"summary": summary, "parameters": [*parameters, window], "responses": answers}}
+
+    return {
+        PREFIX: get("API discovery"),
+        PREFIX + "/": get("API discovery"),
+        PREFIX + "/namespaces/{name}": get("metrics of a namespace", ns_name),
+        PREFIX + "/namespaces/{name}/edges": get("edges of a namespace", ns_name),
+        PREFIX + "/namespaces/{namespace}/{kind}": get(
+            "metrics of every object of a kind", ns, _KIND, selector
+        ),
+        PREFIX + "/namespaces/{namespace}/{kind}/{name}": get("metrics of one object", ns, _KIND, _NAME),
+        PREFIX + "/namespaces/{namespace}/{kind}/{name}/edges": get("edges of one object", ns, _KIND, _NAME),
+        PREFIX + "/{kind}": get("metrics of a kind in every namespace", _KIND, selector),
+    }
+
+
+def openapi_document(*, metrics: bool = False) -> dict[str, Any]:
+    """The document; `metrics` adds the SMI metrics paths (served when the runtime passes a query)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "smimesh control plane API", "version": "v1"},
-        "paths": _paths(),
+        "paths": _paths() | (_metrics_paths() if metrics else {}),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
