@@ -3,7 +3,9 @@
     .venv/bin/python -m bench [--quick] [NAME ...]
 
 Each benchmark writes its JSON under bench/results/; this runner prints a one-line summary per
-benchmark and exits non-zero if any benchmark crashed (timings are reported, never asserted).
+benchmark, then writes the report (bench/results/REPORT.md with plots, from every JSON there, this
+mode's files preferred) and exits non-zero if any benchmark crashed (timings are reported, never
+asserted).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench import report
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -34,6 +38,8 @@ def main() -> int:
         print(f"== {module}: exit {result.returncode} in {time.monotonic() - started:.1f}s", flush=True)
         if result.returncode != 0:
             failed.append(module)
+    print("== report", flush=True)
+    report.main(["--prefer", "quick" if args.quick else "full"])
     if failed:
         print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

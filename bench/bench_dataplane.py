@@ -165,7 +165,7 @@ def path_result(
 
 
 def run(plan: Plan, names: list[str], quick: bool) -> dict[str, Any]:
-    where = procs.placement()
+    where, ran_on = procs.placement(), machine.describe()  # describe before pinning ourselves
     os.sched_setaffinity(0, where.load)  # this process is the constant-rate load generator
     with tempfile.TemporaryDirectory(prefix="smimesh-bench-dp-") as work, ExitStack() as stack:
         targets, skipped = open_paths(stack, names, where, Path(work))
@@ -176,7 +176,7 @@ def run(plan: Plan, names: list[str], quick: bool) -> dict[str, Any]:
         "benchmark": "dataplane",
         "mode": "quick" if quick else "full",
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": machine.describe(),
+        "machine": ran_on,
         "placement": where.describe(),
         "plan": plan.__dict__ | {"rates": list(plan.rates)},
         "load_generator": "constant rate: smimesh bench asyncio generator (latency from scheduled release,"

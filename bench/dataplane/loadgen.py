@@ -13,6 +13,7 @@ Max rate: Debian's `wrk` (closed loop, as many requests as the connections can c
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import shutil
 import subprocess
@@ -41,10 +42,10 @@ class Tally:
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile (the smallest value with at least p % of the values at or below it)."""
     if not sorted_values:
         return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
 
 
 def summary_ms(values_s: list[float]) -> dict[str, float]:

@@ -1,0 +1,182 @@
+"""The performance report: every bench/results/*.json -> bench/results/REPORT.md with PNG plots.
+
+    .venv/bin/python -m bench.report [--results-dir DIR] [--out FILE] [--prefer quick|full]
+
+One section per benchmark of issue 7, in a fixed order; a benchmark without results is listed as
+"not run", never filled in. Each figure stands beside its target with met / NOT met, and every
+section says the machine it ran on. `<name>.json` (full) and `<name>-quick.json` are both accepted;
+`--prefer` picks which one wins when both exist (the runner passes its own mode). Benchmarks whose
+JSON has no renderer of its own are shown generically: their targets, verdicts and numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.dataplane import machine, render
+
+RESULTS = Path(__file__).parent / "results"
+SECTIONS = {
+    "dataplane": "B1 · Data plane: latency, CPU and memory per path",
+    "propagation": "B2 · Propagation: change to all-ACKed",
+    "scale": "B3 · Config build cost at scale",
+    "proxy_memory": "B3 · Memory per connected proxy",
+    "startup": "B4 · Start-up: `smimesh up` to first successful request",
+    "metrics": "B5 · Metrics API and scrape cost",
+    "validate": "Validation throughput",
+    "identity": "Identity: issuing and rotating certificates",
+}
+MAX_GENERIC_ROWS = 60
+
+
+def load(results: Path, name: str, prefer: str) -> tuple[dict[str, Any] | None, str]:
+    """(data, file name) of the preferred mode's JSON for `name`, else the other one, else (None, "")."""
+    order = [f"{name}.json", f"{name}-quick.json"]
+    if prefer == "quick":
+        order.reverse()
+    for file_name in order:
+        path = results / file_name
+        if path.is_file():
+            try:
+                return json.loads(path.read_text()), file_name
+            except ValueError as error:
+                return {"unreadable": f"{file_name}: {error}"}, file_name
+    return None, ""
+
+
+def _leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            label = value.get("name") or value.get("mode") if isinstance(value, dict) else None
+            yield from _leaves(value, f"{prefix}[{label or index}]")
+    elif isinstance(tree, int | float | bool) or (isinstance(tree, str) and len(tree) < 120):
+        yield prefix, tree
+
+
+def _is_verdict(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1]
+    return last.startswith(("meets", "met")) or "target" in last
+
+
+def generic(data: dict[str, Any]) -> list[str]:
+    """Targets and verdicts first (any key like meets_*/target*), then the numbers."""
+    skip = ("benchmark", "when")
+    leaves = [(k, v) for k, v in _leaves(data) if not k.startswith("machine") and k not in skip]
+    lines: list[str] = []
+    if isinstance(data.get("targets"), list):
+        rows = [[t.get("what", t.get("id")), t.get("value"), t.get("target"), render.verdict(t.get("met"))]
+                for t in data["targets"] if isinstance(t, dict)]
+        lines += [*render.table(["figure", "value", "target", "verdict"], rows), ""]
+    verdicts = [[k, render.verdict(v) if isinstance(v, bool) else v] for k, v in leaves if _is_verdict(k)]
+    if verdicts:
+        lines += ["Targets and verdicts as the benchmark wrote them:", "",
+                  *render.table(["key", "value"], verdicts), ""]
+    numbers = [[k, v] for k, v in leaves if not _is_verdict(k)]
+    shown = numbers[:MAX_GENERIC_ROWS]
+    lines += ["Figures:", "", *render.table(["figure", "value"], shown)]
+    if len(numbers) > len(shown):
+        lines.append(f"\n({len(numbers) - len(shown)} more values in the JSON)")
+    return [*lines, ""]
+
+
+def _propagation_runs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (mode, size): the medians when the benchmark wrote them, else every run."""
+    source = data.get("median") or data.get("runs") or []
+    if isinstance(source, dict):
+        source = [r for value in source.values() for r in (value if isinstance(value, list) else [value])]
+    return [r for r in source if isinstance(r, dict)]
+
+
+def propagation(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
+    """Change -> all-ACKed per mode and size against the target, then the generic rest."""
+    target = data.get("target_s")
+    rows = []
+    for run in _propagation_runs(data):
+        acked = run.get("all_acked_s")
+        met = None if target is None or acked is None else acked <= target
+        size = [run.get("mode"), run.get("services"), run.get("proxies")]
+        rows.append([*size, acked, target, render.verdict(met)])
+    lines = ["Change → all-ACKed (median of runs where recorded):", "",
+             *render.table(["mode", "services", "proxies", "all ACKed s", "target s", "verdict"], rows), ""]
+    return lines + generic({k: v for k, v in data.items() if k not in ("runs", "median")})
+
+
+def dataplane(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
+    return render.section(data, plots, stem)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], Path, str], list[str]]] = {
+    "dataplane": dataplane,
+    "propagation": propagation,
+}
+
+
+def ran_on(data: dict[str, Any]) -> str:
+    found = data.get("machine")
+    if not isinstance(found, dict):
+        return "machine not recorded by the benchmark (see the top of this report)"
+    return ", ".join(f"{k} {v}" for k, v in found.items())
+
+
+def section(name: str, title: str, results: Path, prefer: str) -> list[str]:
+    data, file_name = load(results, name, prefer)
+    head = [f"## {title}", ""]
+    if data is None:
+        return [*head, f"**not run**: no `{name}.json` or `{name}-quick.json` in {results.name}/.", ""]
+    mode = data.get("mode") or ("quick" if data.get("quick") else "full")
+    when = data.get("when", "time not recorded")
+    head += [f"From `{file_name}` ({mode}, {when}); ran on: {ran_on(data)}.", ""]
+    if "unreadable" in data:
+        return [*head, f"**unreadable**: {data['unreadable']}", ""]
+    renderer = RENDERERS.get(name)
+    try:
+        body = renderer(data, results / "plots", name) if renderer else generic(data)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        body = [f"(its own renderer failed on this JSON: {type(error).__name__}: {error}; shown generically)",
+                "", *generic(data)]
+    return head + body
+
+
+def others(results: Path) -> list[str]:
+    known = {f"{n}{s}.json" for n in SECTIONS for s in ("", "-quick")}
+    return sorted(p.stem.removesuffix("-quick") for p in results.glob("*.json") if p.name not in known)
+
+
+def build(results: Path, prefer: str) -> str:
+    here = machine.describe()
+    lines = ["# smimesh performance report", "",
+             "Produced by `python -m bench.report` from the JSON under bench/results/; a benchmark without"
+             " results is listed as not run. Ratios measured side by side in one run are what to compare:"
+             " this machine is shared and noisy.", "",
+             "Report generated on: " + ", ".join(f"{k} {v}" for k, v in here.items()) + ".", ""]
+    for name, title in SECTIONS.items():
+        lines += section(name, title, results, prefer)
+    for name in dict.fromkeys(others(results)):
+        lines += section(name, f"Other: {name}", results, prefer)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="default: RESULTS_DIR/REPORT.md")
+    parser.add_argument("--prefer", choices=("quick", "full"), default="full")
+    args = parser.parse_args(argv)
+    if not args.results_dir.is_dir():
+        parser.error(f"no results directory at {args.results_dir} (run `python -m bench` first)")
+    out = args.out or args.results_dir / "REPORT.md"
+    out.write_text(build(args.results_dir, args.prefer))
+    print(f"  wrote {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
