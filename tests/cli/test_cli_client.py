@@ -287,3 +287,18 @@ def test_apply_of_a_file_owned_object_points_at_the_owning_file(world: World, tm
     assert result.stderr.startswith("/mesh/services.yaml"), result.stderr
     assert str(tmp_path / "mine.yaml") not in result.stderr
     assert "SM7101" in result.stderr and "nothing was applied" in result.stderr
+
+
+def test_a_name_in_two_namespaces_needs_n(world: World) -> None:
+    world.run("apply", "-f", "-", stdin=split("twin"))
+    world.run("apply", "-f", "-", stdin=split("twin").replace("namespace: shop", "namespace: other"))
+    ambiguous = world.run("get", "ts", "twin")
+    assert ambiguous.exit_code == 1
+    assert "several namespaces (other, shop)" in ambiguous.stderr and "-n NS" in ambiguous.stderr
+    assert world.run("get", "ts", "twin", "-n", "other").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["apply", "get", "delete", "proxy-status", "proxy-config"])
+def test_help_has_examples(name: str) -> None:
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.stdout and "--api-addr" in result.stdout
