@@ -6,7 +6,8 @@ import pytest
 
 from smimesh.mesh import Identity, Protocol, ServiceKey, build_model
 from smimesh.mesh.protocols import protocol_of
-from smimesh.testing.bookstore import bookstore_model, edge_model, world, world_instances
+from smimesh.testing.bookstore import bookstore_model, world, world_instances
+from smimesh.testing.bookstore_edges import edge_model
 
 BOOKSTORE = ServiceKey("bookstore", "bookstore")
 

@@ -18,7 +18,8 @@ from google.protobuf.json_format import MessageToDict
 
 from smimesh.local.binaries import find_envoy
 from smimesh.mesh import MeshModel, proxy_view
-from smimesh.testing.bookstore import EDGE_CASES, bookstore_model, edge_model
+from smimesh.testing.bookstore import bookstore_model
+from smimesh.testing.bookstore_edges import EDGE_CASES, edge_model
 from smimesh.testing.net import free_port
 from smimesh.xds import build_bootstrap, generate, type_urls
 

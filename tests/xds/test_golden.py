@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smimesh.mesh import proxy_view
-from smimesh.testing.bookstore import EDGE_CASES, bookstore_model, edge_model
+from smimesh.testing.bookstore import bookstore_model
+from smimesh.testing.bookstore_edges import EDGE_CASES, edge_model
 from smimesh.testing.golden import Golden, as_data
 from smimesh.xds import generate
 

@@ -6,7 +6,8 @@ import pytest
 
 from smimesh.mesh import MeshModel, proxy_view
 from smimesh.mesh.model import ServiceKey
-from smimesh.testing.bookstore import BUYER, THIEF, WAREHOUSE, bookstore_model, edge_model
+from smimesh.testing.bookstore import BUYER, THIEF, WAREHOUSE, bookstore_model
+from smimesh.testing.bookstore_edges import edge_model
 from smimesh.testing.simulator import Outcome, Simulator
 from smimesh.xds import generate, names
 

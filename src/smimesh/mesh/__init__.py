@@ -19,7 +19,8 @@ from smimesh.mesh.model import (
     TcpUpstream,
 )
 from smimesh.mesh.split import PortSplits, SplitRoute, WeightedBackend
-from smimesh.mesh.view import ProxyView, proxy_view, visible_services
+from smimesh.mesh.view import ProxyView, proxy_view
+from smimesh.mesh.visibility import visible_services
 
 __all__ = [
     "AccessVerdict",

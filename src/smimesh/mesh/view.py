@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, ServiceKey
 from smimesh.mesh.split import PortSplits
+from smimesh.mesh.visibility import memo as _memo
+from smimesh.mesh.visibility import reach as _reach
+from smimesh.mesh.visibility import visible_services
 
 _T = TypeVar("_T")
 
@@ -152,60 +154,6 @@ def _intern(value: _T) -> _T:
 def _forget(key: int, dead: weakref.ref[Any]) -> None:
     if _INTERNED.get(key) is dead:
         del _INTERNED[key]
-
-
-def _memo(model: MeshModel, key: object, build: Any) -> Any:
-    if key not in model._memo:
-        model._memo[key] = build()
-    return model._memo[key]
-
-
-def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
-    reach: dict[Identity, set[Identity]] = defaultdict(set)
-    for policy in model.policies:
-        for source in policy.sources:
-            reach[source].add(policy.destination)
-    return {k: frozenset(v) for k, v in reach.items()}
-
-
-def _services_by_identity(model: MeshModel) -> dict[Identity, frozenset[ServiceKey]]:
-    index: dict[Identity, set[ServiceKey]] = defaultdict(set)
-    for service in model.services.values():
-        for ident in service.identities:
-            index[ident].add(service.key)
-    return {k: frozenset(v) for k, v in index.items()}
-
-
-def _roots_by_backend(model: MeshModel) -> dict[ServiceKey, frozenset[ServiceKey]]:
-    index: dict[ServiceKey, set[ServiceKey]] = defaultdict(set)
-    for (root, _port), splits in model.splits.items():
-        for backend in splits.backend_services:
-            index[backend].add(root)
-    return {k: frozenset(v) for k, v in index.items()}
-
-
-def _reach(model: MeshModel, identity: Identity) -> frozenset[Identity] | None:
-    """The destination identities `identity` may call; None means every service (permissive mode)."""
-    if model.permissive:
-        return None
-    index: dict[Identity, frozenset[Identity]] = _memo(model, "reach", lambda: _reach_index(model))
-    return index.get(identity, frozenset())
-
-
-def visible_services(model: MeshModel, identity: Identity) -> frozenset[ServiceKey]:
-    """The services a sidecar running as `identity` gets outbound config for."""
-    reach = _reach(model, identity)
-    return frozenset(model.services) if reach is None else _visible_for_reach(model, reach)
-
-
-def _visible_for_reach(model: MeshModel, reach: frozenset[Identity]) -> frozenset[ServiceKey]:
-    by_identity = _memo(model, "by_identity", lambda: _services_by_identity(model))
-    direct: set[ServiceKey] = set()
-    for destination in reach:
-        direct |= by_identity.get(destination, frozenset())
-    roots = _memo(model, "roots", lambda: _roots_by_backend(model))
-    split_roots = {r for s in direct for r in roots.get(s, ())}
-    return frozenset(direct | split_roots)
 
 
 def _key_order(key: ServiceKey) -> tuple[str, str]:

@@ -80,7 +80,7 @@ def _header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bo
         result = value is not None and _string_matches(matcher.string_match, value)
     else:
         raise NotImplementedError(f"header matcher {kind}")
-    return result != matcher.invert_match
+    return bool(result != matcher.invert_match)
 
 
 def _route_matches(match: rc.RouteMatch, path: str, headers: Mapping[str, str]) -> bool:
@@ -101,10 +101,10 @@ class Simulator:
     """A generated resource set (`{type_url: [message]}`, e.g. `xds.generate(view)`) as a request router."""
 
     def __init__(self, resources: Mapping[str, Sequence[Message]]) -> None:
-        self.listeners: list[listener_pb2.Listener] = list(resources.get(type_urls.LISTENER, ()))  # type: ignore[arg-type]
-        self.routes = {r.name: r for r in resources.get(type_urls.ROUTE, ())}  # type: ignore[attr-defined]
-        self.clusters = {c.name: c for c in resources.get(type_urls.CLUSTER, ())}  # type: ignore[attr-defined]
-        self.assignments = {a.cluster_name: a for a in resources.get(type_urls.ENDPOINT, ())}  # type: ignore[attr-defined]
+        self.listeners: list[listener_pb2.Listener] = list(resources.get(type_urls.LISTENER, ()))
+        self.routes = {r.name: r for r in resources.get(type_urls.ROUTE, ())}
+        self.clusters = {c.name: c for c in resources.get(type_urls.CLUSTER, ())}
+        self.assignments = {a.cluster_name: a for a in resources.get(type_urls.ENDPOINT, ())}
 
     def listener(self, port: int) -> listener_pb2.Listener:
         for listener in self.listeners:
