@@ -203,6 +203,11 @@ def describe(stored: StoredLike) -> dict[str, Any]:
     return {
         **_identity(obj.key),
         "origin": stored.origin,
-        "location": str(obj.location),
+        "location": _where(obj.location),
         "object": obj.resource.to_dict(),
     }
+
+
+def _where(location: Any) -> str:
+    """`file:line` (the document index adds nothing once the line is known)."""
+    return f"{location.file}:{location.line}" if location.line is not None else str(location.file)
