@@ -6,6 +6,7 @@ serving its last accepted config."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from server_envoy import Envoy, backend, get, running_envoy
 from server_harness import Running
 from server_world import invalid_listener, world
 
-from smimesh.server.sync import NACKED, SYNCED
+from smimesh.server.ads import XdsServer
+from smimesh.server.cache import SnapshotCache
+from smimesh.server.sync import NACKED, SYNCED, SyncState
 from smimesh.testing.net import free_port
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
@@ -120,3 +123,44 @@ async def _is(pending: Any, expected: tuple[int, str]) -> bool:
 def _lds_pushes(running: Running) -> float:
     value = running.metrics.registry.get_sample_value("smimesh_xds_pushes_total", {"type": "LDS"})
     return float(value or 0.0)
+
+
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
+async def test_envoy_survives_a_control_plane_restart(running: Running, delta: bool) -> None:
+    listen = free_port()
+    with backend() as backend_port:
+        running.cache.set_snapshot(NODE, Snapshot.build(world(listen, backend_port, tag="v1")))
+        async with running_envoy(NODE, running.server.port, delta=delta):
+            await until(lambda: _is(traffic(listen), (200, "v1")), what="traffic through the listener")
+            answers: list[tuple[int, str]] = []
+            keep_sending = asyncio.create_task(_send_until_cancelled(listen, answers))
+            try:
+                await running.server.stop()
+                await asyncio.sleep(1.0)  # Envoy runs on its last config while the server is down
+                cache, sync = SnapshotCache(), SyncState()
+                cache.set_snapshot(NODE, Snapshot.build(world(listen, backend_port, tag="v2")))
+                restarted = XdsServer(cache, sync, port=running.server.port)
+                await restarted.start()
+                try:
+                    await until(
+                        lambda: _is(traffic(listen), (200, "v2")), what="the restarted server's config"
+                    )
+
+                    async def synced() -> bool:
+                        return sync.status(NODE) == SYNCED
+
+                    await until(synced, what="Envoy to re-sync with the restarted server")
+                finally:
+                    await restarted.stop()
+            finally:
+                keep_sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keep_sending
+            assert len(answers) >= 10, answers  # requests did flow during the outage and reconnection
+            assert {status for status, _ in answers} == {200}
+
+
+async def _send_until_cancelled(port: int, answers: list[tuple[int, str]]) -> None:
+    while True:
+        answers.append(await traffic(port))
+        await asyncio.sleep(0.05)
