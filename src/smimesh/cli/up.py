@@ -11,6 +11,7 @@ from rich.console import Console as RichConsole
 from rich.markup import escape
 
 from smimesh.diagnostics import Diagnostic, Severity
+from smimesh.runtime.api_server import parse_addr
 from smimesh.runtime.app import Console, MeshApp, UpConfig, serve
 from smimesh.settings import from_environment
 
@@ -42,6 +43,10 @@ def summary_lines(app: MeshApp, synced: bool) -> list[str]:
     workloads = sorted({(r["namespace"], r["workload"]) for r in rows})
     state = "all sidecars in sync" if synced else "some sidecars not in sync yet (see `smimesh status`)"
     lines = [f"mesh is up: {len(workloads)} workloads, {len(rows)} instances, {state}"]
+    if not rows:
+        lines.append(
+            "  (no Workload in the directory: add a smimesh.io/v1alpha1 Workload and save, it starts at once)"
+        )
     for namespace, workload in workloads:
         count = sum(1 for r in rows if r["workload"] == workload and r["namespace"] == namespace)
         lines.append(f"  {namespace}/{workload}: {count} instance{'s' if count != 1 else ''}")
@@ -94,6 +99,7 @@ def command(directory: Path, api_addr: str, run_dir: Path | None, xds_port: int)
       smimesh up ./mesh
       smimesh up ./mesh --api-addr 127.0.0.1:0 --run-dir /tmp/mesh-run
     """
+    parse_addr(api_addr)  # a typo fails here, before anything starts
     settings = from_environment().with_overrides(api_addr=api_addr, run_dir=run_dir)
     config = UpConfig(
         directory=directory, run_dir=run_dir, api_addr=api_addr, xds_port=xds_port, settings=settings
