@@ -272,3 +272,10 @@ def test_smi_metrics_paths_are_mounted_guarded_and_documented(store: ResourceSto
         document = client.get("/api/v1/openapi.json").json()
         served = {route.path for route in client.app.routes}  # type: ignore[attr-defined]
         assert set(document["paths"]) == served
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(client: TestClient) -> None:
+    missing = client.get("/api/v2/nothing")
+    assert missing.status_code == 404 and missing.json()["error"]["status"] == 404
+    wrong_method = client.put("/api/v1/apply", content=b"x")
+    assert wrong_method.status_code == 405 and "PUT /api/v1/apply" in wrong_method.json()["error"]["message"]

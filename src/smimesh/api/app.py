@@ -14,11 +14,13 @@ Who may do what:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -32,6 +34,7 @@ from smimesh.api.openapi import openapi_document
 from smimesh.api.protocols import StoreLike, SyncStateLike
 from smimesh.settings import Settings
 
+log = logging.getLogger(__name__)
 LOOPBACK_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -83,7 +86,8 @@ def create_app(
     if metrics_query is not None:
         window = ctx.settings.metrics_max_window_s
         routes += metrics_routes(metrics_query, max_window_s=window, guard=lambda h: _guard(h, write=False))
-    app = Starlette(routes=routes)
+    handlers = {HTTPException: _http_error, Exception: _internal_error}
+    app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
     app.state.ctx = ctx
     return app
 
@@ -97,6 +101,16 @@ async def openapi(request: Request) -> Response:
         getattr(route, "path", "").startswith(METRICS_PREFIX) for route in request.app.routes
     )
     return JSONResponse(openapi_document(metrics=serves_metrics))
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Unknown paths and methods answer in the API's one error shape too."""
+    return errors.error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("API request %s %s failed", request.method, request.url.path)
+    return errors.error_response(500, "the control plane failed on this request (see its log)")
 
 
 def _open(handler: Handler) -> Handler:
