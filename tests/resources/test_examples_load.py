@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from smimesh.resources import load_documents, load_paths, load_text
-from smimesh.resources.reader import Document, read_paths
+from smimesh.resources.document import Document
+from smimesh.resources.reader import read_paths
 
 EXAMPLES = Path("/work/shared/smi/examples")
 FILES = sorted(EXAMPLES.glob("*.yaml"))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smimesh.resources.reader import format_path, read_paths, read_text
+from smimesh.resources.document import format_path
+from smimesh.resources.reader import read_paths, read_text
 from smimesh.settings import Settings
 
 MULTI = """\

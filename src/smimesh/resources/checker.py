@@ -11,8 +11,8 @@ from typing import Any
 import re2
 
 from smimesh.diagnostics import Diagnostic, Severity, lookup, shorten
+from smimesh.resources.document import Document, format_path
 from smimesh.resources.meta import Resource
-from smimesh.resources.reader import Document, format_path
 
 Path = tuple[str | int, ...]
 

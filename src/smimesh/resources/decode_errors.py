@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from smimesh.diagnostics import Diagnostic, shorten
 from smimesh.resources import codes
-from smimesh.resources.reader import Document, format_path
+from smimesh.resources.document import Document, format_path
 
 _TYPE_WORDS = {
     "int": "an integer",

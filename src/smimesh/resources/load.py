@@ -19,8 +19,9 @@ from smimesh.diagnostics import Diagnostic, Location, has_errors, shorten, sort_
 from smimesh.errors import ConversionError
 from smimesh.resources import codes, registry
 from smimesh.resources.decode_errors import diagnostics_from_error
+from smimesh.resources.document import Document, ReadResult, format_path
 from smimesh.resources.meta import Resource, ResourceKey, SpokeResource
-from smimesh.resources.reader import Document, ReadResult, format_path, read_paths, read_text
+from smimesh.resources.reader import read_paths, read_text
 from smimesh.resources.references import validate_references
 from smimesh.resources.snapshot import InputSnapshot
 from smimesh.resources.validate import validate_object

@@ -1,4 +1,4 @@
-"""Reading manifests: files, directories and stdin into `Document`s with a line for every field path.
+"""Reading manifests: files, directories and stdin into `Document`s (see `document`) with their line maps.
 
 Owns the boundary between bytes and data: size limits, encodings, which files a directory
 contributes, multi-document YAML and JSON, `kind: List` expansion and the resulting diagnostics.
@@ -10,77 +10,21 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
 
-from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, lookup
+from smimesh.diagnostics import Diagnostic, Location, Severity, lookup
 from smimesh.resources import codes
-from smimesh.resources.yaml_tree import Limits, ParsedDocument, Path, TreeError, iter_documents
+from smimesh.resources.document import Document, ReadResult
+from smimesh.resources.yaml_tree import Limits, ParsedDocument, TreeError, iter_documents
 from smimesh.settings import Settings
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 _SEPARATOR = re.compile(r"^---(?=\s|$)", re.MULTILINE)
-_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def format_path(parts: Iterable[str | int]) -> str:
-    """`("spec", "rules", 0, "name")` → `spec.rules[0].name`; odd keys are quoted: `labels["a.b/c"]`."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _SIMPLE_KEY.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += '["' + part.replace('"', '\\"') + '"]'
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """One object as written: its data, where it came from, and the line of each field path."""
-
-    data: Any
-    source: str
-    index: int
-    lines: Mapping[Path, int] = field(default_factory=dict, repr=False)
-    prefix: Path = ()  # ("items", 3) for the 4th item of a List
-    line: int | None = None
-
-    def line_of(self, path: Sequence[str | int] = ()) -> int | None:
-        """Line of `path` (relative to the object), or of its nearest ancestor that has one."""
-        full = (*self.prefix, *path)
-        for end in range(len(full), -1, -1):
-            line = self.lines.get(full[:end])
-            if line is not None:
-                return line
-        return self.line
-
-    def location(self, path: Sequence[str | int] = ()) -> Location:
-        return Location(self.source, self.line_of(path), self.index)
-
-    def ref(self) -> ObjectRef:
-        data = self.data if isinstance(self.data, dict) else {}
-        meta = data.get("metadata")
-        meta = meta if isinstance(meta, dict) else {}
-        return ObjectRef(_text(data.get("kind")), _text(meta.get("namespace")), _text(meta.get("name")))
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-@dataclass(slots=True)
-class ReadResult:
-    documents: list[Document] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-
 IsListKind = Callable[[str, str], bool]
 
 

@@ -17,8 +17,8 @@ from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, looku
 from smimesh.resources import codes
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service
+from smimesh.resources.document import format_path
 from smimesh.resources.meta import Resource, ResourceKey
-from smimesh.resources.reader import format_path
 from smimesh.resources.snapshot import InputSnapshot
 from smimesh.resources.specs import HTTPRouteGroup, TCPRoute, UDPRoute
 from smimesh.resources.split import TrafficSplit

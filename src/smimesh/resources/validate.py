@@ -15,8 +15,8 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic
 from smimesh.resources import codes, dns
 from smimesh.resources.checker import Checker, Path, re2_error
+from smimesh.resources.document import Document
 from smimesh.resources.meta import Resource
-from smimesh.resources.reader import Document
 from smimesh.resources.validate_specs import http_matches, port_matches, split
 
 __all__ = ["re2_error", "validate_object"]
