@@ -22,9 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from smimesh import demo
-from smimesh.cli.up import rich_console, summary_lines
+from smimesh.cli.up import check_addr, rich_console, summary_lines
 from smimesh.demo.stats import ClientView, DemoStats
-from smimesh.runtime.api_server import parse_addr
 from smimesh.runtime.app import MeshApp, UpConfig, serve
 from smimesh.settings import from_environment
 
@@ -128,7 +127,7 @@ def command(directory: Path, duration: float | None, api_addr: str) -> None:
       smimesh demo                      # runs until Ctrl-C
       smimesh demo --duration 30 --dir /tmp/bookstore
     """
-    parse_addr(api_addr)  # a typo fails here, before anything starts
+    check_addr(api_addr)  # a typo fails here, before anything starts
     terminal = RichConsole(stderr=True)
     written = demo.copy_to(directory)
     kept = "" if written else " (already there: your edits are kept)"

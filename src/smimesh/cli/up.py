@@ -11,7 +11,7 @@ from rich.console import Console as RichConsole
 from rich.markup import escape
 
 from smimesh.diagnostics import Diagnostic, Severity
-from smimesh.runtime.api_server import parse_addr
+from smimesh.errors import UsageError
 from smimesh.runtime.app import Console, MeshApp, UpConfig, serve
 from smimesh.settings import from_environment
 
@@ -71,6 +71,13 @@ async def run_up(config: UpConfig, console: Console) -> None:
     await serve(config, console, while_running=report_ready)
 
 
+def check_addr(addr: str) -> None:
+    """A usage error (exit 2) for an address that is not HOST:PORT."""
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"invalid address {addr!r}", hint="write HOST:PORT, e.g. 127.0.0.1:15080")
+
+
 @click.command("up")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--api-addr", default="127.0.0.1:15080", show_default=True, help="where the HTTP API listens")
@@ -99,7 +106,7 @@ def command(directory: Path, api_addr: str, run_dir: Path | None, xds_port: int)
       smimesh up ./mesh
       smimesh up ./mesh --api-addr 127.0.0.1:0 --run-dir /tmp/mesh-run
     """
-    parse_addr(api_addr)  # a typo fails here, before anything starts
+    check_addr(api_addr)  # a typo fails here, before anything starts
     settings = from_environment().with_overrides(api_addr=api_addr, run_dir=run_dir)
     config = UpConfig(
         directory=directory, run_dir=run_dir, api_addr=api_addr, xds_port=xds_port, settings=settings

@@ -30,7 +30,6 @@ from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_up
 from smimesh.local.rundir import RunDir
 from smimesh.local.sidecar import SidecarLauncher
 from smimesh.local.supervisor import Supervisor
-from smimesh.runtime.api_server import ApiServer
 from smimesh.settings import LOOPBACK, Settings
 
 STORE_FILE = "applied.sqlite3"  # the durable store of API-applied resources, in the run dir
@@ -216,6 +215,7 @@ class MeshApp:
 
     async def _start_api(self, store: Any, token: str) -> None:
         from smimesh.api.app import create_app
+        from smimesh.api.serve import ApiServer
 
         assert self.supervisor is not None
         app = create_app(
@@ -228,7 +228,8 @@ class MeshApp:
             settings=self.config.settings,
         )
         api = ApiServer(app, self.config.api_addr)
-        self.api_address = await api.start()
+        port = await api.start()
+        self.api_address = f"{self.config.api_addr.rpartition(':')[0]}:{port}"
         self._closers.append(api.stop)
 
     # ---- running ------------------------------------------------------------------------------
