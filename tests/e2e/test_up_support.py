@@ -99,7 +99,9 @@ def make_shop(directory: Path, v1: int = 80, v2: int = 20) -> None:
     write(directory / "web-v1.yaml", backend("web-v1", "v1"))
     write(directory / "web-v2.yaml", backend("web-v2", "v2"))
     write(directory / "split.yaml", split(v1, v2))
-    write(directory / "access.yaml", """
+    write(
+        directory / "access.yaml",
+        """
     apiVersion: specs.smi-spec.io/v1alpha4
     kind: HTTPRouteGroup
     metadata: {name: everything, namespace: shop}
@@ -113,7 +115,8 @@ def make_shop(directory: Path, v1: int = 80, v2: int = 20) -> None:
       destination: {kind: ServiceAccount, name: web, namespace: shop}
       rules: [{kind: HTTPRouteGroup, name: everything, matches: [all]}]
       sources: [{kind: ServiceAccount, name: client, namespace: shop}]
-    """)
+    """,
+    )
 
 
 def chi_square_p(observed: list[int], weights: list[float]) -> float:
