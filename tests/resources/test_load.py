@@ -199,3 +199,26 @@ def test_references_work_on_any_snapshot_with_hub_paths(load) -> None:  # type: 
     assert [(d.code, d.path, d.location.line) for d in result.diagnostics] == [("SM4001", "specs[0].name", 5)]
     plain = validate_references(InputSnapshot.from_resources(o.resource for o in result.objects))
     assert [(d.code, d.path) for d in plain] == [("SM4001", "spec.rules[0].name")]
+
+
+def test_a_field_of_another_version_names_that_version(load) -> None:  # type: ignore[no-untyped-def]
+    text = """
+        apiVersion: access.smi-spec.io/v1alpha3
+        kind: TrafficTarget
+        metadata: {name: allow}
+        spec:
+          destination: {kind: ServiceAccount, name: server, port: 8080}
+          rules: [{kind: TCPRoute, name: tcp}]
+          sources: [{kind: ServiceAccount, name: client}]
+    """
+    d = one(load(text, references=False), "SM2005")
+    assert d.path == "spec.destination.port" and "access.smi-spec.io/v1alpha2" in d.hint
+
+
+def test_json_from_stdin_or_the_api_is_read_as_json(load) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},\n'
+        '"spec": {"ports": [{"port": 8e1}]}}'
+    )
+    d = one(load(text, "<api>"), "SM2006")
+    assert d.value == "80.0"  # JSON's 8e1 is a number (YAML 1.1 would read the text "8e1")

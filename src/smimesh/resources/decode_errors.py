@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from smimesh.diagnostics import Diagnostic, shorten
-from smimesh.resources import codes
+from smimesh.resources import codes, registry
 from smimesh.resources.document import Document, format_path
 
 _TYPE_WORDS = {
@@ -183,7 +183,10 @@ def _unknown_field(
 ) -> tuple[str, str, str, str]:
     allowed = fields_at(model, path[:-1])
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-    if close:
+    elsewhere = _versions_with_field(model, path)
+    if elsewhere:
+        hint = f"`{name}` exists in {', '.join(elsewhere)}: write that apiVersion, or remove the field"
+    elif close:
         hint = f"did you mean `{close[0]}`?"
     elif allowed:
         hint = "fields allowed here: " + ", ".join(allowed)
@@ -191,6 +194,18 @@ def _unknown_field(
         hint = "remove it"
     expected = ", ".join(allowed)
     return codes.UNKNOWN_FIELD, f"unknown field `{name}`", expected and f"one of {expected}", hint
+
+
+def _versions_with_field(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """Other apiVersions of the same kind whose schema has this field (e.g. v1alpha2 `destination.port`)."""
+    kind = getattr(model, "KIND", "")
+    own = getattr(model, "API_VERSION", "")
+    found = []
+    for api_version in registry.versions_of(kind) if kind else []:
+        other = registry.lookup(api_version, kind)
+        if api_version != own and other is not None and path and path[-1] in fields_at(other, path[:-1]):
+            found.append(api_version)
+    return found
 
 
 # --- the model's own field names at a path (for "did you mean") ---------------------------------------

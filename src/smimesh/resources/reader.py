@@ -154,7 +154,9 @@ def _read_into(result: ReadResult, raw: bytes, source: str, settings: Settings, 
     if problem is not None or text is None:
         result.diagnostics.append(problem or _problem(codes.NOT_TEXT, "unreadable", source))
         return
-    json_mode = source.lower().endswith(".json")
+    json_mode = source.lower().endswith(".json") or (
+        source.startswith("<") and text.lstrip()[:1] in ("{", "[")  # stdin or the API: sniff JSON
+    )
     if json_mode:
         text = text.replace("\t", " ")  # JSON allows tabs only as whitespace; YAML's scanner does not
     limits = Limits(settings.max_yaml_depth, settings.max_yaml_aliases)
