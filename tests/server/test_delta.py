@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from server_harness import Running
 from server_world import world
 
@@ -100,3 +102,33 @@ async def test_nack_recorded_and_not_resent(running: Running) -> None:
     await client.wait_for(lambda c: c.state(T.LISTENER).acks == 1)
     assert client.state(T.CLUSTER).responses == 1
     assert running.sync.status("a.ns") == NACKED
+
+
+names = st.sets(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=5)
+
+
+@given(held=names, subscribed=names, present=names, wildcard=st.booleans(), changed=names)
+def test_applying_a_delta_leaves_the_proxy_holding_exactly_what_it_should(
+    held: set[str], subscribed: set[str], present: set[str], wildcard: bool, changed: set[str]
+) -> None:
+    """Whatever the proxy held, one push (updates + removals) makes it hold the visible set, current."""
+    from envoy.config.cluster.v3 import cluster_pb2
+
+    from smimesh.server.delta import _DeltaType, _diff, _remember
+
+    entries = dict(
+        Snapshot.build({T.CLUSTER: [cluster_pb2.Cluster(name=n) for n in present]}).entries(T.CLUSTER)
+    )
+    proxy = {n: ("old" if n in changed or n not in entries else entries[n].digest) for n in held}
+    state = _DeltaType(wildcard=wildcard, names=set(subscribed), known=dict(proxy))
+    updated, removed = _diff(state, entries)
+    for entry in updated:
+        proxy[entry.name] = entry.digest
+    for name in removed:
+        proxy.pop(name, None)
+    _remember(state, updated, removed)
+    visible = set(entries) if wildcard else set(entries) & subscribed
+    assert {n for n in proxy if n in visible} == visible
+    assert all(proxy[n] == entries[n].digest for n in visible)
+    assert not {n for n in proxy if n not in entries}  # nothing gone is still held
+    assert _diff(state, entries) == ([], [])  # and the next diff is empty: no resend

@@ -127,3 +127,21 @@ async def test_node_without_snapshot_waits_then_gets_it(running: Running) -> Non
     assert client.state(T.CLUSTER).responses == 0
     running.cache.set_snapshot("late.ns", Snapshot.build(world(10001, 10002)))
     await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+
+
+async def test_a_request_with_a_stale_nonce_is_ignored(running: Running) -> None:
+    from envoy.service.discovery.v3 import discovery_pb2
+    from google.rpc import status_pb2
+
+    running.cache.set_snapshot("a.ns", Snapshot.build(world(10001, 10002)))
+    client = await running.client("a.ns")
+    await client.subscribe(T.CLUSTER)
+    await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+    stale = discovery_pb2.DiscoveryRequest(
+        type_url=T.CLUSTER, response_nonce="not-the-last-one", error_detail=status_pb2.Status(message="late")
+    )
+    client._send(stale)
+    await client.subscribe(T.LISTENER)  # a later request on the same stream: the stale one was handled
+    await client.wait_for(lambda c: c.state(T.LISTENER).acks == 1)
+    await client.wait_for(lambda c: running.sync.status("a.ns") == SYNCED)
+    assert running.sync.get("a.ns").nack_message == ""
