@@ -72,3 +72,21 @@ async def test_metrics_render_prometheus_text(running: Running) -> None:
     assert b'smimesh_xds_pushes_total{type="CDS"} 1.0' in text
     assert b"smimesh_xds_connected_proxies 1.0" in text
     assert b"smimesh_xds_convergence_seconds_count 1.0" in text
+
+
+async def test_removed_nodes_leave_the_sync_state_in_either_order(running: Running) -> None:
+    for node in ("first.ns", "second.ns"):
+        running.cache.set_snapshot(node, Snapshot.build(world(1, 2)))
+    first, second = await running.client("first.ns"), await running.client("second.ns")
+    for client in (first, second):
+        await client.subscribe(T.CLUSTER)
+        await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+    await first.close()  # disconnected, then its instance removed
+    await second.wait_for(lambda c: running.sync.status("first.ns") == "DISCONNECTED")
+    running.cache.clear("first.ns")
+    assert running.sync.get("first.ns") is None
+    running.cache.clear("second.ns")  # instance removed while connected, then the sidecar goes away
+    assert running.sync.status("second.ns") == "SYNCED"
+    await second.close()
+    await second.wait_for(lambda c: running.sync.get("second.ns") is None)
+    assert running.sync.rows() == []

@@ -23,7 +23,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from smimesh.server.cache import SnapshotCache
-from smimesh.server.hooks import HookChain, Push, ServerHooks
+from smimesh.server.hooks import HookChain, Push, ServerHooks, StreamInfo
 from smimesh.server.metrics import ControlPlaneMetrics
 from smimesh.server.stream import ServerParts, StreamBase
 from smimesh.server.sync import SyncState
@@ -132,6 +132,18 @@ class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         await DeltaStream(self.parts, context, next(self._ids)).serve(request_iterator)
 
 
+class _ForgetRemovedNodes(ServerHooks):
+    """A proxy whose node left the cache (its instance was removed) leaves the sync state when its
+    last stream closes; the cache's clear listener covers the other order (closed first)."""
+
+    def __init__(self, cache: SnapshotCache, sync: SyncState) -> None:
+        self.cache, self.sync = cache, sync
+
+    def on_stream_close(self, stream: StreamInfo) -> None:
+        if self.cache.get_snapshot(stream.node_id) is None:
+            self.sync.forget(stream.node_id)
+
+
 class XdsServer:
     """ADS (SotW and delta) over `cache`, keeping `sync` (and `metrics`, if given) up to date."""
 
@@ -147,9 +159,10 @@ class XdsServer:
     ) -> None:
         self.cache, self.sync, self.metrics = cache, sync, metrics
         self.host, self.port = host, port
-        chain = [sync, *([metrics] if metrics else []), *hooks]
+        chain = [sync, _ForgetRemovedNodes(cache, sync), *([metrics] if metrics else []), *hooks]
         if metrics is not None:
             sync.convergence_listeners.append(metrics.observe_convergence)
+        cache.clear_listeners.append(sync.forget)
         self._parts = ServerParts(cache, HookChain(chain))
         self._server: grpc.aio.Server | None = None
 

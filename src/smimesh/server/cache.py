@@ -22,6 +22,7 @@ class SnapshotCache:
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
         self._watchers: dict[str, list[Watcher]] = {}
+        self.clear_listeners: list[Callable[[str], None]] = []  # told when a node is forgotten
 
     def set_snapshot(self, node_id: str, snapshot: Snapshot) -> bool:
         """Publish `snapshot` for `node_id`; False (and no one is told) when the content is unchanged."""
@@ -38,6 +39,8 @@ class SnapshotCache:
         """Forget a node's snapshot (its streams keep what they sent; nothing new is pushed)."""
         if self._snapshots.pop(node_id, None) is not None:
             self._notify(node_id, None)
+            for listener in self.clear_listeners:
+                listener(node_id)
 
     def node_ids(self) -> list[str]:
         return sorted(self._snapshots)

@@ -113,6 +113,12 @@ class SyncState(ServerHooks):
         """One JSON-able row per proxy, sorted by node id."""
         return [self.proxies[node_id].to_row() for node_id in sorted(self.proxies)]
 
+    def forget(self, node_id: str) -> None:
+        """Drop a proxy that is gone for good (its instance was removed and no stream is open)."""
+        proxy = self.proxies.get(node_id)
+        if proxy is not None and proxy.streams == 0:
+            del self.proxies[node_id]
+
     def connected_count(self) -> int:
         return sum(1 for proxy in self.proxies.values() if proxy.streams > 0)
 
