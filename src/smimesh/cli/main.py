@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "logs": "smimesh.cli.logs:command",
     "proxy-status": "smimesh.cli.proxy_status:command",
     "proxy-config": "smimesh.cli.proxy_config:command",
+    "top": "smimesh.cli.top:command",
+    "stat": "smimesh.cli.stat:command",
 }
 
 
