@@ -8,7 +8,7 @@ from server_world import world
 
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
-from smimesh.server.hooks import Metadata, ServerHooks
+from smimesh.server.hooks import Metadata, Push, ServerHooks, StreamInfo
 from smimesh.server.sync import SyncState
 from smimesh.testing.ads_client import AdsClient
 from smimesh.xds import type_urls as T
@@ -90,3 +90,34 @@ async def test_removed_nodes_leave_the_sync_state_in_either_order(running: Runni
     await second.close()
     await second.wait_for(lambda c: running.sync.get("second.ns") is None)
     assert running.sync.rows() == []
+
+
+class PushLog(ServerHooks):
+    def __init__(self) -> None:
+        self.types: list[str] = []
+
+    def on_response(self, stream: StreamInfo, push: Push) -> None:
+        self.types.append(T.short_name(push.type_url))
+
+
+async def test_a_change_of_every_type_is_pushed_make_before_break(no_leaked_tasks: None) -> None:
+    log, cache, sync = PushLog(), SnapshotCache(), SyncState()
+    server = XdsServer(cache, sync, hooks=[log])
+    await server.start()
+    client = AdsClient("a.ns", address=server.address, follow=True)
+    try:
+        cache.set_snapshot("a.ns", Snapshot.build(world(1, 2)))
+        await client.connect()
+        await client.subscribe(T.LISTENER)
+        await client.subscribe(T.CLUSTER)
+        await client.wait_for(lambda c: all(c.state(t).acks == 1 for t in (T.CLUSTER, T.ENDPOINT, T.ROUTE)))
+        await client.wait_for(lambda c: sync.status("a.ns") == "SYNCED")  # nothing in flight any more
+        log.types.clear()
+        changed = world(3, 4, tag="v2")
+        changed[T.CLUSTER][0].connect_timeout.seconds = 2
+        cache.set_snapshot("a.ns", Snapshot.build(changed))
+        await client.wait_for(lambda c: len(log.types) == 4)
+        assert log.types == ["CDS", "EDS", "LDS", "RDS"]
+    finally:
+        await client.close()
+        await server.stop()
