@@ -1,8 +1,9 @@
 """The bounded sliding window: per series, what happened in each recent time slot.
 
 Scrapes give cumulative numbers; the window keeps only their differences, one slot per
-`slot_s` seconds (by default one scrape interval), for at most `max_window_s` seconds. Any window
-up to the maximum is the sum of the slots that end inside it, so its resolution is one slot.
+`slot_s` seconds (by default one scrape interval), for at most `max_window_s` seconds. A scrape's
+difference is what happened since the previous scrape, dated at the scrape; a window is the sum
+of the slots whose latest scrape falls inside it, so its resolution is one scrape interval.
 
 Memory is bounded by design: per series at most `max_window_s / slot_s + 1` slots, each holding
 two counts and only the histogram bins that changed (three floats per bin in an `array`), and a
@@ -47,6 +48,7 @@ class Totals:
 @dataclass(slots=True)
 class _Slot:
     index: int
+    at: float  # when the latest scrape added to this slot was taken
     success: float
     failure: float
     bins: array  # type: ignore[type-arg]  # flat (lower, width, count) triples
@@ -76,7 +78,7 @@ class SlidingWindow:
                 continue
             delta = _delta(previous or Reading(), reading)
             if delta.success or delta.failure or delta.bins:
-                self._record(series, index, delta)
+                self._record(series, index, now, delta)
         self._prune(index)
 
     def forget(self, instance: str) -> None:
@@ -86,13 +88,13 @@ class SlidingWindow:
             del self._last[series]
 
     def totals(self, window_s: float, now: float) -> dict[Series, Totals]:
-        """Per series, the sum of the slots that end inside `(now - window_s, now]`."""
-        first = int((now - min(window_s, self.max_window_s)) // self.slot_s)
+        """Per series, the sum of the slots whose scrapes were taken inside `(now - window_s, now]`."""
+        start = now - min(window_s, self.max_window_s)
         result: dict[Series, Totals] = {}
         for series, slots in self._slots.items():
             totals = Totals()
             for slot in slots:
-                if slot.index >= first:
+                if slot.at > start:
                     _add_slot(totals, slot)
             result[series] = totals
         return result
@@ -105,11 +107,12 @@ class SlidingWindow:
         """Everything counted since the window started (monotonic: for the Prometheus export)."""
         return self._cumulative
 
-    def _record(self, series: Series, index: int, delta: Totals) -> None:
+    def _record(self, series: Series, index: int, now: float, delta: Totals) -> None:
         slots = self._slots.setdefault(series, deque())
         if not slots or slots[-1].index != index:
-            slots.append(_Slot(index, 0.0, 0.0, array("d")))
+            slots.append(_Slot(index, now, 0.0, 0.0, array("d")))
         slot = slots[-1]
+        slot.at = now
         slot.success += delta.success
         slot.failure += delta.failure
         for (lower, width), count in delta.bins.items():
@@ -120,7 +123,7 @@ class SlidingWindow:
         oldest = index - self._keep
         for series in list(self._slots):
             slots = self._slots[series]
-            while slots and slots[0].index < oldest:
+            while slots and slots[0].index <= oldest:
                 slots.popleft()
             if not slots:
                 del self._slots[series]
