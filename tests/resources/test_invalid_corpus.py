@@ -69,7 +69,11 @@ def test_invalid_document(path: Path) -> None:
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 def test_every_diagnostic_is_complete(path: Path) -> None:
+    """File, line, message and a hint always; the expected value too once the document was understood."""
     for d in load_paths([str(path)]).diagnostics:
         assert d.location.file == str(path)
         assert d.location.line is not None and d.location.line >= 1
         assert d.message and lookup(d.code) is not None
+        assert d.hint, d.format()
+        if d.code.startswith(("SM3", "SM4")) or d.code in ("SM2002", "SM2003", "SM2005", "SM2006", "SM2007"):
+            assert d.path and d.expected, d.format()

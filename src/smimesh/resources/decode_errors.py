@@ -36,6 +36,12 @@ _TYPE_WORDS = {
     "literal": "a value",
 }
 _PORT_FIELDS = ("port", "containerPort", "targetPort")
+_HINTS = {
+    codes.BAD_PORT: "use a port number between 1 and 65535",
+    codes.NEGATIVE_WEIGHT: "use 0 to send a backend no traffic",
+    codes.INVALID_VALUE: "change the value to satisfy the rule shown in `expected`",
+    codes.DUPLICATE_HEADER: "keep one condition per header name, merging the regexes",
+}
 _CUSTOM_CODES = {"header_duplicate": codes.DUPLICATE_HEADER}
 
 
@@ -98,19 +104,36 @@ def _describe(
     kind: str, items: list[dict[str, Any]], path: tuple[str | int, ...], model: type[BaseModel]
 ) -> tuple[str, str, str, str]:
     """(code, message, expected, hint) for one group of errors at one path."""
-    name = str(path[-1]) if path else "document"
+    name = _field_name(path)
     if kind == "missing":
         return codes.MISSING_FIELD, f"required field `{name}` is missing", "", f"add `{name}:`"
     if kind == "extra_forbidden":
-        return _unknown_field(name, path, model)
+        return _unknown_field(str(path[-1]), path, model)
     if kind in ("literal_error", "enum"):
         allowed = " or ".join(str(i.get("ctx", {}).get("expected", "")) for i in items)
-        return codes.NOT_ALLOWED, f"`{name}` has a value that is not allowed", f"one of {allowed}", ""
+        return (
+            codes.NOT_ALLOWED,
+            f"`{name}` has a value that is not allowed",
+            f"one of {allowed}",
+            "use one of the listed values exactly (they are case-sensitive)",
+        )
     if all(_is_type_error(i["type"]) for i in items):
         return _wrong_type(name, items)
     message = "; ".join(dict.fromkeys(str(i["msg"]) for i in items if not _is_type_error(i["type"])))
     code = _CUSTOM_CODES.get(kind) or _bound_code(kind, path) or codes.INVALID_VALUE
-    return code, f"`{name}`: {_lower_first(message)}", _expected_from_ctx(items[0]), ""
+    if kind.startswith("header_"):  # smimesh's own messages already name the entry
+        return code, message, "one `name: regex` entry per list item, each name once", _HINTS[code]
+    return code, f"`{name}`: {_lower_first(message)}", _expected_from_ctx(items[0]), _HINTS.get(code, "")
+
+
+def _field_name(path: tuple[str | int, ...]) -> str:
+    """The last key of `path` with any indexes after it: `methods[1]`, `headers[0]`, `weight`."""
+    tail: list[str | int] = []
+    for part in reversed(path):
+        tail.insert(0, part)
+        if isinstance(part, str):
+            break
+    return format_path(tail) if tail else "document"
 
 
 def _bound_code(kind: str, path: tuple[str | int, ...]) -> str | None:
@@ -133,12 +156,24 @@ def _wrong_type(name: str, items: list[dict[str, Any]]) -> tuple[str, str, str, 
     words = [_TYPE_WORDS.get(_type_stem(i["type"]), i["type"]) for i in items]
     expected = " or ".join(dict.fromkeys(words))
     found = items[0].get("input")
-    hint = ""
+    return (
+        codes.WRONG_TYPE,
+        f"`{name}` has the wrong type ({_type_name(found)})",
+        expected,
+        _type_hint(found, words),
+    )
+
+
+def _type_hint(found: Any, words: list[str]) -> str:
     if isinstance(found, str) and found.strip().lstrip("-").isdigit() and "an integer" in words:
-        hint = "write the number without quotes"
-    elif isinstance(found, int | float) and "text" in words:
-        hint = "quote the value to make it text"
-    return codes.WRONG_TYPE, f"`{name}` has the wrong type ({_type_name(found)})", expected, hint
+        return "write the number without quotes"
+    if isinstance(found, int | float) and "text" in words:
+        return "quote the value to make it text"
+    if "a list" in words:
+        return "write a list: one `- item` line per entry, or [a, b]"
+    if "a mapping" in words:
+        return "write `key: value` lines indented under this field, or {key: value}"
+    return f"write {words[0]} here"
 
 
 def _type_stem(kind: str) -> str:

@@ -73,3 +73,12 @@ def env_name(value: str) -> str:
 
 def http_header_name(value: str) -> str:
     return "" if _HTTP_TOKEN.fullmatch(value) else "an HTTP token (letters, digits, !#$%&'*+-.^_`|~)"
+
+
+def suggest(value: str, *, dots: bool = False, letter_first: bool = False, limit: int = 63) -> str:
+    """A valid name close to `value` (for hints): lower-case, other characters as '-', trimmed."""
+    text = re.sub(r"[^a-z0-9.-]" if dots else r"[^a-z0-9-]", "-", value.lower())
+    text = text.strip("-.")[:limit].strip("-.")
+    if letter_first and not text[:1].isalpha():
+        text = ("x-" + text)[:limit].strip("-")
+    return text or "name"

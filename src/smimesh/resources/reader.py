@@ -24,6 +24,8 @@ from smimesh.settings import Settings
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16"}
+_ITEM_HINT = "each item is a whole object with its own apiVersion, kind and metadata"
 _SEPARATOR = re.compile(r"^---(?=\s|$)", re.MULTILINE)
 IsListKind = Callable[[str, str], bool]
 
@@ -134,7 +136,11 @@ def _decode(raw: bytes, source: str) -> tuple[str | None, Diagnostic | None]:
         if b"\x00" in raw:
             line = raw[: raw.index(b"\x00")].count(b"\n") + 1
             return None, _problem(
-                codes.NOT_TEXT, "NUL byte found: this looks like a binary file", source, line
+                codes.NOT_TEXT,
+                "NUL byte found: this looks like a binary file",
+                source,
+                line,
+                hint="manifests are UTF-8 text: is this the right file?",
             )
     try:
         return raw.decode(encoding), None
@@ -142,7 +148,7 @@ def _decode(raw: bytes, source: str) -> tuple[str | None, Diagnostic | None]:
         line = raw[: exc.start].count(b"\n") + 1
         return None, _problem(
             codes.NOT_TEXT,
-            f"not valid {encoding.upper()[:6]} text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            f"not valid {_ENCODING_NAMES[encoding]} text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
             source,
             line,
             hint="save the file as UTF-8",
@@ -240,7 +246,10 @@ class _TextReader:
             return
         if not isinstance(items, list):
             self._add(
-                codes.BAD_LIST, "`items` of a List must be a list of objects", document.line_of(["items"])
+                codes.BAD_LIST,
+                "`items` of a List must be a list of objects",
+                document.line_of(["items"]),
+                _ITEM_HINT,
             )
             return
         for position, item in enumerate(items):
@@ -250,6 +259,7 @@ class _TextReader:
                     codes.BAD_LIST,
                     f"items[{position}] is not an object",
                     document.lines.get(prefix, document.line),
+                    _ITEM_HINT,
                 )
                 continue
             self.result.documents.append(

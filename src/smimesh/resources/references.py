@@ -26,6 +26,22 @@ from smimesh.resources.workload import Workload
 
 Path = tuple[str | int, ...]
 Locate = Callable[[ResourceKey, Path], tuple[Location, str]]
+# (expected, default hint) per code
+_DEFAULTS: dict[str, tuple[str, str]] = {
+    codes.MISSING_ROUTE: ("a route object of that kind in the TrafficTarget's namespace", ""),
+    codes.MISSING_MATCH: ("a match name the HTTPRouteGroup defines", ""),
+    codes.MISSING_SPLIT_MATCH: ("an HTTPRouteGroup in the split's namespace", ""),
+    codes.MISSING_ROOT: ("a Service in the split's namespace", ""),
+    codes.MISSING_BACKEND: ("a Service in the split's namespace", ""),
+    codes.BACKEND_LACKS_PORT: ("every port number of the root Service", ""),
+    codes.ZERO_WEIGHTS: ("an eligible backend with a weight above 0 for every root port", ""),
+    codes.SELECTS_NOTHING: ("the labels of at least one Workload in the namespace", ""),
+    codes.IDENTITY_MISMATCH: ("a ServiceAccount that a TrafficTarget names", ""),
+    codes.DUPLICATE_SPLIT: (
+        "one TrafficSplit without `matches` per root service",
+        "merge the splits, or give this one `matches`",
+    ),
+}
 _ROUTE_KINDS: dict[str, type[Resource]] = {
     "HTTPRouteGroup": HTTPRouteGroup,
     "TCPRoute": TCPRoute,
@@ -51,6 +67,8 @@ class _Refs:
         self, resource: Resource, code: str, message: str, path: Path, value: Any = None, hint: str = ""
     ) -> None:
         location, where = self.locate(resource.key, path)
+        expected, default_hint = _DEFAULTS.get(code, ("", ""))
+        hint = hint or default_hint
         info = lookup(code)
         key = resource.key
         self.found.append(
@@ -62,7 +80,8 @@ class _Refs:
                 ObjectRef(key.kind, key.namespace, key.name),
                 where,
                 None if value is None else shorten(value),
-                hint=hint,
+                expected,
+                hint,
             )
         )
 

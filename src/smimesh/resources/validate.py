@@ -33,25 +33,22 @@ def validate_object(document: Document, resource: Resource) -> list[Diagnostic]:
     return found
 
 
-def _name_rule(kind: str) -> Callable[[str], str]:
-    if kind == "Service":
-        return dns.dns1035_label
-    return dns.dns1123_label if kind == "Workload" else dns.dns1123_subdomain
+# Services become DNS names (DNS-1035); Workload names prefix instance names (a label); the rest: subdomains.
+_NAME_RULES = {"Service": "dns1035-label", "Workload": "dns1123-label"}
 
 
 def _metadata(c: Checker) -> Iterator[Diagnostic]:
     meta = c.resource.metadata
-    problem = _name_rule(c.resource.KIND)(meta.name)
-    if problem:
-        yield c.report(codes.BAD_NAME, f"name {meta.name!r} is {problem}", ("metadata", "name"), meta.name)
-    problem = dns.dns1123_label(meta.namespace)
-    if problem:
-        yield c.report(
-            codes.BAD_NAMESPACE,
-            f"namespace {meta.namespace!r} is {problem}",
-            ("metadata", "namespace"),
-            meta.namespace,
-        )
+    yield from c.name(
+        codes.BAD_NAME,
+        "name",
+        meta.name,
+        ("metadata", "name"),
+        _NAME_RULES.get(c.resource.KIND, "dns1123-subdomain"),
+    )
+    yield from c.name(
+        codes.BAD_NAMESPACE, "namespace", meta.namespace, ("metadata", "namespace"), "dns1123-label"
+    )
     yield from labels(c, ("metadata", "labels"), meta.labels, codes.BAD_LABEL)
     for key in meta.annotations:
         if problem := dns.label_key(key):
@@ -104,16 +101,16 @@ def _traffic_target(c: Checker) -> Iterator[Diagnostic]:
 
 
 def _subject(c: Checker, path: Path, subject: dict[str, Any]) -> Iterator[Diagnostic]:
-    name = subject.get("name")
-    if isinstance(name, str) and (problem := dns.dns1123_subdomain(name)):
-        yield c.report(
-            codes.BAD_SERVICE_ACCOUNT, f"ServiceAccount name {name!r} is {problem}", (*path, "name"), name
-        )
-    namespace = subject.get("namespace")
-    if isinstance(namespace, str) and namespace and (problem := dns.dns1123_label(namespace)):
-        yield c.report(
-            codes.BAD_NAMESPACE, f"namespace {namespace!r} is {problem}", (*path, "namespace"), namespace
-        )
+    yield from c.name(
+        codes.BAD_SERVICE_ACCOUNT,
+        "ServiceAccount name",
+        subject.get("name"),
+        (*path, "name"),
+        "dns1123-subdomain",
+    )
+    yield from c.name(
+        codes.BAD_NAMESPACE, "namespace", subject.get("namespace"), (*path, "namespace"), "dns1123-label"
+    )
 
 
 def _repeats(c: Checker, entries: list[tuple[Path, Any]], what: str) -> Iterator[Diagnostic]:
@@ -149,8 +146,8 @@ def _service_port(
             port,
             hint="name it after its protocol, e.g. http or tcp-db",
         )
-    elif isinstance(name, str) and (problem := dns.dns1123_label(name)):
-        yield c.report(codes.BAD_PORT_NAME, f"port name {name!r} is {problem}", (*path, "name"), name)
+    else:
+        yield from c.name(codes.BAD_PORT_NAME, "port name", name, (*path, "name"), "dns1123-label")
     if name is not None and names[name] > 1:
         yield c.report(codes.SERVICE_PORTS, f"port name {name!r} is used twice", (*path, "name"), name)
     if pairs[(port.get("port"), port.get("protocol", "TCP"))] > 1:
@@ -172,14 +169,13 @@ def _service_port(
 
 # --- smimesh.io Workload ----------------------------------------------------------------------------
 def _workload(c: Checker) -> Iterator[Diagnostic]:
-    account = c.get(("spec", "serviceAccount"))
-    if isinstance(account, str) and (problem := dns.dns1123_subdomain(account)):
-        yield c.report(
-            codes.BAD_SERVICE_ACCOUNT,
-            f"serviceAccount {account!r} is {problem}",
-            ("spec", "serviceAccount"),
-            account,
-        )
+    yield from c.name(
+        codes.BAD_SERVICE_ACCOUNT,
+        "serviceAccount",
+        c.get(("spec", "serviceAccount")),
+        ("spec", "serviceAccount"),
+        "dns1123-subdomain",
+    )
     env = c.get(("spec", "env"))
     for name in env if isinstance(env, dict) else {}:
         if problem := dns.env_name(name):

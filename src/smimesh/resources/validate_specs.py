@@ -123,14 +123,8 @@ def port_matches(c: Checker) -> Iterator[Diagnostic]:
 # --- split.smi-spec.io ------------------------------------------------------------------------------
 def split(c: Checker) -> Iterator[Diagnostic]:
     root = c.get(("spec", "service"))
-    if isinstance(root, str) and (problem := dns.dns1035_label(root)):
-        yield c.report(
-            codes.BAD_SERVICE_REF,
-            f"root service {root!r} is {problem}",
-            ("spec", "service"),
-            root,
-            hint="give the Service's name, not a host name or URL",
-        )
+    if isinstance(root, str):
+        yield from _service_ref(c, ("spec", "service"), "root service", root)
     seen: set[str] = set()
     for path, backend in c.items(("spec", "backends")):
         name = backend.get("service") if isinstance(backend, dict) else None
@@ -143,8 +137,7 @@ def split(c: Checker) -> Iterator[Diagnostic]:
 
 def _backend(c: Checker, path: Path, name: str, root: Any, seen: set[str]) -> Iterator[Diagnostic]:
     where = (*path, "service")
-    if problem := dns.dns1035_label(name):
-        yield c.report(codes.BAD_SERVICE_REF, f"backend service {name!r} is {problem}", where, name)
+    yield from _service_ref(c, where, "backend service", name)
     if name in seen:
         yield c.report(
             codes.DUPLICATE_BACKEND,
@@ -160,6 +153,19 @@ def _backend(c: Checker, path: Path, name: str, root: Any, seen: set[str]) -> It
             where,
             name,
             hint="it means the root Service's own endpoints (not recursive)",
+        )
+
+
+def _service_ref(c: Checker, path: Path, what: str, name: str) -> Iterator[Diagnostic]:
+    if problem := dns.dns1035_label(name):
+        example = dns.suggest(name.split(".")[0], letter_first=True)
+        yield c.report(
+            codes.BAD_SERVICE_REF,
+            f"{what} {name!r} is {problem}",
+            path,
+            name,
+            "the name of a Service in this namespace (a DNS-1035 label)",
+            f"give the Service's name, e.g. {example!r}, not a host name or URL",
         )
 
 

@@ -159,7 +159,12 @@ class _Builder:
     def _merge(self, top: _Frame, value: Any) -> None:
         for source in value if isinstance(value, list) else [value]:
             if not isinstance(source, dict):
-                raise TreeError(codes.UNSUPPORTED_YAML, "a merge key (<<) must refer to mappings", None)
+                raise TreeError(
+                    codes.UNSUPPORTED_YAML,
+                    "a merge key (<<) must refer to mappings",
+                    None,
+                    "merge only mappings: `<<: *anchor` where &anchor names a mapping",
+                )
             for key, item in source.items():
                 if key not in top.container:
                     top.container[key] = item
@@ -197,6 +202,7 @@ class _Builder:
                 codes.UNSUPPORTED_YAML,
                 "a mapping key must be a plain value, not a mapping or list",
                 self._line(event),
+                "write the key as plain text (`name: value`); `? ` complex keys have no meaning here",
             )
         if len(self.stack) >= self.limits.max_depth:
             raise TreeError(
@@ -220,7 +226,10 @@ class _Builder:
     def _alias(self, event: Any) -> None:
         if self._child_path(event) is None:
             raise TreeError(
-                codes.UNSUPPORTED_YAML, "an alias cannot be used as a mapping key", self._line(event)
+                codes.UNSUPPORTED_YAML,
+                "an alias cannot be used as a mapping key",
+                self._line(event),
+                "write the key out as plain text",
             )
         found = self.anchors.get(event.anchor)
         if found is None:
