@@ -58,9 +58,13 @@ DEFAULTS: dict[str, tuple[str, str]] = {
 }
 # name rule -> (check, what `expected` says, options for the suggested spelling)
 NAME_RULES: dict[str, tuple[Any, str, dict[str, Any]]] = {
-    "dns1123-label": (dns.dns1123_label, "a DNS-1123 label", {}),
-    "dns1123-subdomain": (dns.dns1123_subdomain, "a DNS-1123 subdomain", {"dots": True, "limit": 253}),
-    "dns1035-label": (dns.dns1035_label, "a DNS-1035 label", {"letter_first": True}),
+    "dns1123-label": (dns.dns1123_label, f"a DNS-1123 label: {dns.LABEL_RULE}", {}),
+    "dns1123-subdomain": (
+        dns.dns1123_subdomain,
+        f"a DNS-1123 subdomain: {dns.SUBDOMAIN_RULE}",
+        {"dots": True, "limit": 253},
+    ),
+    "dns1035-label": (dns.dns1035_label, f"a DNS-1035 label: {dns.LABEL_1035_RULE}", {"letter_first": True}),
 }
 
 _RE2_OPTIONS = re2.Options()

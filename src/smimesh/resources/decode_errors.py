@@ -87,7 +87,11 @@ def _diagnostic(
     first = items[0]
     kind = first["type"]
     code, message, expected, hint = _describe(kind, items, path, model)
-    value = None if kind == "missing" else shorten(first.get("input"))
+    found = first.get("input")
+    index = _index_suffix(first)
+    if index and isinstance(found, list) and index[0] < len(found):
+        found = found[index[0]]  # the header entry itself, not the whole list
+    value = None if kind == "missing" else shorten(found)
     return Diagnostic(
         code,
         message,

@@ -25,19 +25,19 @@ LABEL_1035_RULE = "lower-case letters, digits and '-', starting with a letter, e
 def dns1123_label(value: str) -> str:
     if len(value) > 63:
         return f"longer than 63 characters ({len(value)})"
-    return "" if _LABEL_1123.fullmatch(value) else f"not a DNS-1123 label ({LABEL_RULE})"
+    return "" if _LABEL_1123.fullmatch(value) else "not a valid DNS-1123 label"
 
 
 def dns1123_subdomain(value: str) -> str:
     if len(value) > 253:
         return f"longer than 253 characters ({len(value)})"
-    return "" if _SUBDOMAIN_1123.fullmatch(value) else f"not a DNS-1123 subdomain ({SUBDOMAIN_RULE})"
+    return "" if _SUBDOMAIN_1123.fullmatch(value) else "not a valid DNS-1123 subdomain"
 
 
 def dns1035_label(value: str) -> str:
     if len(value) > 63:
         return f"longer than 63 characters ({len(value)})"
-    return "" if _LABEL_1035.fullmatch(value) else f"not a DNS-1035 label ({LABEL_1035_RULE})"
+    return "" if _LABEL_1035.fullmatch(value) else "not a valid DNS-1035 label"
 
 
 def label_key(key: str) -> str:

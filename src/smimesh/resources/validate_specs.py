@@ -164,7 +164,7 @@ def _service_ref(c: Checker, path: Path, what: str, name: str) -> Iterator[Diagn
             f"{what} {name!r} is {problem}",
             path,
             name,
-            "the name of a Service in this namespace (a DNS-1035 label)",
+            f"the name of a Service in this namespace: {dns.LABEL_1035_RULE}",
             f"give the Service's name, e.g. {example!r}, not a host name or URL",
         )
 
