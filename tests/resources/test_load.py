@@ -222,3 +222,18 @@ def test_json_from_stdin_or_the_api_is_read_as_json(load) -> None:  # type: igno
     )
     d = one(load(text, "<api>"), "SM2006")
     assert d.value == "80.0"  # JSON's 8e1 is a number (YAML 1.1 would read the text "8e1")
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("spec: {service: web, backends: []}", "TrafficSplit"),
+        ("destination: {kind: ServiceAccount, name: a}", "TrafficTarget"),
+        ("spec: {matches: [{name: a}]}", "HTTPRouteGroup"),
+        ("spec: {matches: {ports: [80]}}", "TCPRoute"),
+        ("spec: {command: [x]}", "Workload"),
+    ],
+)
+def test_a_document_without_kind_is_recognised_by_its_shape(load, body: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+    d = one(load(f"metadata: {{name: x}}\n{body}\n"), "SM2001")
+    assert f"this looks like a {kind}" in d.hint and f"kind: {kind}" in d.hint

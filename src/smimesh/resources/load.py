@@ -168,7 +168,6 @@ def _unknown_type(document: Document, data: dict[str, Any]) -> Diagnostic:
 
 def _missing_type(document: Document, api_version: Any, kind: Any) -> Diagnostic:
     missing = [name for name, value in (("apiVersion", api_version), ("kind", kind)) if not value]
-    field_name = missing[0]
     info = registry.info_of(kind) if isinstance(kind, str) and kind else None
     if info is not None:
         hub = info.hub.API_VERSION
@@ -179,10 +178,37 @@ def _missing_type(document: Document, api_version: Any, kind: Any) -> Diagnostic
     elif isinstance(api_version, str) and api_version:
         kinds = sorted({k for v, k in registry.known() if v == api_version})
         hint = f"add `kind:` ({', '.join(kinds) or 'see smimesh explain-code SM2002'})"
+    elif guess := _guess_kind(document.data):
+        hub = registry.hub_of(guess).API_VERSION
+        hint = f"this looks like a {guess}: add `apiVersion: {hub}` and `kind: {guess}`"
     else:
         hint = "start the document with apiVersion and kind, e.g. `apiVersion: split.smi-spec.io/v1alpha4`"
     message = " and ".join(f"`{name}`" for name in missing) + " missing"
-    return _report(document, codes.MISSING_TYPE, message, field_name, None, "", hint)
+    return _report(document, codes.MISSING_TYPE, message, missing[0], None, "", hint)
+
+
+# A field only one kind has, as written in any version: how a document without `kind` gives itself away.
+_TELLTALE_FIELDS = (
+    (("spec", "backends"), "TrafficSplit"),
+    (("spec", "destination"), "TrafficTarget"),
+    (("destination",), "TrafficTarget"),
+    (("spec", "matches", "ports"), "TCPRoute"),
+    (("spec", "matches"), "HTTPRouteGroup"),
+    (("matches",), "HTTPRouteGroup"),
+    (("spec", "command"), "Workload"),
+    (("spec", "selector"), "Service"),
+    (("spec", "ports"), "Service"),
+)
+
+
+def _guess_kind(data: dict[str, Any]) -> str | None:
+    for path, kind in _TELLTALE_FIELDS:
+        current: Any = data
+        for part in path:
+            current = current.get(part) if isinstance(current, dict) else None
+        if current is not None:
+            return kind
+    return None
 
 
 def _version_hint(api_version: str, versions: list[str]) -> str:
