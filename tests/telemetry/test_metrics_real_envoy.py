@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from telemetry_traffic import Sent, bin_width, pattern, send
 from telemetry_world import STORE, World, scrape, two_sidecars, world_topology
@@ -26,6 +27,7 @@ from telemetry_world import STORE, World, scrape, two_sidecars, world_topology
 from smimesh.api.metrics_routes import PREFIX, routes
 from smimesh.mesh.model import ServiceKey
 from smimesh.telemetry.collector import Collector
+from smimesh.telemetry.export import render
 from smimesh.telemetry.quantiles import parse_quantity
 from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
 from smimesh.telemetry.window import SlidingWindow
@@ -117,6 +119,22 @@ def test_percentiles_agree_with_client_within_bucket_bound(measured: Measured) -
         assert width <= max(0.1, value * 0.1), (q, value, width)
         low = client - width - 1 - CLIENT_OVERHEAD_MS
         assert low <= value <= client + width, (q, value, client, width)
+
+
+def test_prometheus_export_of_the_same_requests(measured: Measured) -> None:
+    text = render(measured.window.latest(), world_topology(measured.world))
+    samples = {
+        (sample.name, sample.labels.get("response_class", ""), sample.labels.get("le", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("smimesh_client_requests_total", "2xx", "")] == 540
+    assert samples[("smimesh_client_requests_total", "5xx", "")] == 60
+    assert samples[("smimesh_server_requests_total", "5xx", "")] == 60
+    assert samples[("smimesh_client_request_duration_milliseconds_bucket", "", "+Inf")] == 600
+    slow = 600 - samples[("smimesh_client_request_duration_milliseconds_bucket", "", "100")]
+    assert slow == sum(1 for latency in measured.sent.latencies_ms if latency >= 150)  # the 200 ms group
+    assert 'source_workload="client"' in text and 'destination_service="store"' in text
 
 
 def test_short_window_returns_only_recent_traffic(measured: Measured) -> None:

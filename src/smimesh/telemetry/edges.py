@@ -42,11 +42,13 @@ class Series:
 
 @dataclass(slots=True)
 class Reading:
-    """Cumulative outcome of one series: success/failure counts and the latency bins (ms)."""
+    """Cumulative outcome of one series: success/failure counts, the latency bins (ms), and the
+    counts per response class (`"2xx"`...) for the Prometheus export."""
 
     success: float = 0.0
     failure: float = 0.0
     latency: tuple[Bin, ...] = ()
+    classes: dict[str, float] = field(default_factory=dict)
 
 
 def readings_from_sample(instance: str, sample: StatsSample) -> dict[Series, Reading]:
@@ -57,6 +59,7 @@ def readings_from_sample(instance: str, sample: StatsSample) -> dict[Series, Rea
         if found is not None:
             series, what = found
             reading = readings.setdefault(series, Reading())
+            reading.classes[what] = reading.classes.get(what, 0.0) + value
             if what == "5xx":
                 reading.failure += value
             else:

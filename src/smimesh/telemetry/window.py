@@ -64,7 +64,6 @@ class SlidingWindow:
         self._last: dict[Series, Reading] = {}
         self._slots: dict[Series, deque[_Slot]] = {}
         self._instances: set[str] = set()
-        self._cumulative: dict[Series, Totals] = {}
 
     def observe(self, instance: str, readings: Mapping[Series, Reading], now: float) -> None:
         """Record one scrape of `instance` (its full set of series) taken at `now` (seconds)."""
@@ -103,9 +102,9 @@ class SlidingWindow:
         """Every series with a baseline or recent data (idle edges included)."""
         return set(self._last) | set(self._slots)
 
-    def cumulative(self) -> dict[Series, Totals]:
-        """Everything counted since the window started (monotonic: for the Prometheus export)."""
-        return self._cumulative
+    def latest(self) -> Mapping[Series, Reading]:
+        """The last cumulative reading of every live series (Envoy's own counters: for the export)."""
+        return self._last
 
     def _record(self, series: Series, index: int, now: float, delta: Totals) -> None:
         slots = self._slots.setdefault(series, deque())
@@ -117,7 +116,6 @@ class SlidingWindow:
         slot.failure += delta.failure
         for (lower, width), count in delta.bins.items():
             slot.bins.extend((lower, width, count))
-        self._cumulative.setdefault(series, Totals()).add(delta)
 
     def _prune(self, index: int) -> None:
         oldest = index - self._keep
@@ -127,8 +125,6 @@ class SlidingWindow:
                 slots.popleft()
             if not slots:
                 del self._slots[series]
-                if series not in self._last:
-                    self._cumulative.pop(series, None)
 
 
 def _add_slot(totals: Totals, slot: _Slot) -> None:
