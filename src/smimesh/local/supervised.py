@@ -18,7 +18,9 @@ from smimesh.local.backoff import Backoff
 from smimesh.local.processes import ChildProcess, describe_exit
 
 Launch = Callable[[], Awaitable[ChildProcess]]
-Ready = Callable[[], Awaitable[object]]  # awaited before each start (e.g. "my sidecar listens")
+# `ready` is awaited before each start (e.g. "my sidecar listens"); `probe` after it, until the
+# child serves (e.g. "my ports accept connections"): the state is `starting` until then.
+Ready = Callable[[], Awaitable[object]]
 Announce = Callable[[str], None]
 
 
@@ -45,10 +47,12 @@ class Supervised:
         announce: Announce,
         grace_s: float,
         ready: Ready | None = None,
+        probe: Ready | None = None,
     ) -> None:
         self.status = ProcessState(label)
         self._launch = launch
         self._ready = ready
+        self._probe = probe
         self._backoff = backoff
         self._announce = announce
         self._grace_s = grace_s
@@ -111,13 +115,21 @@ class Supervised:
         except ProcessError as exc:
             return f"could not start ({exc.message})"
         self._child = child
-        self.status.state, self.status.pid = "running", child.pid
+        self.status.pid = child.pid
         exited = asyncio.ensure_future(child.wait())
         stopping = asyncio.ensure_future(self._stopping.wait())
+        serving = asyncio.ensure_future(self._serving())
         await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
+        for future in (stopping, serving):
+            future.cancel()
         if not exited.done():
             exited.cancel()
             await child.stop(self._grace_s)
         code = await child.wait()
         return f"exited ({describe_exit(code)})"
+
+    async def _serving(self) -> None:
+        """`running` once the probe says the child serves (at once without a probe)."""
+        if self._probe is not None:
+            await self._probe()
+        self.status.state = "running"

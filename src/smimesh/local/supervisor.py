@@ -42,7 +42,7 @@ class RunningInstance:
     def processes(self) -> list[Supervised]:
         return [p for p in (self.sidecar, self.app) if p is not None]
 
-    def to_dict(self, run_dir: RunDir) -> dict[str, Any]:
+    def to_dict(self, run_dir: RunDir, tcp_keys: Sequence[str] = ()) -> dict[str, Any]:
         spec = self.spec
         return {
             "instance": spec.name,
@@ -54,6 +54,9 @@ class RunningInstance:
             "admin": f"{LOOPBACK}:{self.ports.admin}",
             "http_proxy": f"http://{LOOPBACK}:{self.ports.outbound_http}",
             "ports": dict(self.ports.app),
+            "tcp_upstreams": {
+                k: f"{LOOPBACK}:{p}" for k, p in self.ports.tcp_upstreams.items() if k in tcp_keys
+            },
             "log": str(run_dir.log_path(spec.namespace, spec.name)),
         }
 
@@ -118,7 +121,7 @@ class Supervisor:
                 process.kill_now()
 
     def status(self) -> list[dict[str, Any]]:
-        return [run.to_dict(self.run_dir) for run in self.running]
+        return [run.to_dict(self.run_dir, self.tcp_upstreams) for run in self.running]
 
     def find(self, name: str) -> RunningInstance | None:
         """An instance by node id, instance name, or workload name (its first instance)."""
@@ -133,12 +136,14 @@ class Supervisor:
 
     def _start_instance(self, spec: InstanceSpec) -> RunningInstance:
         ports = self.ports.for_instance(spec.node_id, spec.port_names, self.tcp_upstreams)
-        ready = self._sidecar_listening(ports) if self._sidecar_command is not None else None
-        run = RunningInstance(
-            spec, ports, app=self._supervised(spec.name, self._app_launch(spec, ports), ready)
-        )
+        sidecar_up = _listening([ports.outbound_http], SIDECAR_READY_WAIT_S)
+        app_up = _listening(list(ports.app.values()))
+        ready = sidecar_up if self._sidecar_command is not None else None
+        app = self._supervised(spec.name, self._app_launch(spec, ports), ready=ready, probe=app_up)
+        run = RunningInstance(spec, ports, app=app)
         if self._sidecar_command is not None:
-            run.sidecar = self._supervised(f"{spec.name} sidecar", self._sidecar_launch(spec, ports))
+            launch = self._sidecar_launch(spec, ports)
+            run.sidecar = self._supervised(f"{spec.name} sidecar", launch, probe=sidecar_up)
         for process in run.processes():
             process.start()
         return run
@@ -152,19 +157,11 @@ class Supervisor:
         if forget:
             self.ports.forget(key)
 
-    def _supervised(self, label: str, launch: Callable[[], Any], ready: Ready | None = None) -> Supervised:
+    def _supervised(
+        self, label: str, launch: Callable[[], Any], *, ready: Ready | None = None, probe: Ready | None = None
+    ) -> Supervised:
         backoff = Backoff(self.settings.restart_backoff_initial_s, self.settings.restart_backoff_max_s)
-        return Supervised(label, launch, backoff, self._announce, self._grace_s, ready)
-
-    @staticmethod
-    def _sidecar_listening(ports: InstancePorts) -> Ready:
-        """Before the app starts: its sidecar's outbound listener accepts (bounded), so the app's
-        first requests through HTTP_PROXY do not fail while the sidecar is still booting."""
-
-        async def ready() -> bool:
-            return await wait_listening(LOOPBACK, ports.outbound_http, SIDECAR_READY_WAIT_S)
-
-        return ready
+        return Supervised(label, launch, backoff, self._announce, self._grace_s, ready=ready, probe=probe)
 
     def _app_launch(self, spec: InstanceSpec, ports: InstancePorts) -> Callable[[], Any]:
         def launch() -> Any:
@@ -198,3 +195,13 @@ class Supervisor:
             )
 
         return launch
+
+
+def _listening(ports: list[int], timeout_s: float = float("inf")) -> Ready:
+    """A probe: every port accepts TCP connections (waits at most `timeout_s`)."""
+
+    async def probe() -> None:
+        for port in ports:
+            await wait_listening(LOOPBACK, port, timeout_s)
+
+    return probe

@@ -2,9 +2,11 @@
 
     python3 workloads.py serve        # HTTP server on $HOST:$PORT
     python3 workloads.py client URL   # calls URL in a loop through $HTTP_PROXY, records what answered
+    python3 workloads.py echo         # TCP on $HOST:$PORT: answers each line with "<POD_NAME> <line>"
 
 `serve` answers every request with JSON naming who answered: `workload` (WORKLOAD_NAME), `pod`
-(POD_NAME), `namespace`, `version` (VERSION), `path`. Per request, query parameters steer it:
+(POD_NAME), `namespace`, `version` (VERSION), `path`, and `tcp_upstreams` (the announced
+`SMIMESH_TCP_*` variables it was started with). Per request, query parameters steer it:
 `?delay=0.5` waits that many seconds, `?status=500` answers with that status. With `UPSTREAM_URL`
 set, each request first calls that URL (through the mesh) and fails with 502 if the upstream does.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socketserver
 import sys
 import time
 import urllib.error
@@ -48,7 +51,14 @@ class Handler(BaseHTTPRequestHandler):
         if "delay" in query:
             time.sleep(float(query["delay"]))
         status = int(query.get("status", "200"))
-        body: dict[str, Any] = {**identity(), "path": url.path, "method": self.command}
+        body: dict[str, Any] = {
+            **identity(),
+            "path": url.path,
+            "method": self.command,
+            "tcp_upstreams": {
+                name: value for name, value in os.environ.items() if name.startswith("SMIMESH_TCP_")
+            },
+        }
         upstream = os.environ.get("UPSTREAM_URL")
         if upstream and status < 400:
             status, body["upstream"] = call(upstream)
@@ -92,6 +102,22 @@ def serve() -> None:
     server = ThreadingHTTPServer((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), Handler)
     server.daemon_threads = True
     print(f"{identity()['pod'] or 'workload'} serving on {server.server_address}", flush=True)
+    server.serve_forever()
+
+
+class EchoHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        pod = os.environ.get("POD_NAME", "echo").encode()
+        for line in self.rfile:
+            self.wfile.write(pod + b" " + line)
+
+
+def echo() -> None:
+    server = socketserver.ThreadingTCPServer(
+        (os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), EchoHandler
+    )
+    server.daemon_threads = True
+    print(f"{identity()['pod'] or 'echo'} echoing on {server.server_address}", flush=True)
     server.serve_forever()
 
 
@@ -154,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("serve", help="answer HTTP requests with who answered")
+    sub.add_parser("echo", help="TCP: answer each line with the instance name and the line")
     client_args = sub.add_parser("client", help="call a URL in a loop and record who answered")
     client_args.add_argument("url")
     client_args.add_argument(
@@ -165,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.mode == "serve":
             serve()
+        elif args.mode == "echo":
+            echo()
         else:
             client(args.url, args.rate, args.stats, args.count)
     except KeyboardInterrupt:
