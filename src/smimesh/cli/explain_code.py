@@ -1,15 +1,16 @@
 """`smimesh explain-code CODE`: the title and explanation paragraph of a diagnostic code (or `--list`).
 
-Thin: imports every `codes*` module of the smimesh packages (so codes registered by any layer are
-known) and prints from `diagnostics`' registry.
+Thin: imports every smimesh module that registers codes (so codes of any layer are known) and
+prints from `diagnostics`' registry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
-import pkgutil
 import textwrap
+from pathlib import Path
 
 import click
 
@@ -18,14 +19,23 @@ from smimesh.diagnostics import CodeInfo, all_codes, lookup
 
 
 def load_all_codes() -> list[CodeInfo]:
-    """Import every `codes*.py` module under smimesh (they register their codes on import)."""
-    for package in pkgutil.iter_modules(smimesh.__path__, "smimesh."):
-        if not package.ispkg:
+    """Import every smimesh module that registers codes (they do so on import), then list them all.
+
+    Layers register codes in `codes*.py` modules and, for a few, beside the code that emits them
+    (`mesh/modes.py`, `runtime/pipeline.py`, `api/errors.py`): find them by their `register(` call.
+    """
+    root = Path(smimesh.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if (
+            path.name in ("diagnostics.py", "__main__.py")
+            or "register(" not in text
+            or "smimesh.diagnostics" not in text
+        ):
             continue
-        module = importlib.import_module(package.name)
-        for child in pkgutil.iter_modules(getattr(module, "__path__", []), package.name + "."):
-            if child.name.rsplit(".", 1)[-1].startswith("codes"):
-                importlib.import_module(child.name)
+        module = ".".join(("smimesh", *path.relative_to(root).with_suffix("").parts))
+        with contextlib.suppress(ImportError):  # an optional part that is not installed has no codes to show
+            importlib.import_module(module)
     return all_codes()
 
 
