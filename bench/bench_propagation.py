@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from smimesh.server.metrics import ControlPlaneMetrics
 from smimesh.server.sync import SYNCED, SyncState
 from smimesh.settings import Settings
 from smimesh.testing.bookstore import load_world, world_instances
+from smimesh.xds.snapshot import DEFAULT_INTERNER
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "fleet"
@@ -201,6 +203,10 @@ async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
     plane = ControlPlane(services, proxies)
     await plane.start()
     initial_build_s = plane.pipeline.stats.last_build_s
+    interning = {
+        "resources_in_snapshots": sum(_resource_count(plane.cache, node) for node in plane.node_ids),
+        "serializations": DEFAULT_INTERNER.serializations,
+    }
     try:
         async with Fleet(plane.server.address, plane.node_ids, mode):
             initial_sync_s = await plane.all_synced(within=300)
@@ -224,9 +230,15 @@ async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
                 "per_proxy_convergence": _percentiles([seconds for _, seconds in plane.converged]),
                 "pushes_for_the_change": _minus(plane.pushes(), pushes_before),
                 "debounce_quiet_s": Settings().debounce_quiet_s,
+                "initial_build_interning": interning,
             }
     finally:
         await plane.stop()
+
+
+def _resource_count(cache: SnapshotCache, node_id: str) -> int:
+    snapshot = cache.get_snapshot(node_id)
+    return sum(len(snapshot.entries(t)) for t in snapshot.resources) if snapshot else 0
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -234,17 +246,28 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
+def _in_fresh_process(quick: bool, mode: str) -> dict[str, Any]:
+    """Every run in a new process: the generators' and the interner's caches from an earlier run (which
+    already hold the changed config) must not make a later run look cheap."""
+    argv = [sys.executable, "-m", "bench.bench_propagation", "--one", mode] + (["--quick"] if quick else [])
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 proxies, one repetition")
     parser.add_argument("--repeat", type=int, default=0, help="repetitions per mode (default 3; quick: 1)")
+    parser.add_argument(
+        "--one", choices=["sotw", "delta"], help="(internal) one run of one mode, JSON on stdout"
+    )
     args = parser.parse_args()
     services, proxies = (10, 100) if args.quick else (50, 1000)
     repeat = args.repeat or (1 if args.quick else 3)
-    runs = {
-        mode: [asyncio.run(propagation(services, proxies, mode)) for _ in range(repeat)]
-        for mode in ("sotw", "delta")
-    }
+    if args.one:
+        print(json.dumps(asyncio.run(propagation(services, proxies, args.one))))
+        return
+    runs = {mode: [_in_fresh_process(args.quick, mode) for _ in range(repeat)] for mode in ("sotw", "delta")}
     medians = {mode: _median_run(mode_runs) for mode, mode_runs in runs.items()}
     result = {
         "benchmark": "propagation",
