@@ -67,14 +67,17 @@ def load_paths(
 def load_text(
     text: str | bytes, source: str = "<api>", *, settings: Settings | None = None, references: bool = True
 ) -> LoadResult:
+    """Load manifests given as text or bytes (an API body, a test); `source` names them in diagnostics."""
     return load_read(read_text(text, source, settings, _is_list), references=references)
 
 
 def load_documents(documents: Sequence[Document], *, references: bool = True) -> LoadResult:
+    """Load documents already read (e.g. edited in memory)."""
     return load_read(ReadResult(list(documents)), references=references)
 
 
 def load_read(read: ReadResult, *, references: bool = True) -> LoadResult:
+    """Decode and check every document read, drop duplicates, then check references across the set."""
     result = LoadResult(diagnostics=list(read.diagnostics))
     for document in read.documents:
         loaded, found = load_document(document)
@@ -96,13 +99,14 @@ def load_document(document: Document) -> tuple[LoadedObject | None, list[Diagnos
     """Decode, convert and check one document; the object is None when it has errors."""
     try:
         return _load_document(document)
-    except Exception as exc:
+    except Exception as exc:  # a bug on one document must not hide the other documents' problems
         return None, [
             Diagnostic(
                 codes.INTERNAL,
                 f"unexpected {type(exc).__name__}: {str(exc)[:200]}",
                 location=document.location(),
                 object=document.ref(),
+                hint="this is a bug in smimesh: please report it with this document",
             )
         ]
 
