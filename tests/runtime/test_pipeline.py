@@ -177,3 +177,24 @@ async def test_instances_going_away_clear_their_snapshots(setup: Any) -> None:
     pipeline.set_instances([Inst("b")])
     await rebuilt(pipeline, 2)
     assert cache.get_snapshot("a") is None and names(cache, "b") == {"y"}
+
+
+async def test_a_failing_model_build_is_reported_and_the_pipeline_keeps_going(setup: Any) -> None:
+    pipeline, store, cache, fakes, reported = setup
+    await rebuilt(pipeline, 1)
+    real_build = fakes.build_model
+
+    def broken(snapshot: Any, instances: Any, *, trust_domain: str) -> Model:
+        fakes.build_model = real_build  # fails once
+        raise ValueError("bad model")
+
+    fakes.build_model = broken
+    pipeline._build_model = lambda *a, **k: fakes.build_model(*a, **k)
+    pipeline.built.clear()
+    store.change("a", ["x2"])
+    await asyncio.wait_for(pipeline.built.wait(), 5)
+    assert [d.code for d in reported] == ["SM7203"] and "ValueError: bad model" in reported[0].message
+    assert names(cache, "a") == {"x"}  # last good kept
+    store.change("a", ["x3"])
+    await rebuilt(pipeline, 2)
+    assert names(cache, "a") == {"x3"} and pipeline.diagnostics == []

@@ -51,6 +51,14 @@ GENERATION_FAILED = register(
     last good configuration and the other sidecars are unaffected. This is a bug in smimesh; please
     report it with the manifests that caused it.""",
 )
+MODEL_FAILED = register(
+    "SM7203",
+    "Mesh model build failed",
+    Severity.ERROR,
+    """Building the mesh model from the resources in force raised an internal error. Every sidecar
+    keeps its last good configuration; the next change is tried again. This is a bug in smimesh;
+    please report it with the manifests that caused it.""",
+)
 
 
 class StoreLike(Protocol):
@@ -126,11 +134,20 @@ class Pipeline:
                 await wait_until_due(self._debouncer, self._wake, self._clock)
                 self._debouncer.take()
                 changed_at, self._oldest_change = self._oldest_change or self._clock(), None
-                await self.rebuild_async(changed_at)
+                await self._rebuild_or_report(changed_at)
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+
+    async def _rebuild_or_report(self, changed_at: float) -> None:
+        try:
+            await self.rebuild_async(changed_at)
+        except Exception as error:  # a bug must not stop the pipeline: the last good config stays
+            log.exception("rebuilding the mesh model failed")
+            message = f"{MODEL_FAILED.title}: {type(error).__name__}: {error}"
+            self._set_diagnostics([Diagnostic(MODEL_FAILED.code, message, object=ObjectRef("Mesh"))])
+            self.built.set()
 
     async def _follow_store(self) -> None:
         async for change in self.store.subscribe():
