@@ -24,7 +24,8 @@ from rich.text import Text
 from smimesh import demo
 from smimesh.cli.up import check_addr, rich_console, summary_lines
 from smimesh.demo.stats import ClientView, DemoStats
-from smimesh.runtime.app import MeshApp, UpConfig, serve
+from smimesh.runtime.app import MeshApp, UpConfig
+from smimesh.runtime.lifetime import serve
 from smimesh.settings import from_environment
 
 REFRESH_S = 0.5

@@ -12,7 +12,8 @@ from rich.markup import escape
 
 from smimesh.diagnostics import Diagnostic, Severity
 from smimesh.errors import UsageError
-from smimesh.runtime.app import Console, MeshApp, UpConfig, serve
+from smimesh.runtime.app import Console, MeshApp, UpConfig
+from smimesh.runtime.lifetime import serve
 from smimesh.settings import from_environment
 
 _SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}

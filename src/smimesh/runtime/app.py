@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +72,7 @@ class MeshApp:
         self._pipeline: Any = None
         self._files: Any = None
         self.xds: Any = None
+        self._telemetry: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._first_reconcile = asyncio.Event()
         self._closers: list[Callable[[], Any]] = []
@@ -218,6 +218,7 @@ class MeshApp:
         from smimesh.api.serve import ApiServer
 
         assert self.supervisor is not None
+        telemetry = self._start_telemetry()
         app = create_app(
             store,
             token=token,
@@ -226,6 +227,7 @@ class MeshApp:
             status=self.status,
             proxy_admin=self.supervisor.admin_address,
             settings=self.config.settings,
+            metrics_query=telemetry.query,
         )
         api = ApiServer(app, self.config.api_addr)
         port = await api.start()
@@ -277,9 +279,30 @@ class MeshApp:
         for node_id in sorted(before - after):
             self.console.say(f"stopped {node_id}")
 
+    def _start_telemetry(self) -> Any:
+        """Scrape every sidecar's stats (the SMI metrics API and /metrics read them)."""
+        from smimesh.telemetry.edges import Topology
+        from smimesh.telemetry.service import Telemetry
+
+        cache: dict[int, Topology] = {}
+
+        def topology() -> Topology:
+            model = self._pipeline.model
+            if model is None:
+                return Topology()
+            if id(model) not in cache:  # one model per rebuild: rebuild the topology only then
+                cache.clear()
+                cache[id(model)] = Topology.from_model(model)
+            return cache[id(model)]
+
+        self._telemetry = Telemetry(topology, self.config.settings)
+        self._spawn(self._telemetry.run(), "telemetry")
+        return self._telemetry
+
     def _metrics_text(self) -> str:
         body, _ = self._metrics.render()
-        return str(body.decode())
+        mesh = self._telemetry.export_text() if self._telemetry is not None else ""
+        return str(body.decode()) + mesh
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)
@@ -304,51 +327,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-async def serve(
-    config: UpConfig,
-    console: Console,
-    *,
-    on_ready: Callable[[MeshApp], Any] | None = None,
-    while_running: Callable[[MeshApp], Any] | None = None,
-) -> None:
-    """Run a mesh until Ctrl-C/SIGTERM (or until `while_running(app)` returns); always stop cleanly.
-
-    A second Ctrl-C while stopping kills every child at once.
-    """
-    app, stop = MeshApp(config, console), asyncio.Event()
-    _install_signals(app, stop, console)
-    try:
-        await app.start()
-        if on_ready is not None:
-            on_ready(app)
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if while_running is not None:
-            waiters.append(asyncio.ensure_future(while_running(app)))
-        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in pending:
-            waiter.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for waiter in done:
-            waiter.result()
-    finally:
-        console.say("stopping: workloads, sidecars, control plane ...")
-        await app.stop()
-        console.say("stopped; nothing left running")
-
-
-def _install_signals(app: MeshApp, stop: asyncio.Event, console: Console) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if not stop.is_set():
-            stop.set()
-            return
-        console.say("second interrupt: killing everything now")
-        app.kill_now()
-        os._exit(130)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal)
