@@ -1,0 +1,209 @@
+"""Mesh modes: how strictly the mesh enforces access control and mTLS, mesh-wide and per namespace.
+
+Owns `MeshModes` (frozen, hashable: generators cache on it) and the `smimesh.io/v1alpha1
+MeshConfig` document that sets it. A user writes one MeshConfig file and points `smimesh up` at
+it (`--mesh-config FILE`, or `SMIMESH_MESH_CONFIG=FILE`):
+
+    apiVersion: smimesh.io/v1alpha1
+    kind: MeshConfig
+    metadata: {name: mesh}
+    spec:
+      trafficPolicy: smi        # smi (default deny: only TrafficTargets allow) | open (all allowed)
+      mtls: strict              # strict (plaintext refused) | permissive (mTLS or plaintext accepted)
+      namespaces:
+        legacy: {mtls: permissive, audit: true}   # audit: would-be denials allowed, logged, counted
+
+Without a file the mesh is `smi` + `strict` everywhere, no audit. A bad file never half-applies:
+`parse_mesh_config` returns diagnostics (file:line, field path, value found, expected) and the
+defaults; the caller refuses to start with errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, register
+
+API_VERSION = "smimesh.io/v1alpha1"
+KIND = "MeshConfig"
+
+BAD_MESH_CONFIG = register(
+    "SM6101",
+    "Invalid MeshConfig",
+    Severity.ERROR,
+    """The MeshConfig file (given to `smimesh up --mesh-config` or in SMIMESH_MESH_CONFIG) has a field
+    with a value smimesh does not understand. The mesh does not start with a half-understood security
+    configuration: fix the field named in the message. Accepted: spec.trafficPolicy smi|open,
+    spec.mtls strict|permissive, spec.namespaces.<ns>.mtls strict|permissive, spec.namespaces.<ns>.audit
+    true|false.""",
+)
+
+
+class TrafficPolicyMode(enum.StrEnum):
+    SMI = "smi"  # default deny: only TrafficTargets allow
+    OPEN = "open"  # every workload in the mesh may reach every other one
+
+
+class MtlsMode(enum.StrEnum):
+    STRICT = "strict"  # an inbound listener refuses plaintext
+    PERMISSIVE = "permissive"  # an inbound listener accepts mTLS and plaintext (for onboarding)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class NamespaceMode:
+    namespace: str
+    mtls: MtlsMode | None = None  # None: the mesh-wide default
+    audit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeshModes:
+    traffic_policy: TrafficPolicyMode = TrafficPolicyMode.SMI
+    mtls: MtlsMode = MtlsMode.STRICT
+    namespaces: tuple[NamespaceMode, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return self.traffic_policy is TrafficPolicyMode.OPEN
+
+    def _namespace(self, namespace: str) -> NamespaceMode | None:
+        return next((n for n in self.namespaces if n.namespace == namespace), None)
+
+    def mtls_for(self, namespace: str) -> MtlsMode:
+        found = self._namespace(namespace)
+        return found.mtls if found is not None and found.mtls is not None else self.mtls
+
+    def audit(self, namespace: str) -> bool:
+        found = self._namespace(namespace)
+        return found is not None and found.audit
+
+    def describe(self, namespace: str) -> dict[str, Any]:
+        """What `smimesh status` shows for one namespace."""
+        return {
+            "namespace": namespace,
+            "traffic_policy": self.traffic_policy.value,
+            "mtls": self.mtls_for(namespace).value,
+            "audit": self.audit(namespace),
+        }
+
+
+DEFAULT_MODES = MeshModes()
+
+
+class _Problems:
+    """Collects diagnostics for one file, locating each field path by the YAML node it came from."""
+
+    def __init__(self, source: str, lines: Mapping[tuple[str, ...], int]) -> None:
+        self.source, self.lines, self.found = source, lines, list[Diagnostic]()
+
+    def add(self, path: tuple[str, ...], message: str, value: object, expected: str) -> None:
+        line = self.lines.get(path) or self.lines.get(path[:-1])
+        self.found.append(
+            Diagnostic(
+                BAD_MESH_CONFIG.code,
+                message,
+                location=Location(self.source, line),
+                object=ObjectRef(KIND, name="mesh"),
+                path=".".join(path),
+                value=repr(value),
+                expected=expected,
+                hint=f"see `smimesh explain-code {BAD_MESH_CONFIG.code}`",
+            )
+        )
+
+
+def _node_lines(node: yaml.Node | None, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, str(key.value))
+            lines[child] = key.start_mark.line + 1
+            lines.update(_node_lines(value, child))
+    return lines
+
+
+def _enum(problems: _Problems, path: tuple[str, ...], value: object, cls: type[enum.StrEnum]) -> Any:
+    choices = [m.value for m in cls]
+    if isinstance(value, str) and value in choices:
+        return cls(value)
+    problems.add(path, f"{path[-1]} must be one of {', '.join(choices)}", value, " | ".join(choices))
+    return None
+
+
+def _namespace_mode(problems: _Problems, name: str, raw: object) -> NamespaceMode | None:
+    path = ("spec", "namespaces", name)
+    if not isinstance(raw, Mapping):
+        problems.add(path, "a namespace entry must be a mapping", raw, "{mtls: ..., audit: ...}")
+        return None
+    for key in set(raw) - {"mtls", "audit"}:
+        problems.add((*path, str(key)), f"unknown field {key!r}", raw[key], "mtls | audit")
+    mtls = _enum(problems, (*path, "mtls"), raw["mtls"], MtlsMode) if "mtls" in raw else None
+    audit = raw.get("audit", False)
+    if not isinstance(audit, bool):
+        problems.add((*path, "audit"), "audit must be true or false", audit, "true | false")
+        audit = False
+    return NamespaceMode(name, mtls, audit)
+
+
+def _spec(problems: _Problems, spec: Mapping[str, Any]) -> MeshModes:
+    for key in set(spec) - {"trafficPolicy", "mtls", "namespaces"}:
+        problems.add(
+            ("spec", str(key)), f"unknown field {key!r}", spec[key], "trafficPolicy | mtls | namespaces"
+        )
+    policy = _enum(problems, ("spec", "trafficPolicy"), spec.get("trafficPolicy", "smi"), TrafficPolicyMode)
+    mtls = _enum(problems, ("spec", "mtls"), spec.get("mtls", "strict"), MtlsMode)
+    raw_namespaces = spec.get("namespaces") or {}
+    if not isinstance(raw_namespaces, Mapping):
+        problems.add(("spec", "namespaces"), "namespaces must be a mapping", raw_namespaces, "{ns: {...}}")
+        raw_namespaces = {}
+    namespaces = [_namespace_mode(problems, str(n), raw) for n, raw in raw_namespaces.items()]
+    return MeshModes(
+        policy or TrafficPolicyMode.SMI,
+        mtls or MtlsMode.STRICT,
+        tuple(sorted(n for n in namespaces if n is not None)),
+    )
+
+
+def parse_mesh_config(text: str, source: str = "<mesh-config>") -> tuple[MeshModes, list[Diagnostic]]:
+    """The modes a MeshConfig document sets, and every problem found (defaults when there are errors)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems = _Problems(source, {(): line} if line else {})
+        problems.add((), f"not valid YAML: {getattr(error, 'problem', error)}", text[:40], "a YAML mapping")
+        return DEFAULT_MODES, problems.found
+    problems = _Problems(source, _node_lines(node))
+    if not isinstance(data, Mapping):
+        problems.add(
+            (), "a MeshConfig must be a YAML mapping", data, f"apiVersion: {API_VERSION}, kind: {KIND}"
+        )
+        return DEFAULT_MODES, problems.found
+    if data.get("apiVersion") != API_VERSION or data.get("kind") != KIND:
+        found = f"{data.get('apiVersion')} {data.get('kind')}"
+        problems.add(("kind",), "not a MeshConfig", found, f"apiVersion: {API_VERSION}, kind: {KIND}")
+    spec = data.get("spec") or {}
+    if not isinstance(spec, Mapping):
+        problems.add(("spec",), "spec must be a mapping", spec, "{trafficPolicy, mtls, namespaces}")
+        spec = {}
+    modes = _spec(problems, spec)
+    return (DEFAULT_MODES if problems.found else modes), problems.found
+
+
+def load_mesh_config(path: Path) -> tuple[MeshModes, list[Diagnostic]]:
+    """`parse_mesh_config` of a file; an unreadable file is one diagnostic too."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        problems = _Problems(str(path), {})
+        problems.add((), f"cannot read the MeshConfig file: {error}", str(path), "a readable YAML file")
+        return DEFAULT_MODES, problems.found
+    return parse_mesh_config(text, str(path))

@@ -1,0 +1,137 @@
+"""The identity task of a running mesh: certificates for every identity, renewed on time, pushed by SDS.
+
+Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS server:
+- `build_model` / `proxy_view` / `generate`: the pipeline's three functions, secured (the model in
+  the traffic-policy mode; `xds.secure.secure_view` with this mesh's modes and current identity
+  bundles; `xds.secure.generate_secure`);
+- `hooks`: the xDS authenticator (per-node bootstrap credential) and the SDS guard;
+- `bootstrap_metadata(node_id)`: what the sidecar launcher writes into each bootstrap;
+- `async run(changed)`: sleeps until the certificate book's next renewal (or root phase change),
+  renews, and calls `changed()` (the pipeline's `mark_changed`) so new secrets are pushed over SDS;
+- `status()`: mode per namespace and certificate expiry per identity, for `smimesh status`.
+
+The root CA is loaded from (or created in) the run directory (`<run>/ca/`, key 0600). Leaves live
+in memory only. Every identity of the model gets a leaf when the model is built, so a new
+sidecar's secrets are in its very first snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smimesh.identity import CertificateBook, IdentityBundle, SpiffeId, load_or_create_root
+from smimesh.mesh import build_model as _build_model
+from smimesh.mesh.modes import DEFAULT_MODES, MeshModes
+from smimesh.server.sds import SecretGuard
+from smimesh.server.xds_auth import NodeAuthenticator
+from smimesh.settings import Settings
+from smimesh.xds.secure import SecureView, generate_secure, secure_view
+
+Clock = Callable[[], datetime]
+_MAX_SLEEP_S = 3600.0
+_MIN_SLEEP_S = 0.01
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MeshSecurity:
+    """Identity, mTLS, access modes and xDS authentication of one running mesh."""
+
+    def __init__(
+        self, run_dir: Path, settings: Settings, *, modes: MeshModes = DEFAULT_MODES, clock: Clock = utc_now
+    ) -> None:
+        self.settings, self.modes, self._clock = settings, modes, clock
+        root, self.root_created = load_or_create_root(
+            run_dir, trust_domain=settings.trust_domain, now=clock()
+        )
+        self.book = CertificateBook.from_settings(root, settings)
+        self.authenticator = NodeAuthenticator()
+        self._model: Any = None
+        self.guard = SecretGuard(self.identity_of_node)
+        self._wake = asyncio.Event()
+        self.renewals = 0
+
+    @property
+    def hooks(self) -> list[Any]:
+        return [self.authenticator, self.guard]
+
+    def bootstrap_metadata(self, node_id: str) -> list[dict[str, str]]:
+        return self.authenticator.bootstrap_metadata(node_id)
+
+    # ---- the pipeline's functions -------------------------------------------------------------
+
+    def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> Any:
+        model = _build_model(snapshot, instances, permissive=self.modes.open, **options)
+        self._model = model
+        identities = {self._spiffe(i.namespace, i.service_account) for i in model.instances.values()}
+        if self.book.sync(identities | self.book.identities, self._clock()):
+            self._wake.set()  # a new identity: the renewal schedule may have moved earlier
+        return model
+
+    def proxy_view(self, model: Any, node_id: str) -> SecureView:
+        return secure_view(model, node_id, self.modes, self.bundle_of)
+
+    @staticmethod
+    def generate(view: SecureView) -> dict[str, list[Any]]:
+        return generate_secure(view)
+
+    def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
+        return self.book.bundle(identity) if identity in self.book.identities else None
+
+    def identity_of_node(self, node_id: str) -> SpiffeId | None:
+        instance = self._model.instance(node_id) if self._model is not None else None
+        return None if instance is None else self._spiffe(instance.namespace, instance.service_account)
+
+    def _spiffe(self, namespace: str, service_account: str) -> SpiffeId:
+        return SpiffeId(self.settings.trust_domain, namespace, service_account)
+
+    # ---- renewal ------------------------------------------------------------------------------
+
+    async def run(self, changed: Callable[[], None]) -> None:
+        """Renew leaves when due and tell the pipeline (cancel to stop)."""
+        while True:
+            self._wake.clear()
+            await self._sleep_until_due()
+            if self.book.sync(self.book.identities, self._clock()):
+                self.renewals += 1
+                changed()
+
+    async def _sleep_until_due(self) -> None:
+        wakeup = self.book.next_wakeup()
+        delay = _MAX_SLEEP_S if wakeup is None else (wakeup - self._clock()).total_seconds()
+        delay = min(max(delay, _MIN_SLEEP_S), _MAX_SLEEP_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    # ---- status -------------------------------------------------------------------------------
+
+    def status(self, namespaces: Iterable[str] = ()) -> dict[str, Any]:
+        """Modes per namespace and each identity's certificate (serial, expiry, next renewal)."""
+        now = self._clock()
+        certificates = []
+        for identity in sorted(self.book.identities):
+            leaf = self.book.bundle(identity).leaf
+            certificates.append(
+                {
+                    "identity": identity.uri,
+                    "serial": f"{leaf.serial:x}",
+                    "not_after": leaf.not_after.isoformat(),
+                    "expires_in_s": round((leaf.not_after - now).total_seconds(), 1),
+                    "renew_at": self.book.renew_at(identity).isoformat(),
+                }
+            )
+        known = set(namespaces) | {i.namespace for i in self.book.identities}
+        return {
+            "traffic_policy": self.modes.traffic_policy.value,
+            "mtls": self.modes.mtls.value,
+            "namespaces": [self.modes.describe(ns) for ns in sorted(known)],
+            "certificates": certificates,
+            "xds_refusals": len(self.authenticator.refusals) + len(self.guard.refusals),
+        }
