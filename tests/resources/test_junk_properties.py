@@ -20,7 +20,7 @@ from smimesh.resources import LoadResult, load_text
 from smimesh.resources.codes import INTERNAL
 
 JUNK_SETTINGS = settings(
-    max_examples=100, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow]
 )
 
 VALID = [
