@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "logs": "smimesh.cli.logs:command",
     "proxy-status": "smimesh.cli.proxy_status:command",
     "proxy-config": "smimesh.cli.proxy_config:command",
+    "explain": "smimesh.cli.explain:command",
     "top": "smimesh.cli.top:command",
     "stat": "smimesh.cli.stat:command",
 }
