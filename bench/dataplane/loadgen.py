@@ -56,35 +56,43 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
 
 
 class Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    """One keep-alive connection; after a failure it reconnects on its next use."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def open(self) -> Connection:
+        if self.streams is None:
+            self.streams = await asyncio.wait_for(asyncio.open_connection(*self.target), CONNECT_TIMEOUT_S)
+        return self
 
     async def exchange(self, request: bytes) -> int:
         """Send one request, read the whole response; return its status."""
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        await self.open()
+        assert self.streams is not None
+        reader, writer = self.streams
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = re.search(rb"(?i)content-length:\s*(\d+)", head)
-        await self.reader.readexactly(int(length.group(1)) if length else 0)
+        await reader.readexactly(int(length.group(1)) if length else 0)
         return status
 
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
 
-async def _connect(host: str, port: int) -> Connection:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
-    return Connection(reader, writer)
 
-
-async def _one(
-    pool: asyncio.Queue[Connection], target: tuple[str, int], request: bytes, released: float, tally: Tally
-) -> None:
+async def _one(pool: asyncio.Queue[Connection], request: bytes, released: float, tally: Tally) -> None:
     loop = asyncio.get_running_loop()
     connection = await pool.get()
     try:
         status = await connection.exchange(request)
-    except (OSError, asyncio.IncompleteReadError, ValueError):
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
         tally.errors += 1
-        connection.writer.close()
-        connection = await _connect(*target)
+        connection.close()
     else:
         tally.latencies_s.append(loop.time() - released)
         tally.non_200 += status != 200
@@ -98,9 +106,9 @@ async def constant_rate(
     """Send `rate` requests per second for `duration_s` seconds; latency from release, per request."""
     request = f"GET / HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: smimesh-bench\r\n\r\n".encode()
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await _connect(host, port))
-    loop, tasks = asyncio.get_running_loop(), set()
+    for _ in range(connections):  # opened before the clock starts: connects are not measured
+        pool.put_nowait(await Connection((host, port)).open())
+    loop, tasks = asyncio.get_running_loop(), set[asyncio.Task[None]]()
     total, start = int(rate * duration_s), loop.time() + 0.05
     tally = Tally(sent=total)
     for i in range(total):
@@ -109,13 +117,13 @@ async def constant_rate(
             await asyncio.sleep(due - loop.time())
         released = loop.time()
         tally.lags_s.append(released - due)
-        task = asyncio.create_task(_one(pool, (host, port), request, released, tally))
+        task = asyncio.create_task(_one(pool, request, released, tally))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.wait(tasks, timeout=10)
     while not pool.empty():
-        pool.get_nowait().writer.close()
+        pool.get_nowait().close()
     return tally
 
 

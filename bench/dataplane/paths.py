@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.dataplane import certs, procs, static_envoy
+from bench.dataplane.carried import what_proxies_carry
 from smimesh.local.binaries import find_envoy
 from smimesh.testing.net import free_port, wait_for_port
 
@@ -83,41 +84,33 @@ def _write_config(work: Path, name: str, config: dict[str, object]) -> Path:
 
 
 @contextmanager
-def static_pair(where: procs.Placement, work: Path) -> Iterator[Target]:
+def static_pair(where: procs.Placement, work: Path, *, tls: bool = True) -> Iterator[Target]:
     ca, client_leaf, server_leaf = certs.issue_pair()
+    name = "static-envoy-mtls" if tls else "static-envoy-plain"
     with backend(where, work) as backend_port:
         ports = {k: free_port() for k in ("client_listen", "client_admin", "server_listen", "server_admin")}
         ports["backend"] = backend_port
         configs = {
             "server": _write_config(
-                work, "static-server", static_envoy.server_bootstrap(ports, ca, server_leaf)
+                work, f"{name}-server", static_envoy.server_bootstrap(ports, ca, server_leaf, tls=tls)
             ),
             "client": _write_config(
-                work, "static-client", static_envoy.client_bootstrap(ports, ca, client_leaf)
+                work, f"{name}-client", static_envoy.client_bootstrap(ports, ca, client_leaf, tls=tls)
             ),
         }
         started = {
-            role: procs.start(envoy_command(path), where.proxies, work / f"static-{role}.log")
+            role: procs.start(envoy_command(path), where.proxies, work / f"{name}-{role}.log")
             for role, path in configs.items()
         }
         try:
             for role in ("server", "client"):
                 wait_for_port(ports[f"{role}_listen"], timeout=START_TIMEOUT_S)
-            yield Target(
-                "static-envoy-mtls",
-                "127.0.0.1",
-                ports["client_listen"],
-                "backend",
-                proxies={role: p.pid for role, p in started.items()},
-                had={
-                    "proxies": 2,
-                    "mtls": True,
-                    "rbac": False,
-                    "stats": "Envoy defaults",
-                    "split": False,
-                    "config": "static bootstrap, inline certificates, TLS 1.3",
-                },
-            )
+            admins = [f"127.0.0.1:{ports[f'{role}_admin']}" for role in ("client", "server")]
+            had = what_proxies_carry(admins[0], admins[1:])
+            config = "static bootstrap, inline certificates, TLS 1.3" if tls else "static bootstrap, plain"
+            had |= {"stats": "Envoy defaults", "config": config}
+            proxies = {role: p.pid for role, p in started.items()}
+            yield Target(name, "127.0.0.1", ports["client_listen"], "backend", proxies, had)
         finally:
             for process in started.values():
                 procs.stop(process)

@@ -81,10 +81,17 @@ def cost_table(data: dict[str, Any]) -> list[str]:
 
 
 def target_table(data: dict[str, Any]) -> list[str]:
-    rows = [[t["what"], t["value"], t["target"], verdict(t["met"]),
-             f"{t['ratio_to_istio']}x Istio's +0.3 ms" if t.get("ratio_to_istio") is not None else ""]
-            for t in data.get("targets", [])]
-    return table(["figure", "value", "target", "verdict", "note"], rows)
+    rows = []
+    for t in data.get("targets", []):
+        notes = [f"{t['ratio_to_istio']}x Istio's +0.3 ms" if t.get("ratio_to_istio") is not None else "",
+                 f"**caveat: {t['caveat']}**" if t.get("caveat") else ""]
+        rows.append([t["what"], t["value"], t["target"], verdict(t["met"]), "; ".join(n for n in notes if n)])
+    cost = data.get("mtls_cost_at_1000", {})
+    lines = table(["figure", "value", "target", "verdict", "note"], rows)
+    if cost.get("cpu_ratio") is not None:
+        lines += ["", f"mTLS itself (static pairs, 1,000 req/s): CPU x{cost['cpu_ratio']}, added p50 "
+                  f"{cost['added_p50_ms']}, max req/s x{cost.get('max_rps_ratio')} (mTLS over plain)."]
+    return lines
 
 
 def plot(data: dict[str, Any], plots: Path, stem: str) -> list[str]:

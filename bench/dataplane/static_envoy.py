@@ -1,5 +1,8 @@
 """Path (b): a hand-written minimal static Envoy pair with mTLS — the best Envoy can do here.
 
+(Also `tls=False`, the same pair in plain text: the fair reference while a mesh path runs without
+mTLS, and the cost of mTLS itself when set beside the mTLS pair.)
+
 client Envoy: plain HTTP/1.1 listener -> one STATIC cluster over mTLS -> server Envoy: mTLS listener
 (client certificate required, peer URI SAN checked) -> one STATIC cluster -> backend. TLS 1.3 only and
 ECDSA P-256 leaves with SPIFFE URI SANs, as the mesh does; no RBAC, no stats sinks, no access logs,
@@ -73,19 +76,23 @@ def _bootstrap(admin_port: int, listener: dict[str, Any], cluster: dict[str, Any
     }
 
 
-def client_bootstrap(ports: dict[str, int], ca: Pem, own: Pem) -> dict[str, Any]:
-    """Listens on ports['client_listen'] (plain), sends to ports['server_listen'] over mTLS."""
-    upstream = {"@type": TLS + "UpstreamTlsContext", "common_tls_context": _common_tls(own, ca, "server")}
+def client_bootstrap(ports: dict[str, int], ca: Pem, own: Pem, *, tls: bool = True) -> dict[str, Any]:
+    """Listens on ports['client_listen'] (plain), sends to ports['server_listen'] over mTLS (or plain)."""
+    upstream: dict[str, Any] | None = None
+    if tls:
+        upstream = {"@type": TLS + "UpstreamTlsContext", "common_tls_context": _common_tls(own, ca, "server")}
     listener = _http_listener("client_out", ports["client_listen"], "server")
     return _bootstrap(ports["client_admin"], listener, _cluster("server", ports["server_listen"], upstream))
 
 
-def server_bootstrap(ports: dict[str, int], ca: Pem, own: Pem) -> dict[str, Any]:
-    """Accepts mTLS on ports['server_listen'] (client certificate required), sends to the backend."""
-    downstream = {
+def server_bootstrap(ports: dict[str, int], ca: Pem, own: Pem, *, tls: bool = True) -> dict[str, Any]:
+    """Accepts mTLS (client certificate required) or plain on ports['server_listen'], sends to the backend."""
+    downstream: dict[str, Any] | None = {
         "@type": TLS + "DownstreamTlsContext",
         "common_tls_context": _common_tls(own, ca, "client"),
         "require_client_certificate": True,
     }
+    if not tls:
+        downstream = None
     listener = _http_listener("server_in", ports["server_listen"], "backend", downstream)
     return _bootstrap(ports["server_admin"], listener, _cluster("backend", ports["backend"]))
