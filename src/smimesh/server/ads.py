@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
@@ -44,14 +44,13 @@ class _SotwType:
     sent_version: str = ""
     in_flight: bool = False
     resubscribed: bool = True  # the subscription changed since the last response: answer it
-    sent_names: frozenset[str] = field(default_factory=frozenset)
 
 
 class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
     mode = "sotw"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, parts: ServerParts, context: grpc.aio.ServicerContext, stream_id: int) -> None:
+        super().__init__(parts, context, stream_id)
         self.types: dict[str, _SotwType] = {}
 
     async def handle(self, request: discovery_pb2.DiscoveryRequest) -> None:

@@ -17,10 +17,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from smimesh.server.hooks import Push
-from smimesh.server.stream import StreamBase
+from smimesh.server.stream import ServerParts, StreamBase
 from smimesh.xds import type_urls
 from smimesh.xds.snapshot import Entry
 
@@ -43,8 +44,8 @@ class _DeltaType:
 class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
     mode = "delta"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, parts: ServerParts, context: grpc.aio.ServicerContext, stream_id: int) -> None:
+        super().__init__(parts, context, stream_id)
         self.types: dict[str, _DeltaType] = {}
 
     async def handle(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
