@@ -8,6 +8,7 @@ rules to nothing rather than silently widening them to every port.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from smimesh.diagnostics import Diagnostic, ObjectRef
@@ -148,6 +149,42 @@ def _policy(tt: TrafficTarget, inputs: Inputs, diags: list[Diagnostic]) -> Traff
     )
 
 
+_CacheEntry = tuple[TrafficTarget, tuple[Any, ...], "TrafficPolicy | None", tuple[Diagnostic, ...]]
+_CACHE: OrderedDict[int, _CacheEntry] = OrderedDict()
+_CACHE_SIZE = 50_000
+
+
+def _referenced(tt: TrafficTarget, inputs: Inputs) -> tuple[Any, ...]:
+    ns = tt.metadata.namespace
+    return tuple(inputs.named(_RULE_KINDS[r.kind], ns, r.name) for r in tt.spec.rules)
+
+
+def _cached_policy(tt: TrafficTarget, inputs: Inputs, diags: list[Diagnostic]) -> TrafficPolicy | None:
+    """Resolve `tt`, reusing the previous result while it and the routes it names are the same objects.
+
+    The store hands unchanged resources over as the same (frozen) objects, so a change elsewhere does not
+    re-resolve every TrafficTarget: with dense policies that is most of a model rebuild.
+    """
+    refs = _referenced(tt, inputs)
+    hit = _CACHE.get(id(tt))
+    if (
+        hit is not None
+        and hit[0] is tt
+        and len(hit[1]) == len(refs)
+        and all(a is b for a, b in zip(hit[1], refs, strict=True))
+    ):
+        _CACHE.move_to_end(id(tt))
+        diags.extend(hit[3])
+        return hit[2]
+    found: list[Diagnostic] = []
+    policy = _policy(tt, inputs, found)
+    _CACHE[id(tt)] = (tt, refs, policy, tuple(found))
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    diags.extend(found)
+    return policy
+
+
 def build_policies(inputs: Inputs, diags: list[Diagnostic]) -> tuple[TrafficPolicy, ...]:
-    policies = (_policy(tt, inputs, diags) for tt in inputs.of(TrafficTarget))
+    policies = (_cached_policy(tt, inputs, diags) for tt in inputs.of(TrafficTarget))
     return tuple(p for p in policies if p is not None)

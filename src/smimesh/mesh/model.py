@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from smimesh.diagnostics import Diagnostic
 from smimesh.settings import LOOPBACK
@@ -35,8 +35,10 @@ class Protocol(enum.StrEnum):
         return self in (Protocol.HTTP, Protocol.GRPC)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ServiceKey:
+class ServiceKey(NamedTuple):
+    """A Service by namespace and name. A NamedTuple (not a dataclass) because it is hashed millions of
+    times at scale and tuple hashing runs in C."""
+
     namespace: str
     name: str
 
@@ -44,9 +46,10 @@ class ServiceKey:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Identity:
-    """A workload identity: a ServiceAccount in a namespace (SMI's only released identity kind)."""
+class Identity(NamedTuple):
+    """A workload identity: a ServiceAccount in a namespace (SMI's only released identity kind).
+
+    A NamedTuple for C-speed hashing (sets of identities are the bulk of a dense access policy)."""
 
     namespace: str
     service_account: str

@@ -188,16 +188,22 @@ def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tu
     return tuple(sorted((s for s in specs if s is not None), key=_cluster_order))
 
 
+def _reachable(
+    model: MeshModel, identity: Identity
+) -> tuple[tuple[OutboundService, ...], tuple[ClusterSpec, ...]]:
+    keys = sorted(visible_services(model, identity), key=_key_order)
+    services = tuple(_memo(model, ("svc", k), lambda k=k: _outbound_service(model, k)) for k in keys)
+    return services, _clusters_for(model, services)
+
+
 def outbound_spec(model: MeshModel, namespace: str, identity: Identity) -> OutboundSpec:
-    """Shared by every caller in `namespace` that may reach the same identities (memo key: that set)."""
+    """Shared by every caller in `namespace` that may reach the same identities (memo key: that set);
+    the services and clusters are shared across namespaces too (only short names differ)."""
     reach = _reach(model, identity)
 
     def build() -> OutboundSpec:
-        keys = sorted(visible_services(model, identity), key=_key_order)
-        services = tuple(_memo(model, ("svc", k), lambda k=k: _outbound_service(model, k)) for k in keys)
-        return _intern(
-            OutboundSpec(namespace, model.cluster_domain, services, _clusters_for(model, services))
-        )
+        services, clusters = _memo(model, ("reachable", reach), lambda: _reachable(model, identity))
+        return _intern(OutboundSpec(namespace, model.cluster_domain, services, clusters))
 
     result: OutboundSpec = _memo(model, ("outbound", namespace, reach), build)
     return result

@@ -21,12 +21,24 @@ def memo(model: MeshModel, key: object, build: Any) -> Any:
     return model._memo[key]
 
 
+_last_reach: list[tuple[tuple[Any, ...], dict[Identity, frozenset[Identity]]]] = []
+
+
 def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
+    """Source identity -> destinations it may call. Reused while the policies are the same objects
+    (`build_policies` reuses unchanged ones), since with dense policies this is O(P^2) to build."""
+    if _last_reach:
+        policies, index = _last_reach[0]
+        same = len(policies) == len(model.policies)
+        if same and all(a is b for a, b in zip(policies, model.policies, strict=True)):
+            return index
     found: dict[Identity, set[Identity]] = defaultdict(set)
     for policy in model.policies:
         for source in policy.sources:
             found[source].add(policy.destination)
-    return {k: frozenset(v) for k, v in found.items()}
+    index = {k: frozenset(v) for k, v in found.items()}
+    _last_reach[:] = [(model.policies, index)]
+    return index
 
 
 def _services_by_identity(model: MeshModel) -> dict[Identity, frozenset[ServiceKey]]:
