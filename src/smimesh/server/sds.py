@@ -39,6 +39,7 @@ class SecretGuard(ServerHooks):
     def __init__(self, identity_of: IdentityOf) -> None:
         self._identity_of = identity_of
         self.refusals: deque[Refusal] = deque(maxlen=200)
+        self._seen: set[tuple[int, str]] = set()  # every request repeats its names (ACKs): log each once
 
     def forbidden(self, node_id: str, names: list[str]) -> list[str]:
         identity = self._identity_of(node_id)
@@ -49,7 +50,13 @@ class SecretGuard(ServerHooks):
         if request.type_url != type_urls.SECRET:
             return
         for name in self.forbidden(stream.node_id, requested_names(request)):
+            if (stream.stream_id, name) in self._seen:
+                continue
+            self._seen.add((stream.stream_id, name))
             log.warning(
                 "SDS: node %r asked for secret %r, which is not its own: refused", stream.node_id, name
             )
             self.refusals.append(Refusal(time.time(), stream.node_id, stream.peer, f"secret {name}"))
+
+    def on_stream_close(self, stream: StreamInfo) -> None:
+        self._seen = {seen for seen in self._seen if seen[0] != stream.stream_id}

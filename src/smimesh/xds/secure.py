@@ -115,7 +115,7 @@ def secure_inbound_listener(
     plaintext = lc.FilterChain(filters=filters)
     plaintext.filter_chain_match.transport_protocol = "raw_buffer"
     listener.filter_chains.append(plaintext)
-    inspector = listener_pb2.ListenerFilter(
+    inspector = lc.ListenerFilter(
         name=TLS_INSPECTOR, typed_config=packed(tls_inspector_pb2.TlsInspector())
     )
     listener.listener_filters.append(inspector)

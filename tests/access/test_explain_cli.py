@@ -1,0 +1,55 @@
+"""`smimesh explain` as a user runs it: exit status, text and JSON, mistakes as hints (no traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from world import routes, target, workload
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "mesh.yaml").write_text(
+        "\n---\n".join(
+            [
+                workload("web"),
+                workload("client"),
+                routes("api", '[{name: read, pathRegex: "/books", methods: [GET]}]'),
+                target(
+                    "client-to-web", "web", ["client"], "[{kind: HTTPRouteGroup, name: api, matches: [read]}]"
+                ),
+            ]
+        )
+    )
+    command = [sys.executable, "-m", "smimesh", "explain", "-f", str(tmp_path / "mesh.yaml"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_allowed_and_denied_exit_codes_and_text(tmp_path: Path) -> None:
+    allowed = _run(tmp_path, "--from", "client", "--to", "web.shop", "GET", "/books")
+    assert allowed.returncode == 0 and allowed.stdout.startswith("ALLOWED")
+    assert "TrafficTarget/shop/client-to-web" in allowed.stdout
+    denied = _run(tmp_path, "--from", "shop/client", "--to", "web:80", "POST", "/books", "-H", "x-a: 1")
+    assert denied.returncode == 1 and denied.stdout.startswith("DENIED")
+    assert "kind: TrafficTarget" in denied.stdout
+
+
+def test_json_output(tmp_path: Path) -> None:
+    done = _run(tmp_path, "--from", "client", "--to", "web.shop", "-o", "json")
+    data = json.loads(done.stdout)
+    assert data["allowed"] is False and data["request"] == {"method": "GET", "path": "/", "headers": {}}
+
+
+def test_mistakes_are_usage_errors_with_hints(tmp_path: Path) -> None:
+    for args, words in [
+        (("--from", "ghost", "--to", "web.shop"), "Workloads: shop/client, shop/web"),
+        (("--from", "client", "--to", "nope.shop"), "Services: client.shop, web.shop"),
+        (("--from", "client", "--to", "web.shop", "GET", "/", "-H", "broken"), "Name: value"),
+        (("--from", "client", "--to", "web.shop:http"), "must be a number"),
+    ]:
+        done = _run(tmp_path, *args)
+        assert done.returncode == 2, done
+        assert "Traceback" not in done.stderr and words in done.stderr

@@ -1,0 +1,87 @@
+"""The secured sidecar config: mTLS on both sides of every hop, RBAC in place, only the node's own secrets."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+from smimesh.identity import CertificateBook, SpiffeId, create_root
+from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, MtlsMode, NamespaceMode
+from smimesh.xds import type_urls
+from smimesh.xds.secure import generate_secure, secure_view
+
+sys.path.insert(0, str(Path(__file__).parent))
+from world import model_of, routes, target, workload
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+MODEL = model_of(
+    workload("web"),
+    workload("client"),
+    routes("all", "[{name: all}]"),
+    target("t", "web", ["client"], "[{kind: HTTPRouteGroup, name: all}]"),
+)
+
+
+def _book() -> CertificateBook:
+    book = CertificateBook(create_root(trust_domain="cluster.local", now=NOW), trust_domain="cluster.local")
+    book.sync({SpiffeId("cluster.local", "shop", sa) for sa in ("web", "client")}, NOW)
+    return book
+
+
+def _config(node: str, modes: MeshModes = DEFAULT_MODES) -> dict[str, list[object]]:
+    book = _book()
+    return generate_secure(secure_view(MODEL, node, modes, book.bundle))
+
+
+def _inbound(config: dict[str, list[object]]) -> object:
+    return next(item for item in config[type_urls.LISTENER] if item.name.startswith("inbound|"))
+
+
+def test_strict_inbound_has_only_a_tls_chain_requiring_client_certificates() -> None:
+    listener = _inbound(_config("web-0.shop"))
+    (chain,) = listener.filter_chains
+    context = tls_pb2.DownstreamTlsContext()
+    chain.transport_socket.typed_config.Unpack(context)
+    assert context.require_client_certificate.value
+    manager = hcm.HttpConnectionManager()
+    chain.filters[-1].typed_config.Unpack(manager)
+    assert [f.name for f in manager.http_filters] == ["envoy.filters.http.rbac", "envoy.filters.http.router"]
+    assert manager.forward_client_cert_details == hcm.HttpConnectionManager.SANITIZE
+
+
+def test_permissive_inbound_adds_a_plaintext_chain_behind_the_tls_inspector() -> None:
+    modes = MeshModes(namespaces=(NamespaceMode("shop", MtlsMode.PERMISSIVE),))
+    listener = _inbound(_config("web-0.shop", modes))
+    assert [c.filter_chain_match.transport_protocol for c in listener.filter_chains] == ["tls", "raw_buffer"]
+    assert [f.name for f in listener.listener_filters] == ["envoy.filters.listener.tls_inspector"]
+    assert not listener.filter_chains[1].HasField("transport_socket")
+
+
+def test_outbound_clusters_expect_the_destination_identity() -> None:
+    config = _config("client-0.shop")
+    cluster = next(c for c in config[type_urls.CLUSTER] if c.name == "outbound|shop|web|80")
+    context = tls_pb2.UpstreamTlsContext()
+    cluster.transport_socket.typed_config.Unpack(context)
+    validation = context.common_tls_context.combined_validation_context.default_validation_context
+    assert [m.matcher.exact for m in validation.match_typed_subject_alt_names] == [
+        "spiffe://cluster.local/ns/shop/sa/web"
+    ]
+    own = context.common_tls_context.tls_certificate_sds_secret_configs[0].name
+    assert own == "identity:spiffe://cluster.local/ns/shop/sa/client"
+
+
+def test_a_sidecar_gets_only_its_own_identity_secret_and_the_trust_bundle() -> None:
+    names = sorted(s.name for s in _config("client-0.shop")[type_urls.SECRET])
+    assert names == ["identity:spiffe://cluster.local/ns/shop/sa/client", "trust-bundle:cluster.local"]
+
+
+def test_every_caller_routes_to_every_service_so_the_destination_answers() -> None:
+    # `other` is named by no TrafficTarget: it still routes to web, and web's RBAC answers 403.
+    model = model_of(workload("web"), workload("other"))
+    view = secure_view(model, "other-0.shop", MeshModes(), lambda _: None)
+    assert [c.service.name for c in view.base.outbound.clusters] == ["other", "web"]
+    assert generate_secure(view)[type_urls.SECRET] == []

@@ -1,0 +1,74 @@
+"""A small mesh for the access tests, built from YAML the way a user writes it (no test of its own)."""
+
+from __future__ import annotations
+
+from smimesh.mesh import build_model
+from smimesh.mesh.instances import counter, instances_from_workloads
+from smimesh.mesh.model import MeshModel
+from smimesh.resources import load_text
+from smimesh.resources.workload import Workload
+
+
+def workload(
+    name: str, namespace: str = "shop", *, sa: str = "", port: str = "http", number: int = 8080
+) -> str:
+    return f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: {name}, namespace: {namespace}, labels: {{app: {name}}}}}
+spec:
+  serviceAccount: {sa or name}
+  command: [python3, app.py]
+  ports: [{{name: {port}, containerPort: {number}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: {port}, port: {80 if port.startswith("http") else number}, targetPort: {port}}}]
+"""
+
+
+def target(name: str, destination: str, sources: list[str], rules: str, namespace: str = "shop") -> str:
+    listed = ", ".join(f"{{kind: ServiceAccount, name: {s}, namespace: {namespace}}}" for s in sources)
+    return f"""
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  destination: {{kind: ServiceAccount, name: {destination}, namespace: {namespace}}}
+  rules: {rules}
+  sources: [{listed}]
+"""
+
+
+def routes(name: str, matches: str, namespace: str = "shop") -> str:
+    return f"""
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  matches: {matches}
+"""
+
+
+def model_of(*documents: str, permissive: bool = False) -> MeshModel:
+    text = "\n---\n".join(d.strip("\n") for d in documents)
+    result = load_text(text)
+    assert not [d for d in result.diagnostics if d.is_error], [d.format() for d in result.diagnostics]
+    resources = [o.resource for o in result.objects]
+    layout = [
+        (
+            w.metadata.namespace,
+            w.metadata.name,
+            w.spec.service_account,
+            w.metadata.labels,
+            w.spec.replicas,
+            [(p.name or str(p.container_port), p.container_port) for p in w.spec.ports],
+        )
+        for w in sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
+    ]
+    return build_model(
+        result.snapshot(), instances_from_workloads(layout, counter(30000)), permissive=permissive
+    )
