@@ -21,7 +21,7 @@ from google.protobuf import wrappers_pb2
 
 from smimesh.xds import names
 from smimesh.xds.protos import packed
-from smimesh.xds.rbac import HTTP_RBAC_FILTER, InboundAccess, http_rbac_filter
+from smimesh.xds.rbac import AUDIT_STAT_PREFIX, HTTP_RBAC_FILTER, InboundAccess, http_rbac_filter
 
 STDOUT_LOGGER = "envoy.access_loggers.stdout"
 DENIED_BODY = (
@@ -31,8 +31,8 @@ DENIED_BODY = (
 _PEER = "peer=%DOWNSTREAM_PEER_URI_SAN% request=%REQ(:METHOD)% %REQ(:AUTHORITY)%%REQ(:PATH)%"
 DENY_LOG = (
     "smimesh rbac: inbound_{port} result=%DYNAMIC_METADATA(envoy.filters.http.rbac:enforced_engine_result)% "
-    "audit=%DYNAMIC_METADATA(envoy.filters.http.rbac:shadow_engine_result)% "
-    "policy=%DYNAMIC_METADATA(envoy.filters.http.rbac:shadow_effective_policy_id)% "
+    "audit=%DYNAMIC_METADATA(envoy.filters.http.rbac:audit.shadow_engine_result)% "
+    "policy=%DYNAMIC_METADATA(envoy.filters.http.rbac:audit.shadow_effective_policy_id)% "
     + _PEER
     + " status=%RESPONSE_CODE%\n"
 )
@@ -52,7 +52,10 @@ def _result_is_denied(key: str) -> al.AccessLogFilter:
 
 def _denial_log(port_name: str) -> al.AccessLog:
     either = al.OrFilter(
-        filters=[_result_is_denied("enforced_engine_result"), _result_is_denied("shadow_engine_result")]
+        filters=[
+            _result_is_denied("enforced_engine_result"),
+            _result_is_denied(AUDIT_STAT_PREFIX + "shadow_engine_result"),
+        ]
     )
     text = sfs.SubstitutionFormatString(
         text_format_source=base_pb2.DataSource(inline_string=DENY_LOG.format(port=port_name))
