@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smimesh.errors import InvalidInputError
 from smimesh.identity import CertificateBook, IdentityBundle, SpiffeId, load_or_create_root
 from smimesh.mesh import build_model as _build_model
-from smimesh.mesh.modes import DEFAULT_MODES, MeshModes
+from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, load_mesh_config
 from smimesh.server.sds import SecretGuard
 from smimesh.server.xds_auth import NodeAuthenticator
 from smimesh.settings import Settings
@@ -57,6 +58,20 @@ class MeshSecurity:
         self.guard = SecretGuard(self.identity_of_node)
         self._wake = asyncio.Event()
         self.renewals = 0
+
+    @classmethod
+    def from_config(cls, run_dir: Path, settings: Settings, mesh_config: Path | None = None) -> MeshSecurity:
+        """Security for `smimesh up`: modes from the MeshConfig file (InvalidInputError if it is bad)."""
+        modes = DEFAULT_MODES
+        if mesh_config is not None:
+            modes, problems = load_mesh_config(mesh_config)
+            if problems:
+                raise InvalidInputError(
+                    f"{mesh_config} is not a valid MeshConfig",
+                    problems,
+                    hint="fix it, or start without --mesh-config (smi + strict)",
+                )
+        return cls(run_dir, settings, modes=modes)
 
     @property
     def hooks(self) -> list[Any]:

@@ -1,0 +1,83 @@
+"""The end-to-end world of the access tests: manifests a user would write, and helpers to probe the mesh.
+
+No test of its own. `smimesh up` runs as a real process (the e2e harness of tests/e2e), every
+request crosses two real Envoy sidecars (the caller's outbound, the destination's inbound).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+from test_up_support import WORKLOAD, Mesh, eventually, write
+
+__all__ = ["WORKLOAD", "Mesh", "eventually", "write"]
+
+
+def http_workload(name: str, sa: str = "", namespace: str = "shop") -> str:
+    return f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: {name}, namespace: {namespace}, labels: {{app: {name}}}}}
+spec:
+  serviceAccount: {sa or name}
+  command: [{sys.executable}, {WORKLOAD}, serve]
+  ports: [{{name: http, containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+"""
+
+
+def tcp_workload(name: str, sa: str, port: int, namespace: str = "shop") -> str:
+    return f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: {name}, namespace: {namespace}, labels: {{app: {name}}}}}
+spec:
+  serviceAccount: {sa}
+  command: [{sys.executable}, {WORKLOAD}, echo]
+  ports: [{{name: tcp-echo, containerPort: {port}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: tcp-echo, port: {port}, targetPort: tcp-echo}}]
+"""
+
+
+def get(proxy: str, url: str, method: str = "GET", headers: dict[str, str] | None = None) -> httpx.Response:
+    with httpx.Client(proxy=proxy, timeout=5) as client:
+        return client.request(method, url, headers=headers)
+
+
+def echo(address: str, text: str = "hello") -> str:
+    """One line through a TCP upstream port; "" when the mesh closes the connection."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            connection.sendall(text.encode() + b"\n")
+            return connection.makefile().readline().strip()
+    except OSError:
+        return ""
+
+
+def rows(mesh: Mesh) -> dict[str, dict[str, object]]:
+    return {str(r["instance"]): r for r in mesh.instances()}
+
+
+def inbound_address(mesh: Mesh, instance: str) -> str:
+    """The sidecar inbound listener of an instance (what other sidecars connect to), from its admin."""
+    admin = rows(mesh)[instance]["admin"]
+    listeners = httpx.get(f"http://{admin}/listeners", timeout=5).text.split()
+    return next(line.split("::", 1)[1] for line in listeners if line.startswith("inbound|"))

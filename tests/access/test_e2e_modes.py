@@ -1,0 +1,68 @@
+"""End to end: the modes a MeshConfig sets: `open` traffic policy; `audit` + `permissive` per namespace."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from e2e_world import Mesh, eventually, get, http_workload, inbound_address, write
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+CONFIG = """
+apiVersion: smimesh.io/v1alpha1
+kind: MeshConfig
+metadata: {{name: mesh}}
+spec:
+  trafficPolicy: {policy}
+  namespaces:
+    shop: {{audit: {audit}, mtls: {mtls}}}
+"""
+
+
+def _start(tmp_path: Path, policy: str, audit: str, mtls: str) -> Mesh:
+    directory = tmp_path / "mesh"
+    directory.mkdir()
+    write(directory / "workloads.yaml", "\n---\n".join(http_workload(n) for n in ("web", "other")))
+    config = tmp_path / "mesh-config.yaml"
+    config.write_text(CONFIG.format(policy=policy, audit=audit, mtls=mtls))
+    mesh = Mesh(directory, tmp_path / "run", tmp_path / "contexts.json")
+    mesh.env["SMIMESH_MESH_CONFIG"] = str(config)
+    mesh.start()
+    mesh.wait_ready(expected_instances=2)
+    return mesh
+
+
+def test_open_traffic_policy_allows_everything_still_over_mtls(tmp_path: Path) -> None:
+    mesh = _start(tmp_path, "open", "false", "strict")
+    try:
+        assert get(mesh.proxy("other-0"), "http://web.shop/anything", "DELETE").status_code == 200
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://{inbound_address(mesh, 'web-0')}/", timeout=5)
+        namespaces = mesh.status()["security"]["namespaces"]
+        assert namespaces[0]["traffic_policy"] == "open"
+    finally:
+        assert mesh.stop() == 0
+
+
+def test_audit_logs_but_allows_and_permissive_accepts_plaintext(tmp_path: Path) -> None:
+    mesh = _start(tmp_path, "smi", "true", "permissive")
+    try:
+        assert get(mesh.proxy("other-0"), "http://web.shop/would-be-denied").status_code == 200
+        log = mesh.run_dir / "logs" / "shop" / "web-0.envoy.log"
+
+        def logged() -> bool:
+            text = log.read_text(errors="replace")
+            return "audit=denied" in text and "spiffe://cluster.local/ns/shop/sa/other" in text
+
+        eventually(logged, 10, what="the audit finding in the destination's log", mesh=mesh)
+        plain = httpx.get(f"http://{inbound_address(mesh, 'web-0')}/plaintext", timeout=5)
+        assert plain.status_code == 200  # permissive: plaintext accepted (and audited, no identity)
+        row = mesh.status()["security"]["namespaces"][0]
+        assert (row["audit"], row["mtls"]) == (True, "permissive")
+    finally:
+        assert mesh.stop() == 0
