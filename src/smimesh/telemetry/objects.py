@@ -1,14 +1,14 @@
 """The objects the metrics API names (pods, deployments, namespaces, services) and their series.
 
 `Ref` is one object of one kind; `objects_of(kind, topology)` lists them with their labels (for
-label selectors); `resource_series` picks the series that measure an object itself and
-`edge_groups` groups the client-side series into the object's `to` and `from` edges
+label selectors); `group_by_resource` sorts the series that measure objects themselves by object,
+and `edge_groups` groups the client-side series into the object's `to` and `from` edges
 (see `query.py` for what each measures and how a peer is named).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,15 +83,48 @@ def service_owner(kind: str, service: ServiceKey, topology: Topology) -> Ref:
     return Ref("Service", service.namespace, service.name)
 
 
-def resource_series(ref: Ref, topology: Topology, totals: Mapping[Series, Totals]) -> Iterable[Totals]:
-    """The series measuring the object itself (see `query.py`: server side, or client side for services)."""
-    kind = {v: k for k, v in KINDS.items()}[ref.kind]
+def _measured_resource(kind: str, series: Series, topology: Topology) -> Ref | None:
+    """The object of `kind` whose own numbers `series` belongs to (see `query.py`), if any."""
+    if kind == "services":
+        if series.direction != OUTBOUND:
+            return None
+        namespace, _, name = series.target.partition("/")
+        return Ref("Service", namespace, name)
+    return owner_of(kind, series.instance, topology) if series.direction == INBOUND else None
+
+
+def resource_filter(kind: str, refs: set[Ref], topology: Topology) -> Callable[[Series], bool]:
+    """Which series measure one of `refs` themselves (so the backend sums only those)."""
+    return lambda series: _measured_resource(kind, series, topology) in refs
+
+
+def group_by_resource(
+    kind: str, topology: Topology, totals: Mapping[Series, Totals]
+) -> dict[Ref, list[Totals]]:
+    """The totals of the series measuring each object itself, in one pass."""
+    groups: dict[Ref, list[Totals]] = {}
     for series, total in totals.items():
-        if kind == "services":
-            if series.direction == OUTBOUND and series.target == f"{ref.namespace}/{ref.name}":
-                yield total
-        elif series.direction == INBOUND and owner_of(kind, series.instance, topology) == ref:
-            yield total
+        ref = _measured_resource(kind, series, topology)
+        if ref is not None:
+            groups.setdefault(ref, []).append(total)
+    return groups
+
+
+def edge_filter(kind: str, ref: Ref, topology: Topology) -> Callable[[Series], bool]:
+    """Which series measure one of `ref`'s edges (client side: sent by it, or sent to it)."""
+
+    def wanted(series: Series) -> bool:
+        if series.direction != OUTBOUND:
+            return False
+        source = owner_of("deployments" if kind == "services" else kind, series.instance, topology)
+        return source == ref or _destination(kind, series, topology) == ref
+
+    return wanted
+
+
+def _destination(kind: str, series: Series, topology: Topology) -> Ref:
+    namespace, _, name = series.target.partition("/")
+    return service_owner(kind, ServiceKey(namespace, name), topology)
 
 
 Direction = Literal["to", "from"]
@@ -105,8 +138,7 @@ def edge_groups(
     for series, total in totals.items():
         if series.direction != OUTBOUND or series.instance not in topology.pods:
             continue
-        namespace, _, name = series.target.partition("/")
-        destination = service_owner(kind, ServiceKey(namespace, name), topology)
+        destination = _destination(kind, series, topology)
         source = owner_of("deployments" if kind == "services" else kind, series.instance, topology)
         if source == ref:
             groups.setdefault(("to", destination), []).append(total)

@@ -24,7 +24,7 @@ import httpx
 from smimesh.errors import SmimeshError
 from smimesh.telemetry.edges import INBOUND, OUTBOUND, Series, Topology
 from smimesh.telemetry.scrape import STAT_FILTER
-from smimesh.telemetry.window import Totals
+from smimesh.telemetry.window import SeriesFilter, Totals
 from smimesh.xds import names
 
 INSTANCE_LABEL = "smimesh_instance"
@@ -71,7 +71,9 @@ class PrometheusBackend:
     def __init__(self, url: str, *, max_window_s: float = 300.0, timeout_s: float = 10.0) -> None:
         self.url, self.max_window_s, self.timeout_s = url.rstrip("/"), max_window_s, timeout_s
 
-    async def totals(self, window_s: float, now: float) -> Mapping[Series, Totals]:
+    async def totals(
+        self, window_s: float, now: float, wanted: SeriesFilter | None = None
+    ) -> Mapping[Series, Totals]:
         lookback = math.ceil(window_s + self.max_window_s)
         start = now - window_s
         result: dict[Series, Totals] = {}
@@ -83,7 +85,7 @@ class PrometheusBackend:
                         _add_count(result.setdefault(series, Totals()), labels, _delta(samples, start))
                 buckets = await self._matrix(client, _BUCKETS[direction], lookback, now)
                 _add_buckets(result, direction, buckets, start)
-        return result
+        return {series: totals for series, totals in result.items() if wanted is None or wanted(series)}
 
     async def _matrix(
         self, client: httpx.AsyncClient, metric: str, lookback: int, now: float

@@ -36,13 +36,17 @@ from smimesh.telemetry import objects
 from smimesh.telemetry.edges import Series, Topology
 from smimesh.telemetry.objects import Ref, Requirement
 from smimesh.telemetry.quantiles import go_duration, quantile, quantity
-from smimesh.telemetry.window import SlidingWindow, Totals
+from smimesh.telemetry.window import SeriesFilter, SlidingWindow, Totals
 
 PERCENTILES = (("p99_response_latency", 0.99), ("p90_response_latency", 0.90), ("p50_response_latency", 0.50))
 
 
 class Backend(Protocol):
-    async def totals(self, window_s: float, now: float) -> Mapping[Series, Totals]: ...
+    async def totals(
+        self, window_s: float, now: float, wanted: SeriesFilter | None = None
+    ) -> Mapping[Series, Totals]:
+        """Totals of every series `wanted` says (all if None) over the window; idle ones with zeros."""
+        ...
 
 
 class BuiltinBackend:
@@ -51,9 +55,12 @@ class BuiltinBackend:
     def __init__(self, window: SlidingWindow) -> None:
         self.window = window
 
-    async def totals(self, window_s: float, now: float) -> Mapping[Series, Totals]:
-        found = self.window.totals(window_s, now)
-        return {series: found.get(series, Totals()) for series in self.window.series()}
+    async def totals(
+        self, window_s: float, now: float, wanted: SeriesFilter | None = None
+    ) -> Mapping[Series, Totals]:
+        found = self.window.totals(window_s, now, wanted)
+        known = (s for s in self.window.series() if wanted is None or wanted(s))
+        return {series: found.get(series, Totals()) for series in known}
 
 
 class MetricsQuery:
@@ -77,7 +84,7 @@ class MetricsQuery:
         if ref not in objects.objects_of(kind, topology):
             return None
         now = self.clock()
-        totals = await self.backend.totals(window_s, now)
+        totals = await self.backend.totals(window_s, now, objects.resource_filter(kind, {ref}, topology))
         return self._resource_item(kind, ref, topology, totals, window_s, now)
 
     async def list(
@@ -90,8 +97,11 @@ class MetricsQuery:
             if (namespace is None or ref.namespace == namespace) and objects.matches(selector, labels)
         ]
         now = self.clock()
-        totals = await self.backend.totals(window_s, now)
-        items = [self._resource_item(kind, ref, topology, totals, window_s, now) for ref in sorted(refs)]
+        totals = await self.backend.totals(window_s, now, objects.resource_filter(kind, set(refs), topology))
+        groups = objects.group_by_resource(kind, topology, totals)
+        items = [
+            _item(ref, _resource_edge(kind), _sum(groups.get(ref, ())), window_s, now) for ref in sorted(refs)
+        ]
         listed = ObjectReference(kind=objects.KINDS[kind], namespace=namespace)
         return TrafficMetricsList(resource=listed, selector=objects.selector_dict(selector), items=items)
 
@@ -103,7 +113,7 @@ class MetricsQuery:
         if ref not in objects.objects_of(kind, topology):
             return None
         now = self.clock()
-        totals = await self.backend.totals(window_s, now)
+        totals = await self.backend.totals(window_s, now, objects.edge_filter(kind, ref, topology))
         groups = sorted(objects.edge_groups(kind, ref, topology, totals).items())
         items = [
             _item(
@@ -126,8 +136,8 @@ class MetricsQuery:
         window_s: float,
         now: float,
     ) -> TrafficMetrics:
-        edge = Edge(direction="from", side="client" if kind == "services" else "server")
-        return _item(ref, edge, _sum(objects.resource_series(ref, topology, totals)), window_s, now)
+        groups = objects.group_by_resource(kind, topology, totals)
+        return _item(ref, _resource_edge(kind), _sum(groups.get(ref, ())), window_s, now)
 
 
 def _item(ref: Ref, edge: Edge, totals: Totals, window_s: float, now: float) -> TrafficMetrics:
@@ -150,6 +160,10 @@ def metrics_of(totals: Totals) -> list[Metric]:
         Metric(name="success_count", value=quantity(totals.success)),
         Metric(name="failure_count", value=quantity(totals.failure)),
     ]
+
+
+def _resource_edge(kind: str) -> Edge:
+    return Edge(direction="from", side="client" if kind == "services" else "server")
 
 
 def _sum(parts: Iterable[Totals]) -> Totals:

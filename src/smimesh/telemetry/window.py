@@ -20,11 +20,13 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from smimesh.telemetry.edges import Reading, Series
 from smimesh.telemetry.scrape import Bin
+
+SeriesFilter = Callable[[Series], bool]
 
 
 @dataclass(slots=True)
@@ -86,15 +88,19 @@ class SlidingWindow:
         for series in [s for s in self._last if s.instance == instance]:
             del self._last[series]
 
-    def totals(self, window_s: float, now: float) -> dict[Series, Totals]:
-        """Per series, the sum of the slots whose scrapes were taken inside `(now - window_s, now]`."""
+    def totals(self, window_s: float, now: float, wanted: SeriesFilter | None = None) -> dict[Series, Totals]:
+        """Per series (only those `wanted` says), the sum of the slots whose scrapes were taken
+        inside `(now - window_s, now]`."""
         start = now - min(window_s, self.max_window_s)
         result: dict[Series, Totals] = {}
         for series, slots in self._slots.items():
+            if wanted is not None and not wanted(series):
+                continue
             totals = Totals()
-            for slot in slots:
-                if slot.at > start:
-                    _add_slot(totals, slot)
+            for slot in reversed(slots):  # newest first: stop at the first slot before the window
+                if slot.at <= start:
+                    break
+                _add_slot(totals, slot)
             result[series] = totals
         return result
 
@@ -130,10 +136,9 @@ class SlidingWindow:
 def _add_slot(totals: Totals, slot: _Slot) -> None:
     totals.success += slot.success
     totals.failure += slot.failure
-    values = slot.bins
-    for i in range(0, len(values), 3):
-        key = (values[i], values[i + 1])
-        totals.bins[key] = totals.bins.get(key, 0.0) + values[i + 2]
+    values, bins = slot.bins, totals.bins
+    for lower, width, count in zip(values[0::3], values[1::3], values[2::3], strict=True):
+        bins[(lower, width)] = bins.get((lower, width), 0.0) + count
 
 
 def _delta(previous: Reading, current: Reading) -> Totals:
