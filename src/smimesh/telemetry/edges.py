@@ -113,7 +113,6 @@ class Topology:
 
     pods: Mapping[str, Pod] = field(default_factory=dict)
     service_pods: Mapping[ServiceKey, frozenset[str]] = field(default_factory=dict)
-    service_labels: Mapping[ServiceKey, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_model(cls, model: MeshModel) -> Topology:
@@ -125,7 +124,7 @@ class Topology:
             key: frozenset(e.node_id for p in service.ports for e in p.endpoints)
             for key, service in model.services.items()
         }
-        return cls(pods, selected, {key: {} for key in model.services})
+        return cls(pods, selected)
 
     def workload_of(self, node_id: str) -> tuple[str, str] | None:
         pod = self.pods.get(node_id)
