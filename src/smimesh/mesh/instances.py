@@ -19,19 +19,22 @@ class InstanceIndex:
 
     def __init__(self, instances: Iterable[Instance]) -> None:
         self._by_ns: dict[str, list[Instance]] = defaultdict(list)
-        self._by_label: dict[tuple[str, str, str], list[Instance]] = defaultdict(list)
+        self._by_label: dict[tuple[str, str, str], list[tuple[Instance, dict[str, str]]]] = defaultdict(list)
         for inst in instances:
             self._by_ns[inst.namespace].append(inst)
+            labels = dict(inst.labels)
             for key, value in inst.labels:
-                self._by_label[(inst.namespace, key, value)].append(inst)
+                self._by_label[(inst.namespace, key, value)].append((inst, labels))
 
     def select(self, namespace: str, selector: Mapping[str, str] | None) -> list[Instance]:
         """Instances in `namespace` whose labels include every selector pair; no selector selects none."""
         if not selector:
             return []
-        pairs = sorted(selector.items())
+        pairs = list(selector.items())
         candidates = min((self._by_label.get((namespace, k, v), []) for k, v in pairs), key=len)
-        return [i for i in candidates if all(dict(i.labels).get(k) == v for k, v in pairs)]
+        if len(pairs) == 1:
+            return [inst for inst, _ in candidates]
+        return [inst for inst, labels in candidates if all(labels.get(k) == v for k, v in pairs)]
 
     def in_namespace(self, namespace: str) -> list[Instance]:
         return list(self._by_ns.get(namespace, []))
