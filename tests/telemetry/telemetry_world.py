@@ -58,7 +58,7 @@ def _address(port: int) -> dict[str, Any]:
     return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
 
 
-def _cluster(name: str, port: int) -> dict[str, Any]:
+def static_cluster(name: str, port: int) -> dict[str, Any]:
     endpoint = {"endpoint": {"address": _address(port)}}
     return {
         "name": name,
@@ -68,7 +68,7 @@ def _cluster(name: str, port: int) -> dict[str, Any]:
     }
 
 
-def _http_listener(name: str, port: int, stat_prefix: str, cluster: str) -> dict[str, Any]:
+def http_listener(name: str, port: int, stat_prefix: str, cluster: str) -> dict[str, Any]:
     route = {"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "5s"}}
     hcm = {
         "@type": HCM,
@@ -150,21 +150,21 @@ def two_sidecars(workdir: Path) -> Iterator[World]:
     inbound_port = free_port()
     store = sidecar_config(
         world.store_admin,
-        _http_listener(
+        http_listener(
             names.inbound_listener("http"),
             inbound_port,
             names.inbound_stat_prefix("http"),
             names.inbound_cluster("http"),
         ),
-        _cluster(names.inbound_cluster("http"), world.backend_port),
+        static_cluster(names.inbound_cluster("http"), world.backend_port),
     )
     outbound = names.outbound_cluster(STORE, STORE_PORT)
     client = sidecar_config(
         world.client_admin,
-        _http_listener(
+        http_listener(
             names.OUTBOUND_HTTP_LISTENER, world.outbound_port, names.OUTBOUND_HTTP_STAT_PREFIX, outbound
         ),
-        _cluster(outbound, inbound_port),
+        static_cluster(outbound, inbound_port),
     )
     with ExitStack() as stack:
         stack.enter_context(backend_server(world.backend_port))

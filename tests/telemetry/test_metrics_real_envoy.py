@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,16 +23,29 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from telemetry_traffic import Sent, bin_width, pattern, send
-from telemetry_world import STORE, World, scrape, two_sidecars, world_topology
+from telemetry_world import (
+    STORE,
+    STORE_PORT,
+    World,
+    http_listener,
+    running_envoy,
+    scrape,
+    sidecar_config,
+    static_cluster,
+    two_sidecars,
+    world_topology,
+)
 
 from smimesh.api.metrics_routes import PREFIX, routes
 from smimesh.mesh.model import ServiceKey
 from smimesh.telemetry.collector import Collector
+from smimesh.telemetry.edges import Pod, Topology
 from smimesh.telemetry.export import render
 from smimesh.telemetry.quantiles import parse_quantity
 from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
 from smimesh.telemetry.window import SlidingWindow
-from smimesh.testing.net import wait_until
+from smimesh.testing.net import free_port, wait_until
+from smimesh.xds import names
 
 pytestmark = pytest.mark.timeout(180)
 CLIENT_OVERHEAD_MS = 5.0
@@ -172,3 +186,25 @@ def test_idle_edge_has_zero_counts(measured: Measured) -> None:
 
 def test_service_key_of_the_world() -> None:
     assert ServiceKey("shop", "store") == STORE
+
+
+def test_connection_failures_count_as_failures(tmp_path: Path) -> None:
+    """Envoy answers 503 itself when the upstream refuses connections; that is a failure."""
+    admin, listen, dead = free_port(), free_port(), free_port()
+    cluster = names.outbound_cluster(STORE, STORE_PORT)
+    config = sidecar_config(
+        admin,
+        http_listener(names.OUTBOUND_HTTP_LISTENER, listen, names.OUTBOUND_HTTP_STAT_PREFIX, cluster),
+        static_cluster(cluster, dead),
+    )
+    with running_envoy(config, tmp_path, "lonely", listen):
+        pod = Pod("client-0.shop", "shop", "client-0", "client", {}, admin)
+        topology = Topology({pod.node_id: pod}, {STORE: frozenset()})
+        window = SlidingWindow(300, 1.0)
+        collector = Collector(lambda: topology, window)
+        scrape(collector)
+        sent = send(lambda path: f"http://127.0.0.1:{listen}{path}", ["/"] * 5)
+        assert sent.statuses == [503] * 5
+        scrape(collector)
+        (totals,) = window.totals(300, time.time()).values()
+        assert (totals.success, totals.failure) == (0, 5)
