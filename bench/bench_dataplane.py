@@ -59,7 +59,7 @@ class Plan:
 
 
 QUICK = Plan(rates=(200, 1000), duration_s=2.0, warmup_s=0.5, rounds=1, max_duration_s=2.0)
-FULL = Plan(rates=(200, 1000), duration_s=10.0, warmup_s=2.0, rounds=3, max_duration_s=8.0)
+FULL = Plan(rates=(200, 1000), duration_s=8.0, warmup_s=2.0, rounds=3, max_duration_s=6.0)
 
 
 @dataclass

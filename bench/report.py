@@ -32,6 +32,7 @@ SECTIONS = {
     "identity": "Identity: issuing and rotating certificates",
 }
 MAX_GENERIC_ROWS = 60
+RUN_COLUMNS = 10
 
 
 def load(results: Path, name: str, prefer: str) -> tuple[dict[str, Any] | None, str]:
@@ -66,22 +67,48 @@ def _is_verdict(key: str) -> bool:
     return last.startswith(("meets", "met")) or "target" in last
 
 
+def _run_lists(tree: Any, prefix: str = "") -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Every list of objects (a benchmark's runs), wherever it sits in the JSON."""
+    if isinstance(tree, list) and tree and all(isinstance(item, dict) for item in tree):
+        yield prefix, tree
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _run_lists(value, f"{prefix}.{key}" if prefix else str(key))
+
+
+def runs_table(rows: list[dict[str, Any]]) -> list[str]:
+    """One row per run, one column per figure; wide runs are split into several tables."""
+    flat = [dict(_leaves(row)) for row in rows]
+    columns = list(dict.fromkeys(key for row in flat for key in row))
+    lines: list[str] = []
+    for start in range(0, len(columns), RUN_COLUMNS):
+        chunk = columns[start : start + RUN_COLUMNS]
+        cells = [[index, *(row.get(column) for column in chunk)] for index, row in enumerate(flat)]
+        lines += [*render.table(["#", *chunk], cells), ""]
+    return lines
+
+
 def generic(data: dict[str, Any]) -> list[str]:
-    """Targets and verdicts first (any key like meets_*/target*), then the numbers."""
-    skip = ("benchmark", "when")
-    leaves = [(k, v) for k, v in _leaves(data) if not k.startswith("machine") and k not in skip]
+    """Targets and verdicts first (any key like meets_*/target*), then runs as tables, then the rest."""
+    data = {k: v for k, v in data.items() if k not in ("benchmark", "when", "machine")}
     lines: list[str] = []
     if isinstance(data.get("targets"), list):
         rows = [[t.get("what", t.get("id")), t.get("value"), t.get("target"), render.verdict(t.get("met"))]
-                for t in data["targets"] if isinstance(t, dict)]
+                for t in data.pop("targets") if isinstance(t, dict)]
         lines += [*render.table(["figure", "value", "target", "verdict"], rows), ""]
+    leaves = list(_leaves(data))
     verdicts = [[k, render.verdict(v) if isinstance(v, bool) else v] for k, v in leaves if _is_verdict(k)]
     if verdicts:
         lines += ["Targets and verdicts as the benchmark wrote them:", "",
                   *render.table(["key", "value"], verdicts), ""]
-    numbers = [[k, v] for k, v in leaves if not _is_verdict(k)]
+    tables = list(_run_lists(data))
+    for name, runs in tables:
+        lines += [f"`{name}`:", "", *runs_table(runs)]
+    in_tables = tuple(f"{name}[" for name, _ in tables)
+    numbers = [[k, v] for k, v in leaves if not _is_verdict(k) and not k.startswith(in_tables)]
     shown = numbers[:MAX_GENERIC_ROWS]
-    lines += ["Figures:", "", *render.table(["figure", "value"], shown)]
+    if shown:
+        lines += ["Other figures:", "", *render.table(["figure", "value"], shown)]
     if len(numbers) > len(shown):
         lines.append(f"\n({len(numbers) - len(shown)} more values in the JSON)")
     return [*lines, ""]

@@ -8,7 +8,6 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 
 KEYS = ("p50", "p90", "p99")
 
@@ -94,8 +93,23 @@ def target_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def plot(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
     """Two PNGs: added latency over direct per rate, and CPU/throughput per path."""
+    plt = pyplot()
+    if plt is None:
+        return []
     plots.mkdir(parents=True, exist_ok=True)
     added = data.get("added_over_direct_ms", {})
     names = [n for n in _ran(data) if n != "direct"]
@@ -115,10 +129,10 @@ def plot(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
     figure.tight_layout()
     figure.savefig(latency_png, dpi=90)
     plt.close(figure)
-    return [latency_png.name, _plot_cost(data, plots, stem)]
+    return [latency_png.name, _plot_cost(plt, data, plots, stem)]
 
 
-def _plot_cost(data: dict[str, Any], plots: Path, stem: str) -> str:
+def _plot_cost(plt: Any, data: dict[str, Any], plots: Path, stem: str) -> str:
     ran = _ran(data)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     left.bar(list(ran), [p["max"].get("requests_per_s", 0) for p in ran.values()])
@@ -152,4 +166,7 @@ def section(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
         *what_paths_had(data), "", "### Targets", "", *target_table(data), "", "### Latency", "",
         *latency_tables(data), "### Throughput, CPU and memory", "", *cost_table(data),
     ]
-    return lines + [f"![{name}](plots/{name})" for name in plot(data, plots, stem)] + [""]
+    pictures = plot(data, plots, stem)
+    if not pictures:
+        return [*lines, "(no plots: matplotlib is not installed, or no proxied path ran)", ""]
+    return lines + [f"![{name}](plots/{name})" for name in pictures] + [""]

@@ -112,7 +112,8 @@ def test_report_renders_unknown_and_broken_results(tmp_path: Path) -> None:
     text = (tmp_path / "REPORT.md").read_text()
     assert "demo.first_ok_s | 7.5" in text and "**NOT met**" in text
     assert "**unreadable**: metrics-quick.json" in text
-    assert "## Other: surprise" in text and "runs[a].x | 1" in text and "**met**" in text
+    assert "## Other: surprise" in text and "| # | name | x |" in text and "| 0 | a | 1 |" in text
+    assert "**met**" in text
     assert "## B2 · Propagation" in text and "target_s | 1" in text
     assert "**not run**: no `dataplane.json`" in text
 
