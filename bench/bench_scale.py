@@ -8,7 +8,7 @@ proxy_view, every generate, and (if available) every xds Snapshot.build. Then tw
 replica of one workload (touches the proxies that reach it) and one new unrelated service (touches
 none); for each, the model is rebuilt, views compared, and only changed views regenerated.
 Growth exponents are fitted between sizes: t ~ S^a (P fixed), t ~ P^b (S fixed).
-Results: bench/results/scale.json.
+Results: bench/results/scale.json (`--quick`: scale-quick.json).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 NAMESPACES = 10
 FULL_SIZES = [(1_000, 100), (1_000, 1_000), (10_000, 1_000)]
 QUICK_SIZES = [(100, 10), (100, 100), (1_000, 100)]
@@ -279,8 +279,10 @@ def main() -> int:
         "fits": fit(results),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    # Quick runs never overwrite the full figures the README quotes.
+    results_file = RESULTS_DIR / ("scale-quick.json" if args.quick else "scale.json")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload["fits"], indent=2))
     return 1 if any("error" in r for r in results) else 0
 
