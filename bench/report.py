@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.dataplane import machine, render
+from bench.dataplane import figures, machine, render
 
 RESULTS = Path(__file__).parent / "results"
 SECTIONS = {
@@ -133,7 +133,17 @@ def propagation(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
         rows.append([*size, acked, target, render.verdict(met)])
     lines = ["Change → all-ACKed (median of runs where recorded):", "",
              *render.table(["mode", "services", "proxies", "all ACKed s", "target s", "verdict"], rows), ""]
-    return lines + generic({k: v for k, v in data.items() if k not in ("runs", "median")})
+    picture = figures.propagation_bars(_propagation_runs(data), target, data.get("stretch_s"),
+                                       plots / f"{stem}.png")
+    lines += [f"![{picture}](plots/{picture})", ""] if picture else []
+    return lines + generic(data)
+
+
+def scale(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
+    """The generic tables, and build CPU against proxies on a log-log plot."""
+    rows = data.get("results") or data.get("runs") or []
+    picture = figures.scale_lines(rows, plots / f"{stem}.png") if isinstance(rows, list) else None
+    return ([f"![{picture}](plots/{picture})", ""] if picture else []) + generic(data)
 
 
 def dataplane(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
@@ -143,6 +153,7 @@ def dataplane(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
 RENDERERS: dict[str, Callable[[dict[str, Any], Path, str], list[str]]] = {
     "dataplane": dataplane,
     "propagation": propagation,
+    "scale": scale,
 }
 
 
@@ -158,7 +169,8 @@ def section(name: str, title: str, results: Path, prefer: str) -> list[str]:
     head = [f"## {title}", ""]
     if data is None:
         return [*head, f"**not run**: no `{name}.json` or `{name}-quick.json` in {results.name}/.", ""]
-    mode = data.get("mode") or ("quick" if data.get("quick") else "full")
+    quick = data.get("quick", file_name.endswith("-quick.json"))
+    mode = data.get("mode") or ("quick" if quick else "full")
     when = data.get("when", "time not recorded")
     head += [f"From `{file_name}` ({mode}, {when}); ran on: {ran_on(data)}.", ""]
     if "unreadable" in data:

@@ -140,3 +140,20 @@ def test_percentiles_follow_the_nearest_rank_definition() -> None:
     values = [i / 1000 for i in range(1, 1001)]  # 1..1000 ms
     summary = loadgen.summary_ms(values)
     assert (summary["p50"], summary["p90"], summary["p99"], summary["max"]) == (500.0, 900.0, 990.0, 1000.0)
+
+
+def test_scale_and_propagation_get_plots_beside_their_tables(tmp_path: Path) -> None:
+    scale = {"benchmark": "scale", "results": [
+        {"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}} for p in (100, 1000)
+    ]}
+    propagation = {"target_s": 1.0, "median": {"sotw": {"mode": "sotw", "proxies": 100, "all_acked_s": 0.2}}}
+    (tmp_path / "scale.json").write_text(json.dumps(scale))
+    (tmp_path / "propagation-quick.json").write_text(json.dumps(propagation))
+    assert report.main(["--results-dir", str(tmp_path), "--prefer", "quick"]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "![scale.png](plots/scale.png)" in text and "| 1 | 10 | 1000 | sparse | 1.000 |" in text
+    assert "![propagation.png](plots/propagation.png)" in text
+    assert "| sotw | – | 100 | 0.200 | 1.000 | **met** |" in text
+    assert "From `propagation-quick.json` (quick," in text
+    for name in ("scale.png", "propagation.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG_MAGIC
