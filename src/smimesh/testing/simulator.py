@@ -83,7 +83,8 @@ def _header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bo
     return bool(result != matcher.invert_match)
 
 
-def _route_matches(match: rc.RouteMatch, path: str, headers: Mapping[str, str]) -> bool:
+def route_matches(match: rc.RouteMatch, path: str, headers: Mapping[str, str]) -> bool:
+    """Does an Envoy RouteMatch accept this path and these headers (`:method`, `:authority` included)?"""
     bare = path.split("?", 1)[0]
     kind = match.WhichOneof("path_specifier")
     if kind == "prefix":
@@ -159,7 +160,7 @@ class Simulator:
             return Outcome(listener, status=404, body="(no virtual host: Envoy answers 404)")
         vhost = min(ranked, key=lambda pair: pair[0])[1]
         for route in vhost.routes:
-            if _route_matches(route.match, path, headers):
+            if route_matches(route.match, path, headers):
                 return self._action(listener, vhost.name, route)
         return Outcome(listener, vhost.name, status=404, body="(no route: Envoy answers 404)")
 
