@@ -10,7 +10,7 @@ resources (handy in tests and benchmarks).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -128,16 +128,36 @@ def _service_port(
     )
 
 
+_ServiceEntry = tuple[ServiceResource, tuple[Instance, ...], Service, tuple[Diagnostic, ...]]
+_SERVICE_CACHE: OrderedDict[int, _ServiceEntry] = OrderedDict()
+_SERVICE_CACHE_SIZE = 100_000
+
+
+def _service(svc: ServiceResource, index: InstanceIndex, diags: list[Diagnostic]) -> Service:
+    """One Service value, reused while the resource is the same object and selects equal instances
+    (the store hands unchanged resources over as the same objects): a change elsewhere in a large
+    mesh then costs a selector lookup per Service, not a rebuild of its ports and endpoints."""
+    key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
+    selected = tuple(index.select(key.namespace, svc.spec.selector))
+    hit = _SERVICE_CACHE.get(id(svc))
+    if hit is not None and hit[0] is svc and hit[1] == selected:
+        _SERVICE_CACHE.move_to_end(id(svc))
+        diags.extend(hit[3])
+        return hit[2]
+    found: list[Diagnostic] = []
+    ports = tuple(_service_port(svc, i, p, selected, found) for i, p in enumerate(svc.spec.ports))
+    service = Service(key, ports, tuple(sorted((svc.spec.selector or {}).items())))
+    _SERVICE_CACHE[id(svc)] = (svc, selected, service, tuple(found))
+    if len(_SERVICE_CACHE) > _SERVICE_CACHE_SIZE:
+        _SERVICE_CACHE.popitem(last=False)
+    diags.extend(found)
+    return service
+
+
 def build_services(
     resources: Sequence[ServiceResource], index: InstanceIndex, diags: list[Diagnostic]
 ) -> dict[ServiceKey, Service]:
-    services = {}
-    for svc in resources:
-        key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
-        selected = index.select(key.namespace, svc.spec.selector)
-        ports = tuple(_service_port(svc, i, p, selected, diags) for i, p in enumerate(svc.spec.ports))
-        services[key] = Service(key, ports, tuple(sorted((svc.spec.selector or {}).items())))
-    return services
+    return {ServiceKey(s.metadata.namespace, s.metadata.name): _service(s, index, diags) for s in resources}
 
 
 def inbound_protocols(services: Mapping[ServiceKey, Service]) -> dict[tuple[str, int], Protocol]:

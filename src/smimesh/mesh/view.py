@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, ServiceKey
+from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, Service, ServiceKey
 from smimesh.mesh.split import PortSplits
 from smimesh.mesh.visibility import memo as _memo
 from smimesh.mesh.visibility import reach as _reach
@@ -172,10 +173,25 @@ def _cluster_spec(model: MeshModel, key: ServiceKey, port: int) -> ClusterSpec |
     return ClusterSpec(key, port, svc_port.protocol, svc_port.addresses)
 
 
+_OUTBOUND_CACHE: OrderedDict[int, tuple[Service, tuple[PortSplits | None, ...], OutboundService]] = (
+    OrderedDict()
+)
+_OUTBOUND_CACHE_SIZE = 100_000
+
+
 def _outbound_service(model: MeshModel, key: ServiceKey) -> OutboundService:
+    """Reused across models while the Service value is the same object and its splits are equal."""
     service = model.services[key]
-    ports = tuple(OutboundPort(p.port, p.protocol, model.splits.get((key, p.port))) for p in service.ports)
-    return _intern(OutboundService(key, ports))
+    splits = tuple(model.splits.get((key, p.port)) for p in service.ports)
+    hit = _OUTBOUND_CACHE.get(id(service))
+    if hit is not None and hit[0] is service and hit[1] == splits:
+        return hit[2]
+    ports = tuple(OutboundPort(p.port, p.protocol, s) for p, s in zip(service.ports, splits, strict=True))
+    result = _intern(OutboundService(key, ports))
+    _OUTBOUND_CACHE[id(service)] = (service, splits, result)
+    if len(_OUTBOUND_CACHE) > _OUTBOUND_CACHE_SIZE:
+        _OUTBOUND_CACHE.popitem(last=False)
+    return result
 
 
 def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tuple[ClusterSpec, ...]:
