@@ -138,11 +138,21 @@ class MeshUp:
         return self.log.read_text(errors="replace")[-1500:]
 
 
-def _probe(port: int) -> None:
+def _probe(port: int, timeout_s: float = 15.0) -> None:
+    """Until one request through the client sidecar gets 200 (secrets may land just after SYNCED)."""
+    deadline, last = time.monotonic() + timeout_s, "no answer"
     with httpx.Client(timeout=5) as client:
-        answer = client.get(f"http://127.0.0.1:{port}/", headers={"Host": "web.bench"})
-    if answer.status_code != 200:
-        raise PathUnavailable(f"probe through the client sidecar answered {answer.status_code}")
+        while time.monotonic() < deadline:
+            try:
+                answer = client.get(f"http://127.0.0.1:{port}/", headers={"Host": "web.bench"})
+            except httpx.HTTPError as error:
+                last = repr(error)
+            else:
+                if answer.status_code == 200:
+                    return
+                last = f"status {answer.status_code}: {answer.text[:200]}"
+            time.sleep(0.2)
+    raise PathUnavailable(f"no 200 through the client sidecar after {timeout_s}s ({last})")
 
 
 @contextmanager
