@@ -119,23 +119,63 @@ def open_paths(
     return targets, skipped
 
 
-def measure(targets: dict[str, Target], plan: Plan, where: procs.Placement) -> dict[str, dict[str, Any]]:
-    """Warm every path, then the rounds: each rate on each path in turn (order rotated), then max."""
-    for target in targets.values():
-        run_rate(target, 200, plan.warmup_s, plan, Measured())
-    at_rate = {(n, r): Measured() for n in targets for r in plan.rates}
-    at_max = {n: Measured() for n in targets}
-    wrk_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
-    order = list(targets)
-    for round_index in range(plan.rounds):
-        rotated = order[round_index % len(order) :] + order[: round_index % len(order)]
-        for rate in plan.rates:
+class Session:
+    """The measurements of one run over every open path, round by round.
+
+    A path that breaks mid-run (a proxy died, a port refused) is dropped from the later rounds and
+    reported as failed with the reason; the other paths carry on.
+    """
+
+    def __init__(self, targets: dict[str, Target], plan: Plan, where: procs.Placement) -> None:
+        self.targets, self.plan, self.where = targets, plan, where
+        self.at_rate = {(n, r): Measured() for n in targets for r in plan.rates}
+        self.at_max = {n: Measured() for n in targets}
+        self.wrk_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
+        self.failed: dict[str, str] = {}
+
+    def attempt(self, name: str, step: Callable[[], object]) -> None:
+        if name in self.failed:
+            return
+        try:
+            step()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
+            self.failed[name] = f"failed during measurement: {type(error).__name__}: {error}"
+
+    def warm(self) -> None:
+        for name, target in self.targets.items():
+            self.attempt(name, partial(run_rate, target, 200, self.plan.warmup_s, self.plan, Measured()))
+
+    def one_round(self, index: int) -> None:
+        """Every rate on every path in turn (order rotated per round), then max on every path."""
+        order = list(self.targets)
+        rotated = order[index % len(order) :] + order[: index % len(order)]
+        for rate in self.plan.rates:
             for name in rotated:
-                run_rate(targets[name], rate, plan.duration_s, plan, at_rate[(name, rate)])
+                into = self.at_rate[(name, rate)]
+                target = self.targets[name]
+                self.attempt(name, partial(run_rate, target, rate, self.plan.duration_s, self.plan, into))
         for name in rotated:
-            wrk_runs[name].append(run_max(targets[name], plan, where, at_max[name]))
-        print(f"  round {round_index + 1}/{plan.rounds} done", flush=True)
-    return {name: path_result(targets[name], plan, at_rate, at_max[name], wrk_runs[name]) for name in targets}
+            self.attempt(name, partial(self._max, name))
+
+    def _max(self, name: str) -> None:
+        self.wrk_runs[name].append(run_max(self.targets[name], self.plan, self.where, self.at_max[name]))
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {"skipped": self.failed[name]} if name in self.failed
+            else path_result(target, self.plan, self.at_rate, self.at_max[name], self.wrk_runs[name])
+            for name, target in self.targets.items()
+        }
+
+
+def measure(targets: dict[str, Target], plan: Plan, where: procs.Placement) -> dict[str, dict[str, Any]]:
+    """Warm every path, then the rounds."""
+    session = Session(targets, plan, where)
+    session.warm()
+    for index in range(plan.rounds):
+        session.one_round(index)
+        print(f"  round {index + 1}/{plan.rounds} done", flush=True)
+    return session.results()
 
 
 def path_result(
