@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from smimesh.mesh import build_model
 from smimesh.mesh.instances import counter, instances_from_workloads
-from smimesh.mesh.model import MeshModel
+from smimesh.mesh.model import Instance, MeshModel
 from smimesh.resources import load_text
 from smimesh.resources.workload import Workload
 
@@ -54,6 +56,12 @@ spec:
 
 
 def model_of(*documents: str, permissive: bool = False) -> MeshModel:
+    snapshot, instances = inputs_of(*documents)
+    return build_model(snapshot, instances, permissive=permissive)
+
+
+def inputs_of(*documents: str) -> tuple[Any, list[Instance]]:
+    """The input snapshot and laid-out instances of a YAML world (what the pipeline's build_model takes)."""
     text = "\n---\n".join(d.strip("\n") for d in documents)
     result = load_text(text)
     assert not [d for d in result.diagnostics if d.is_error], [d.format() for d in result.diagnostics]
@@ -69,6 +77,4 @@ def model_of(*documents: str, permissive: bool = False) -> MeshModel:
         )
         for w in sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
     ]
-    return build_model(
-        result.snapshot(), instances_from_workloads(layout, counter(30000)), permissive=permissive
-    )
+    return result.snapshot(), instances_from_workloads(layout, counter(30000))

@@ -20,12 +20,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from smimesh.errors import InvalidInputError
-from smimesh.identity import CertificateBook, IdentityBundle, SpiffeId, load_or_create_root
+from smimesh.identity import (
+    BookChanges,
+    CertificateBook,
+    IdentityBundle,
+    RotationPhase,
+    SpiffeId,
+    create_root,
+    load_or_create_root,
+    save_root,
+)
+from smimesh.identity.ca import CLOCK_SKEW_ALLOWANCE, CertificateAuthority
+from smimesh.identity.rotation import DEFAULT_DISTRIBUTE, DEFAULT_OVERLAP
 from smimesh.mesh import build_model as _build_model
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, load_mesh_config
 from smimesh.server.sds import SecretGuard
@@ -35,11 +46,22 @@ from smimesh.xds.secure import SecureView, generate_secure, secure_view
 
 Clock = Callable[[], datetime]
 _MAX_SLEEP_S = 3600.0
+ROOT_ROTATE_AT = 0.8  # a managed root is replaced when 80% of its lifetime has passed
 _MIN_SLEEP_S = 0.01
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _issued_at(root: CertificateAuthority) -> datetime:
+    """When a root was made: its notBefore is backdated by the clock-skew allowance."""
+    return root.not_before + CLOCK_SKEW_ALLOWANCE
+
+
+def _rotation_due(root: CertificateAuthority) -> datetime:
+    issued = _issued_at(root)
+    return issued + (root.not_after - issued) * ROOT_ROTATE_AT
 
 
 class MeshSecurity:
@@ -53,6 +75,7 @@ class MeshSecurity:
             run_dir, trust_domain=settings.trust_domain, now=clock()
         )
         self.book = CertificateBook.from_settings(root, settings)
+        self.run_dir, self._saved_root, self.root_rotations = run_dir, root.key_id, 0
         self.authenticator = NodeAuthenticator()
         self._model: Any = None
         self.guard = SecretGuard(self.identity_of_node)
@@ -110,17 +133,44 @@ class MeshSecurity:
     # ---- renewal ------------------------------------------------------------------------------
 
     async def run(self, changed: Callable[[], None]) -> None:
-        """Renew leaves when due and tell the pipeline (cancel to stop)."""
+        """Renew leaves (and rotate the root) when due, and tell the pipeline (cancel to stop)."""
         while True:
             self._wake.clear()
             await self._sleep_until_due()
-            if self.book.sync(self.book.identities, self._clock()):
+            now = self._clock()
+            changes = self._rotate_root_if_due(now) or self.book.sync(self.book.identities, now)
+            if changes:
                 self.renewals += 1
                 changed()
+            self._save_root_when_rotated()
+
+    def _rotate_root_if_due(self, now: datetime) -> BookChanges | None:
+        """Start a rotation to a fresh root when the managed root has lived 80% of its life.
+
+        Phases are scaled to the leaf lifetime (a leaf must renew within them) and capped by the
+        identity layer's defaults: the new root is trusted everywhere before it signs, and the old
+        one is trusted until every reissued leaf has been delivered.
+        """
+        state = self.book.root_state
+        if state.phase is not RotationPhase.STEADY or now < _rotation_due(state.signer):
+            return None
+        root_lifetime = state.signer.not_after - _issued_at(state.signer)
+        new_root = create_root(trust_domain=self.settings.trust_domain, now=now, lifetime=root_lifetime)
+        leaf = timedelta(seconds=self.settings.leaf_lifetime_s)
+        distribute = min(DEFAULT_DISTRIBUTE, max(timedelta(seconds=1), leaf / 4))
+        overlap = min(DEFAULT_OVERLAP, max(timedelta(seconds=2), leaf / 2))
+        self.root_rotations += 1
+        return self.book.begin_root_rotation(new_root, now, distribute=distribute, overlap=overlap)
+
+    def _save_root_when_rotated(self) -> None:
+        signer = self.book.root_state.signer
+        if self.book.root_state.phase is RotationPhase.STEADY and signer.key_id != self._saved_root:
+            save_root(self.run_dir, signer)  # the next `smimesh up` starts from the new root
+            self._saved_root = signer.key_id
 
     async def _sleep_until_due(self) -> None:
-        wakeup = self.book.next_wakeup()
-        delay = _MAX_SLEEP_S if wakeup is None else (wakeup - self._clock()).total_seconds()
+        wakeup = min(filter(None, (self.book.next_wakeup(), _rotation_due(self.book.root_state.signer))))
+        delay = (wakeup - self._clock()).total_seconds()
         delay = min(max(delay, _MIN_SLEEP_S), _MAX_SLEEP_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
@@ -143,7 +193,14 @@ class MeshSecurity:
                 }
             )
         known = set(namespaces) | {i.namespace for i in self.book.identities}
+        root = self.book.root_state
         return {
+            "root": {
+                "phase": root.phase.value,
+                "fingerprint": root.signer.fingerprint,
+                "not_after": root.signer.not_after.isoformat(),
+                "rotations": self.root_rotations,
+            },
             "traffic_policy": self.modes.traffic_policy.value,
             "mtls": self.modes.mtls.value,
             "namespaces": [self.modes.describe(ns) for ns in sorted(known)],
