@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from smimesh.mesh.model import ServiceKey
 from smimesh.telemetry.edges import INBOUND, OUTBOUND, Pod, Series, Topology, readings_from_sample
 from smimesh.telemetry.prometheus_backend import _delta, scrape_config
-from smimesh.telemetry.quantiles import go_duration, parse_go_duration, parse_quantity, quantile, quantity
+from smimesh.telemetry.quantiles import (
+    go_duration,
+    parse_go_duration,
+    parse_quantity,
+    quantile,
+    quantiles,
+    quantity,
+)
 from smimesh.telemetry.scrape import Bin, StatsSample, parse_stats_json
 from smimesh.xds import names
 
@@ -93,3 +100,11 @@ def test_scrape_config_labels_every_sidecar() -> None:
         {"targets": ["127.0.0.1:15000"],
          "labels": {"smimesh_instance": "a-0.ns", "namespace": "ns", "pod": "a-0", "workload": "a"}}
     ]  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 50)), max_size=30))
+def test_quantiles_in_one_pass_equal_quantile(parts: list[tuple[int, int]]) -> None:
+    counts = {(lower / 10, 0.1): float(count) for lower, count in parts}
+    bins = [Bin(lower, width, count) for (lower, width), count in sorted(counts.items())]
+    expected = [quantile(bins, q) or 0.0 for q in (0.99, 0.9, 0.5)]
+    assert quantiles(counts, (0.99, 0.9, 0.5)) == pytest.approx(expected)

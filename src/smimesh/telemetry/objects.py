@@ -38,7 +38,7 @@ class Ref:
     name: str
 
     def reference(self) -> ObjectReference:
-        return ObjectReference(kind=self.kind, namespace=self.namespace, name=self.name)
+        return ObjectReference.model_construct(kind=self.kind, namespace=self.namespace, name=self.name)
 
 
 def canonical_kind(name: str) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from smimesh.telemetry.scrape import Bin
 
@@ -36,6 +36,25 @@ def quantile(bins: Sequence[Bin], q: float) -> float | None:
         seen += b.count
     last = bins[-1]
     return last.lower if math.isinf(last.width) else last.upper
+
+
+def quantiles(bins: Mapping[tuple[float, float], float], qs: Sequence[float]) -> list[float]:
+    """Several quantiles of `{(lower, width): count}` in one pass (same rule as `quantile`); 0 if empty."""
+    ordered = sorted(bins.items())
+    total = sum(count for _, count in ordered)
+    if total <= 0:
+        return [0.0 for _ in qs]
+    return [_at_rank(ordered, q * total) for q in qs]
+
+
+def _at_rank(ordered: Sequence[tuple[tuple[float, float], float]], rank: float) -> float:
+    seen = 0.0
+    for (lower, width), count in ordered:
+        if count > 0 and seen + count >= rank:
+            return lower if math.isinf(width) else lower + width * max(0.0, rank - seen) / count
+        seen += count
+    (lower, width), _ = ordered[-1]
+    return lower if math.isinf(width) else lower + width
 
 
 def bin_width_at(bins: Sequence[Bin], value: float) -> float:
