@@ -93,7 +93,7 @@ def test_split_edit_scale_and_bad_edit(shop: Mesh) -> None:
     eventually(lambda: len(shop.instances("web-v2")) == 1, 15, what="scale down", mesh=shop)
     _, pods, statuses = send(proxy, URL, 60)
     assert set(pods) <= {"web-v1-0", "web-v2-0"}, pods
-    assert statuses[200] == 60, statuses
+    assert statuses[200] == 60, (statuses, shop.output()[-2000:])
 
 
 def test_the_client_workload_itself_reaches_the_backends(shop: Mesh) -> None:

@@ -143,11 +143,14 @@ async def test_scaling_starts_and_stops_instances_and_stop_all_leaves_nothing(
     supervisor: Supervisor, tmp_path: Path
 ) -> None:
     running = await supervisor.reconcile(desired_instances([server_workload(tmp_path, 3)]))
+    for run in running:
+        await eventually(lambda run=run: get_json(run.ports.app["http"]))
     pids = {r.spec.name: r.app.status.pid for r in running}
-    await eventually(lambda: get_json(running[2].ports.app["http"]))
+    assert all(pids.values())
     running = await supervisor.reconcile(desired_instances([server_workload(tmp_path, 1)]))
     assert [r.spec.name for r in running] == ["web-0"]
-    assert running[0].app.status.pid == pids["web-0"]  # untouched
+    assert running[0].app.status.pid == pids["web-0"] and alive(pids["web-0"])  # scaling left it alone
+    assert running[0].spec.workload.replicas == 1
     assert not alive(pids["web-2"]) and not alive(pids["web-1"])
     await supervisor.stop_all()
     assert not alive(pids["web-0"])

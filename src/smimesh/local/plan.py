@@ -7,6 +7,7 @@ supervisor compares the desired instances with what runs and starts/stops the di
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,11 @@ class InstanceSpec:
     def node_id(self) -> str:
         """The Envoy node id of its sidecar, `<instance>.<namespace>` (docs/architecture.md § mesh)."""
         return f"{self.name}.{self.namespace}"
+
+    @property
+    def launch_key(self) -> tuple[WorkloadSpec, int]:
+        """What the running process depends on: everything but the replica count."""
+        return dataclasses.replace(self.workload, replicas=0), self.index
 
     @property
     def port_names(self) -> list[str]:

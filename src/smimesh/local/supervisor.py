@@ -102,12 +102,18 @@ class Supervisor:
         ]
 
     async def reconcile(self, desired: Mapping[str, InstanceSpec]) -> list[RunningInstance]:
-        """Start, stop and restart instances so that exactly `desired` (by node id) runs."""
+        """Start, stop and restart instances so that exactly `desired` (by node id) runs.
+
+        An instance restarts only when what it runs changed (command, env, ports, labels...), not
+        when only its Workload's replica count did: scaling never disturbs the replicas that stay.
+        """
         async with self._lock:
-            gone = [key for key, run in self._running.items() if desired.get(key) != run.spec]
+            gone = [key for key, run in self._running.items() if not _same_launch(desired.get(key), run.spec)]
             await asyncio.gather(*(self._stop_instance(key, forget=key not in desired) for key in gone))
             for key, spec in desired.items():
-                if key not in self._running:
+                if key in self._running:
+                    self._running[key].spec = spec  # same launch; keep the newest spec for status
+                else:
                     self._running[key] = self._start_instance(spec)
             return self.running
 
@@ -205,3 +211,7 @@ def _listening(ports: list[int], timeout_s: float = float("inf")) -> Ready:
             await wait_listening(LOOPBACK, port, timeout_s)
 
     return probe
+
+
+def _same_launch(new: InstanceSpec | None, old: InstanceSpec) -> bool:
+    return new is not None and new.launch_key == old.launch_key

@@ -6,9 +6,8 @@ Owns the order things start and stop in, and every long-lived task of a running 
            -> xDS server -> pipeline -> supervisor (sidecars + workloads) -> HTTP API -> watch DIR
     stop:  API -> watch -> workloads then sidecars (SIGTERM, SIGKILL after a grace) -> pipeline -> xDS
 
-On every change of the store the Workloads are reconciled: the ports of the wanted instances are
-published to the pipeline first (so a new sidecar finds its config ready), then processes are
-started, stopped or restarted. Problems in the input are reported (file:line) and the rest runs.
+On every change of the store the Workloads are reconciled (`runtime.reconcile`). Problems in the
+input are reported (file:line) and the rest runs.
 """
 
 from __future__ import annotations
@@ -25,14 +24,13 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic
 from smimesh.errors import SmimeshError
 from smimesh.local.guardian import Guardian
-from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
 from smimesh.local.rundir import RunDir
 from smimesh.local.sidecar import SidecarLauncher
 from smimesh.local.supervisor import Supervisor
+from smimesh.runtime.reconcile import WorkloadReconciler
 from smimesh.settings import LOOPBACK, Settings
 
 STORE_FILE = "applied.sqlite3"  # the durable store of API-applied resources, in the run dir
-DRAIN_MAX_S = 2.0  # longest wait for sidecars to drop endpoints of instances about to stop
 
 
 @dataclass
@@ -73,8 +71,8 @@ class MeshApp:
         self._files: Any = None
         self.xds: Any = None
         self._telemetry: Any = None
+        self._cache: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._first_reconcile = asyncio.Event()
         self._closers: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
@@ -102,11 +100,14 @@ class MeshApp:
             guardian=guardian,
         )
         self._closers.append(self.supervisor.stop_all)
-        self._spawn(self._reconcile_forever(store, directory), "reconcile workloads")
+        reconciler = WorkloadReconciler(
+            self.supervisor, self._pipeline, self._cache, self._sync, self.console.say
+        )
+        self._spawn(reconciler.run(store, directory), "reconcile workloads")
         # Let the first reconcile start the processes before the API's imports block the loop:
         # sidecars and workloads then boot while the API gets ready.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._first_reconcile.wait(), 5.0)
+            await asyncio.wait_for(reconciler.first_done.wait(), 5.0)
         await asyncio.sleep(0.05)
         await self._start_api(store, token)
         auth.register_context(self.api_address, self.run_dir.path)
@@ -203,6 +204,7 @@ class MeshApp:
         from smimesh.server.sync import SyncState
 
         cache, self._sync, self._metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
+        self._cache = cache
         self.xds = XdsServer(
             cache, self._sync, host=LOOPBACK, port=self.config.xds_port, metrics=self._metrics
         )
@@ -235,49 +237,6 @@ class MeshApp:
         self._closers.append(api.stop)
 
     # ---- running ------------------------------------------------------------------------------
-
-    async def _reconcile_forever(self, store: Any, directory: Path) -> None:
-        async for _change in store.subscribe():
-            try:
-                await self._reconcile(store.snapshot(), directory)
-            except SmimeshError as exc:  # one bad Workload must not stop the loop
-                self.console.say(f"error: {exc.message}")
-            self._first_reconcile.set()
-
-    async def _reconcile(self, snapshot: Any, directory: Path) -> None:
-        assert self.supervisor is not None
-        desired = desired_from_snapshot(snapshot, directory)
-        keys = tcp_upstream_keys(snapshot)
-        self.supervisor.tcp_upstreams = keys
-        planned = self.supervisor.allocate(desired)
-        before = {run.spec.node_id for run in self.supervisor.running}
-        self._pipeline.built.clear()
-        self._pipeline.set_instances([mesh_instance(spec, ports, keys) for spec, ports in planned])
-        if before - set(desired):
-            await self._drain(set(desired) & before)
-        running = await self.supervisor.reconcile(desired)
-        self._announce_scaling(before, {run.spec.node_id for run in running})
-
-    async def _drain(self, staying: set[str]) -> None:
-        """Before stopping instances: let the sidecars that stay learn they are gone (bounded wait).
-
-        Make-before-break: callers stop sending to an endpoint before its process stops.
-        """
-        deadline = time.monotonic() + DRAIN_MAX_S
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._pipeline.built.wait(), DRAIN_MAX_S)
-        while time.monotonic() < deadline:  # polled: sync state has no change event to wait on
-            if not any(self._sync.status(node) == "STALE" for node in staying):
-                return
-            await asyncio.sleep(0.02)
-
-    def _announce_scaling(self, before: set[str], after: set[str]) -> None:
-        if not before:
-            return  # the start-up summary lists them
-        for node_id in sorted(after - before):
-            self.console.say(f"started {node_id}")
-        for node_id in sorted(before - after):
-            self.console.say(f"stopped {node_id}")
 
     def _start_telemetry(self) -> Any:
         """Scrape every sidecar's stats (the SMI metrics API and /metrics read them)."""

@@ -1,0 +1,88 @@
+"""Keeping the running workload instances in step with the Workloads in the store.
+
+On every store change: the desired instances are derived from the Workloads, their ports are
+allocated and published to the pipeline FIRST (a new sidecar finds its config ready when it
+connects), and only then are processes started, stopped or restarted. On a scale-down the leaving
+instances' endpoints are withdrawn and the staying sidecars get a bounded moment to ACK that before
+the processes stop (make-before-break: callers stop sending before the endpoint goes away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from smimesh.errors import SmimeshError
+from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
+from smimesh.local.supervisor import Supervisor
+
+DRAIN_MAX_S = 5.0  # longest wait for sidecars to drop endpoints of instances about to stop
+
+
+class WorkloadReconciler:
+    """`await run(store, directory)` until cancelled; `first_done` is set after the first pass."""
+
+    def __init__(
+        self, supervisor: Supervisor, pipeline: Any, cache: Any, sync: Any, say: Callable[[str], None]
+    ) -> None:
+        self.supervisor, self.pipeline, self.cache, self.sync, self.say = (
+            supervisor,
+            pipeline,
+            cache,
+            sync,
+            say,
+        )
+        self.first_done = asyncio.Event()
+
+    async def run(self, store: Any, directory: Path) -> None:
+        async for _change in store.subscribe():
+            try:
+                await self.reconcile(store.snapshot(), directory)
+            except SmimeshError as exc:  # one bad Workload must not stop the loop
+                self.say(f"error: {exc.message}")
+            self.first_done.set()
+
+    async def reconcile(self, snapshot: Any, directory: Path) -> None:
+        desired = desired_from_snapshot(snapshot, directory)
+        keys = tcp_upstream_keys(snapshot)
+        self.supervisor.tcp_upstreams = keys
+        planned = self.supervisor.allocate(desired)
+        before = {run.spec.node_id for run in self.supervisor.running}
+        self.pipeline.built.clear()
+        self.pipeline.set_instances([mesh_instance(spec, ports, keys) for spec, ports in planned])
+        if before - set(desired):
+            await self._drain(set(desired) & before)
+        running = await self.supervisor.reconcile(desired)
+        self._announce(before, {run.spec.node_id for run in running})
+
+    async def _drain(self, staying: set[str]) -> None:
+        """Wait (bounded) for the rebuild and for the staying sidecars to ACK it."""
+        deadline = time.monotonic() + DRAIN_MAX_S
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pipeline.built.wait(), DRAIN_MAX_S)
+        while time.monotonic() < deadline:  # polled: sync state has no change event to wait on
+            if all(self._acked_latest(node) for node in staying):
+                return
+            await asyncio.sleep(0.02)
+
+    def _acked_latest(self, node_id: str) -> bool:
+        """The connected sidecar has ACKed every type of the snapshot now in the cache for it."""
+        snapshot, proxy = self.cache.get_snapshot(node_id), self.sync.get(node_id)
+        if snapshot is None or proxy is None or proxy.streams == 0:
+            return True  # nothing to wait for: not connected (it gets the latest when it connects)
+        for type_url, state in proxy.types.items():
+            if type_url in snapshot.type_urls() and state.acked_version != snapshot.version(type_url):
+                return False
+        return True
+
+    def _announce(self, before: set[str], after: set[str]) -> None:
+        if not before:
+            return  # the start-up summary lists them
+        for node_id in sorted(after - before):
+            self.say(f"started {node_id}")
+        for node_id in sorted(before - after):
+            self.say(f"stopped {node_id}")
