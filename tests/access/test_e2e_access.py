@@ -226,3 +226,32 @@ def test_deleting_a_traffic_target_denies_again_quickly(mesh: Mesh) -> None:
     print(f"denied again {time.monotonic() - started:.2f}s after the TrafficTarget was deleted")
     write(mesh.directory / "client-to-web.yaml", CLIENT_TO_WEB)
     eventually(lambda: get(client, f"{WEB}/books/1").status_code == 200, 10, what="allowed again", mesh=mesh)
+
+
+def test_explain_live_reads_the_destination_sidecars(mesh: Mesh) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "smimesh",
+        "explain",
+        "-f",
+        str(mesh.directory),
+        "--from",
+        "client",
+        "--to",
+        "web.shop",
+        "GET",
+        "/books/1",
+        "--live",
+        "--api-addr",
+        mesh.api,
+        "-o",
+        "json",
+    ]
+    answer = json.loads(
+        subprocess.run(command, capture_output=True, text=True, timeout=60, env=mesh.env).stdout
+    )
+    (row,) = answer["live"]
+    assert row["instance"] == "web-0" and row["agrees"], row
+    assert "TrafficTarget/shop/client-to-web" in row["enforced_policies"]
+    assert row["counters"]["allowed"] >= 1

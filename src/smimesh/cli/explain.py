@@ -15,6 +15,8 @@ from typing import Any
 import click
 import yaml
 
+from smimesh.cli._client import client_options, open_client
+from smimesh.cli.explain_live import live_check, render_live
 from smimesh.errors import InvalidInputError, UsageError
 from smimesh.mesh import build_model
 from smimesh.mesh.explain import Explanation, explain
@@ -114,6 +116,11 @@ def _render(result: Explanation) -> str:
     return "\n".join(lines)
 
 
+def _live(model: MeshModel, result: Explanation, api_addr: str, token: str | None) -> list[dict[str, Any]]:
+    with open_client(api_addr, token) as api:
+        return live_check(model, result, api)
+
+
 @click.command("explain")
 @click.option(
     "--from", "source", required=True, metavar="WORKLOAD", help="The calling Workload (NS/NAME or NAME)."
@@ -135,6 +142,10 @@ def _render(result: Explanation) -> str:
     envvar="SMIMESH_MESH_CONFIG",
     help="MeshConfig file (traffic policy, mTLS and audit modes).",
 )
+@click.option(
+    "--live", is_flag=True, help="Also check the running mesh's destination sidecars (config + counters)."
+)
+@client_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(
     source: str,
@@ -145,6 +156,9 @@ def command(
     namespace: str | None,
     paths: tuple[str, ...],
     mesh_config: Path | None,
+    live: bool,
+    api_addr: str,
+    token: str | None,
     output: str,
 ) -> None:
     """Would the mesh let WORKLOAD call SERVICE? Which TrafficTarget and match decide, and how to allow it.
@@ -156,6 +170,7 @@ def command(
       smimesh explain --from bookstore/buyer --to bookstore.bookstore GET /books
       smimesh explain --from buyer -n bookstore --to bookstore:8080 POST /buy -H 'x-user: alice'
       smimesh explain --from app --to echo.data:7000 -o json
+      smimesh explain --from buyer -n bookstore --to bookstore GET / --live   # and ask the sidecars
 
     Exit status: 0 allowed, 1 denied, 2 wrong usage.
     """
@@ -170,5 +185,9 @@ def command(
     if not path.startswith("/"):
         raise UsageError(f"PATH {path!r} must start with /", hint="e.g. smimesh explain ... GET /books")
     result = explain(model, identity, service, port, method, path, _headers(headers), modes=modes)
-    click.echo(json.dumps(result.to_dict(), indent=2) if output == "json" else _render(result))
+    checked = _live(model, result, api_addr, token) if live else None
+    if output == "json":
+        click.echo(json.dumps({**result.to_dict(), **({"live": checked} if live else {})}, indent=2))
+    else:
+        click.echo(_render(result) + ("\n" + render_live(checked) if checked is not None else ""))
     raise SystemExit(0 if result.allowed else 1)
