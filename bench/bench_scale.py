@@ -240,6 +240,62 @@ def fit(results: list[dict[str, Any]]) -> dict[str, Any]:
     return fits
 
 
+def _machine() -> dict[str, object]:
+    try:
+        from bench.dataplane.machine import describe
+    except ImportError:
+        return {}
+    return describe()
+
+
+def _target(ident: str, what: str, value: Any, target: str, met: bool | None) -> dict[str, Any]:
+    return {"id": ident, "what": what, "value": value, "target": target, "met": met}
+
+
+def targets(results: list[dict[str, Any]], fits: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 3: linear in the proxies a change affects, flat in unrelated services (largest sparse run)."""
+    sparse = [r for r in results if r.get("policy") == "sparse" and "cpu" in r]
+    if not sparse:
+        return []
+    big = max(sparse, key=lambda r: (r["services"], r["proxies"]))
+    size = f"{big['services']}x{big['proxies']} sparse"
+    unrelated, replica = (
+        big["change_unrelated_service"]["changed_views"],
+        big["change_new_replica"]["changed_views"],
+    )
+    found = [
+        _target(
+            "unrelated-no-push",
+            f"views changed by a service nobody reaches ({size})",
+            unrelated,
+            "0",
+            unrelated == 0,
+        ),
+        # The new replica's own proxy + the 2 proxies whose identities may call workload 0.
+        _target(
+            "replica-affected-only",
+            f"views changed by one new replica ({size})",
+            replica,
+            "<= 3",
+            replica <= 3,
+        ),
+    ]
+    for axis in ("vs_services", "vs_proxies"):
+        exps = [f["exponent"] for f in fits.get("sparse", {}).get(axis, []) if f["exponent"] is not None]
+        value = max(exps) if exps else None
+        met = None if value is None else value <= 1.1
+        found.append(
+            _target(
+                f"sparse-exponent-{axis}",
+                f"growth exponent of build CPU {axis} (sparse)",
+                value,
+                "<= 1.1",
+                met,
+            )
+        )
+    return found
+
+
 def _spawn(services: int, proxies: int, policy: str, timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.bench_scale", "--one", str(services), str(proxies), policy]
     try:
@@ -273,11 +329,15 @@ def main() -> int:
             row = _spawn(services, proxies, policy, args.timeout)
             print(json.dumps(row), flush=True)
             results.append(row)
+    fits = fit(results)
     payload = {
+        "mode": "quick" if args.quick else "full",
         "quick": args.quick,
-        "results": results,
-        "fits": fit(results),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": _machine(),
+        "targets": targets(results, fits),
+        "results": results,
+        "fits": fits,
     }
     # Quick runs never overwrite the full figures the README quotes.
     results_file = RESULTS_DIR / ("scale-quick.json" if args.quick else "scale.json")
