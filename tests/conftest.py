@@ -1,4 +1,6 @@
-"""Suite-wide guards: no test may leave a process behind (an Envoy, a workload, a `smimesh up`).
+"""Suite-wide options and guards. `--update-golden` refreshes the golden files.
+
+Guard: no test may leave a process behind (an Envoy, a workload, a `smimesh up`).
 
 At the end of the session every descendant of the pytest process that is still alive is listed,
 killed, and the run fails: an orphan in a test is an orphan a user would get.
@@ -38,6 +40,13 @@ def _descendants(root: int) -> list[tuple[int, str]]:
             found.append((child, names[child]))
             stack.append(child)
     return found
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", default=False,
+        help="rewrite golden files of generated Envoy config (tests/xds/golden) instead of comparing",
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,8 +1,5 @@
-"""Golden-file fixture for the generator tests: `pytest tests/xds --update-golden` rewrites the goldens.
-
-(The option lives here, not in a root conftest, as the project asks; pytest only sees it when this
-directory is on the command line, so `SMIMESH_UPDATE_GOLDEN=1` works from anywhere too.)
-"""
+"""Golden-file fixture for the generator tests: `pytest --update-golden` (the option is registered in the
+root conftest so it works from anywhere) or `SMIMESH_UPDATE_GOLDEN=1` rewrites the goldens."""
 
 from __future__ import annotations
 
@@ -16,16 +13,7 @@ from smimesh.testing.golden import Golden
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden", action="store_true", default=False, help="rewrite tests/xds/golden/*.yaml"
-    )
-
-
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Golden:
-    try:
-        update = bool(request.config.getoption("--update-golden"))
-    except ValueError:
-        update = False
+    update = bool(request.config.getoption("--update-golden"))
     return Golden(GOLDEN_DIR, update or os.environ.get("SMIMESH_UPDATE_GOLDEN") == "1")
