@@ -133,3 +133,12 @@ def _screen(session: str) -> str:
     return subprocess.run(
         ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
     ).stdout
+
+
+def test_no_control_plane_is_one_clear_line() -> None:
+    from smimesh.testing.net import free_port
+
+    for args in (["stat", "pods"], ["top", "--once"]):
+        result = CliRunner().invoke(cli, [*args, "--api-addr", f"127.0.0.1:{free_port()}"])
+        assert result.exit_code == 1 and "no control plane at" in result.output, result.output
+        assert "Traceback" not in result.output
