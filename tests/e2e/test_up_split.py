@@ -7,6 +7,7 @@ Pearson's chi-square with p > 0.001 (a correct mesh fails one run in a thousand)
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
 from test_up_support import (
     Mesh,
+    Traffic,
     backend,
     chi_square_p,
     eventually,
@@ -47,11 +49,6 @@ def share_of_v2(mesh: Mesh, proxy: str) -> float:
     return versions["v2"] / max(1, sum(versions.values()))
 
 
-def answered_by_at_least(pod_count: int, proxy: str) -> tuple[object, ...] | None:
-    sent = send(proxy, URL, 90)
-    return sent if len(sent[1]) >= pod_count else None
-
-
 def test_split_edit_scale_and_bad_edit(shop: Mesh) -> None:
     proxy = shop.proxy("client-0")
 
@@ -77,23 +74,25 @@ def test_split_edit_scale_and_bad_edit(shop: Mesh) -> None:
     versions, _, _ = send(proxy, URL, SAMPLE)
     assert chi_square_p([versions["v1"], versions["v2"]], [10, 90]) > 0.001, versions
 
-    # scaling replicas adds endpoints that receive traffic
-    write(shop.directory / "web-v2.yaml", backend("web-v2", "v2", replicas=3))
-    shop.wait_ready(expected_instances=5)
-    _, pods, _ = eventually(
-        lambda: answered_by_at_least(4, proxy),
-        15,
-        what="traffic on the new replicas",
-        mesh=shop,
-    )
-    assert {"web-v2-0", "web-v2-1", "web-v2-2"} <= set(pods), pods
-
-    # and scaling down stops them
-    write(shop.directory / "web-v2.yaml", backend("web-v2", "v2", replicas=1))
-    eventually(lambda: len(shop.instances("web-v2")) == 1, 15, what="scale down", mesh=shop)
+    # scaling replicas adds endpoints that receive traffic, and scaling down removes them, without a
+    # single failed request: a new replica gets traffic once it serves (readiness gate), a leaving one
+    # only after every caller's sidecar has dropped it (make-before-break)
+    with Traffic(proxy, URL) as traffic:
+        write(shop.directory / "web-v2.yaml", backend("web-v2", "v2", replicas=3))
+        shop.wait_ready(expected_instances=5)
+        eventually(
+            lambda: {"web-v2-1", "web-v2-2"} <= set(traffic.pods),
+            15,
+            what="traffic on new replicas",
+            mesh=shop,
+        )
+        write(shop.directory / "web-v2.yaml", backend("web-v2", "v2", replicas=1))
+        eventually(lambda: len(shop.instances("web-v2")) == 1, 15, what="scale down", mesh=shop)
+        time.sleep(1.0)
+    assert set(traffic.statuses) == {200}, (traffic.statuses, shop.output()[-2000:])
+    assert {"web-v1-0", "web-v2-0", "web-v2-1", "web-v2-2"} <= set(traffic.pods), traffic.pods
     _, pods, statuses = send(proxy, URL, 60)
-    assert set(pods) <= {"web-v1-0", "web-v2-0"}, pods
-    assert statuses[200] == 60, (statuses, shop.output()[-2000:])
+    assert set(pods) <= {"web-v1-0", "web-v2-0"} and statuses == {200: 60}, (pods, statuses)
 
 
 def test_the_client_workload_itself_reaches_the_backends(shop: Mesh) -> None:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -222,6 +223,37 @@ def send(proxy: str, url: str, count: int) -> tuple[Counter[str], Counter[str], 
                 versions[body["version"]] += 1
                 pods[body["pod"]] += 1
     return versions, pods, statuses
+
+
+class Traffic:
+    """`with Traffic(proxy, url) as traffic:` sends requests one after another in a thread meanwhile."""
+
+    def __init__(self, proxy: str, url: str) -> None:
+        self.proxy, self.url = proxy, url
+        self.statuses: Counter[int] = Counter()
+        self.pods: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        with httpx.Client(proxy=self.proxy, timeout=5) as client:
+            while not self._stop.is_set():
+                try:
+                    answer = client.get(self.url)
+                except httpx.TransportError:
+                    self.statuses[0] += 1
+                    continue
+                self.statuses[answer.status_code] += 1
+                if answer.status_code == 200:
+                    self.pods[answer.json()["pod"]] += 1
 
 
 def eventually(

@@ -45,11 +45,16 @@ def tcp_upstream_keys(snapshot: Any) -> list[str]:
     return sorted(keys)
 
 
-def mesh_instance(spec: InstanceSpec, ports: InstancePorts, tcp_keys: list[str] | None = None) -> Instance:
+def mesh_instance(
+    spec: InstanceSpec, ports: InstancePorts, tcp_keys: list[str] | None = None, *, serving: bool = True
+) -> Instance:
     """The `mesh.Instance` of a running (or about to run) instance, with its real ports.
 
     `tcp_keys` limits the TCP upstreams to the service ports that exist now (an instance keeps the
-    ports of upstreams that went away, in case they come back).
+    ports of upstreams that went away, in case they come back). An instance that is not `serving`
+    yet (starting, or restarting after a crash) is given without labels: no Service selects it, so
+    it is no endpoint and gets no traffic, while its own sidecar already gets its config — the
+    readiness gate of the local runtime.
     """
     workload = spec.workload
     wanted = set(ports.tcp_upstreams if tcp_keys is None else tcp_keys)
@@ -62,7 +67,7 @@ def mesh_instance(spec: InstanceSpec, ports: InstancePorts, tcp_keys: list[str] 
         workload=workload.name,
         name=spec.name,
         service_account=workload.service_account,
-        labels=workload.labels,
+        labels=workload.labels if serving else (),
         admin_port=ports.admin,
         outbound_http_port=ports.outbound_http,
         inbound=inbound,

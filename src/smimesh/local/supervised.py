@@ -48,11 +48,13 @@ class Supervised:
         grace_s: float,
         ready: Ready | None = None,
         probe: Ready | None = None,
+        on_state: Callable[[], None] | None = None,
     ) -> None:
         self.status = ProcessState(label)
         self._launch = launch
         self._ready = ready
         self._probe = probe
+        self._on_state = on_state  # told after every change of `status.state`
         self._backoff = backoff
         self._announce = announce
         self._grace_s = grace_s
@@ -73,7 +75,8 @@ class Supervised:
         if self._task is not None:
             # shielded: if our caller is cancelled, the loop still finishes stopping the child
             await asyncio.shield(self._task)
-        self.status.state, self.status.pid = "stopped", None
+        self.status.pid = None
+        self._enter("stopped")
 
     def kill_now(self) -> None:
         if self._child is not None:
@@ -87,7 +90,8 @@ class Supervised:
                 return
             delay = self._backoff.next_delay(started, time.monotonic())
             self.status.restarts += 1
-            self.status.state, self.status.pid, self.status.last_exit = "backoff", None, exit_text
+            self.status.pid, self.status.last_exit = None, exit_text
+            self._enter("backoff")
             self._announce(
                 f"{self.status.label} {exit_text}; restarting in {delay:.1f}s "
                 f"(restart {self.status.restarts})"
@@ -107,7 +111,7 @@ class Supervised:
 
     async def _run_once(self) -> str:
         """Start the child and wait for it to end; return how it ended, as a phrase."""
-        self.status.state = "starting"
+        self._enter("starting")
         if self._ready is not None and not await self._until_stopping(self._ready()):
             return "stopped before it started"
         try:
@@ -132,4 +136,10 @@ class Supervised:
         """`running` once the probe says the child serves (at once without a probe)."""
         if self._probe is not None:
             await self._probe()
-        self.status.state = "running"
+        self._enter("running")
+
+    def _enter(self, state: str) -> None:
+        if state != self.status.state:
+            self.status.state = state
+            if self._on_state is not None:
+                self._on_state()

@@ -39,6 +39,10 @@ class RunningInstance:
     sidecar: Supervised | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def serving(self) -> bool:
+        return all(process.status.state == "running" for process in self.processes())
+
     def processes(self) -> list[Supervised]:
         return [p for p in (self.sidecar, self.app) if p is not None]
 
@@ -85,6 +89,7 @@ class Supervisor:
         self._grace_s = grace_s
         self._guardian = guardian
         self._running: dict[str, RunningInstance] = {}
+        self.on_change: Callable[[], None] | None = None  # any process changed state
         self._lock = asyncio.Lock()
 
     @property
@@ -167,7 +172,25 @@ class Supervisor:
         self, label: str, launch: Callable[[], Any], *, ready: Ready | None = None, probe: Ready | None = None
     ) -> Supervised:
         backoff = Backoff(self.settings.restart_backoff_initial_s, self.settings.restart_backoff_max_s)
-        return Supervised(label, launch, backoff, self._announce, self._grace_s, ready=ready, probe=probe)
+        return Supervised(
+            label,
+            launch,
+            backoff,
+            self._announce,
+            self._grace_s,
+            ready=ready,
+            probe=probe,
+            on_state=self._state_changed,
+        )
+
+    def _state_changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def serving(self, node_id: str) -> bool:
+        """The instance's app (and sidecar) run and accept connections: it may receive traffic."""
+        run = self._running.get(node_id)
+        return run is not None and run.serving
 
     def _app_launch(self, spec: InstanceSpec, ports: InstancePorts) -> Callable[[], Any]:
         def launch() -> Any:

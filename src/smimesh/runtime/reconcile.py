@@ -1,5 +1,8 @@
 """Keeping the running workload instances in step with the Workloads in the store.
 
+Readiness gate: an instance is an endpoint of its Services only while its app and sidecar run and
+accept connections; a new replica gets traffic once it serves, a crashed one stops getting it.
+
 On every store change: the desired instances are derived from the Workloads, their ports are
 allocated and published to the pipeline FIRST (a new sidecar finds its config ready when it
 connects), and only then are processes started, stopped or restarted. On a scale-down the leaving
@@ -18,6 +21,8 @@ from typing import Any
 
 from smimesh.errors import SmimeshError
 from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
+from smimesh.local.plan import InstanceSpec
+from smimesh.local.ports import InstancePorts
 from smimesh.local.supervisor import Supervisor
 
 DRAIN_MAX_S = 5.0  # longest wait for sidecars to drop endpoints of instances about to stop
@@ -29,14 +34,13 @@ class WorkloadReconciler:
     def __init__(
         self, supervisor: Supervisor, pipeline: Any, cache: Any, sync: Any, say: Callable[[str], None]
     ) -> None:
-        self.supervisor, self.pipeline, self.cache, self.sync, self.say = (
-            supervisor,
-            pipeline,
-            cache,
-            sync,
-            say,
-        )
+        self.supervisor, self.pipeline, self.cache, self.sync = supervisor, pipeline, cache, sync
+        self.say = say
         self.first_done = asyncio.Event()
+        self._planned: list[tuple[InstanceSpec, InstancePorts]] = []
+        self._tcp_keys: list[str] = []
+        self._published: list[Any] | None = None
+        supervisor.on_change = self.publish  # readiness changed: endpoints follow
 
     async def run(self, store: Any, directory: Path) -> None:
         async for _change in store.subscribe():
@@ -50,14 +54,24 @@ class WorkloadReconciler:
         desired = desired_from_snapshot(snapshot, directory)
         keys = tcp_upstream_keys(snapshot)
         self.supervisor.tcp_upstreams = keys
-        planned = self.supervisor.allocate(desired)
+        self._planned, self._tcp_keys = self.supervisor.allocate(desired), keys
         before = {run.spec.node_id for run in self.supervisor.running}
         self.pipeline.built.clear()
-        self.pipeline.set_instances([mesh_instance(spec, ports, keys) for spec, ports in planned])
+        self.publish()
         if before - set(desired):
             await self._drain(set(desired) & before)
         running = await self.supervisor.reconcile(desired)
         self._announce(before, {run.spec.node_id for run in running})
+
+    def publish(self) -> None:
+        """Tell the pipeline every planned instance; only serving ones are endpoints (see mesh_instance)."""
+        instances = [
+            mesh_instance(spec, ports, self._tcp_keys, serving=self.supervisor.serving(spec.node_id))
+            for spec, ports in self._planned
+        ]
+        if instances != self._published:  # a state change that changes nothing costs no rebuild
+            self._published = instances
+            self.pipeline.set_instances(instances)
 
     async def _drain(self, staying: set[str]) -> None:
         """Wait (bounded) for the rebuild and for the staying sidecars to ACK it."""
