@@ -78,7 +78,7 @@ class MeshApp:
     async def start(self) -> None:
         from smimesh.api import auth
 
-        settings, directory = self.config.settings, self.config.directory.resolve()
+        directory = self.config.directory.resolve()
         if not directory.is_dir():
             raise SmimeshError(
                 f"{directory} is not a directory", hint="smimesh up DIR: DIR holds your manifests"
@@ -89,26 +89,7 @@ class MeshApp:
         store = await self._open_store()
         await self._load_directory(store, directory)
         await self._start_control_plane(store)
-        guardian = Guardian().start()
-        self._closers.append(guardian.close)
-        launcher = SidecarLauncher(self.run_dir, self.xds_port, log_level=settings.envoy_log_level)
-        self.supervisor = Supervisor(
-            self.run_dir,
-            settings=settings,
-            announce=self.console.say,
-            sidecar_command=launcher,
-            guardian=guardian,
-        )
-        self._closers.append(self.supervisor.stop_all)
-        reconciler = WorkloadReconciler(
-            self.supervisor, self._pipeline, self._cache, self._sync, self.console.say
-        )
-        self._spawn(reconciler.run(store, directory), "reconcile workloads")
-        # Let the first reconcile start the processes before the API's imports block the loop:
-        # sidecars and workloads then boot while the API gets ready.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reconciler.first_done.wait(), 5.0)
-        await asyncio.sleep(0.05)
+        await self._start_workloads(store, directory)
         await self._start_api(store, token)
         auth.register_context(self.api_address, self.run_dir.path)
         self._closers.append(lambda: auth.unregister_context(self.api_address, self.run_dir.path))
@@ -214,6 +195,30 @@ class MeshApp:
             store, cache, settings=self.config.settings, report=self.console.diagnostics
         )
         self._spawn(self._pipeline.run(), "pipeline")
+
+    async def _start_workloads(self, store: Any, directory: Path) -> None:
+        """The guardian, the supervisor and the reconciler; returns once the first processes started."""
+        settings = self.config.settings
+        guardian = Guardian().start()
+        self._closers.append(guardian.close)
+        launcher = SidecarLauncher(self.run_dir, self.xds_port, log_level=settings.envoy_log_level)
+        self.supervisor = Supervisor(
+            self.run_dir,
+            settings=settings,
+            announce=self.console.say,
+            sidecar_command=launcher,
+            guardian=guardian,
+        )
+        self._closers.append(self.supervisor.stop_all)
+        reconciler = WorkloadReconciler(
+            self.supervisor, self._pipeline, self._cache, self._sync, self.console.say
+        )
+        self._spawn(reconciler.run(store, directory), "reconcile workloads")
+        # Let the first reconcile start the processes before the API's imports block the loop:
+        # sidecars and workloads then boot while the API gets ready.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reconciler.first_done.wait(), 5.0)
+        await asyncio.sleep(0.05)
 
     async def _start_api(self, store: Any, token: str) -> None:
         from smimesh.api.app import create_app
