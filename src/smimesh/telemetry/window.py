@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from smimesh.telemetry.edges import Reading, Series
@@ -53,6 +53,29 @@ class Totals:
 # thousands of slots cost nothing at collection time (tracked, they made full collections take
 # ~0.2 s at 1,000 edges, which showed in the API's p99).
 _Slot = tuple[int, float, float, float, bytes]
+# A series' last cumulative reading, kept the same GC-free way: (success, failure, packed bins,
+# counts per response class).
+_Stored = tuple[float, float, bytes, dict[str, float]]
+_EMPTY: _Stored = (0.0, 0.0, b"", {})
+
+
+def _pack(bins: Iterable[tuple[float, float, float]]) -> bytes:
+    return array("d", (value for triple in bins for value in triple)).tobytes()
+
+
+def _unpack(packed: bytes) -> Iterator[tuple[float, float, float]]:
+    values = iter(memoryview(packed).cast("d"))
+    return zip(values, values, values, strict=True)  # consecutive triples
+
+
+def _store(reading: Reading) -> _Stored:
+    bins = ((b.lower, b.width, b.count) for b in reading.latency)
+    return (reading.success, reading.failure, _pack(bins), dict(reading.classes))
+
+
+def _reading(stored: _Stored) -> Reading:
+    success, failure, packed, classes = stored
+    return Reading(success, failure, tuple(Bin(*triple) for triple in _unpack(packed)), dict(classes))
 
 
 class SlidingWindow:
@@ -62,7 +85,7 @@ class SlidingWindow:
         self.max_window_s = max_window_s
         self.slot_s = slot_s
         self._keep = math.ceil(max_window_s / slot_s) + 1
-        self._last: dict[Series, Reading] = {}
+        self._last: dict[Series, _Stored] = {}
         self._slots: dict[Series, deque[_Slot]] = {}
         self._instances: set[str] = set()
 
@@ -73,10 +96,10 @@ class SlidingWindow:
         index = int(now // self.slot_s)
         for series, reading in readings.items():
             previous = self._last.get(series)
-            self._last[series] = reading
+            self._last[series] = _store(reading)
             if previous is None and first_scrape:
                 continue
-            delta = _delta(previous or Reading(), reading)
+            delta = _delta(previous or _EMPTY, reading)
             if delta.success or delta.failure or delta.bins:
                 self._record(series, index, now, delta)
         self._prune(index)
@@ -109,7 +132,7 @@ class SlidingWindow:
 
     def latest(self) -> Mapping[Series, Reading]:
         """The last cumulative reading of every live series (Envoy's own counters: for the export)."""
-        return self._last
+        return {series: _reading(stored) for series, stored in self._last.items()}
 
     def _record(self, series: Series, index: int, now: float, delta: Totals) -> None:
         slots = self._slots.setdefault(series, deque())
@@ -136,18 +159,19 @@ def _add_slot(totals: Totals, slot: _Slot) -> None:
     _, _, success, failure, packed = slot
     totals.success += success
     totals.failure += failure
-    bins, values = totals.bins, iter(memoryview(packed).cast("d"))
-    for lower, width, count in zip(values, values, values, strict=True):  # consecutive triples
+    bins = totals.bins
+    for lower, width, count in _unpack(packed):
         bins[(lower, width)] = bins.get((lower, width), 0.0) + count
 
 
-def _delta(previous: Reading, current: Reading) -> Totals:
-    if current.success < previous.success or current.failure < previous.failure:
-        previous = Reading()  # the sidecar restarted: its counters began again at zero
-    before = {(b.lower, b.width): b.count for b in previous.latency}
+def _delta(previous: _Stored, current: Reading) -> Totals:
+    success, failure, packed, _ = previous
+    if current.success < success or current.failure < failure:
+        success, failure, packed = 0.0, 0.0, b""  # the sidecar restarted: its counters began again at zero
+    before = {(lower, width): count for lower, width, count in _unpack(packed)}
     bins: dict[tuple[float, float], float] = {}
     for b in current.latency:
         grown = b.count - before.get((b.lower, b.width), 0.0)
         if grown > 0:
             bins[(b.lower, b.width)] = grown
-    return Totals(current.success - previous.success, current.failure - previous.failure, bins)
+    return Totals(current.success - success, current.failure - failure, bins)
