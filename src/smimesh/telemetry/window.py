@@ -6,7 +6,7 @@ difference is what happened since the previous scrape, dated at the scrape; a wi
 of the slots whose latest scrape falls inside it, so its resolution is one scrape interval.
 
 Memory is bounded by design: per series at most `max_window_s / slot_s + 1` slots, each holding
-two counts and only the histogram bins that changed (three floats per bin in an `array`), and a
+two counts and only the histogram bins that changed (three packed doubles per bin), and a
 series whose instance is gone is dropped once its last slot ages out.
 
 Counter resets (a sidecar restarted) are taken as a fresh start: the new cumulative value is the
@@ -140,10 +140,8 @@ class SlidingWindow:
         if slots and slots[-1][0] == index:  # a second scrape in the same slot: merge
             _, _, earlier_success, earlier_failure, earlier = slots.pop()
             success, failure = success + earlier_success, failure + earlier_failure
-        packed = array(
-            "d", (v for (lower, width), count in delta.bins.items() for v in (lower, width, count))
-        )
-        slots.append((index, now, success, failure, earlier + packed.tobytes()))
+        packed = _pack((lower, width, count) for (lower, width), count in delta.bins.items())
+        slots.append((index, now, success, failure, earlier + packed))
 
     def _prune(self, index: int) -> None:
         oldest = index - self._keep
