@@ -39,7 +39,7 @@ from smimesh.server.hooks import ServerHooks, StreamInfo
 from smimesh.server.sync import SYNCED, SyncState
 from smimesh.settings import Settings
 from smimesh.sources import API_ORIGIN, ResourceStore
-from smimesh.testing import bookstore, workloads
+from smimesh.testing import bookstore
 from smimesh.testing.net import free_port, wait_for_port, wait_until
 from smimesh.xds import type_urls as T
 from smimesh.xds.bootstrap import build_bootstrap
@@ -48,6 +48,11 @@ Result = TypeVar("Result")
 XDS_TYPES = (T.LISTENER, T.ROUTE, T.CLUSTER, T.ENDPOINT)  # what the plain (issue-3) generators emit
 ROUTES = "outbound_http"  # the route table of every sidecar's outbound HTTP listener
 V1, V2 = "outbound|bookstore|bookstore-v1|80", "outbound|bookstore|bookstore-v2|80"
+
+
+# `workloads serve`, with Nagle off: its handler writes the headers and the body in two sends, and
+# without TCP_NODELAY the body waits for the peer's delayed ACK (~40 ms per keep-alive response).
+SERVE = "from smimesh.testing import workloads as w; w.Handler.disable_nagle_algorithm = True; w.serve()"
 
 
 def split_yaml(v1: int, v2: int) -> str:
@@ -221,7 +226,7 @@ class World:
                 "POD_NAMESPACE": instance.namespace,
                 "VERSION": dict(instance.labels).get("version", ""),
             }
-            argv = [sys.executable, str(workloads.HERE), "serve"]
+            argv = [sys.executable, "-c", SERVE]
             self.processes.append(_spawn(argv, self.directory / f"{instance.name}.app.log", env))
 
     def wait_converged(self, nodes: Sequence[str], timeout: float = 45.0) -> None:
