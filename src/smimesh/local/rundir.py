@@ -8,7 +8,7 @@ Layout (the README points here):
       logs/<ns>/<instance>.log          the workload's stdout+stderr (appended across restarts)
       logs/<ns>/<instance>.envoy.log    its sidecar's Envoy log
       bootstrap/<ns>/<instance>.json    the sidecar's Envoy bootstrap (0600)
-      (the durable store of API-applied resources: see sources/durable.py)
+      applied.sqlite3           the durable store of API-applied resources (sources/durable.py)
 """
 
 from __future__ import annotations

@@ -162,6 +162,7 @@ class MeshApp:
         from smimesh.sources.store import ResourceStore
 
         store, restored = await ResourceStore.open(self.run_dir.path / STORE_FILE)
+        self._closers.append(store.close)  # closed last: the API (stopped before) writes to it
         self.console.diagnostics(restored)
         return store
 
