@@ -107,7 +107,13 @@ def test_demo_live_view_in_a_real_terminal(tmp_path: Path) -> None:
         assert "bookstore demo — live" in screen, screen
         assert re.search(r"buyer-0\s+│\s+[0-9.]+\s+│\s+100%\s+│\s+v1 \d+%", screen), screen
         assert "split now: bookstore-v1 90 / bookstore-v2 10" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c", ""], check=True)  # as a user stops it
+        deadline = time.monotonic() + 30
+        while "nothing left running" not in screen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-S", "-200", "-t", session], capture_output=True, text=True
+            ).stdout
+        assert "nothing left running" in screen and "Traceback" not in screen, screen
     finally:
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-c", ""], check=False)
-        time.sleep(3)
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)

@@ -2,7 +2,7 @@
 
 `serve(config, console, while_running=...)` is what `smimesh up` and `smimesh demo` run: start a
 `MeshApp`, run `while_running(app)` (the summary, the demo's live view) until it returns or
-SIGINT/SIGTERM arrives, then stop everything in order. A second Ctrl-C while stopping kills every
+SIGINT/SIGTERM/SIGHUP arrives, then stop everything in order. A second Ctrl-C while stopping kills every
 child at once and exits (130).
 """
 
@@ -61,6 +61,6 @@ def _install_signals(app: MeshApp, stop: asyncio.Event, console: Console) -> Non
         app.kill_now()
         os._exit(130)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal was closed
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
