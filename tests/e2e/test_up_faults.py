@@ -94,6 +94,21 @@ def test_a_killed_backend_is_restarted_announced_and_traffic_recovers(shop: Mesh
     versions, _, _ = send(proxy, URL, 100)
     assert versions["v2"] > 0 and versions["v1"] > 0, versions
 
+    # a killed sidecar too: restarted with the same ports and bootstrap, config back from the control plane
+    [victim] = shop.instances("web-v1")
+    os.kill(victim["sidecar"]["pid"], signal.SIGKILL)
+    eventually(
+        lambda: next(
+            (r for r in shop.instances("web-v1") if r["sidecar"]["restarts"] == 1 and r["sync"] == "SYNCED"),
+            None,
+        ),
+        20,
+        what="web-v1-0's sidecar restarted and in sync",
+        mesh=shop,
+    )
+    assert "web-v1-0 sidecar exited (killed by SIGKILL)" in shop.output()
+    eventually(lambda: send(proxy, URL, 40)[2] == {200: 40}, 20, what="traffic to recover", mesh=shop)
+
 
 def test_sigkill_of_up_leaves_no_orphans_and_the_next_up_serves_the_same_config(
     shop: Mesh, shop_dir: Path, tmp_path: Path
