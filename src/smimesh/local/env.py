@@ -14,6 +14,8 @@ Layering, later wins:
    - `SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>=127.0.0.1:<local port>` per non-HTTP service port
      (names upper-cased, every character that is not a letter or digit becomes `_`);
    - `WORKLOAD_NAME`, `POD_NAME` (`<workload>-<index>`), `POD_NAMESPACE`, `SERVICE_ACCOUNT`.
+An environment is fixed when a process starts: a TCP service added later gets its local port in every
+running sidecar at once, but its variable only in processes started after it (`smimesh up` says so).
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ class WorkloadReconciler:
         desired = desired_from_snapshot(snapshot, directory)
         keys = tcp_upstream_keys(snapshot)
         self.supervisor.tcp_upstreams = keys
+        self._announce_new_upstreams(keys)
         self._planned, self._tcp_keys = self.supervisor.allocate(desired), keys
         before = {run.spec.node_id for run in self.supervisor.running}
         self.pipeline.built.clear()
@@ -92,6 +93,16 @@ class WorkloadReconciler:
             if type_url in snapshot.type_urls() and state.acked_version != snapshot.version(type_url):
                 return False
         return True
+
+    def _announce_new_upstreams(self, keys: list[str]) -> None:
+        """Environment variables are fixed at start: say how running instances reach a new TCP service."""
+        added = sorted(set(keys) - set(self._tcp_keys))
+        if added and self.supervisor.running:
+            self.say(
+                f"new non-HTTP upstream(s) {', '.join(added)}: instances started from now on get their "
+                "SMIMESH_TCP_* variables; running ones reach them at the local ports that "
+                "`smimesh status -o json` shows (tcp_upstreams)"
+            )
 
     def _announce(self, before: set[str], after: set[str]) -> None:
         if not before:
