@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPConnection, HTTPException
 from pathlib import Path
@@ -33,6 +33,7 @@ from smimesh.xds import type_urls as T
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 ROOT = "http://bookstore.bookstore/"
 SAMPLE = 1000
+Recorder = Callable[[str, object], None]  # pytest's record_property: figures land in --junitxml
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,18 +215,22 @@ def _run_in_parallel(world: World, url: str, total: int, callers: int = 4) -> li
     return answers
 
 
-def test_a_90_10_split_lands_within_chi_square_tolerance(world: World) -> None:
+def test_a_90_10_split_lands_within_chi_square_tolerance(world: World, record_property: Recorder) -> None:
     world.set_split(90, 10)
     answers = _run_in_parallel(world, ROOT, SAMPLE)
     assert len(answers) == SAMPLE and Counter(a.status for a in answers) == {200: SAMPLE}
     versions = Counter(a.version for a in answers)
     assert set(versions) == {"v1", "v2"}, versions
-    assert chi_square_p([versions["v1"], versions["v2"]], [90, 10]) > 0.001, versions
-    pods = Counter(a.pod for a in answers)
-    assert set(pods) == {"bookstore-v1-0", "bookstore-v1-1", "bookstore-v2-0"}, pods
+    p = chi_square_p([versions["v1"], versions["v2"]], [90, 10])
+    record_property("split", {**versions, "p": round(p, 4)})
+    assert p > 0.001, versions
+    pods = Counter((a.pod, a.version) for a in answers)
+    assert set(pods) == {("bookstore-v1-0", "v1"), ("bookstore-v1-1", "v1"), ("bookstore-v2-0", "v2")}, pods
 
 
-def test_a_weight_change_shows_on_the_next_requests_without_dropping_one(world: World) -> None:
+def test_a_weight_change_shows_on_the_next_requests_without_dropping_one(
+    world: World, record_property: Recorder
+) -> None:
     world.set_split(90, 10)
     with Traffic(world, ROOT, fast=2, slow=2) as traffic:
         wait_until(lambda: len(traffic.answers) >= 200, 30, what="traffic before the change")
@@ -241,10 +246,14 @@ def test_a_weight_change_shows_on_the_next_requests_without_dropping_one(world: 
     assert chi_square_p([after["v1"], after["v2"]], [10, 90]) > 0.001, after
     assert chi_square_p([after["v1"], after["v2"]], [90, 10]) < 1e-9, after  # the change really shows
     spanning = [a for a in traffic.slow if a.started < applied and a.ended > acked]
+    record_property("change", {"before": before, "after": after, "apply_to_ack_s": round(acked - applied, 3)})
+    record_property("requests", {"all": len(traffic.answers) + len(traffic.slow), "in_flight": len(spanning)})
     assert spanning, "no request was in flight across the change"  # and none of them failed (above)
 
 
-def test_envoy_serves_through_a_control_plane_restart_and_converges(world: World) -> None:
+def test_envoy_serves_through_a_control_plane_restart_and_converges(
+    world: World, record_property: Recorder
+) -> None:
     world.set_split(90, 10)
     buyer = bookstore.BUYER
     with Traffic(world, ROOT, fast=2, slow=1) as traffic:
@@ -254,10 +263,14 @@ def test_envoy_serves_through_a_control_plane_restart_and_converges(world: World
         wait_until(lambda: _connected(world, buyer) == "0", 10, what="Envoy to notice the outage")
         time.sleep(1.5)  # Envoy runs on its last config while nothing answers on the xDS port
         served_while_down = [a for a in traffic.answers if a.started > down]
+        restarted = time.monotonic()
         world.start_control_plane(bookstore.BOOKSTORE_YAML, split_yaml(0, 100))
         world.wait_converged(world.nodes, timeout=60)
         converged = time.monotonic()
         wait_until(lambda: sum(a.started > converged for a in traffic.answers) >= 100, 30, what="traffic")
+    record_property("served_while_down", len(served_while_down))
+    record_property("requests", len(traffic.answers) + len(traffic.slow))
+    record_property("restart_to_converged_s", round(converged - restarted, 3))
     assert traffic.failures() == [], traffic.failures()[:5]
     assert len(served_while_down) >= 20 and {a.status for a in served_while_down} == {200}
     assert {a.pod for a in traffic.answers if a.started > converged} == {"bookstore-v2-0"}
