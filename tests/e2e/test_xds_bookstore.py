@@ -18,7 +18,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import reduce
 from http.client import HTTPConnection, HTTPException
+from operator import getitem
 from pathlib import Path
 
 import pytest
@@ -147,34 +149,45 @@ def test_generated_bootstrap_envoys_ack_every_type_without_a_nack(world: World) 
     assert world.ledger.nacks == []
 
 
-def _assert_envoy_holds_the_snapshot(world: World, node: str) -> None:
-    """Envoy's own view: node id from the bootstrap, every resource held, not one update rejected."""
-    snapshot = world.cp.read(lambda: world.cp.cache.get_snapshot(node))
+DUMPED = {  # where /config_dump keeps each type's dynamic resources, and the path to their names
+    T.LISTENER: ("ListenersConfigDump", "dynamic_listeners", ("name",)),
+    T.CLUSTER: ("ClustersConfigDump", "dynamic_active_clusters", ("cluster", "name")),
+    T.ROUTE: ("RoutesConfigDump", "dynamic_route_configs", ("route_config", "name")),
+    T.ENDPOINT: ("EndpointsConfigDump", "dynamic_endpoint_configs", ("endpoint_config", "cluster_name")),
+}
+
+
+def _held_by_envoy(world: World, node: str) -> dict[str, set[str]]:
+    """The names of the dynamic resources Envoy holds, by type, from its /config_dump."""
     dump = json.loads(world.admin(node, "/config_dump?include_eds"))
     sections = {c["@type"].rsplit(".", 1)[-1]: c for c in dump["configs"]}
-    assert sections["BootstrapConfigDump"]["bootstrap"]["node"]["id"] == node
-    clusters = [i["cluster"] for i in sections["ClustersConfigDump"].get("dynamic_active_clusters", [])]
-    eds_clusters = {c["name"] for c in clusters if c.get("type") == "EDS"}  # not the static local_app
+    assert sections["BootstrapConfigDump"]["bootstrap"]["node"]["id"] == node  # the generated bootstrap
     held = {
-        T.LISTENER: {i["name"] for i in sections["ListenersConfigDump"].get("dynamic_listeners", [])},
-        T.CLUSTER: {c["name"] for c in clusters},
-        T.ROUTE: {
-            i["route_config"]["name"] for i in sections["RoutesConfigDump"].get("dynamic_route_configs", [])
-        },
-        T.ENDPOINT: eds_clusters
-        & {
-            i["endpoint_config"]["cluster_name"]
-            for i in sections["EndpointsConfigDump"].get("dynamic_endpoint_configs", [])
-        },
+        type_url: {reduce(getitem, path, item) for item in sections[kind].get(field, [])}
+        for type_url, (kind, field, path) in DUMPED.items()
     }
+    clusters = sections["ClustersConfigDump"].get("dynamic_active_clusters", [])
+    inline = {c["cluster"]["name"] for c in clusters if c["cluster"].get("type") != "EDS"}
+    held[T.ENDPOINT] -= inline  # Envoy lists a CDS cluster's own endpoints (local_app|*) there too
+    return held
+
+
+def _envoy_counters(world: World, node: str, pattern: str) -> dict[str, int]:
+    text = world.admin(node, f"/stats?filter={pattern}")
+    return {name: int(value) for name, value in (line.split(": ") for line in text.splitlines())}
+
+
+def _assert_envoy_holds_the_snapshot(world: World, node: str) -> None:
+    """Envoy's own view: every resource of the snapshot held, not one update rejected, connected."""
+    snapshot = world.cp.read(lambda: world.cp.cache.get_snapshot(node))
+    held = _held_by_envoy(world, node)
     for type_url in XDS_TYPES:
         assert held[type_url] == set(snapshot.entries(type_url)), (node, T.short_name(type_url))
-    stats = world.admin(node, "/stats?filter=update_(rejected|success)$")
-    counters = {k: int(v) for k, v in (line.split(": ") for line in stats.splitlines())}
+    counters = _envoy_counters(world, node, "update_(rejected|success)$")
     assert not {k: v for k, v in counters.items() if k.endswith("rejected") and v}, (node, counters)
     for stat in ("listener_manager.lds.update_success", "cluster_manager.cds.update_success"):
         assert counters.get(stat, 0) >= 1, (node, stat, counters)
-    assert world.admin(node, "/stats?filter=^control_plane.connected_state$").split(": ")[1].strip() == "1"
+    assert _connected(world, node) == 1
 
 
 def _ask(caller: Caller, url: str, times: int) -> list[Answer]:
@@ -260,7 +273,7 @@ def test_envoy_serves_through_a_control_plane_restart_and_converges(
         wait_until(lambda: len(traffic.answers) >= 50, 30, what="traffic before the restart")
         world.stop_control_plane()
         down = time.monotonic()
-        wait_until(lambda: _connected(world, buyer) == "0", 10, what="Envoy to notice the outage")
+        wait_until(lambda: _connected(world, buyer) == 0, 10, what="Envoy to notice the outage")
         time.sleep(1.5)  # Envoy runs on its last config while nothing answers on the xDS port
         served_while_down = [a for a in traffic.answers if a.started > down]
         restarted = time.monotonic()
@@ -274,10 +287,10 @@ def test_envoy_serves_through_a_control_plane_restart_and_converges(
     assert traffic.failures() == [], traffic.failures()[:5]
     assert len(served_while_down) >= 20 and {a.status for a in served_while_down} == {200}
     assert {a.pod for a in traffic.answers if a.started > converged} == {"bookstore-v2-0"}
-    assert _connected(world, buyer) == "1" and world.cp.converged(buyer)
+    assert _connected(world, buyer) == 1 and world.cp.converged(buyer)
     assert world.cp.read(lambda: world.cp.sync.get(buyer)).mode == world.mode
     assert world.ledger.nacks == []
 
 
-def _connected(world: World, node: str) -> str:
-    return world.admin(node, "/stats?filter=^control_plane.connected_state$").split(": ")[1].strip()
+def _connected(world: World, node: str) -> int:
+    return _envoy_counters(world, node, "^control_plane.connected_state$")["control_plane.connected_state"]
