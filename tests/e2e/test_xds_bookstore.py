@@ -137,9 +137,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def test_generated_bootstrap_envoys_ack_every_type_without_a_nack(world: World) -> None:
     for node in world.nodes:
-        proxy = world.cp.read(lambda n=node: world.cp.sync.get(n))
-        assert proxy is not None and proxy.mode == world.mode, node
-        snapshot = world.cp.read(lambda n=node: world.cp.cache.get_snapshot(n))
+        proxy = world.cp.proxy(node)
+        assert proxy.mode == world.mode, node
+        snapshot = world.cp.snapshot(node)
         served = {t for t in XDS_TYPES if t in T.WILDCARD_TYPES or snapshot.entries(t)}
         assert set(proxy.types) == served and world.cp.converged(node), proxy.to_row()
         assert all(world.ledger.acks[(node, t)] >= 1 for t in served), (node, world.ledger.acks)
@@ -179,7 +179,7 @@ def _envoy_counters(world: World, node: str, pattern: str) -> dict[str, int]:
 
 def _assert_envoy_holds_the_snapshot(world: World, node: str) -> None:
     """Envoy's own view: every resource of the snapshot held, not one update rejected, connected."""
-    snapshot = world.cp.read(lambda: world.cp.cache.get_snapshot(node))
+    snapshot = world.cp.snapshot(node)
     held = _held_by_envoy(world, node)
     for type_url in XDS_TYPES:
         assert held[type_url] == set(snapshot.entries(type_url)), (node, T.short_name(type_url))
@@ -288,7 +288,7 @@ def test_envoy_serves_through_a_control_plane_restart_and_converges(
     assert len(served_while_down) >= 20 and {a.status for a in served_while_down} == {200}
     assert {a.pod for a in traffic.answers if a.started > converged} == {"bookstore-v2-0"}
     assert _connected(world, buyer) == 1 and world.cp.converged(buyer)
-    assert world.cp.read(lambda: world.cp.sync.get(buyer)).mode == world.mode
+    assert world.cp.proxy(buyer).mode == world.mode
     assert world.ledger.nacks == []
 
 

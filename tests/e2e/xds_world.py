@@ -23,6 +23,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,13 +37,14 @@ from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
 from smimesh.server.hooks import ServerHooks, StreamInfo
-from smimesh.server.sync import SYNCED, SyncState
+from smimesh.server.sync import SYNCED, ProxySync, SyncState
 from smimesh.settings import Settings
 from smimesh.sources import API_ORIGIN, ResourceStore
 from smimesh.testing import bookstore
 from smimesh.testing.net import free_port, wait_for_port, wait_until
 from smimesh.xds import type_urls as T
 from smimesh.xds.bootstrap import build_bootstrap
+from smimesh.xds.snapshot import Snapshot
 
 Result = TypeVar("Result")
 XDS_TYPES = (T.LISTENER, T.ROUTE, T.CLUSTER, T.ENDPOINT)  # what the plain (issue-3) generators emit
@@ -140,6 +142,18 @@ class ControlPlane:
 
         return self.read(look)
 
+    def proxy(self, node_id: str) -> ProxySync:
+        """The live sync state of `node_id` (it must have connected): read it while nothing changes."""
+        found = self.read(partial(self.sync.get, node_id))
+        assert found is not None, f"{node_id} never connected"
+        return found
+
+    def snapshot(self, node_id: str) -> Snapshot:
+        """The snapshot the cache holds for `node_id` now (the pipeline built one for every instance)."""
+        found = self.read(partial(self.cache.get_snapshot, node_id))
+        assert found is not None, f"no snapshot for {node_id}"
+        return found
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self.call(self._stop())
@@ -231,7 +245,8 @@ class World:
 
     def wait_converged(self, nodes: Sequence[str], timeout: float = 45.0) -> None:
         for node in nodes:
-            wait_until(lambda n=node: self.cp.converged(n), timeout, 0.02, what=f"{node} to converge")
+            converged = partial(self.cp.converged, node)
+            wait_until(converged, timeout, 0.02, what=f"{node} to converge")
 
     def admin(self, node_id: str, path: str) -> str:
         url = f"http://127.0.0.1:{self.instance(node_id).admin_port}{path}"
