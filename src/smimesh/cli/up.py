@@ -103,6 +103,19 @@ def command(directory: Path, api_addr: str, run_dir: Path | None, xds_port: int)
     edit is live within a second. Problems are printed with file:line; valid objects still run.
 
     \b
+    Each workload process gets (the workload contract):
+      HOST, PORT (and PORT_<NAME> per named port)   where to listen
+      HTTP_PROXY / http_proxy                       its sidecar: call http://SERVICE.NAMESPACE/
+      SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>      local port of each non-HTTP service port
+      WORKLOAD_NAME, POD_NAME, POD_NAMESPACE, SERVICE_ACCOUNT
+
+    \b
+    Where things live (DIRECTORY/.smimesh unless --run-dir):
+      token                         API write token (mode 0600)
+      logs/<ns>/<instance>.log      a workload's output (.envoy.log: its sidecar's)
+      applied.sqlite3               resources applied with `smimesh apply` (kept across restarts)
+
+    \b
     Examples:
       smimesh up ./mesh
       smimesh up ./mesh --api-addr 127.0.0.1:0 --run-dir /tmp/mesh-run
