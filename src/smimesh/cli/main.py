@@ -18,24 +18,36 @@ import click
 from smimesh import __version__
 from smimesh.errors import SmimeshError
 
-# name -> "module:attribute". Keep sorted by the order a user meets them.
+# name -> "module:attribute", with the one-line summary `smimesh --help` shows, grouped as a user meets
+# them. The summaries live here so that `--help` imports no command module (it stays instant).
+COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
+    "Run a mesh": {
+        "demo": ("smimesh.cli.demo:command", "run the bookstore demo: split, access control, live traffic"),
+        "up": ("smimesh.cli.up:command", "run a mesh from a directory of manifests; edits apply live"),
+    },
+    "Offline (no control plane needed)": {
+        "validate": ("smimesh.cli.validate:command", "check manifests: every problem, file:line, field"),
+        "convert": ("smimesh.cli.convert:command", "convert SMI objects to another API version"),
+        "explain": ("smimesh.cli.explain:command", "would WORKLOAD be allowed to call SERVICE, and why?"),
+        "explain-code": ("smimesh.cli.explain_code:command", "explain a diagnostic code such as SM3010"),
+        "crds": ("smimesh.cli.crds:command", "print or write the SMI CustomResourceDefinitions"),
+    },
+    "Against a running control plane": {
+        "apply": ("smimesh.cli.apply:command", "create or update resources (durable)"),
+        "get": ("smimesh.cli.get:command", "show resources in force"),
+        "delete": ("smimesh.cli.delete:command", "delete a resource applied through the API"),
+        "status": ("smimesh.cli.status:command", "instances, processes, restarts, modes, certificates"),
+        "logs": ("smimesh.cli.logs:command", "output of a workload or of its sidecar"),
+        "proxy-status": ("smimesh.cli.proxy_status:command", "sync state per sidecar: SYNCED/STALE/NACKED"),
+        "proxy-config": ("smimesh.cli.proxy_config:command", "the config a sidecar holds, from its Envoy"),
+    },
+    "Traffic metrics": {
+        "top": ("smimesh.cli.top:command", "live success rate, rps and latency per workload and edge"),
+        "stat": ("smimesh.cli.stat:command", "one-shot traffic metrics of pods, workloads, namespaces"),
+    },
+}
 COMMANDS: dict[str, str] = {
-    "demo": "smimesh.cli.demo:command",
-    "up": "smimesh.cli.up:command",
-    "validate": "smimesh.cli.validate:command",
-    "convert": "smimesh.cli.convert:command",
-    "explain-code": "smimesh.cli.explain_code:command",
-    "crds": "smimesh.cli.crds:command",
-    "apply": "smimesh.cli.apply:command",
-    "get": "smimesh.cli.get:command",
-    "delete": "smimesh.cli.delete:command",
-    "status": "smimesh.cli.status:command",
-    "logs": "smimesh.cli.logs:command",
-    "proxy-status": "smimesh.cli.proxy_status:command",
-    "proxy-config": "smimesh.cli.proxy_config:command",
-    "explain": "smimesh.cli.explain:command",
-    "top": "smimesh.cli.top:command",
-    "stat": "smimesh.cli.stat:command",
+    name: target for group in COMMAND_GROUPS.values() for name, (target, _) in group.items()
 }
 
 
@@ -57,6 +69,13 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, attr)
         return command
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        for title, group in COMMAND_GROUPS.items():
+            rows = [(name, summary) for name, (_, summary) in group.items() if _importable(name)]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -74,10 +93,15 @@ class LazyGroup(click.Group):
 
 def _importable(name: str) -> bool:
     module_name = COMMANDS[name].split(":")[0]
-    return importlib.util.find_spec(module_name) is not None
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="smimesh")
 def cli() -> None:
     """smimesh: a service mesh configured with SMI, with Envoy as its data plane.
