@@ -44,6 +44,9 @@ def identity() -> dict[str, str]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, the second waits for the peer's delayed ACK
+    # (~40 ms per keep-alive request). Every test and benchmark that uses this backend would pay it.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
