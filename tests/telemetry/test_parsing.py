@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -108,3 +110,11 @@ def test_quantiles_in_one_pass_equal_quantile(parts: list[tuple[int, int]]) -> N
     bins = [Bin(lower, width, count) for (lower, width), count in sorted(counts.items())]
     expected = [quantile(bins, q) or 0.0 for q in (0.99, 0.9, 0.5)]
     assert quantiles(counts, (0.99, 0.9, 0.5)) == pytest.approx(expected)
+
+
+def test_file_sd_config_points_at_the_targets_file(tmp_path: Path) -> None:
+    pods = (Pod("a-0.ns", "ns", "a-0", "a", {}, 15000),)
+    config = scrape_config(Topology({p.node_id: p for p in pods}), targets_file=tmp_path / "t.json")
+    (job,) = config["scrape_configs"]
+    assert job["file_sd_configs"] == [{"files": [str(tmp_path / "t.json")], "refresh_interval": "5s"}]
+    assert "static_configs" not in job

@@ -1,6 +1,7 @@
 """The Prometheus backend against a real Prometheus server (Debian's `prometheus` package).
 
-The test starts Prometheus on a free loopback port with the scrape config smimesh generates,
+The test starts Prometheus on a free loopback port with the scrape config smimesh generates
+(`prometheus.yml` + a file_sd targets file),
 sends a known pattern through two real sidecars, and asks the same SMI queries of both backends:
 the counts must be equal; a Prometheus percentile may differ from the built-in one by at most the
 width of the Prometheus bucket it falls in (Envoy's default buckets).
@@ -19,15 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from telemetry_traffic import pattern, send
 from telemetry_world import scrape, two_sidecars, world_topology
 
+from smimesh.settings import Settings
 from smimesh.telemetry.collector import Collector
 from smimesh.telemetry.edges import Topology
-from smimesh.telemetry.prometheus_backend import PrometheusBackend, scrape_config
+from smimesh.telemetry.prometheus_backend import PrometheusBackend
 from smimesh.telemetry.quantiles import parse_quantity
 from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
+from smimesh.telemetry.service import Telemetry
 from smimesh.telemetry.window import SlidingWindow
 from smimesh.testing.net import free_port, wait_until
 
@@ -42,8 +44,10 @@ DEFAULT_BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10
 @contextmanager
 def running_prometheus(topology: Topology, workdir: Path) -> Iterator[str]:
     port = free_port()
-    config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(topology, interval_s=0.5)))
+    # the way a user runs it: prometheus.yml + a file_sd targets file smimesh keeps up to date
+    config = Telemetry(lambda: topology, Settings(scrape_interval_s=0.5)).write_prometheus_files(
+        workdir / "prom"
+    )
     log = (workdir / "prometheus.log").open("w")
     process = subprocess.Popen(
         [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",

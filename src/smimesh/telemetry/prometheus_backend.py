@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,9 +41,9 @@ class PrometheusError(SmimeshError):
     """The Prometheus server did not answer a query, or answered an error."""
 
 
-def scrape_config(topology: Topology, *, interval_s: float = 1.0) -> dict[str, Any]:
-    """prometheus.yml (as a dict) scraping every sidecar of `topology` with its identifying labels."""
-    targets = [
+def scrape_targets(topology: Topology) -> list[dict[str, Any]]:
+    """Every sidecar as a Prometheus target group with its identifying labels (static or file_sd)."""
+    return [
         {
             "targets": [f"{pod.host}:{pod.admin_port}"],
             "labels": {
@@ -55,12 +56,23 @@ def scrape_config(topology: Topology, *, interval_s: float = 1.0) -> dict[str, A
         for pod in sorted(topology.pods.values(), key=lambda p: p.node_id)
         if pod.admin_port
     ]
-    job = {
+
+
+def scrape_config(
+    topology: Topology, *, interval_s: float = 1.0, targets_file: Path | None = None
+) -> dict[str, Any]:
+    """prometheus.yml (as a dict) scraping every sidecar. With `targets_file`, the targets are read
+    from that file (`file_sd_configs`, re-read by Prometheus on change: rewrite it with
+    `scrape_targets` when instances come and go); otherwise they are listed inline."""
+    job: dict[str, Any] = {
         "job_name": "smimesh-sidecars",
         "metrics_path": "/stats/prometheus",
         "params": {"filter": [STAT_FILTER]},
-        "static_configs": targets,
     }
+    if targets_file is None:
+        job["static_configs"] = scrape_targets(topology)
+    else:
+        job["file_sd_configs"] = [{"files": [str(targets_file)], "refresh_interval": "5s"}]
     interval = f"{max(1, round(interval_s * 1000))}ms"
     return {"global": {"scrape_interval": interval, "evaluation_interval": interval}, "scrape_configs": [job]}
 

@@ -7,19 +7,24 @@
 
 With `prometheus_url`, queries go to that Prometheus server instead (`--metrics-backend
 prometheus`); the built-in collector still runs so `export_text()` keeps working, and
-`prometheus_config()` is the scrape config to give that server.
+`prometheus_config()` / `write_prometheus_files(dir)` is the scrape config to give that server.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from smimesh.settings import Settings
 from smimesh.telemetry.collector import Collector
 from smimesh.telemetry.edges import Topology
 from smimesh.telemetry.export import render
-from smimesh.telemetry.prometheus_backend import PrometheusBackend, scrape_config
+from smimesh.telemetry.prometheus_backend import PrometheusBackend, scrape_config, scrape_targets
 from smimesh.telemetry.query import Backend, BuiltinBackend, MetricsQuery
 from smimesh.telemetry.window import SlidingWindow
 
@@ -53,3 +58,22 @@ class Telemetry:
 
     def prometheus_config(self) -> dict[str, Any]:
         return scrape_config(self.topology(), interval_s=self.interval_s)
+
+    def write_prometheus_files(self, directory: Path) -> Path:
+        """`prometheus.yml` + `sidecars.json` (file_sd targets) in `directory`; call again when the
+        instances change (Prometheus re-reads the targets file by itself). Returns the config path."""
+        directory.mkdir(parents=True, exist_ok=True)
+        targets, config = directory / "sidecars.json", directory / "prometheus.yml"
+        _replace(targets, json.dumps(scrape_targets(self.topology()), indent=2))
+        _replace(
+            config,
+            yaml.safe_dump(scrape_config(self.topology(), interval_s=self.interval_s, targets_file=targets)),
+        )
+        return config
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write by rename, so Prometheus never reads half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
