@@ -102,3 +102,16 @@ async def test_mistakes_get_a_clear_answer(
     assert answer.status_code == status
     assert text in body["error"]["message"] and body["error"]["hint"]
     assert [d["code"] for d in body["diagnostics"]] == [code]
+
+
+async def test_a_dead_prometheus_is_a_503_not_a_traceback() -> None:
+    from smimesh.telemetry.prometheus_backend import PrometheusBackend
+    from smimesh.testing.net import free_port
+
+    backend = PrometheusBackend(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    app = Starlette(routes=routes(MetricsQuery(backend, lambda: TOPOLOGY)))
+    for path in ("/pods", "/namespaces/back/deployments/api"):
+        answer = await get(app, path)
+        assert answer.status_code == 503
+        body = answer.json()
+        assert "did not answer" in body["error"]["message"] and body["diagnostics"][0]["code"] == "SM7605"

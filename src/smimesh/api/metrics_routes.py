@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from smimesh.api.errors import error_response, problem
 from smimesh.diagnostics import Severity, register
+from smimesh.errors import SmimeshError
 from smimesh.resources.metrics import GROUP, TrafficMetrics, TrafficMetricsList
 
 PREFIX = f"/apis/{GROUP}/v1alpha1"
@@ -66,6 +67,14 @@ BAD_SELECTOR = register(
     Severity.ERROR,
     """`labelSelector` uses the Kubernetes syntax: `app=web`, `app!=web`, `tier in (a,b)`,
     `tier notin (a)`, `app` (has the label), `!app` (lacks it), comma-separated.""",
+)
+BACKEND_DOWN = register(
+    "SM7605",
+    "the metrics backend did not answer",
+    Severity.ERROR,
+    """The control plane answers metrics from a Prometheus server (`--metrics-backend prometheus`)
+    and that server did not answer or refused the query. Check the Prometheus URL and that the
+    server is up; the built-in backend does not depend on it.""",
 )
 _REQUIREMENT = re.compile(
     r"^\s*(?:(?P<not>!)\s*(?P<absent>[\w./-]+)|(?P<key>[\w./-]+)\s*"
@@ -156,7 +165,10 @@ class _MetricsApi:
         except RequestProblem as problem_:
             return problem_.response
         lookup = self.query.edges if edges else self.query.get
-        found = await lookup(kind, namespace, name, window_s)
+        try:
+            found = await lookup(kind, namespace, name, window_s)
+        except SmimeshError as exc:
+            return _backend_down(exc)
         if found is None:
             where = f" in namespace {namespace!r}" if namespace else ""
             return _refuse(404, NO_SUCH_OBJECT.code, f"no {SERVED[kind]} named {name!r}{where}", name)
@@ -169,7 +181,17 @@ class _MetricsApi:
             selector = parse_selector(request.query_params.get("labelSelector", ""))
         except RequestProblem as problem_:
             return problem_.response
-        return JSONResponse((await self.query.list(kind, namespace, window_s, selector)).to_dict())
+        try:
+            listed = await self.query.list(kind, namespace, window_s, selector)
+        except SmimeshError as exc:
+            return _backend_down(exc)
+        return JSONResponse(listed.to_dict())
+
+
+def _backend_down(exc: SmimeshError) -> Response:
+    """The metrics backend (a Prometheus server) failed: 503 with its message, not a traceback."""
+    diagnostic = problem(BACKEND_DOWN.code, exc.message, hint=exc.hint or BACKEND_DOWN.explanation)
+    return error_response(503, exc.message, [diagnostic], hint=exc.hint or BACKEND_DOWN.explanation)
 
 
 def _refuse(status: int, code: str, message: str, value: str) -> Response:
