@@ -190,7 +190,7 @@ class _MetricsApi:
 
 def _backend_down(exc: SmimeshError) -> Response:
     """The metrics backend (a Prometheus server) failed: 503 with its message, not a traceback."""
-    diagnostic = problem(BACKEND_DOWN.code, exc.message, hint=exc.hint or BACKEND_DOWN.explanation)
+    diagnostic = problem(BACKEND_DOWN.code, exc.message)  # the hint is said once, in the error
     return error_response(503, exc.message, [diagnostic], hint=exc.hint or BACKEND_DOWN.explanation)
 
 
@@ -201,7 +201,8 @@ def _refuse(status: int, code: str, message: str, value: str) -> Response:
         BAD_WINDOW.code: BAD_WINDOW.explanation,
         BAD_SELECTOR.code: BAD_SELECTOR.explanation,
     }[code]
-    return error_response(status, message, [problem(code, message, hint=hint, value=value)], hint=hint)
+    # the hint is said once, in the error itself (the CLI prints the error, then each diagnostic)
+    return error_response(status, message, [problem(code, message, value=value)], hint=hint)
 
 
 def _kind(name: str, *, namespaced: bool) -> str:
