@@ -4,7 +4,10 @@ Owns `Pipeline`, the one long-lived task that turns the resources in force (and 
 instances the local runtime reports) into a published `Snapshot` per sidecar. It recomputes only
 the proxies whose frozen `ProxyView` changed (an equal view means equal config: no generation, no
 push), computes snapshots for every KNOWN node (every instance) so a sidecar finds its config
-ready when it connects, and refuses to publish a snapshot that fails `consistency_errors()`: the
+ready when it connects, and, given an `affected(old_model, new_model)` index (the default for the
+plain `mesh.proxy_view`: `mesh.impact.affected_nodes`), computes views only for the nodes a change
+can affect (plus any node without a published view), so a change nobody sees computes no view;
+and refuses to publish a snapshot that fails `consistency_errors()`: the
 last good one stays in force and a diagnostic says why. `build_model`, `proxy_view` and `generate`
 are parameters (the real ones by default) so the pipeline is tested with small fakes.
 """
@@ -15,13 +18,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smimesh.diagnostics import Diagnostic, ObjectRef, Severity, register
 from smimesh.mesh import build_model as _build_model
 from smimesh.mesh import proxy_view as _proxy_view
+from smimesh.mesh.impact import affected_nodes
 from smimesh.runtime.debounce import Debouncer, wait_until_due
 from smimesh.server.cache import SnapshotCache
 from smimesh.settings import Settings
@@ -73,6 +77,8 @@ BuildModel = Callable[..., Any]
 ProxyViewFn = Callable[[Any, str], Any]
 Generate = Callable[[Any], dict[str, list[Any]]]
 Report = Callable[[list[Diagnostic]], None]
+# (previous model, new model) -> the node ids whose view may differ (a superset), or None for all.
+Affected = Callable[[Any, Any], Collection[str] | None]
 
 
 @dataclass(slots=True)
@@ -80,6 +86,7 @@ class PipelineStats:
     builds: int = 0
     proxies_recomputed: int = 0
     proxies_unchanged: int = 0
+    proxies_skipped: int = 0  # not affected by the change: no view computed
     snapshots_refused: int = 0
     last_build_s: float = 0.0
 
@@ -98,10 +105,14 @@ class Pipeline:
         generate: Generate = _generate,
         report: Report | None = None,
         clock: Callable[[], float] = time.monotonic,
+        affected: Affected | None = None,
     ) -> None:
         self.store, self.cache, self.settings = store, cache, settings
         self._build_model, self._proxy_view, self._generate = build_model, proxy_view, generate
         self._report, self._clock = report, clock
+        # Only the plain view's dependencies are indexed; any other view function recomputes all nodes.
+        self._affected = affected if affected is not None or proxy_view is not _proxy_view else affected_nodes
+        self._base_model: Any = None  # the model every published view was computed from (or None)
         self._debouncer = Debouncer(settings.debounce_quiet_s, settings.debounce_max_wait_s)
         self._wake = asyncio.Event()
         self._oldest_change: float | None = None
@@ -171,9 +182,10 @@ class Pipeline:
         started = time.perf_counter()
         snapshot = self.store.snapshot()
         self.model = self._build_model(snapshot, self._instances, trust_domain=self.settings.trust_domain)
+        base, self._base_model = self._base_model, None  # stays None if this pass does not finish
         problems: list[Diagnostic] = []
         nodes = [str(instance.node_id) for instance in self._instances]
-        for index, node_id in enumerate(nodes, 1):
+        for index, node_id in enumerate(self._nodes_to_refresh(base, nodes), 1):
             problems += self._refresh_node(node_id, changed_at)
             if index % _CHUNK == 0:
                 yield
@@ -181,9 +193,20 @@ class Pipeline:
             del self._views[gone]
             self.cache.clear(gone)
         self._set_diagnostics([*getattr(self.model, "diagnostics", ()), *problems])
+        self._base_model = self.model if not problems else None
         self.stats.builds += 1
         self.stats.last_build_s = time.perf_counter() - started
         self.built.set()
+
+    def _nodes_to_refresh(self, base: Any, nodes: list[str]) -> list[str]:
+        """Every node, or (after a complete pass without problems) the affected ones and any node
+        that has no published view yet."""
+        affected = None if base is None or self._affected is None else self._affected(base, self.model)
+        if affected is None:
+            return nodes
+        chosen = [node for node in nodes if node in affected or node not in self._views]
+        self.stats.proxies_skipped += len(nodes) - len(chosen)
+        return chosen
 
     def _refresh_node(self, node_id: str, changed_at: float) -> list[Diagnostic]:
         try:

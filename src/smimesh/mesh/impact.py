@@ -1,0 +1,127 @@
+"""Which proxies a change can affect: the index from a model change to the views it may change.
+
+`affected_nodes(old, new)` compares two successive models and returns the node ids whose
+`proxy_view` may differ between them (a superset: never one too few), or None when every view may
+differ (the trust domain, cluster domain or permissive mode changed). The pipeline then computes
+views only for those nodes, so a change nobody can see costs no view at all, and a change to one
+service costs the views of its callers, however many other services and proxies the mesh has.
+
+A plain view (`view.proxy_view`) of a sidecar running as identity I depends on: its own instance and
+the inbound protocols of its ports; reach(I) (the identities I may call); and, for each service k
+in its outbound set, k's Service value and splits. k is in I's outbound set in a model M only if
+some t in T_M(k) = {k} + backends(k) + roots(k) + backends(roots(k)) has an endpoint identity in
+reach(I) (k direct; k a split root over a direct backend; k a backend of a visible root). So a
+changed k affects exactly the callers of T_old(k) and T_new(k) (the reverse reach index), plus
+nothing else. This mirrors `visibility.py`: a change there must be mirrored here (the property
+test in tests/mesh/test_impact.py checks the two agree on random changes).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from smimesh.mesh.model import Identity, MeshModel, ServiceKey
+from smimesh.mesh.visibility import _reach_index, memo
+
+_Index = dict[Any, frozenset[Any]]
+
+
+def _changed_keys(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> set[Any]:
+    """Keys added, removed, or whose value differs (an identical object is unchanged: cheap)."""
+    changed = set(old.keys() ^ new.keys())
+    for key, value in new.items():
+        before = old.get(key, value)
+        if before is not value and before != value:
+            changed.add(key)
+    return changed
+
+
+def _changed_services(old: MeshModel, new: MeshModel) -> set[ServiceKey]:
+    changed: set[ServiceKey] = _changed_keys(old.services, new.services)
+    changed.update(root for root, _port in _changed_keys(old.splits, new.splits))
+    return changed
+
+
+def _changed_reach(old: MeshModel, new: MeshModel) -> set[Identity]:
+    before: _Index = memo(old, "reach", lambda: _reach_index(old))
+    after: _Index = memo(new, "reach", lambda: _reach_index(new))
+    return set() if before is after else _changed_keys(before, after)
+
+
+def _inverted(index: _Index) -> _Index:
+    found: dict[Any, set[Any]] = defaultdict(set)
+    for key, values in index.items():
+        for value in values:
+            found[value].add(key)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+_last_callers: list[tuple[_Index, _Index]] = []
+
+
+def _callers_index(model: MeshModel) -> _Index:
+    """Destination identity -> the source identities that may call it (inverse of the reach index,
+    reused while the reach index is the same object: with dense policies it is O(P^2) to build)."""
+    reach: _Index = memo(model, "reach", lambda: _reach_index(model))
+    if _last_callers and _last_callers[0][0] is reach:
+        return _last_callers[0][1]
+    callers = _inverted(reach)
+    _last_callers[:] = [(reach, callers)]
+    return callers
+
+
+def _split_indexes(model: MeshModel) -> tuple[_Index, _Index]:
+    """(root -> its backends, backend -> the roots splitting over it), over every port's splits."""
+    backends: dict[ServiceKey, set[ServiceKey]] = defaultdict(set)
+    for (root, _port), splits in model.splits.items():
+        backends[root].update(splits.backend_services)
+    as_index = {k: frozenset(v) for k, v in backends.items()}
+    return as_index, _inverted(as_index)
+
+
+def _related(model: MeshModel, keys: Iterable[ServiceKey]) -> set[ServiceKey]:
+    """T(k) for every k: the services whose visibility to a caller can put k in its outbound set."""
+    backends, roots = memo(model, "impact-splits", lambda: _split_indexes(model))
+    related: set[ServiceKey] = set()
+    for key in keys:
+        related.add(key)
+        related |= backends.get(key, frozenset())
+        for root in roots.get(key, ()):
+            related.add(root)
+            related |= backends.get(root, frozenset())
+    return related
+
+
+def callers_of(model: MeshModel, keys: Iterable[ServiceKey]) -> set[Identity]:
+    """The identities whose outbound set in `model` may contain one of `keys`."""
+    callers = _callers_index(model)
+    found: set[Identity] = set()
+    for key in _related(model, keys):
+        service = model.services.get(key)
+        for destination in service.identities if service else ():
+            found |= callers.get(destination, frozenset())
+    return found
+
+
+def _changed_inbound(old: MeshModel, new: MeshModel) -> set[str]:
+    if old.inbound_protocols == new.inbound_protocols:
+        return set()
+    return {node for node, _port in _changed_keys(old.inbound_protocols, new.inbound_protocols)}
+
+
+def affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
+    """The node ids of `new` whose view may differ from their view in `old`; None means all of them."""
+    settings = (old.trust_domain, old.cluster_domain, old.permissive)
+    if settings != (new.trust_domain, new.cluster_domain, new.permissive):
+        return None
+    services = _changed_services(old, new)
+    if services and new.permissive:
+        return None  # every sidecar sees every service
+    identities = _changed_reach(old, new)
+    if services:
+        identities |= callers_of(old, services) | callers_of(new, services)
+    nodes = _changed_keys(old.instances, new.instances) | _changed_inbound(old, new)
+    nodes.update(node for node, inst in new.instances.items() if inst.identity in identities)
+    return frozenset(node for node in nodes if node in new.instances)
