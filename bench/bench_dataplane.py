@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import json
 import os
 import sys
 import tempfile
@@ -30,11 +28,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.dataplane import analysis, loadgen, machine, procs
+from bench import envelope
+from bench.dataplane import analysis, loadgen, procs
 from bench.dataplane.mesh_path import mesh_path
 from bench.dataplane.paths import Target, direct, static_pair
 
-RESULTS = Path(os.environ.get("SMIMESH_BENCH_RESULTS", Path(__file__).parent / "results"))
 PathFactory = Callable[[procs.Placement, Path], AbstractContextManager[Target]]
 PATHS: dict[str, PathFactory] = {
     "direct": direct,
@@ -207,8 +205,8 @@ def path_result(
     }
 
 
-def run(plan: Plan, names: list[str], quick: bool) -> dict[str, Any]:
-    where, ran_on = procs.placement(), machine.describe()  # describe before pinning ourselves
+def run(plan: Plan, names: list[str]) -> dict[str, Any]:
+    where = procs.placement()
     os.sched_setaffinity(0, where.load)  # this process is the constant-rate load generator
     with tempfile.TemporaryDirectory(prefix="smimesh-bench-dp-") as work, ExitStack() as stack:
         targets, skipped = open_paths(stack, names, where, Path(work))
@@ -216,10 +214,6 @@ def run(plan: Plan, names: list[str], quick: bool) -> dict[str, Any]:
         paths: dict[str, Any] = measure(targets, plan, where)
     paths |= {name: {"skipped": reason} for name, reason in skipped.items()}
     return {
-        "benchmark": "dataplane",
-        "mode": "quick" if quick else "full",
-        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": ran_on,
         "placement": where.describe(),
         "plan": plan.__dict__ | {"rates": list(plan.rates)},
         "load_generator": "constant rate: smimesh bench asyncio generator (latency from scheduled release,"
@@ -229,12 +223,21 @@ def run(plan: Plan, names: list[str], quick: bool) -> dict[str, Any]:
     } | analysis.compare(paths)
 
 
+def envelope_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The analysis's targets as the envelope states them (its reference, caveat and notes ride along)."""
+    return [
+        envelope.target(t["what"], t["target"], t["value"], t["met"],
+                        **{k: v for k, v in t.items() if k not in ("what", "target", "value", "met")})
+        for t in result["targets"]
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_dataplane", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="a few seconds per path (smoke run)")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    envelope.add_results_dir(parser)
     parser.add_argument(
         "--paths", default=",".join(PATHS), help=f"comma-separated subset of {', '.join(PATHS)}"
     )
@@ -243,10 +246,9 @@ def main() -> int:
     unknown = [n for n in names if n not in PATHS]
     if unknown:
         parser.error(f"unknown path(s) {', '.join(unknown)}; expected some of {', '.join(PATHS)}")
-    result = run(QUICK if args.quick else FULL, names, args.quick)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / ("dataplane-quick.json" if args.quick else "dataplane.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    started = envelope.Run("dataplane", args.quick)  # describes the machine before run() pins this process
+    result = run(QUICK if args.quick else FULL, names)
+    out = envelope.write(started, args.results_dir, result, envelope_targets(result))
     print(f"  wrote {out}; targets met: {result['meets_target']}", flush=True)
     return 0
 

@@ -8,7 +8,7 @@ each, so the control plane's figures are its own. The change is a weight change 
 clock runs from the store change to each proxy's ACK as the server saw it (SyncState convergence).
 SotW and delta run side by side. Target: all 1,000 ACKed in <= 1 s (stretch 0.5 s).
 
-    .venv/bin/python -m bench.bench_propagation [--quick]
+    .venv/bin/python -m bench.bench_propagation [--quick] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import envelope
 from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
@@ -34,7 +35,7 @@ from smimesh.settings import Settings
 from smimesh.testing.bookstore import load_world, world_instances
 from smimesh.xds.snapshot import DEFAULT_INTERNER
 
-RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_S, STRETCH_S = 1.0, 0.5
 NAMESPACE = "fleet"
 
 
@@ -254,6 +255,16 @@ def _in_fresh_process(quick: bool, mode: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def envelope_targets(medians: dict[str, Any], proxies: int, quick: bool) -> list[dict[str, Any]]:
+    """One per mode. The target is about 1,000 proxies: a quick run (100) is shown, not judged."""
+    return [
+        envelope.target(f"{mode}: change -> all {proxies} proxies ACKed (s, median)",
+                        f"<= {TARGET_S} s at 1,000 proxies (stretch {STRETCH_S} s)", run["all_acked_s"],
+                        None if quick else run["all_acked_s"] <= TARGET_S)
+        for mode, run in medians.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 proxies, one repetition")
@@ -261,26 +272,24 @@ def main() -> None:
     parser.add_argument(
         "--one", choices=["sotw", "delta"], help="(internal) one run of one mode, JSON on stdout"
     )
+    envelope.add_results_dir(parser)
     args = parser.parse_args()
     services, proxies = (10, 100) if args.quick else (50, 1000)
     repeat = args.repeat or (1 if args.quick else 3)
     if args.one:
         print(json.dumps(asyncio.run(propagation(services, proxies, args.one))))
         return
+    started = envelope.Run("propagation", args.quick)
     runs = {mode: [_in_fresh_process(args.quick, mode) for _ in range(repeat)] for mode in ("sotw", "delta")}
     medians = {mode: _median_run(mode_runs) for mode, mode_runs in runs.items()}
     result = {
-        "benchmark": "propagation",
-        "quick": args.quick,
-        "target_s": 1.0,
-        "stretch_s": 0.5,
+        "target_s": TARGET_S,
+        "stretch_s": STRETCH_S,
         "median": medians,
         "runs": runs,
         "delta_over_sotw": medians["delta"]["all_acked_s"] / medians["sotw"]["all_acked_s"],
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("propagation-quick.json" if args.quick else "propagation.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = envelope.write(started, args.results_dir, result, envelope_targets(medians, proxies, args.quick))
     for mode, mode_runs in runs.items():
         each = ", ".join(f"{run['all_acked_s']:.3f}s" for run in mode_runs)
         conv = medians[mode]["per_proxy_convergence"]

@@ -8,7 +8,7 @@ control plane's RSS and its Python heap (tracemalloc) are measured at three poin
 anything is built, with P snapshots built, with P streams connected and in sync.
 Target: <= 200 KB per connected proxy (OSM and Kuma ~1 MB, istiod 1.3-2 MB).
 
-    .venv/bin/python -m bench.bench_proxy_memory [--quick]
+    .venv/bin/python -m bench.bench_proxy_memory [--quick] [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench.bench_propagation import RESULTS, ControlPlane, Fleet
+from bench import envelope
+from bench.bench_propagation import ControlPlane, Fleet
 
 KB = 1024
+TARGET_KB = 200
 
 
 def rss_bytes() -> int:
@@ -122,6 +124,16 @@ def merged(rss_run: dict[str, Any], traced_run: dict[str, Any]) -> dict[str, Any
     return rss_run
 
 
+def envelope_targets(runs: list[dict[str, Any]], proxies: int, quick: bool) -> list[dict[str, Any]]:
+    """RSS per connected proxy, per mode; about 1,000 proxies, so a quick run (100) is not judged."""
+    return [
+        envelope.target(f"{run['mode']}: RSS per connected proxy, {proxies} proxies (KB)",
+                        f"<= {TARGET_KB} KB at 1,000 proxies", run["per_proxy_kb"]["total"]["rss"],
+                        None if quick else run["per_proxy_kb"]["total"]["rss"] <= TARGET_KB)
+        for run in runs
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 proxies instead of 1,000")
@@ -131,25 +143,23 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help="(internal) with --mode: the Python heap, not RSS"
     )
+    envelope.add_results_dir(parser)
     args = parser.parse_args()
     services, proxies = (10, 100) if args.quick else (50, 1000)
     if args.mode:
         one_mode(services, proxies, args.mode, args.trace)
         return
+    started = envelope.Run("proxy_memory", args.quick)
     runs = [
         merged(in_fresh_process(args.quick, mode, False), in_fresh_process(args.quick, mode, True))
         for mode in ("sotw", "delta")
     ]
     result = {
-        "benchmark": "proxy_memory",
-        "quick": args.quick,
-        "target_kb_per_proxy": 200,
+        "target_kb_per_proxy": TARGET_KB,
         "note": "RSS (untraced run) includes grpc's C buffers; the Python heap is from a traced run",
         "runs": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("proxy_memory-quick.json" if args.quick else "proxy_memory.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = envelope.write(started, args.results_dir, result, envelope_targets(runs, proxies, args.quick))
     for item in runs:
         total, config = item["per_proxy_kb"]["total"], item["config"]
         print(

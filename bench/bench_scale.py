@@ -1,6 +1,6 @@
 """Scale: CPU time and peak memory to build config for S services x P proxies, and what one change costs.
 
-    .venv/bin/python -m bench.bench_scale [--quick]        # or: .venv/bin/python -m bench scale
+    .venv/bin/python -m bench.bench_scale [--quick] [--results-dir DIR]   # or: python -m bench scale
 
 Each scenario (S, P, sparse|dense access policy) runs in its own process, so caches start cold and
 the peak RSS is that scenario's. Phases are timed in process CPU seconds: build_model, every
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from bench import envelope
+
 NAMESPACES = 10
 FULL_SIZES = [(1_000, 100), (1_000, 1_000), (10_000, 1_000)]
 QUICK_SIZES = [(100, 10), (100, 100), (1_000, 100)]
@@ -240,14 +241,6 @@ def fit(results: list[dict[str, Any]]) -> dict[str, Any]:
     return fits
 
 
-def _machine() -> dict[str, object]:
-    try:
-        from bench.dataplane.machine import describe
-    except ImportError:
-        return {}
-    return describe()
-
-
 def _target(ident: str, what: str, value: Any, target: str, met: bool | None) -> dict[str, Any]:
     return {"id": ident, "what": what, "value": value, "target": target, "met": met}
 
@@ -319,10 +312,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one", nargs=3, metavar=("SERVICES", "PROXIES", "POLICY"))
     parser.add_argument("--timeout", type=float, default=900.0, help="per scenario, seconds")
+    envelope.add_results_dir(parser)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(int(args.one[0]), int(args.one[1]), args.one[2])))
         return 0
+    started = envelope.Run("scale", args.quick)
     results = []
     for services, proxies in QUICK_SIZES if args.quick else FULL_SIZES:
         for policy in POLICIES:
@@ -330,19 +325,12 @@ def main() -> int:
             print(json.dumps(row), flush=True)
             results.append(row)
     fits = fit(results)
-    payload = {
-        "mode": "quick" if args.quick else "full",
-        "quick": args.quick,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": _machine(),
-        "targets": targets(results, fits),
-        "results": results,
-        "fits": fits,
-    }
-    # Quick runs never overwrite the full figures the README quotes.
-    results_file = RESULTS_DIR / ("scale-quick.json" if args.quick else "scale.json")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    results_file.write_text(json.dumps(payload, indent=2) + "\n")
+    payload = {"results": results, "fits": fits}
+    # Quick runs (scale-quick.json) never overwrite the full figures the README quotes.
+    found = [envelope.target(t["what"], t["target"], t["value"], t["met"], id=t["id"])
+             for t in targets(results, fits)]
+    results_file = envelope.write(started, args.results_dir, payload, found)
+    print(f"wrote {results_file}")
     print(json.dumps(payload["fits"], indent=2))
     return 1 if any("error" in r for r in results) else 0
 

@@ -5,8 +5,11 @@
 One section per benchmark of issue 7, in a fixed order; a benchmark without results is listed as
 "not run", never filled in. Each figure stands beside its target with met / NOT met, and every
 section says the machine it ran on. `<name>.json` (full) and `<name>-quick.json` are both accepted;
-`--prefer` picks which one wins when both exist (the runner passes its own mode). Benchmarks whose
-JSON has no renderer of its own are shown generically: their targets, verdicts and numbers.
+`--prefer` picks which one wins when both exist (the runner passes its own mode). A JSON with the
+envelope of bench/envelope.py gives the section its mode, start time, machine and the targets table
+(met / NOT met / not run); its `figures` go to the benchmark's renderer. Benchmarks whose JSON has no
+renderer of its own are shown generically: their targets, verdicts and numbers. Older JSON without
+the envelope is still read as figures alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.dataplane import figures, machine, render
+from bench import machine
+from bench.dataplane import figures, render
 
 RESULTS = Path(__file__).parent / "results"
 SECTIONS = {
@@ -31,6 +35,8 @@ SECTIONS = {
     "validate": "Validation throughput",
     "identity": "Identity: issuing and rotating certificates",
 }
+# Renderers that draw the same targets richer (reference, caveat, notes) from their figures.
+OWN_TARGET_TABLES = {"dataplane"}
 MAX_GENERIC_ROWS = 60
 RUN_COLUMNS = 10
 
@@ -44,9 +50,12 @@ def load(results: Path, name: str, prefer: str) -> tuple[dict[str, Any] | None, 
         path = results / file_name
         if path.is_file():
             try:
-                return json.loads(path.read_text()), file_name
+                data = json.loads(path.read_text())
             except ValueError as error:
                 return {"unreadable": f"{file_name}: {error}"}, file_name
+            if not isinstance(data, dict):
+                return {"unreadable": f"{file_name}: a JSON {type(data).__name__}, not an object"}, file_name
+            return data, file_name
     return None, ""
 
 
@@ -157,6 +166,31 @@ RENDERERS: dict[str, Callable[[dict[str, Any], Path, str], list[str]]] = {
 }
 
 
+def has_envelope(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("figures"), dict) and isinstance(data.get("targets"), list)
+
+
+def _note(target: dict[str, Any]) -> str:
+    """A target's extra keys (reference, caveat, ...) as one cell."""
+    extra = {k: v for k, v in target.items() if k not in ("name", "target", "measured", "met") and v != ""}
+    return "; ".join(f"{k}: {v}" for k, v in extra.items())
+
+
+def _verdict(target: dict[str, Any]) -> str:
+    if target.get("met") is None and target.get("measured") is not None:
+        return "not judged (measured at other sizes)"
+    return render.verdict(target.get("met"))
+
+
+def envelope_targets(data: dict[str, Any]) -> list[str]:
+    """The envelope's targets: figure, measured, target, verdict (a quick run's unjudged ones: not run)."""
+    rows = [[t.get("name"), t.get("measured"), t.get("target"), _verdict(t), _note(t)]
+            for t in data["targets"] if isinstance(t, dict)]
+    if not rows:
+        return ["(this benchmark states no target)", ""]
+    return [*render.table(["target", "measured", "target value", "verdict", "note"], rows), ""]
+
+
 def ran_on(data: dict[str, Any]) -> str:
     found = data.get("machine")
     if not isinstance(found, dict):
@@ -171,17 +205,24 @@ def section(name: str, title: str, results: Path, prefer: str) -> list[str]:
         return [*head, f"**not run**: no `{name}.json` or `{name}-quick.json` in {results.name}/.", ""]
     quick = data.get("quick", file_name.endswith("-quick.json"))
     mode = data.get("mode") or ("quick" if quick else "full")
-    when = data.get("when", "time not recorded")
+    when = data.get("started_at") or data.get("when", "time not recorded")
     head += [f"From `{file_name}` ({mode}, {when}); ran on: {ran_on(data)}.", ""]
     if "unreadable" in data:
         return [*head, f"**unreadable**: {data['unreadable']}", ""]
+    if has_envelope(data):
+        head += [] if name in OWN_TARGET_TABLES else ["Targets:", "", *envelope_targets(data)]
+        data = data["figures"]
+    return head + body(name, data, results)
+
+
+def body(name: str, data: dict[str, Any], results: Path) -> list[str]:
+    """The benchmark's own renderer over its figures; generic when it has none or it fails."""
     renderer = RENDERERS.get(name)
     try:
-        body = renderer(data, results / "plots", name) if renderer else generic(data)
+        return renderer(data, results / "plots", name) if renderer else generic(data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
-        body = [f"(its own renderer failed on this JSON: {type(error).__name__}: {error}; shown generically)",
+        return [f"(its own renderer failed on this JSON: {type(error).__name__}: {error}; shown generically)",
                 "", *generic(data)]
-    return head + body
 
 
 def others(results: Path) -> list[str]:
@@ -192,7 +233,7 @@ def others(results: Path) -> list[str]:
 def build(results: Path, prefer: str) -> str:
     here = machine.describe()
     lines = ["# smimesh performance report", "",
-             "Produced by `python -m bench.report` from the JSON under bench/results/; a benchmark without"
+             "Produced by `python -m bench.report` from the JSON beside this file; a benchmark without"
              " results is listed as not run. Ratios measured side by side in one run are what to compare:"
              " this machine is shared and noisy.", "",
              "Report generated on: " + ", ".join(f"{k} {v}" for k, v in here.items()) + ".", ""]
