@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from smimesh.mesh import Instance, MeshModel, build_model, proxy_view
+from smimesh.mesh import Instance, MeshModel, build, build_model, proxy_view
 from smimesh.mesh.impact import affected_nodes
 from smimesh.mesh.instances import counter, instances_from_workloads
 from smimesh.resources.access import TrafficTarget
@@ -115,8 +116,26 @@ def _model(world: dict[tuple[str, str, str], dict[str, Any]], instances: list[In
         )
         for ns in NAMESPACES
     ]
-    resources = [KINDS[kind].model_validate(body) for (kind, _ns, _name), body in sorted(world.items())]
+    resources = [_validated(kind, body) for (kind, _ns, _name), body in sorted(world.items())]
     return build_model([*groups, *resources], instances)
+
+
+_VALIDATED: dict[str, Any] = {}
+
+
+def _validated(kind: str, body: dict[str, Any]) -> Any:
+    """The same object for an unchanged resource, as the store hands it over (so reuse is exercised)."""
+    text = kind + json.dumps(body, sort_keys=True)
+    if text not in _VALIDATED:
+        _VALIDATED[text] = KINDS[kind].model_validate(body)
+    return _VALIDATED[text]
+
+
+def _cold(world: dict[tuple[str, str, str], dict[str, Any]], instances: list[Instance]) -> MeshModel:
+    """The same model built with every cross-build cache emptied first."""
+    build._previous.clear()
+    build._SERVICE_CACHE.clear()
+    return _model(world, instances)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -166,3 +185,17 @@ def test_a_change_of_domain_or_mode_affects_everyone() -> None:
     model = _model(_initial(rng), _instances())
     assert affected_nodes(model, replace(model, trust_domain="other.example", _memo={})) is None
     assert affected_nodes(model, replace(model, permissive=True, _memo={})) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_model_rebuilt_after_a_change_equals_one_built_cold(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    world, instances = _initial(rng), _instances()
+    _model(world, instances)
+    for step in range(40):
+        _mutate(rng, world, instances, step)
+        warm = _model(world, instances)
+        cold = _cold(world, instances)
+        assert warm.services == cold.services, step
+        assert warm.inbound_protocols == cold.inbound_protocols
+        assert warm.diagnostics == cold.diagnostics

@@ -154,10 +154,51 @@ def _service(svc: ServiceResource, index: InstanceIndex, diags: list[Diagnostic]
     return service
 
 
+_Entry = tuple[ServiceResource, Service, tuple[Diagnostic, ...]]
+# The previous build's instances and Service values by key: [(instances by node id, entries)].
+_previous: list[tuple[Mapping[str, Instance], dict[ServiceKey, _Entry]]] = []
+_MAX_CHANGED_INSTANCES = 64  # beyond this many, checking each selector against them costs more
+
+
+def _changed_instances(before: Mapping[str, Instance], after: Mapping[str, Instance]) -> list[Instance]:
+    """Instances added, removed or changed (both versions of a changed one)."""
+    changed = [i for n, i in after.items() if before.get(n) is not i and before.get(n) != i]
+    return changed + [i for n, i in before.items() if after.get(n) is not i and after.get(n) != i]
+
+
+def _selects_any(svc: ServiceResource, changed: list[Instance]) -> bool:
+    selector = svc.spec.selector
+    if not selector:
+        return False  # no selector selects none, whatever the instances
+    pairs, namespace = selector.items(), svc.metadata.namespace
+    return any(i.namespace == namespace and pairs <= i.label_map.items() for i in changed)
+
+
 def build_services(
-    resources: Sequence[ServiceResource], index: InstanceIndex, diags: list[Diagnostic]
+    resources: Sequence[ServiceResource],
+    index: InstanceIndex,
+    diags: list[Diagnostic],
+    instances: Mapping[str, Instance] | None = None,
 ) -> dict[ServiceKey, Service]:
-    return {ServiceKey(s.metadata.namespace, s.metadata.name): _service(s, index, diags) for s in resources}
+    """Service values by key. Given `instances`, a Service whose resource is the very object of the
+    previous build and whose selector matches no added, removed or changed instance keeps its value
+    without a selector lookup: a change costs little per unrelated Service."""
+    last = _previous[0] if _previous and instances is not None else None
+    changed = _changed_instances(last[0], instances) if last is not None and instances is not None else []
+    entries = last[1] if last is not None and len(changed) <= _MAX_CHANGED_INSTANCES else {}
+    services: dict[ServiceKey, Service] = {}
+    kept: dict[ServiceKey, _Entry] = {}
+    for svc in resources:
+        key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
+        hit = entries.get(key)
+        if hit is None or hit[0] is not svc or (changed and _selects_any(svc, changed)):
+            found: list[Diagnostic] = []
+            hit = (svc, _service(svc, index, found), tuple(found))
+        diags.extend(hit[2])
+        services[key], kept[key] = hit[1], hit
+    if instances is not None:
+        _previous[:] = [(instances, kept)]
+    return services
 
 
 def inbound_protocols(services: Mapping[ServiceKey, Service]) -> dict[tuple[str, int], Protocol]:
@@ -195,7 +236,7 @@ def build_model(
     inputs = Inputs(snapshot)
     diags: list[Diagnostic] = []
     by_node = _unique_instances(instances, diags)
-    services = build_services(inputs.of(ServiceResource), InstanceIndex(by_node.values()), diags)
+    services = build_services(inputs.of(ServiceResource), InstanceIndex(by_node.values()), diags, by_node)
     policies = build_policies(inputs, diags)
     splits = build_splits(inputs, services, diags)
     return MeshModel(
