@@ -84,7 +84,8 @@ def run(quick: bool) -> dict[str, Any]:
     return {
         "ec_p256_book": book,
         "target_cpu_s": TARGET_CPU_S,
-        "meets_target": book["issue_plus_rotate_cpu_s"] * (1000 / count) < TARGET_CPU_S,
+        # A quick run (100 leaves) extrapolates to 1,000: shown in the envelope, not judged.
+        "meets_target": None if quick else book["issue_plus_rotate_cpu_s"] < TARGET_CPU_S,
         "side_by_side": {
             "ec_p256_per_leaf_ms": round(ec_ms, 4),
             "rsa_2048_per_leaf_ms": round(rsa_ms, 4),
@@ -101,7 +102,7 @@ def envelope_target(result: dict[str, Any], quick: bool) -> dict[str, Any]:
     measured = round(book["issue_plus_rotate_cpu_s"] * 1000 / book["leaves"], 4)
     name = "issue + rotate 1,000 EC P-256 leaves (CPU s)"
     name += f", extrapolated from {book['leaves']}" if quick else ""
-    return envelope.target(name, f"< {TARGET_CPU_S} s", measured, None if quick else result["meets_target"])
+    return envelope.target(name, f"< {TARGET_CPU_S} s", measured, result["meets_target"])
 
 
 def main() -> None:
