@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from smimesh.cli import security_status
 from smimesh.cli._client import client_options, emit, open_client, table
 
 
@@ -69,4 +70,5 @@ def command(output: str, api_addr: str, token: str | None) -> None:
         click.echo("No workload instances (add a smimesh.io/v1alpha1 Workload to the directory).")
         return
     table(["NAMESPACE", "INSTANCE", "APP", "SIDECAR", "SYNC", "RESTARTS", "APP PORTS", "ADMIN"], rows)
+    security_status.show(status.get("security"))
     click.echo(f"logs: {status.get('run_dir', '?')}/logs  (smimesh logs INSTANCE [--sidecar] [-f])")

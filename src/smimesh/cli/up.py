@@ -10,6 +10,7 @@ import click
 from rich.console import Console as RichConsole
 from rich.markup import escape
 
+from smimesh.cli import security_status
 from smimesh.diagnostics import Diagnostic, Severity
 from smimesh.errors import UsageError
 from smimesh.runtime.app import Console, MeshApp, UpConfig
@@ -44,6 +45,9 @@ def summary_lines(app: MeshApp, synced: bool) -> list[str]:
     workloads = sorted({(r["namespace"], r["workload"]) for r in rows})
     state = "all sidecars in sync" if synced else "some sidecars not in sync yet (see `smimesh status`)"
     lines = [f"mesh is up: {len(workloads)} workloads, {len(rows)} instances, {state}"]
+    security = app.status().get("security")
+    if security:
+        lines.append(security_status.mode_line(security))
     if not rows:
         lines.append(
             "  (no Workload in the directory: add a smimesh.io/v1alpha1 Workload and save, it starts at once)"
@@ -95,7 +99,17 @@ def check_addr(addr: str) -> None:
     show_default=True,
     help="port of the xDS (ADS) server; 0 picks a free one",
 )
-def command(directory: Path, api_addr: str, run_dir: Path | None, xds_port: int) -> None:
+@click.option(
+    "--mesh-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="SMIMESH_MESH_CONFIG",
+    default=None,
+    help="MeshConfig file: traffic policy (smi|open), mTLS (strict|permissive), audit per namespace "
+    "[default: smi + strict everywhere; $SMIMESH_MESH_CONFIG]",
+)
+def command(
+    directory: Path, api_addr: str, run_dir: Path | None, xds_port: int, mesh_config: Path | None
+) -> None:
     """Run a mesh on this machine from the manifests in DIRECTORY.
 
     Loads every manifest (SMI kinds, v1 Service, smimesh.io/v1alpha1 Workload), starts every
@@ -123,7 +137,12 @@ def command(directory: Path, api_addr: str, run_dir: Path | None, xds_port: int)
     check_addr(api_addr)  # a typo fails here, before anything starts
     settings = from_environment().with_overrides(api_addr=api_addr, run_dir=run_dir)
     config = UpConfig(
-        directory=directory, run_dir=run_dir, api_addr=api_addr, xds_port=xds_port, settings=settings
+        directory=directory,
+        run_dir=run_dir,
+        api_addr=api_addr,
+        xds_port=xds_port,
+        settings=settings,
+        mesh_config=mesh_config,
     )
     console = rich_console(RichConsole(stderr=True))
     asyncio.run(run_up(config, console))

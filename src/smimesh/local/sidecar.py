@@ -10,8 +10,10 @@ per sidecar keeps a 50-workload mesh from starting hundreds of threads on a smal
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from smimesh.local.binaries import find_envoy
 from smimesh.local.plan import InstanceSpec
@@ -29,6 +31,8 @@ class SidecarLauncher:
     xds_host: str = LOOPBACK
     log_level: str = "warning"
     envoy: Path | None = None
+    # node id -> the ADS stream's gRPC initial metadata proving that node id (`server.xds_auth`)
+    xds_credential: Callable[[str], list[dict[str, str]]] | None = None
 
     def __call__(self, instance: InstanceSpec, ports: InstancePorts) -> list[str]:
         path = self.run_dir.bootstrap_path(instance.namespace, instance.name)
@@ -39,9 +43,12 @@ class SidecarLauncher:
         from smimesh.xds.bootstrap import build_bootstrap
 
         cluster = f"{instance.workload.name}.{instance.namespace}"
-        bootstrap: dict[str, object] = build_bootstrap(
+        bootstrap: dict[str, Any] = build_bootstrap(
             instance.node_id, cluster, self.xds_host, self.xds_port, ports.admin
         )
+        if self.xds_credential is not None:
+            service = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]
+            service["initial_metadata"] = self.xds_credential(instance.node_id)
         return bootstrap
 
     def argv(self, bootstrap_path: Path) -> list[str]:

@@ -40,6 +40,7 @@ class UpConfig:
     api_addr: str = f"{LOOPBACK}:15080"
     xds_port: int = 0
     settings: Settings = field(default_factory=Settings)
+    mesh_config: Path | None = None  # MeshConfig file: traffic policy, mTLS and audit modes
 
     @property
     def resolved_run_dir(self) -> Path:
@@ -72,6 +73,7 @@ class MeshApp:
         self.xds: Any = None
         self._telemetry: Any = None
         self._cache: Any = None
+        self.security: Any = None  # runtime.identity.MeshSecurity: CA, modes, xDS credentials
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Callable[[], Any]] = []
 
@@ -136,7 +138,13 @@ class MeshApp:
             "xds": f"{LOOPBACK}:{self.xds_port}",
             "uptime_s": round(time.time() - self.started_at, 1),
             "instances": rows,
+            **self._security_status(rows),
         }
+
+    def _security_status(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.security is None:
+            return {}
+        return {"security": self.security.status(str(row["namespace"]) for row in rows)}
 
     async def wait_synced(self, timeout_s: float) -> bool:
         """Wait until every instance runs and its sidecar has accepted its config (or time runs out)."""
@@ -179,30 +187,50 @@ class MeshApp:
         self.console.diagnostics(await self._files.load())
 
     async def _start_control_plane(self, store: Any) -> None:
+        from smimesh.runtime.identity import MeshSecurity
         from smimesh.runtime.pipeline import Pipeline
         from smimesh.server.ads import XdsServer
         from smimesh.server.cache import SnapshotCache
         from smimesh.server.metrics import ControlPlaneMetrics
         from smimesh.server.sync import SyncState
 
+        security = MeshSecurity.from_config(self.run_dir.path, self.config.settings, self.config.mesh_config)
+        self.security = security
         cache, self._sync, self._metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
         self._cache = cache
         self.xds = XdsServer(
-            cache, self._sync, host=LOOPBACK, port=self.config.xds_port, metrics=self._metrics
+            cache,
+            self._sync,
+            host=LOOPBACK,
+            port=self.config.xds_port,
+            metrics=self._metrics,
+            hooks=security.hooks,  # per-node bootstrap credential; SDS requests for others' secrets
         )
         self.xds_port = await self.xds.start()
         self._closers.append(self.xds.stop)
         self._pipeline = Pipeline(
-            store, cache, settings=self.config.settings, report=self.console.diagnostics
+            store,
+            cache,
+            settings=self.config.settings,
+            report=self.console.diagnostics,
+            build_model=security.build_model,  # traffic policy mode; a leaf for every identity
+            proxy_view=security.proxy_view,  # + mTLS mode, RBAC input, peers, identity bundle
+            generate=security.generate,  # mTLS on every hop, RBAC, SDS secrets
         )
         self._spawn(self._pipeline.run(), "pipeline")
+        self._spawn(security.run(self._pipeline.mark_changed), "certificates")
 
     async def _start_workloads(self, store: Any, directory: Path) -> None:
         """The guardian, the supervisor and the reconciler; returns once the first processes started."""
         settings = self.config.settings
         guardian = Guardian().start()
         self._closers.append(guardian.close)
-        launcher = SidecarLauncher(self.run_dir, self.xds_port, log_level=settings.envoy_log_level)
+        launcher = SidecarLauncher(
+            self.run_dir,
+            self.xds_port,
+            log_level=settings.envoy_log_level,
+            xds_credential=self.security.bootstrap_metadata,
+        )
         self.supervisor = Supervisor(
             self.run_dir,
             settings=settings,
