@@ -23,34 +23,46 @@ from bench import envelope, report
 BENCH_DIR = Path(__file__).resolve().parent
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke mode: small sizes, finishes in minutes")
     envelope.add_results_dir(parser)
     parser.add_argument("names", nargs="*", help="only these benchmarks (e.g. validate propagation)")
-    args = parser.parse_args()
-    args.results_dir = args.results_dir.resolve()  # the benchmarks run from the repository's root
-    suite_started = time.monotonic()
+    return parser
+
+
+def _selected(parser: argparse.ArgumentParser, names: list[str]) -> list[str]:
+    """The bench_* modules to run: all of them, or the named ones (an unknown name is a usage error)."""
     modules = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
-    unknown = [n for n in args.names if n not in modules and f"bench_{n}" not in modules]
+    unknown = [n for n in names if n not in modules and f"bench_{n}" not in modules]
     if unknown:
         known = ", ".join(m.removeprefix("bench_") for m in modules)
         parser.error(f"no benchmark named {', '.join(unknown)}; expected some of {known}")
-    if args.names:
-        modules = [m for m in modules if m.removeprefix("bench_") in args.names or m in args.names]
-    failed = []
-    for module in modules:
-        cmd = [sys.executable, "-m", f"bench.{module}", "--results-dir", str(args.results_dir)]
-        cmd += ["--quick"] if args.quick else []
-        started = time.monotonic()
-        print(f"== {module}: {' '.join(cmd[1:])}", flush=True)
-        result = subprocess.run(cmd, cwd=BENCH_DIR.parent, check=False)
-        print(f"== {module}: exit {result.returncode} in {time.monotonic() - started:.1f}s", flush=True)
-        if result.returncode != 0:
-            failed.append(module)
+    return [m for m in modules if not names or m.removeprefix("bench_") in names or m in names]
+
+
+def _run(module: str, quick: bool, results_dir: Path) -> bool:
+    """One benchmark in its own process; True when it exited cleanly."""
+    cmd = [sys.executable, "-m", f"bench.{module}", "--results-dir", str(results_dir)]
+    cmd += ["--quick"] if quick else []
+    started = time.monotonic()
+    print(f"== {module}: {' '.join(cmd[1:])}", flush=True)
+    result = subprocess.run(cmd, cwd=BENCH_DIR.parent, check=False)
+    print(f"== {module}: exit {result.returncode} in {time.monotonic() - started:.1f}s", flush=True)
+    return result.returncode == 0
+
+
+def main() -> int:
+    parser = _parser()
+    args = parser.parse_args()
+    results_dir = args.results_dir.resolve()  # the benchmarks run from the repository's root
+    results_dir.mkdir(parents=True, exist_ok=True)  # the report needs it even if every benchmark fails
+    started = time.monotonic()
+    modules = _selected(parser, args.names)
+    failed = [module for module in modules if not _run(module, args.quick, results_dir)]
     print("== report", flush=True)
-    report.main(["--results-dir", str(args.results_dir), "--prefer", "quick" if args.quick else "full"])
-    print(f"== suite: {len(modules)} benchmarks and the report in {time.monotonic() - suite_started:.1f}s")
+    report.main(["--results-dir", str(results_dir), "--prefer", "quick" if args.quick else "full"])
+    print(f"== suite: {len(modules)} benchmark(s) and the report in {time.monotonic() - started:.1f}s")
     if failed:
         print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
