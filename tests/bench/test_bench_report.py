@@ -113,14 +113,17 @@ def test_scale_and_propagation_get_plots_beside_their_tables(tmp_path: Path) -> 
     scale = {"benchmark": "scale", "results": [
         {"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}} for p in (100, 1000)
     ]}
-    propagation = {"target_s": 1.0, "median": {"sotw": {"mode": "sotw", "proxies": 100, "all_acked_s": 0.2}}}
+    medians = {"sotw": {"mode": "sotw", "proxies": 100, "all_acked_s": 0.2},
+               "delta": {"mode": "delta", "proxies": 1000, "all_acked_s": 1.2}}
+    propagation = {"target_s": 1.0, "median": medians}
     (tmp_path / "scale.json").write_text(json.dumps(scale))
     (tmp_path / "propagation-quick.json").write_text(json.dumps(propagation))
     assert report.main(["--results-dir", str(tmp_path), "--prefer", "quick"]) == 0
     text = (tmp_path / "REPORT.md").read_text()
     assert "![scale.png](plots/scale.png)" in text and "| 1 | 10 | 1000 | sparse | 1.000 |" in text
     assert "![propagation.png](plots/propagation.png)" in text
-    assert "| sotw | – | 100 | 0.200 | 1.000 | **met** |" in text
+    assert "| sotw | – | 100 | 0.200 | 1.000 | not judged (fewer proxies) |" in text  # the target is at 1,000
+    assert "| delta | – | 1000 | 1.200 | 1.000 | **NOT met** |" in text
     assert "From `propagation-quick.json` (quick," in text
     for name in ("scale.png", "propagation.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG_MAGIC
