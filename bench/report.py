@@ -201,7 +201,7 @@ def ran_on(data: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in found.items())
 
 
-def section(name: str, title: str, results: Path, prefer: str) -> list[str]:
+def section(name: str, title: str, results: Path, prefer: str, plots: Path) -> list[str]:
     data, file_name = load(results, name, prefer)
     head = [f"## {title}", ""]
     if data is None:
@@ -215,14 +215,14 @@ def section(name: str, title: str, results: Path, prefer: str) -> list[str]:
     if has_envelope(data):
         head += [] if name in OWN_TARGET_TABLES else ["Targets:", "", *envelope_targets(data)]
         data = data["figures"]
-    return head + body(name, data, results)
+    return head + body(name, data, plots)
 
 
-def body(name: str, data: dict[str, Any], results: Path) -> list[str]:
+def body(name: str, data: dict[str, Any], plots: Path) -> list[str]:
     """The benchmark's own renderer over its figures; generic when it has none or it fails."""
     renderer = RENDERERS.get(name)
     try:
-        return renderer(data, results / "plots", name) if renderer else generic(data)
+        return renderer(data, plots, name) if renderer else generic(data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
         return [f"(its own renderer failed on this JSON: {type(error).__name__}: {error}; shown generically)",
                 "", *generic(data)]
@@ -233,7 +233,9 @@ def others(results: Path) -> list[str]:
     return sorted(p.stem.removesuffix("-quick") for p in results.glob("*.json") if p.name not in known)
 
 
-def build(results: Path, prefer: str) -> str:
+def build(results: Path, prefer: str, plots: Path | None = None) -> str:
+    """The report's Markdown; plots go to `plots` (default RESULTS_DIR/plots), beside the report."""
+    plots = plots or results / "plots"
     here = machine.describe()
     lines = ["# smimesh performance report", "",
              "Produced by `python -m bench.report` from the JSON beside this file; a benchmark without"
@@ -241,9 +243,9 @@ def build(results: Path, prefer: str) -> str:
              " this machine is shared and noisy.", "",
              "Report generated on: " + ", ".join(f"{k} {v}" for k, v in here.items()) + ".", ""]
     for name, title in SECTIONS.items():
-        lines += section(name, title, results, prefer)
+        lines += section(name, title, results, prefer, plots)
     for name in dict.fromkeys(others(results)):
-        lines += section(name, f"Other: {name}", results, prefer)
+        lines += section(name, f"Other: {name}", results, prefer, plots)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.results_dir.is_dir():
         parser.error(f"no results directory at {args.results_dir} (run `python -m bench` first)")
     out = args.out or args.results_dir / "REPORT.md"
-    out.write_text(build(args.results_dir, args.prefer))
+    out.write_text(build(args.results_dir, args.prefer, out.parent / "plots"))  # linked as plots/<name>
     print(f"  wrote {out}", flush=True)
     return 0
 

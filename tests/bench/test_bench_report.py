@@ -127,3 +127,17 @@ def test_scale_and_propagation_get_plots_beside_their_tables(tmp_path: Path) -> 
     assert "From `propagation-quick.json` (quick," in text
     for name in ("scale.png", "propagation.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_report_written_elsewhere_keeps_its_plots_beside_it(tmp_path: Path) -> None:
+    """`--out` elsewhere must not write into the results directory (the committed one, say)."""
+    results, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
+    results.mkdir()
+    elsewhere.mkdir()
+    scale = {"results": [{"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}}
+                         for p in (100, 1000)]}
+    (results / "scale.json").write_text(json.dumps(scale))
+    assert report.main(["--results-dir", str(results), "--out", str(elsewhere / "REPORT.md")]) == 0
+    assert "![scale.png](plots/scale.png)" in (elsewhere / "REPORT.md").read_text()
+    assert (elsewhere / "plots" / "scale.png").read_bytes()[:8] == PNG_MAGIC
+    assert sorted(p.name for p in results.iterdir()) == ["scale.json"]
