@@ -41,13 +41,17 @@ CORPUS = sorted(INVALID.glob("*.yaml"))
 
 # Codes about whole inputs rather than documents: covered by test_reader.py / test_load.py instead.
 NOT_DOCUMENT_CODES = {"SM1001", "SM1003", "SM1004", "SM1012", "SM1900"}
+# Codes in the SM1-SM4 ranges that other layers register: the loader never emits them for a document
+# (SM3090, a name that cannot form a SPIFFE id, cannot pass the loader's DNS-1123 checks first).
+OTHER_LAYERS_CODES = {"SM3090"}
 
 
 def test_corpus_is_large_and_covers_every_check() -> None:
     assert len(CORPUS) >= 45
     covered = {e.code for path in CORPUS for e in expectations(path)}
     ours = {info.code for info in all_codes() if info.code[:3] in ("SM1", "SM2", "SM3", "SM4")}
-    assert ours - NOT_DOCUMENT_CODES <= covered, sorted(ours - NOT_DOCUMENT_CODES - covered)
+    not_ours = NOT_DOCUMENT_CODES | OTHER_LAYERS_CODES
+    assert ours - not_ours <= covered, sorted(ours - not_ours - covered)
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
