@@ -6,13 +6,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from smimesh.identity import CertificateBook, SpiffeId, create_root
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, MtlsMode, NamespaceMode
 from smimesh.xds import type_urls
-from smimesh.xds.secure import generate_secure, secure_view
+from smimesh.xds.secure import OWN_CERTIFICATE, generate_secure, secure_view
 
 sys.path.insert(0, str(Path(__file__).parent))
 from world import model_of, routes, target, workload
@@ -70,13 +71,23 @@ def test_outbound_clusters_expect_the_destination_identity() -> None:
     assert [m.matcher.exact for m in validation.match_typed_subject_alt_names] == [
         "spiffe://cluster.local/ns/shop/sa/web"
     ]
-    own = context.common_tls_context.tls_certificate_sds_secret_configs[0].name
-    assert own == "identity:spiffe://cluster.local/ns/shop/sa/client"
+    assert context.common_tls_context.tls_certificate_sds_secret_configs[0].name == OWN_CERTIFICATE
+    # one message for every caller: the certificate is named per proxy, not per identity
+    assert (
+        next(c for c in _config("web-0.shop")[type_urls.CLUSTER] if c.name == "outbound|shop|web|80")
+        is cluster
+    )
 
 
 def test_a_sidecar_gets_only_its_own_identity_secret_and_the_trust_bundle() -> None:
-    names = sorted(s.name for s in _config("client-0.shop")[type_urls.SECRET])
-    assert names == ["identity:spiffe://cluster.local/ns/shop/sa/client", "trust-bundle:cluster.local"]
+    own, trust = _config("client-0.shop")[type_urls.SECRET]
+    assert (own.name, trust.name) == (OWN_CERTIFICATE, "trust-bundle:cluster.local")
+    pem = own.tls_certificate.certificate_chain.inline_bytes
+    certificate = x509.load_pem_x509_certificate(pem)
+    uris = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert uris.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "spiffe://cluster.local/ns/shop/sa/client"
+    ]
 
 
 def test_every_caller_routes_to_every_service_so_the_destination_answers() -> None:

@@ -108,3 +108,12 @@ async def test_asking_for_another_identitys_secret_gets_nothing_and_is_logged(se
         await client.close()
     assert [r.reason for r in guard.refusals] == [f"secret {theirs}"]
     assert "not its own" in caplog.text
+
+
+def test_the_guard_allows_the_own_certificate_name_and_the_trust_bundle_only() -> None:
+    from smimesh.xds.secure import OWN_CERTIFICATE
+
+    guard = SecretGuard(NODES.get)
+    assert guard.forbidden("client-0.shop", [OWN_CERTIFICATE, "trust-bundle:cluster.local"]) == []
+    assert guard.forbidden("client-0.shop", ["trust-bundle:other.domain"]) == ["trust-bundle:other.domain"]
+    assert guard.forbidden("unknown.node", [OWN_CERTIFICATE]) == [OWN_CERTIFICATE]

@@ -20,6 +20,7 @@ from smimesh.server.hooks import Request, ServerHooks, StreamInfo
 from smimesh.server.xds_auth import Refusal
 from smimesh.xds import type_urls
 from smimesh.xds.secrets import allowed_secret_names
+from smimesh.xds.secure import OWN_CERTIFICATE
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class SecretGuard(ServerHooks):
 
     def forbidden(self, node_id: str, names: list[str]) -> list[str]:
         identity = self._identity_of(node_id)
-        allowed = allowed_secret_names(identity) if identity is not None else frozenset()
+        allowed = allowed_secret_names(identity) | {OWN_CERTIFICATE} if identity is not None else frozenset()
         return sorted(set(names) - allowed - {"*"})
 
     def on_request(self, stream: StreamInfo, request: Request) -> None:

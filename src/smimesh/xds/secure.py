@@ -29,6 +29,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from smimesh.identity.bundle import IdentityBundle
@@ -50,6 +51,10 @@ from smimesh.xds.rbac import (
 from smimesh.xds.secure_http import secure_manager
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+# The SDS name of a sidecar's own certificate in its TLS contexts (Istio's "default", in spirit): each
+# proxy's snapshot binds it to that proxy's identity only, so one cluster message serves every caller
+# (N callers x M clusters would otherwise be N*M messages).
+OWN_CERTIFICATE = "identity:self"
 # Stands in for "no identity": a cluster whose service has no endpoints yet expects a peer that
 # can never exist, so it fails closed rather than trusting any certificate of the trust domain.
 NO_PEER = "smimesh-no-endpoints"
@@ -65,13 +70,25 @@ class SecureView:
     bundle: IdentityBundle | None = None  # None until the certificate book has issued one
 
 
+def _self(trust_domain: str) -> SpiffeId:
+    return SpiffeId(trust_domain, NO_PEER, NO_PEER)
+
+
+def _present_own_certificate(context: Any) -> Any:
+    """Point a TLS context at the sidecar's own certificate by the per-proxy name `OWN_CERTIFICATE`."""
+    context.common_tls_context.tls_certificate_sds_secret_configs[0].name = OWN_CERTIFICATE
+    return context
+
+
 @lru_cache(maxsize=1 << 14)
-def secure_cluster(spec: ClusterSpec, own: SpiffeId, peers: tuple[SpiffeId, ...]) -> cluster_pb2.Cluster:
-    """The plain outbound cluster of `spec`, speaking mTLS as `own` to one of `peers`."""
-    expected = peers or (SpiffeId(own.trust_domain, NO_PEER, NO_PEER),)
+def secure_cluster(spec: ClusterSpec, trust_domain: str, peers: tuple[SpiffeId, ...]) -> cluster_pb2.Cluster:
+    """The plain outbound cluster of `spec`, speaking mTLS with the sidecar's own certificate to one of
+    `peers`. The same message serves every caller: the certificate is named per proxy, not per identity."""
+    expected = peers or (_self(trust_domain),)
+    context = _present_own_certificate(secrets.upstream_tls_context(_self(trust_domain), expected))
     cluster = cluster_pb2.Cluster()
     cluster.CopyFrom(clusters.outbound_cluster(spec.service, spec.port, spec.protocol))
-    cluster.transport_socket.CopyFrom(secrets.transport_socket(secrets.upstream_tls_context(own, expected)))
+    cluster.transport_socket.CopyFrom(secrets.transport_socket(context))
     return cluster
 
 
@@ -92,7 +109,7 @@ def _secured_filters(chain: lc.FilterChain, access: InboundAccess) -> list[lc.Fi
 
 
 def _tls_chain(filters: list[lc.Filter], own: SpiffeId, tls_only: bool) -> lc.FilterChain:
-    context = secrets.downstream_tls_context(own)
+    context = _present_own_certificate(secrets.downstream_tls_context(own))
     chain = lc.FilterChain(filters=filters, transport_socket=secrets.transport_socket(context))
     if not tls_only:
         chain.filter_chain_match.transport_protocol = "tls"
@@ -115,9 +132,7 @@ def secure_inbound_listener(
     plaintext = lc.FilterChain(filters=filters)
     plaintext.filter_chain_match.transport_protocol = "raw_buffer"
     listener.filter_chains.append(plaintext)
-    inspector = lc.ListenerFilter(
-        name=TLS_INSPECTOR, typed_config=packed(tls_inspector_pb2.TlsInspector())
-    )
+    inspector = lc.ListenerFilter(name=TLS_INSPECTOR, typed_config=packed(tls_inspector_pb2.TlsInspector()))
     listener.listener_filters.append(inspector)
     return listener
 
@@ -138,7 +153,9 @@ def _clusters(view: SecureView, plain: list[Message]) -> list[Message]:
     """Outbound clusters secured (same order as the plain ones), the local app clusters unchanged."""
     peers = dict(view.upstream_peers)
     secured: list[Message] = [
-        secure_cluster(spec, view.own, peers.get(names.outbound_cluster(spec.service, spec.port), ()))
+        secure_cluster(
+            spec, view.own.trust_domain, peers.get(names.outbound_cluster(spec.service, spec.port), ())
+        )
         for spec in view.base.outbound.clusters
     ]
     outbound = {names.outbound_cluster(spec.service, spec.port) for spec in view.base.outbound.clusters}
@@ -147,7 +164,12 @@ def _clusters(view: SecureView, plain: list[Message]) -> list[Message]:
 
 @lru_cache(maxsize=1 << 12)
 def _secrets(bundle: IdentityBundle) -> tuple[Message, ...]:
-    return tuple(secrets.secrets_for(bundle))
+    """The identity's certificate (under the per-proxy name) and the trust bundle."""
+    certificate, trust = secrets.secrets_for(bundle)
+    own = secret_pb2.Secret()
+    own.CopyFrom(certificate)
+    own.name = OWN_CERTIFICATE
+    return own, trust
 
 
 def generate_secure(view: SecureView) -> dict[str, list[Any]]:
