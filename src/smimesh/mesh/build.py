@@ -10,6 +10,7 @@ resources (handy in tests and benchmarks).
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -43,19 +44,24 @@ class Inputs:
     """The hub resources of a snapshot, by kind, with same-namespace lookup by name."""
 
     def __init__(self, snapshot: Any) -> None:
-        objects = _all_objects(snapshot)
         self.by_kind: dict[type[Resource], list[Any]] = defaultdict(list)
-        for obj in objects:
+        for obj in _all_objects(snapshot):
             self.by_kind[type(obj)].append(obj)
         for items in self.by_kind.values():
-            items.sort(key=lambda o: (o.metadata.namespace, o.metadata.name))
-        self._named = {(type(o), o.metadata.namespace, o.metadata.name): o for o in objects}
+            items.sort(key=_BY_NAME)
+        # Built per kind on first lookup: only route kinds are looked up by name, not the many Services.
+        self._named: dict[type[Resource], dict[tuple[str, str], Any]] = {}
 
     def of(self, cls: type[Resource]) -> list[Any]:
         return self.by_kind.get(cls, [])
 
     def named(self, cls: type[Resource], namespace: str, name: str) -> Any:
-        return self._named.get((cls, namespace, name))
+        if cls not in self._named:
+            self._named[cls] = {_BY_NAME(o): o for o in self.of(cls)}
+        return self._named[cls].get((namespace, name))
+
+
+_BY_NAME = operator.attrgetter("metadata.namespace", "metadata.name")  # (namespace, name), in C
 
 
 _KINDS: tuple[type[Resource], ...] = (
@@ -166,12 +172,19 @@ def _changed_instances(before: Mapping[str, Instance], after: Mapping[str, Insta
     return changed + [i for n, i in before.items() if after.get(n) is not i and after.get(n) != i]
 
 
-def _selects_any(svc: ServiceResource, changed: list[Instance]) -> bool:
+def _labels_by_namespace(changed: list[Instance]) -> dict[str, list[dict[str, str]]]:
+    found: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for inst in changed:
+        found[inst.namespace].append(inst.label_map)
+    return found
+
+
+def _selects_any(svc: ServiceResource, labels: list[dict[str, str]]) -> bool:
+    """Whether the Service's selector matches one of `labels` (changed instances of its namespace)."""
     selector = svc.spec.selector
     if not selector:
         return False  # no selector selects none, whatever the instances
-    pairs, namespace = selector.items(), svc.metadata.namespace
-    return any(i.namespace == namespace and pairs <= i.label_map.items() for i in changed)
+    return any(selector.items() <= found.items() for found in labels)
 
 
 def build_services(
@@ -186,12 +199,17 @@ def build_services(
     last = _previous[0] if _previous and instances is not None else None
     changed = _changed_instances(last[0], instances) if last is not None and instances is not None else []
     entries = last[1] if last is not None and len(changed) <= _MAX_CHANGED_INSTANCES else {}
+    touched = _labels_by_namespace(changed)
     services: dict[ServiceKey, Service] = {}
     kept: dict[ServiceKey, _Entry] = {}
     for svc in resources:
         key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
         hit = entries.get(key)
-        if hit is None or hit[0] is not svc or (changed and _selects_any(svc, changed)):
+        if (
+            hit is None
+            or hit[0] is not svc
+            or (key.namespace in touched and _selects_any(svc, touched[key.namespace]))
+        ):
             found: list[Diagnostic] = []
             hit = (svc, _service(svc, index, found), tuple(found))
         diags.extend(hit[2])
@@ -204,7 +222,7 @@ def build_services(
 def inbound_protocols(services: Mapping[ServiceKey, Service]) -> dict[tuple[str, int], Protocol]:
     """What each instance's container port speaks, from the service ports that target it (first wins)."""
     protocols: dict[tuple[str, int], Protocol] = {}
-    for key in sorted(services, key=lambda k: (k.namespace, k.name)):
+    for key in sorted(services):  # ServiceKey is a (namespace, name) tuple: sorts in C
         for port in services[key].ports:
             for endpoint in port.endpoints:
                 protocols.setdefault((endpoint.node_id, endpoint.container_port), port.protocol)
