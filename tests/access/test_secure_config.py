@@ -96,3 +96,19 @@ def test_every_caller_routes_to_every_service_so_the_destination_answers() -> No
     view = secure_view(model, "other-0.shop", MeshModes(), lambda _: None)
     assert [c.service.name for c in view.base.outbound.clusters] == ["other", "web"]
     assert generate_secure(view)[type_urls.SECRET] == []
+
+
+def test_a_policy_change_changes_the_inbound_route_not_the_listener() -> None:
+    # Rules travel per route over RDS: open connections get them on their next request, no drain.
+    book = _book()
+    tighter = model_of(
+        workload("web"),
+        workload("client"),
+        routes("all", '[{name: all, pathRegex: "/only"}]'),
+        target("t", "web", ["client"], "[{kind: HTTPRouteGroup, name: all}]"),
+    )
+    before = generate_secure(secure_view(MODEL, "web-0.shop", DEFAULT_MODES, book.bundle))
+    after = generate_secure(secure_view(tighter, "web-0.shop", DEFAULT_MODES, book.bundle))
+    assert _inbound(before).SerializeToString() == _inbound(after).SerializeToString()
+    route = [r for r in before[type_urls.ROUTE] if r.name == "inbound|http"]
+    assert route and route != [r for r in after[type_urls.ROUTE] if r.name == "inbound|http"]

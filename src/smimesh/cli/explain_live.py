@@ -1,16 +1,15 @@
 """`smimesh explain --live`: cross-check the offline verdict against the running destination sidecars.
 
 Owns `live_check(model, explanation, api)`: for every instance serving the destination port it
-reads, from the running mesh, the sidecar's inbound listener (through the API's proxy config,
-i.e. what Envoy really holds) and its RBAC counters (Envoy admin stats), and compares the RBAC
-policy names the sidecar enforces with those the manifests produce (`xds.rbac.inbound_access`,
-the generator's own function). A difference means the running mesh was not started from these
-manifests, or has not caught up with them yet.
+reads, from the running mesh, the sidecar's inbound listener and route configuration (through the
+API's proxy config, i.e. what Envoy really holds) and its RBAC counters (Envoy admin stats), and
+compares the RBAC policy names the sidecar enforces with those the manifests produce
+(`xds.rbac.inbound_access`, the generator's own function). A difference means the running mesh
+was not started from these manifests, or has not caught up with them yet.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -37,16 +36,15 @@ def _policies_in(listener_dump: Any) -> set[str]:
     return found
 
 
-def _inbound_listener(dump: dict[str, Any], port_name: str) -> Any:
-    text = json.dumps(dump)
-    if f"inbound|{port_name}" not in text:
-        return None
-    for config in dump.get("configs", []):
-        for group in ("dynamic_listeners", "static_listeners"):
-            for entry in config.get(group, []):
-                if entry.get("name") == f"inbound|{port_name}":
-                    return entry
-    return None
+def _policies_under(dump: Any, name: str) -> set[str]:
+    """RBAC policy names inside every object called `name` (the inbound listener and its routes)."""
+    if isinstance(dump, dict):
+        if dump.get("name") == name:
+            return _policies_in(dump)
+        return set().union(*(_policies_under(value, name) for value in dump.values()))
+    if isinstance(dump, list):
+        return set().union(*(_policies_under(item, name) for item in dump))
+    return set()
 
 
 def _rbac_counters(admin: str, port_name: str) -> dict[str, int]:
@@ -70,9 +68,10 @@ def _check(model: MeshModel, api: ApiClient, endpoint: Endpoint, protocol: Proto
     row: dict[str, Any] = {"instance": instance.name, "expected_policies": expected}
     try:
         answer = api.proxy_config(instance.name, "listeners")
-        row["enforced_policies"] = sorted(
-            _policies_in(_inbound_listener(answer.get("config", {}), inbound.name))
-        )
+        routes = api.proxy_config(instance.name, "routes").get("config", {})
+        name = f"inbound|{inbound.name}"
+        enforced = _policies_under(answer.get("config", {}), name) | _policies_under(routes, name)
+        row["enforced_policies"] = sorted(enforced)
         admin = str(answer.get("admin") or "")
         row["counters"] = _rbac_counters(admin, inbound.name) if admin else {}
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal

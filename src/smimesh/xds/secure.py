@@ -27,6 +27,7 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
@@ -48,7 +49,7 @@ from smimesh.xds.rbac import (
     inbound_access,
     network_rbac_filter,
 )
-from smimesh.xds.secure_http import secure_manager
+from smimesh.xds.secure_http import secure_manager, secure_route
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 # The SDS name of a sidecar's own certificate in its TLS contexts (Istio's "default", in spirit): each
@@ -137,6 +138,23 @@ def secure_inbound_listener(
     return listener
 
 
+@lru_cache(maxsize=1 << 14)
+def secure_inbound_route(spec: InboundSpec, access: InboundAccess) -> route_pb2.RouteConfiguration | None:
+    """The RDS route configuration of an inbound HTTP port, with its RBAC rules (None for TCP/open)."""
+    for item in listeners.inbound_listener(spec).filter_chains[0].filters:
+        if item.name == names.HCM_FILTER:
+            manager = hcm.HttpConnectionManager()
+            item.typed_config.Unpack(manager)
+            return secure_route(manager, access)
+    return None
+
+
+def _routes(view: SecureView, plain: list[Message]) -> list[Message]:
+    pairs = zip(view.base.inbound, view.inbound_access, strict=True)
+    inbound = (secure_inbound_route(spec, access) for spec, access in pairs)
+    return [*plain, *(route for route in inbound if route is not None)]
+
+
 def _listeners(view: SecureView, plain: list[Message]) -> list[Message]:
     inbound = {
         names.inbound_listener(spec.name): (spec, access)
@@ -178,6 +196,7 @@ def generate_secure(view: SecureView) -> dict[str, list[Any]]:
     resources = dict(plain)
     resources[type_urls.LISTENER] = _listeners(view, plain[type_urls.LISTENER])
     resources[type_urls.CLUSTER] = _clusters(view, plain[type_urls.CLUSTER])
+    resources[type_urls.ROUTE] = _routes(view, plain[type_urls.ROUTE])
     resources[type_urls.SECRET] = list(_secrets(view.bundle)) if view.bundle is not None else []
     return resources
 

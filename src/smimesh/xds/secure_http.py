@@ -14,13 +14,16 @@ from __future__ import annotations
 from envoy.config.accesslog.v3 import accesslog_pb2 as al
 from envoy.config.core.v3 import base_pb2
 from envoy.config.core.v3 import substitution_format_string_pb2 as sfs
+from envoy.config.rbac.v3 import rbac_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
 from google.protobuf import wrappers_pb2
 
 from smimesh.xds import names
-from smimesh.xds.protos import packed
+from smimesh.xds.protos import ads_source, packed
 from smimesh.xds.rbac import AUDIT_STAT_PREFIX, HTTP_RBAC_FILTER, InboundAccess, http_rbac_filter
 
 STDOUT_LOGGER = "envoy.access_loggers.stdout"
@@ -81,19 +84,41 @@ def _denied_reply() -> hcm.LocalReplyConfig:
     return hcm.LocalReplyConfig(mappers=[hcm.ResponseMapper(filter=is_403, body_format_override=body)])
 
 
+# The listener's own RBAC config denies everything; the real rules come per route over RDS, so a
+# TrafficTarget change updates only the route configuration and applies to the very next request,
+# even on open connections (a listener change would drain them first).
+_DENY_ALL = http_rbac.RBAC(rules=rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW))
+
+
 def secure_manager(plain: hcm.HttpConnectionManager, access: InboundAccess) -> hcm.HttpConnectionManager:
-    """A copy of `plain` (never mutated) with RBAC, XFCC sanitizing, the 403 body and the denial log."""
+    """A copy of `plain` (never mutated) with the RBAC filter, XFCC sanitizing, the 403 body and the
+    denial log; with access control on, its routes come over RDS (`secure_route`)."""
     manager = hcm.HttpConnectionManager()
     manager.CopyFrom(plain)
     manager.forward_client_cert_details = hcm.HttpConnectionManager.SANITIZE
-    rbac = http_rbac_filter(access)
-    if rbac is not None:
-        router = [f for f in manager.http_filters if f.name == names.ROUTER_FILTER]
-        others = [f for f in manager.http_filters if f.name != names.ROUTER_FILTER]
-        del manager.http_filters[:]
-        manager.http_filters.extend(
-            [*others, hcm.HttpFilter(name=HTTP_RBAC_FILTER, typed_config=packed(rbac)), *router]
-        )
-        manager.local_reply_config.CopyFrom(_denied_reply())
-        manager.access_log.append(_denial_log(access.port_name))
+    if http_rbac_filter(access) is None:
+        return manager
+    router = [f for f in manager.http_filters if f.name == names.ROUTER_FILTER]
+    others = [f for f in manager.http_filters if f.name != names.ROUTER_FILTER]
+    del manager.http_filters[:]
+    rbac = hcm.HttpFilter(name=HTTP_RBAC_FILTER, typed_config=packed(_DENY_ALL))
+    manager.http_filters.extend([*others, rbac, *router])
+    manager.rds.CopyFrom(hcm.Rds(config_source=ads_source(), route_config_name=plain.route_config.name))
+    manager.local_reply_config.CopyFrom(_denied_reply())
+    manager.access_log.append(_denial_log(access.port_name))
     return manager
+
+
+def secure_route(
+    plain: hcm.HttpConnectionManager, access: InboundAccess
+) -> route_pb2.RouteConfiguration | None:
+    """The inbound route configuration carrying the port's RBAC rules per virtual host (None: no RBAC)."""
+    rbac = http_rbac_filter(access)
+    if rbac is None:
+        return None
+    route = route_pb2.RouteConfiguration()
+    route.CopyFrom(plain.route_config)
+    per_route = packed(http_rbac.RBACPerRoute(rbac=rbac))
+    for vhost in route.virtual_hosts:
+        vhost.typed_per_filter_config[HTTP_RBAC_FILTER].CopyFrom(per_route)
+    return route
