@@ -11,9 +11,9 @@ the inbound protocols of its ports; reach(I) (the identities I may call); and, f
 in its outbound set, k's Service value and splits. k is in I's outbound set in a model M only if
 some t in T_M(k) = {k} + backends(k) + roots(k) + backends(roots(k)) has an endpoint identity in
 reach(I) (k direct; k a split root over a direct backend; k a backend of a visible root). So a
-changed k affects exactly the callers of T_old(k) and T_new(k) (the reverse reach index), plus
-nothing else. This mirrors `visibility.py`: a change there must be mirrored here (the property
-test in tests/mesh/test_impact.py checks the two agree on random changes).
+changed k affects exactly the callers of T_old(k) and T_new(k) (the sources whose reach meets their
+endpoint identities), plus nothing else. This mirrors `visibility.py`: a change there must be
+mirrored here (the property test in tests/mesh/test_impact.py checks the two agree on random changes).
 """
 
 from __future__ import annotations
@@ -58,20 +58,6 @@ def _inverted(index: _Index) -> _Index:
     return {k: frozenset(v) for k, v in found.items()}
 
 
-_last_callers: list[tuple[_Index, _Index]] = []
-
-
-def _callers_index(model: MeshModel) -> _Index:
-    """Destination identity -> the source identities that may call it (inverse of the reach index,
-    reused while the reach index is the same object: with dense policies it is O(P^2) to build)."""
-    reach: _Index = memo(model, "reach", lambda: _reach_index(model))
-    if _last_callers and _last_callers[0][0] is reach:
-        return _last_callers[0][1]
-    callers = _inverted(reach)
-    _last_callers[:] = [(reach, callers)]
-    return callers
-
-
 def _split_indexes(model: MeshModel) -> tuple[_Index, _Index]:
     """(root -> its backends, backend -> the roots splitting over it), over every port's splits."""
     backends: dict[ServiceKey, set[ServiceKey]] = defaultdict(set)
@@ -95,14 +81,17 @@ def _related(model: MeshModel, keys: Iterable[ServiceKey]) -> set[ServiceKey]:
 
 
 def callers_of(model: MeshModel, keys: Iterable[ServiceKey]) -> set[Identity]:
-    """The identities whose outbound set in `model` may contain one of `keys`."""
-    callers = _callers_index(model)
-    found: set[Identity] = set()
+    """The identities whose outbound set in `model` may contain one of `keys`: one set test per source
+    identity (an inverted reach index would cost O(identities^2) to build with dense policies)."""
+    destinations: set[Identity] = set()
     for key in _related(model, keys):
         service = model.services.get(key)
-        for destination in service.identities if service else ():
-            found |= callers.get(destination, frozenset())
-    return found
+        if service is not None:
+            destinations |= service.identities
+    if not destinations:
+        return set()
+    reach: _Index = memo(model, "reach", lambda: _reach_index(model))
+    return {source for source, reachable in reach.items() if not reachable.isdisjoint(destinations)}
 
 
 def _changed_inbound(old: MeshModel, new: MeshModel) -> set[str]:
