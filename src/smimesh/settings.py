@@ -33,6 +33,14 @@ class Settings:
     trust_domain: str = "cluster.local"
     leaf_lifetime_s: float = 24 * 3600.0
     leaf_renew_fraction: float = 0.5  # renew at half-life, with jitter
+    root_lifetime_s: float = 365 * 86400.0  # a root smimesh creates (a user's --ca-cert keeps its own)
+    root_rotate_at_fraction: float = 0.8  # a managed root is replaced when this much of its life is gone
+    # root rotation phases: the new root is trusted everywhere for `distribute` before it signs, and the
+    # old one stays trusted for `overlap` after, so every reissued leaf is delivered first. Both are
+    # also capped by the leaf lifetime (a leaf must renew within them), see runtime.identity.
+    root_distribute_s: float = 10.0
+    root_overlap_s: float = 30.0
+    identity_max_sleep_s: float = 3600.0  # the renewal task wakes at least this often (clock jumps)
 
     # --- local runtime ---
     run_dir: Path = Path(".smimesh")  # per-`up` state: token, logs, applied resources, CA
@@ -41,7 +49,7 @@ class Settings:
     envoy_log_level: str = "warning"
 
     # --- telemetry ---
-    scrape_interval_s: float = 1.0
+    scrape_interval_s: float = 1.0  # also Envoy's stats_flush_interval, so histograms keep up with counts
     metrics_max_window_s: float = 300.0
 
     def with_overrides(self, **values: Any) -> Settings:

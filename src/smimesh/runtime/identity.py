@@ -10,9 +10,12 @@ Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS
   renews, and calls `changed()` (the pipeline's `mark_changed`) so new secrets are pushed over SDS;
 - `status()`: mode per namespace and certificate expiry per identity, for `smimesh status`.
 
-The root CA is loaded from (or created in) the run directory (`<run>/ca/`, key 0600). Leaves live
-in memory only. Every identity of the model gets a leaf when the model is built, so a new
-sidecar's secrets are in its very first snapshot.
+The root CA is loaded from (or created in) the run directory (`<run>/ca/`, key 0600), or is the
+user's (`--ca-cert/--ca-key`, a root or an intermediate with its chain): a user's CA is used as
+given, never rotated and never copied into the run directory (its lifetime is the user's to
+manage; smimesh cannot make a replacement the user's PKI trusts). Leaves live in memory only.
+Every identity of the model gets a leaf when the model is built, so a new sidecar's secrets are in
+its very first snapshot.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from smimesh.identity import (
     save_root,
 )
 from smimesh.identity.ca import CLOCK_SKEW_ALLOWANCE, CertificateAuthority
-from smimesh.identity.rotation import DEFAULT_DISTRIBUTE, DEFAULT_OVERLAP
+from smimesh.identity.store import load_root_files
 from smimesh.mesh import build_model as _build_model
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, load_mesh_config
 from smimesh.server.sds import SecretGuard
@@ -45,8 +48,6 @@ from smimesh.settings import Settings
 from smimesh.xds.secure import SecureView, generate_secure, secure_view
 
 Clock = Callable[[], datetime]
-_MAX_SLEEP_S = 3600.0
-ROOT_ROTATE_AT = 0.8  # a managed root is replaced when 80% of its lifetime has passed
 _MIN_SLEEP_S = 0.01
 
 
@@ -59,21 +60,26 @@ def _issued_at(root: CertificateAuthority) -> datetime:
     return root.not_before + CLOCK_SKEW_ALLOWANCE
 
 
-def _rotation_due(root: CertificateAuthority) -> datetime:
+def _rotation_due(root: CertificateAuthority, fraction: float) -> datetime:
     issued = _issued_at(root)
-    return issued + (root.not_after - issued) * ROOT_ROTATE_AT
+    return issued + (root.not_after - issued) * fraction
 
 
 class MeshSecurity:
     """Identity, mTLS, access modes and xDS authentication of one running mesh."""
 
     def __init__(
-        self, run_dir: Path, settings: Settings, *, modes: MeshModes = DEFAULT_MODES, clock: Clock = utc_now
+        self,
+        run_dir: Path,
+        settings: Settings,
+        *,
+        modes: MeshModes = DEFAULT_MODES,
+        clock: Clock = utc_now,
+        user_ca: tuple[Path, Path] | None = None,
     ) -> None:
         self.settings, self.modes, self._clock = settings, modes, clock
-        root, self.root_created = load_or_create_root(
-            run_dir, trust_domain=settings.trust_domain, now=clock()
-        )
+        self.user_ca = user_ca  # (cert, key) files: the user's CA, left alone by root rotation
+        root, self.root_created = self._load_root(run_dir)
         self.book = CertificateBook.from_settings(root, settings)
         self.run_dir, self._saved_root, self.root_rotations = run_dir, root.key_id, 0
         self.authenticator = NodeAuthenticator()
@@ -82,9 +88,25 @@ class MeshSecurity:
         self._wake = asyncio.Event()
         self.renewals = 0
 
+    def _load_root(self, run_dir: Path) -> tuple[CertificateAuthority, bool]:
+        if self.user_ca is not None:
+            cert, key = self.user_ca
+            return load_root_files(cert, key, now=self._clock()), False
+        lifetime = timedelta(seconds=self.settings.root_lifetime_s)
+        return load_or_create_root(
+            run_dir, trust_domain=self.settings.trust_domain, now=self._clock(), lifetime=lifetime
+        )
+
     @classmethod
-    def from_config(cls, run_dir: Path, settings: Settings, mesh_config: Path | None = None) -> MeshSecurity:
-        """Security for `smimesh up`: modes from the MeshConfig file (InvalidInputError if it is bad)."""
+    def from_config(
+        cls,
+        run_dir: Path,
+        settings: Settings,
+        mesh_config: Path | None = None,
+        user_ca: tuple[Path, Path] | None = None,
+    ) -> MeshSecurity:
+        """Security for `smimesh up`: modes from the MeshConfig file (InvalidInputError if it is bad),
+        the user's CA if given (CaMaterialError, with the fix, if it cannot sign mesh leaves)."""
         modes = DEFAULT_MODES
         if mesh_config is not None:
             modes, problems = load_mesh_config(mesh_config)
@@ -94,7 +116,7 @@ class MeshSecurity:
                     problems,
                     hint="fix it, or start without --mesh-config (smi + strict)",
                 )
-        return cls(run_dir, settings, modes=modes)
+        return cls(run_dir, settings, modes=modes, user_ca=user_ca)
 
     @property
     def hooks(self) -> list[Any]:
@@ -145,22 +167,34 @@ class MeshSecurity:
             self._save_root_when_rotated()
 
     def _rotate_root_if_due(self, now: datetime) -> BookChanges | None:
-        """Start a rotation to a fresh root when the managed root has lived 80% of its life.
+        """Start a rotation to a fresh root when the managed root has lived `root_rotate_at_fraction`
+        of its life (never for a user's CA: see the module docstring).
 
-        Phases are scaled to the leaf lifetime (a leaf must renew within them) and capped by the
-        identity layer's defaults: the new root is trusted everywhere before it signs, and the old
-        one is trusted until every reissued leaf has been delivered.
+        Phases come from settings, capped by the leaf lifetime (a leaf must renew within them): the
+        new root is trusted everywhere before it signs, and the old one is trusted until every
+        reissued leaf has been delivered.
         """
         state = self.book.root_state
-        if state.phase is not RotationPhase.STEADY or now < _rotation_due(state.signer):
+        due = self._root_rotation_due()
+        if due is None or state.phase is not RotationPhase.STEADY or now < due:
             return None
         root_lifetime = state.signer.not_after - _issued_at(state.signer)
         new_root = create_root(trust_domain=self.settings.trust_domain, now=now, lifetime=root_lifetime)
-        leaf = timedelta(seconds=self.settings.leaf_lifetime_s)
-        distribute = min(DEFAULT_DISTRIBUTE, max(timedelta(seconds=1), leaf / 4))
-        overlap = min(DEFAULT_OVERLAP, max(timedelta(seconds=2), leaf / 2))
+        distribute, overlap = self._rotation_phases()
         self.root_rotations += 1
         return self.book.begin_root_rotation(new_root, now, distribute=distribute, overlap=overlap)
+
+    def _root_rotation_due(self) -> datetime | None:
+        if self.user_ca is not None:
+            return None
+        return _rotation_due(self.book.root_state.signer, self.settings.root_rotate_at_fraction)
+
+    def _rotation_phases(self) -> tuple[timedelta, timedelta]:
+        leaf = timedelta(seconds=self.settings.leaf_lifetime_s)
+        distribute = timedelta(seconds=self.settings.root_distribute_s)
+        overlap = timedelta(seconds=self.settings.root_overlap_s)
+        distribute = min(distribute, max(timedelta(seconds=1), leaf / 4))
+        return distribute, min(overlap, max(timedelta(seconds=2), leaf / 2))
 
     def _save_root_when_rotated(self) -> None:
         signer = self.book.root_state.signer
@@ -169,9 +203,9 @@ class MeshSecurity:
             self._saved_root = signer.key_id
 
     async def _sleep_until_due(self) -> None:
-        wakeup = min(filter(None, (self.book.next_wakeup(), _rotation_due(self.book.root_state.signer))))
-        delay = (wakeup - self._clock()).total_seconds()
-        delay = min(max(delay, _MIN_SLEEP_S), _MAX_SLEEP_S)
+        due = [t for t in (self.book.next_wakeup(), self._root_rotation_due()) if t is not None]
+        delay = (min(due) - self._clock()).total_seconds() if due else self.settings.identity_max_sleep_s
+        delay = min(max(delay, _MIN_SLEEP_S), self.settings.identity_max_sleep_s)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
 
@@ -200,6 +234,7 @@ class MeshSecurity:
                 "fingerprint": root.signer.fingerprint,
                 "not_after": root.signer.not_after.isoformat(),
                 "rotations": self.root_rotations,
+                "source": "user (--ca-cert)" if self.user_ca is not None else "smimesh (run dir)",
             },
             "traffic_policy": self.modes.traffic_policy.value,
             "mtls": self.modes.mtls.value,
