@@ -56,6 +56,7 @@ def summary_lines(app: MeshApp, synced: bool) -> list[str]:
         count = sum(1 for r in rows if r["workload"] == workload and r["namespace"] == namespace)
         lines.append(f"  {namespace}/{workload}: {count} instance{'s' if count != 1 else ''}")
     run_dir = app.run_dir.path
+    lines += metrics_lines(app.config)
     lines += [
         f"API      http://{app.api_address}  (write token: {run_dir / 'token'})",
         f"logs     {run_dir / 'logs'}/<namespace>/<instance>.log  (and .envoy.log for the sidecar)",
@@ -64,6 +65,47 @@ def summary_lines(app: MeshApp, synced: bool) -> list[str]:
         "Ctrl-C stops everything (workloads, sidecars, control plane)",
     ]
     return lines
+
+
+def metrics_lines(config: UpConfig) -> list[str]:
+    """Where the metrics API reads from; with Prometheus, the scrape config to start it with."""
+    if not config.prometheus_url:
+        return []
+    prometheus_yml = config.prometheus_dir / "prometheus.yml"
+    return [
+        f"metrics  SMI metrics API reads Prometheus at {config.prometheus_url}",
+        f"         scrape config {prometheus_yml} (targets kept current in sidecars.json beside it)",
+        f"         start it with: prometheus --config.file={prometheus_yml}",
+    ]
+
+
+def check_metrics_flags(backend: str, prometheus_url: str | None) -> str | None:
+    """The Prometheus URL to query, or None for the built-in backend; a usage error if they disagree."""
+    if backend == "prometheus" and not prometheus_url:
+        raise UsageError(
+            "--metrics-backend prometheus needs --prometheus-url",
+            hint="e.g. --prometheus-url http://127.0.0.1:9090",
+        )
+    if backend == "builtin" and prometheus_url:
+        raise UsageError(
+            "--prometheus-url is only used with --metrics-backend prometheus",
+            hint="add --metrics-backend prometheus, or drop --prometheus-url",
+        )
+    if prometheus_url and not prometheus_url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"invalid --prometheus-url {prometheus_url!r}",
+            hint="write http://HOST:PORT, e.g. http://127.0.0.1:9090",
+        )
+    return prometheus_url.rstrip("/") if prometheus_url else None
+
+
+def check_ca_flags(ca_cert: Path | None, ca_key: Path | None) -> None:
+    if (ca_cert is None) != (ca_key is None):
+        given, missing = ("--ca-cert", "--ca-key") if ca_cert else ("--ca-key", "--ca-cert")
+        raise UsageError(
+            f"{given} needs {missing}",
+            hint="pass both: the CA certificate (PEM, with its chain) and its private key (PEM, mode 0600)",
+        )
 
 
 async def run_up(config: UpConfig, console: Console) -> None:
@@ -107,8 +149,50 @@ def check_addr(addr: str) -> None:
     help="MeshConfig file: traffic policy (smi|open), mTLS (strict|permissive), audit per namespace "
     "[default: smi + strict everywhere; $SMIMESH_MESH_CONFIG]",
 )
+@click.option(
+    "--ca-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="your CA certificate (PEM): a root, or an intermediate followed by its chain up to the root; "
+    "never rotated by smimesh  [default: a root smimesh creates in the run dir]",
+)
+@click.option(
+    "--ca-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the private key of --ca-cert (PEM, unencrypted, mode 0600)",
+)
+@click.option(
+    "--metrics-backend",
+    type=click.Choice(["builtin", "prometheus"]),
+    default="builtin",
+    show_default=True,
+    help="where the SMI metrics API, top and stat read from",
+)
+@click.option(
+    "--prometheus-url",
+    default=None,
+    help="the Prometheus server to query with --metrics-backend prometheus; smimesh writes its "
+    "scrape config to RUN_DIR/prometheus/prometheus.yml",
+)
+@click.option(
+    "--xds-mode",
+    type=click.Choice(["sotw", "delta"]),
+    default="sotw",
+    show_default=True,
+    help="the sidecars' xDS protocol: state of the world, or incremental (delta)",
+)
 def command(
-    directory: Path, api_addr: str, run_dir: Path | None, xds_port: int, mesh_config: Path | None
+    directory: Path,
+    api_addr: str,
+    run_dir: Path | None,
+    xds_port: int,
+    mesh_config: Path | None,
+    ca_cert: Path | None,
+    ca_key: Path | None,
+    metrics_backend: str,
+    prometheus_url: str | None,
+    xds_mode: str,
 ) -> None:
     """Run a mesh on this machine from the manifests in DIRECTORY.
 
@@ -133,8 +217,12 @@ def command(
     Examples:
       smimesh up ./mesh
       smimesh up ./mesh --api-addr 127.0.0.1:0 --run-dir /tmp/mesh-run
+      smimesh up ./mesh --ca-cert ca.pem --ca-key ca.key
+      smimesh up ./mesh --metrics-backend prometheus --prometheus-url http://127.0.0.1:9090
     """
     check_addr(api_addr)  # a typo fails here, before anything starts
+    check_ca_flags(ca_cert, ca_key)
+    prometheus = check_metrics_flags(metrics_backend, prometheus_url)
     settings = from_environment().with_overrides(api_addr=api_addr, run_dir=run_dir)
     config = UpConfig(
         directory=directory,
@@ -143,6 +231,10 @@ def command(
         xds_port=xds_port,
         settings=settings,
         mesh_config=mesh_config,
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+        prometheus_url=prometheus,
+        xds_mode=xds_mode,
     )
     console = rich_console(RichConsole(stderr=True))
     asyncio.run(run_up(config, console))

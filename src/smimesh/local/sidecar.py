@@ -33,6 +33,8 @@ class SidecarLauncher:
     envoy: Path | None = None
     # node id -> the ADS stream's gRPC initial metadata proving that node id (`server.xds_auth`)
     xds_credential: Callable[[str], list[dict[str, str]]] | None = None
+    delta: bool = False  # incremental xDS (DELTA_GRPC) instead of state of the world (`up --xds-mode`)
+    stats_flush_interval_s: float = 1.0  # the telemetry scrape interval (settings.scrape_interval_s)
 
     def __call__(self, instance: InstanceSpec, ports: InstancePorts) -> list[str]:
         path = self.run_dir.bootstrap_path(instance.namespace, instance.name)
@@ -44,7 +46,13 @@ class SidecarLauncher:
 
         cluster = f"{instance.workload.name}.{instance.namespace}"
         bootstrap: dict[str, Any] = build_bootstrap(
-            instance.node_id, cluster, self.xds_host, self.xds_port, ports.admin
+            instance.node_id,
+            cluster,
+            self.xds_host,
+            self.xds_port,
+            ports.admin,
+            delta=self.delta,
+            stats_flush_interval_s=self.stats_flush_interval_s,
         )
         if self.xds_credential is not None:
             service = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]

@@ -41,10 +41,23 @@ class UpConfig:
     xds_port: int = 0
     settings: Settings = field(default_factory=Settings)
     mesh_config: Path | None = None  # MeshConfig file: traffic policy, mTLS and audit modes
+    ca_cert: Path | None = None  # the user's CA (root, or intermediate + chain); with ca_key
+    ca_key: Path | None = None
+    prometheus_url: str | None = None  # metrics queries go to this Prometheus (else: built-in)
+    xds_mode: str = "sotw"  # the sidecars' ADS flavour: "sotw" (state of the world) or "delta"
 
     @property
     def resolved_run_dir(self) -> Path:
         return (self.run_dir or self.directory / ".smimesh").resolve()
+
+    @property
+    def user_ca(self) -> tuple[Path, Path] | None:
+        return (self.ca_cert, self.ca_key) if self.ca_cert and self.ca_key else None
+
+    @property
+    def prometheus_dir(self) -> Path:
+        """Where the generated Prometheus scrape config and targets file are kept up to date."""
+        return self.resolved_run_dir / "prometheus"
 
 
 @dataclass
@@ -194,7 +207,9 @@ class MeshApp:
         from smimesh.server.metrics import ControlPlaneMetrics
         from smimesh.server.sync import SyncState
 
-        security = MeshSecurity.from_config(self.run_dir.path, self.config.settings, self.config.mesh_config)
+        security = MeshSecurity.from_config(
+            self.run_dir.path, self.config.settings, self.config.mesh_config, user_ca=self.config.user_ca
+        )
         self.security = security
         cache, self._sync, self._metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
         self._cache = cache
@@ -230,6 +245,8 @@ class MeshApp:
             self.xds_port,
             log_level=settings.envoy_log_level,
             xds_credential=self.security.bootstrap_metadata,
+            delta=self.config.xds_mode == "delta",
+            stats_flush_interval_s=settings.scrape_interval_s,  # percentiles keep up with counts
         )
         self.supervisor = Supervisor(
             self.run_dir,
@@ -288,9 +305,23 @@ class MeshApp:
                 cache[id(model)] = Topology.from_model(model)
             return cache[id(model)]
 
-        self._telemetry = Telemetry(topology, self.config.settings)
+        url = self.config.prometheus_url
+        self._telemetry = Telemetry(topology, self.config.settings, prometheus_url=url)
         self._spawn(self._telemetry.run(), "telemetry")
+        if url:
+            self._spawn(self._keep_prometheus_targets(topology), "prometheus targets")
         return self._telemetry
+
+    async def _keep_prometheus_targets(self, topology: Callable[[], Any]) -> None:
+        """Rewrite the scrape config and targets file whenever the sidecars change (Prometheus
+        re-reads a file_sd targets file by itself, so a user starts it once)."""
+        written: Any = None
+        while True:
+            current = topology()
+            if current != written:
+                self._telemetry.write_prometheus_files(self.config.prometheus_dir)
+                written = current
+            await asyncio.sleep(self.config.settings.scrape_interval_s)
 
     def _metrics_text(self) -> str:
         body, _ = self._metrics.render()
