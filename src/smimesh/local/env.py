@@ -12,7 +12,9 @@ Layering, later wins:
    - `HTTP_PROXY`/`http_proxy=http://127.0.0.1:<sidecar outbound port>`: `http://SERVICE.NAMESPACE:PORT/`
      is routed by the mesh;
    - `SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>=127.0.0.1:<local port>` per non-HTTP service port
-     (names upper-cased, every character that is not a letter or digit becomes `_`);
+     (names upper-cased, every character that is not a letter or digit becomes `_`), and
+     `SMIMESH_UDP_<SERVICE>_<NAMESPACE>_<PORT>` for a UDP one (its sidecar listens there only if
+     access control lets the workload's identity send to that port; see mesh/udp.py);
    - `WORKLOAD_NAME`, `POD_NAME` (`<workload>-<index>`), `POD_NAMESPACE`, `SERVICE_ACCOUNT`.
 An environment is fixed when a process starts: a TCP service added later gets its local port in every
 running sidecar at once, but its variable only in processes started after it (`smimesh up` says so).
@@ -44,11 +46,26 @@ def tcp_upstream_key(service: str, namespace: str, port: int) -> str:
     return f"{service}.{namespace}:{port}"
 
 
-def tcp_upstream_variable(key: str) -> str:
-    """`SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>` for a key made by `tcp_upstream_key`."""
-    host, _, port = key.rpartition(":")
+UDP_KEY_SUFFIX = "/udp"
+
+
+def udp_upstream_key(service: str, namespace: str, port: int) -> str:
+    """The key of a UDP upstream: `service.namespace:port/udp` (its local port is a UDP port)."""
+    return tcp_upstream_key(service, namespace, port) + UDP_KEY_SUFFIX
+
+
+def parse_upstream_key(key: str) -> tuple[str, str, int, bool]:
+    """(service, namespace, port, is_udp) of a key made by `tcp_upstream_key` or `udp_upstream_key`."""
+    is_udp = key.endswith(UDP_KEY_SUFFIX)
+    host, _, port = key.removesuffix(UDP_KEY_SUFFIX).rpartition(":")
     service, _, namespace = host.partition(".")
-    return env_name("SMIMESH_TCP", service, namespace, port)
+    return service, namespace, int(port), is_udp
+
+
+def tcp_upstream_variable(key: str) -> str:
+    """`SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>` (or `SMIMESH_UDP_...` for a UDP key) of an upstream key."""
+    service, namespace, port, is_udp = parse_upstream_key(key)
+    return env_name("SMIMESH_UDP" if is_udp else "SMIMESH_TCP", service, namespace, port)
 
 
 def workload_environment(

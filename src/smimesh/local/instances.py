@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from smimesh.local.env import tcp_upstream_key
+from smimesh.local.env import parse_upstream_key, tcp_upstream_key, udp_upstream_key
 from smimesh.local.plan import InstanceSpec, WorkloadSpec, desired_instances, workload_spec
 from smimesh.local.ports import InstancePorts
-from smimesh.mesh import InboundPort, Instance, TcpUpstream
+from smimesh.mesh import InboundPort, Instance, Protocol, TcpUpstream
 from smimesh.mesh.protocols import protocol_of
 from smimesh.resources.core import Service
 from smimesh.resources.workload import Workload
@@ -36,12 +36,15 @@ def desired_from_snapshot(snapshot: Any, default_dir: Path) -> dict[str, Instanc
 
 
 def tcp_upstream_keys(snapshot: Any) -> list[str]:
-    """`service.namespace:port` of every service port that is not HTTP (sorted, stable)."""
+    """`service.namespace:port` of every service port that is not HTTP, with `/udp` for a UDP one
+    (sorted, stable)."""
     keys = set()
     for service in snapshot.of_kind(Service):
         for port in service.spec.ports:
-            if not protocol_of(port.name, port.app_protocol, port.protocol).is_http:
-                keys.add(tcp_upstream_key(service.metadata.name, service.metadata.namespace, port.port))
+            protocol = protocol_of(port.name, port.app_protocol, port.protocol)
+            if not protocol.is_http:
+                key = udp_upstream_key if protocol is Protocol.UDP else tcp_upstream_key
+                keys.add(key(service.metadata.name, service.metadata.namespace, port.port))
     return sorted(keys)
 
 
@@ -79,6 +82,5 @@ def mesh_instance(
 
 
 def _tcp_upstream(key: str, local_port: int) -> TcpUpstream:
-    host, _, port = key.rpartition(":")
-    service, _, namespace = host.partition(".")
-    return TcpUpstream(namespace, service, int(port), local_port)
+    service, namespace, port, _ = parse_upstream_key(key)  # the model knows which ones are UDP
+    return TcpUpstream(namespace, service, port, local_port)

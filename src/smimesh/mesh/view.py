@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, Service, ServiceKey
 from smimesh.mesh.split import PortSplits
+from smimesh.mesh.udp import UdpUpstreamSpec, udp_upstreams
 from smimesh.mesh.visibility import memo as _memo
 from smimesh.mesh.visibility import reach as _reach
 from smimesh.mesh.visibility import visible_services
@@ -126,9 +127,10 @@ class ProxyView(_CachedHash):
     inbound: tuple[InboundSpec, ...]
     outbound: OutboundSpec
     tcp_upstreams: tuple[TcpUpstreamSpec, ...]
+    udp_upstreams: tuple[UdpUpstreamSpec, ...] = ()  # only the ones access control allows (mesh/udp.py)
 
     def _fields(self) -> tuple[Any, ...]:
-        return (self.node, self.inbound, self.outbound, self.tcp_upstreams)
+        return (self.node, self.inbound, self.outbound, self.tcp_upstreams, self.udp_upstreams)
 
     __hash__ = _CachedHash.__hash__
 
@@ -278,5 +280,9 @@ def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
         raise KeyError(f"no workload instance with node id {node_id!r} in the mesh model")
     outbound = outbound_spec(model, inst.namespace, inst.identity)
     return ProxyView(
-        _node_spec(model, inst), _inbound(model, inst), outbound, _tcp_upstreams(model, inst, outbound)
+        _node_spec(model, inst),
+        _inbound(model, inst),
+        outbound,
+        _tcp_upstreams(model, inst, outbound),
+        udp_upstreams(model, inst),
     )

@@ -3,12 +3,14 @@
     python3 workloads.py serve        # HTTP server on $HOST:$PORT
     python3 workloads.py client URL   # calls URL in a loop through $HTTP_PROXY, records what answered
     python3 workloads.py echo         # TCP on $HOST:$PORT: answers each line with "<POD_NAME> <line>"
+    python3 workloads.py udp-echo     # UDP on $HOST:$PORT: answers each datagram with "<POD_NAME> <datagram>"
 
 `serve` answers every request with JSON naming who answered: `workload` (WORKLOAD_NAME), `pod`
-(POD_NAME), `namespace`, `version` (VERSION), `path`, and `tcp_upstreams` (the announced
-`SMIMESH_TCP_*` variables it was started with). Per request, query parameters steer it:
-`?delay=0.5` waits that many seconds, `?status=500` answers with that status. With `UPSTREAM_URL`
-set, each request first calls that URL (through the mesh) and fails with 502 if the upstream does.
+(POD_NAME), `namespace`, `version` (VERSION), `path`, `tcp_upstreams` and `udp_upstreams` (the
+announced `SMIMESH_TCP_*` / `SMIMESH_UDP_*` variables it was started with). Per request, query
+parameters steer it: `?delay=0.5` waits that many seconds, `?status=500` answers with that status.
+With `UPSTREAM_URL` set, each request first calls that URL (through the mesh) and fails with 502 if
+the upstream does.
 
 `client` sends `--rate` requests per second and keeps running totals — requests, successes,
 failures, and answers per `version` and per `pod` — in a JSON file (`--stats`, rewritten
@@ -60,6 +62,9 @@ class Handler(BaseHTTPRequestHandler):
             "method": self.command,
             "tcp_upstreams": {
                 name: value for name, value in os.environ.items() if name.startswith("SMIMESH_TCP_")
+            },
+            "udp_upstreams": {
+                name: value for name, value in os.environ.items() if name.startswith("SMIMESH_UDP_")
             },
         }
         upstream = os.environ.get("UPSTREAM_URL")
@@ -124,6 +129,19 @@ def echo() -> None:
     server.serve_forever()
 
 
+class UdpEchoHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        datagram, sock = self.request
+        sock.sendto(os.environ.get("POD_NAME", "echo").encode() + b" " + datagram, self.client_address)
+
+
+def udp_echo() -> None:
+    address = (os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"]))
+    server = socketserver.UDPServer(address, UdpEchoHandler)
+    print(f"{identity()['pod'] or 'echo'} echoing UDP on {server.server_address}", flush=True)
+    server.serve_forever()
+
+
 class Stats:
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -184,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("serve", help="answer HTTP requests with who answered")
     sub.add_parser("echo", help="TCP: answer each line with the instance name and the line")
+    sub.add_parser("udp-echo", help="UDP: answer each datagram with the instance name and the datagram")
     client_args = sub.add_parser("client", help="call a URL in a loop and record who answered")
     client_args.add_argument("url")
     client_args.add_argument(
@@ -197,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             serve()
         elif args.mode == "echo":
             echo()
+        elif args.mode == "udp-echo":
+            udp_echo()
         else:
             client(args.url, args.rate, args.stats, args.count)
     except KeyboardInterrupt:

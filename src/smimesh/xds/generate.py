@@ -11,8 +11,13 @@ from functools import lru_cache
 
 from google.protobuf.message import Message
 
-from smimesh.mesh.view import OutboundSpec, ProxyView
-from smimesh.xds import clusters, endpoints, listeners, routes, type_urls
+from smimesh.mesh.model import Protocol
+from smimesh.mesh.view import InboundSpec, OutboundSpec, ProxyView
+from smimesh.xds import clusters, endpoints, listeners, routes, type_urls, udp
+
+
+def _inbound_listener(spec: InboundSpec) -> Message:
+    return udp.inbound_listener(spec) if spec.protocol is Protocol.UDP else listeners.inbound_listener(spec)
 
 
 def _listeners(view: ProxyView) -> list[Message]:
@@ -23,7 +28,8 @@ def _listeners(view: ProxyView) -> list[Message]:
         listener = listeners.tcp_upstream_listener(upstream)
         if listener is not None:
             found.append(listener)
-    found.extend(listeners.inbound_listener(spec) for spec in view.inbound)
+    found.extend(udp.upstream_listener(upstream) for upstream in view.udp_upstreams)
+    found.extend(_inbound_listener(spec) for spec in view.inbound)
     return found
 
 
@@ -36,6 +42,7 @@ def _outbound(spec: OutboundSpec) -> tuple[tuple[Message, ...], tuple[Message, .
 
 def _clusters(view: ProxyView) -> list[Message]:
     found: list[Message] = list(_outbound(view.outbound)[0])
+    found.extend(udp.upstream_cluster(upstream) for upstream in view.udp_upstreams)
     found.extend(clusters.local_app_cluster(spec) for spec in view.inbound)
     return found
 
@@ -66,5 +73,8 @@ def clear_caches() -> None:
         listeners.outbound_http_listener,
         listeners.tcp_upstream_listener,
         listeners.inbound_listener,
+        udp.upstream_listener,
+        udp.upstream_cluster,
+        udp.inbound_listener,
     ):
         cached.cache_clear()

@@ -56,6 +56,19 @@ def tcp_upstream_stat_prefix(service: ServiceKey, port: int) -> str:
     return f"outbound_tcp_{service.namespace}_{service.name}_{port}"
 
 
+def udp_upstream_listener(service: ServiceKey, port: int) -> str:
+    return _SEP.join(("outbound_udp", service.namespace, service.name, str(port)))
+
+
+def udp_upstream_cluster(service: ServiceKey, port: int) -> str:
+    """The static cluster of a caller's UDP upstream (no EDS: its endpoints are in the caller's view)."""
+    return _SEP.join(("outbound_udp", service.namespace, service.name, str(port)))
+
+
+def udp_upstream_stat_prefix(service: ServiceKey, port: int) -> str:
+    return f"outbound_udp_{service.namespace}_{service.name}_{port}"
+
+
 def inbound_listener(port_name: str) -> str:
     return f"inbound{_SEP}{port_name}"
 

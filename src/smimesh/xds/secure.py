@@ -35,8 +35,9 @@ from google.protobuf.message import Message
 
 from smimesh.identity.bundle import IdentityBundle
 from smimesh.identity.spiffe import SpiffeId
-from smimesh.mesh.model import MeshModel
+from smimesh.mesh.model import MeshModel, Protocol
 from smimesh.mesh.modes import MeshModes, MtlsMode
+from smimesh.mesh.udp import udp_upstreams
 from smimesh.mesh.view import ClusterSpec, InboundSpec, ProxyView, proxy_view
 from smimesh.mesh.visibility import memo
 from smimesh.xds import clusters, listeners, names, secrets, type_urls
@@ -159,6 +160,7 @@ def _listeners(view: SecureView, plain: list[Message]) -> list[Message]:
     inbound = {
         names.inbound_listener(spec.name): (spec, access)
         for spec, access in zip(view.base.inbound, view.inbound_access, strict=True)
+        if spec.protocol is not Protocol.UDP  # no TLS for UDP: its access is enforced at the caller
     }
     found: list[Message] = []
     for listener in plain:
@@ -223,6 +225,10 @@ def secure_view(
 ) -> SecureView:
     """The secured view of one sidecar (KeyError for an unknown node, like `proxy_view`)."""
     base = proxy_view(_open_copy(model), node_id)
+    allowed_udp = udp_upstreams(model, model.instances[node_id])
+    if allowed_udp != base.udp_upstreams:
+        # UDP has no destination-side RBAC: its upstreams follow the real policies, not the open copy.
+        base = replace(base, udp_upstreams=allowed_udp)
     node = base.node
     own = SpiffeId(model.trust_domain, node.identity.namespace, node.identity.service_account)
     audit = modes.audit(node.namespace)
