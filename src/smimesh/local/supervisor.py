@@ -21,6 +21,7 @@ from smimesh.local.guardian import Guardian
 from smimesh.local.plan import InstanceSpec
 from smimesh.local.ports import InstancePorts, PortAllocator
 from smimesh.local.processes import ChildProcess, wait_listening
+from smimesh.local.readiness import wait_serving
 from smimesh.local.rundir import RunDir
 from smimesh.local.supervised import Announce, Ready, Supervised
 from smimesh.settings import LOOPBACK, Settings
@@ -148,7 +149,7 @@ class Supervisor:
     def _start_instance(self, spec: InstanceSpec) -> RunningInstance:
         ports = self.ports.for_instance(spec.node_id, spec.port_names, self.tcp_upstreams)
         sidecar_up = _listening([ports.outbound_http], SIDECAR_READY_WAIT_S)
-        app_up = _listening(list(ports.app.values()))
+        app_up = _serving(list(ports.app.values()))
         ready = sidecar_up if self._sidecar_command is not None else None
         app = self._supervised(spec.name, self._app_launch(spec, ports), ready=ready, probe=app_up)
         run = RunningInstance(spec, ports, app=app)
@@ -232,6 +233,16 @@ def _listening(ports: list[int], timeout_s: float = float("inf")) -> Ready:
     async def probe() -> None:
         for port in ports:
             await wait_listening(LOOPBACK, port, timeout_s)
+
+    return probe
+
+
+def _serving(ports: list[int]) -> Ready:
+    """The app's probe: every port accepts TCP connections or has a bound UDP socket (a UDP app)."""
+
+    async def probe() -> None:
+        for port in ports:
+            await wait_serving(LOOPBACK, port, float("inf"))
 
     return probe
 

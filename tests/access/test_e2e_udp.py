@@ -1,0 +1,146 @@
+"""End to end: UDP service ports under `smimesh up`, with real Envoy sidecars and real UDP workloads.
+
+A UDPRoute lets `app` send to `metrics-a` (port 9000) but not `metrics-b` (port 9001, same service
+account); `other` is named by no TrafficTarget. UDP has no mTLS in Envoy, so access is enforced at
+the caller: only an allowed caller's sidecar listens on the announced `SMIMESH_UDP_*` port.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from e2e_world import WORKLOAD, Mesh, eventually, http_workload, rows, write
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+
+def udp_workload(name: str, sa: str, port: int, namespace: str = "shop") -> str:
+    return f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: {name}, namespace: {namespace}, labels: {{app: {name}}}}}
+spec:
+  serviceAccount: {sa}
+  command: [{sys.executable}, {WORKLOAD}, udp-echo]
+  ports: [{{name: stats, containerPort: {port}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: stats, port: {port}, targetPort: stats, protocol: UDP}}]
+"""
+
+
+ALLOW_9000 = """
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: UDPRoute
+metadata: {name: port-9000, namespace: shop}
+spec: {matches: {ports: [9000]}}
+---
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {name: app-to-metrics, namespace: shop}
+spec:
+  destination: {kind: ServiceAccount, name: metrics, namespace: shop}
+  rules: [{kind: UDPRoute, name: port-9000}]
+  sources: [{kind: ServiceAccount, name: app, namespace: shop}]
+"""
+UPSTREAMS = {"a": "metrics-a.shop:9000/udp", "b": "metrics-b.shop:9001/udp"}
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
+    tmp = tmp_path_factory.mktemp("udp")
+    directory = tmp / "mesh"
+    directory.mkdir()
+    workloads = [http_workload("app"), http_workload("other")]
+    workloads += [udp_workload("metrics-a", "metrics", 9000), udp_workload("metrics-b", "metrics", 9001)]
+    write(directory / "workloads.yaml", "\n---\n".join(workloads))
+    write(directory / "access.yaml", ALLOW_9000)
+    running = Mesh(directory, tmp / "run", tmp / "contexts.json").start()
+    try:
+        running.wait_ready(expected_instances=4)
+        yield running
+    finally:
+        assert running.stop() == 0
+
+
+def udp_echo(address: str, text: str = "hello", attempts: int = 3, wait: float = 1.0) -> str:
+    """The answer to one datagram sent to `address` ("" if none came back after a few tries)."""
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(wait)
+        for _ in range(attempts):
+            try:
+                sock.sendto(text.encode(), (host, int(port)))
+                return sock.recvfrom(65535)[0].decode()
+            except OSError:  # timeout, or ICMP port unreachable reported on the next call
+                continue
+    return ""
+
+
+def announced(mesh: Mesh, instance: str, which: str) -> str:
+    return str(rows(mesh)[instance]["tcp_upstreams"][UPSTREAMS[which]])  # type: ignore[index]
+
+
+def udp_listeners(mesh: Mesh, instance: str) -> set[str]:
+    admin = rows(mesh)[instance]["admin"]
+    names = httpx.get(f"http://{admin}/listeners", timeout=5).text.split()
+    return {line.split("::", 1)[0] for line in names if line.startswith("outbound_udp|")}
+
+
+def explain_allows(mesh: Mesh, workload: str, to: str) -> bool:
+    command = [sys.executable, "-m", "smimesh", "explain", "-f", str(mesh.directory)]
+    command += ["--from", workload, "--to", to, "-o", "json"]
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return bool(json.loads(answer.stdout)["allowed"])
+
+
+def test_the_app_is_told_its_udp_upstreams(mesh: Mesh) -> None:
+    app = rows(mesh)["app-0"]
+    env = httpx.get(f"http://127.0.0.1:{app['ports']['http']}/", timeout=5).json()["udp_upstreams"]  # type: ignore[index]
+    assert env == {
+        "SMIMESH_UDP_METRICS_A_SHOP_9000": announced(mesh, "app-0", "a"),
+        "SMIMESH_UDP_METRICS_B_SHOP_9001": announced(mesh, "app-0", "b"),
+    }
+
+
+def test_allowed_port_is_echoed_by_the_backend_and_the_other_is_not(mesh: Mesh) -> None:
+    assert udp_listeners(mesh, "app-0") == {"outbound_udp|shop|metrics-a|9000"}
+    assert udp_echo(announced(mesh, "app-0", "a"), "ping 1") == "metrics-a-0 ping 1"
+    assert udp_echo(announced(mesh, "app-0", "b"), "ping 2") == ""
+
+
+def test_a_caller_no_traffic_target_names_gets_no_udp_listener(mesh: Mesh) -> None:
+    assert udp_listeners(mesh, "other-0") == set()
+    assert udp_echo(announced(mesh, "other-0", "a")) == ""
+
+
+def test_explain_agrees_with_the_sidecars(mesh: Mesh) -> None:
+    cases = [
+        ("app", "a", "metrics-a.shop:9000"),
+        ("app", "b", "metrics-b.shop:9001"),
+        ("other", "a", "metrics-a.shop:9000"),
+    ]
+    for workload, which, to in cases:
+        echoed = udp_echo(announced(mesh, f"{workload}-0", which), "are you there") != ""
+        assert explain_allows(mesh, workload, to) is echoed, (workload, to, echoed)
+
+
+def test_deleting_the_traffic_target_removes_the_listener(mesh: Mesh) -> None:
+    address = announced(mesh, "app-0", "a")
+    (mesh.directory / "access.yaml").unlink()
+    eventually(lambda: not udp_listeners(mesh, "app-0"), 15, what="UDP listener removed", mesh=mesh)
+    assert udp_echo(address) == ""
+    write(mesh.directory / "access.yaml", ALLOW_9000)
+    eventually(lambda: udp_echo(address, "back") == "metrics-a-0 back", 15, what="echo again", mesh=mesh)
