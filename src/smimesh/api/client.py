@@ -71,6 +71,11 @@ class ApiClient:
         rows: list[dict[str, Any]] = self._call("GET", "/api/v1/proxies")["proxies"]
         return rows
 
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET any path of the API (e.g. the SMI metrics paths) and return its JSON object; errors as
+        for every call (ControlPlaneUnavailableError, ApiError)."""
+        return self._call("GET", path, params=params)
+
     def proxy_config(self, name: str, config_type: str | None = None) -> dict[str, Any]:
         params = {"type": config_type} if config_type else None
         return self._call("GET", f"/api/v1/proxies/{quote(name, safe='')}/config", params=params)

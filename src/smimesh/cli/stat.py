@@ -41,7 +41,7 @@ def metrics_path(kind: str, name: str | None, namespace: str | None, *, edges: b
 
 def fetch(client: ApiClient, path: str, window: str, selector: str | None = None) -> dict[str, Any]:
     params = {"window": window, **({"labelSelector": selector} if selector else {})}
-    return client._call("GET", path, params=params)  # the API client's one generic GET
+    return client.get_json(path, params=params)
 
 
 def values(item: dict[str, Any]) -> dict[str, float]:
