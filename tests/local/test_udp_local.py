@@ -53,7 +53,7 @@ def test_udp_keys_and_variables() -> None:
 
 def test_udp_service_ports_get_udp_keys_variables_and_reach_the_model(tmp_path: Path) -> None:
     (tmp_path / "stats.yaml").write_text(textwrap.dedent(MANIFEST))
-    result = load_paths([tmp_path])
+    result = load_paths([str(tmp_path)])
     assert not has_errors(result.diagnostics), [d.format() for d in result.diagnostics]
     snapshot = InputSnapshot.from_objects(result.objects)
     keys = tcp_upstream_keys(snapshot)

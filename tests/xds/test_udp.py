@@ -155,7 +155,8 @@ def test_golden(golden: Golden, node: str) -> None:
 
 
 def _data(message: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(MessageToDict(message, preserving_proto_field_name=True)))
+    data: dict[str, Any] = json.loads(json.dumps(MessageToDict(message, preserving_proto_field_name=True)))
+    return data
 
 
 def _udp_bootstrap(model: MeshModel) -> dict[str, Any]:
