@@ -68,10 +68,10 @@ def test_udp_service_ports_get_udp_keys_variables_and_reach_the_model(tmp_path: 
     instance = mesh_instance(spec, ports, keys)
     model = build_model(snapshot, [instance], permissive=True)
     view = proxy_view(model, instance.node_id)
-    assert [(u.port, u.local_port) for u in view.udp_upstreams] == [
+    assert {(u.port, u.local_port) for u in view.udp_upstreams} == {
         (8125, ports.tcp_upstreams[keys[0]]),
         (8126, ports.tcp_upstreams[keys[1]]),
-    ]
+    }
 
 
 def test_a_bound_udp_socket_counts_as_serving_and_a_free_port_does_not() -> None:

@@ -3,9 +3,9 @@
 Owns which port each listener of the local mesh gets: the app's port per Workload port, the
 sidecar's inbound port per Workload port, the outbound HTTP proxy port (the workload's HTTP_PROXY),
 the sidecar's admin port and one local port per non-HTTP upstream. Ports come from the kernel
-(bind to port 0) and are remembered, so two instances never get the same port even if the kernel
-would hand a just-closed port out again, and an instance that restarts keeps its ports (its
-callers' endpoints stay valid).
+(bind to port 0; also free for UDP, since any of them may carry UDP) and are remembered, so two
+instances never get the same port even if the kernel would hand a just-closed port out again, and
+an instance that restarts keeps its ports (its callers' endpoints stay valid).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class PortAllocator:
         """One port that is free now and not held by any instance."""
         for _ in range(_MAX_ATTEMPTS):
             port = self._probe()
-            if port not in self._held:
+            if port not in self._held and self._free_for_udp(port):
                 self._held.add(port)
                 return port
         raise ProcessError(f"could not find a free port on {self.host}", hint="too many ports in use?")
@@ -84,6 +84,15 @@ class PortAllocator:
         ports = self._by_instance.pop(instance, None)
         if ports is not None:
             self.release(ports.all_ports())
+
+    def _free_for_udp(self, port: int) -> bool:
+        """Whether no UDP socket holds the port: any port may carry UDP (UDP apps, UDP sidecar listeners)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind((self.host, port))
+            except OSError:
+                return False
+        return True
 
     def _probe(self) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
