@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from smimesh.local.binaries import find_envoy
 from smimesh.mesh import build_model, proxy_view
 from smimesh.mesh.access import evaluate_access
+from smimesh.mesh.impact import affected_nodes
 from smimesh.mesh.instances import counter, instances_from_workloads
 from smimesh.mesh.model import MeshModel, Protocol, ServiceKey
 from smimesh.mesh.modes import DEFAULT_MODES
@@ -143,6 +144,16 @@ def test_secured_config_keeps_caller_side_enforcement_and_plain_udp_inbound() ->
     inbound = udp_listeners(server)
     assert set(inbound) == {"inbound|udp-a", "inbound|udp-b"}
     assert all(not x.filter_chains for x in inbound.values())  # no TLS chain wrapped around UDP
+
+
+def test_a_udproute_port_change_reaches_the_callers_view_through_the_impact_index() -> None:
+    """Who may reach whom is unchanged (same TrafficTarget), only the UDPRoute's ports move."""
+    old = udp_world(ROUTE, ALLOW_APP)
+    new = udp_world(ROUTE.replace("ports: [9000]", "ports: [9001]"), ALLOW_APP)
+    assert upstream_ports(old, "app-0.shop") == {9000} and upstream_ports(new, "app-0.shop") == {9001}
+    affected = affected_nodes(old, new)
+    assert affected is None or "app-0.shop" in affected
+    assert affected is not None and "other-0.shop" not in affected  # named by no policy: unchanged
 
 
 def _none(_: object) -> None:

@@ -12,7 +12,9 @@ in its outbound set, k's Service value and splits. k is in I's outbound set in a
 some t in T_M(k) = {k} + backends(k) + roots(k) + backends(roots(k)) has an endpoint identity in
 reach(I) (k direct; k a split root over a direct backend; k a backend of a visible root). So a
 changed k affects exactly the callers of T_old(k) and T_new(k) (the sources whose reach meets their
-endpoint identities), plus nothing else. This mirrors `visibility.py`: a change there must be
+endpoint identities), plus nothing else. A view's UDP upstreams also follow the access decisions of
+the policies naming its identity, which a rule change alters without changing reach
+(`mesh.udp.changed_udp_sources`). This mirrors `visibility.py`: a change there must be
 mirrored here (the property test in tests/mesh/test_impact.py checks the two agree on random changes).
 """
 
@@ -23,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from smimesh.mesh.model import Identity, MeshModel, ServiceKey
+from smimesh.mesh.udp import changed_udp_sources
 from smimesh.mesh.visibility import _reach_index, memo
 
 _Index = dict[Any, frozenset[Any]]
@@ -108,7 +111,7 @@ def affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
     services = _changed_services(old, new)
     if services and new.permissive:
         return None  # every sidecar sees every service
-    identities = _changed_reach(old, new)
+    identities = _changed_reach(old, new) | changed_udp_sources(old, new)
     if services:
         identities |= callers_of(old, services) | callers_of(new, services)
     nodes = _changed_keys(old.instances, new.instances) | _changed_inbound(old, new)

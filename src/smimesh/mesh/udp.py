@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smimesh.mesh.access import evaluate_access
-from smimesh.mesh.model import Instance, MeshModel, Protocol, ServiceKey
+from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, ServiceKey
+from smimesh.mesh.visibility import memo
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -28,8 +29,20 @@ class UdpUpstreamSpec:
     endpoints: tuple[tuple[str, int], ...]  # the destination sidecars' inbound UDP listeners
 
 
+def _has_udp(model: MeshModel) -> bool:
+    return any(p.protocol is Protocol.UDP for s in model.services.values() for p in s.ports)
+
+
+def has_udp(model: MeshModel) -> bool:
+    """Whether any service port of the model is UDP (once per model: most meshes have none)."""
+    found: bool = memo(model, "has-udp", lambda: _has_udp(model))
+    return found
+
+
 def udp_upstreams(model: MeshModel, inst: Instance) -> tuple[UdpUpstreamSpec, ...]:
     """The UDP upstreams `inst` announced that its identity may use, in a stable order."""
+    if not inst.tcp_upstreams or not has_udp(model):
+        return ()
     specs = []
     for up in inst.tcp_upstreams:  # the runtime gives every non-HTTP service port a local port
         service = model.service(up.service_key)
@@ -41,3 +54,16 @@ def udp_upstreams(model: MeshModel, inst: Instance) -> tuple[UdpUpstreamSpec, ..
                 UdpUpstreamSpec(up.local_port, inst.host, up.service_key, up.port, svc_port.addresses)
             )
     return tuple(sorted(specs))
+
+
+def changed_udp_sources(old: MeshModel, new: MeshModel) -> set[Identity]:
+    """The callers whose UDP upstreams a policy change may change (for `mesh.impact`).
+
+    An access decision for source S depends only on the policies naming S (allowing needs one; one
+    not naming S can neither allow nor deny S), so the sources of the changed policies are enough.
+    Reach does not capture this: a UDPRoute's ports can change while who-may-reach-whom stays equal.
+    """
+    if old.policies is new.policies or not (has_udp(old) or has_udp(new)) or old.policies == new.policies:
+        return set()
+    changed = set(old.policies) ^ set(new.policies)
+    return {source for policy in changed for source in policy.sources}
