@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ spec:
   rules: [{kind: UDPRoute, name: port-9000}]
   sources: [{kind: ServiceAccount, name: app, namespace: shop}]
 """
-UPSTREAMS = {"a": "metrics-a.shop:9000/udp", "b": "metrics-b.shop:9001/udp"}
+UPSTREAMS = {"a": "metrics-a.shop:9000", "b": "metrics-b.shop:9001"}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def udp_echo(address: str, text: str = "hello", attempts: int = 3, wait: float =
 
 
 def announced(mesh: Mesh, instance: str, which: str) -> str:
-    return str(rows(mesh)[instance]["tcp_upstreams"][UPSTREAMS[which]])  # type: ignore[index]
+    return str(rows(mesh)[instance]["udp_upstreams"][UPSTREAMS[which]])  # type: ignore[index]
 
 
 def udp_listeners(mesh: Mesh, instance: str) -> set[str]:
@@ -99,11 +100,21 @@ def udp_listeners(mesh: Mesh, instance: str) -> set[str]:
     return {line.split("::", 1)[0] for line in names if line.startswith("outbound_udp|")}
 
 
-def explain_allows(mesh: Mesh, workload: str, to: str) -> bool:
+def explain(mesh: Mesh, workload: str, to: str, *extra: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "smimesh", "explain", "-f", str(mesh.directory)]
-    command += ["--from", workload, "--to", to, "-o", "json"]
-    answer = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    return bool(json.loads(answer.stdout)["allowed"])
+    command += ["--from", workload, "--to", to, *extra]
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=mesh.env)
+    return {"stdout": answer.stdout, "stderr": answer.stderr, "exit": answer.returncode}
+
+
+def explain_allows(mesh: Mesh, workload: str, to: str) -> bool:
+    return bool(json.loads(explain(mesh, workload, to, "-o", "json")["stdout"])["allowed"])
+
+
+def explain_live(mesh: Mesh, workload: str, to: str) -> dict[str, Any]:
+    answer = explain(mesh, workload, to, "--live", "--api-addr", mesh.api, "-o", "json")
+    parsed: dict[str, Any] = json.loads(answer["stdout"])
+    return parsed
 
 
 def test_the_app_is_told_its_udp_upstreams(mesh: Mesh) -> None:
@@ -135,6 +146,34 @@ def test_explain_agrees_with_the_sidecars(mesh: Mesh) -> None:
     for workload, which, to in cases:
         echoed = udp_echo(announced(mesh, f"{workload}-0", which), "are you there") != ""
         assert explain_allows(mesh, workload, to) is echoed, (workload, to, echoed)
+
+
+def test_status_lists_udp_upstreams_apart_from_tcp(mesh: Mesh) -> None:
+    app = rows(mesh)["app-0"]
+    assert set(app["udp_upstreams"]) == set(UPSTREAMS.values())  # type: ignore[arg-type]
+    assert not any(key.endswith("/udp") for key in app["tcp_upstreams"])  # type: ignore[attr-defined]
+
+
+def test_explain_live_reads_the_callers_udp_listener(mesh: Mesh) -> None:
+    assert udp_echo(announced(mesh, "app-0", "a"), "counted") == "metrics-a-0 counted"
+    cases = [("app", "metrics-a.shop:9000", True), ("app", "metrics-b.shop:9001", False)]
+    cases.append(("other", "metrics-a.shop:9000", False))
+    for workload, to, holds in cases:
+        answer = explain_live(mesh, workload, to)
+        (row,) = answer["live"]
+        assert row["instance"] == f"{workload}-0" and row["side"] == "caller", row
+        assert row["holds_listener"] is holds and row["expects_listener"] is holds, row
+        assert row["agrees"] and answer["allowed"] is holds, row
+    (allowed,) = explain_live(mesh, "app", "metrics-a.shop:9000")["live"]
+    assert allowed["counters"]["downstream_sess_rx_datagrams"] >= 1, allowed
+
+
+def test_explain_live_text_names_the_caller_listener(mesh: Mesh) -> None:
+    answer = explain(mesh, "app", "metrics-b.shop:9001", "--live", "--api-addr", mesh.api)
+    assert answer["exit"] == 1, answer
+    assert "live (the running caller sidecars):" in answer["stdout"], answer
+    assert "app-0 (caller): does not hold UDP listener outbound_udp|shop|metrics-b|9001" in answer["stdout"]
+    assert "matches the manifests" in answer["stdout"] and "DIFFERS" not in answer["stdout"]
 
 
 def test_deleting_the_traffic_target_removes_the_listener(mesh: Mesh) -> None:

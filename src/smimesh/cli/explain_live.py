@@ -1,5 +1,7 @@
 """`smimesh explain --live`: cross-check the offline verdict against the running destination sidecars.
 
+(A UDP port is checked at the callers instead, where its access is enforced: `explain_live_udp`.)
+
 Owns `live_check(model, explanation, api)`: for every instance serving the destination port it
 reads, from the running mesh, the sidecar's inbound listener and route configuration (through the
 API's proxy config, i.e. what Envoy really holds) and its RBAC counters (Envoy admin stats), and
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 
 from smimesh.api.client import ApiClient
+from smimesh.cli.explain_live_udp import CALLER_SIDE, render_caller_row, udp_live_check
 from smimesh.errors import SmimeshError
 from smimesh.mesh.explain import Explanation
 from smimesh.mesh.model import Endpoint, MeshModel, Protocol
@@ -86,6 +89,8 @@ def live_check(model: MeshModel, result: Explanation, api: ApiClient) -> list[di
     port = service.port(result.port) if service else None
     if port is None:
         return []
+    if port.protocol is Protocol.UDP:  # no mTLS for UDP: access is enforced by the caller's sidecar
+        return udp_live_check(model, result, api)
     rows = (_check(model, api, endpoint, port.protocol) for endpoint in port.endpoints)
     return [row for row in rows if row is not None]
 
@@ -93,10 +98,14 @@ def live_check(model: MeshModel, result: Explanation, api: ApiClient) -> list[di
 def render_live(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "live: no running instance serves that port"
-    lines = ["live (the running destination sidecars):"]
+    side = "caller" if rows[0].get("side") == CALLER_SIDE else "destination"
+    lines = [f"live (the running {side} sidecars):"]
     for row in rows:
         if "error" in row:
             lines.append(f"  {row['instance']}: cannot read its sidecar ({row['error']})")
+            continue
+        if row.get("side") == CALLER_SIDE:
+            lines += render_caller_row(row)
             continue
         verdict = "matches the manifests" if row["agrees"] else "DIFFERS from the manifests"
         lines.append(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smimesh.local.backoff import Backoff
-from smimesh.local.env import workload_environment
+from smimesh.local.env import UDP_KEY_SUFFIX, workload_environment
 from smimesh.local.guardian import Guardian
 from smimesh.local.plan import InstanceSpec
 from smimesh.local.ports import InstancePorts, PortAllocator
@@ -59,11 +59,23 @@ class RunningInstance:
             "admin": f"{LOOPBACK}:{self.ports.admin}",
             "http_proxy": f"http://{LOOPBACK}:{self.ports.outbound_http}",
             "ports": dict(self.ports.app),
-            "tcp_upstreams": {
-                k: f"{LOOPBACK}:{p}" for k, p in self.ports.tcp_upstreams.items() if k in tcp_keys
-            },
+            **upstream_addresses(self.ports, tcp_keys),
             "log": str(run_dir.log_path(spec.namespace, spec.name)),
         }
+
+
+def upstream_addresses(ports: InstancePorts, keys: Sequence[str]) -> dict[str, dict[str, str]]:
+    """`tcp_upstreams` and `udp_upstreams` of a status row: `svc.ns:port` -> the local address.
+
+    Both kinds share one port table (keys of UDP ports end in `/udp`); the status shows them apart,
+    each under its own field, without the suffix.
+    """
+    split: dict[str, dict[str, str]] = {"tcp_upstreams": {}, "udp_upstreams": {}}
+    for key, port in ports.tcp_upstreams.items():
+        if key in keys:
+            field_name = "udp_upstreams" if key.endswith(UDP_KEY_SUFFIX) else "tcp_upstreams"
+            split[field_name][key.removesuffix(UDP_KEY_SUFFIX)] = f"{LOOPBACK}:{port}"
+    return split
 
 
 class Supervisor:

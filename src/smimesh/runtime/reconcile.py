@@ -20,12 +20,29 @@ from pathlib import Path
 from typing import Any
 
 from smimesh.errors import SmimeshError
+from smimesh.local.env import parse_upstream_key
 from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
 from smimesh.local.plan import InstanceSpec
 from smimesh.local.ports import InstancePorts
 from smimesh.local.supervisor import Supervisor
 
 DRAIN_MAX_S = 5.0  # longest wait for sidecars to drop endpoints of instances about to stop
+
+
+def new_upstreams_message(added: list[str]) -> str:
+    """What `up` says when non-HTTP service ports appear after start (keys of `tcp_upstream_keys`).
+
+    Running apps keep the variables they started with, so the message names the variable families
+    and the status fields (`tcp_upstreams`, `udp_upstreams`) where their local ports are shown.
+    """
+    kinds = sorted({"UDP" if parse_upstream_key(key)[3] else "TCP" for key in added})
+    variables = " / ".join(f"SMIMESH_{kind}_*" for kind in kinds)
+    fields = ", ".join(f"{kind.lower()}_upstreams" for kind in kinds)
+    return (
+        f"new non-HTTP upstream(s) {', '.join(added)}: instances started from now on get their "
+        f"{variables} variables; running ones reach them at the local ports that "
+        f"`smimesh status -o json` shows ({fields})"
+    )
 
 
 class WorkloadReconciler:
@@ -95,14 +112,10 @@ class WorkloadReconciler:
         return True
 
     def _announce_new_upstreams(self, keys: list[str]) -> None:
-        """Environment variables are fixed at start: say how running instances reach a new TCP service."""
+        """Environment variables are fixed at start: say how running instances reach a new service port."""
         added = sorted(set(keys) - set(self._tcp_keys))
         if added and self.supervisor.running:
-            self.say(
-                f"new non-HTTP upstream(s) {', '.join(added)}: instances started from now on get their "
-                "SMIMESH_TCP_* variables; running ones reach them at the local ports that "
-                "`smimesh status -o json` shows (tcp_upstreams)"
-            )
+            self.say(new_upstreams_message(added))
 
     def _announce(self, before: set[str], after: set[str]) -> None:
         if not before:
