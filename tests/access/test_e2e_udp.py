@@ -7,15 +7,20 @@ the caller: only an allowed caller's sidecar listens on the announced `SMIMESH_U
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from smimesh.telemetry.edges import readings_from_sample
+from smimesh.telemetry.scrape import StatsSample, scrape
 
 sys.path.insert(0, str(Path(__file__).parent))
 from e2e_world import WORKLOAD, Mesh, eventually, http_workload, rows, write
@@ -174,6 +179,31 @@ def test_explain_live_text_names_the_caller_listener(mesh: Mesh) -> None:
     assert "live (the running caller sidecars):" in answer["stdout"], answer
     assert "app-0 (caller): does not hold UDP listener outbound_udp|shop|metrics-b|9001" in answer["stdout"]
     assert "matches the manifests" in answer["stdout"] and "DIFFERS" not in answer["stdout"]
+
+
+def test_udp_traffic_is_not_in_the_traffic_metrics(mesh: Mesh) -> None:
+    """Real sidecars after real datagrams: Envoy counts them, the SMI metrics do not (docs/metrics.md)."""
+    assert udp_echo(announced(mesh, "app-0", "a"), "metrics") == "metrics-a-0 metrics"
+    admin = str(rows(mesh)["app-0"]["admin"])
+    udp_stats = httpx.get(f"http://{admin}/stats", params={"filter": r"^udp\."}, timeout=5).text
+    assert "downstream_sess_rx_datagrams: 0" not in udp_stats and "datagrams" in udp_stats, udp_stats
+    for instance in ("app-0", "metrics-a-0"):
+        host, _, port = str(rows(mesh)[instance]["admin"]).rpartition(":")
+        sample = asyncio.run(scrape_sidecar(host, int(port)))
+        assert not [name for name in sample.counters if "udp" in name], sample.counters
+        readings = readings_from_sample(f"{instance}.shop", sample)
+        assert all(r.success == r.failure == 0 for r in readings.values()), readings
+    time.sleep(2.5)  # a few scrape intervals: the collector has seen the datagrams' stats by now
+    api = f"http://{mesh.api}/apis/metrics.smi-spec.io/v1alpha1/namespaces/shop"
+    edges = httpx.get(f"{api}/deployments/app/edges", params={"window": "5m"}, timeout=10).json()
+    assert [e for e in edges["items"] if e["edge"]["resource"]["name"].startswith("metrics")] == []
+    backend = httpx.get(f"{api}/services/metrics-a", params={"window": "5m"}, timeout=10).json()
+    assert {m["name"]: m["value"] for m in backend["metrics"]}["success_count"] == "0", backend
+
+
+async def scrape_sidecar(host: str, admin_port: int) -> StatsSample:
+    async with httpx.AsyncClient() as client:
+        return await scrape(client, host, admin_port)
 
 
 def test_deleting_the_traffic_target_removes_the_listener(mesh: Mesh) -> None:
