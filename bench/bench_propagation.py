@@ -6,9 +6,18 @@ build_model -> proxy_view -> generate -> Snapshot -> cache) and the real ADS ser
 P Envoy-like clients runs in a child process (`smimesh.testing.ads_fleet`), one gRPC connection
 each, so the control plane's figures are its own. The change is a weight change of the split; the
 clock runs from the store change to each proxy's ACK as the server saw it (SyncState convergence).
-SotW and delta run side by side. Target: all 1,000 ACKed in <= 1 s (stretch 0.5 s).
+SotW and delta run side by side, each for three pipelines over the same fleet and change:
+- `plain`: `mesh.proxy_view` + `xds.generate` (visibility trimmed by policy, no mTLS);
+- `secured`: what `smimesh up` runs: `runtime.identity.MeshSecurity` with a CA in a temporary run
+  directory and the default modes (smi + strict): every service visible, mTLS, RBAC, SDS secrets,
+  with its `affected` index;
+- `secured-full`: the same without the index (every view recomputed on every change: the pipeline
+  as `smimesh up` ran it before the index).
+The fleet subscribes to CDS and LDS (and what they name), not to SDS secrets: a split change leaves
+secrets unchanged, so convergence is the same, but the secrets' first push is not in the figures.
+Target: all 1,000 ACKed in <= 1 s (stretch 0.5 s).
 
-    .venv/bin/python -m bench.bench_propagation [--quick] [--results-dir DIR]
+    .venv/bin/python -m bench.bench_propagation [--quick] [--results-dir DIR] [--variants plain,secured]
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import envelope
+from smimesh.runtime.identity import MeshSecurity
 from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
@@ -37,6 +48,7 @@ from smimesh.xds.snapshot import DEFAULT_INTERNER
 
 TARGET_S, STRETCH_S = 1.0, 0.5
 NAMESPACE = "fleet"
+VARIANTS = ("plain", "secured", "secured-full")
 
 
 def fleet_yaml(services: int, proxies: int, weights: tuple[int, int] = (90, 10)) -> str:
@@ -107,13 +119,14 @@ class BenchStore:
 class ControlPlane:
     """Server + cache + pipeline + store, started and stopped together."""
 
-    def __init__(self, services: int, proxies: int) -> None:
+    def __init__(self, services: int, proxies: int, variant: str = "plain") -> None:
         self.resources = load_world(fleet_yaml(services, proxies))
         self.instances = world_instances(self.resources)
         self.store, self.cache, self.sync = BenchStore(self.resources), SnapshotCache(), SyncState()
         self.metrics = ControlPlaneMetrics()
         self.server = XdsServer(self.cache, self.sync, metrics=self.metrics)
-        self.pipeline = Pipeline(self.store, self.cache, settings=Settings())
+        self._run_dir = tempfile.TemporaryDirectory(prefix="smimesh-bench-")
+        self.pipeline = _pipeline(variant, self.store, self.cache, Path(self._run_dir.name))
         self.converged: list[tuple[str, float]] = []
         self.sync.convergence_listeners.append(lambda node, seconds: self.converged.append((node, seconds)))
         self._task: asyncio.Task[None] | None = None
@@ -133,6 +146,7 @@ class ControlPlane:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.server.stop()
+        self._run_dir.cleanup()
 
     def pushes(self) -> dict[str, float]:
         """xDS responses sent so far, by type (from the control plane's own metrics)."""
@@ -150,6 +164,19 @@ class ControlPlane:
                 raise TimeoutError(f"not all proxies synced after {within}s: {self.sync.rows()[:3]}")
             await asyncio.sleep(0.01)
         return time.monotonic() - started
+
+
+def _pipeline(variant: str, store: BenchStore, cache: SnapshotCache, run_dir: Path) -> Pipeline:
+    """The pipeline of `variant`; the secured ones wired as `runtime.app` wires `smimesh up`'s (without
+    the xDS authentication hooks: the simulated proxies carry no bootstrap credential)."""
+    settings = Settings()
+    if variant == "plain":
+        return Pipeline(store, cache, settings=settings)
+    security = MeshSecurity(run_dir, settings)
+    return Pipeline(
+        store, cache, settings=settings, build_model=security.build_model, proxy_view=security.proxy_view,
+        generate=security.generate, affected=security.affected if variant == "secured" else None,
+    )  # fmt: skip
 
 
 class Fleet:
@@ -200,8 +227,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_s": quantiles[49], "p90_s": quantiles[89], "max_s": ordered[-1], "count": len(ordered)}
 
 
-async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
-    plane = ControlPlane(services, proxies)
+async def propagation(services: int, proxies: int, mode: str, variant: str = "plain") -> dict[str, Any]:
+    plane = ControlPlane(services, proxies, variant)
     await plane.start()
     initial_build_s = plane.pipeline.stats.last_build_s
     interning = {
@@ -214,6 +241,7 @@ async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
             plane.converged.clear()
             changed = load_world(fleet_yaml(services, proxies, weights=(80, 20)))
             pushes_before = plane.pushes()
+            views_before = _view_counts(plane.pipeline)
             changed_at = plane.store.replace(changed)
             while len(plane.converged) < proxies:
                 if time.monotonic() - changed_at > 120:
@@ -221,12 +249,15 @@ async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
                 await asyncio.sleep(0.005)
             all_acked_s = time.monotonic() - changed_at
             return {
-                "mode": mode,
+                "mode": f"{variant} {mode}",  # the report's row label
+                "xds_mode": mode,
+                "variant": variant,
                 "services": services,
                 "proxies": proxies,
                 "initial_build_s": initial_build_s,
                 "initial_sync_s": initial_sync_s,
                 "change_rebuild_s": plane.pipeline.stats.last_build_s,
+                "views_for_the_change": _minus(_view_counts(plane.pipeline), views_before),
                 "all_acked_s": all_acked_s,
                 "per_proxy_convergence": _percentiles([seconds for _, seconds in plane.converged]),
                 "pushes_for_the_change": _minus(plane.pushes(), pushes_before),
@@ -235,6 +266,15 @@ async def propagation(services: int, proxies: int, mode: str) -> dict[str, Any]:
             }
     finally:
         await plane.stop()
+
+
+def _view_counts(pipeline: Pipeline) -> dict[str, float]:
+    stats = pipeline.stats
+    return {
+        "recomputed": stats.proxies_recomputed,
+        "unchanged": stats.proxies_unchanged,
+        "skipped": stats.proxies_skipped,
+    }
 
 
 def _resource_count(cache: SnapshotCache, node_id: str) -> int:
@@ -247,22 +287,44 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
-def _in_fresh_process(quick: bool, mode: str) -> dict[str, Any]:
+def _in_fresh_process(quick: bool, mode: str, variant: str) -> dict[str, Any]:
     """Every run in a new process: the generators' and the interner's caches from an earlier run (which
     already hold the changed config) must not make a later run look cheap."""
-    argv = [sys.executable, "-m", "bench.bench_propagation", "--one", mode] + (["--quick"] if quick else [])
+    argv = [sys.executable, "-m", "bench.bench_propagation", "--one", mode, "--variants", variant]
+    argv += ["--quick"] if quick else []
     done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def envelope_targets(medians: dict[str, Any], proxies: int, quick: bool) -> list[dict[str, Any]]:
-    """One per mode. The target is about 1,000 proxies: a quick run (100) is shown, not judged."""
+    """One per variant and mode. The target is about 1,000 proxies: a quick run (100) is shown, not judged."""
     return [
-        envelope.target(f"{mode}: change -> all {proxies} proxies ACKed (s, median)",
+        envelope.target(f"{key}: change -> all {proxies} proxies ACKed (s, median)",
                         f"<= {TARGET_S} s at 1,000 proxies (stretch {STRETCH_S} s)", run["all_acked_s"],
                         None if quick else run["all_acked_s"] <= TARGET_S)
-        for mode, run in medians.items()
-    ]
+        for key, run in medians.items()
+    ]  # fmt: skip
+
+
+def _variants(text: str) -> list[str]:
+    chosen = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown or not chosen:
+        raise SystemExit(f"--variants: unknown {unknown or 'none given'}; choose from {', '.join(VARIANTS)}")
+    return chosen
+
+
+def _ratios(medians: dict[str, Any]) -> dict[str, float]:
+    """Each mode's secured variants over its plain one, and delta over SotW per variant."""
+    found: dict[str, float] = {}
+    for key, run in medians.items():
+        variant, mode = key.split("/")
+        plain, sotw = medians.get(f"plain/{mode}"), medians.get(f"{variant}/sotw")
+        if plain is not None and variant != "plain":
+            found[f"{key} over plain/{mode}"] = run["all_acked_s"] / plain["all_acked_s"]
+        if sotw is not None and mode == "delta":
+            found[f"{key} over {variant}/sotw"] = run["all_acked_s"] / sotw["all_acked_s"]
+    return found
 
 
 def main() -> None:
@@ -272,30 +334,37 @@ def main() -> None:
     parser.add_argument(
         "--one", choices=["sotw", "delta"], help="(internal) one run of one mode, JSON on stdout"
     )
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"any of {', '.join(VARIANTS)}")
     envelope.add_results_dir(parser)
     args = parser.parse_args()
     services, proxies = (10, 100) if args.quick else (50, 1000)
     repeat = args.repeat or (1 if args.quick else 3)
+    variants = _variants(args.variants)
     if args.one:
-        print(json.dumps(asyncio.run(propagation(services, proxies, args.one))))
+        print(json.dumps(asyncio.run(propagation(services, proxies, args.one, variants[0]))))
         return
     started = envelope.Run("propagation", args.quick)
-    runs = {mode: [_in_fresh_process(args.quick, mode) for _ in range(repeat)] for mode in ("sotw", "delta")}
-    medians = {mode: _median_run(mode_runs) for mode, mode_runs in runs.items()}
+    runs = {
+        f"{variant}/{mode}": [_in_fresh_process(args.quick, mode, variant) for _ in range(repeat)]
+        for variant in variants
+        for mode in ("sotw", "delta")
+    }
+    medians = {key: _median_run(key_runs) for key, key_runs in runs.items()}
     result = {
         "target_s": TARGET_S,
         "stretch_s": STRETCH_S,
         "median": medians,
         "runs": runs,
-        "delta_over_sotw": medians["delta"]["all_acked_s"] / medians["sotw"]["all_acked_s"],
+        "ratios": _ratios(medians),
     }
     out = envelope.write(started, args.results_dir, result, envelope_targets(medians, proxies, args.quick))
-    for mode, mode_runs in runs.items():
-        each = ", ".join(f"{run['all_acked_s']:.3f}s" for run in mode_runs)
-        conv = medians[mode]["per_proxy_convergence"]
+    for key, key_runs in runs.items():
+        each = ", ".join(f"{run['all_acked_s']:.3f}s" for run in key_runs)
+        conv, median = medians[key]["per_proxy_convergence"], medians[key]
         print(
-            f"{mode:5} {proxies} proxies: all ACKed {medians[mode]['all_acked_s']:.3f}s (median of {each}) "
-            f"(median run: p50 {conv['p50_s']:.3f}s p90 {conv['p90_s']:.3f}s max {conv['max_s']:.3f}s)"
+            f"{key:18} {proxies} proxies: all ACKed {median['all_acked_s']:.3f}s (median of {each}) "
+            f"rebuild {median['change_rebuild_s']:.3f}s "
+            f"(p50 {conv['p50_s']:.3f}s p90 {conv['p90_s']:.3f}s max {conv['max_s']:.3f}s)"
         )
     print(f"wrote {out}")
 

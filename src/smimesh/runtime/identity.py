@@ -4,6 +4,9 @@ Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS
 - `build_model` / `proxy_view` / `generate`: the pipeline's three functions, secured (the model in
   the traffic-policy mode; `xds.secure.secure_view` with this mesh's modes and current identity
   bundles; `xds.secure.generate_secure`);
+- `affected(old_model, new_model)`: the pipeline's index for the secured view
+  (`xds.secure_impact` plus the identities whose leaf was renewed; None when the modes or the trust
+  bundle changed);
 - `hooks`: the xDS authenticator (per-node bootstrap credential) and the SDS guard;
 - `bootstrap_metadata(node_id)`: what the sidecar launcher writes into each bootstrap;
 - `async run(changed)`: sleeps until the certificate book's next renewal (or root phase change),
@@ -46,6 +49,7 @@ from smimesh.server.sds import SecretGuard
 from smimesh.server.xds_auth import NodeAuthenticator
 from smimesh.settings import Settings
 from smimesh.xds.secure import SecureView, generate_secure, secure_view
+from smimesh.xds.secure_impact import secure_affected_nodes
 
 Clock = Callable[[], datetime]
 _MIN_SLEEP_S = 0.01
@@ -63,6 +67,13 @@ def _issued_at(root: CertificateAuthority) -> datetime:
 def _rotation_due(root: CertificateAuthority, fraction: float) -> datetime:
     issued = _issued_at(root)
     return issued + (root.not_after - issued) * fraction
+
+
+_Record = tuple[MeshModes, dict[SpiffeId, IdentityBundle]]
+
+
+def _trust_of(bundles: dict[SpiffeId, IdentityBundle]) -> set[Any]:
+    return {bundle.trust for bundle in bundles.values()}
 
 
 class MeshSecurity:
@@ -87,6 +98,8 @@ class MeshSecurity:
         self.guard = SecretGuard(self.identity_of_node)
         self._wake = asyncio.Event()
         self.renewals = 0
+        # What the views of the previous and of this rebuild see (recorded by build_model).
+        self._recorded: list[_Record | None] = [None, None]
 
     def _load_root(self, run_dir: Path) -> tuple[CertificateAuthority, bool]:
         if self.user_ca is not None:
@@ -133,6 +146,8 @@ class MeshSecurity:
         identities = {self._spiffe(i.namespace, i.service_account) for i in model.instances.values()}
         if self.book.sync(identities | self.book.identities, self._clock()):
             self._wake.set()  # a new identity: the renewal schedule may have moved earlier
+        bundles = {identity: self.book.bundle(identity) for identity in self.book.identities}
+        self._recorded = [self._recorded[1], (self.modes, bundles)]
         return model
 
     def proxy_view(self, model: Any, node_id: str) -> SecureView:
@@ -141,6 +156,23 @@ class MeshSecurity:
     @staticmethod
     def generate(view: SecureView) -> dict[str, list[Any]]:
         return generate_secure(view)
+
+    def affected(self, old: Any, new: Any) -> frozenset[str] | None:
+        """The nodes whose secured view may differ from the previous rebuild's (a superset), or None.
+
+        The pipeline calls it only after a complete previous pass, between `build_model` (which
+        records the modes and bundles each rebuild's views see) and the views; a bundle renewed
+        during a pass is caught by the next one (it differs from what the pass recorded)."""
+        before, now = self._recorded
+        if before is None or now is None or before[0] != now[0] or _trust_of(before[1]) != _trust_of(now[1]):
+            return None
+        nodes = secure_affected_nodes(old, new)
+        renewed = {i for i in before[1].keys() | now[1].keys() if before[1].get(i) != now[1].get(i)}
+        if nodes is None or not renewed:
+            return nodes
+        spiffe = self._spiffe
+        holders = {n for n, i in new.instances.items() if spiffe(i.namespace, i.service_account) in renewed}
+        return nodes | holders
 
     def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
         return self.book.bundle(identity) if identity in self.book.identities else None
