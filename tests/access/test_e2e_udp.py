@@ -105,8 +105,8 @@ def udp_listeners(mesh: Mesh, instance: str) -> set[str]:
     return {line.split("::", 1)[0] for line in names if line.startswith("outbound_udp|")}
 
 
-def explain(mesh: Mesh, workload: str, to: str, *extra: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "smimesh", "explain", "-f", str(mesh.directory)]
+def explain(mesh: Mesh, workload: str, to: str, *extra: str, manifests: Path | None = None) -> dict[str, Any]:
+    command = [sys.executable, "-m", "smimesh", "explain", "-f", str(manifests or mesh.directory)]
     command += ["--from", workload, "--to", to, *extra]
     answer = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=mesh.env)
     return {"stdout": answer.stdout, "stderr": answer.stderr, "exit": answer.returncode}
@@ -179,6 +179,19 @@ def test_explain_live_text_names_the_caller_listener(mesh: Mesh) -> None:
     assert "live (the running caller sidecars):" in answer["stdout"], answer
     assert "app-0 (caller): does not hold UDP listener outbound_udp|shop|metrics-b|9001" in answer["stdout"]
     assert "matches the manifests" in answer["stdout"] and "DIFFERS" not in answer["stdout"]
+
+
+def test_explain_live_says_when_the_callers_differ_from_the_manifests(mesh: Mesh, tmp_path: Path) -> None:
+    """Manifests that also allow port 9001, asked against the running mesh that does not."""
+    (tmp_path / "workloads.yaml").write_text((mesh.directory / "workloads.yaml").read_text())
+    write(tmp_path / "access.yaml", ALLOW_9000.replace("ports: [9000]", "ports: [9000, 9001]"))
+    live = ("--live", "--api-addr", mesh.api)
+    answer = explain(mesh, "app", "metrics-b.shop:9001", *live, "-o", "json", manifests=tmp_path)
+    (row,) = json.loads(answer["stdout"])["live"]
+    assert row["expects_listener"] and not row["holds_listener"] and not row["agrees"], row
+    text = explain(mesh, "app", "metrics-b.shop:9001", *live, manifests=tmp_path)["stdout"]
+    assert "app-0 (caller): does not hold UDP listener outbound_udp|shop|metrics-b|9001" in text, text
+    assert "DIFFERS from the manifests" in text, text
 
 
 def test_udp_traffic_is_not_in_the_traffic_metrics(mesh: Mesh) -> None:
