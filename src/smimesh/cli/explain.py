@@ -143,7 +143,10 @@ def _live(model: MeshModel, result: Explanation, api_addr: str, token: str | Non
     help="MeshConfig file (traffic policy, mTLS and audit modes).",
 )
 @click.option(
-    "--live", is_flag=True, help="Also check the running mesh's destination sidecars (config + counters)."
+    "--live",
+    is_flag=True,
+    help="Also check the running mesh: the destination sidecars (RBAC config + counters), or for a UDP "
+    "port the caller's sidecars (its outbound_udp listener + datagram counters).",
 )
 @client_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
