@@ -38,7 +38,7 @@ from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import MeshModel, Protocol
 from smimesh.mesh.modes import MeshModes, MtlsMode
 from smimesh.mesh.udp import udp_upstreams
-from smimesh.mesh.view import ClusterSpec, InboundSpec, ProxyView, proxy_view
+from smimesh.mesh.view import ClusterSpec, InboundSpec, OutboundSpec, ProxyView, proxy_view
 from smimesh.mesh.visibility import memo
 from smimesh.xds import clusters, listeners, names, secrets, type_urls
 from smimesh.xds.generate import generate
@@ -169,17 +169,34 @@ def _listeners(view: SecureView, plain: list[Message]) -> list[Message]:
     return found
 
 
+# Every sidecar of a namespace shares one `OutboundSpec` and one peers tuple per model (see
+# `secure_view`), so their secured outbound clusters are built once, keyed by object identity: hashing
+# the specs and peers of every service for every proxy was most of a rebuild (profiled: 1,000
+# proxies x 50 services). Entries hold their keys' objects, so an id is never reused while cached.
+_OutboundEntry = tuple[Any, Any, tuple[Message, ...], frozenset[str]]
+_SECURED_OUTBOUND: dict[tuple[int, int, str], _OutboundEntry] = {}
+_SECURED_OUTBOUND_MAX = 256
+
+
+def _secured_outbound(view: SecureView) -> tuple[tuple[Message, ...], frozenset[str]]:
+    """The secured outbound clusters of `view` and their names (shared by equal-object inputs)."""
+    outbound, peers, trust_domain = view.base.outbound, view.upstream_peers, view.own.trust_domain
+    key = (id(outbound), id(peers), trust_domain)
+    entry = _SECURED_OUTBOUND.get(key)
+    if entry is None or entry[0] is not outbound or entry[1] is not peers:
+        by_name = dict(peers)
+        named = [(names.outbound_cluster(spec.service, spec.port), spec) for spec in outbound.clusters]
+        clusters = tuple(secure_cluster(spec, trust_domain, by_name.get(name, ())) for name, spec in named)
+        if len(_SECURED_OUTBOUND) >= _SECURED_OUTBOUND_MAX:
+            _SECURED_OUTBOUND.clear()
+        entry = _SECURED_OUTBOUND[key] = (outbound, peers, clusters, frozenset(name for name, _ in named))
+    return entry[2], entry[3]
+
+
 def _clusters(view: SecureView, plain: list[Message]) -> list[Message]:
     """Outbound clusters secured (same order as the plain ones), the local app clusters unchanged."""
-    peers = dict(view.upstream_peers)
-    secured: list[Message] = [
-        secure_cluster(
-            spec, view.own.trust_domain, peers.get(names.outbound_cluster(spec.service, spec.port), ())
-        )
-        for spec in view.base.outbound.clusters
-    ]
-    outbound = {names.outbound_cluster(spec.service, spec.port) for spec in view.base.outbound.clusters}
-    return secured + [c for c in plain if getattr(c, "name", "") not in outbound]
+    secured, outbound = _secured_outbound(view)
+    return [*secured, *(c for c in plain if getattr(c, "name", "") not in outbound)]
 
 
 @lru_cache(maxsize=1 << 12)
@@ -220,6 +237,13 @@ def _peers(model: MeshModel, spec: ClusterSpec) -> tuple[SpiffeId, ...]:
     return tuple(SpiffeId(model.trust_domain, i.namespace, i.service_account) for i in identities)
 
 
+def _upstream_peers(model: MeshModel, outbound: OutboundSpec) -> tuple[tuple[str, tuple[SpiffeId, ...]], ...]:
+    return tuple(
+        (names.outbound_cluster(c.service, c.port), memo(model, ("peers", c), lambda c=c: _peers(model, c)))
+        for c in outbound.clusters
+    )
+
+
 def secure_view(
     model: MeshModel, node_id: str, modes: MeshModes, bundle_of: Callable[[SpiffeId], IdentityBundle | None]
 ) -> SecureView:
@@ -242,10 +266,8 @@ def secure_view(
         )
         for s in base.inbound
     )
-    peers = tuple(
-        (names.outbound_cluster(c.service, c.port), memo(model, ("peers", c), lambda c=c: _peers(model, c)))
-        for c in base.outbound.clusters
-    )
+    outbound = base.outbound  # shared by the namespace's sidecars: so is its peers tuple (one object)
+    peers = memo(model, ("secure-peers", outbound), lambda: _upstream_peers(model, outbound))
     return SecureView(base, own, modes.mtls_for(node.namespace), access, peers, bundle_of(own))
 
 
