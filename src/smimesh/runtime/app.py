@@ -234,6 +234,7 @@ class MeshApp:
             build_model=security.build_model,  # traffic policy mode; a leaf for every identity
             proxy_view=security.proxy_view,  # + mTLS mode, RBAC input, peers, identity bundle
             generate=security.generate,  # mTLS on every hop, RBAC, SDS secrets
+            affected=security.affected,  # only the views a change (policy, leaf, ...) can alter
         )
         self._spawn(self._pipeline.run(), "pipeline")
         self._spawn(security.run(self._pipeline.mark_changed), "certificates")
