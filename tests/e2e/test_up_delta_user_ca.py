@@ -59,6 +59,7 @@ def test_delta_sidecars_with_a_user_ca_sync_and_carry_traffic(tmp_path: Path) ->
         for row in rows:
             bootstrap = json.loads((run_dir / "bootstrap" / "shop" / f"{row['instance']}.json").read_text())
             assert bootstrap["dynamic_resources"]["ads_config"]["api_type"] == "DELTA_GRPC"
+            assert bootstrap["stats_flush_interval"] == "1s"  # the default scrape interval
         with httpx.Client(proxy=mesh.proxy("caller-0"), timeout=10) as client:
             statuses = [client.get("http://web-v1.shop/").status_code for _ in range(20)]
         assert statuses == [200] * 20
