@@ -212,6 +212,8 @@ def command(
       token                         API write token (mode 0600)
       logs/<ns>/<instance>.log      a workload's output (.envoy.log: its sidecar's)
       applied.sqlite3               resources applied with `smimesh apply` (kept across restarts)
+      ca/                           the root CA smimesh made (not with --ca-cert: yours stays yours)
+      prometheus/prometheus.yml     scrape config for your Prometheus (--metrics-backend prometheus)
 
     \b
     Examples:
