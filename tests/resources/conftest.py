@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from smimesh.resources import LoadResult, load_text
+from smimesh.testing.smi_data import smi_examples_dir
 
-EXAMPLES = Path("/work/shared/smi/examples")
+EXAMPLES = smi_examples_dir()
 
 LoadYaml = Callable[..., LoadResult]
 

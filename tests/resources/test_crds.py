@@ -11,10 +11,9 @@ import pytest
 import yaml
 
 from smimesh.resources import crd, registry
+from smimesh.testing.smi_data import smi_crds_dir
 
-CRDS = Path(__file__).resolve().parents[3] / "shared" / "smi" / "crds"
-if not CRDS.is_dir():
-    CRDS = Path("/work/shared/smi/crds")
+CRDS = smi_crds_dir()
 
 Fact = tuple[str, str, Any]  # (field path, aspect, value)
 

@@ -4,7 +4,6 @@ deserves (INDEX.md says which)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +15,9 @@ from smimesh.resources import registry
 from smimesh.resources.convert import convert, to_hub
 from smimesh.resources.meta import Resource
 from smimesh.resources.metrics import TrafficMetrics, TrafficMetricsList
+from smimesh.testing.smi_data import smi_examples_dir
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "smi" / "examples"
-if not EXAMPLES.is_dir():  # the tree may be cloned elsewhere; the shared folder sits beside it
-    EXAMPLES = Path("/work/shared/smi/examples")
+EXAMPLES = smi_examples_dir()
 
 # INDEX.md compatibility lines: which specs version a document of another group refers to.
 SPECS_VERSION_FOR = {
