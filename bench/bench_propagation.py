@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import subprocess
@@ -51,8 +52,11 @@ NAMESPACE = "fleet"
 VARIANTS = ("plain", "secured", "secured-full")
 
 
-def fleet_yaml(services: int, proxies: int, weights: tuple[int, int] = (90, 10)) -> str:
-    """S services with P replicas in all, dense TrafficTargets, one split of svc-0 over svc-1/svc-2."""
+def fleet_yaml(
+    services: int, proxies: int, weights: tuple[int, int] = (90, 10), narrowed: bool = False
+) -> str:
+    """S services with P replicas in all, dense TrafficTargets, one split of svc-0 over svc-1/svc-2;
+    `narrowed`: the TrafficTarget to sa-3 (outside the split) no longer names the last service account."""
     docs = []
     for index in range(services):
         replicas = proxies // services + (1 if index < proxies % services else 0)
@@ -72,14 +76,21 @@ spec: {{matches: [{{name: all, pathRegex: ".*"}}]}}""")
     sources = ", ".join(
         f"{{kind: ServiceAccount, name: sa-{i}, namespace: {NAMESPACE}}}" for i in range(services)
     )
+    last_out = ", ".join(
+        f"{{kind: ServiceAccount, name: sa-{i}, namespace: {NAMESPACE}}}" for i in range(services - 1)
+    )
     for index in range(services):
+        if narrowed and index == 3:
+            sources_of_this = last_out
+        else:
+            sources_of_this = sources
         docs.append(f"""apiVersion: access.smi-spec.io/v1alpha3
 kind: TrafficTarget
 metadata: {{name: to-sa-{index}, namespace: {NAMESPACE}}}
 spec:
   destination: {{kind: ServiceAccount, name: sa-{index}, namespace: {NAMESPACE}}}
   rules: [{{kind: HTTPRouteGroup, name: everything}}]
-  sources: [{sources}]""")
+  sources: [{sources_of_this}]""")
     docs.append(f"""apiVersion: split.smi-spec.io/v1alpha4
 kind: TrafficSplit
 metadata: {{name: svc-0, namespace: {NAMESPACE}}}
@@ -227,7 +238,21 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_s": quantiles[49], "p90_s": quantiles[89], "max_s": ordered[-1], "count": len(ordered)}
 
 
-async def propagation(services: int, proxies: int, mode: str, variant: str = "plain") -> dict[str, Any]:
+CHANGES = {
+    "split": "the TrafficSplit's weights 90/10 -> 80/20 (every sidecar sees it)",
+    "target": "one TrafficTarget loses one source (RBAC of its destination; the source's reach)",
+}
+
+
+def _changed_world(services: int, proxies: int, change: str) -> list[Any]:
+    if change == "target":
+        return load_world(fleet_yaml(services, proxies, narrowed=True))
+    return load_world(fleet_yaml(services, proxies, weights=(80, 20)))
+
+
+async def propagation(
+    services: int, proxies: int, mode: str, variant: str = "plain", change: str = "split"
+) -> dict[str, Any]:
     plane = ControlPlane(services, proxies, variant)
     await plane.start()
     initial_build_s = plane.pipeline.stats.last_build_s
@@ -239,16 +264,14 @@ async def propagation(services: int, proxies: int, mode: str, variant: str = "pl
         async with Fleet(plane.server.address, plane.node_ids, mode):
             initial_sync_s = await plane.all_synced(within=300)
             plane.converged.clear()
-            changed = load_world(fleet_yaml(services, proxies, weights=(80, 20)))
+            changed = _changed_world(services, proxies, change)
             pushes_before = plane.pushes()
             views_before = _view_counts(plane.pipeline)
             changed_at = plane.store.replace(changed)
-            while len(plane.converged) < proxies:
-                if time.monotonic() - changed_at > 120:
-                    raise TimeoutError(f"only {len(plane.converged)}/{proxies} proxies converged")
-                await asyncio.sleep(0.005)
-            all_acked_s = time.monotonic() - changed_at
+            await _all_published_acked(plane, changed_at, views_before)
+            all_acked_s = max((seconds for _, seconds in plane.converged), default=0.0)  # 0: no push
             return {
+                "change": CHANGES[change],
                 "mode": f"{variant} {mode}",  # the report's row label
                 "xds_mode": mode,
                 "variant": variant,
@@ -266,6 +289,19 @@ async def propagation(services: int, proxies: int, mode: str, variant: str = "pl
             }
     finally:
         await plane.stop()
+
+
+async def _all_published_acked(plane: ControlPlane, changed_at: float, before: dict[str, float]) -> None:
+    """Until the change's rebuild is done and every proxy it published a new snapshot for has ACKed."""
+    builds = plane.pipeline.stats.builds
+    while True:
+        if plane.pipeline.stats.builds > builds:
+            published = _view_counts(plane.pipeline)["recomputed"] - before["recomputed"]
+            if len(plane.converged) >= published:
+                return
+        if time.monotonic() - changed_at > 120:
+            raise TimeoutError(f"only {len(plane.converged)}/{plane.pipeline.stats} proxies converged")
+        await asyncio.sleep(0.005)
 
 
 def _view_counts(pipeline: Pipeline) -> dict[str, float]:
@@ -287,10 +323,11 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
-def _in_fresh_process(quick: bool, mode: str, variant: str) -> dict[str, Any]:
+def _in_fresh_process(quick: bool, mode: str, variant: str, change: str) -> dict[str, Any]:
     """Every run in a new process: the generators' and the interner's caches from an earlier run (which
     already hold the changed config) must not make a later run look cheap."""
     argv = [sys.executable, "-m", "bench.bench_propagation", "--one", mode, "--variants", variant]
+    argv += ["--change", change]
     argv += ["--quick"] if quick else []
     done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -335,17 +372,20 @@ def main() -> None:
         "--one", choices=["sotw", "delta"], help="(internal) one run of one mode, JSON on stdout"
     )
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"any of {', '.join(VARIANTS)}")
+    parser.add_argument("--change", choices=sorted(CHANGES), default="split", help="the change measured")
     envelope.add_results_dir(parser)
     args = parser.parse_args()
     services, proxies = (10, 100) if args.quick else (50, 1000)
     repeat = args.repeat or (1 if args.quick else 3)
     variants = _variants(args.variants)
     if args.one:
-        print(json.dumps(asyncio.run(propagation(services, proxies, args.one, variants[0]))))
+        print(json.dumps(asyncio.run(propagation(services, proxies, args.one, variants[0], args.change))))
         return
-    started = envelope.Run("propagation", args.quick)
+    name = "propagation" if args.change == "split" else f"propagation-{args.change}"
+    started = envelope.Run(name, args.quick)
+    one = functools.partial(_in_fresh_process, args.quick, change=args.change)
     runs = {
-        f"{variant}/{mode}": [_in_fresh_process(args.quick, mode, variant) for _ in range(repeat)]
+        f"{variant}/{mode}": [one(mode, variant) for _ in range(repeat)]
         for variant in variants
         for mode in ("sotw", "delta")
     }
@@ -353,6 +393,7 @@ def main() -> None:
     result = {
         "target_s": TARGET_S,
         "stretch_s": STRETCH_S,
+        "change": CHANGES[args.change],
         "median": medians,
         "runs": runs,
         "ratios": _ratios(medians),
