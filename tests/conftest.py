@@ -8,6 +8,7 @@ killed, and the run fails: an orphan in a test is an orphan a user would get.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -54,10 +55,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not leftovers:
         return
     for pid, _ in leftovers:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     listing = ", ".join(f"{name}[{pid}]" for pid, name in leftovers)
     print(f"\nERROR: tests left processes behind (killed now): {listing}")
     session.exitstatus = pytest.ExitCode.TESTS_FAILED

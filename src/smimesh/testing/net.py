@@ -26,7 +26,9 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> 
             time.sleep(0.05)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05, what: str = ""
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -15,8 +15,10 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 def smi_data_dir() -> Path:
     beside = _REPO_ROOT.parent / "shared" / "smi"
-    candidates = [os.environ.get("SMIMESH_SMI_DATA", ""), beside, "/work/shared/smi"]
-    for candidate in filter(None, candidates):
+    candidates: list[str | Path] = [os.environ.get("SMIMESH_SMI_DATA", ""), beside, "/work/shared/smi"]
+    for candidate in candidates:
+        if not candidate:
+            continue
         path = Path(candidate)
         if (path / "crds").is_dir() and (path / "examples").is_dir():
             return path
