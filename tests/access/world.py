@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smimesh.mesh import build_model
-from smimesh.mesh.instances import counter, instances_from_workloads
+from smimesh.mesh.instances import counter, instances_from_workloads, workload_layout
 from smimesh.mesh.model import Instance, MeshModel
 from smimesh.resources import load_text
 from smimesh.resources.workload import Workload
@@ -66,15 +66,5 @@ def inputs_of(*documents: str) -> tuple[Any, list[Instance]]:
     result = load_text(text)
     assert not [d for d in result.diagnostics if d.is_error], [d.format() for d in result.diagnostics]
     resources = [o.resource for o in result.objects]
-    layout = [
-        (
-            w.metadata.namespace,
-            w.metadata.name,
-            w.spec.service_account,
-            w.metadata.labels,
-            w.spec.replicas,
-            [(p.name or str(p.container_port), p.container_port) for p in w.spec.ports],
-        )
-        for w in sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
-    ]
+    layout = workload_layout(sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key))
     return result.snapshot(), instances_from_workloads(layout, counter(30000))

@@ -20,7 +20,7 @@ from smimesh.cli.explain_live import live_check, render_live
 from smimesh.errors import InvalidInputError, UsageError
 from smimesh.mesh import build_model
 from smimesh.mesh.explain import Explanation, explain
-from smimesh.mesh.instances import counter, instances_from_workloads
+from smimesh.mesh.instances import counter, instances_from_workloads, workload_layout
 from smimesh.mesh.model import Identity, MeshModel, ServiceKey
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, load_mesh_config
 from smimesh.resources import load_paths
@@ -37,18 +37,7 @@ def _model(paths: tuple[str, ...], modes: MeshModes) -> tuple[MeshModel, list[Wo
     result = load_paths(paths, settings=settings)
     resources = [o.resource for o in result.objects]
     workloads = _workloads(resources)
-    layout = [
-        (
-            w.metadata.namespace,
-            w.metadata.name,
-            w.spec.service_account,
-            w.metadata.labels,
-            w.spec.replicas,
-            [(p.name or str(p.container_port), p.container_port) for p in w.spec.ports],
-        )
-        for w in workloads
-    ]
-    instances = instances_from_workloads(layout, counter(20000))
+    instances = instances_from_workloads(workload_layout(workloads), counter(20000))
     model = build_model(
         result.snapshot(), instances, trust_domain=settings.trust_domain, permissive=modes.open
     )

@@ -12,6 +12,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from smimesh.mesh.model import InboundPort, Instance, TcpUpstream
+from smimesh.resources.workload import Workload
+
+# (namespace, name, service account, labels, replicas, [(port name, containerPort), ...])
+WorkloadLayout = tuple[str, str, str, Mapping[str, str], int, Sequence[tuple[str, int]]]
 
 
 class InstanceIndex:
@@ -40,12 +44,27 @@ class InstanceIndex:
         return list(self._by_ns.get(namespace, []))
 
 
+def workload_layout(workloads: Iterable[Workload]) -> list[WorkloadLayout]:
+    """What `instances_from_workloads` needs of each Workload; an unnamed port is named by its number."""
+    return [
+        (
+            w.metadata.namespace,
+            w.metadata.name,
+            w.spec.service_account,
+            w.metadata.labels,
+            w.spec.replicas,
+            [(p.name or str(p.container_port), p.container_port) for p in w.spec.ports],
+        )
+        for w in workloads
+    ]
+
+
 def _inbound_ports(ports: Sequence[tuple[str, int]], allocate: Callable[[], int]) -> tuple[InboundPort, ...]:
     return tuple(InboundPort(name, container, allocate(), allocate()) for name, container in ports)
 
 
 def instances_from_workloads(
-    workloads: Iterable[tuple[str, str, str, Mapping[str, str], int, Sequence[tuple[str, int]]]],
+    workloads: Iterable[WorkloadLayout],
     allocate: Callable[[], int],
     tcp_services: Sequence[tuple[str, str, int]] = (),
 ) -> list[Instance]:

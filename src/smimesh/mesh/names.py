@@ -5,6 +5,8 @@ Envoy resource names and stat prefixes are not here: they live in `smimesh.xds.n
 
 from __future__ import annotations
 
+from smimesh.identity.errors import InvalidSpiffeIdError
+from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import DEFAULT_CLUSTER_DOMAIN, Identity, ServiceKey
 
 
@@ -20,15 +22,10 @@ def service_hostnames(
     return [key.name, *names] if key.namespace == caller_namespace else names
 
 
-def spiffe_id(identity: Identity, trust_domain: str) -> str:
-    return identity.spiffe(trust_domain)
-
-
 def parse_spiffe_id(uri: str) -> tuple[str, Identity] | None:
-    """(trust domain, identity) of `spiffe://<td>/ns/<ns>/sa/<sa>`, or None if it has another shape."""
-    if not uri.startswith("spiffe://"):
+    """(trust domain, identity) of `spiffe://<td>/ns/<ns>/sa/<sa>`, or None if it is not such an id."""
+    try:
+        parsed = SpiffeId.parse(uri)
+    except InvalidSpiffeIdError:
         return None
-    parts = uri[len("spiffe://") :].split("/")
-    if len(parts) != 5 or parts[1] != "ns" or parts[3] != "sa" or not all(parts):
-        return None
-    return parts[0], Identity(parts[2], parts[4])
+    return parsed.trust_domain, Identity(parsed.namespace, parsed.service_account)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from smimesh.mesh import Instance, MeshModel, build_model
-from smimesh.mesh.instances import counter, instances_from_workloads
+from smimesh.mesh.instances import counter, instances_from_workloads, workload_layout
 from smimesh.mesh.protocols import protocol_of
 from smimesh.resources.core import Service
 from smimesh.resources.meta import Resource
@@ -153,18 +153,9 @@ def world_instances(
     resources: Sequence[Any], *, first_port: int = 20000, allocate: Callable[[], int] | None = None
 ) -> list[Instance]:
     """One instance per Workload replica, ports from `allocate` (default: a counter from `first_port`)."""
-    workloads = [
-        (
-            w.metadata.namespace,
-            w.metadata.name,
-            w.spec.service_account,
-            w.metadata.labels,
-            w.spec.replicas,
-            [(p.name or str(p.container_port), p.container_port) for p in w.spec.ports],
-        )
-        for w in sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
-    ]
-    return instances_from_workloads(workloads, allocate or counter(first_port), _tcp_services(resources))
+    workloads = sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
+    allocate = allocate or counter(first_port)
+    return instances_from_workloads(workload_layout(workloads), allocate, _tcp_services(resources))
 
 
 def bookstore_model(
