@@ -66,3 +66,34 @@ def test_audit_logs_but_allows_and_permissive_accepts_plaintext(tmp_path: Path) 
         assert (row["audit"], row["mtls"]) == (True, "permissive")
     finally:
         assert mesh.stop() == 0
+
+
+def test_a_saved_mesh_config_changes_the_modes_live_and_a_bad_edit_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    mesh = _start(tmp_path, "smi", "false", "strict")
+    config = tmp_path / "mesh-config.yaml"
+    proxy = mesh.proxy("other-0")
+    try:
+        assert get(proxy, "http://web.shop/").status_code == 403  # smi: no TrafficTarget allows other
+
+        write(config, CONFIG.format(policy="open", audit="false", mtls="strict"))
+        eventually(lambda: get(proxy, "http://web.shop/").status_code == 200, 20, what="open", mesh=mesh)
+        assert "mesh modes changed (mesh-config.yaml): trafficPolicy smi -> open" in mesh.output()
+        assert mesh.status()["security"]["traffic_policy"] == "open"
+
+        write(config, CONFIG.format(policy="opne", audit="false", mtls="strict"))
+        eventually(
+            lambda: "last good mesh modes stay in force" in mesh.output(), 20, what="report", mesh=mesh
+        )
+        output = mesh.output()
+        assert f"{config}:6: error SM6101: trafficPolicy must be one of smi, open" in output, output[-3000:]
+        assert "stay in force (trafficPolicy open, mtls strict" in output
+        assert get(proxy, "http://web.shop/").status_code == 200  # the last good modes: still open
+
+        write(config, CONFIG.format(policy="smi", audit="false", mtls="permissive"))
+        eventually(lambda: get(proxy, "http://web.shop/").status_code == 403, 20, what="smi again", mesh=mesh)
+        assert "trafficPolicy open -> smi; shop: mtls strict -> permissive" in mesh.output()
+        assert mesh.status()["security"]["namespaces"][0]["mtls"] == "permissive"
+    finally:
+        assert mesh.stop() == 0

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from smimesh.mesh.modes import DEFAULT_MODES, MtlsMode, TrafficPolicyMode, load_mesh_config, parse_mesh_config
+from smimesh.mesh.modes import (
+    DEFAULT_MODES,
+    MtlsMode,
+    TrafficPolicyMode,
+    changes,
+    load_mesh_config,
+    parse_mesh_config,
+    summary,
+)
 
 GOOD = """\
 apiVersion: smimesh.io/v1alpha1
@@ -70,3 +78,18 @@ def test_an_unreadable_file_is_a_diagnostic(tmp_path: Path) -> None:
     assert modes == DEFAULT_MODES and problems[0].code == "SM6101"
     (tmp_path / "mesh.yaml").write_text(GOOD)
     assert load_mesh_config(tmp_path / "mesh.yaml")[0].audit("legacy")
+
+
+def test_a_change_of_modes_is_named_setting_by_setting() -> None:
+    good, _ = parse_mesh_config(GOOD)
+    opened, _ = parse_mesh_config(GOOD.replace("trafficPolicy: smi", "trafficPolicy: open"))
+    assert changes(good, opened) == ["trafficPolicy smi -> open"]
+    assert changes(good, DEFAULT_MODES) == [
+        "legacy: mtls permissive -> strict",
+        "legacy: audit on -> off",
+        "trial: audit on -> off",
+    ]
+    assert changes(good, good) == []
+    assert (
+        summary(good) == "trafficPolicy smi, mtls strict, mtls permissive in legacy, audit in legacy, trial"
+    )

@@ -15,7 +15,7 @@ it (`--mesh-config FILE`, or `SMIMESH_MESH_CONFIG=FILE`):
 
 Without a file the mesh is `smi` + `strict` everywhere, no audit. A bad file never half-applies:
 `parse_mesh_config` returns diagnostics (file:line, field path, value found, expected) and the
-defaults; the caller refuses to start with errors.
+defaults; the caller refuses to start with errors (a running `smimesh up` keeps its last good modes).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ BAD_MESH_CONFIG = register(
     Severity.ERROR,
     """The MeshConfig file (given to `smimesh up --mesh-config` or in SMIMESH_MESH_CONFIG) has a field
     with a value smimesh does not understand. The mesh does not start with a half-understood security
-    configuration: fix the field named in the message. Accepted: spec.trafficPolicy smi|open,
+    configuration, and a running mesh keeps its last good modes after a bad edit of the file: fix the
+    field named in the message. Accepted: spec.trafficPolicy smi|open,
     spec.mtls strict|permissive, spec.namespaces.<ns>.mtls strict|permissive, spec.namespaces.<ns>.audit
     true|false.""",
 )
@@ -207,3 +208,34 @@ def load_mesh_config(path: Path) -> tuple[MeshModes, list[Diagnostic]]:
         problems.add((), f"cannot read the MeshConfig file: {error}", str(path), "a readable YAML file")
         return DEFAULT_MODES, problems.found
     return parse_mesh_config(text, str(path))
+
+
+def summary(modes: MeshModes) -> str:
+    """One line naming the modes in force, e.g. `trafficPolicy smi, mtls strict, audit in legacy`."""
+    parts = [f"trafficPolicy {modes.traffic_policy.value}", f"mtls {modes.mtls.value}"]
+    parts += [f"mtls {n.mtls.value} in {n.namespace}" for n in modes.namespaces if n.mtls is not None]
+    audited = [n.namespace for n in modes.namespaces if n.audit]
+    if audited:
+        parts.append(f"audit in {', '.join(audited)}")
+    return ", ".join(parts)
+
+
+def changes(old: MeshModes, new: MeshModes) -> list[str]:
+    """What differs between two sets of modes, one phrase per setting (`trafficPolicy smi -> open`)."""
+    found = []
+    if old.traffic_policy != new.traffic_policy:
+        found.append(f"trafficPolicy {old.traffic_policy.value} -> {new.traffic_policy.value}")
+    if old.mtls != new.mtls:
+        found.append(f"mtls {old.mtls.value} -> {new.mtls.value}")
+    for namespace in sorted({n.namespace for n in (*old.namespaces, *new.namespaces)}):
+        before, after = old.describe(namespace), new.describe(namespace)
+        for key in ("mtls", "audit"):
+            if before[key] != after[key]:
+                found.append(f"{namespace}: {key} {_word(before[key])} -> {_word(after[key])}")
+    return found
+
+
+def _word(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)

@@ -6,8 +6,9 @@ Owns the order things start and stop in, and every long-lived task of a running 
            -> xDS server -> pipeline -> supervisor (sidecars + workloads) -> HTTP API -> watch DIR
     stop:  API -> watch -> workloads then sidecars (SIGTERM, SIGKILL after a grace) -> pipeline -> xDS
 
-On every change of the store the Workloads are reconciled (`runtime.reconcile`). Problems in the
-input are reported (file:line) and the rest runs.
+On every change of the store the Workloads are reconciled (`runtime.reconcile`); a saved MeshConfig
+file changes the modes live (`runtime.mesh_config`). Problems in the input are reported (file:line)
+and the rest runs.
 """
 
 from __future__ import annotations
@@ -238,6 +239,17 @@ class MeshApp:
         )
         self._spawn(self._pipeline.run(), "pipeline")
         self._spawn(security.run(self._pipeline.mark_changed), "certificates")
+        if self.config.mesh_config is not None:
+            self._spawn(self._watch_mesh_config(self.config.mesh_config), "watch mesh config")
+
+    async def _watch_mesh_config(self, path: Path) -> None:
+        from smimesh.runtime.mesh_config import MeshConfigWatcher
+
+        console = self.console
+        watcher = MeshConfigWatcher(
+            path, self.security, self._pipeline.mark_changed, console.say, console.diagnostics
+        )
+        await watcher.run()
 
     async def _start_workloads(self, store: Any, directory: Path) -> None:
         """The guardian, the supervisor and the reconciler; returns once the first processes started."""

@@ -7,6 +7,8 @@ Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS
 - `affected(old_model, new_model)`: the pipeline's index for the secured view
   (`xds.secure_impact` plus the identities whose leaf was renewed; None when the modes or the trust
   bundle changed);
+- `set_modes(modes)`: a saved MeshConfig (`runtime.mesh_config` watches the file); the next rebuild
+  recomputes every view with them;
 - `hooks`: the xDS authenticator (per-node bootstrap credential) and the SDS guard;
 - `bootstrap_metadata(node_id)`: what the sidecar launcher writes into each bootstrap;
 - `async run(changed)`: sleeps until the certificate book's next renewal (or root phase change),
@@ -140,6 +142,11 @@ class MeshSecurity:
 
     # ---- the pipeline's functions -------------------------------------------------------------
 
+    def set_modes(self, modes: MeshModes) -> bool:
+        """New modes (a saved MeshConfig); the next rebuild uses them everywhere. True if they differ."""
+        changed, self.modes = modes != self.modes, modes
+        return changed
+
     def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> Any:
         model = _build_model(snapshot, instances, permissive=self.modes.open, **options)
         self._model = model
@@ -151,7 +158,10 @@ class MeshSecurity:
         return model
 
     def proxy_view(self, model: Any, node_id: str) -> SecureView:
-        return secure_view(model, node_id, self.modes, self.bundle_of)
+        # The modes this rebuild's model was built with: a MeshConfig saved during a pass must not
+        # mix two sets of modes in one pass (the next pass recomputes every view with the new ones).
+        recorded = self._recorded[1]
+        return secure_view(model, node_id, recorded[0] if recorded else self.modes, self.bundle_of)
 
     @staticmethod
     def generate(view: SecureView) -> dict[str, list[Any]]:
