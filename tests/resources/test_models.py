@@ -219,16 +219,58 @@ def test_service_fields_and_tolerated_paste() -> None:
 
 
 @pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "ClusterIP", "clusterIP": "None", "ports": [{"port": 80}]},
+        {
+            "type": "NodePort",
+            "externalTrafficPolicy": "Local",
+            "internalTrafficPolicy": "Cluster",
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080}],
+        },
+        {
+            "type": "LoadBalancer",
+            "loadBalancerIP": "203.0.113.7",
+            "loadBalancerSourceRanges": ["10.0.0.0/8"],
+            "loadBalancerClass": "example.com/lb",
+            "allocateLoadBalancerNodePorts": False,
+            "healthCheckNodePort": 32000,
+            "externalTrafficPolicy": "Local",
+            "externalIPs": ["198.51.100.1"],
+            "publishNotReadyAddresses": True,
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "trafficDistribution": "PreferClose",
+            "ports": [{"port": 443, "nodePort": 31443, "appProtocol": "https"}],
+        },
+        {"type": "ExternalName", "externalName": "db.example.com"},
+        {
+            "sessionAffinity": "ClientIP",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
+            "ports": [{"port": 80}],
+        },
+    ],
+    ids=["headless", "node-port", "load-balancer", "external-name", "client-ip"],
+)
+def test_service_accepts_every_type_and_field_of_the_v1_schema(spec: dict[str, Any]) -> None:
+    service = registry.decode(doc("v1", "Service", {"selector": {"app": "web"}, **spec}))
+    assert isinstance(service, Service) and service.spec.type == spec.get("type", "ClusterIP")
+    selects = spec.get("type") != "ExternalName"
+    assert service.endpoint_selector == ({"app": "web"} if selects else None)
+
+
+@pytest.mark.parametrize(
     ("change", "loc", "error"),
     [
-        ({"type": "LoadBalancer"}, ("spec", "type"), "literal_error"),
-        ({"externalName": "x.example"}, ("spec", "externalName"), "extra_forbidden"),
-        ({"ports": [{"port": 80, "nodePort": 30080}]}, ("spec", "ports", 0, "nodePort"), "extra_forbidden"),
+        ({"type": "Headless"}, ("spec", "type"), "literal_error"),
+        ({"externalTrafficPolicy": "Nearest"}, ("spec", "externalTrafficPolicy"), "literal_error"),
+        ({"ports": [{"port": 80, "nodePort": 70000}]}, ("spec", "ports", 0, "nodePort"), "less_than_equal"),
+        ({"loadBalancerIPs": ["1.2.3.4"]}, ("spec", "loadBalancerIPs"), "extra_forbidden"),
         ({"ports": [{"port": 80, "protocol": "HTTP"}]}, ("spec", "ports", 0, "protocol"), "literal_error"),
         ({"ports": [{"port": 70000}]}, ("spec", "ports", 0, "port"), "less_than_equal"),
     ],
 )
-def test_service_refuses_what_the_mesh_cannot_honour(
+def test_service_refuses_what_the_v1_schema_does_not_have(
     change: dict[str, Any], loc: tuple[Any, ...], error: str
 ) -> None:
     assert first_error(doc("v1", "Service", {"ports": [{"port": 80}], **change})) == (loc, error)

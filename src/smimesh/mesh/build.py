@@ -144,7 +144,7 @@ def _service(svc: ServiceResource, index: InstanceIndex, diags: list[Diagnostic]
     (the store hands unchanged resources over as the same objects): a change elsewhere in a large
     mesh then costs a selector lookup per Service, not a rebuild of its ports and endpoints."""
     key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
-    selected = tuple(index.select(key.namespace, svc.spec.selector))
+    selected = tuple(index.select(key.namespace, svc.endpoint_selector))
     hit = _SERVICE_CACHE.get(id(svc))
     if hit is not None and hit[0] is svc and hit[1] == selected:
         _SERVICE_CACHE.move_to_end(id(svc))
@@ -152,7 +152,7 @@ def _service(svc: ServiceResource, index: InstanceIndex, diags: list[Diagnostic]
         return hit[2]
     found: list[Diagnostic] = []
     ports = tuple(_service_port(svc, i, p, selected, found) for i, p in enumerate(svc.spec.ports))
-    service = Service(key, ports, tuple(sorted((svc.spec.selector or {}).items())))
+    service = Service(key, ports, tuple(sorted((svc.endpoint_selector or {}).items())))
     _SERVICE_CACHE[id(svc)] = (svc, selected, service, tuple(found))
     if len(_SERVICE_CACHE) > _SERVICE_CACHE_SIZE:
         _SERVICE_CACHE.popitem(last=False)
@@ -181,7 +181,7 @@ def _labels_by_namespace(changed: list[Instance]) -> dict[str, list[dict[str, st
 
 def _selects_any(svc: ServiceResource, labels: list[dict[str, str]]) -> bool:
     """Whether the Service's selector matches one of `labels` (changed instances of its namespace)."""
-    selector = svc.spec.selector
+    selector = svc.endpoint_selector
     if not selector:
         return False  # no selector selects none, whatever the instances
     return any(selector.items() <= found.items() for found in labels)

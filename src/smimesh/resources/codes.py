@@ -306,6 +306,26 @@ WORKLOAD_PORTS = _code(
     """A Workload's ports must have distinct
     names and distinct (containerPort, protocol) pairs: Services find them by name or number.""",
 )
+EXTERNAL_NAME = _code(
+    "SM3025",
+    "ExternalName Service is not routed by the mesh",
+    W,
+    """A Service of `type: ExternalName` is, on Kubernetes, a DNS alias (CNAME) for `externalName`; it has no
+    endpoints and its selector is not used. smimesh accepts it but does not route to the external name:
+    inside the mesh the Service has no endpoints, so requests sent to it through a sidecar fail (HTTP 503,
+    or the connection closes for TCP), and a TrafficSplit backend naming it gets no traffic. Call the
+    external host directly (outside the mesh), or describe the destination as a Service with a selector of
+    Workloads. `externalName` itself is required for this type.""",
+)
+CLIENT_IP_AFFINITY = _code(
+    "SM3026",
+    "sessionAffinity ClientIP is not honoured",
+    W,
+    """`sessionAffinity: ClientIP` asks kube-proxy to send every connection from one client IP to the same
+    endpoint. Inside the mesh, callers reach the Service through their sidecar, which balances every request
+    across the endpoints (and the split's weights), so there is no stickiness. The Service is otherwise
+    served normally. Remove the field, or keep state that must be sticky outside the instance.""",
+)
 NEGATIVE_WEIGHT = _code(
     "SM3030",
     "Negative weight",

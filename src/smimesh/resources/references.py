@@ -255,7 +255,7 @@ def _services(refs: _Refs) -> None:
     if not workloads:
         return  # pure SMI input (e.g. for Kubernetes): there are no Workloads to select
     for service in refs.snapshot.of_kind(Service):
-        selector = service.spec.selector
+        selector = service.endpoint_selector
         if not selector:
             continue
         if not any(

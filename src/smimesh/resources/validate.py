@@ -132,6 +132,43 @@ def _service(c: Checker) -> Iterator[Diagnostic]:
     pairs = Counter((p.get("port"), p.get("protocol", "TCP")) for _, p in ports)
     for path, port in ports:
         yield from _service_port(c, path, port, len(ports), names, pairs)
+    yield from _service_type(c)
+
+
+def _service_type(c: Checker) -> Iterator[Diagnostic]:
+    """ExternalName and ClientIP affinity are accepted but change nothing in the mesh: say so."""
+    spec = c.get(("spec",)) or {}
+    if spec.get("type") == "ExternalName":
+        yield _external_name(c, spec.get("externalName"))
+    if spec.get("sessionAffinity") == "ClientIP":
+        yield c.report(
+            codes.CLIENT_IP_AFFINITY,
+            "sessionAffinity ClientIP is not honoured: sidecars balance every request across the endpoints",
+            ("spec", "sessionAffinity"),
+            "ClientIP",
+            "None",
+            "remove sessionAffinity; the Service is otherwise served as usual",
+        )
+
+
+def _external_name(c: Checker, external: Any) -> Diagnostic:
+    if not external:
+        return c.report(
+            codes.MISSING_FIELD,
+            "a Service of type ExternalName needs `externalName`",
+            ("spec", "externalName"),
+            expected="the DNS name this Service stands for",
+            hint="add `externalName: host.example.com`, or use another type",
+        )
+    return c.report(
+        codes.EXTERNAL_NAME,
+        f"the mesh does not route to externalName {external!r}: the Service has no endpoints in the mesh "
+        "(its selector is not used), so requests to it through a sidecar fail with 503",
+        ("spec", "type"),
+        "ExternalName",
+        "ClusterIP, NodePort or LoadBalancer for a Service the mesh routes",
+        f"call {external} directly from the app (outside the mesh), or select Workloads instead",
+    )
 
 
 def _service_port(

@@ -1,0 +1,83 @@
+"""`smimesh up` on manifests written for Kubernetes and for other SMI meshes: they run as written.
+
+Every Service `type` (NodePort with `nodePort`, LoadBalancer with its fields, headless ClusterIP) serves
+traffic exactly as a plain ClusterIP does; an ExternalName Service is accepted with a warning that says
+the mesh does not route it, and that is what a caller then sees (503).
+Real `smimesh up`, real Envoy sidecars, real workload processes on loopback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
+from test_up_support import Mesh, backend, chi_square_p, eventually, make_shop, send, write
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+SAMPLE = 200
+
+
+def kubernetes_services(directory: Path) -> None:
+    """The shop's Services as a cluster manifest would write them: every type, with its extra fields."""
+    write(
+        directory / "web.yaml",
+        """
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: shop}
+    spec:
+      type: NodePort
+      externalTrafficPolicy: Local
+      selector: {app: web}
+      ports: [{name: http, port: 80, targetPort: http, nodePort: 30080}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: payments, namespace: shop}
+    spec:
+      type: ExternalName
+      externalName: payments.example.com
+      selector: {app: web}   # ignored for ExternalName, as on Kubernetes
+      ports: [{name: http, port: 80}]
+    """,
+    )
+    v1 = backend("web-v1", "v1").replace(
+        "selector:", "type: LoadBalancer\n      loadBalancerSourceRanges: [10.0.0.0/8]\n      selector:"
+    )
+    write(directory / "web-v1.yaml", v1)
+    v2 = backend("web-v2", "v2").replace("selector:", "clusterIP: None\n      selector:")
+    write(directory / "web-v2.yaml", v2)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[Mesh]:
+    make_shop(tmp_path / "shop", v1=80, v2=20)
+    kubernetes_services(tmp_path / "shop")
+    mesh = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json").start()
+    try:
+        mesh.wait_ready(expected_instances=3)
+        yield mesh
+    finally:
+        assert mesh.stop() == 0, mesh.output()[-3000:]
+
+
+def test_every_service_type_serves_and_external_name_is_explained(shop: Mesh) -> None:
+    proxy = shop.proxy("client-0")
+    versions, _, statuses = eventually(
+        lambda: (answer := send(proxy, "http://web.shop/", SAMPLE))[2] == {200: SAMPLE} and answer,
+        30,
+        what="every request to the NodePort root to succeed",
+        mesh=shop,
+    )
+    assert chi_square_p([versions["v1"], versions["v2"]], [80, 20]) > 0.001, versions
+
+    output = shop.output()
+    assert "SM3025" in output and "payments.example.com" in output, output[-3000:]
+    assert "SM2007" not in output and "SM2005" not in output, output[-3000:]
+    _, _, statuses = send(proxy, "http://payments.shop/", 5)
+    assert statuses == {503: 5}, statuses
