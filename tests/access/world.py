@@ -55,6 +55,15 @@ spec:
 """
 
 
+def tcp_route(name: str, ports: list[int], namespace: str = "shop") -> str:
+    return f"""
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: TCPRoute
+metadata: {{name: {name}, namespace: {namespace}}}
+spec: {{matches: {{ports: {ports}}}}}
+"""
+
+
 def model_of(*documents: str, permissive: bool = False) -> MeshModel:
     snapshot, instances = inputs_of(*documents)
     return build_model(snapshot, instances, permissive=permissive)

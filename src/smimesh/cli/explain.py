@@ -39,7 +39,11 @@ def _model(paths: tuple[str, ...], modes: MeshModes) -> tuple[MeshModel, list[Wo
     workloads = _workloads(resources)
     instances = instances_from_workloads(workload_layout(workloads), counter(20000))
     model = build_model(
-        result.snapshot(), instances, trust_domain=settings.trust_domain, permissive=modes.open
+        result.snapshot(),
+        instances,
+        trust_domain=settings.trust_domain,
+        permissive=modes.open,
+        semantics=modes.semantics,
     )
     return model, workloads
 
@@ -99,6 +103,8 @@ def _render(result: Explanation) -> str:
         rule = f" by {d.policy} ({d.rule})" if d.allowed else f": {d.reason}"
         verdict = "allowed" if d.allowed else "denied"
         lines.append(f"  identity {d.destination} on port {d.container_port}: {verdict}{rule}")
+        if d.note and d.allowed:  # a denial's reason already carries it
+            lines.append(f"    {d.note}")
     if result.suggestion:
         lines.append("to allow exactly this (and nothing more), apply:")
         lines.append(yaml.safe_dump_all(result.suggestion, sort_keys=False).rstrip())
@@ -129,7 +135,7 @@ def _live(model: MeshModel, result: Explanation, api_addr: str, token: str | Non
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     envvar="SMIMESH_MESH_CONFIG",
-    help="MeshConfig file (traffic policy, mTLS and audit modes).",
+    help="MeshConfig file (traffic policy, audit, pathRegexMatch, tcpRouteAdmitsHttp).",
 )
 @click.option(
     "--live",

@@ -146,8 +146,9 @@ def check_addr(addr: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="SMIMESH_MESH_CONFIG",
     default=None,
-    help="MeshConfig file: traffic policy (smi|open), mTLS (strict|permissive), audit per namespace; "
-    "a saved edit applies live  [default: smi + strict everywhere; $SMIMESH_MESH_CONFIG]",
+    help="MeshConfig file: traffic policy (smi|open), mTLS (strict|permissive), audit per namespace, "
+    "pathRegexMatch (start|full), tcpRouteAdmitsHttp; a saved edit applies live  "
+    "[default: smi + strict everywhere; $SMIMESH_MESH_CONFIG]",
 )
 @click.option(
     "--ca-cert",

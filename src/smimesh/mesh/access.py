@@ -6,7 +6,9 @@ Semantics follow SPEC-DIGEST §3.6 with the §8 recommendations: default deny; p
 HTTP ports need a matching HTTPRouteGroup rule (narrowed by the target's TCPRoute ports if it has
 any), TCP ports need a TCPRoute rule covering the port, UDP ports a UDPRoute rule; ports are the
 destination's container ports (A6); `pathRegex` is start-anchored and end-open on the path (A3);
-header values must match fully (A4); a missing header never matches.
+header values must match fully (A4); a missing header never matches. Two of these readings can be
+switched in MeshConfig (`model.semantics`, `AccessSemantics`): `pathRegex` matching the whole path,
+and a TCPRoute-only target admitting HTTP on the HTTP ports it covers (`l4_admits_http`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from dataclasses import dataclass
 
 import re2
 
-from smimesh.mesh.model import HttpMatch, Identity, MeshModel, Protocol, ServiceKey
+from smimesh.mesh.model import (
+    DEFAULT_SEMANTICS,
+    AccessSemantics,
+    HttpMatch,
+    Identity,
+    MeshModel,
+    Protocol,
+    ServiceKey,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,7 @@ class Decision:
     policy: str = ""  # "TrafficTarget/ns/name" that allowed it, or "" when denied
     rule: str = ""  # "HTTPRouteGroup/name#match", "TCPRoute ports", ...
     reason: str = ""
+    note: str = ""  # set by `explain` when a MeshConfig semantics switch decided this case
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +108,16 @@ class AccessVerdict:
     decisions: tuple[Decision, ...] = ()
 
 
-def _path_matches(regex: str, path: str) -> bool:
+def path_pattern(regex: str, full: bool) -> str:
+    """The RE2 pattern Envoy and `explain` full-match on the path: `regex` itself (OSM's whole-path
+    reading) or `(?:regex).*` (start-anchored, end-open: the spec's reading)."""
+    return f"(?:{regex})" if full else f"(?:{regex}).*"
+
+
+def _path_matches(regex: str, path: str, full: bool) -> bool:
     if not regex:
         return True
-    return re2.fullmatch(f"(?:{regex}).*", path.split("?", 1)[0]) is not None
+    return re2.fullmatch(path_pattern(regex, full), path.split("?", 1)[0]) is not None
 
 
 def _header_matches(conditions: tuple[tuple[str, str], ...], headers: Mapping[str, str]) -> bool:
@@ -111,16 +128,35 @@ def _header_matches(conditions: tuple[tuple[str, str], ...], headers: Mapping[st
     return True
 
 
-def request_matches(match: HttpMatch, request: HttpRequest) -> bool:
+def request_matches(
+    match: HttpMatch, request: HttpRequest, semantics: AccessSemantics = DEFAULT_SEMANTICS
+) -> bool:
     """Does one HTTPMatch accept the request (path ∧ method ∧ every header)?"""
     if not match.any_method and request.method not in match.methods:
         return False
-    return _path_matches(match.path_regex, request.path) and _header_matches(
+    return _path_matches(match.path_regex, request.path, semantics.path_regex_full) and _header_matches(
         match.headers, dict(request.headers)
     )
 
 
-def decide(policy: TrafficPolicy, port: int, protocol: Protocol, request: HttpRequest | None) -> str | None:
+def l4_admits_http(policy: TrafficPolicy, port: int, semantics: AccessSemantics) -> bool:
+    """With `tcpRouteAdmitsHttp`, a target with TCPRoute rules and no HTTPRouteGroup rule admits any
+    HTTP on the ports they cover. A target with both keeps the spec's reading (TCPRoute ports narrow
+    its HTTP rules), so the spec's own example still allows only its HTTP matches."""
+    covered = policy.tcp is not None and policy.tcp.covers(port)
+    return semantics.tcp_route_admits_http and covered and not policy.has_http_rules
+
+
+L4_HTTP_RULE = "TCPRoute ports, admitting HTTP at L4 (MeshConfig tcpRouteAdmitsHttp: true)"
+
+
+def decide(
+    policy: TrafficPolicy,
+    port: int,
+    protocol: Protocol,
+    request: HttpRequest | None,
+    semantics: AccessSemantics = DEFAULT_SEMANTICS,
+) -> str | None:
     """The rule of `policy` that allows traffic on container `port`, or None (source already checked)."""
     if policy.port_limit is not None and policy.port_limit != port:
         return None
@@ -128,10 +164,12 @@ def decide(policy: TrafficPolicy, port: int, protocol: Protocol, request: HttpRe
         return "UDPRoute ports" if policy.udp is not None and policy.udp.covers(port) else None
     if not protocol.is_http:
         return "TCPRoute ports" if policy.tcp is not None and policy.tcp.covers(port) else None
+    if l4_admits_http(policy, port, semantics):
+        return L4_HTTP_RULE
     if policy.tcp is not None and not policy.tcp.covers(port):
         return None
     for selected in policy.http:
-        if request is None or request_matches(selected.match, request):
+        if request is None or request_matches(selected.match, request, semantics):
             return f"HTTPRouteGroup/{selected.group}#{selected.match.name}"
     return None
 
@@ -143,6 +181,7 @@ def decide_identity(
     port: int,
     protocol: Protocol,
     request: HttpRequest | None,
+    semantics: AccessSemantics = DEFAULT_SEMANTICS,
 ) -> Decision:
     """Default deny: the first policy (in model order) naming `source` whose rules allow the traffic."""
     candidates = [p for p in policies if p.destination == destination]
@@ -151,7 +190,7 @@ def decide_identity(
     for policy in candidates:
         if source not in policy.sources:
             continue
-        rule = decide(policy, port, protocol, request)
+        rule = decide(policy, port, protocol, request, semantics)
         if rule is not None:
             return Decision(destination, port, True, policy.ref, rule, "allowed")
     named = [p.ref for p in candidates if source in p.sources]
@@ -187,7 +226,7 @@ def evaluate_access(
     if not targets:
         return AccessVerdict(False, f"{service}:{port} has no endpoints")
     decisions = tuple(
-        decide_identity(model.policies, source, ident, cport, svc_port.protocol, request)
+        decide_identity(model.policies, source, ident, cport, svc_port.protocol, request, model.semantics)
         for ident, cport in targets
     )
     allowed = all(d.allowed for d in decisions)

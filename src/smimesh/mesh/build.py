@@ -22,7 +22,9 @@ from smimesh.mesh.build_splits import build_splits
 from smimesh.mesh.instances import InstanceIndex
 from smimesh.mesh.model import (
     DEFAULT_CLUSTER_DOMAIN,
+    DEFAULT_SEMANTICS,
     DEFAULT_TRUST_DOMAIN,
+    AccessSemantics,
     Endpoint,
     Instance,
     MeshModel,
@@ -249,6 +251,7 @@ def build_model(
     trust_domain: str = DEFAULT_TRUST_DOMAIN,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     permissive: bool = False,
+    semantics: AccessSemantics = DEFAULT_SEMANTICS,
 ) -> MeshModel:
     """The mesh model of `snapshot` with `instances` running; never raises for bad input."""
     inputs = Inputs(snapshot)
@@ -267,4 +270,5 @@ def build_model(
         trust_domain=trust_domain,
         cluster_domain=cluster_domain,
         permissive=permissive,
+        semantics=semantics,
     )

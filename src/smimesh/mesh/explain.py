@@ -5,7 +5,9 @@ whose per-identity core (`decide`) chooses the rules the RBAC generator (`xds.rb
 destination sidecars, so `explain` and the sidecars cannot disagree by construction (a property
 test checks it against real Envoy). On top of the verdict it applies the mesh modes exactly as
 the generator does: `open` traffic policy allows everything; a destination namespace in `audit`
-lets a denied request through (it is logged). When a request is denied, `suggestion` holds the
+lets a denied request through (it is logged). When a MeshConfig semantics switch (`pathRegexMatch`,
+`tcpRouteAdmitsHttp`) decided a case (flipping it flips the verdict), the decision's `note` names
+it and what the other setting would do. When a request is denied, `suggestion` holds the
 smallest manifests that would allow exactly it: one HTTPRouteGroup match (the method, the path
 anchored at both ends, the given headers) or one TCPRoute port, and one TrafficTarget per
 destination identity from the source's identity only.
@@ -14,11 +16,11 @@ destination identity from the source's identity only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from smimesh.mesh.access import AccessVerdict, evaluate_access
-from smimesh.mesh.model import Identity, MeshModel, Protocol, ServiceKey, ServicePort
+from smimesh.mesh.access import AccessVerdict, Decision, HttpRequest, decide_identity, evaluate_access
+from smimesh.mesh.model import AccessSemantics, Identity, MeshModel, Protocol, ServiceKey, ServicePort
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes
 
 
@@ -59,6 +61,7 @@ class Explanation:
                     "policy": d.policy,
                     "rule": d.rule,
                     "reason": d.reason,
+                    "note": d.note,
                 }
                 for d in self.verdict.decisions
             ],
@@ -71,6 +74,55 @@ def default_port(model: MeshModel, service: ServiceKey) -> int | None:
     found = model.service(service)
     numbers = sorted(p.port for p in found.ports) if found else []
     return 80 if 80 in numbers else (numbers[0] if numbers else None)
+
+
+# The MeshConfig switches of `AccessSemantics`: field -> (MeshConfig name, value when False/True,
+# what each setting means).
+_SWITCHES = {
+    "path_regex_full": (
+        "pathRegexMatch",
+        ("start", "a pathRegex matches the start of the path, the SMI reading"),
+        ("full", "a pathRegex must match the whole path, as OSM does"),
+    ),
+    "tcp_route_admits_http": (
+        "tcpRouteAdmitsHttp",
+        ("false", "a TCPRoute rule admits no HTTP on an HTTP port, as OSM does"),
+        ("true", "a TCPRoute-only TrafficTarget admits HTTP on the ports it covers, as Istio and Linkerd do"),
+    ),
+}
+
+
+def _switch_note(semantics: AccessSemantics, field_name: str, other_allowed: bool) -> str:
+    name, off, on = _SWITCHES[field_name]
+    (value, meaning), (other, _) = (on, off) if getattr(semantics, field_name) else (off, on)
+    outcome = "allowed" if other_allowed else "denied"
+    return f"decided by MeshConfig {name}: {value} ({meaning}); with {name}: {other} it would be {outcome}"
+
+
+def _noted(
+    model: MeshModel, source: Identity, protocol: Protocol, request: HttpRequest, d: Decision
+) -> Decision:
+    """`d` with a note for each semantics switch whose other setting flips the verdict."""
+    notes = []
+    for field_name in _SWITCHES:
+        flipped = replace(model.semantics, **{field_name: not getattr(model.semantics, field_name)})
+        other = decide_identity(
+            model.policies, source, d.destination, d.container_port, protocol, request, flipped
+        )
+        if other.allowed != d.allowed:
+            notes.append(_switch_note(model.semantics, field_name, other.allowed))
+    if not notes:
+        return d
+    note = "; ".join(notes)
+    return replace(d, note=note, reason=d.reason if d.allowed else f"{d.reason} ({note})")
+
+
+def _with_notes(
+    model: MeshModel, verdict: AccessVerdict, source: Identity, port: ServicePort, request: HttpRequest
+) -> AccessVerdict:
+    decisions = tuple(_noted(model, source, port.protocol, request, d) for d in verdict.decisions)
+    denied = [d.reason for d in decisions if not d.allowed]
+    return replace(verdict, decisions=decisions, reason=denied[0] if denied else verdict.reason)
 
 
 def _mode(model: MeshModel, modes: MeshModes, verdict: AccessVerdict) -> tuple[bool, str]:
@@ -98,9 +150,11 @@ def explain(
     svc = model.service(service)
     svc_port = svc.port(number) if svc else None
     is_http = svc_port is not None and svc_port.protocol.is_http
-    if is_http:
+    if is_http and svc_port is not None:
         verdict = evaluate_access(model, source, service, number, method, path, headers)
-        request = (method.upper(), path, tuple(sorted((k.lower(), v) for k, v in (headers or {}).items())))
+        asked = HttpRequest.of(method, path, headers)
+        verdict = _with_notes(model, verdict, source, svc_port, asked)
+        request = (asked.method, path, asked.headers)
     else:
         verdict, request = evaluate_access(model, source, service, number), None
     allowed, mode = _mode(model, modes, verdict)

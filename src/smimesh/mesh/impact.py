@@ -2,9 +2,10 @@
 
 `affected_nodes(old, new)` compares two successive models and returns the node ids whose
 `proxy_view` may differ between them (a superset: never one too few), or None when every view may
-differ (the trust domain, cluster domain or permissive mode changed). The pipeline then computes
-views only for those nodes, so a change nobody can see costs no view at all, and a change to one
-service costs the views of its callers, however many other services and proxies the mesh has.
+differ (the trust domain, cluster domain, permissive mode or access semantics changed). The
+pipeline then computes views only for those nodes, so a change nobody can see costs no view at
+all, and a change to one service costs the views of its callers, however many other services and
+proxies the mesh has.
 
 A plain view (`view.proxy_view`) of a sidecar running as identity I depends on: its own instance and
 the inbound protocols of its ports; reach(I) (the identities I may call); and, for each service k
@@ -105,8 +106,8 @@ def _changed_inbound(old: MeshModel, new: MeshModel) -> set[str]:
 
 def affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
     """The node ids of `new` whose view may differ from their view in `old`; None means all of them."""
-    settings = (old.trust_domain, old.cluster_domain, old.permissive)
-    if settings != (new.trust_domain, new.cluster_domain, new.permissive):
+    settings = (old.trust_domain, old.cluster_domain, old.permissive, old.semantics)
+    if settings != (new.trust_domain, new.cluster_domain, new.permissive, new.semantics):
         return None
     services = _changed_services(old, new)
     if services and new.permissive:

@@ -177,6 +177,23 @@ class HttpMatch:
         return not self.methods or "*" in self.methods
 
 
+@dataclass(frozen=True, slots=True)
+class AccessSemantics:
+    """How access rules read where SMI leaves room (MeshConfig switches for teams coming from OSM).
+
+    `path_regex_full`: an HTTPRouteGroup `pathRegex` must match the whole path (OSM) instead of its
+    start (the spec's reading, SPEC-DIGEST A3). `tcp_route_admits_http`: a TrafficTarget whose only
+    rules are TCPRoutes admits every HTTP request on the HTTP ports they cover (L4 authorisation, as
+    Istio and Linkerd do) instead of admitting no HTTP there (OSM, A2).
+    """
+
+    path_regex_full: bool = False
+    tcp_route_admits_http: bool = False
+
+
+DEFAULT_SEMANTICS = AccessSemantics()
+
+
 @dataclass(frozen=True)
 class MeshModel:
     """Everything the generators and `explain` need, for one consistent input snapshot."""
@@ -192,6 +209,7 @@ class MeshModel:
     trust_domain: str = DEFAULT_TRUST_DOMAIN
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     permissive: bool = False
+    semantics: AccessSemantics = DEFAULT_SEMANTICS
     _memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, key: ServiceKey) -> Service | None:

@@ -12,10 +12,13 @@ it (`--mesh-config FILE`, or `SMIMESH_MESH_CONFIG=FILE`):
       mtls: strict              # strict (plaintext refused) | permissive (mTLS or plaintext accepted)
       namespaces:
         legacy: {mtls: permissive, audit: true}   # audit: would-be denials allowed, logged, counted
+      pathRegexMatch: start     # start (SMI: pathRegex matches the start of the path) | full (OSM)
+      tcpRouteAdmitsHttp: false # true: a TCPRoute-only TrafficTarget admits HTTP on its ports (L4)
 
-Without a file the mesh is `smi` + `strict` everywhere, no audit. A bad file never half-applies:
-`parse_mesh_config` returns diagnostics (file:line, field path, value found, expected) and the
-defaults; the caller refuses to start with errors (a running `smimesh up` keeps its last good modes).
+Without a file the mesh is `smi` + `strict` everywhere, no audit, the SMI readings of access rules.
+A bad file never half-applies: `parse_mesh_config` returns diagnostics (file:line, field path,
+value found, expected) and the defaults; the caller refuses to start with errors (a running
+`smimesh up` keeps its last good modes).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import yaml
 
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, register
+from smimesh.mesh.model import AccessSemantics
 
 API_VERSION = "smimesh.io/v1alpha1"
 KIND = "MeshConfig"
@@ -42,13 +46,18 @@ BAD_MESH_CONFIG = register(
     configuration, and a running mesh keeps its last good modes after a bad edit of the file: fix the
     field named in the message. Accepted: spec.trafficPolicy smi|open,
     spec.mtls strict|permissive, spec.namespaces.<ns>.mtls strict|permissive, spec.namespaces.<ns>.audit
-    true|false.""",
+    true|false, spec.pathRegexMatch start|full, spec.tcpRouteAdmitsHttp true|false.""",
 )
 
 
 class TrafficPolicyMode(enum.StrEnum):
     SMI = "smi"  # default deny: only TrafficTargets allow
     OPEN = "open"  # every workload in the mesh may reach every other one
+
+
+class PathRegexMatch(enum.StrEnum):
+    START = "start"  # SMI: the regex matches from the start of the path, the rest may be anything
+    FULL = "full"  # OSM: the regex must match the entire path
 
 
 class MtlsMode(enum.StrEnum):
@@ -68,10 +77,18 @@ class MeshModes:
     traffic_policy: TrafficPolicyMode = TrafficPolicyMode.SMI
     mtls: MtlsMode = MtlsMode.STRICT
     namespaces: tuple[NamespaceMode, ...] = ()
+    path_regex_match: PathRegexMatch = PathRegexMatch.START
+    tcp_route_admits_http: bool = False
 
     @property
     def open(self) -> bool:
         return self.traffic_policy is TrafficPolicyMode.OPEN
+
+    @property
+    def semantics(self) -> AccessSemantics:
+        """The access-rule readings the model is built with (`build_model(semantics=...)`)."""
+        full = self.path_regex_match is PathRegexMatch.FULL
+        return AccessSemantics(path_regex_full=full, tcp_route_admits_http=self.tcp_route_admits_http)
 
     def _namespace(self, namespace: str) -> NamespaceMode | None:
         return next((n for n in self.namespaces if n.namespace == namespace), None)
@@ -145,18 +162,23 @@ def _namespace_mode(problems: _Problems, name: str, raw: object) -> NamespaceMod
     for key in set(raw) - {"mtls", "audit"}:
         problems.add((*path, str(key)), f"unknown field {key!r}", raw[key], "mtls | audit")
     mtls = _enum(problems, (*path, "mtls"), raw["mtls"], MtlsMode) if "mtls" in raw else None
-    audit = raw.get("audit", False)
-    if not isinstance(audit, bool):
-        problems.add((*path, "audit"), "audit must be true or false", audit, "true | false")
-        audit = False
+    audit = _flag(problems, (*path, "audit"), raw.get("audit", False))
     return NamespaceMode(name, mtls, audit)
 
 
+def _flag(problems: _Problems, path: tuple[str, ...], value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    problems.add(path, f"{path[-1]} must be true or false", value, "true | false")
+    return False
+
+
+_SPEC_FIELDS = ("trafficPolicy", "mtls", "namespaces", "pathRegexMatch", "tcpRouteAdmitsHttp")
+
+
 def _spec(problems: _Problems, spec: Mapping[str, Any]) -> MeshModes:
-    for key in set(spec) - {"trafficPolicy", "mtls", "namespaces"}:
-        problems.add(
-            ("spec", str(key)), f"unknown field {key!r}", spec[key], "trafficPolicy | mtls | namespaces"
-        )
+    for key in set(spec) - set(_SPEC_FIELDS):
+        problems.add(("spec", str(key)), f"unknown field {key!r}", spec[key], " | ".join(_SPEC_FIELDS))
     policy = _enum(problems, ("spec", "trafficPolicy"), spec.get("trafficPolicy", "smi"), TrafficPolicyMode)
     mtls = _enum(problems, ("spec", "mtls"), spec.get("mtls", "strict"), MtlsMode)
     raw_namespaces = spec.get("namespaces") or {}
@@ -164,10 +186,15 @@ def _spec(problems: _Problems, spec: Mapping[str, Any]) -> MeshModes:
         problems.add(("spec", "namespaces"), "namespaces must be a mapping", raw_namespaces, "{ns: {...}}")
         raw_namespaces = {}
     namespaces = [_namespace_mode(problems, str(n), raw) for n, raw in raw_namespaces.items()]
+    path_match = _enum(
+        problems, ("spec", "pathRegexMatch"), spec.get("pathRegexMatch", "start"), PathRegexMatch
+    )
     return MeshModes(
         policy or TrafficPolicyMode.SMI,
         mtls or MtlsMode.STRICT,
         tuple(sorted(n for n in namespaces if n is not None)),
+        path_match or PathRegexMatch.START,
+        _flag(problems, ("spec", "tcpRouteAdmitsHttp"), spec.get("tcpRouteAdmitsHttp", False)),
     )
 
 
@@ -217,7 +244,19 @@ def summary(modes: MeshModes) -> str:
     audited = [n.namespace for n in modes.namespaces if n.audit]
     if audited:
         parts.append(f"audit in {', '.join(audited)}")
-    return ", ".join(parts)
+    return ", ".join(parts + _switch_changes(DEFAULT_MODES, modes, with_old=False))
+
+
+def _switch_changes(old: MeshModes, new: MeshModes, *, with_old: bool = True) -> list[str]:
+    """The access-semantics switches that differ (`pathRegexMatch start -> full`)."""
+    found = []
+    if old.path_regex_match != new.path_regex_match:
+        before = f"{old.path_regex_match.value} -> " if with_old else ""
+        found.append(f"pathRegexMatch {before}{new.path_regex_match.value}")
+    if old.tcp_route_admits_http != new.tcp_route_admits_http:
+        before = f"{str(old.tcp_route_admits_http).lower()} -> " if with_old else ""
+        found.append(f"tcpRouteAdmitsHttp {before}{str(new.tcp_route_admits_http).lower()}")
+    return found
 
 
 def changes(old: MeshModes, new: MeshModes) -> list[str]:
@@ -232,7 +271,7 @@ def changes(old: MeshModes, new: MeshModes) -> list[str]:
         for key in ("mtls", "audit"):
             if before[key] != after[key]:
                 found.append(f"{namespace}: {key} {_word(before[key])} -> {_word(after[key])}")
-    return found
+    return found + _switch_changes(old, new)
 
 
 def _word(value: object) -> str:

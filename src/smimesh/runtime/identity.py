@@ -148,13 +148,14 @@ class MeshSecurity:
         return changed
 
     def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> Any:
-        model = _build_model(snapshot, instances, permissive=self.modes.open, **options)
+        modes = self.modes
+        model = _build_model(snapshot, instances, permissive=modes.open, semantics=modes.semantics, **options)
         self._model = model
         identities = {self._spiffe(i.namespace, i.service_account) for i in model.instances.values()}
         if self.book.sync(identities | self.book.identities, self._clock()):
             self._wake.set()  # a new identity: the renewal schedule may have moved earlier
         bundles = {identity: self.book.bundle(identity) for identity in self.book.identities}
-        self._recorded = [self._recorded[1], (self.modes, bundles)]
+        self._recorded = [self._recorded[1], (modes, bundles)]
         return model
 
     def proxy_view(self, model: Any, node_id: str) -> SecureView:

@@ -9,9 +9,11 @@ per-request (method, path, headers) is translated match for match:
 - principals: the sources' SPIFFE URIs, checked against the authenticated peer certificate only
   (never a header: XFCC is sanitized by the inbound connection manager);
 - HTTP permission per match: `:method` in the match's methods (none or `*` = any method), path
-  `^(?:re).*` on the path without its query (start-anchored, end-open: SPEC-DIGEST A3), every header
-  full-matched by RE2 (A4; `host` is `:authority`); a target whose rules select no match allows
-  nothing; TCP permission: any (the port was checked when the rule was chosen);
+  `^(?:re).*` on the path without its query (start-anchored, end-open: SPEC-DIGEST A3; `(?:re)`,
+  the whole path, with MeshConfig `pathRegexMatch: full`), every header full-matched by RE2 (A4;
+  `host` is `:authority`); a target whose rules select no match allows nothing; TCP permission, and
+  HTTP permission of a TCPRoute-only target with MeshConfig `tcpRouteAdmitsHttp: true`: any (the
+  port was checked when the rule was chosen);
 - one policy per TrafficTarget, named `TrafficTarget/<ns>/<name>`, with per-policy stats
   (`http.inbound_<port>.rbac.policy.<name>.allowed`); several targets are a union;
 - `audit`: the same rules as shadow rules (stats `audit.` prefix, denials logged) and no
@@ -28,7 +30,7 @@ from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac
 from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
 
-from smimesh.mesh.access import decide
+from smimesh.mesh.access import decide, l4_admits_http, path_pattern
 from smimesh.mesh.model import HttpMatch, Identity, MeshModel, Protocol
 
 HTTP_RBAC_FILTER = "envoy.filters.http.rbac"
@@ -54,14 +56,16 @@ class InboundAccess:
     rules: tuple[AccessRule, ...] = ()
     enforce: bool = True  # False in `open` traffic policy: no RBAC filter
     audit: bool = False  # shadow rules only; would-be denials are allowed and logged
+    path_regex_full: bool = False  # MeshConfig `pathRegexMatch: full`: pathRegex matches the whole path
 
 
 def _rule(model: MeshModel, policy_index: int, port: int, protocol: Protocol) -> AccessRule | None:
     policy = model.policies[policy_index]
-    if decide(policy, port, protocol, None) is None:
+    if decide(policy, port, protocol, None, model.semantics) is None:
         return None  # the port gate (or the absence of any usable match) closes it for this port
     principals = tuple(sorted(source.spiffe(model.trust_domain) for source in policy.sources))
-    matches = tuple(m.match for m in policy.http) if protocol.is_http else None
+    per_request = protocol.is_http and not l4_admits_http(policy, port, model.semantics)
+    matches = tuple(m.match for m in policy.http) if per_request else None
     return AccessRule(policy.ref, principals, matches) if principals else None
 
 
@@ -82,7 +86,8 @@ def inbound_access(
         for index, policy in enumerate(model.policies)
         if policy.destination == identity
     )
-    return InboundAccess(port_name, protocol, tuple(r for r in found if r is not None), True, audit)
+    rules = tuple(r for r in found if r is not None)
+    return InboundAccess(port_name, protocol, rules, True, audit, model.semantics.path_regex_full)
 
 
 def _regex(pattern: str) -> regex_pb2.RegexMatcher:
@@ -103,7 +108,7 @@ def _method(method: str) -> rbac_pb2.Permission:
     )
 
 
-def match_permission(match: HttpMatch) -> rbac_pb2.Permission:
+def match_permission(match: HttpMatch, path_regex_full: bool = False) -> rbac_pb2.Permission:
     """One HTTPRouteGroup match: method ∧ path ∧ every header (an empty match allows any request)."""
     parts: list[rbac_pb2.Permission] = []
     if not match.any_method:
@@ -115,7 +120,7 @@ def match_permission(match: HttpMatch) -> rbac_pb2.Permission:
         )
     if match.path_regex:
         path = path_pb2.PathMatcher(
-            path=string_pb2.StringMatcher(safe_regex=_regex(f"(?:{match.path_regex}).*"))
+            path=string_pb2.StringMatcher(safe_regex=_regex(path_pattern(match.path_regex, path_regex_full)))
         )
         parts.append(rbac_pb2.Permission(url_path=path))
     parts.extend(_header(name, regex) for name, regex in match.headers)
@@ -126,7 +131,7 @@ def match_permission(match: HttpMatch) -> rbac_pb2.Permission:
     )
 
 
-def _policy(rule: AccessRule) -> rbac_pb2.Policy:
+def _policy(rule: AccessRule, path_regex_full: bool) -> rbac_pb2.Policy:
     principals = [
         rbac_pb2.Principal(
             authenticated=rbac_pb2.Principal.Authenticated(principal_name=string_pb2.StringMatcher(exact=uri))
@@ -136,13 +141,14 @@ def _policy(rule: AccessRule) -> rbac_pb2.Policy:
     if rule.matches is None:
         permissions = [rbac_pb2.Permission(any=True)]
     else:
-        permissions = [match_permission(m) for m in rule.matches]
+        permissions = [match_permission(m, path_regex_full) for m in rule.matches]
     return rbac_pb2.Policy(permissions=permissions, principals=principals)
 
 
 def rbac_rules(access: InboundAccess) -> rbac_pb2.RBAC:
     """ALLOW policies of every rule; no rule at all means default deny (an empty ALLOW list)."""
-    policies = {rule.policy: _policy(rule) for rule in access.rules if rule.matches != ()}
+    full = access.path_regex_full
+    policies = {rule.policy: _policy(rule, full) for rule in access.rules if rule.matches != ()}
     return rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW, policies=policies)
 
 

@@ -43,8 +43,8 @@ def changed_destinations(old: MeshModel, new: MeshModel) -> set[Identity]:
 
 def secure_affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
     """The node ids of `new` whose secured view may differ from the one over `old`; None: all."""
-    settings = (old.trust_domain, old.cluster_domain, old.permissive)
-    if settings != (new.trust_domain, new.cluster_domain, new.permissive):
+    settings = (old.trust_domain, old.cluster_domain, old.permissive, old.semantics)
+    if settings != (new.trust_domain, new.cluster_domain, new.permissive, new.semantics):
         return None
     if _changed_services(old, new):
         return None  # every sidecar routes to every service and checks its peers' identities
