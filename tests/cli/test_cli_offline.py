@@ -202,3 +202,20 @@ def test_real_process_prints_diagnostics_and_no_traceback(files: dict[str, Path]
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
     assert "SM3010" in done.stdout and "SM1002" in done.stdout and "SM1006" in done.stdout
+
+
+def test_validate_accepts_a_field_of_another_version_with_a_warning(tmp_path: Path) -> None:
+    """As the SMI conformance suite writes it: v1alpha2's destination.port in a v1alpha3 TrafficTarget."""
+    source = tmp_path / "conformance.yaml"
+    source.write_text(
+        "apiVersion: access.smi-spec.io/v1alpha3\nkind: TrafficTarget\nmetadata: {name: t}\n"
+        "spec:\n  destination: {kind: ServiceAccount, name: server, port: 8080}\n"
+        "  rules: [{kind: TCPRoute, name: tcp}]\n  sources: [{kind: ServiceAccount, name: client}]\n"
+        "---\napiVersion: specs.smi-spec.io/v1alpha4\nkind: TCPRoute\nmetadata: {name: tcp}\n"
+        "spec: {matches: {ports: []}}\n"
+    )
+    result = run("validate", "-f", str(source))
+    assert result.exit_code == 0, result.output
+    assert "warning SM2009" in result.output and "access.smi-spec.io/v1alpha2" in result.output
+    typo = run("validate", "-f", "-", stdin=source.read_text().replace("port: 8080", "prot: 8080"))
+    assert typo.exit_code == 1 and "SM2005" in typo.output

@@ -9,13 +9,15 @@ v1alpha4, split v1alpha3 ↔ specs v1alpha3, split v1alpha4 ↔ specs v1alpha4) 
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from smimesh.resources import load_documents, load_paths, load_text
+from smimesh.resources import load_documents, load_paths, load_text, registry
 from smimesh.resources.document import Document
+from smimesh.resources.other_versions import fitting_versions
 from smimesh.resources.reader import read_paths
 from smimesh.testing.smi_data import smi_examples_dir
 
@@ -71,11 +73,11 @@ DEFECTS: dict[str, set[tuple[str, str]]] = {
     # the embedded HTTPRouteGroup has the pre-v1alpha3 top-level `matches` in a specs v1alpha3+ document
     "split.smi-spec.io_v1alpha3_02_trafficsplit-httproutegroup.yaml": {
         ("SM2004", "spec"),
-        ("SM2005", "matches"),
+        ("SM2009", "matches"),
     },
     "split.smi-spec.io_v1alpha4_02_trafficsplit-httproutegroup.yaml": {
         ("SM2004", "spec"),
-        ("SM2005", "matches"),
+        ("SM2009", "matches"),
     },
 }
 
@@ -163,3 +165,49 @@ def test_split_examples_against_their_services_flag_the_bad_port_layout() -> Non
     lacking = {(d.code, d.value) for d in result.diagnostics}
     assert ("SM4006", "blue-birds") in lacking
     assert ("SM4006", "green-birds") not in lacking
+
+
+HINTED = re.compile(r"add `apiVersion: ([^`]+)`")
+
+
+def documents_without_api_version() -> list[tuple[str, Document]]:
+    found = []
+    for path in FILES:
+        for document in read_paths([str(path)]).documents:
+            data = document.data
+            if "apiVersion" not in data and data.get("kind") in registry.KINDS:
+                found.append((f"{path.stem}#{document.index}", document))
+    return found
+
+
+WITHOUT_API_VERSION = documents_without_api_version()
+
+
+@pytest.mark.parametrize(
+    "document", [d for _, d in WITHOUT_API_VERSION], ids=[n for n, _ in WITHOUT_API_VERSION]
+)
+def test_the_hinted_api_version_is_one_the_document_fits(document: Document) -> None:
+    """The SM2001 hint derives the version from the kind and the layout: adding it makes the document load."""
+    (missing,) = [d for d in load_documents([document], references=False).diagnostics if d.code == "SM2001"]
+    hinted = HINTED.search(missing.hint)
+    assert hinted, missing.hint
+    if "(the newest;" in missing.hint:  # the fallback: no version fits (the draft access v1alpha4)
+        assert not fitting_versions(document.data, document.data["kind"])
+        return
+    fixed = dataclasses.replace(document, data={"apiVersion": hinted[1], **document.data})
+    result = load_documents([fixed], references=False)
+    schema = [d for d in result.diagnostics if d.code.startswith("SM2")]
+    assert not schema, (missing.hint, schema)
+
+
+def test_the_hint_names_the_only_fitting_version_or_every_fitting_one() -> None:
+    hints = {
+        name: d.hint
+        for name, doc in WITHOUT_API_VERSION
+        for d in load_documents([doc]).diagnostics
+        if d.code == "SM2001"
+    }
+    target = hints["access.smi-spec.io_v1alpha1_02_traffictarget#0"]
+    assert "access.smi-spec.io/v1alpha1`: the only version of TrafficTarget" in target, target
+    routes = hints["specs.smi-spec.io_v1alpha2_02_httproutegroup#0"]
+    assert "specs.smi-spec.io/v1alpha2`" in routes and "fits: v1alpha1, v1alpha2)" in routes, routes

@@ -211,8 +211,30 @@ def test_a_field_of_another_version_names_that_version(load) -> None:  # type: i
           rules: [{kind: TCPRoute, name: tcp}]
           sources: [{kind: ServiceAccount, name: client}]
     """
-    d = one(load(text, references=False), "SM2005")
-    assert d.path == "spec.destination.port" and "access.smi-spec.io/v1alpha2" in d.hint
+    result = load(text, references=False)
+    d = one(result, "SM2009")
+    assert d.severity.value == "warning" and d.path == "spec.destination.port" and d.value == "8080"
+    assert "belongs to access.smi-spec.io/v1alpha2" in d.message and "every port" in d.message
+    assert "apiVersion: access.smi-spec.io/v1alpha2" in d.hint
+    assert result.ok and [o.key.name for o in result.objects] == ["allow"]  # ignored, not refused
+    assert result.objects[0].resource.legacy_destination_port is None
+
+
+def test_a_typo_next_to_a_field_of_another_version_stays_an_error(load) -> None:  # type: ignore[no-untyped-def]
+    text = """
+        apiVersion: access.smi-spec.io/v1alpha3
+        kind: TrafficTarget
+        metadata: {name: allow}
+        spec:
+          destination: {kind: ServiceAccount, name: server, port: 8080, namespce: default}
+          rules: [{kind: TCPRoute, name: tcp}]
+          sources: [{kind: ServiceAccount, name: client}]
+    """
+    result = load(text, references=False)
+    assert one(result, "SM2009").path == "spec.destination.port"
+    typo = one(result, "SM2005")
+    assert typo.path == "spec.destination.namespce" and typo.hint == "did you mean `namespace`?"
+    assert not result.objects
 
 
 def test_json_from_stdin_or_the_api_is_read_as_json(load) -> None:  # type: ignore[no-untyped-def]

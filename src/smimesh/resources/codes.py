@@ -168,9 +168,9 @@ UNKNOWN_FIELD = _code(
     "Unknown field",
     E,
     """The object has a field its schema does not define.
-    Usually a typo (the hint suggests the closest known name) or a field from another apiVersion (for
-    example destination.port exists only up to access v1alpha2). Unknown fields are errors so that a typo
-    never silently turns into a wider policy.""",
+    Usually a typo (the hint suggests the closest known name). Unknown fields are errors so that a typo
+    never silently turns into a wider policy. A field that another apiVersion of the same kind defines is
+    not this error but the warning SM2009.""",
 )
 WRONG_TYPE = _code(
     "SM2006",
@@ -193,6 +193,19 @@ INVALID_VALUE = _code(
     E,
     """The value has the right type but breaks a rule of
     the schema: out of range, too short, too long, or malformed.""",
+)
+
+FOREIGN_VERSION_FIELD = _code(
+    "SM2009",
+    "Field of another apiVersion, ignored",
+    W,
+    """The object has a field that its apiVersion does not define but another version of the same kind does
+    (for example `destination.port`, which TrafficTarget has up to access.smi-spec.io/v1alpha2, written in a
+    v1alpha3 TrafficTarget, as the SMI conformance suite does). A Kubernetes API server drops such a field
+    without a word; smimesh drops it too, so the file still applies, and says so, because the object then
+    allows or matches more than the field asked for (the message says what). To have the field, write the
+    apiVersion that defines it (the hint names it; `smimesh convert` moves the rest of the object), or
+    remove the field. A name no version defines stays the error SM2005.""",
 )
 
 # --- SM3xxx: one object's semantics ---------------------------------------------------------------

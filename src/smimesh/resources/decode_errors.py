@@ -222,10 +222,7 @@ def _unknown_field(
 ) -> tuple[str, str, str, str]:
     allowed = fields_at(model, path[:-1])
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-    elsewhere = _versions_with_field(model, path)
-    if elsewhere:
-        hint = f"`{name}` exists in {', '.join(elsewhere)}: write that apiVersion, or remove the field"
-    elif close:
+    if close:
         hint = f"did you mean `{close[0]}`?"
     elif allowed:
         hint = "fields allowed here: " + ", ".join(allowed)
@@ -235,7 +232,20 @@ def _unknown_field(
     return codes.UNKNOWN_FIELD, f"unknown field `{name}`", expected and f"one of {expected}", hint
 
 
-def _versions_with_field(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+def foreign_fields(
+    error: ValidationError, document: Document, model: type[BaseModel]
+) -> list[tuple[tuple[str | int, ...], list[str]]]:
+    """(path, the other apiVersions that define it) of each unknown field another version has."""
+    found = []
+    for item in error.errors(include_url=False):
+        if item["type"] == "extra_forbidden":
+            path = _user_path(document.data, item["loc"], item["type"])
+            if versions := versions_with_field(model, path):
+                found.append((path, versions))
+    return found
+
+
+def versions_with_field(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
     """Other apiVersions of the same kind whose schema has this field (e.g. v1alpha2 `destination.port`)."""
     kind = getattr(model, "KIND", "")
     own = getattr(model, "API_VERSION", "")

@@ -13,14 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from smimesh.diagnostics import Diagnostic, Location, has_errors, shorten, sort_key
 from smimesh.errors import ConversionError
 from smimesh.resources import codes, registry
-from smimesh.resources.decode_errors import diagnostics_from_error
 from smimesh.resources.document import Document, ReadResult, format_path
 from smimesh.resources.meta import Resource, ResourceKey, SpokeResource
+from smimesh.resources.other_versions import decode_tolerant, fitting_versions
 from smimesh.resources.reader import read_paths, read_text
 from smimesh.resources.references import validate_references
 from smimesh.resources.snapshot import InputSnapshot
@@ -116,15 +114,14 @@ def _load_document(document: Document) -> tuple[LoadedObject | None, list[Diagno
     cls = registry.lookup(str(data.get("apiVersion")), str(data.get("kind")))
     if cls is None:
         return None, [_unknown_type(document, data)]
-    try:
-        original = registry.decode(data)
-    except ValidationError as exc:
-        return None, diagnostics_from_error(exc, document, cls)
+    original, document, found = decode_tolerant(document, cls)
+    if original is None:
+        return None, found
     try:
         hub = original.to_hub() if isinstance(original, SpokeResource) else original
     except ConversionError as exc:
-        return None, [d.at(document.location()) for d in exc.diagnostics]
-    found = validate_object(document, hub)
+        return None, [*found, *(d.at(document.location()) for d in exc.diagnostics)]
+    found += validate_object(document, hub)
     if has_errors(found):
         return None, found
     return LoadedObject(hub, original, document.location(), document), found
@@ -174,11 +171,7 @@ def _missing_type(document: Document, api_version: Any, kind: Any) -> Diagnostic
     missing = [name for name, value in (("apiVersion", api_version), ("kind", kind)) if not value]
     info = registry.info_of(kind) if isinstance(kind, str) and kind else None
     if info is not None:
-        hub = info.hub.API_VERSION
-        older = [v for v in registry.versions_of(info.kind) if v != hub]
-        hint = f"add `apiVersion: {hub}` (the newest" + (
-            f"; also served: {', '.join(older)})" if older else ")"
-        )
+        hint = _version_for_kind(document.data, info.kind)
     elif isinstance(api_version, str) and api_version:
         kinds = sorted({k for v, k in registry.known() if v == api_version})
         hint = f"add `kind:` ({', '.join(kinds) or 'see smimesh explain-code SM2002'})"
@@ -189,6 +182,19 @@ def _missing_type(document: Document, api_version: Any, kind: Any) -> Diagnostic
         hint = "start the document with apiVersion and kind, e.g. `apiVersion: split.smi-spec.io/v1alpha4`"
     message = " and ".join(f"`{name}`" for name in missing) + " missing"
     return _report(document, codes.MISSING_TYPE, message, missing[0], None, "", hint)
+
+
+def _version_for_kind(data: dict[str, Any], kind: str) -> str:
+    """Which apiVersion to add: the one(s) whose layout the document fits, else the newest."""
+    fits = fitting_versions(data, kind)
+    if len(fits) == 1:
+        return f"add `apiVersion: {fits[0]}`: the only version of {kind} whose layout this document fits"
+    if fits:
+        versions = ", ".join(v.rpartition("/")[2] for v in fits)
+        return f"add `apiVersion: {fits[-1]}` (the newest whose layout this document fits: {versions})"
+    hub = registry.hub_of(kind).API_VERSION
+    older = [v for v in registry.versions_of(kind) if v != hub]
+    return f"add `apiVersion: {hub}` (the newest" + (f"; also served: {', '.join(older)})" if older else ")")
 
 
 # A field only one kind has, as written in any version: how a document without `kind` gives itself away.
