@@ -132,6 +132,31 @@ spec: {service: bookstore, backends: [{service: bookstore-v2, weight: 1}]}
     assert splits.unconditional is not None and splits.unconditional.name == "bookstore"
 
 
+@pytest.mark.parametrize(
+    ("root", "v1", "v2"),
+    [
+        ("bookstore.bookstore", "bookstore-v1.bookstore", "bookstore-v2"),
+        ("bookstore.bookstore.svc", "bookstore-v1.bookstore.svc.cluster.local", "bookstore-v2.bookstore"),
+        ("bookstore.bookstore.svc.cluster.local", "bookstore-v1", "bookstore-v2.bookstore.svc"),
+    ],
+)
+def test_a_split_naming_services_as_osm_does_takes_effect_as_with_short_names(
+    root: str, v1: str, v2: str
+) -> None:
+    """OSM's `service: bookstore.bookstore` (and the longer forms) name the split's own namespace."""
+    qualified = f"""
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {{name: bookstore, namespace: bookstore}}
+spec:
+  service: {root}
+  backends: [{{service: {v1}, weight: 90}}, {{service: {v2}, weight: 10}}]
+"""
+    model = bookstore_model(qualified, replace=["TrafficSplit/bookstore"])
+    assert codes(model) == []
+    assert model.splits == bookstore_model().splits
+
+
 def test_duplicate_node_ids_keep_the_first() -> None:
     resources = world()
     instances = world_instances(resources)

@@ -259,3 +259,48 @@ def test_json_from_stdin_or_the_api_is_read_as_json(load) -> None:  # type: igno
 def test_a_document_without_kind_is_recognised_by_its_shape(load, body: str, kind: str) -> None:  # type: ignore[no-untyped-def]
     d = one(load(f"metadata: {{name: x}}\n{body}\n"), "SM2001")
     assert f"this looks like a {kind}" in d.hint and f"kind: {kind}" in d.hint
+
+
+@pytest.mark.parametrize("suffix", [".shop", ".shop.svc", ".shop.svc.cluster.local"])
+def test_osm_qualified_split_services_resolve_in_the_split_namespace(load, suffix: str) -> None:  # type: ignore[no-untyped-def]
+    text = f"""
+        apiVersion: split.smi-spec.io/v1alpha2
+        kind: TrafficSplit
+        metadata: {{name: canary, namespace: shop}}
+        spec:
+          service: web{suffix}
+          backends: [{{service: web-v1{suffix}, weight: 1}}, {{service: web-v2, weight: 0}}]
+    """ + "".join(
+        f"""
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {{name: {name}, namespace: shop}}
+        spec: {{ports: [{{port: 80}}]}}
+        """
+        for name in ("web", "web-v1", "web-v2")
+    )
+    result = load(text)
+    assert result.diagnostics == [] and len(result.objects) == 4
+    (split,) = [o.resource for o in result.objects if o.key.kind == "TrafficSplit"]
+    assert split.spec.service == f"web{suffix}" and split.root == "web"  # kept as written, read as `web`
+
+
+def test_a_split_service_of_another_namespace_is_refused_with_the_field(load) -> None:  # type: ignore[no-untyped-def]
+    result = load(
+        """
+        apiVersion: split.smi-spec.io/v1alpha2
+        kind: TrafficSplit
+        metadata: {name: canary, namespace: shop}
+        spec:
+          service: web.bookstore.svc.cluster.local
+          backends: [{service: web-v1, weight: 1}]
+        """,
+        references=False,
+    )
+    d = one(result, "SM3034")
+    assert d.path == "spec.service" and d.value == "web.bookstore.svc.cluster.local" and d.location.line == 5
+    assert "'bookstore'" in d.message and "'shop'" in d.message
+    assert d.expected == "a Service of namespace 'shop': 'web' or web.shop"
+    assert "create the TrafficSplit in namespace 'bookstore'" in d.hint
+    assert not result.objects

@@ -1,9 +1,10 @@
 """TrafficSplits resolved per root service port (SPEC-DIGEST §4.6, §8 A9–A14), with what was dropped.
 
 Owns the translation of TrafficSplit resources into `PortSplits`: the root must be a Service in the
-split's namespace; per root port a backend takes part only if it exists and has a port with the same
-number; the root listed as a backend means the root's own endpoints; at most one unconditional split
-per root (first by creation time, then name); conditional splits keep that order too.
+split's namespace (named as `TrafficSplit.root` and `local_name()` read it: `web` or `web.<ns>[.svc...]`);
+per root port a backend takes part only if it exists and has a port with the same number; the root listed
+as a backend means the root's own endpoints; at most one unconditional split per root (first by creation
+time, then name); conditional splits keep that order too.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _backends(
     eligible = []
     ns = split.metadata.namespace
     for index, backend in enumerate(split.spec.backends):
-        key = ServiceKey(ns, backend.service)
+        key = ServiceKey(ns, split.local_name(backend.service))
         svc = services.get(key)
         path = f"spec.backends[{index}].service"
         if svc is None:
@@ -98,7 +99,7 @@ def _routes(
     split: TrafficSplit, inputs: Inputs, services: Mapping[ServiceKey, Service], diags: list[Diagnostic]
 ) -> list[tuple[int, SplitRoute]]:
     ns, name = split.metadata.namespace, split.metadata.name
-    root = services.get(ServiceKey(ns, split.spec.service))
+    root = services.get(ServiceKey(ns, split.root))
     if root is None:
         diags.append(
             codes.diag(
@@ -114,7 +115,7 @@ def _routes(
     matches = _matches(split, inputs, diags)
     if matches is None:
         return []
-    if any(b.service == root.key.name for b in split.spec.backends):
+    if any(split.local_name(b.service) == root.key.name for b in split.spec.backends):
         diags.append(
             codes.diag(
                 codes.SPLIT_SELF_BACKEND,
@@ -145,7 +146,7 @@ def build_splits(
 ) -> dict[tuple[ServiceKey, int], PortSplits]:
     result: dict[tuple[ServiceKey, int], PortSplits] = {}
     for split in sorted(inputs.of(TrafficSplit), key=_order):
-        root = ServiceKey(split.metadata.namespace, split.spec.service)
+        root = ServiceKey(split.metadata.namespace, split.root)
         for port, route in _routes(split, inputs, services, diags):
             current = result.get((root, port), PortSplits(root, port))
             if route.matches:

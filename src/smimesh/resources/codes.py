@@ -367,7 +367,18 @@ BAD_SERVICE_REF = _code(
     E,
     """The root or a backend of a
     TrafficSplit is not a valid Service name (a DNS-1035 label: lower-case letters, digits and '-', starting
-    with a letter, at most 63 characters). Use the Service's name only, not a host name or URL.""",
+    with a letter, at most 63 characters), alone or qualified with the split's namespace as OSM writes it
+    (`web.shop`, `web.shop.svc`, `web.shop.svc.cluster.local`); not a URL or any other host name.""",
+)
+FOREIGN_SPLIT_SERVICE = _code(
+    "SM3034",
+    "Split service in another namespace",
+    E,
+    """The root or a backend of a TrafficSplit is written qualified with a namespace (`web.other`,
+    `web.other.svc.cluster.local`) that is not the split's own. SMI splits only Services of the split's
+    namespace, and so does smimesh: the namespace part may only repeat the split's namespace (as OSM's
+    manifests do), never reach into another. Create the TrafficSplit in the Service's namespace, or name a
+    Service of the split's namespace.""",
 )
 FOREIGN_DESTINATION = _code(
     "SM3040",

@@ -142,7 +142,7 @@ def _rule(
 def _splits(refs: _Refs) -> None:
     unconditional: dict[tuple[str, str], str] = {}
     for split in refs.snapshot.of_kind(TrafficSplit):
-        namespace, root_name = split.metadata.namespace, split.spec.service
+        namespace, root_name = split.metadata.namespace, split.root
         root = refs.snapshot.find(Service, namespace, root_name)
         if root is None:
             refs.report(
@@ -150,7 +150,7 @@ def _splits(refs: _Refs) -> None:
                 codes.MISSING_ROOT,
                 f"root Service {root_name!r} does not exist in namespace {namespace!r}",
                 ("spec", "service"),
-                root_name,
+                split.spec.service,
                 _did_you_mean(root_name, refs.names(Service, namespace)),
             )
         _split_matches(refs, split)
@@ -186,10 +186,11 @@ def _split_backends(refs: _Refs, split: TrafficSplit, root: Service | None) -> N
     namespace = split.metadata.namespace
     services: dict[int, Service | None] = {}
     for index, backend in enumerate(split.spec.backends):
-        service = refs.snapshot.find(Service, namespace, backend.service)
+        name = split.local_name(backend.service)
+        service = refs.snapshot.find(Service, namespace, name)
         services[index] = service
         path: Path = ("spec", "backends", index, "service")
-        if service is None and backend.service != split.spec.service:
+        if service is None and name != split.root:
             refs.report(
                 split,
                 codes.MISSING_BACKEND,
@@ -197,7 +198,7 @@ def _split_backends(refs: _Refs, split: TrafficSplit, root: Service | None) -> N
                 f"namespace {namespace!r}; it gets no traffic",
                 path,
                 backend.service,
-                _did_you_mean(backend.service, refs.names(Service, namespace)),
+                _did_you_mean(name, refs.names(Service, namespace)),
             )
         elif service is not None and root is not None:
             _backend_ports(refs, split, root, service, path)
@@ -229,7 +230,7 @@ def _zero_weights(
         eligible = [
             b.weight
             for i, b in enumerate(split.spec.backends)
-            if _serves(services[i], port, b.service == split.spec.service)
+            if _serves(services[i], port, split.local_name(b.service) == split.root)
         ]
         if sum(eligible) == 0:
             where = f" on port {port}" if port is not None else ""

@@ -14,6 +14,7 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic
 from smimesh.resources import codes, dns
 from smimesh.resources.checker import Checker, Path, re2_error
+from smimesh.resources.split import local_service_name, parse_service_ref
 
 
 # --- specs.smi-spec.io ----------------------------------------------------------------------------
@@ -122,22 +123,25 @@ def port_matches(c: Checker) -> Iterator[Diagnostic]:
 
 # --- split.smi-spec.io ------------------------------------------------------------------------------
 def split(c: Checker) -> Iterator[Diagnostic]:
-    root = c.get(("spec", "service"))
-    if isinstance(root, str):
-        yield from _service_ref(c, ("spec", "service"), "root service", root)
+    """Root and backends name Services of the split's namespace, each backend once; weights ≥ 0."""
+    namespace = c.resource.metadata.namespace
+    written = c.get(("spec", "service"))
+    root = local_service_name(written, namespace) if isinstance(written, str) else None
+    if isinstance(written, str):
+        yield from _service_ref(c, ("spec", "service"), "root service", written)
     seen: set[str] = set()
     for path, backend in c.items(("spec", "backends")):
-        name = backend.get("service") if isinstance(backend, dict) else None
-        if not isinstance(name, str):
+        ref = backend.get("service") if isinstance(backend, dict) else None
+        if not isinstance(ref, str):
             continue
-        yield from _backend(c, path, name, root, seen)
+        name = local_service_name(ref, namespace)
+        yield from _service_ref(c, (*path, "service"), "backend service", ref)
+        yield from _backend(c, (*path, "service"), name, root, seen)
         yield from _weight(c, (*path, "weight"), backend.get("weight"))
         seen.add(name)
 
 
-def _backend(c: Checker, path: Path, name: str, root: Any, seen: set[str]) -> Iterator[Diagnostic]:
-    where = (*path, "service")
-    yield from _service_ref(c, where, "backend service", name)
+def _backend(c: Checker, where: Path, name: str, root: str | None, seen: set[str]) -> Iterator[Diagnostic]:
     if name in seen:
         yield c.report(
             codes.DUPLICATE_BACKEND,
@@ -156,16 +160,28 @@ def _backend(c: Checker, path: Path, name: str, root: Any, seen: set[str]) -> It
         )
 
 
-def _service_ref(c: Checker, path: Path, what: str, name: str) -> Iterator[Diagnostic]:
-    if problem := dns.dns1035_label(name):
+def _service_ref(c: Checker, path: Path, what: str, ref: str) -> Iterator[Diagnostic]:
+    name, named = parse_service_ref(ref)
+    own = c.resource.metadata.namespace
+    if named is not None and named != own:
+        yield c.report(
+            codes.FOREIGN_SPLIT_SERVICE,
+            f"{what} {ref!r} is in namespace {named!r}, but the TrafficSplit is in {own!r}",
+            path,
+            ref,
+            f"a Service of namespace {own!r}: {name!r} or {name}.{own}",
+            f"create the TrafficSplit in namespace {named!r}, or name a Service of {own!r}",
+        )
+    elif problem := dns.dns1035_label(name):
         example = dns.suggest(name.split(".")[0], letter_first=True)
         yield c.report(
             codes.BAD_SERVICE_REF,
-            f"{what} {name!r} is {problem}",
+            f"{what} {ref!r} is {problem}",
             path,
-            name,
+            ref,
             f"the name of a Service in this namespace: {dns.LABEL_1035_RULE}",
-            f"give the Service's name, e.g. {example!r}, not a host name or URL",
+            f"give the Service's name, e.g. {example!r} (or {example}.{own}, "
+            f"{example}.{own}.svc.cluster.local), not a URL or another host name",
         )
 
 
