@@ -19,29 +19,10 @@ from smimesh.resources import load_documents, load_paths, load_text, registry
 from smimesh.resources.document import Document
 from smimesh.resources.other_versions import fitting_versions
 from smimesh.resources.reader import read_paths
-from smimesh.testing.smi_data import smi_examples_dir
+from smimesh.testing.smi_data import smi_examples_dir, with_api_versions
 
 EXAMPLES = smi_examples_dir()
 FILES = sorted(EXAMPLES.glob("*.yaml"))
-
-COMPATIBLE_SPECS = {
-    ("access.smi-spec.io", "v1alpha1"): "v1alpha1",
-    ("access.smi-spec.io", "v1alpha2"): "v1alpha3",
-    ("access.smi-spec.io", "v1alpha3"): "v1alpha4",
-    ("access.smi-spec.io", "v1alpha4"): "v1alpha4",
-    ("split.smi-spec.io", "v1alpha3"): "v1alpha3",
-    ("split.smi-spec.io", "v1alpha4"): "v1alpha4",
-}
-GROUP_OF_KIND = {
-    "TrafficTarget": "access.smi-spec.io",
-    "IdentityBinding": "access.smi-spec.io",
-    "HTTPRouteGroup": "specs.smi-spec.io",
-    "TCPRoute": "specs.smi-spec.io",
-    "UDPRoute": "specs.smi-spec.io",
-    "TrafficSplit": "split.smi-spec.io",
-    "TrafficMetrics": "metrics.smi-spec.io",
-    "TrafficMetricsList": "metrics.smi-spec.io",
-}
 
 # INDEX.md's defective examples → the (code, field path) each must produce; every other file loads
 # with no diagnostic at all. Why each one:
@@ -80,24 +61,6 @@ DEFECTS: dict[str, set[tuple[str, str]]] = {
         ("SM2009", "matches"),
     },
 }
-
-
-def with_api_versions(path: Path) -> tuple[list[Document], list[str]]:
-    """The file's documents with `apiVersion` supplied where missing, and the kinds it was supplied for."""
-    group, version = path.name.split("_")[:2]
-    read = read_paths([str(path)])
-    documents, supplied = [], []
-    for document in read.documents:
-        kind = document.data.get("kind")
-        if "apiVersion" not in document.data and kind in GROUP_OF_KIND:
-            kind_group = GROUP_OF_KIND[kind]
-            kind_version = version if kind_group == group else COMPATIBLE_SPECS.get((group, version), version)
-            document = dataclasses.replace(
-                document, data={"apiVersion": f"{kind_group}/{kind_version}", **document.data}
-            )
-            supplied.append(kind)
-        documents.append(document)
-    return documents, supplied
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])

@@ -15,19 +15,11 @@ from smimesh.resources import registry
 from smimesh.resources.convert import convert, to_hub
 from smimesh.resources.meta import Resource
 from smimesh.resources.metrics import TrafficMetrics, TrafficMetricsList
-from smimesh.testing.smi_data import smi_examples_dir
+from smimesh.testing.smi_data import COMPATIBLE_SPECS, smi_examples_dir
 
 EXAMPLES = smi_examples_dir()
 
-# INDEX.md compatibility lines: which specs version a document of another group refers to.
-SPECS_VERSION_FOR = {
-    ("access.smi-spec.io", "v1alpha1"): "v1alpha1",
-    ("access.smi-spec.io", "v1alpha2"): "v1alpha3",
-    ("access.smi-spec.io", "v1alpha3"): "v1alpha4",
-    ("access.smi-spec.io", "v1alpha4"): "v1alpha4",
-    ("split.smi-spec.io", "v1alpha3"): "v1alpha3",
-    ("split.smi-spec.io", "v1alpha4"): "v1alpha4",
-}
+SPECS_VERSION_FOR = COMPATIBLE_SPECS  # INDEX.md compatibility lines
 SPECS_KINDS = {"HTTPRouteGroup", "TCPRoute", "UDPRoute"}
 
 # (file, document index) -> why it is defective and which exception it must raise.

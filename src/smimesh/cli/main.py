@@ -29,6 +29,7 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "validate": ("smimesh.cli.validate:command", "check manifests: every problem, file:line, field"),
         "convert": ("smimesh.cli.convert:command", "convert SMI objects to another API version"),
         "explain": ("smimesh.cli.explain:command", "would WORKLOAD be allowed to call SERVICE, and why?"),
+        "export": ("smimesh.cli.export:command", "translate SMI to Gateway API, Istio, Linkerd or Consul"),
         "explain-code": ("smimesh.cli.explain_code:command", "explain a diagnostic code such as SM3010"),
         "crds": ("smimesh.cli.crds:command", "print or write the SMI CustomResourceDefinitions"),
     },

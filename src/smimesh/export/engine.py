@@ -1,0 +1,105 @@
+"""Run one target's exporter over an input snapshot and check what it produced.
+
+`export(snapshot, target, pods)` builds the `World` (the mesh model plus the pods), opens a report
+row for every input object, turns the mesh's own split diagnostics into SM8101 losses, runs the
+target's exporter, notes route objects nothing used, and checks every produced object against the
+ported CEL rules (`cel.problems`; the JSON-schema check needs the CRD files: `schemas.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from smimesh.diagnostics import Diagnostic, ObjectRef, Severity
+from smimesh.export import cel, codes
+from smimesh.export.consul import export_consul
+from smimesh.export.gateway import export_gateway
+from smimesh.export.istio import export_istio
+from smimesh.export.linkerd import export_linkerd
+from smimesh.export.output import EXPORTED_FROM, Output
+from smimesh.export.world import PodGroup, World
+from smimesh.mesh import codes as mesh_codes
+from smimesh.resources import InputSnapshot, ResourceKey
+from smimesh.resources.access import TrafficTarget
+from smimesh.resources.split import TrafficSplit
+
+Exporter = Callable[[World, Output], None]
+EXPORTERS: dict[str, Exporter] = {
+    "gateway-api": export_gateway,
+    "istio": export_istio,
+    "linkerd": export_linkerd,
+    "consul": export_consul,
+}
+TARGETS = tuple(EXPORTERS)
+_ROUTE_KINDS = ("HTTPRouteGroup", "TCPRoute", "UDPRoute")
+# What the mesh drops from a split; the self-backend note and all-zero are handled by the exporters.
+_SPLIT_DROPS = {
+    mesh_codes.SPLIT_ROOT_MISSING,
+    mesh_codes.SPLIT_BACKEND_MISSING,
+    mesh_codes.SPLIT_BACKEND_LACKS_PORT,
+    mesh_codes.SPLIT_MATCHES_MISSING,
+    mesh_codes.SPLIT_DUPLICATE,
+}
+
+
+def export(snapshot: InputSnapshot, target: str, pods: Sequence[PodGroup] = ()) -> Output:
+    world = World.build(snapshot, pods)
+    out = Output(target)
+    for resource in snapshot:
+        out.entry(_ref(resource.key), snapshot.location(resource.key))
+    for diag in world.model.diagnostics:
+        if diag.code in _SPLIT_DROPS:
+            out.report(diag.object, _as_loss(diag))
+    EXPORTERS[target](world, out)
+    _note_unused(snapshot, out)
+    _check_rules(out)
+    return out
+
+
+def _ref(key: ResourceKey) -> ObjectRef:
+    return ObjectRef(key.kind, key.namespace, key.name)
+
+
+def _as_loss(diag: Diagnostic) -> Diagnostic:
+    return codes.finding(codes.SPLIT_UNRESOLVED, diag.message, diag.object, path=diag.path, value=diag.value)
+
+
+def _note_unused(snapshot: InputSnapshot, out: Output) -> None:
+    used = _used_routes(snapshot)
+    for resource in snapshot:
+        kind, namespace, name = resource.key
+        if kind in _ROUTE_KINDS and (kind, namespace, name) not in used:
+            ref = ObjectRef(kind, namespace, name)
+            out.report(ref, codes.finding(codes.UNUSED, "no TrafficSplit or TrafficTarget uses it", ref))
+
+
+def _used_routes(snapshot: InputSnapshot) -> set[tuple[str, str, str]]:
+    used = {
+        (rule.kind, target.metadata.namespace, rule.name)
+        for target in snapshot.of_kind(TrafficTarget)
+        for rule in target.spec.rules
+    }
+    return used | {
+        (match.kind, split.metadata.namespace, match.name)
+        for split in snapshot.of_kind(TrafficSplit)
+        for match in split.spec.matches or ()
+    }
+
+
+def _check_rules(out: Output) -> None:
+    for obj in out.objects:
+        problems = cel.problems(obj)
+        source = str(obj["metadata"].get("annotations", {}).get(EXPORTED_FROM, "")).split(",")[0]
+        kind, _, rest = source.partition("/")
+        namespace, _, name = rest.partition("/")
+        ref = ObjectRef(kind, namespace, name)
+        for problem in problems:
+            out.report(
+                ref,
+                Diagnostic(
+                    codes.SCHEMA,
+                    f"{obj['kind']}/{obj['metadata']['name']}: {problem}",
+                    Severity.ERROR,
+                    object=ref,
+                ),
+            )
