@@ -219,3 +219,44 @@ def test_validate_accepts_a_field_of_another_version_with_a_warning(tmp_path: Pa
     assert "warning SM2009" in result.output and "access.smi-spec.io/v1alpha2" in result.output
     typo = run("validate", "-f", "-", stdin=source.read_text().replace("port: 8080", "prot: 8080"))
     assert typo.exit_code == 1 and "SM2005" in typo.output
+
+
+CONDITIONAL_SPLIT = """\
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: ab, namespace: shop}
+spec:
+  service: web
+  matches: [{kind: HTTPRouteGroup, name: android}]
+  backends: [{service: web-v2, weight: 1}]
+---
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: plain, namespace: shop}
+spec:
+  service: api
+  backends: [{service: api-v2, weight: 1}]
+"""
+
+
+def test_convert_warns_when_the_target_version_cannot_express_a_field_and_strict_refuses(
+    tmp_path: Path,
+) -> None:
+    """The issue's case: v1alpha4 with `matches` -> v1alpha2 said nothing, and a v1alpha2 reader widens it."""
+    source = tmp_path / "split.yaml"
+    source.write_text(CONDITIONAL_SPLIT)
+    result = run("convert", "-f", str(source), "--to", "split.smi-spec.io/v1alpha2")
+    assert result.exit_code == 0, result.output
+    ab, _ = yaml.safe_load_all(result.stdout)
+    kept = '[{"kind":"HTTPRouteGroup","name":"android"}]'
+    assert ab["metadata"]["annotations"] == {"smimesh.io/conversion-matches": kept}
+    assert "line 6, doc 1: warning SM5006" in result.stderr and "field:    spec.matches" in result.stderr
+    assert "the weights apply to every request for the root service" in result.stderr
+    assert result.stderr.count("SM5006") == 1  # the split without matches loses nothing
+    strict = run("convert", "-f", str(source), "--to", "split.smi-spec.io/v1alpha2", "--strict")
+    assert strict.exit_code == 1 and "error SM5002" in strict.stderr and "spec.matches" in strict.stderr
+    assert [d["metadata"]["name"] for d in yaml.safe_load_all(strict.stdout)] == ["plain"]
+    back = run("convert", "-f", "-", "--to", "split.smi-spec.io/v1alpha4", stdin=result.stdout)
+    assert back.exit_code == 0 and back.stderr == ""
+    restored = next(yaml.safe_load_all(back.stdout))
+    assert restored["spec"]["matches"] == [{"kind": "HTTPRouteGroup", "name": "android"}]

@@ -11,7 +11,7 @@ from smimesh.diagnostics import lookup as lookup_code
 from smimesh.errors import ConversionError
 from smimesh.resources import registry
 from smimesh.resources.access import TrafficTarget
-from smimesh.resources.convert import convert, to_hub
+from smimesh.resources.convert import convert, losses, to_hub
 from smimesh.resources.meta import Resource
 from smimesh.resources.quantity import QuantityError, format_milli, milli_value, parse_quantity
 from smimesh.resources.specs import HTTPRouteGroup, TCPRoute
@@ -374,3 +374,83 @@ def test_every_conversion_code_is_registered_with_an_explanation() -> None:
     for code in ("SM5001", "SM5002", "SM5003", "SM5004", "SM5005"):
         info = lookup_code(code)
         assert info is not None and len(info.explanation) > 80
+
+
+# --- what readers of the target version lose: every lossy field, every version pair -----------------
+# (kind, the object with its lossy field in a version that has it, the versions that have the field)
+LOSSY = {
+    "TrafficSplit": (
+        {
+            "apiVersion": "split.smi-spec.io/v1alpha4",
+            "spec": {
+                "service": "web",
+                "backends": [{"service": "v2", "weight": 1}],
+                "matches": SPLIT_MATCHES,
+            },
+        },
+        ("split.smi-spec.io/v1alpha3", "split.smi-spec.io/v1alpha4"),
+        "spec.matches",
+        "every request for the root service",
+    ),
+    "TrafficTarget": (
+        {
+            "apiVersion": "access.smi-spec.io/v1alpha2",
+            "spec": {"destination": {**DESTINATION, "port": 8080}, "rules": RULES, "sources": SOURCES},
+        },
+        ("access.smi-spec.io/v1alpha1", "access.smi-spec.io/v1alpha2"),
+        "spec.destination.port",
+        "every port",
+    ),
+    "TCPRoute": (
+        {"apiVersion": "specs.smi-spec.io/v1alpha4", "spec": {"matches": {"ports": [3306]}}},
+        ("specs.smi-spec.io/v1alpha4",),
+        "spec.matches.ports",
+        "covers every port",
+    ),
+    "HTTPRouteGroup": (
+        {"apiVersion": "specs.smi-spec.io/v1alpha4", "spec": {"matches": MATCHES}},
+        ("specs.smi-spec.io/v1alpha2", "specs.smi-spec.io/v1alpha3", "specs.smi-spec.io/v1alpha4"),
+        "spec.matches[].headers",
+        "whatever their headers",
+    ),
+}
+PAIRS = [
+    (kind, source, target)
+    for kind in LOSSY
+    for source in registry.versions_of(kind)
+    for target in registry.versions_of(kind)
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "target"), PAIRS, ids=[f"{k}-{s[-8:]}-{t[-8:]}" for k, s, t in PAIRS]
+)
+def test_every_field_a_target_version_cannot_express_is_named_with_what_its_readers_do(
+    kind: str, source: str, target: str
+) -> None:
+    data, defined_in, path, consequence = LOSSY[kind]
+    full = registry.decode({**data, "kind": kind, "metadata": dict(META)})
+    written = convert(full, source)  # in a version without the field it waits in its annotation
+    converted = convert(written, target)
+    lost = losses(converted)
+    if target in defined_in:
+        assert lost == [] and annotations(converted) == {}
+        assert to_hub(converted) == to_hub(full)  # the field is back where every reader sees it
+        return
+    (warning,) = lost
+    assert (warning.code, warning.severity.value, warning.path) == ("SM5006", "warning", path)
+    assert target in warning.message and consequence in warning.message, warning.message
+    assert all(version.rpartition("/")[2] in warning.expected for version in defined_in)
+    assert to_hub(converted) == to_hub(full)  # smimesh itself still reads it back
+    (refusal,) = losses(converted, strict=True)
+    assert (refusal.code, refusal.severity.value, refusal.path) == ("SM5002", "error", path)
+
+
+def test_an_object_without_lossy_fields_converts_to_every_version_without_a_warning() -> None:
+    plain = decode(
+        "split.smi-spec.io/v1alpha4",
+        "TrafficSplit",
+        spec={"service": "web", "backends": [{"service": "a", "weight": 1}]},
+    )
+    for version in registry.versions_of("TrafficSplit"):
+        assert losses(convert(plain, version)) == []

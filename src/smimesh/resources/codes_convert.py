@@ -21,7 +21,9 @@ NOT_EXPRESSIBLE = register(
     """Converting would drop something the older version has no field for, and dropping it would change
     what the object allows (for example a TrafficTarget rule of kind UDPRoute, which access v1alpha1 and
     v1alpha2 never defined). smimesh refuses instead of silently widening or narrowing access. Keep the
-    object in a newer version, or remove the part the older version cannot express.""",
+    object in a newer version, or remove the part the older version cannot express. With `smimesh convert
+    --strict` this is also the refusal of every field that would survive only in a conversion annotation,
+    which readers other than smimesh ignore (otherwise the warning SM5006).""",
 ).code
 
 INVALID_IN_TARGET = register(
@@ -52,4 +54,18 @@ CONFLICTING_ANNOTATION = register(
     """The object carries a field and also a `smimesh.io/conversion-<field>` annotation holding a different
     value for it, so it is not clear which one is meant. Remove the annotation (the field wins when written
     in a version that has it) or make them equal.""",
+).code
+
+LOST_FOR_OTHER_READERS = register(
+    "SM5006",
+    "the target version cannot express a field; other readers will ignore it",
+    Severity.WARNING,
+    """The object was converted to a version that has no field for something it says: TrafficSplit
+    `spec.matches` (split v1alpha1/v1alpha2), TrafficTarget `destination.port` (access v1alpha3),
+    TCPRoute ports (specs v1alpha1-v1alpha3) or HTTPRouteGroup headers (specs v1alpha1). smimesh keeps the
+    value in a `smimesh.io/conversion-<field>` annotation and restores it when it reads the object, so for
+    smimesh nothing changes. Every other reader of that version (another mesh, the Go SDK, kubectl explain)
+    ignores the annotation and so reads a wider object: the message says what it will do instead (for a
+    conditional split: apply the weights to every request). If another tool reads the result, keep the
+    object in a version that has the field; `smimesh convert --strict` refuses such conversions (SM5002).""",
 ).code

@@ -18,6 +18,7 @@ class Gap:
     names: tuple[str, ...]
     path: str
     without: str
+    defined_in: str
 
 
 GAPS = (
@@ -26,19 +27,28 @@ GAPS = (
         ("port",),
         "spec.destination.port",
         "the sources may call the destination on every port, not only on this one",
+        "access.smi-spec.io/v1alpha1 and v1alpha2",
     ),
     Gap(
         "TrafficSplit",
         ("matches",),
         "spec.matches",
         "the weights apply to every request for the root service, not only to those the matches select",
+        "split.smi-spec.io/v1alpha3 and v1alpha4",
     ),
-    Gap("TCPRoute", ("matches", "spec"), "spec.matches.ports", "the TCPRoute covers every port"),
+    Gap(
+        "TCPRoute",
+        ("matches", "spec"),
+        "spec.matches.ports",
+        "the TCPRoute covers every port",
+        "specs.smi-spec.io/v1alpha4",
+    ),
     Gap(
         "HTTPRouteGroup",
         ("headers",),
         "spec.matches[].headers",
         "the match applies to requests whatever their headers",
+        "specs.smi-spec.io/v1alpha2, v1alpha3 and v1alpha4",
     ),
 )
 # The `smimesh.io/conversion-<field>` annotation of each gap (see `versions/support.py`).
