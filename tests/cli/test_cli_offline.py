@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from smimesh.cli.main import cli
+from smimesh.testing.smi_data import smi_examples_dir
 
 INVALID = Path(__file__).parents[1] / "resources" / "invalid"
 
@@ -260,3 +261,16 @@ def test_convert_warns_when_the_target_version_cannot_express_a_field_and_strict
     assert back.exit_code == 0 and back.stderr == ""
     restored = next(yaml.safe_load_all(back.stdout))
     assert restored["spec"]["matches"] == [{"kind": "HTTPRouteGroup", "name": "android"}]
+
+
+def test_validate_hints_the_api_version_an_upstream_example_lacks() -> None:
+    """The SMI spec's examples omit apiVersion: the hint names the version(s) the layout fits."""
+    examples = smi_examples_dir()
+    routes = run("validate", "-f", str(examples / "specs.smi-spec.io_v1alpha2_02_httproutegroup.yaml"))
+    assert routes.exit_code == 1 and "SM2001" in routes.output
+    assert (
+        "add `apiVersion: specs.smi-spec.io/v1alpha2`" in routes.output
+        and "v1alpha1, v1alpha2" in routes.output
+    )
+    target = run("validate", "-f", str(examples / "access.smi-spec.io_v1alpha1_02_traffictarget.yaml"))
+    assert "add `apiVersion: access.smi-spec.io/v1alpha1`: the only version of TrafficTarget" in target.output
