@@ -34,6 +34,8 @@ from smimesh.mesh.model import (
     ServicePort,
 )
 from smimesh.mesh.protocols import protocol_of
+from smimesh.mesh.resilience import RESILIENCE_KINDS
+from smimesh.mesh.resilience import resolve as resolve_resilience
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service as ServiceResource
 from smimesh.resources.core import ServicePort as ServicePortResource
@@ -73,6 +75,7 @@ _KINDS: tuple[type[Resource], ...] = (
     HTTPRouteGroup,
     TCPRoute,
     UDPRoute,
+    *RESILIENCE_KINDS,
 )
 
 
@@ -260,6 +263,7 @@ def build_model(
     services = build_services(inputs.of(ServiceResource), InstanceIndex(by_node.values()), diags, by_node)
     policies = build_policies(inputs, diags)
     splits = build_splits(inputs, services, diags)
+    resilience = resolve_resilience(inputs, services, cluster_domain, diags)
     return MeshModel(
         services=services,
         instances=by_node,
@@ -271,4 +275,5 @@ def build_model(
         cluster_domain=cluster_domain,
         permissive=permissive,
         semantics=semantics,
+        resilience=resilience or None,
     )

@@ -18,6 +18,7 @@ from smimesh.settings import LOOPBACK
 
 if TYPE_CHECKING:
     from smimesh.mesh.access import TrafficPolicy
+    from smimesh.mesh.resilience import Resilience
     from smimesh.mesh.split import PortSplits
 
 DEFAULT_TRUST_DOMAIN = "cluster.local"
@@ -210,6 +211,7 @@ class MeshModel:
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     permissive: bool = False
     semantics: AccessSemantics = DEFAULT_SEMANTICS
+    resilience: Resilience | None = None  # retries, timeouts, limits (mesh/resilience.py); None: no policy
     _memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, key: ServiceKey) -> Service | None:

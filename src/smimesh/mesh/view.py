@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, Service, ServiceKey
+from smimesh.mesh.resilience import ProxyResilience, proxy_resilience
 from smimesh.mesh.split import PortSplits
 from smimesh.mesh.udp import UdpUpstreamSpec, udp_upstreams
 from smimesh.mesh.visibility import memo as _memo
@@ -128,9 +129,17 @@ class ProxyView(_CachedHash):
     outbound: OutboundSpec
     tcp_upstreams: tuple[TcpUpstreamSpec, ...]
     udp_upstreams: tuple[UdpUpstreamSpec, ...] = ()  # only the ones access control allows (mesh/udp.py)
+    resilience: ProxyResilience | None = None  # retries, timeouts, limits (mesh/resilience.py)
 
     def _fields(self) -> tuple[Any, ...]:
-        return (self.node, self.inbound, self.outbound, self.tcp_upstreams, self.udp_upstreams)
+        return (
+            self.node,
+            self.inbound,
+            self.outbound,
+            self.tcp_upstreams,
+            self.udp_upstreams,
+            self.resilience,
+        )
 
     __hash__ = _CachedHash.__hash__
 
@@ -285,4 +294,13 @@ def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
         outbound,
         _tcp_upstreams(model, inst, outbound),
         udp_upstreams(model, inst),
+        _resilience(model, inst, outbound),
+    )
+
+
+def _resilience(model: MeshModel, inst: Instance, outbound: OutboundSpec) -> ProxyResilience | None:
+    if model.resilience is None:
+        return None
+    return proxy_resilience(
+        model, inst, [s.key for s in outbound.services] + [c.service for c in outbound.clusters]
     )

@@ -15,6 +15,8 @@ from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service
 from smimesh.resources.meta import Resource, SpokeResource
 from smimesh.resources.metrics import TrafficMetrics, TrafficMetricsList
+from smimesh.resources.osm_policy import Retry, UpstreamTrafficSetting
+from smimesh.resources.resilience import ResiliencePolicy
 from smimesh.resources.specs import HTTPRouteGroup, TCPRoute, UDPRoute
 from smimesh.resources.split import TrafficSplit
 from smimesh.resources.versions import SPOKES
@@ -58,6 +60,14 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("TrafficSplit", TrafficSplit, "trafficsplits", ("ts",), (("Service", ".spec.service"),)),
         KindInfo("Service", Service, "services", ("svc",)),
         KindInfo("Workload", Workload, "workloads", ("wl",)),
+        KindInfo("Retry", Retry, "retries", ("retry",)),
+        KindInfo(
+            "UpstreamTrafficSetting",
+            UpstreamTrafficSetting,
+            "upstreamtrafficsettings",
+            ("upstreamtrafficsetting",),
+        ),
+        KindInfo("ResiliencePolicy", ResiliencePolicy, "resiliencepolicies", ("rp",)),
     )
 }
 OUTPUT_KINDS: tuple[type[Any], ...] = (TrafficMetrics, TrafficMetricsList)

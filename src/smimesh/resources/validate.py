@@ -17,6 +17,7 @@ from smimesh.resources import codes, dns
 from smimesh.resources.checker import Checker, Path, re2_error
 from smimesh.resources.document import Document
 from smimesh.resources.meta import Resource
+from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
 from smimesh.resources.validate_specs import http_matches, port_matches, split
 
 __all__ = ["re2_error", "validate_object"]
@@ -255,4 +256,7 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     "TrafficTarget": (_traffic_target,),
     "Service": (_service,),
     "Workload": (_workload,),
+    "Retry": (retry,),
+    "UpstreamTrafficSetting": (upstream_traffic_setting,),
+    "ResiliencePolicy": (resilience_policy,),
 }

@@ -78,3 +78,12 @@ def with_api_versions(path: Path) -> tuple[list[Document], list[str]]:
             supplied.append(kind)
         documents.append(document)
     return documents, supplied
+
+
+def osm_data_dir() -> Path:
+    """OSM's published policy CRDs and doc examples (`shared/osm/`, see its INDEX.md)."""
+    beside = _REPO_ROOT.parent / "shared" / "osm"
+    for candidate in (os.environ.get("SMIMESH_OSM_DATA", ""), beside, "/work/shared/osm"):
+        if candidate and (Path(candidate) / "INDEX.md").is_file():
+            return Path(candidate)
+    raise FileNotFoundError(f"OSM data not found beside the repository ({beside}); set SMIMESH_OSM_DATA")

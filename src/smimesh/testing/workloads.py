@@ -9,6 +9,9 @@
 (POD_NAME), `namespace`, `version` (VERSION), `path`, `tcp_upstreams` and `udp_upstreams` (the
 announced `SMIMESH_TCP_*` / `SMIMESH_UDP_*` variables it was started with). Per request, query
 parameters steer it: `?delay=0.5` waits that many seconds, `?status=500` answers with that status.
+Scripted faults (per process): `FAIL_PATTERN=ffss` answers 503 / 200 in that repeating order
+(f: fail, s: succeed) across the requests it receives; `FAIL_IF_EXISTS=FILE` answers 500 while FILE
+exists (relative to the working directory).
 With `UPSTREAM_URL` set, each request first calls that URL (through the mesh) and fails with 502 if
 the upstream does.
 
@@ -20,6 +23,7 @@ atomically a few times per second) so a test or the demo's live view reads what 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socketserver
@@ -55,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
         query = dict(urllib.parse.parse_qsl(url.query))
         if "delay" in query:
             time.sleep(float(query["delay"]))
-        status = int(query.get("status", "200"))
+        status = _scripted(self.server, int(query.get("status", "200")))
         body: dict[str, Any] = {
             **identity(),
             "path": url.path,
@@ -88,6 +92,16 @@ class Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+def _scripted(server: Any, status: int) -> int:
+    pattern, fail_file = os.environ.get("FAIL_PATTERN"), os.environ.get("FAIL_IF_EXISTS")
+    if fail_file and Path(fail_file).exists():
+        return 500
+    if pattern:
+        # itertools.count on the server: one sequence per process, atomic under the GIL across threads
+        return 503 if pattern[next(server.request_number) % len(pattern)] == "f" else status
+    return status
+
+
 def call(url: str, timeout: float = 5.0) -> tuple[int, Any]:
     """GET `url` (through HTTP_PROXY when set); (status, decoded JSON body or text). Status 0: no answer."""
     try:
@@ -109,6 +123,7 @@ def _decode(data: bytes) -> Any:
 def serve() -> None:
     server = ThreadingHTTPServer((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), Handler)
     server.daemon_threads = True
+    server.request_number = itertools.count()  # type: ignore[attr-defined]
     print(f"{identity()['pod'] or 'workload'} serving on {server.server_address}", flush=True)
     server.serve_forever()
 
@@ -125,6 +140,7 @@ def echo() -> None:
         (os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), EchoHandler
     )
     server.daemon_threads = True
+    server.request_number = itertools.count()  # type: ignore[attr-defined]
     print(f"{identity()['pod'] or 'echo'} echoing on {server.server_address}", flush=True)
     server.serve_forever()
 

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.view import InboundSpec, OutboundSpec, ProxyView
-from smimesh.xds import clusters, endpoints, listeners, routes, type_urls, udp
+from smimesh.xds import clusters, endpoints, listeners, resilience, routes, type_urls, udp
 
 
 def _inbound_listener(spec: InboundSpec) -> Message:
@@ -53,6 +53,11 @@ def _routes(view: ProxyView) -> list[Message]:
 
 def generate(view: ProxyView) -> dict[str, list[Message]]:
     """Resources by type URL; every type is present (possibly empty) so a removal is also pushed."""
+    return resilience.apply(generate_plain(view), view.resilience)
+
+
+def generate_plain(view: ProxyView) -> dict[str, list[Message]]:
+    """`generate` without the view's resilience policy (the secured generator applies it last)."""
     return {
         type_urls.LISTENER: _listeners(view),
         type_urls.ROUTE: _routes(view),

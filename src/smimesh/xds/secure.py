@@ -40,8 +40,8 @@ from smimesh.mesh.modes import MeshModes, MtlsMode
 from smimesh.mesh.udp import udp_upstreams
 from smimesh.mesh.view import ClusterSpec, InboundSpec, OutboundSpec, ProxyView, proxy_view
 from smimesh.mesh.visibility import memo
-from smimesh.xds import clusters, listeners, names, secrets, type_urls
-from smimesh.xds.generate import generate
+from smimesh.xds import clusters, listeners, names, resilience, secrets, type_urls
+from smimesh.xds.generate import generate_plain
 from smimesh.xds.protos import packed
 from smimesh.xds.rbac import (
     HTTP_RBAC_FILTER,
@@ -211,13 +211,13 @@ def _secrets(bundle: IdentityBundle) -> tuple[Message, ...]:
 
 def generate_secure(view: SecureView) -> dict[str, list[Any]]:
     """`xds.generate(view.base)` with mTLS, RBAC and the identity's SDS secrets (every type present)."""
-    plain = generate(view.base)
+    plain = generate_plain(view.base)
     resources = dict(plain)
     resources[type_urls.LISTENER] = _listeners(view, plain[type_urls.LISTENER])
     resources[type_urls.CLUSTER] = _clusters(view, plain[type_urls.CLUSTER])
     resources[type_urls.ROUTE] = _routes(view, plain[type_urls.ROUTE])
     resources[type_urls.SECRET] = list(_secrets(view.bundle)) if view.bundle is not None else []
-    return resources
+    return resilience.apply(resources, view.base.resilience)
 
 
 def _open_copy(model: MeshModel) -> MeshModel:

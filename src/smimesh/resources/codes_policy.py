@@ -1,0 +1,59 @@
+"""Diagnostic codes of the resilience and edge policy kinds (OSM's Retry, UpstreamTrafficSetting and
+smimesh's ResiliencePolicy): SM38xx, one object. Registered once here, like `codes.py`."""
+
+from __future__ import annotations
+
+from smimesh.resources.codes import E, _code
+
+UNSUPPORTED_FIELD = _code(
+    "SM3801",
+    "Field not supported by smimesh",
+    E,
+    """The field is part of the published OSM CRD, but smimesh
+    does not implement what it asks for. Rather than ignore it (and leave the mesh doing something else
+    than the manifest says) the object is refused. `rateLimit.global` needs an external rate-limit
+    service, which smimesh does not run: use `rateLimit.local` (a limit per destination sidecar).""",
+)
+BAD_DURATION = _code(
+    "SM3802",
+    "Invalid duration",
+    E,
+    """Durations are written the Go way: a number and a unit, e.g.
+    500ms, 2s, 1m30s (units ns, us, ms, s, m, h), or 0.""",
+)
+BAD_SUBJECT_KIND = _code(
+    "SM3803",
+    "Wrong kind of source or destination",
+    E,
+    """A Retry's source is a ServiceAccount and its destinations are
+    Services (as in OSM); another kind names nothing smimesh can apply the policy to.""",
+)
+BAD_RETRY_ON = _code(
+    "SM3804",
+    "Unknown retry condition",
+    E,
+    """`retryOn` is a comma-separated list of Envoy retry conditions
+    (x-envoy-retry-on): 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream,
+    retriable-status-codes, retriable-headers, envoy-ratelimited.""",
+)
+FOREIGN_POLICY = _code(
+    "SM3805",
+    "Policy in another namespace than what it governs",
+    E,
+    """A Retry lives in its source ServiceAccount's namespace, an
+    UpstreamTrafficSetting and a ResiliencePolicy in their Service's namespace (as OSM requires):
+    whoever writes policy in a namespace governs its own workloads, and no further.""",
+)
+BAD_HOST = _code(
+    "SM3806",
+    "UpstreamTrafficSetting host is not a Service host name",
+    E,
+    """`host` names the upstream Service as `svc`, `svc.ns`,
+    `svc.ns.svc` or `svc.ns.svc.<cluster domain>` (OSM's examples use the last form).""",
+)
+BAD_NUMBER = _code(
+    "SM3807",
+    "Negative count",
+    E,
+    """Retry counts and rate-limit bursts are zero or more.""",
+)
