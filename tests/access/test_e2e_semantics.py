@@ -2,9 +2,10 @@
 
 One mesh with the defaults (SMI readings) and one with `pathRegexMatch: full` and
 `tcpRouteAdmitsHttp: true`. In each, the same requests cross two real sidecars, and `smimesh explain`
-(a separate process, offline from the same files and MeshConfig) must give the verdict the
-destination sidecar gave, naming the switch where it decided: a path that only start-matches the
-`pathRegex`, and HTTP from a source whose only rule is a TCPRoute on the HTTP port.
+(a separate process, offline from the same files and MeshConfig, and asking the running mesh)
+must give the verdict the destination sidecar gave, naming the switch where it decided: a path
+that only start-matches the `pathRegex`, and HTTP from a source whose only rule is a TCPRoute on
+the HTTP port.
 """
 
 from __future__ import annotations
@@ -81,9 +82,15 @@ def test_sidecars_and_explain_agree_under_both_settings(tmp_path: Path, config: 
         for (source, path), (*statuses, switch) in CASES.items():
             expected = statuses[column]
             assert _status(mesh, source, path) == expected, (source, path)
-            told = _explain(mesh, source, path, *offline)
-            assert told.returncode == (0 if expected == 200 else 1), (source, path, told.stdout, told.stderr)
-            if switch is not None:
-                assert f"decided by MeshConfig {switch}" in told.stdout, told.stdout
+            for where in (offline, ["--api-addr", mesh.api]):  # from the files, and the running mesh
+                told = _explain(mesh, source, path, *where)
+                assert told.returncode == (0 if expected == 200 else 1), (
+                    source,
+                    path,
+                    told.stdout,
+                    told.stderr,
+                )
+                if switch is not None:
+                    assert f"decided by MeshConfig {switch}" in told.stdout, told.stdout
     finally:
         assert mesh.stop() == 0

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from world import routes, target, workload
+
+from smimesh.testing.net import free_port
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +56,20 @@ def test_mistakes_are_usage_errors_with_hints(tmp_path: Path) -> None:
         done = _run(tmp_path, *args)
         assert done.returncode == 2, done
         assert "Traceback" not in done.stderr and words in done.stderr
+
+
+def test_without_a_running_mesh_or_f_it_is_wrong_usage_with_a_hint(tmp_path: Path) -> None:
+    """From a directory full of manifests, `explain` never reads them unless -f says so."""
+    _run(tmp_path, "--from", "client", "--to", "web.shop")  # writes tmp_path/mesh.yaml, a decoy here
+    nobody = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "smimesh", "explain", "--from", "client", "--to", "web.shop"]
+    env = {**os.environ, "SMIMESH_CONTEXT_FILE": str(tmp_path / "contexts.json"), "SMIMESH_API_ADDR": nobody}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"no running mesh at {nobody}" in done.stderr and "smimesh explain -f DIR" in done.stderr
+    config = tmp_path / "mesh-config.yaml"
+    config.write_text("apiVersion: smimesh.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: m}\nspec: {}\n")
+    done = subprocess.run(
+        [*command, "--mesh-config", str(config)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 2 and "--mesh-config goes with -f" in done.stderr, done.stderr

@@ -1,7 +1,8 @@
 """The control plane's HTTP API: a Starlette app served by uvicorn in the control plane's loop.
 
 `create_app(store, *, token, ...)` wires the routes; the handlers live in `resources.py` (apply,
-get, delete) and `inspect.py` (status, proxies, proxy config, metrics). Every path is versioned
+get, delete), `inspect.py` (status, proxies, proxy config, metrics) and `explain.py` (`smimesh
+explain` on the model in force). Every path is versioned
 under `/api/v1/` and answers JSON (except `/metrics`, Prometheus text).
 
 Who may do what:
@@ -26,12 +27,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from smimesh.api import errors, inspect, resources
+from smimesh.api import explain as explain_routes
 from smimesh.api.auth import token_matches
 from smimesh.api.metrics_routes import PREFIX as METRICS_PREFIX
 from smimesh.api.metrics_routes import MetricsQueryLike
 from smimesh.api.metrics_routes import routes as metrics_routes
 from smimesh.api.openapi import openapi_document
 from smimesh.api.protocols import StoreLike, SyncStateLike
+from smimesh.mesh.explain_query import ExplainQuery
 from smimesh.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class ApiContext:
     metrics_text: Callable[[], str] | None = None
     status: Callable[[], dict[str, Any]] | None = None
     proxy_admin: Callable[[str], str | None] | None = None
+    explain: Callable[[ExplainQuery], dict[str, Any]] | None = None
 
 
 def create_app(
@@ -62,10 +66,14 @@ def create_app(
     proxy_admin: Callable[[str], str | None] | None = None,
     settings: Settings | None = None,
     metrics_query: MetricsQueryLike | None = None,
+    explain: Callable[[ExplainQuery], dict[str, Any]] | None = None,
 ) -> Starlette:
     """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address;
-    `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`)."""
-    ctx = ApiContext(store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin)
+    `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`);
+    `explain(query)` answers `/api/v1/explain` (UsageError for a query the mesh cannot resolve)."""
+    ctx = ApiContext(
+        store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin, explain
+    )
     routes: list[BaseRoute] = [
         Route("/healthz", _open(healthz)),
         Route("/metrics", _guard(inspect.metrics, write=False)),
@@ -82,6 +90,7 @@ def create_app(
         Route("/api/v1/status", _guard(inspect.status, write=False)),
         Route("/api/v1/proxies", _guard(inspect.proxies, write=False)),
         Route("/api/v1/proxies/{name}/config", _guard(inspect.proxy_config, write=False)),
+        Route("/api/v1/explain", _guard(explain_routes.explain, write=False)),
     ]
     if metrics_query is not None:
         window = ctx.settings.metrics_max_window_s

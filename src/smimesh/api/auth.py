@@ -78,6 +78,11 @@ def find_token(api_addr: str) -> str | None:
     return read_token(Path(run_dir)) if isinstance(run_dir, str) else None
 
 
+def known_api_addrs() -> list[str]:
+    """The API addresses `smimesh up` registered in the context file (some may have stopped since)."""
+    return sorted(_read_contexts())
+
+
 def normalize_addr(api_addr: str) -> str:
     """`http://LOCALHOST:15080/` -> `127.0.0.1:15080` so equal addresses share one entry."""
     addr = api_addr.strip().removeprefix("http://").removeprefix("https://").rstrip("/").lower()

@@ -76,6 +76,10 @@ class ApiClient:
         for every call (ControlPlaneUnavailableError, ApiError)."""
         return self._call("GET", path, params=params)
 
+    def explain(self, query: dict[str, Any]) -> dict[str, Any]:
+        """`GET /api/v1/explain` with the query parameters (`header` may be a list)."""
+        return self._call("GET", "/api/v1/explain", params=query)
+
     def proxy_config(self, name: str, config_type: str | None = None) -> dict[str, Any]:
         params = {"type": config_type} if config_type else None
         return self._call("GET", f"/api/v1/proxies/{quote(name, safe='')}/config", params=params)

@@ -79,6 +79,15 @@ PROXY_UNREACHABLE = register(
     restarting, or crashed). `smimesh status` shows its state; `smimesh logs NAME --sidecar` why.""",
 )
 
+EXPLAIN_QUERY = register(
+    "SM7309",
+    "explain query not understood",
+    Severity.ERROR,
+    """`GET /api/v1/explain` (what `smimesh explain` asks a running mesh) names a workload or service
+    the running mesh does not have, or a parameter is missing or malformed. The hint lists what
+    exists; `smimesh get workloads` and `smimesh get services` show the same.""",
+)
+
 
 def problem(code: str, message: str, *, hint: str = "", value: str | None = None) -> Diagnostic:
     """A diagnostic about the request itself (located at `<api>`)."""

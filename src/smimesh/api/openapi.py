@@ -27,6 +27,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "body too large",
         422: "documents have errors",
         502: "sidecar unreachable",
+        503: "not ready yet",
     }
     return {str(s): _answer(texts[s], _ERROR) for s in statuses}
 
@@ -122,6 +123,30 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _answer("config dump"), **_errors(400, 404, 502)},
             }
         },
+        "/api/v1/explain": {
+            "get": {
+                "summary": "`smimesh explain` on the model in force: verdict, rule, expected sidecars",
+                "parameters": [
+                    _query("from", "calling Workload, NAME or NS/NAME", required=True),
+                    _query("to", "SERVICE, SERVICE.NS, with :PORT", required=True),
+                    _query("namespace", "namespace of `from` and of a bare `to`"),
+                    _query("method", "HTTP method (GET)"),
+                    _query("path", "HTTP path (/)"),
+                    {**_query("header", "'Name: value', repeatable"), "explode": True},
+                ],
+                "responses": {"200": _answer("explanation"), **_errors(400, 404, 503)},
+            }
+        },
+    }
+
+
+def _query(name: str, description: str, *, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
     }
 
 

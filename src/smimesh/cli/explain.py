@@ -1,9 +1,14 @@
-"""`smimesh explain`: would the mesh let WORKLOAD send this request to SERVICE, and why (offline).
+"""`smimesh explain`: would the mesh let WORKLOAD send this request to SERVICE, and why.
 
-Thin: loads the manifests (`-f`, default the current directory), lays out the Workloads' instances,
-builds the mesh model in the MeshConfig's traffic-policy mode, and prints `mesh.explain.explain`
-(the same evaluation that generates the sidecars' RBAC). Exit status: 0 allowed, 1 denied,
-2 wrong usage (an unknown workload or service is a usage error with a hint, never a traceback).
+Thin. With a mesh running (found like `apply` and `status` find it: `--api-addr`, `--token`, the
+context file `smimesh up` registered), it asks that control plane (`GET /api/v1/explain`), which
+answers from the model in force: its files and the objects applied through the API, with its
+MeshConfig. `-f PATH` is the offline form: it loads the manifests, lays out the Workloads'
+instances and builds the model in the MeshConfig's modes (`--mesh-config`). Both print
+`mesh.explain.explain` (the same evaluation that generates the sidecars' RBAC, through
+`mesh.explain_query.answer`). `--live` also compares what the sidecars should hold with what their
+Envoy holds (`cli/explain_live.py`). Exit status: 0 allowed, 1 denied, 2 wrong usage (an unknown
+workload or service, or neither a running mesh nor `-f`: a message with a hint, never a traceback).
 """
 
 from __future__ import annotations
@@ -15,28 +20,31 @@ from typing import Any
 import click
 import yaml
 
+from smimesh.api.auth import known_api_addrs
+from smimesh.api.client import ApiClient
 from smimesh.cli._client import client_options, open_client
 from smimesh.cli.explain_live import live_check, render_live
-from smimesh.errors import InvalidInputError, UsageError
+from smimesh.errors import ApiError, ControlPlaneUnavailableError, InvalidInputError, UsageError
 from smimesh.mesh import build_model
-from smimesh.mesh.explain import Explanation, explain
+from smimesh.mesh.explain_query import ExplainQuery, answer
 from smimesh.mesh.instances import counter, instances_from_workloads, workload_layout
-from smimesh.mesh.model import Identity, MeshModel, ServiceKey
+from smimesh.mesh.model import MeshModel
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, load_mesh_config
 from smimesh.resources import load_paths
 from smimesh.resources.workload import Workload
 from smimesh.settings import from_environment
+from smimesh.xds.expectations import expected_sidecars
 
-
-def _workloads(resources: list[Any]) -> list[Workload]:
-    return sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
+_COMMANDLINE = click.core.ParameterSource.COMMANDLINE
+_FILES = "the manifests in"  # how the answer names its source when read from -f files
+_OFFLINE_HELP = "Explain offline from these manifests (default: ask the running mesh)."
 
 
 def _model(paths: tuple[str, ...], modes: MeshModes) -> tuple[MeshModel, list[Workload]]:
     settings = from_environment()
     result = load_paths(paths, settings=settings)
     resources = [o.resource for o in result.objects]
-    workloads = _workloads(resources)
+    workloads = sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
     instances = instances_from_workloads(workload_layout(workloads), counter(20000))
     model = build_model(
         result.snapshot(),
@@ -48,72 +56,88 @@ def _model(paths: tuple[str, ...], modes: MeshModes) -> tuple[MeshModel, list[Wo
     return model, workloads
 
 
-def _source(workloads: list[Workload], name: str, namespace: str | None) -> Identity:
-    ns, _, short = name.rpartition("/")
-    ns = ns or namespace or ""
-    found = [w for w in workloads if w.metadata.name == short and (not ns or w.metadata.namespace == ns)]
-    if len(found) != 1:
-        known = ", ".join(f"{w.metadata.namespace}/{w.metadata.name}" for w in workloads) or "none"
-        what = "is ambiguous" if found else "is not a Workload in these manifests"
-        raise UsageError(f"--from {name!r} {what}", hint=f"use NAMESPACE/WORKLOAD; Workloads: {known}")
-    return Identity(found[0].metadata.namespace, found[0].spec.service_account)
+def _offline(paths: tuple[str, ...], mesh_config: Path | None, query: ExplainQuery) -> dict[str, Any]:
+    """The answer from manifest files, in the shape the control plane answers."""
+    modes = DEFAULT_MODES
+    if mesh_config is not None:
+        modes, problems = load_mesh_config(mesh_config)
+        if problems:
+            raise InvalidInputError(f"{mesh_config} is not a valid MeshConfig", problems)
+    model, workloads = _model(paths, modes)
+    result = answer(model, workloads, query, modes, "in these manifests")
+    return {**result.to_dict(), "expected": expected_sidecars(model, result)}
 
 
-def _target(model: MeshModel, text: str, caller_namespace: str) -> tuple[ServiceKey, int | None]:
-    host, _, port = text.partition(":")
-    if port and not port.isdigit():
-        raise UsageError(
-            f"--to {text!r}: the port must be a number", hint="e.g. --to bookstore.bookstore:8080"
-        )
-    parts = host.split(".")
-    key = ServiceKey(parts[1] if len(parts) > 1 else caller_namespace, parts[0])
-    if model.service(key) is None:
-        known = ", ".join(f"{k.name}.{k.namespace}" for k in sorted(model.services)) or "none"
-        raise UsageError(
-            f"--to {text!r}: no Service {key.name} in namespace {key.namespace}", hint=f"Services: {known}"
-        )
-    return key, int(port) if port else None
+def _no_mesh(api_addr: str) -> UsageError:
+    others = [addr for addr in known_api_addrs() if addr != api_addr]
+    elsewhere = f"; `smimesh up` registered {', '.join(others)} (use --api-addr)" if others else ""
+    return UsageError(
+        f"no running mesh at {api_addr} to ask, and no -f PATH to read manifests from",
+        hint="start one with `smimesh up DIR`, or explain offline: smimesh explain -f DIR "
+        f"--mesh-config FILE ...{elsewhere}",
+    )
 
 
-def _headers(values: tuple[str, ...]) -> dict[str, str]:
-    headers = {}
-    for value in values:
-        name, sep, text = value.partition(":")
-        if not sep or not name.strip():
-            raise UsageError(f"-H {value!r} is not 'Name: value'", hint="e.g. -H 'x-user: alice'")
-        headers[name.strip().lower()] = text.strip()
-    return headers
+def _remote(api: ApiClient, query: ExplainQuery) -> dict[str, Any]:
+    """The answer of the running control plane (a query it cannot resolve is wrong usage)."""
+    params: dict[str, Any] = {"from": query.source, "to": query.target, "method": query.method}
+    params |= {"path": query.path, "header": list(query.headers)}
+    if query.namespace:
+        params["namespace"] = query.namespace
+    try:
+        return api.explain(params)
+    except ControlPlaneUnavailableError as error:
+        if "did not answer in time" in error.message:
+            raise
+        raise _no_mesh(api.api_addr) from None
+    except ApiError as error:
+        if error.status == 400:
+            raise UsageError(error.message, hint=error.hint) from None
+        raise
 
 
-def _render(result: Explanation) -> str:
-    word = "ALLOWED" if result.allowed else "DENIED"
-    request = f" {result.request[0]} {result.request[1]}" if result.request else ""
-    lines = [
-        f"{word}: {result.source} -> {result.service.name}.{result.service.namespace}:{result.port}"
-        f" ({result.protocol}){request}"
-    ]
-    if result.mode == "open":
+def _render(result: dict[str, Any]) -> list[str]:
+    word = "ALLOWED" if result["allowed"] else "DENIED"
+    request = result["request"]
+    asked = f" {request['method']} {request['path']}" if request else ""
+    lines = [f"{word}: {result['source']} -> {result['service']} ({result['protocol']}){asked}"]
+    if result["mode"] == "open":
         lines.append("  traffic policy `open`: access control is off, every workload may reach every service")
-    elif result.mode == "audit":
+    elif result["mode"] == "audit":
         lines.append(
             "  audit mode: the TrafficTargets deny this, but the destination only logs and counts it"
         )
-    lines.append(f"  reason: {result.verdict.reason}")
-    for d in result.verdict.decisions:
-        rule = f" by {d.policy} ({d.rule})" if d.allowed else f": {d.reason}"
-        verdict = "allowed" if d.allowed else "denied"
-        lines.append(f"  identity {d.destination} on port {d.container_port}: {verdict}{rule}")
-        if d.note and d.allowed:  # a denial's reason already carries it
-            lines.append(f"    {d.note}")
-    if result.suggestion:
-        lines.append("to allow exactly this (and nothing more), apply:")
-        lines.append(yaml.safe_dump_all(result.suggestion, sort_keys=False).rstrip())
-    return "\n".join(lines)
+    lines.append(f"  reason: {result['reason']}")
+    for d in result["decisions"]:
+        rule = f" by {d['policy']} ({d['rule']})" if d["allowed"] else f": {d['reason']}"
+        verdict = "allowed" if d["allowed"] else "denied"
+        lines.append(f"  identity {d['destination']} on port {d['container_port']}: {verdict}{rule}")
+        if d.get("note") and d["allowed"]:  # a denial's reason already carries it
+            lines.append(f"    {d['note']}")
+    return lines
 
 
-def _live(model: MeshModel, result: Explanation, api_addr: str, token: str | None) -> list[dict[str, Any]]:
-    with open_client(api_addr, token) as api:
-        return live_check(model, result, api)
+def _suggestion(result: dict[str, Any]) -> list[str]:
+    if not result["suggestion"]:
+        return []
+    text = yaml.safe_dump_all(result["suggestion"], sort_keys=False).rstrip()
+    return ["to allow exactly this (and nothing more), apply:", text]
+
+
+def _show(result: dict[str, Any], evaluated: str, live: list[dict[str, Any]] | None, output: str) -> None:
+    body = {k: v for k, v in result.items() if k not in ("expected", "generation")}
+    if output == "json":
+        extra = {"live": live} if live is not None else {}
+        click.echo(json.dumps({**body, "evaluated_by": evaluated, **extra}, indent=2))
+        return
+    lines = _render(body)
+    lines.insert(1, f"  evaluated by: {evaluated}")
+    lines += _suggestion(body)
+    if live is not None:
+        lines.append(
+            render_live(live, "the manifests" if evaluated.startswith(_FILES) else "the control plane")
+        )
+    click.echo("\n".join(lines))
 
 
 @click.command("explain")
@@ -129,19 +153,19 @@ def _live(model: MeshModel, result: Explanation, api_addr: str, token: str | Non
     "-H", "--header", "headers", multiple=True, metavar="'K: V'", help="A request header. Repeatable."
 )
 @click.option("-n", "--namespace", default=None, help="Namespace of --from and of a bare --to SERVICE.")
-@click.option("-f", "--filename", "paths", multiple=True, metavar="PATH", help="Manifests (default: .).")
+@click.option("-f", "--filename", "paths", multiple=True, metavar="PATH", help=_OFFLINE_HELP)
 @click.option(
     "--mesh-config",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     envvar="SMIMESH_MESH_CONFIG",
-    help="MeshConfig file (traffic policy, audit, pathRegexMatch, tcpRouteAdmitsHttp).",
+    help="With -f: the MeshConfig file (traffic policy, audit, pathRegexMatch, tcpRouteAdmitsHttp).",
 )
 @click.option(
     "--live",
     is_flag=True,
-    help="Also check the running mesh: the destination sidecars (RBAC config + counters), or for a UDP "
-    "port the caller's sidecars (its outbound_udp listener + datagram counters).",
+    help="Also check the running sidecars: the destination's RBAC config + counters, or for a UDP "
+    "port the caller's outbound_udp listener + datagram counters.",
 )
 @client_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -161,7 +185,9 @@ def command(
 ) -> None:
     """Would the mesh let WORKLOAD call SERVICE? Which TrafficTarget and match decide, and how to allow it.
 
-    Evaluated offline from the manifests, with the same code that writes the sidecars' RBAC.
+    Asks the running mesh (what is in force there: its files and the objects applied with `smimesh
+    apply`), found by --api-addr as `smimesh apply` finds it; with -f PATH it reads manifests
+    instead, offline. Either way it is the same code that writes the sidecars' RBAC.
 
     \b
     Examples:
@@ -169,23 +195,20 @@ def command(
       smimesh explain --from buyer -n bookstore --to bookstore:8080 POST /buy -H 'x-user: alice'
       smimesh explain --from app --to echo.data:7000 -o json
       smimesh explain --from buyer -n bookstore --to bookstore GET / --live   # and ask the sidecars
+      smimesh explain -f manifests/ --mesh-config mesh.yaml --from buyer -n bookstore --to bookstore
 
-    Exit status: 0 allowed, 1 denied, 2 wrong usage.
+    Exit status: 0 allowed, 1 denied, 2 wrong usage (also: no running mesh and no -f).
     """
-    modes = DEFAULT_MODES
-    if mesh_config is not None:
-        modes, problems = load_mesh_config(mesh_config)
-        if problems:
-            raise InvalidInputError(f"{mesh_config} is not a valid MeshConfig", problems)
-    model, workloads = _model(paths or (".",), modes)
-    identity = _source(workloads, source, namespace)
-    service, port = _target(model, target, namespace or identity.namespace)
-    if not path.startswith("/"):
-        raise UsageError(f"PATH {path!r} must start with /", hint="e.g. smimesh explain ... GET /books")
-    result = explain(model, identity, service, port, method, path, _headers(headers), modes=modes)
-    checked = _live(model, result, api_addr, token) if live else None
-    if output == "json":
-        click.echo(json.dumps({**result.to_dict(), **({"live": checked} if live else {})}, indent=2))
-    else:
-        click.echo(_render(result) + ("\n" + render_live(checked) if checked is not None else ""))
-    raise SystemExit(0 if result.allowed else 1)
+    query = ExplainQuery(source, target, method, path, headers, namespace)
+    if not paths and click.get_current_context().get_parameter_source("mesh_config") is _COMMANDLINE:
+        raise UsageError(
+            "--mesh-config goes with -f", hint="the running mesh uses the MeshConfig it was started with"
+        )
+    with open_client(api_addr, token) as api:
+        if paths:
+            result, evaluated = _offline(paths, mesh_config, query), f"{_FILES} {', '.join(paths)}"
+        else:
+            result, evaluated = _remote(api, query), f"the running mesh at {api.api_addr} (what is in force)"
+        checked = live_check(result["expected"], api) if live else None
+    _show(result, evaluated, checked, output)
+    raise SystemExit(0 if result["allowed"] else 1)

@@ -1,13 +1,13 @@
-"""`smimesh explain --live`: cross-check the offline verdict against the running destination sidecars.
+"""`smimesh explain --live`: compare what the sidecars should hold with what their Envoy really holds.
 
 (A UDP port is checked at the callers instead, where its access is enforced: `explain_live_udp`.)
 
-Owns `live_check(model, explanation, api)`: for every instance serving the destination port it
-reads, from the running mesh, the sidecar's inbound listener and route configuration (through the
+Owns `live_check(expected_rows, api)`: the rows come from `xds.expectations.expected_sidecars`
+(answered by the control plane from the model in force, or computed from `-f` files). For each
+destination instance it reads the sidecar's inbound listener and route configuration (through the
 API's proxy config, i.e. what Envoy really holds) and its RBAC counters (Envoy admin stats), and
-compares the RBAC policy names the sidecar enforces with those the manifests produce
-(`xds.rbac.inbound_access`, the generator's own function). A difference means the running mesh
-was not started from these manifests, or has not caught up with them yet.
+compares the RBAC policy names the sidecar enforces with the expected ones. A difference means the
+sidecar has not caught up yet, or (with `-f`) that the running mesh does not run those files.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from typing import Any
 import httpx
 
 from smimesh.api.client import ApiClient
-from smimesh.cli.explain_live_udp import CALLER_SIDE, render_caller_row, udp_live_check
+from smimesh.cli.explain_live_udp import check_caller, render_caller_row
 from smimesh.errors import SmimeshError
-from smimesh.mesh.explain import Explanation
-from smimesh.mesh.model import Endpoint, MeshModel, Protocol
-from smimesh.xds.rbac import inbound_access
+from smimesh.xds.expectations import CALLER_SIDE
 
 
 def _policies_in(listener_dump: Any) -> set[str]:
@@ -60,42 +58,33 @@ def _rbac_counters(admin: str, port_name: str) -> dict[str, int]:
     return counters
 
 
-def _check(model: MeshModel, api: ApiClient, endpoint: Endpoint, protocol: Protocol) -> dict[str, Any] | None:
-    instance = model.instance(endpoint.node_id)
-    ports = instance.inbound if instance else ()
-    inbound = next((p for p in ports if p.container_port == endpoint.container_port), None)
-    if instance is None or inbound is None:
-        return None
-    access = inbound_access(model, endpoint.identity, inbound.name, endpoint.container_port, protocol)
-    expected = sorted(r.policy for r in access.rules) if access.enforce else []
-    row: dict[str, Any] = {"instance": instance.name, "expected_policies": expected}
+def _check_destination(api: ApiClient, expected: dict[str, Any]) -> dict[str, Any]:
+    row = dict(expected)
     try:
-        answer = api.proxy_config(instance.name, "listeners")
-        routes = api.proxy_config(instance.name, "routes").get("config", {})
-        name = f"inbound|{inbound.name}"
+        answer = api.proxy_config(row["instance"], "listeners")
+        routes = api.proxy_config(row["instance"], "routes").get("config", {})
+        name = f"inbound|{row['port_name']}"
         enforced = _policies_under(answer.get("config", {}), name) | _policies_under(routes, name)
         row["enforced_policies"] = sorted(enforced)
         admin = str(answer.get("admin") or "")
-        row["counters"] = _rbac_counters(admin, inbound.name) if admin else {}
+        row["counters"] = _rbac_counters(admin, row["port_name"]) if admin else {}
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal
         row["error"] = f"{type(error).__name__}: {error}"
-    row["agrees"] = row.get("enforced_policies") == expected
+    row["agrees"] = row.get("enforced_policies") == row["expected_policies"]
     return row
 
 
-def live_check(model: MeshModel, result: Explanation, api: ApiClient) -> list[dict[str, Any]]:
-    """One row per destination instance: expected vs enforced policies, and its RBAC counters."""
-    service = model.service(result.service)
-    port = service.port(result.port) if service else None
-    if port is None:
-        return []
-    if port.protocol is Protocol.UDP:  # no mTLS for UDP: access is enforced by the caller's sidecar
-        return udp_live_check(model, result, api)
-    rows = (_check(model, api, endpoint, port.protocol) for endpoint in port.endpoints)
-    return [row for row in rows if row is not None]
+def live_check(expected_rows: list[dict[str, Any]], api: ApiClient) -> list[dict[str, Any]]:
+    """Each expected row with what its sidecar holds (`enforced_policies` or `holds_listener`),
+    its counters and `agrees`."""
+    return [
+        check_caller(api, row) if row.get("side") == CALLER_SIDE else _check_destination(api, row)
+        for row in expected_rows
+    ]
 
 
-def render_live(rows: list[dict[str, Any]]) -> str:
+def render_live(rows: list[dict[str, Any]], source: str) -> str:
+    """The text block; `source` names what the expectations came from ("the manifests", ...)."""
     if not rows:
         return "live: no running instance serves that port"
     side = "caller" if rows[0].get("side") == CALLER_SIDE else "destination"
@@ -105,9 +94,9 @@ def render_live(rows: list[dict[str, Any]]) -> str:
             lines.append(f"  {row['instance']}: cannot read its sidecar ({row['error']})")
             continue
         if row.get("side") == CALLER_SIDE:
-            lines += render_caller_row(row)
+            lines += render_caller_row(row, source)
             continue
-        verdict = "matches the manifests" if row["agrees"] else "DIFFERS from the manifests"
+        verdict = f"matches {source}" if row["agrees"] else f"DIFFERS from {source}"
         lines.append(
             f"  {row['instance']}: enforces {row['enforced_policies'] or 'no policy (deny all)'} - {verdict}"
         )

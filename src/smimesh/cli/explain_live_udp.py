@@ -3,40 +3,21 @@
 Envoy has no mTLS for UDP, so a UDP port is not guarded by the destination's RBAC: access is
 enforced on the caller's side, where a sidecar holds the upstream listener
 `outbound_udp|<ns>|<svc>|<port>` only if the caller's identity may send there (`mesh.udp`). Owns
-`udp_live_check(model, explanation, api)`: for every instance with the caller's identity it reads
-the listeners its Envoy really holds (the API's proxy config, from the sidecar's admin
-config_dump) and compares "holds the listener" with what the generator's own function
-(`mesh.udp.udp_upstreams`) decides from the manifests, plus the listener's datagram counters.
+`check_caller(api, expected_row)`: for one caller instance (a row of
+`xds.expectations.expected_sidecars`, which says whether the generator gives it the listener) it
+reads the listeners its Envoy really holds (the API's proxy config, from the sidecar's admin
+config_dump), compares "holds the listener" with the expectation, and adds the listener's
+datagram counters.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import httpx
 
 from smimesh.api.client import ApiClient
 from smimesh.errors import SmimeshError
-from smimesh.mesh.explain import Explanation
-from smimesh.mesh.model import Instance, MeshModel, TcpUpstream
-from smimesh.mesh.udp import udp_upstreams
-from smimesh.xds import names
-
-CALLER_SIDE = "caller"
-
-
-def _expects_listener(model: MeshModel, caller: Instance, result: Explanation) -> bool:
-    """Whether the generator gives `caller` the UDP upstream of the explained port.
-
-    The offline instances announce no upstreams (the runtime allocates those ports), so the caller
-    is given this one port to announce and `udp_upstreams` decides, exactly as for the sidecar.
-    """
-    service = result.service
-    announcing = dataclasses.replace(
-        caller, tcp_upstreams=(TcpUpstream(service.namespace, service.name, result.port, 0),)
-    )
-    return bool(udp_upstreams(model, announcing))
 
 
 def active_listener_names(listener_dump: Any) -> set[str]:
@@ -61,38 +42,24 @@ def _datagram_counters(admin: str, stat_prefix: str) -> dict[str, int]:
     return counters
 
 
-def _check(model: MeshModel, api: ApiClient, caller: Instance, result: Explanation) -> dict[str, Any]:
-    listener = names.udp_upstream_listener(result.service, result.port)
-    expected = _expects_listener(model, caller, result)
-    row: dict[str, Any] = {
-        "instance": caller.name,
-        "side": CALLER_SIDE,
-        "listener": listener,
-        "expects_listener": expected,
-    }
+def check_caller(api: ApiClient, expected: dict[str, Any]) -> dict[str, Any]:
+    """The row with `holds_listener`, `counters` and `agrees` (or `error` if unreadable)."""
+    row = dict(expected)
     try:
-        answer = api.proxy_config(caller.name, "listeners")
-        row["holds_listener"] = listener in active_listener_names(answer.get("config", {}))
+        answer = api.proxy_config(row["instance"], "listeners")
+        row["holds_listener"] = row["listener"] in active_listener_names(answer.get("config", {}))
         admin = str(answer.get("admin") or "")
-        prefix = names.udp_upstream_stat_prefix(result.service, result.port)
-        row["counters"] = _datagram_counters(admin, prefix) if admin and row["holds_listener"] else {}
+        holds = admin and row["holds_listener"]
+        row["counters"] = _datagram_counters(admin, row["stat_prefix"]) if holds else {}
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal
         row["error"] = f"{type(error).__name__}: {error}"
-    row["agrees"] = row.get("holds_listener") == expected
+    row["agrees"] = row.get("holds_listener") == row["expects_listener"]
     return row
 
 
-def udp_live_check(model: MeshModel, result: Explanation, api: ApiClient) -> list[dict[str, Any]]:
-    """One row per instance with the caller's identity: expected vs held UDP upstream listener."""
-    callers = sorted(
-        (inst for inst in model.instances.values() if inst.identity == result.source), key=lambda i: i.name
-    )
-    return [_check(model, api, caller, result) for caller in callers]
-
-
-def render_caller_row(row: dict[str, Any]) -> list[str]:
-    """The text lines of one caller-side row (see `udp_live_check`)."""
-    verdict = "matches the manifests" if row["agrees"] else "DIFFERS from the manifests"
+def render_caller_row(row: dict[str, Any], source: str) -> list[str]:
+    """The text lines of one caller-side row (see `check_caller`)."""
+    verdict = f"matches {source}" if row["agrees"] else f"DIFFERS from {source}"
     holds = "holds" if row["holds_listener"] else "does not hold"
     lines = [f"  {row['instance']} (caller): {holds} UDP listener {row['listener']} - {verdict}"]
     counters = ", ".join(f"{k}={v}" for k, v in sorted(row["counters"].items()) if v)

@@ -285,6 +285,7 @@ class MeshApp:
     async def _start_api(self, store: Any, token: str) -> None:
         from smimesh.api.app import create_app
         from smimesh.api.serve import ApiServer
+        from smimesh.runtime.explain import LiveExplainer
 
         assert self.supervisor is not None
         telemetry = self._start_telemetry()
@@ -297,6 +298,7 @@ class MeshApp:
             proxy_admin=self.supervisor.admin_address,
             settings=self.config.settings,
             metrics_query=telemetry.query,
+            explain=LiveExplainer(self._pipeline, store, self.security).explain,
         )
         api = ApiServer(app, self.config.api_addr)
         port = await api.start()

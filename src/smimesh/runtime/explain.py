@@ -1,0 +1,33 @@
+"""`smimesh explain` against a running mesh: the control plane's side of `GET /api/v1/explain`.
+
+Owns `LiveExplainer(pipeline, store, security)`, the `explain(query)` the API calls: it answers
+from the model the pipeline last generated the sidecars' config from (files and API-applied
+objects alike), with the MeshConfig in force, so `explain` tells what the running mesh does, not
+what some directory of manifests says. Its answer is `Explanation.to_dict()` plus `expected` (the
+rows `explain --live` compares with the sidecars) and the store `generation` it saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smimesh.errors import SmimeshError
+from smimesh.mesh.explain_query import ExplainQuery, answer
+from smimesh.resources.workload import Workload
+from smimesh.xds.expectations import expected_sidecars
+
+
+class LiveExplainer:
+    """`explain(query) -> dict`; UsageError for a query the running mesh cannot resolve."""
+
+    def __init__(self, pipeline: Any, store: Any, security: Any) -> None:
+        self.pipeline, self.store, self.security = pipeline, store, security
+
+    def explain(self, query: ExplainQuery) -> dict[str, Any]:
+        model = self.pipeline.model
+        if model is None:
+            raise SmimeshError("the control plane has not built the mesh yet", hint="try again in a second")
+        workloads = self.store.snapshot().of_kind(Workload)
+        result = answer(model, workloads, query, self.security.modes, "in the running mesh")
+        expected = expected_sidecars(model, result)
+        return {**result.to_dict(), "expected": expected, "generation": self.store.generation}
