@@ -9,28 +9,14 @@ of an API server rejecting the apply.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-# `self.value.matches(r"""^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$""")`
-_PATH_CHARS = re.compile(r"^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$")
+from smimesh.resources.gateway import path_value_problem
+
+__all__ = ["path_value_problem", "problems"]
+
 _MAX_RULES, _MAX_MATCHES_TOTAL = 16, 128
-
-
-def path_value_problem(value: str) -> str | None:
-    """The HTTPPathMatch rules for `Exact`/`PathPrefix` values (spec.rules[].matches[].path)."""
-    checks = (
-        (value.startswith("/"), "value must be an absolute path"),  # self.value.startsWith('/')
-        ("//" not in value, "must not contain '//'"),
-        ("/./" not in value, "must not contain '/./'"),
-        ("/../" not in value, "must not contain '/../'"),
-        ("%2f" not in value and "%2F" not in value, "must not contain '%2f' or '%2F'"),
-        ("#" not in value, "must not contain '#'"),
-        (not value.endswith("/..") and not value.endswith("/."), "must not end with '/..' or '/.'"),
-        (bool(_PATH_CHARS.match(value)), "must only contain valid characters"),
-    )
-    return next((message for ok, message in checks if not ok), None)
 
 
 def _unique(items: Iterable[dict[str, Any]], key: tuple[str, ...]) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef
 from smimesh.mesh import codes
 from smimesh.mesh.build_policies import build_policies
+from smimesh.mesh.build_routes import build_http_routes, with_http_routes
 from smimesh.mesh.build_splits import build_splits
 from smimesh.mesh.instances import InstanceIndex
 from smimesh.mesh.model import (
@@ -39,6 +40,7 @@ from smimesh.mesh.resilience import resolve as resolve_resilience
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service as ServiceResource
 from smimesh.resources.core import ServicePort as ServicePortResource
+from smimesh.resources.gateway import HTTPRoute
 from smimesh.resources.meta import Resource
 from smimesh.resources.specs import HTTPRouteGroup, TCPRoute, UDPRoute
 from smimesh.resources.split import TrafficSplit
@@ -76,6 +78,7 @@ _KINDS: tuple[type[Resource], ...] = (
     TCPRoute,
     UDPRoute,
     *RESILIENCE_KINDS,
+    HTTPRoute,
 )
 
 
@@ -262,7 +265,9 @@ def build_model(
     by_node = _unique_instances(instances, diags)
     services = build_services(inputs.of(ServiceResource), InstanceIndex(by_node.values()), diags, by_node)
     policies = build_policies(inputs, diags)
-    splits = build_splits(inputs, services, diags)
+    splits = with_http_routes(
+        build_splits(inputs, services, diags), build_http_routes(inputs, services, diags), diags
+    )
     resilience = resolve_resilience(inputs, services, cluster_domain, diags)
     return MeshModel(
         services=services,

@@ -98,6 +98,33 @@ DUPLICATE_NODE = register(
     """Every sidecar needs its own node id (<instance>.<namespace>); the later instance is ignored.""",
 ).code
 
+ROUTE_PARENT_MISSING = register(
+    "SM6020",
+    "HTTPRoute parent Service or port does not exist",
+    Severity.WARNING,
+    """An HTTPRoute's parentRef must name a Service of the route's namespace (and, with `port`, one of
+    its ports). Until it exists the route routes nothing. A parent port that is not HTTP (a TCP or UDP
+    port) is not routed by an HTTPRoute either.""",
+).code
+ROUTE_BACKEND_MISSING = register(
+    "SM6021",
+    "HTTPRoute backend Service or port does not exist",
+    Severity.WARNING,
+    """A backendRef names a Service (or a port of it) that does not exist, so it is left out and the
+    other backends of the rule share its requests (Gateway API would answer its share with 500). A rule
+    left with no backend, or only backends of weight 0, answers 503.""",
+).code
+SPLIT_AND_ROUTE = register(
+    "SM6022",
+    "Service port routed by both a TrafficSplit and an HTTPRoute",
+    Severity.WARNING,
+    """The same Service port is the root of a TrafficSplit and the parent of a Gateway API HTTPRoute.
+    The HTTPRoute wins and the TrafficSplit is ignored for that port: Gateway API is SMI's successor,
+    and a team migrating adds the exported HTTPRoutes beside its TrafficSplits, so the new routes take
+    over as soon as they exist and deleting the TrafficSplits afterwards changes nothing. Delete the
+    TrafficSplit (or the route) to silence this.""",
+).code
+
 
 def diag(
     code: str,

@@ -31,10 +31,11 @@ class SplitRoute:
     name: str
     backends: tuple[WeightedBackend, ...]
     matches: tuple[HttpMatch, ...] = ()
+    kind: str = "TrafficSplit"  # or "HTTPRoute" (Gateway API input, `build_routes.py`)
 
     @property
     def ref(self) -> str:
-        return f"TrafficSplit/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.namespace}/{self.name}"
 
     @property
     def total_weight(self) -> int:
@@ -64,6 +65,15 @@ class PortSplits:
     port: int
     conditional: tuple[SplitRoute, ...] = ()
     unconditional: SplitRoute | None = None
+    # Gateway API: a request no rule of an attached HTTPRoute matches gets 404 (SMI: the root itself).
+    reject_unmatched: bool = False
+
+    def no_match_message(self) -> str:
+        refs = ", ".join(dict.fromkeys(r.ref for r in self.routes))
+        return (
+            f"smimesh: no rule of {refs} matches this request for {self.root.name}.{self.root.namespace}:"
+            f"{self.port} (Gateway API answers 404 when no rule of a route attached to a Service matches).\n"
+        )
 
     @property
     def routes(self) -> tuple[SplitRoute, ...]:

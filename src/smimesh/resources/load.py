@@ -236,7 +236,10 @@ def _close_kind(kind: str) -> str:
     close = difflib.get_close_matches(kind, sorted(registry.KINDS), n=1, cutoff=0.6)
     if close:
         return f"did you mean `{close[0]}`?"
-    return "smimesh reads SMI kinds, v1 Service and smimesh.io/v1alpha1 Workload"
+    return (
+        "smimesh reads SMI kinds, v1 Service, smimesh.io/v1alpha1 Workload "
+        "and gateway.networking.k8s.io/v1 HTTPRoute"
+    )
 
 
 def _report(

@@ -13,6 +13,7 @@ from typing import Any
 
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service
+from smimesh.resources.gateway import HTTPRoute
 from smimesh.resources.meta import Resource, SpokeResource
 from smimesh.resources.metrics import TrafficMetrics, TrafficMetricsList
 from smimesh.resources.osm_policy import Retry, UpstreamTrafficSetting
@@ -68,6 +69,7 @@ KINDS: dict[str, KindInfo] = {
             ("upstreamtrafficsetting",),
         ),
         KindInfo("ResiliencePolicy", ResiliencePolicy, "resiliencepolicies", ("rp",)),
+        KindInfo("HTTPRoute", HTTPRoute, "httproutes"),  # Gateway API (GAMMA), beside SMI
     )
 }
 OUTPUT_KINDS: tuple[type[Any], ...] = (TrafficMetrics, TrafficMetricsList)

@@ -16,6 +16,7 @@ from smimesh.diagnostics import Diagnostic
 from smimesh.resources import codes, dns
 from smimesh.resources.checker import Checker, Path, re2_error
 from smimesh.resources.document import Document
+from smimesh.resources.gateway import check_http_route
 from smimesh.resources.meta import Resource
 from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
 from smimesh.resources.validate_specs import http_matches, port_matches, split
@@ -254,6 +255,7 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     "UDPRoute": (port_matches,),
     "TrafficSplit": (split,),
     "TrafficTarget": (_traffic_target,),
+    "HTTPRoute": (check_http_route,),
     "Service": (_service,),
     "Workload": (_workload,),
     "Retry": (retry,),

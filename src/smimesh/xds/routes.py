@@ -98,6 +98,9 @@ def _routes(service: ServiceKey, port: OutboundPort) -> list[rc.Route]:
     if splits and splits.unconditional:
         name = names.split_route(service.namespace, splits.unconditional.name, "*")
         routes.append(_split_route(name, catch_all, splits.unconditional, service, port.port))
+    elif splits and splits.reject_unmatched:
+        no_match = _direct(404, splits.no_match_message())
+        routes.append(rc.Route(name="no_route", match=catch_all, direct_response=no_match))
     else:
         action = rc.RouteAction(cluster=names.outbound_cluster(service, port.port))
         routes.append(rc.Route(name="default", match=catch_all, route=action))
