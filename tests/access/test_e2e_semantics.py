@@ -94,3 +94,20 @@ def test_sidecars_and_explain_agree_under_both_settings(tmp_path: Path, config: 
                     assert f"decided by MeshConfig {switch}" in told.stdout, told.stdout
     finally:
         assert mesh.stop() == 0
+
+
+def test_a_saved_switch_applies_live_and_explain_follows(tmp_path: Path) -> None:
+    mesh, _ = _start(tmp_path, OSM_LIKE)
+    try:
+        eventually(lambda: _status(mesh, "other", "/anything") == 200, 30, what="L4 rule in force", mesh=mesh)
+        assert _status(mesh, "client", "/api/books") == 403
+        (tmp_path / "mesh-config.yaml").write_text(OSM_LIKE.replace("full", "start").replace("true", "false"))
+        eventually(lambda: _status(mesh, "client", "/api/books") == 200, 30, what="start-anchored", mesh=mesh)
+        eventually(lambda: _status(mesh, "other", "/anything") == 403, 30, what="no L4 rule", mesh=mesh)
+        for source, path, code in (("client", "/api/books", 0), ("other", "/anything", 1)):
+            told = _explain(mesh, source, path, "--api-addr", mesh.api)
+            assert told.returncode == code, (source, path, told.stdout, told.stderr)
+        console = mesh.output()  # names what changed
+        assert "pathRegexMatch full -> start" in console and "tcpRouteAdmitsHttp true -> false" in console
+    finally:
+        assert mesh.stop() == 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import yaml
 
 from smimesh.api.auth import known_api_addrs
@@ -87,7 +88,7 @@ def _remote(api: ApiClient, query: ExplainQuery) -> dict[str, Any]:
     try:
         return api.explain(params)
     except ControlPlaneUnavailableError as error:
-        if "did not answer in time" in error.message:
+        if isinstance(error.__cause__, httpx.TimeoutException):  # a mesh is there, but busy
             raise
         raise _no_mesh(api.api_addr) from None
     except ApiError as error:
