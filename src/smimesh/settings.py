@@ -47,6 +47,8 @@ class Settings:
     restart_backoff_initial_s: float = 0.5
     restart_backoff_max_s: float = 10.0
     envoy_log_level: str = "warning"
+    not_listening_after_s: float = 5.0  # an app not listening on its ports by then is reported
+    stderr_tail_lines: int = 5  # last lines of a crashed app's stderr shown on the console
 
     # --- telemetry ---
     scrape_interval_s: float = 1.0  # also Envoy's stats_flush_interval, so histograms keep up with counts

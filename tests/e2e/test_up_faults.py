@@ -152,7 +152,7 @@ async def test_envoys_keep_serving_while_the_control_plane_restarts(
     app = MeshApp(UpConfig(shop_dir, tmp_path / "run", api_addr="127.0.0.1:0"), Console(say=said.append))
     try:
         await app.start()
-        assert await app.wait_synced(60), app.status()
+        assert await app.wait_ready(60), app.status()
         proxy = next(r["http_proxy"] for r in app.status()["instances"] if r["instance"] == "client-0")
 
         await app.xds.stop()  # the control plane goes away; the sidecars keep their last config
@@ -171,6 +171,6 @@ async def test_envoys_keep_serving_while_the_control_plane_restarts(
         while not await only_v1():
             assert time.monotonic() < deadline, f"edit not applied after the restart: {app.status()}"
             await asyncio.sleep(0.2)
-        assert await app.wait_synced(10), app.status()
+        assert await app.wait_ready(10), app.status()
     finally:
         await app.stop()

@@ -172,16 +172,14 @@ class Mesh:
         return [r for r in rows if workload is None or r["workload"] == workload]
 
     def wait_ready(self, expected_instances: int, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Until `expected_instances` run and every sidecar has accepted its config."""
+        """Until `expected_instances` run and are ready (their callers' sidecars hold their endpoints)."""
 
         def ready() -> list[dict[str, Any]] | None:
             rows = self.instances()
-            good = [r for r in rows if r["state"] == "running" and r["sync"] == "SYNCED"]
+            good = [r for r in rows if r["state"] == "running" and r["sync"] == "SYNCED" and r["ready"]]
             return rows if len(rows) == expected_instances == len(good) else None
 
-        return eventually(
-            ready, timeout, what=f"{expected_instances} instances running and SYNCED", mesh=self
-        )
+        return eventually(ready, timeout, what=f"{expected_instances} instances ready", mesh=self)
 
     def proxy(self, instance: str) -> str:
         """The HTTP_PROXY of an instance: its sidecar's outbound listener."""

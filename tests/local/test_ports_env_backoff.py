@@ -6,7 +6,13 @@ import socket
 from pathlib import Path
 
 from smimesh.local.backoff import Backoff
-from smimesh.local.env import tcp_upstream_key, tcp_upstream_variable, workload_environment
+from smimesh.local.env import (
+    command_line,
+    expand,
+    tcp_upstream_key,
+    tcp_upstream_variable,
+    workload_environment,
+)
 from smimesh.local.plan import InstanceSpec, PortSpec, WorkloadSpec, desired_instances
 from smimesh.local.ports import PortAllocator
 
@@ -99,3 +105,25 @@ def test_backoff_is_forgiven_after_a_healthy_run() -> None:
         backoff.next_delay(0.0, 0.1)
     assert backoff.next_delay(100.0, 111.0) == 0.5
     assert backoff.next_delay(111.5, 111.6) == 1.0
+
+
+def test_command_and_args_expand_kubernetes_style_references_from_the_environment() -> None:
+    workload = make_workload(
+        command=("python3", "app.py", "--greeting=$(GREETING)"),
+        args=("--listen", "$(HOST):$(PORT)", "--literal=$$(PORT)", "$(UNKNOWN)", "cost $5", "$(PORT"),
+    )
+    instance = InstanceSpec(workload, 0)
+    ports = PortAllocator().for_instance(instance.node_id, instance.port_names)
+    env = workload_environment(instance, ports, {"PATH": "/bin"})
+    assert command_line(instance, env) == [
+        "python3",
+        "app.py",
+        "--greeting=hi",
+        "--listen",
+        f"127.0.0.1:{ports.app['http']}",
+        "--literal=$(PORT)",
+        "$(UNKNOWN)",
+        "cost $5",
+        "$(PORT",
+    ]
+    assert expand("$$$(GREETING) $$ a$", {"GREETING": "hi"}) == "$hi $ a$"

@@ -212,3 +212,40 @@ def test_sigkill_of_the_parent_leaves_no_orphans(tmp_path: Path) -> None:
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not [pid for pid in pids if alive(pid)], "children outlived a SIGKILLed parent"
+
+
+async def test_a_crash_shows_the_last_stderr_lines_even_when_a_grandchild_holds_stderr(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
+    script = "sleep 300 & echo to-stdout; for i in 1 2 3 4 5 6 7; do echo line $i >&2; done; exit 3"
+    crashing = dataclasses.replace(server_workload(tmp_path, 1, "crash"), command=("sh", "-c", script))
+    [run] = await supervisor.reconcile(desired_instances([crashing]))
+    try:
+        await eventually(lambda: asyncio.sleep(0, result=len(supervisor.messages) >= 2), within=10)  # type: ignore[attr-defined]
+        first, second = supervisor.messages[:2]  # type: ignore[attr-defined]
+        assert first.startswith("crash-0 exited (exit code 3); restarting in 0.2s (restart 1)")
+        assert first.endswith("last lines of its stderr:\n" + "\n".join(f"  | line {i}" for i in range(3, 8)))
+        assert second.endswith("its stderr ended as on the previous exit")
+        assert run.app.status.stderr_tail[-1] == "line 7"
+        log = supervisor.run_dir.log_path("shop", "crash-0").read_text()
+        assert "to-stdout" in log and "line 1" in log  # the log keeps everything
+    finally:
+        await supervisor.stop_all()
+
+
+async def test_an_app_that_does_not_listen_is_reported_with_its_port(tmp_path: Path) -> None:
+    said: list[str] = []
+    settings = dataclasses.replace(FAST, not_listening_after_s=0.3)
+    supervisor = Supervisor(RunDir(tmp_path / "run").create(), settings=settings, announce=said.append)
+    deaf = dataclasses.replace(server_workload(tmp_path, 1), command=("sleep", "300"))
+    [run] = await supervisor.reconcile(desired_instances([deaf]))
+    try:
+        await eventually(lambda: asyncio.sleep(0, result=bool(run.app.status.note)), within=10)
+        port = run.ports.app["http"]
+        expected = f"is not listening on 127.0.0.1:{port} ($PORT, containerPort 8080) after 0.3 s"
+        assert run.app.status.note.startswith(expected) and run.app.status.state == "starting"
+        assert said == [f"web-0 {run.app.status.note}"]
+        changed = dataclasses.replace(deaf, command=(sys.executable, WORKLOAD_SCRIPT, "serve"))
+        assert supervisor.relaunches(desired_instances([changed])) == {"web-0.shop": ["command"]}
+    finally:
+        await supervisor.stop_all()

@@ -138,8 +138,8 @@ def command(directory: Path, duration: float | None, api_addr: str) -> None:
     console = rich_console(terminal)
 
     async def run(app: MeshApp) -> Any:
-        synced = await app.wait_synced(15.0)
-        for line in summary_lines(app, synced):
+        await app.wait_ready(15.0)
+        for line in summary_lines(app):
             console.say(line)
         await live_view(app, terminal, duration)
 

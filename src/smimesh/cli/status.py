@@ -24,6 +24,21 @@ def _restarts(row: dict[str, Any]) -> str:
     return f"{count} ({last})" if last else count
 
 
+READY_TEXT = "all ready (every instance serves and its callers' sidecars hold its endpoint)"
+
+
+def _ready(row: dict[str, Any]) -> str:
+    if "ready" not in row:
+        return "?"
+    return "yes" if row["ready"] else "no"
+
+
+def not_ready_lines(status: dict[str, Any]) -> list[str]:
+    """Why each instance that is not ready is not (the app, its sidecar, or its callers' sidecars)."""
+    rows = [r for r in status.get("instances", []) if r.get("ready") is False]
+    return [f"  {r['namespace']}/{r['instance']}: {r.get('not_ready', '')}" for r in rows]
+
+
 def instance_rows(status: dict[str, Any]) -> list[list[Any]]:
     return [
         [
@@ -32,6 +47,7 @@ def instance_rows(status: dict[str, Any]) -> list[list[Any]]:
             _process(r),
             _process(r.get("sidecar")),
             r.get("sync", "?"),
+            _ready(r),
             _restarts(r),
             " ".join(f"{k}={v}" for k, v in (r.get("ports") or {}).items()),
             r.get("admin", ""),
@@ -47,7 +63,9 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     """Instances of the running mesh: app and sidecar processes, restarts, sidecar sync state.
 
     RESTARTS is app/sidecar, with the last exit. SYNC is the sidecar's xDS state (SYNCED, STALE,
-    NACKED, DISCONNECTED; `smimesh proxy-status` shows the details).
+    NACKED, DISCONNECTED; `smimesh proxy-status` shows the details). READY is yes once traffic to the
+    instance can flow: its app and sidecar serve, and every sidecar that sends to it holds (has
+    accepted config with) its endpoint; below the table, why each instance that is not ready is not.
 
     \b
     Examples:
@@ -69,6 +87,11 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     if not rows:
         click.echo("No workload instances (add a smimesh.io/v1alpha1 Workload to the directory).")
         return
-    table(["NAMESPACE", "INSTANCE", "APP", "SIDECAR", "SYNC", "RESTARTS", "APP PORTS", "ADMIN"], rows)
+    columns = ["NAMESPACE", "INSTANCE", "APP", "SIDECAR", "SYNC", "READY", "RESTARTS", "APP PORTS", "ADMIN"]
+    table(columns, rows)
+    waiting = not_ready_lines(status)
+    click.echo("not ready:" if waiting else READY_TEXT)
+    for line in waiting:
+        click.echo(line)
     security_status.show(status.get("security"))
     click.echo(f"logs: {status.get('run_dir', '?')}/logs  (smimesh logs INSTANCE [--sidecar] [-f])")

@@ -11,6 +11,7 @@ from rich.console import Console as RichConsole
 from rich.markup import escape
 
 from smimesh.cli import security_status
+from smimesh.cli.status import READY_TEXT
 from smimesh.diagnostics import Diagnostic, Severity
 from smimesh.errors import UsageError
 from smimesh.runtime.app import Console, MeshApp, UpConfig
@@ -39,13 +40,17 @@ def rich_console(stderr: RichConsole) -> Console:
     return Console(say=say, diagnostics=diagnostics)
 
 
-def summary_lines(app: MeshApp, synced: bool) -> list[str]:
-    """The short "mesh is up" text: what runs, where the API and the logs are, what to run next."""
-    rows = app.status()["instances"]
+def summary_lines(app: MeshApp) -> list[str]:
+    """The short "mesh is up" text: what runs, whether it is ready (and if not, why, per instance:
+    the app or the sidecars, whichever it is), where the API and the logs are, what to run next."""
+    status = app.status()
+    rows = status["instances"]
     workloads = sorted({(r["namespace"], r["workload"]) for r in rows})
-    state = "all sidecars in sync" if synced else "some sidecars not in sync yet (see `smimesh status`)"
+    waiting = [r for r in rows if not r["ready"]]
+    state = f"{len(waiting)} not ready yet:" if waiting else READY_TEXT
     lines = [f"mesh is up: {len(workloads)} workloads, {len(rows)} instances, {state}"]
-    security = app.status().get("security")
+    lines += [f"  {r['namespace']}/{r['instance']}: {r['not_ready']}" for r in waiting]
+    security = status.get("security")
     if security:
         lines.append(security_status.mode_line(security))
     if not rows:
@@ -108,14 +113,23 @@ def check_ca_flags(ca_cert: Path | None, ca_key: Path | None) -> None:
         )
 
 
+async def report_ready(app: MeshApp, console: Console, wait_s: float) -> None:
+    """The summary once every instance is ready (or after `wait_s`, saying what is not ready and why);
+    then, if it was not, one line when it is."""
+    ready = await app.wait_ready(wait_s)
+    for line in summary_lines(app):
+        console.say(line)
+    if not ready:
+        await app.wait_ready(float("inf"))
+        console.say(f"mesh is ready: {READY_TEXT}")
+
+
 async def run_up(config: UpConfig, console: Console) -> None:
-    async def report_ready(app: MeshApp) -> None:
-        synced = await app.wait_synced(10.0)
-        for line in summary_lines(app, synced):
-            console.say(line)
+    async def keep_running(app: MeshApp) -> None:
+        await report_ready(app, console, 10.0)
         await asyncio.Event().wait()  # keep running until interrupted
 
-    await serve(config, console, while_running=report_ready)
+    await serve(config, console, while_running=keep_running)
 
 
 def check_addr(addr: str) -> None:
@@ -207,6 +221,10 @@ def command(
       HTTP_PROXY / http_proxy                       its sidecar: call http://SERVICE.NAMESPACE/
       SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>      local port of each non-HTTP service port
       WORKLOAD_NAME, POD_NAME, POD_NAMESPACE, SERVICE_ACCOUNT
+    and runs spec.command + spec.args, with $(VAR) expanded from that environment (as Kubernetes).
+    "mesh is up" says whether every instance is ready (its callers' sidecars hold its endpoint) and,
+    for each one that is not, why: a crashing app (with its last stderr lines), an app not listening
+    on its $PORT, or sidecars that have not accepted their config yet.
 
     \b
     Where things live (DIRECTORY/.smimesh unless --run-dir):

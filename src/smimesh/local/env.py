@@ -16,8 +16,10 @@ Layering, later wins:
      `SMIMESH_UDP_<SERVICE>_<NAMESPACE>_<PORT>` for a UDP one (its sidecar listens there only if
      access control lets the workload's identity send to that port; see mesh/udp.py);
    - `WORKLOAD_NAME`, `POD_NAME` (`<workload>-<index>`), `POD_NAMESPACE`, `SERVICE_ACCOUNT`.
-An environment is fixed when a process starts: a TCP service added later gets its local port in every
-running sidecar at once, but its variable only in processes started after it (`smimesh up` says so).
+The command line is `spec.command` + `spec.args` with Kubernetes' `$(VAR)` references expanded from
+this environment (`expand`). An environment is fixed when a process starts: a TCP service added
+later gets its local port in every running sidecar at once, but its variable only in processes
+started after it (`smimesh up` says so).
 """
 
 from __future__ import annotations
@@ -101,3 +103,36 @@ def contract_variables(instance: InstanceSpec, ports: InstancePorts) -> dict[str
     for key, local_port in ports.tcp_upstreams.items():
         env[tcp_upstream_variable(key)] = f"{LOOPBACK}:{local_port}"
     return env
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' expansion of `$(VAR)` in a container's command and args, from `env`.
+
+    As Kubernetes does it (k8s.io/kubernetes third_party/forked/golang/expansion): `$(NAME)` becomes
+    the variable's value; `$$` is an escaped `$` (so `$$(NAME)` stays `$(NAME)`, never expanded); a
+    reference to an unknown variable, or one without its closing `)`, stays as written; any other `$`
+    is kept. No shell runs: this is the only substitution a command line gets.
+    """
+    out, cursor = [], 0
+    while cursor < len(text):
+        char, following = text[cursor], text[cursor + 1 : cursor + 2]
+        if char != "$" or not following:
+            out.append(char)
+            cursor += 1
+        elif following == "$":
+            out.append("$")
+            cursor += 2
+        elif following == "(" and (close := text.find(")", cursor + 2)) != -1:
+            name = text[cursor + 2 : close]
+            out.append(env.get(name, f"$({name})"))
+            cursor = close + 1
+        else:
+            out.append(char + following)
+            cursor += 2
+    return "".join(out)
+
+
+def command_line(instance: InstanceSpec, env: Mapping[str, str]) -> list[str]:
+    """The argv of a workload instance: `command` + `args`, each with `$(VAR)` expanded from `env`."""
+    workload = instance.workload
+    return [expand(part, env) for part in (*workload.command, *workload.args)]

@@ -31,6 +31,7 @@ class WorkloadSpec:
     replicas: int
     command: tuple[str, ...]
     cwd: Path
+    args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     ports: tuple[PortSpec, ...] = ()
@@ -85,11 +86,35 @@ def workload_spec(resource: Any, manifest_file: str | None, default_dir: Path) -
         service_account=spec.service_account or "default",
         replicas=int(spec.replicas),
         command=tuple(spec.command),
+        args=tuple(spec.args),
         cwd=cwd,
         env=_sorted_pairs(spec.env or {}),
         labels=_sorted_pairs(meta.labels or {}),
         ports=tuple(_port_spec(port) for port in (spec.ports or ())),
     )
+
+
+# WorkloadSpec fields as a user writes them in the manifest (what `launch_changes` names).
+_MANIFEST_NAMES = {
+    "service_account": "serviceAccount",
+    "command": "command",
+    "args": "args",
+    "cwd": "workingDir",
+    "env": "env",
+    "labels": "labels",
+    "ports": "ports",
+    "namespace": "namespace",
+    "name": "name",
+}
+
+
+def launch_changes(old: WorkloadSpec, new: WorkloadSpec) -> list[str]:
+    """What differs between two versions of a Workload that its running processes depend on."""
+    return [
+        _MANIFEST_NAMES.get(f.name, f.name)
+        for f in dataclasses.fields(WorkloadSpec)
+        if f.name != "replicas" and getattr(old, f.name) != getattr(new, f.name)
+    ]
 
 
 def desired_instances(workloads: Iterable[WorkloadSpec]) -> dict[str, InstanceSpec]:

@@ -11,7 +11,8 @@ Owns how a child is started so that it can never outlive `smimesh up`:
   the child, and they can abort it before exec. Without setpriv, a `preexec_fn` calls prctl
   through ctypes (and exits at once if the parent is already gone).
 The command is resolved (cwd, PATH) before starting, so "no such program" is a clear error.
-Output (stdout and stderr) is appended to the child's log file, with a marker line per start.
+Output (stdout and stderr) is appended to the child's log file, with a marker line per start; with
+`stderr_tail_lines`, stderr goes through `StderrTail` so its last lines are at hand when it dies.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from smimesh.errors import ProcessError
 from smimesh.local.guardian import Guardian
+from smimesh.local.stderr_tail import StderrTail
 
 _PR_SET_PDEATHSIG = 1
 # Resolved in the parent: loading a library in the child between fork and exec could deadlock.
@@ -85,13 +87,18 @@ class ChildProcess:
     """A started child. Create with `await ChildProcess.spawn(...)`."""
 
     def __init__(
-        self, label: str, process: asyncio.subprocess.Process, guardian: Guardian | None = None
+        self,
+        label: str,
+        process: asyncio.subprocess.Process,
+        guardian: Guardian | None = None,
+        stderr: StderrTail | None = None,
     ) -> None:
         self.label = label
         self.pid = process.pid
         self.started_at = time.monotonic()
         self._process = process
         self._guardian = guardian
+        self._stderr = stderr
         self._reaped = False
         if guardian is not None:
             guardian.watch(self.pid)  # its process group == its pid (new session)
@@ -106,11 +113,13 @@ class ChildProcess:
         env: Mapping[str, str],
         log_path: Path,
         guardian: Guardian | None = None,
+        stderr_tail_lines: int = 0,
     ) -> ChildProcess:
         """Start `argv`; raise `ProcessError` (with the reason) if it cannot be executed at all."""
         command, preexec = _prepare(label, argv, cwd, env)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        tail = StderrTail(log, stderr_tail_lines) if stderr_tail_lines > 0 else None
         try:
             os.write(log, f"--- smimesh: starting {label}: {' '.join(argv)} (cwd {cwd})\n".encode())
             process = await asyncio.create_subprocess_exec(
@@ -119,11 +128,13 @@ class ChildProcess:
                 env=dict(env),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
+                stderr=asyncio.subprocess.STDOUT if tail is None else tail.write_fd,
                 start_new_session=True,
                 preexec_fn=preexec,
             )
         except OSError as exc:
+            if tail is not None:
+                tail.failed()
             os.write(log, f"--- smimesh: cannot start: {exc}\n".encode())
             raise ProcessError(
                 f"{label}: cannot run {argv[0]!r} in {cwd}: {exc.strerror or exc}",
@@ -131,7 +142,9 @@ class ChildProcess:
             ) from exc
         finally:
             os.close(log)
-        return cls(label, process, guardian)
+        if tail is not None:
+            tail.started()
+        return cls(label, process, guardian, tail)
 
     @property
     def returncode(self) -> int | None:
@@ -141,7 +154,13 @@ class ChildProcess:
         """Wait for the child to end, then kill what it left in its process group."""
         code = await self._process.wait()
         self._reap_group()
+        if self._stderr is not None:
+            await self._stderr.drained()
         return code
+
+    def stderr_tail(self) -> list[str]:
+        """The last lines it wrote to stderr (only when spawned with `stderr_tail_lines`)."""
+        return self._stderr.lines() if self._stderr is not None else []
 
     async def stop(self, grace_s: float) -> int:
         """SIGTERM to the group, SIGKILL after `grace_s`; also kills what the child left in its group."""

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smimesh.local.backoff import Backoff
-from smimesh.local.env import UDP_KEY_SUFFIX, workload_environment
+from smimesh.local.env import UDP_KEY_SUFFIX, command_line, env_name, workload_environment
 from smimesh.local.guardian import Guardian
-from smimesh.local.plan import InstanceSpec
+from smimesh.local.plan import InstanceSpec, launch_changes
 from smimesh.local.ports import InstancePorts, PortAllocator
 from smimesh.local.processes import ChildProcess, wait_listening
 from smimesh.local.readiness import wait_serving
 from smimesh.local.rundir import RunDir
-from smimesh.local.supervised import Announce, Ready, Supervised
+from smimesh.local.supervised import Announce, Explain, Ready, Supervised
 from smimesh.settings import LOOPBACK, Settings
 
 SIDECAR_READY_WAIT_S = 10.0  # an app waits at most this long for its sidecar before starting anyway
@@ -135,6 +135,14 @@ class Supervisor:
                     self._running[key] = self._start_instance(spec)
             return self.running
 
+    def relaunches(self, desired: Mapping[str, InstanceSpec]) -> dict[str, list[str]]:
+        """The running instances `reconcile(desired)` will restart, each with what changed in its Workload."""
+        return {
+            key: launch_changes(run.spec.workload, desired[key].workload)
+            for key, run in self._running.items()
+            if key in desired and not _same_launch(desired[key], run.spec)
+        }
+
     async def stop_all(self) -> None:
         async with self._lock:
             await asyncio.gather(*(self._stop_instance(key, forget=True) for key in list(self._running)))
@@ -163,7 +171,13 @@ class Supervisor:
         sidecar_up = _listening([ports.outbound_http], SIDECAR_READY_WAIT_S)
         app_up = _serving(list(ports.app.values()))
         ready = sidecar_up if self._sidecar_command is not None else None
-        app = self._supervised(spec.name, self._app_launch(spec, ports), ready=ready, probe=app_up)
+        app = self._supervised(
+            spec.name,
+            self._app_launch(spec, ports),
+            ready=ready,
+            probe=app_up,
+            not_serving=_not_listening(spec, ports, self.settings.not_listening_after_s),
+        )
         run = RunningInstance(spec, ports, app=app)
         if self._sidecar_command is not None:
             launch = self._sidecar_launch(spec, ports)
@@ -182,7 +196,13 @@ class Supervisor:
             self.ports.forget(key)
 
     def _supervised(
-        self, label: str, launch: Callable[[], Any], *, ready: Ready | None = None, probe: Ready | None = None
+        self,
+        label: str,
+        launch: Callable[[], Any],
+        *,
+        ready: Ready | None = None,
+        probe: Ready | None = None,
+        not_serving: Explain | None = None,
     ) -> Supervised:
         backoff = Backoff(self.settings.restart_backoff_initial_s, self.settings.restart_backoff_max_s)
         return Supervised(
@@ -194,6 +214,8 @@ class Supervisor:
             ready=ready,
             probe=probe,
             on_state=self._state_changed,
+            not_serving=not_serving,
+            not_serving_after_s=self.settings.not_listening_after_s,
         )
 
     def _state_changed(self) -> None:
@@ -211,11 +233,12 @@ class Supervisor:
             log = self.run_dir.log_path(spec.namespace, spec.name)
             return ChildProcess.spawn(
                 spec.name,
-                spec.workload.command,
+                command_line(spec, env),
                 cwd=spec.workload.cwd,
                 env=env,
                 log_path=log,
                 guardian=self._guardian,
+                stderr_tail_lines=self.settings.stderr_tail_lines,
             )
 
         return launch
@@ -257,6 +280,32 @@ def _serving(ports: list[int]) -> Ready:
             await wait_serving(LOOPBACK, port, float("inf"))
 
     return probe
+
+
+def _not_listening(spec: InstanceSpec, ports: InstancePorts, after_s: float) -> Explain:
+    """Why an app is still `starting`: the ports it was given (and their variables) that it does not
+    serve on. The app chooses nothing: it must listen on $HOST:$PORT (and $PORT_<NAME>)."""
+
+    async def explain() -> str:
+        given = [_given_port(spec, ports, index) for index in range(len(spec.workload.ports))]
+        missing = [text for number, text in given if not await wait_serving(LOOPBACK, number, 0)]
+        if not missing:
+            return ""  # it just began to: nothing to report
+        return (
+            f"is not listening on {', '.join(missing)} after {after_s:g} s: the mesh sends its traffic "
+            f"there; make the app listen on $HOST:$PORT (see `smimesh logs {spec.name}`)"
+        )
+
+    return explain
+
+
+def _given_port(spec: InstanceSpec, ports: InstancePorts, index: int) -> tuple[int, str]:
+    """(the app port, how to name it to a user: `127.0.0.1:40123 ($PORT, containerPort 8080)`)."""
+    port, name = spec.workload.ports[index], spec.port_names[index]
+    number = ports.app[name]
+    variable = "$PORT" if index == 0 else f"${env_name('PORT', name)}"
+    protocol = "UDP " if port.protocol == "UDP" else ""
+    return number, f"{protocol}{LOOPBACK}:{number} ({variable}, containerPort {port.container_port})"
 
 
 def _same_launch(new: InstanceSpec | None, old: InstanceSpec) -> bool:

@@ -1,7 +1,9 @@
 """`smimesh.io/v1alpha1` Workload: the local stand-in for a Deployment (DESIGN.md).
 
-A Workload runs `replicas` copies of `command` under the identity of `serviceAccount`; `ports` are the
-container ports its instances serve (the runtime assigns the real ones through `PORT`/`HOST`).
+A Workload runs `replicas` copies of `command` followed by `args` (as a Deployment's container does)
+under the identity of `serviceAccount`; `$(VAR)` in either expands from the instance's environment,
+as in Kubernetes (`local.env.expand`). `ports` are the container ports its instances serve (the
+runtime assigns the real ones through `PORT`/`HOST`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class WorkloadSpec(SmiModel):
     service_account: str = Field(default="default", alias="serviceAccount")
     replicas: Annotated[int, Field(ge=0)] = 1
     command: Annotated[list[str], Field(min_length=1)]
+    args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     ports: list[ContainerPort] = Field(default_factory=list)
     working_dir: str | None = Field(default=None, alias="workingDir")

@@ -29,6 +29,7 @@ from smimesh.local.guardian import Guardian
 from smimesh.local.rundir import RunDir
 from smimesh.local.sidecar import SidecarLauncher
 from smimesh.local.supervisor import Supervisor
+from smimesh.runtime.readiness import Readiness
 from smimesh.runtime.reconcile import WorkloadReconciler
 from smimesh.settings import LOOPBACK, Settings
 
@@ -81,6 +82,7 @@ class MeshApp:
         self.xds_port = 0
         self.started_at = time.time()
         self.supervisor: Supervisor | None = None
+        self._readiness: Readiness | None = None
         self._sync: Any = None
         self._metrics: Any = None
         self._pipeline: Any = None
@@ -143,10 +145,14 @@ class MeshApp:
             self.supervisor.kill_all_now()
 
     def status(self) -> dict[str, Any]:
-        """What `smimesh status` shows: every instance with its processes and its sidecar's sync state."""
+        """What `smimesh status` shows: every instance with its processes, its sidecar's sync state and
+        whether it is ready (`runtime.readiness`: its callers' sidecars hold its endpoint)."""
         rows = self.supervisor.status() if self.supervisor else []
+        reasons = self._readiness.reasons() if self._readiness is not None else {}
         for row in rows:
             row["sync"] = self._sync.status(row["node_id"]) if self._sync is not None else "UNKNOWN"
+            row["not_ready"] = reasons.get(row["node_id"], "starting")
+            row["ready"] = not row["not_ready"]
         return {
             "pid": os.getpid(),
             "directory": str(self.config.directory.resolve()),
@@ -154,6 +160,7 @@ class MeshApp:
             "api": self.api_address,
             "xds": f"{LOOPBACK}:{self.xds_port}",
             "uptime_s": round(time.time() - self.started_at, 1),
+            "ready": all(row["ready"] for row in rows),
             "instances": rows,
             **self._security_status(rows),
         }
@@ -163,12 +170,11 @@ class MeshApp:
             return {}
         return {"security": self.security.status(str(row["namespace"]) for row in rows)}
 
-    async def wait_synced(self, timeout_s: float) -> bool:
-        """Wait until every instance runs and its sidecar has accepted its config (or time runs out)."""
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until every instance is ready (`runtime.readiness`), or time runs out."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            rows = self.status()["instances"]
-            if all(row["state"] == "running" and row["sync"] == "SYNCED" for row in rows):
+            if self._readiness is not None and not any(self._readiness.reasons().values()):
                 return True
             await asyncio.sleep(0.05)
         return False
@@ -272,6 +278,7 @@ class MeshApp:
             guardian=guardian,
         )
         self._closers.append(self.supervisor.stop_all)
+        self._readiness = Readiness(self.supervisor, self._pipeline, self._cache, self._sync)
         reconciler = WorkloadReconciler(
             self.supervisor, self._pipeline, self._cache, self._sync, self.console.say
         )

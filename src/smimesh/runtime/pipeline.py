@@ -120,6 +120,9 @@ class Pipeline:
         self._views: dict[str, Any] = {}
         self._reported: set[Diagnostic] = set()
         self.model: Any = None
+        # The instances the config in the cache was computed from (set once a pass has finished):
+        # an instance is an endpoint in the sidecars' config only once it is here with its labels.
+        self.published_instances: tuple[Any, ...] = ()
         self.diagnostics: list[Diagnostic] = []
         self.stats = PipelineStats()
         self.built = asyncio.Event()  # set after every rebuild (tests and start-up wait on it)
@@ -181,10 +184,11 @@ class Pipeline:
     def _rebuild_steps(self, changed_at: float) -> Iterator[None]:
         started = time.perf_counter()
         snapshot = self.store.snapshot()
-        self.model = self._build_model(snapshot, self._instances, trust_domain=self.settings.trust_domain)
+        instances = self._instances  # set_instances may replace them while this pass yields
+        self.model = self._build_model(snapshot, instances, trust_domain=self.settings.trust_domain)
         base, self._base_model = self._base_model, None  # stays None if this pass does not finish
         problems: list[Diagnostic] = []
-        nodes = [str(instance.node_id) for instance in self._instances]
+        nodes = [str(instance.node_id) for instance in instances]
         for index, node_id in enumerate(self._nodes_to_refresh(base, nodes), 1):
             problems += self._refresh_node(node_id, changed_at)
             if index % _CHUNK == 0:
@@ -194,6 +198,7 @@ class Pipeline:
             self.cache.clear(gone)
         self._set_diagnostics([*getattr(self.model, "diagnostics", ()), *problems])
         self._base_model = self.model if not problems else None
+        self.published_instances = instances
         self.stats.builds += 1
         self.stats.last_build_s = time.perf_counter() - started
         self.built.set()

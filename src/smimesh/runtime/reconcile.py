@@ -25,6 +25,7 @@ from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_up
 from smimesh.local.plan import InstanceSpec
 from smimesh.local.ports import InstancePorts
 from smimesh.local.supervisor import Supervisor
+from smimesh.runtime.readiness import acked_latest
 
 DRAIN_MAX_S = 5.0  # longest wait for sidecars to drop endpoints of instances about to stop
 
@@ -78,6 +79,8 @@ class WorkloadReconciler:
         self.publish()
         if before - set(desired):
             await self._drain(set(desired) & before)
+        for node_id, changed in sorted(self.supervisor.relaunches(desired).items()):
+            self.say(f"restarting {node_id}: its Workload changed ({', '.join(changed)})")
         running = await self.supervisor.reconcile(desired)
         self._announce(before, {run.spec.node_id for run in running})
 
@@ -102,14 +105,9 @@ class WorkloadReconciler:
             await asyncio.sleep(0.02)
 
     def _acked_latest(self, node_id: str) -> bool:
-        """The connected sidecar has ACKed every type of the snapshot now in the cache for it."""
-        snapshot, proxy = self.cache.get_snapshot(node_id), self.sync.get(node_id)
-        if snapshot is None or proxy is None or proxy.streams == 0:
-            return True  # nothing to wait for: not connected (it gets the latest when it connects)
-        for type_url, state in proxy.types.items():
-            if type_url in snapshot.type_urls() and state.acked_version != snapshot.version(type_url):
-                return False
-        return True
+        """The connected sidecar has ACKed its latest snapshot (a disconnected one gets the latest
+        when it connects: nothing to wait for)."""
+        return acked_latest(self.cache, self.sync, node_id) is not False
 
     def _announce_new_upstreams(self, keys: list[str]) -> None:
         """Environment variables are fixed at start: say how running instances reach a new service port."""
