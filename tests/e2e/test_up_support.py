@@ -18,7 +18,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,11 @@ def chi_square_p(observed: list[int], weights: list[float]) -> float:
 class Mesh:
     """`smimesh up DIR` as a child process, and what it reports."""
 
-    def __init__(self, directory: Path, run_dir: Path, context_file: Path) -> None:
+    def __init__(
+        self, directory: Path, run_dir: Path, context_file: Path, extra_args: Sequence[str] = ()
+    ) -> None:
         self.directory, self.run_dir = directory, run_dir
+        self.extra_args = list(extra_args)  # more `smimesh up` flags (e.g. --ingress)
         self.api = f"127.0.0.1:{free_port()}"
         self.log_path = run_dir.parent / f"up-{self.api.rsplit(':', 1)[1]}.out"
         self.env = {**os.environ, "SMIMESH_CONTEXT_FILE": str(context_file)}
@@ -154,6 +157,7 @@ class Mesh:
             self.api,
             "--run-dir",
             str(self.run_dir),
+            *self.extra_args,
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)

@@ -197,6 +197,15 @@ def check_addr(addr: str) -> None:
     show_default=True,
     help="the sidecars' xDS protocol: state of the world, or incremental (delta)",
 )
+@click.option(
+    "--ingress",
+    "ingress",
+    default=None,
+    metavar="HOST:PORT",
+    help="run an ingress proxy there: external HTTP routed by the networking.k8s.io/v1 Ingress "
+    "manifests' hosts and paths, as identity smimesh-system/smimesh-ingress (allow it with a "
+    "TrafficTarget or an IngressBackend)",
+)
 def command(
     directory: Path,
     api_addr: str,
@@ -208,6 +217,7 @@ def command(
     metrics_backend: str,
     prometheus_url: str | None,
     xds_mode: str,
+    ingress: str | None,
 ) -> None:
     """Run a mesh on this machine from the manifests in DIRECTORY.
 
@@ -240,8 +250,11 @@ def command(
       smimesh up ./mesh --api-addr 127.0.0.1:0 --run-dir /tmp/mesh-run
       smimesh up ./mesh --ca-cert ca.pem --ca-key ca.key
       smimesh up ./mesh --metrics-backend prometheus --prometheus-url http://127.0.0.1:9090
+      smimesh up ./mesh --ingress 127.0.0.1:8080
     """
-    check_addr(api_addr)  # a typo fails here, before anything starts
+    check_addr(api_addr)
+    if ingress is not None:
+        check_addr(ingress)  # a typo fails here, before anything starts
     check_ca_flags(ca_cert, ca_key)
     prometheus = check_metrics_flags(metrics_backend, prometheus_url)
     settings = from_environment().with_overrides(api_addr=api_addr, run_dir=run_dir)
@@ -256,6 +269,7 @@ def command(
         ca_key=ca_key,
         prometheus_url=prometheus,
         xds_mode=xds_mode,
+        ingress=ingress,
     )
     console = rich_console(RichConsole(stderr=True))
     asyncio.run(run_up(config, console))

@@ -69,9 +69,11 @@ class TrafficPolicy:
     udp: PortCover | None = None
     port_limit: int | None = None  # v1alpha1/v1alpha2 destination.port kept by conversion: an extra AND
 
+    kind: str = "TrafficTarget"  # or IngressBackend (mesh/ingress.py), which also allows by identity
+
     @property
     def ref(self) -> str:
-        return f"TrafficTarget/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from smimesh.mesh import codes
 from smimesh.mesh.build_policies import build_policies
 from smimesh.mesh.build_routes import build_http_routes, with_http_routes
 from smimesh.mesh.build_splits import build_splits
+from smimesh.mesh.ingress import INGRESS_KINDS, build_ingress, ingress_policies
 from smimesh.mesh.instances import InstanceIndex
 from smimesh.mesh.model import (
     DEFAULT_CLUSTER_DOMAIN,
@@ -79,6 +80,7 @@ _KINDS: tuple[type[Resource], ...] = (
     UDPRoute,
     *RESILIENCE_KINDS,
     HTTPRoute,
+    *INGRESS_KINDS,
 )
 
 
@@ -269,6 +271,7 @@ def build_model(
         build_splits(inputs, services, diags), build_http_routes(inputs, services, diags), diags
     )
     resilience = resolve_resilience(inputs, services, cluster_domain, diags)
+    policies += ingress_policies(inputs, services, diags)
     return MeshModel(
         services=services,
         instances=by_node,
@@ -281,4 +284,5 @@ def build_model(
         permissive=permissive,
         semantics=semantics,
         resilience=resilience or None,
+        ingress=build_ingress(inputs, services, diags),
     )

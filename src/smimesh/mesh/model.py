@@ -18,6 +18,7 @@ from smimesh.settings import LOOPBACK
 
 if TYPE_CHECKING:
     from smimesh.mesh.access import TrafficPolicy
+    from smimesh.mesh.ingress import IngressRoute
     from smimesh.mesh.resilience import Resilience
     from smimesh.mesh.split import PortSplits
 
@@ -212,6 +213,7 @@ class MeshModel:
     permissive: bool = False
     semantics: AccessSemantics = DEFAULT_SEMANTICS
     resilience: Resilience | None = None  # retries, timeouts, limits (mesh/resilience.py); None: no policy
+    ingress: tuple[IngressRoute, ...] = ()  # Ingress paths for `up --ingress` (mesh/ingress.py)
     _memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, key: ServiceKey) -> Service | None:

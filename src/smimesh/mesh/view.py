@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from smimesh.mesh.ingress import IngressView, ingress_view
 from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, Service, ServiceKey
 from smimesh.mesh.resilience import ProxyResilience, proxy_resilience
 from smimesh.mesh.split import PortSplits
@@ -130,6 +131,7 @@ class ProxyView(_CachedHash):
     tcp_upstreams: tuple[TcpUpstreamSpec, ...]
     udp_upstreams: tuple[UdpUpstreamSpec, ...] = ()  # only the ones access control allows (mesh/udp.py)
     resilience: ProxyResilience | None = None  # retries, timeouts, limits (mesh/resilience.py)
+    ingress: IngressView | None = None  # only the `up --ingress` proxy's (mesh/ingress.py)
 
     def _fields(self) -> tuple[Any, ...]:
         return (
@@ -139,6 +141,7 @@ class ProxyView(_CachedHash):
             self.tcp_upstreams,
             self.udp_upstreams,
             self.resilience,
+            self.ingress,
         )
 
     __hash__ = _CachedHash.__hash__
@@ -295,6 +298,7 @@ def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
         _tcp_upstreams(model, inst, outbound),
         udp_upstreams(model, inst),
         _resilience(model, inst, outbound),
+        ingress_view(model.ingress, inst) if model.ingress or inst.labels else None,
     )
 
 

@@ -57,3 +57,18 @@ BAD_NUMBER = _code(
     E,
     """Retry counts and rate-limit bursts are zero or more.""",
 )
+BAD_INGRESS = _code(
+    "SM3808",
+    "Ingress path or backend smimesh cannot route",
+    E,
+    """An Ingress path of type Exact or Prefix starts with '/', and its backend is a
+    Service port (`service.name` with `port.number` or `port.name`).""",
+)
+BAD_INGRESS_SOURCE = _code(
+    "SM3809",
+    "Invalid IngressBackend source",
+    E,
+    """An IngressBackend source is a `Service` (the ingress's: `smimesh-ingress` in
+    `smimesh-system` for `smimesh up --ingress`), an `AuthenticatedPrincipal` (a SPIFFE id, or
+    `SA.NAMESPACE[.svc].cluster.local` as OSM writes it) or an `IPRange` (a CIDR such as 127.0.0.1/32).""",
+)

@@ -14,6 +14,7 @@ from typing import Any
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service
 from smimesh.resources.gateway import HTTPRoute
+from smimesh.resources.ingress import Ingress, IngressBackend
 from smimesh.resources.meta import Resource, SpokeResource
 from smimesh.resources.metrics import TrafficMetrics, TrafficMetricsList
 from smimesh.resources.osm_policy import Retry, UpstreamTrafficSetting
@@ -70,6 +71,8 @@ KINDS: dict[str, KindInfo] = {
         ),
         KindInfo("ResiliencePolicy", ResiliencePolicy, "resiliencepolicies", ("rp",)),
         KindInfo("HTTPRoute", HTTPRoute, "httproutes"),  # Gateway API (GAMMA), beside SMI
+        KindInfo("Ingress", Ingress, "ingresses", ("ing",)),
+        KindInfo("IngressBackend", IngressBackend, "ingressbackends", ("ingressbackend",)),
     )
 }
 OUTPUT_KINDS: tuple[type[Any], ...] = (TrafficMetrics, TrafficMetricsList)

@@ -18,6 +18,7 @@ from smimesh.resources.checker import Checker, Path, re2_error
 from smimesh.resources.document import Document
 from smimesh.resources.gateway import check_http_route
 from smimesh.resources.meta import Resource
+from smimesh.resources.validate_ingress import ingress, ingress_backend
 from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
 from smimesh.resources.validate_specs import http_matches, port_matches, split
 
@@ -261,4 +262,6 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     "Retry": (retry,),
     "UpstreamTrafficSetting": (upstream_traffic_setting,),
     "ResiliencePolicy": (resilience_policy,),
+    "Ingress": (ingress,),
+    "IngressBackend": (ingress_backend,),
 }

@@ -26,6 +26,7 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic
 from smimesh.errors import SmimeshError
 from smimesh.local.guardian import Guardian
+from smimesh.local.ingress import ingress_workloads
 from smimesh.local.rundir import RunDir
 from smimesh.local.sidecar import SidecarLauncher
 from smimesh.local.supervisor import Supervisor
@@ -48,6 +49,7 @@ class UpConfig:
     ca_key: Path | None = None
     prometheus_url: str | None = None  # metrics queries go to this Prometheus (else: built-in)
     xds_mode: str = "sotw"  # the sidecars' ADS flavour: "sotw" (state of the world) or "delta"
+    ingress: str | None = None  # HOST:PORT of the ingress proxy (local/ingress.py), or none
 
     @property
     def resolved_run_dir(self) -> Path:
@@ -280,7 +282,12 @@ class MeshApp:
         self._closers.append(self.supervisor.stop_all)
         self._readiness = Readiness(self.supervisor, self._pipeline, self._cache, self._sync)
         reconciler = WorkloadReconciler(
-            self.supervisor, self._pipeline, self._cache, self._sync, self.console.say
+            self.supervisor,
+            self._pipeline,
+            self._cache,
+            self._sync,
+            self.console.say,
+            extra=ingress_workloads(self.config.ingress, self.run_dir.path),
         )
         self._spawn(reconciler.run(store, directory), "reconcile workloads")
         # Let the first reconcile start the processes before the API's imports block the loop:

@@ -22,7 +22,7 @@ from typing import Any
 from smimesh.errors import SmimeshError
 from smimesh.local.env import parse_upstream_key
 from smimesh.local.instances import desired_from_snapshot, mesh_instance, tcp_upstream_keys
-from smimesh.local.plan import InstanceSpec
+from smimesh.local.plan import InstanceSpec, WorkloadSpec, desired_instances
 from smimesh.local.ports import InstancePorts
 from smimesh.local.supervisor import Supervisor
 from smimesh.runtime.readiness import acked_latest
@@ -50,9 +50,16 @@ class WorkloadReconciler:
     """`await run(store, directory)` until cancelled; `first_done` is set after the first pass."""
 
     def __init__(
-        self, supervisor: Supervisor, pipeline: Any, cache: Any, sync: Any, say: Callable[[str], None]
+        self,
+        supervisor: Supervisor,
+        pipeline: Any,
+        cache: Any,
+        sync: Any,
+        say: Callable[[str], None],
+        extra: tuple[WorkloadSpec, ...] = (),
     ) -> None:
         self.supervisor, self.pipeline, self.cache, self.sync = supervisor, pipeline, cache, sync
+        self.extra = extra  # Workloads the runtime adds itself (the ingress proxy), not from manifests
         self.say = say
         self.first_done = asyncio.Event()
         self._planned: list[tuple[InstanceSpec, InstancePorts]] = []
@@ -69,7 +76,7 @@ class WorkloadReconciler:
             self.first_done.set()
 
     async def reconcile(self, snapshot: Any, directory: Path) -> None:
-        desired = desired_from_snapshot(snapshot, directory)
+        desired = desired_from_snapshot(snapshot, directory) | desired_instances(self.extra)
         keys = tcp_upstream_keys(snapshot)
         self.supervisor.tcp_upstreams = keys
         self._announce_new_upstreams(keys)

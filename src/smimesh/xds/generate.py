@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.view import InboundSpec, OutboundSpec, ProxyView
-from smimesh.xds import clusters, endpoints, listeners, resilience, routes, type_urls, udp
+from smimesh.xds import clusters, endpoints, ingress, listeners, names, resilience, routes, type_urls, udp
 
 
 def _inbound_listener(spec: InboundSpec) -> Message:
@@ -30,7 +30,14 @@ def _listeners(view: ProxyView) -> list[Message]:
             found.append(listener)
     found.extend(udp.upstream_listener(upstream) for upstream in view.udp_upstreams)
     found.extend(_inbound_listener(spec) for spec in view.inbound)
+    if view.ingress is not None:
+        found.append(ingress.ingress_listener(view.ingress, _cluster_names(view.outbound)))
     return found
+
+
+@lru_cache(maxsize=64)
+def _cluster_names(spec: OutboundSpec) -> frozenset[str]:
+    return frozenset(names.outbound_cluster(c.service, c.port) for c in spec.clusters)
 
 
 @lru_cache(maxsize=1 << 12)
