@@ -68,7 +68,10 @@ class Readiness:
             return "its endpoint is not in the published config yet"
         callers = set().union(*(holders.get(port, set()) for port in run.ports.inbound.values()))
         behind = sorted(c for c in callers if not acked_latest(self.cache, self.sync, c))
-        return _callers_reason(behind)
+        refused = [c for c in behind if self.sync.status(c) == NACKED]
+        if refused:
+            return f"the sidecars of {_some(refused)} refused their config (see `smimesh proxy-status`)"
+        return f"its endpoint has not reached the sidecars of {_some(behind)} yet" if behind else ""
 
     def _sync_reason(self, node_id: str) -> str:
         status = self.sync.status(node_id)
@@ -123,12 +126,10 @@ def _process_reason(run: RunningInstance) -> str:
     return ""
 
 
-def _callers_reason(behind: list[str]) -> str:
-    if not behind:
-        return ""
-    shown = ", ".join(behind[:_SHOWN_CALLERS])
-    more = f" and {len(behind) - _SHOWN_CALLERS} more" if len(behind) > _SHOWN_CALLERS else ""
-    return f"its endpoint has not reached the sidecars of {shown}{more} yet"
+def _some(nodes: list[str]) -> str:
+    """The first few node ids, and how many more."""
+    more = f" and {len(nodes) - _SHOWN_CALLERS} more" if len(nodes) > _SHOWN_CALLERS else ""
+    return ", ".join(nodes[:_SHOWN_CALLERS]) + more
 
 
 def _loopback_ports(type_url: str, packed: any_pb2.Any) -> frozenset[int]:
