@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, lookup, shorten
-from smimesh.resources import codes
+from smimesh.resources import codes, codes_canary
 from smimesh.resources.access import TrafficTarget
+from smimesh.resources.canary import Canary
 from smimesh.resources.core import Service
 from smimesh.resources.document import format_path
 from smimesh.resources.meta import Resource, ResourceKey
@@ -37,6 +38,7 @@ _DEFAULTS: dict[str, tuple[str, str]] = {
     codes.ZERO_WEIGHTS: ("an eligible backend with a weight above 0 for every root port", ""),
     codes.SELECTS_NOTHING: ("the labels of at least one Workload in the namespace", ""),
     codes.IDENTITY_MISMATCH: ("a ServiceAccount that a TrafficTarget names", ""),
+    codes_canary.MISSING_TARGET: ("a Workload of that name in the Canary's namespace", ""),
     codes.DUPLICATE_SPLIT: (
         "one TrafficSplit without `matches` per root service",
         "merge the splits, or give this one `matches`",
@@ -52,7 +54,7 @@ _ROUTE_KINDS: dict[str, type[Resource]] = {
 def validate_references(snapshot: InputSnapshot, locate: Locate | None = None) -> list[Diagnostic]:
     """Every cross-object problem in `snapshot`, in a deterministic order."""
     refs = _Refs(snapshot, locate)
-    for check in (_targets, _splits, _services, _identities):
+    for check in (_targets, _splits, _services, _identities, _canaries):
         check(refs)
     return refs.found
 
@@ -295,4 +297,20 @@ def _identities(refs: _Refs) -> None:
                 ("spec", "serviceAccount"),
                 account,
                 _did_you_mean(account, sorted(accounts)),
+            )
+
+
+# --- Canary ---------------------------------------------------------------------------------------
+def _canaries(refs: _Refs) -> None:
+    for canary in refs.snapshot.of_kind(Canary):
+        namespace, name = canary.metadata.namespace, canary.spec.target_ref.name
+        if refs.snapshot.find(Workload, namespace, name) is None:
+            refs.report(
+                canary,
+                codes_canary.MISSING_TARGET,
+                f"{canary.spec.target_ref.kind} {name!r} (the canary's target) does not exist in "
+                f"namespace {namespace!r}",
+                ("spec", "targetRef", "name"),
+                name,
+                _did_you_mean(name, refs.names(Workload, namespace)),
             )

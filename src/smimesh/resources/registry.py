@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smimesh.resources.access import TrafficTarget
+from smimesh.resources.canary import Canary
 from smimesh.resources.core import Service
 from smimesh.resources.gateway import HTTPRoute
 from smimesh.resources.ingress import Ingress, IngressBackend
@@ -73,6 +74,13 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("HTTPRoute", HTTPRoute, "httproutes"),  # Gateway API (GAMMA), beside SMI
         KindInfo("Ingress", Ingress, "ingresses", ("ing",)),
         KindInfo("IngressBackend", IngressBackend, "ingressbackends", ("ingressbackend",)),
+        KindInfo(
+            "Canary",
+            Canary,
+            "canaries",
+            (),
+            (("Status", ".status.phase"), ("Weight", ".status.canaryWeight")),
+        ),  # Flagger's, run by smimesh's own controller (issue 14)
     )
 }
 OUTPUT_KINDS: tuple[type[Any], ...] = (TrafficMetrics, TrafficMetricsList)

@@ -19,6 +19,7 @@ from smimesh.resources.document import Document
 from smimesh.resources.gateway import check_http_route
 from smimesh.resources.meta import Resource
 from smimesh.resources.validate_ingress import ingress, ingress_backend
+from smimesh.resources.validate_canary import validate_canary
 from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
 from smimesh.resources.validate_specs import http_matches, port_matches, split
 
@@ -264,4 +265,5 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     "ResiliencePolicy": (resilience_policy,),
     "Ingress": (ingress,),
     "IngressBackend": (ingress_backend,),
+    "Canary": (validate_canary,),
 }
