@@ -45,7 +45,7 @@ def test_demo_runs_shows_live_traffic_follows_a_split_edit_and_stops_cleanly(tmp
         )
     try:
         wait_for_text(out, "demo files in", 30)
-        wait_for_text(out, r"buyer-0: [0-9.]+ req/s, 100% ok, v1 \d+%", 40)
+        wait_for_text(out, r"buyer-0: [0-9.]+ req/s, 100.0% ok, v1 [0-9.]+%", 40)
 
         cli = {"env": env, "capture_output": True, "text": True, "timeout": 30}
         status = subprocess.run([*SMIMESH, "status", "--api-addr", api], **cli)  # type: ignore[call-overload]
@@ -60,7 +60,7 @@ def test_demo_runs_shows_live_traffic_follows_a_split_edit_and_stops_cleanly(tmp
         split.write_text(
             split.read_text().replace("weight: 90", "weight: 0").replace("weight: 10", "weight: 100")
         )
-        wait_for_text(out, r"buyer-0: [0-9.]+ req/s, 100% ok, v2 100%", 20)
+        wait_for_text(out, r"buyer-0: [0-9.]+ req/s, 100.0% ok, v2 100.0%", 20)
         assert demo.wait(60) == 0
     finally:
         if demo.poll() is None:
@@ -101,11 +101,11 @@ def test_demo_live_view_in_a_real_terminal(tmp_path: Path) -> None:
             screen = subprocess.run(
                 ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
             ).stdout
-            if re.search(r"buyer-0\s+│\s+[0-9.]+\s+│\s+100%\s+│\s+v1 \d+%", screen):
+            if re.search(r"buyer-0\s+│\s+[0-9.]+\s+│\s+100.0%\s+│\s+v1 [0-9.]+%", screen):
                 break
             time.sleep(0.5)
         assert "bookstore demo — live" in screen, screen
-        assert re.search(r"buyer-0\s+│\s+[0-9.]+\s+│\s+100%\s+│\s+v1 \d+%", screen), screen
+        assert re.search(r"buyer-0\s+│\s+[0-9.]+\s+│\s+100.0%\s+│\s+v1 [0-9.]+%", screen), screen
         assert "split now: bookstore-v1 90 / bookstore-v2 10" in screen
         subprocess.run(["tmux", "send-keys", "-t", session, "C-c", ""], check=True)  # as a user stops it
         deadline = time.monotonic() + 30

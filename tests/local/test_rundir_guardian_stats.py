@@ -84,7 +84,7 @@ def test_demo_window_rates_and_shares_follow_recent_traffic() -> None:
     view = window.view()
     assert view.version_share == {"v2": 1.0}
     assert view.success_rate == pytest.approx(78 / 80)
-    assert view.share_text() == "v2 100%"
+    assert view.share_text() == "v2 100.0%"
 
 
 def test_demo_stats_read_the_shoppers_files(tmp_path: Path) -> None:

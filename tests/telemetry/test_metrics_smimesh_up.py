@@ -88,6 +88,6 @@ def test_metrics_of_a_running_mesh(tmp_path: Path) -> None:
             timeout=60,
         )
         row = next(line.split() for line in stat.stdout.splitlines() if "web-v1" in line)
-        assert row[:3] == ["shop", "web-v1", "90.00%"] and row[-1] == "100", stat.stdout + stat.stderr
+        assert row[:3] == ["shop", "web-v1", "90.0%"] and row[-1] == "100", stat.stdout + stat.stderr
     finally:
         assert mesh.stop() == 0, mesh.output()[-3000:]

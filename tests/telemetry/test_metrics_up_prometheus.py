@@ -119,4 +119,4 @@ def check_counts(mesh: Mesh, tmp_path: Path) -> None:
         capture_output=True, text=True, env=mesh.env, timeout=60,
     )  # fmt: skip
     row = next(line.split() for line in stat.stdout.splitlines() if "web-v1" in line)
-    assert row[:3] == ["shop", "web-v1", "90.00%"] and row[-1] == "100", stat.stdout + stat.stderr
+    assert row[:3] == ["shop", "web-v1", "90.0%"] and row[-1] == "100", stat.stdout + stat.stderr

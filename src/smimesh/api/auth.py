@@ -8,7 +8,8 @@ then `find_token(api_addr)`.
 
 The context file is `$SMIMESH_CONTEXT_FILE`, else `$XDG_CONFIG_HOME/smimesh/contexts.json`, else
 `~/.config/smimesh/contexts.json`. It holds paths only, never tokens: the token stays in the run
-directory, readable by its owner alone.
+directory, readable by its owner alone. Beside it, `last-run.json` records the most recent `smimesh up`
+(address and run directory) and is kept after that mesh stops, so `smimesh logs` still finds its logs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 TOKEN_FILE = "token"
+LAST_RUN_FILE = "last-run.json"
 
 
 def write_token(run_dir: Path) -> str:
@@ -58,7 +60,8 @@ def register_context(api_addr: str, run_dir: Path) -> bool:
     """
     contexts = _read_contexts()
     contexts[normalize_addr(api_addr)] = {"run_dir": str(Path(run_dir).resolve())}
-    return _write_contexts(contexts)
+    last_run = {"api_addr": normalize_addr(api_addr), "run_dir": str(Path(run_dir).resolve())}
+    return _write_json(context_file(), contexts) and _write_json(_last_run_file(), last_run)
 
 
 def unregister_context(api_addr: str, run_dir: Path) -> bool:
@@ -67,15 +70,33 @@ def unregister_context(api_addr: str, run_dir: Path) -> bool:
     entry = contexts.get(normalize_addr(api_addr))
     if entry and entry.get("run_dir") == str(Path(run_dir).resolve()):
         del contexts[normalize_addr(api_addr)]
-        return _write_contexts(contexts)
+        return _write_json(context_file(), contexts)
     return True
 
 
 def find_token(api_addr: str) -> str | None:
     """The token of the control plane at `api_addr`, from the per-user context file."""
-    entry = _read_contexts().get(normalize_addr(api_addr))
+    run_dir = registered_run_dir(api_addr)
+    return read_token(run_dir) if run_dir is not None else None
+
+
+def registered_run_dir(api_addr: str) -> Path | None:
+    """The run directory of the running `smimesh up` at `api_addr`, from the context file."""
+    return _run_dir_of(_read_contexts().get(normalize_addr(api_addr)))
+
+
+def last_run_dir() -> Path | None:
+    """The run directory of the most recent `smimesh up` of this user, running or not."""
+    return _run_dir_of(_read_json(_last_run_file()))
+
+
+def _run_dir_of(entry: Any) -> Path | None:
     run_dir = entry.get("run_dir") if isinstance(entry, dict) else None
-    return read_token(Path(run_dir)) if isinstance(run_dir, str) else None
+    return Path(run_dir) if isinstance(run_dir, str) else None
+
+
+def _last_run_file() -> Path:
+    return context_file().with_name(LAST_RUN_FILE)
 
 
 def known_api_addrs() -> list[str]:
@@ -91,18 +112,21 @@ def normalize_addr(api_addr: str) -> str:
 
 
 def _read_contexts() -> dict[str, Any]:
+    return _read_json(context_file())
+
+
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(context_file().read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _write_contexts(contexts: dict[str, Any]) -> bool:
-    path = context_file()
+def _write_json(path: Path, data: dict[str, Any]) -> bool:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_private(path, json.dumps(contexts, indent=2, sort_keys=True) + "\n")
+        _write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     except OSError:
         return False
     return True

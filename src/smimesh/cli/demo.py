@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smimesh import demo
+from smimesh.cli import numbers
 from smimesh.cli.up import check_addr, rich_console, summary_lines
 from smimesh.demo.stats import ClientView, DemoStats
 from smimesh.runtime.app import MeshApp, UpConfig
@@ -42,12 +43,12 @@ def split_weights(split_file: Path) -> str:
 
 
 def render(views: list[ClientView], directory: Path, elapsed: float) -> Group:
-    table = Table(title=f"bookstore demo — live ({elapsed:.0f} s)", title_justify="left")
+    table = Table(title=f"bookstore demo — live ({numbers.duration(elapsed)})", title_justify="left")
     for header in ("client", "requests/s", "success", "answered by (last 3 s)", "total"):
         table.add_column(header)
     for view in views:
-        success = "-" if view.success_rate is None else f"{view.success_rate:.0%}"
-        table.add_row(view.name, f"{view.requests_per_s:.1f}", success, view.share_text(), str(view.total))
+        rate, success = numbers.rate(view.requests_per_s), numbers.percent(view.success_rate)
+        table.add_row(view.name, rate, success, view.share_text(), str(view.total))
     split_file = directory / demo.SPLIT_FILE
     notes = Text.assemble(
         ("split now: ", "bold"),
@@ -75,8 +76,8 @@ def guidance(directory: Path) -> list[str]:
 def plain_line(views: list[ClientView]) -> str:
     parts = []
     for view in views:
-        success = "-" if view.success_rate is None else f"{view.success_rate:.0%}"
-        parts.append(f"{view.name}: {view.requests_per_s:.1f} req/s, {success} ok, {view.share_text()}")
+        rate, success = numbers.rate(view.requests_per_s), numbers.percent(view.success_rate)
+        parts.append(f"{view.name}: {rate} req/s, {success} ok, {view.share_text()}")
     return " | ".join(parts)
 
 

@@ -97,9 +97,8 @@ def render_live(rows: list[dict[str, Any]], source: str) -> str:
             lines += render_caller_row(row, source)
             continue
         verdict = f"matches {source}" if row["agrees"] else f"DIFFERS from {source}"
-        lines.append(
-            f"  {row['instance']}: enforces {row['enforced_policies'] or 'no policy (deny all)'} - {verdict}"
-        )
+        enforced = ", ".join(row["enforced_policies"]) or "no policy (deny all)"
+        lines.append(f"  {row['instance']}: enforces {enforced} - {verdict}")
         counters = ", ".join(f"{k}={v}" for k, v in sorted(row["counters"].items()) if v)
         lines.append(f"    RBAC counters: {counters or 'none yet'}")
     return "\n".join(lines)

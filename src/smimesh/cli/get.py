@@ -47,7 +47,8 @@ def summary(obj: dict[str, Any]) -> str:
         return f"{sources} → {destination.get('namespace', '')}/{destination.get('name')}"
     if kind == "Service":
         ports = ", ".join(str(p.get("port")) for p in spec.get("ports", []))
-        return f"selector {spec.get('selector', {})} ports {ports}"
+        selector = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items())
+        return f"selector {selector or '-'} ports {ports}"
     if kind == "Workload":
         return f"replicas {spec.get('replicas', 1)} sa {spec.get('serviceAccount', '')}"
     return ""

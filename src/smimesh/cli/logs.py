@@ -1,7 +1,10 @@
 """`smimesh logs WORKLOAD|INSTANCE [-f] [--sidecar]`: a workload's (or its sidecar's) output.
 
-Reads the log files in the run directory of `smimesh up` — found through the API's status (the
-running mesh says where its run directory is), else `--run-dir`, else `./.smimesh`.
+Reads the log files in the run directory of `smimesh up`: `--run-dir`, else the one the mesh at
+`--api-addr` reports (or registered in the per-user context file), else the one of the last
+`smimesh up` run by this user (recorded beside the context file, kept after it stops), else
+`./.smimesh`. So `smimesh logs NAME` needs no flag, wherever it is run and whatever address the
+mesh used.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from pathlib import Path
 
 import click
 
+from smimesh.api.auth import last_run_dir, registered_run_dir
 from smimesh.api.client import ApiClient
-from smimesh.errors import ControlPlaneUnavailableError, SmimeshError
+from smimesh.errors import ApiError, ControlPlaneUnavailableError, SmimeshError
 from smimesh.local.rundir import RunDir
 
 
@@ -22,9 +26,11 @@ def locate_run_dir(run_dir: Path | None, api_addr: str) -> Path:
     try:
         with ApiClient(api_addr) as client:
             found = client.status().get("run_dir")
-    except ControlPlaneUnavailableError:
+    except (ControlPlaneUnavailableError, ApiError):
         found = None
-    return Path(found) if found else Path(".smimesh")
+    if found:
+        return Path(found)
+    return registered_run_dir(api_addr) or last_run_dir() or Path(".smimesh")
 
 
 def tail(paths: list[Path], lines: int, prefix: bool) -> dict[Path, int]:
@@ -66,7 +72,7 @@ def _label(path: Path) -> str:
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="run directory of `smimesh up` [default: asked from the running mesh, else ./.smimesh]",
+    help="run directory of `smimesh up` [default: the running mesh's, else the last run's, else ./.smimesh]",
 )
 @click.option("--api-addr", envvar="SMIMESH_API_ADDR", default="127.0.0.1:15080", show_default=True)
 def command(
@@ -80,10 +86,14 @@ def command(
       smimesh logs bookstore-v1-0 -f       # one instance, following
       smimesh logs buyer --sidecar         # the buyer's Envoy
     """
-    found = RunDir(locate_run_dir(run_dir, api_addr)).find_logs(name, sidecar=sidecar)
+    where = locate_run_dir(run_dir, api_addr)
+    found = RunDir(where).find_logs(name, sidecar=sidecar)
     if not found:
         which = "sidecar log" if sidecar else "log"
-        raise SmimeshError(f"no {which} for {name!r}", hint="`smimesh status` lists the instances")
+        raise SmimeshError(
+            f"no {which} for {name} in {where / 'logs'}",
+            hint="`smimesh status` lists the instances; --run-dir DIR reads another run",
+        )
     offsets = tail(found, lines, prefix=len(found) > 1)
     if keep_following:
         try:

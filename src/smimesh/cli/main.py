@@ -52,7 +52,27 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# Options accepted before the subcommand too (`smimesh --api-addr X status`, kubectl's habit): the group
+# parses them and hands them to the subcommand as if written right after its name, so the subcommand's
+# own parser validates them and a repeat after the subcommand wins. param name -> flag to hand on.
+GLOBAL_OPTIONS: dict[str, str] = {
+    "api_addr": "--api-addr",
+    "token": "--token",
+    "run_dir": "--run-dir",
+    "namespace": "--namespace",
+    "output": "--output",
+}
+
+
 class LazyGroup(click.Group):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is None:
+            return name, command, rest
+        return name, command, [*_handed_on(ctx, command, name or ""), *rest]
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if _importable(name)]
 
@@ -92,6 +112,20 @@ class LazyGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+def _handed_on(ctx: click.Context, command: click.Command, name: str) -> list[str]:
+    """The global options given before `name`, as arguments for it; refused if `name` has no such option."""
+    accepted = {param.name for param in command.params}
+    handed: list[str] = []
+    for param, flag in GLOBAL_OPTIONS.items():
+        value = ctx.params.get(param)
+        if value is None:
+            continue
+        if param not in accepted:
+            raise click.UsageError(f"{flag} does not apply to `smimesh {name}`", ctx)
+        handed += [flag, str(value)]
+    return handed
+
+
 def _importable(name: str) -> bool:
     module_name = COMMANDS[name].split(":")[0]
     try:
@@ -104,7 +138,12 @@ def _importable(name: str) -> bool:
     cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.version_option(__version__, prog_name="smimesh")
-def cli() -> None:
+@click.option("--api-addr", metavar="HOST:PORT", help="Control plane's API address (commands that use it).")
+@click.option("--token", metavar="TOKEN", help="API token (for the commands that use it).")
+@click.option("--run-dir", metavar="DIR", help="Run directory of `smimesh up` (for up and logs).")
+@click.option("-n", "--namespace", metavar="NS", help="Namespace (for the commands that take -n).")
+@click.option("-o", "--output", metavar="FORMAT", help="Output format (each command lists its own).")
+def cli(**_global_options: str | None) -> None:
     """smimesh: a service mesh configured with SMI, with Envoy as its data plane.
 
     \b
@@ -112,6 +151,9 @@ def cli() -> None:
       smimesh demo                 run the bookstore demo mesh on this machine
       smimesh up DIR               run a mesh from a directory of manifests (edits apply live)
       smimesh validate -f PATH     check manifests offline: every problem, with file:line and field
+
+    The options below are also accepted after the command (`smimesh status --api-addr H:P` is
+    `smimesh --api-addr H:P status`); they are handed to the command, which checks them.
     """
 
 

@@ -1,8 +1,10 @@
 """`smimesh proxy-config WORKLOAD|INSTANCE [--type T] [-o json|yaml]`: a sidecar's config as Envoy holds it.
 
 The control plane reads the sidecar's Envoy admin `/config_dump`. The default output is a table of
-the names in it (listeners, routes with their domains, clusters, endpoints with addresses, secrets);
-`-o json|yaml` prints the config_dump sections themselves.
+the names in it (the bootstrap's node and admin address, listeners, routes with their domains and
+each route's match and clusters with their split weights, clusters, endpoints with addresses,
+secrets); `--type bootstrap` prints the bootstrap the sidecar started with as YAML (without the
+build details Envoy adds); `-o json|yaml` prints the config_dump sections themselves.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import click
 
+from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
 
 TYPES = ["listeners", "routes", "clusters", "endpoints", "secrets", "bootstrap"]
@@ -34,11 +37,41 @@ def _listeners(section: dict[str, Any]) -> Iterator[list[str]]:
 
 
 def _routes(section: dict[str, Any]) -> Iterator[list[str]]:
+    """A row per virtual host (its domains), then a row per route: match → cluster(s), with split weights."""
     for entry in section.get("dynamic_route_configs", []):
         config = entry.get("route_config", {})
         for host in config.get("virtual_hosts", []):
             domains = ",".join(host.get("domains", []))
             yield ["route", f"{config.get('name', '')}/{host.get('name', '')}", domains, ""]
+            for route in host.get("routes", []):
+                where = f"{_match(route.get('match', {}))} → {_target(route)}"
+                yield ["", f"  {route.get('name', '')}", where, ""]
+
+
+def _match(match: dict[str, Any]) -> str:
+    for key in ("prefix", "path", "path_separated_prefix"):
+        if key in match:
+            text = f"{key} {match[key]}"
+            break
+    else:
+        regex = (match.get("safe_regex") or {}).get("regex")
+        text = f"regex {regex}" if regex is not None else "any"
+    headers = [h.get("name", "") for h in match.get("headers", [])]
+    return text + (f" + headers {','.join(headers)}" if headers else "")
+
+
+def _target(route: dict[str, Any]) -> str:
+    action = route.get("route") or {}
+    if "weighted_clusters" in action:
+        clusters = action["weighted_clusters"].get("clusters", [])
+        total = sum(int(c.get("weight", 0)) for c in clusters) or 1
+        weights = [(c.get("name", ""), int(c.get("weight", 0))) for c in clusters]
+        return ", ".join(f"{name} weight {w} ({numbers.percent(w / total)})" for name, w in weights)
+    if "cluster" in action:
+        return str(action["cluster"])
+    if "direct_response" in route:
+        return f"answer {route['direct_response'].get('status', '')}"
+    return "redirect" if "redirect" in route else "-"
 
 
 def _clusters(section: dict[str, Any]) -> Iterator[list[str]]:
@@ -69,7 +102,28 @@ def _error(entry: dict[str, Any]) -> str:
     return f" ({details})" if details else ""
 
 
+def _bootstrap(section: dict[str, Any]) -> Iterator[list[str]]:
+    bootstrap = section.get("bootstrap", {})
+    ads = (bootstrap.get("dynamic_resources") or {}).get("ads_config", {})
+    xds = [s.get("envoy_grpc", {}).get("cluster_name", "") for s in ads.get("grpc_services", [])]
+    admin = _address((bootstrap.get("admin") or {}).get("address", {}))
+    node = bootstrap.get("node", {})
+    yield ["bootstrap", node.get("id", ""), f"admin {admin}", f"xDS via {', '.join(xds) or '-'}"]
+
+
+def readable_bootstrap(config: dict[str, Any]) -> dict[str, Any]:
+    """The bootstrap the sidecar started with, without what Envoy adds about its own build."""
+    for section in config.get("configs", []):
+        if "bootstrap" in section:
+            bootstrap = dict(section["bootstrap"])
+            node = bootstrap.get("node", {})
+            node = {k: v for k, v in node.items() if not k.startswith(("user_agent", "extensions"))}
+            return {**bootstrap, "node": node}
+    return {}
+
+
 ROWS = {
+    "BootstrapConfigDump": _bootstrap,
     "ListenersConfigDump": _listeners,
     "RoutesConfigDump": _routes,
     "ClustersConfigDump": _clusters,
@@ -98,11 +152,16 @@ def command(name: str, config_type: str | None, output: str, api_addr: str, toke
     Examples:
       smimesh proxy-config bookstore-v1            # first instance of the workload
       smimesh proxy-config bookstore-v1-0 --type clusters -o yaml
+      smimesh proxy-config bookbuyer --type routes     # each route, with its split weights
+      smimesh proxy-config bookbuyer --type bootstrap  # the bootstrap, as YAML
     """
     with open_client(api_addr, token) as client:
         answer = client.proxy_config(name, config_type)
     if output != "table":
         emit(answer["config"], output)
+        return
+    if config_type == "bootstrap":
+        emit(readable_bootstrap(answer["config"]), "yaml")
         return
     rows = rows_of(answer["config"])
     if not rows:

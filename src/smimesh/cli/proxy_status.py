@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
 
 
@@ -22,9 +23,9 @@ def _types(row: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def _since(row: dict[str, Any]) -> str:
-    since = row.get("connected_since") or ""
-    return since.replace("T", " ")[:19]
+def _ms(row: dict[str, Any]) -> str:
+    value = row.get("convergence_ms")
+    return numbers.millis(value) if isinstance(value, int | float) else "-"
 
 
 @click.command("proxy-status")
@@ -47,8 +48,11 @@ def command(output: str, api_addr: str, token: str | None) -> None:
         click.echo("No sidecar has connected yet.", err=True)
         return
     table(
-        ["PROXY", "STATUS", "CONNECTED SINCE", "TYPES", "CHANGE→ACK ms"],
-        [[r["node_id"], r["status"], _since(r), _types(r), r.get("convergence_ms")] for r in rows],
+        ["PROXY", "STATUS", "CONNECTED SINCE", "TYPES", "CHANGE→ACK"],
+        [
+            [r["node_id"], r["status"], numbers.timestamp(r.get("connected_since")), _types(r), _ms(r)]
+            for r in rows
+        ],
     )
     for row in rows:
         if row.get("nack"):

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from smimesh.cli import numbers
 from smimesh.cli._client import table
 
 
@@ -42,20 +43,21 @@ def show(security: dict[str, Any] | None) -> None:
     table(
         ["IDENTITY", "SERIAL", "EXPIRES", "IN", "RENEWS"],
         [
-            [c["identity"], c["serial"][:12], c["not_after"], _duration(c["expires_in_s"]), c["renew_at"]]
+            [
+                c["identity"],
+                c["serial"][:12],
+                numbers.timestamp(c["not_after"]),
+                numbers.duration(c["expires_in_s"]),
+                numbers.timestamp(c["renew_at"]),
+            ]
             for c in certificates
         ],
     )
     root = security.get("root") or {}
     if root:
         click.echo(
-            f"root CA {root.get('fingerprint', '?')[:16]}… expires {root.get('not_after', '?')}, "
+            f"root CA {root.get('fingerprint', '?')[:16]}… "
+            f"expires {numbers.timestamp(root.get('not_after'))}, "
             f"{root.get('phase', '?')}, {root.get('rotations', 0)} rotation(s); "
             f"xDS refusals: {security.get('xds_refusals', 0)}"
         )
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import click
 
 from smimesh.api.client import ApiClient
+from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
 from smimesh.errors import UsageError
 
@@ -64,16 +65,29 @@ def window_seconds(item: dict[str, Any]) -> float:
     return total or 30.0
 
 
-def metric_cells(item: dict[str, Any]) -> list[str]:
-    """SUCCESS, RPS, P50, P90, P99, REQUESTS cells of one item (`-` when there was no request)."""
+def metrics_of(item: dict[str, Any]) -> dict[str, float | None]:
+    """success_rate (0-1), rps, p50_ms, p90_ms, p99_ms and requests of one item (None: no request)."""
     v = values(item)
     requests = v.get("success_count", 0.0) + v.get("failure_count", 0.0)
-    if not requests:
-        return ["-", "0.0", "-", "-", "-", "0"]
-    rate = f"{100 * v.get('success_count', 0.0) / requests:.2f}%"
-    rps = f"{requests / window_seconds(item):.1f}"
-    latencies = [f"{v.get(f'p{p}_response_latency', 0.0):g}ms" for p in (50, 90, 99)]
-    return [rate, rps, *latencies, f"{requests:g}"]
+    latencies = {f"p{p}_ms": v.get(f"p{p}_response_latency", 0.0) if requests else None for p in (50, 90, 99)}
+    return {
+        "success_rate": v.get("success_count", 0.0) / requests if requests else None,
+        "rps": round(requests / window_seconds(item), 3),
+        **latencies,
+        "requests": int(requests),
+    }
+
+
+def metric_cells(item: dict[str, Any]) -> list[str]:
+    """SUCCESS, RPS, P50, P90, P99, REQUESTS cells of one item (`-` when there was no request)."""
+    return cells(metrics_of(item))
+
+
+def cells(m: dict[str, float | None]) -> list[str]:
+    """The cells of `metrics_of`'s answer, written as `numbers` says."""
+    latencies = [numbers.millis(m[f"p{p}_ms"]) for p in (50, 90, 99)]
+    head = [numbers.percent(m["success_rate"]), numbers.rate(m["rps"])]
+    return [*head, *latencies, numbers.count(m["requests"])]
 
 
 def object_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:

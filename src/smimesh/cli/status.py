@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from smimesh.cli import security_status
+from smimesh.cli import numbers, security_status
 from smimesh.cli._client import client_options, emit, open_client, table
 
 
@@ -80,7 +80,7 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     resources = status.get("resources", {})
     click.echo(
         f"mesh from {status.get('directory', '?')} (pid {status.get('pid', '?')}, "
-        f"up {status.get('uptime_s', '?')} s): {resources.get('total', 0)} resources "
+        f"up {numbers.duration(status.get('uptime_s'))}): {resources.get('total', 0)} resources "
         f"({resources.get('from_files', 0)} from files, {resources.get('from_api', 0)} applied)"
     )
     rows = instance_rows(status)

@@ -1,13 +1,21 @@
 """`smimesh top`: a live, refreshing view of the mesh's traffic from the SMI metrics API.
 
-Two tables, redrawn every `--interval` seconds with rich's Live display: workloads (what each
-received, server side) and edges (who called which workload or service, client side), each with
-success rate, requests per second and p50/p90/p99 latency over `--window`. Ctrl-C quits;
-`--once` prints one frame and exits (for scripts and pipes).
+Two tables every `--interval` seconds: workloads (what each received, server side) and edges (which
+workload called which, client side), each with success rate, requests per second and p50/p90/p99
+latency over `--window`. How it is shown depends on where it goes:
+
+- a terminal: redrawn in place (rich Live); the name columns fold rather than lose characters, so
+  the tables fit 80 columns without cutting a name;
+- a pipe or file: one plain, unwrapped table per refresh, flushed at once (for `tee`, `grep`);
+- `-o json`: one JSON object per refresh, one per line (for `jq`).
+
+Ctrl-C quits; `--once` shows one refresh and exits.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from typing import Any
 
@@ -19,35 +27,63 @@ from rich.table import Table
 from rich.text import Text
 
 from smimesh.api.client import ApiClient
+from smimesh.cli import numbers
 from smimesh.cli._client import client_options, open_client
-from smimesh.cli.stat import EDGE_HEADERS, HEADERS, edge_rows, fetch, metrics_path, object_rows
+from smimesh.cli.stat import HEADERS, cells, fetch, metrics_of, metrics_path
+
+EDGE_HEADERS = ("FROM", "TO", *HEADERS[2:])
+PIPE_WIDTH = 250  # a pipe has no width: wide enough that no row wraps
 
 
-def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]) -> Table:
-    grid = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold", expand=False)
-    for header in headers:
-        grid.add_column(header, no_wrap=True)
+def snapshot(client: ApiClient, window: str, namespace: str | None) -> dict[str, Any]:
+    """One refresh as data: `{"time", "window", "workloads": [...], "edges": [...]}` (the JSON form)."""
+    workloads = fetch(client, metrics_path("deployments", None, namespace), window)["items"]
+    edges: list[dict[str, Any]] = []
+    for item in workloads:
+        ref = item["resource"]
+        path = metrics_path("deployments", ref["name"], ref["namespace"], edges=True)
+        for edge in fetch(client, path, window)["items"]:
+            if edge["edge"]["direction"] == "to":
+                source = {"kind": "Deployment", "namespace": ref["namespace"], "name": ref["name"]}
+                edges.append({"from": source, "to": edge["edge"]["resource"], **metrics_of(edge)})
+    return {
+        "time": numbers.timestamp(time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "window": window,
+        "workloads": [{**_identity(item["resource"]), **metrics_of(item)} for item in workloads],
+        "edges": edges,
+    }
+
+
+def _identity(resource: dict[str, Any]) -> dict[str, str]:
+    return {"namespace": resource.get("namespace") or "-", "name": resource.get("name", "?")}
+
+
+def _peer(resource: dict[str, Any]) -> str:
+    """`ns/name` for a workload (what nearly every edge goes to), `kind/ns/name` for anything else."""
+    where = f"{resource.get('namespace', '-')}/{resource.get('name', '?')}"
+    kind = str(resource.get("kind", "?"))
+    return where if kind == "Deployment" else f"{kind.lower()}/{where}"
+
+
+def _table(title: str, headers: tuple[str, ...], rows: list[list[str]], names: int) -> Table:
+    grid = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for index, header in enumerate(headers):
+        # Names fold onto a second line when the screen is narrow; numbers never shrink.
+        grid.add_column(header, overflow="fold", no_wrap=index >= names)
     for row in rows:
         grid.add_row(*row)
     return grid
 
 
-def frame(client: ApiClient, window: str, namespace: str | None) -> Group:
-    """One screen: the workloads table and the edges table."""
-    workloads: list[dict[str, Any]] = fetch(client, metrics_path("deployments", None, namespace), window)[
-        "items"
-    ]
-    edges: list[list[str]] = []
-    for item in workloads:
-        ref = item["resource"]
-        path = metrics_path("deployments", ref["name"], ref["namespace"], edges=True)
-        found = [e for e in fetch(client, path, window)["items"] if e["edge"]["direction"] == "to"]
-        edges += [[f"{ref['namespace']}/{ref['name']}", *row[1:]] for row in edge_rows(found)]
-    stamp = Text(f"smimesh top — window {window} — {time.strftime('%H:%M:%S')} — Ctrl-C to quit", style="dim")
+def frame(data: dict[str, Any], footer: str) -> Group:
+    """The two tables of one refresh, under a line saying what they cover."""
+    workloads = [[w["namespace"], w["name"], *cells(w)] for w in data["workloads"]]
+    edges = [[_peer(e["from"]), _peer(e["to"]), *cells(e)] for e in data["edges"]]
+    stamp = Text(f"smimesh top — window {data['window']} — {data['time']}{footer}", style="dim")
     return Group(
         stamp,
-        _table("Workloads (received)", HEADERS, object_rows(workloads)),
-        _table("Edges (sent)", ("FROM", "TO", *EDGE_HEADERS[2:]), edges),
+        _table("Workloads (received)", HEADERS, workloads, names=2),
+        _table("Edges (sent)", EDGE_HEADERS, edges, names=2),
     )
 
 
@@ -55,29 +91,69 @@ def frame(client: ApiClient, window: str, namespace: str | None) -> Group:
 @click.option("-w", "--window", default="30s", show_default=True, help="Time window (Go duration, max 5m).")
 @click.option("-n", "--namespace", default=None, help="Only this namespace (default: all).")
 @click.option("-i", "--interval", default=2.0, show_default=True, help="Seconds between refreshes.")
-@click.option("--once", is_flag=True, help="Print one frame and exit.")
+@click.option("--once", is_flag=True, help="Show one refresh and exit.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: one object per refresh, one per line.",
+)
 @client_options
 def command(
-    window: str, namespace: str | None, interval: float, once: bool, api_addr: str, token: str | None
+    window: str,
+    namespace: str | None,
+    interval: float,
+    once: bool,
+    output: str,
+    api_addr: str,
+    token: str | None,
 ) -> None:
     """Live traffic of every workload and edge: success rate, RPS, p50/p90/p99.
+
+    In a terminal the tables are redrawn in place; piped, each refresh is printed as a plain table
+    (or, with -o json, as one JSON object per line).
 
     \b
     Examples:
       smimesh top
       smimesh top -n bookstore -w 1m
+      smimesh top -o json | jq -c '.edges[]'
+      smimesh top --once | grep bookstore
     """
-    console = Console()
     with open_client(api_addr, token) as client:
-        if once:
-            console.print(frame(client, window, namespace))
-            return
         try:
-            with Live(
-                frame(client, window, namespace), console=console, auto_refresh=False, screen=False
-            ) as live:
-                while True:
-                    time.sleep(interval)
-                    live.update(frame(client, window, namespace), refresh=True)
+            if output == "table" and sys.stdout.isatty() and not once:
+                _live(client, window, namespace, interval)
+            else:
+                _stream(client, window, namespace, interval, once, output)
         except KeyboardInterrupt:
             return
+
+
+def _live(client: ApiClient, window: str, namespace: str | None, interval: float) -> None:
+    def current() -> Group:
+        return frame(snapshot(client, window, namespace), " — Ctrl-C to quit")
+
+    with Live(current(), console=Console(), auto_refresh=False, screen=False) as live:
+        while True:
+            time.sleep(interval)
+            live.update(current(), refresh=True)
+
+
+def _stream(
+    client: ApiClient, window: str, namespace: str | None, interval: float, once: bool, output: str
+) -> None:
+    """Each refresh printed whole and flushed: a table (wide, unwrapped) or one JSON line."""
+    console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    while True:
+        data = snapshot(client, window, namespace)
+        if output == "json":
+            click.echo(json.dumps(data, ensure_ascii=False))
+        else:
+            console.print(frame(data, ""), "")
+        sys.stdout.flush()
+        if once:
+            return
+        time.sleep(interval)

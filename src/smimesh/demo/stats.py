@@ -27,7 +27,7 @@ class ClientView:
     last_error: str
 
     def share_text(self) -> str:
-        return "  ".join(f"{v} {share:.0%}" for v, share in sorted(self.version_share.items())) or "-"
+        return "  ".join(f"{v} {100 * share:.1f}%" for v, share in sorted(self.version_share.items())) or "-"
 
 
 @dataclass
