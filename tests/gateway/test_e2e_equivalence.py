@@ -1,0 +1,223 @@
+"""Equivalence under real traffic: the same client traffic through `smimesh up`, first with SMI
+TrafficSplits, then — switched live, while requests flow — with the HTTPRoutes `smimesh export --to
+gateway-api` produced from them: every request lands on the same backend (matched, unmatched,
+header and method matches, the catch-all back to the root), the weighted shares are the same (Pearson
+chi-square, p > 0.001, against the weights and between the two runs), and no request fails during the
+switch.
+
+Two worlds in one mesh: `web`, the bookstore's shape (an 80/20 TrafficSplit over two versions), and
+`api`, a world with header matches (a header-matched split to v3, a method + path + header split to
+v2, no unconditional split: unmatched requests go to the root, which selects all three versions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness
+from test_up_support import WORKLOAD, Mesh, Traffic, backend, chi_square_p, eventually, write
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+SAMPLE = 300
+# (name, method, url, headers) -> what SMI semantics say: one backend, or weights over pods
+CASES: list[tuple[str, str, str, dict[str, str]]] = [
+    ("web", "GET", "http://web.shop/books", {}),
+    ("beta header", "GET", "http://api.shop/anything", {"x-beta": "yes"}),
+    ("admin post", "POST", "http://api.shop/admin/users", {"x-beta": "no"}),
+    ("admin get (method unmatched)", "GET", "http://api.shop/admin/users", {"x-beta": "no"}),
+    ("admin prefix unmatched", "POST", "http://api.shop/adminx", {"x-beta": "no"}),
+    ("no header (unmatched)", "GET", "http://api.shop/", {}),
+]
+EXPECTED = {  # what the SMI objects mean: pod -> share
+    "web": {"web-v1-0": 80, "web-v2-0": 20},
+    "beta header": {"api-v3-0": 1},
+    "admin post": {"api-v2-0": 1},
+}
+ROOT_PODS = {"api-v1-0", "api-v2-0", "api-v3-0"}  # the api root's own endpoints (round robin)
+
+SPLITS = """
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: web, namespace: shop}
+spec:
+  service: web
+  backends: [{service: web-v1, weight: 80}, {service: web-v2, weight: 20}]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: beta, namespace: shop}
+spec: {matches: [{name: beta, headers: [{x-beta: "yes"}]}]}
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: admin, namespace: shop}
+spec: {matches: [{name: admin, pathRegex: "/admin/.*", methods: [POST], headers: [{x-beta: "no"}]}]}
+---
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: api-beta, namespace: shop, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  service: api
+  matches: [{kind: HTTPRouteGroup, name: beta}]
+  backends: [{service: api-v3, weight: 1}]
+---
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: api-admin, namespace: shop, creationTimestamp: "2024-01-02T00:00:00Z"}
+spec:
+  service: api
+  matches: [{kind: HTTPRouteGroup, name: admin}]
+  backends: [{service: api-v2, weight: 1}]
+"""
+
+
+def _world(directory: Path) -> None:
+    directory.mkdir(parents=True)
+    write(
+        directory / "client.yaml",
+        f"""
+    apiVersion: smimesh.io/v1alpha1
+    kind: Workload
+    metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
+    spec: {{serviceAccount: client, command: [{sys.executable}, {WORKLOAD}, serve]}}
+    """,
+    )
+    for root, versions in (("web", ("v1", "v2")), ("api", ("v1", "v2", "v3"))):
+        write(
+            directory / f"{root}.yaml",
+            f"""
+        apiVersion: v1
+        kind: Service
+        metadata: {{name: {root}, namespace: shop}}
+        spec: {{selector: {{app: {root}}}, ports: [{{name: http, port: 80, targetPort: http}}]}}
+        ---
+        apiVersion: specs.smi-spec.io/v1alpha4
+        kind: HTTPRouteGroup
+        metadata: {{name: all-{root}, namespace: shop}}
+        spec: {{matches: [{{name: all, pathRegex: ".*", methods: ["*"]}}]}}
+        ---
+        apiVersion: access.smi-spec.io/v1alpha3
+        kind: TrafficTarget
+        metadata: {{name: client-to-{root}, namespace: shop}}
+        spec:
+          destination: {{kind: ServiceAccount, name: {root}}}
+          rules: [{{kind: HTTPRouteGroup, name: all-{root}}}]
+          sources: [{{kind: ServiceAccount, name: client}}]
+        """,
+        )
+        for version in versions:
+            write(directory / f"{root}-{version}.yaml", backend(f"{root}-{version}", version, app=root))
+    (directory / "split.yaml").write_text(SPLITS)
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[Mesh]:
+    _world(tmp_path / "shop")
+    running = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json").start()
+    try:
+        running.wait_ready(expected_instances=6, timeout=120)
+        yield running
+    finally:
+        assert running.stop() == 0, running.output()[-3000:]
+
+
+def _run_cases(proxy: str) -> dict[str, Counter[str]]:
+    """Per case: which pod answered, SAMPLE times (a failed request counts as pod 'status <n>')."""
+    result: dict[str, Counter[str]] = {}
+    with httpx.Client(proxy=proxy, timeout=5) as client:
+        for name, method, url, headers in CASES:
+            pods: Counter[str] = Counter()
+            for _ in range(SAMPLE):
+                answer = client.request(method, url, headers=headers)
+                pods[
+                    answer.json()["pod"] if answer.status_code == 200 else f"status {answer.status_code}"
+                ] += 1
+            result[name] = pods
+    return result
+
+
+def _homogeneity_p(a: Counter[str], b: Counter[str]) -> float:
+    """p of Pearson's chi-square test that two samples come from one distribution (2 x k table)."""
+    keys = sorted(set(a) | set(b))
+    total_a, total_b = sum(a.values()), sum(b.values())
+    statistic = 0.0
+    for key in keys:
+        column = a[key] + b[key]
+        for observed, total in ((a[key], total_a), (b[key], total_b)):
+            expected = column * total / (total_a + total_b)
+            statistic += (observed - expected) ** 2 / expected
+    freedom = len(keys) - 1
+    if freedom == 0:
+        return 1.0
+    if freedom == 1:
+        return math.erfc(math.sqrt(statistic / 2))
+    assert freedom == 2, keys
+    return math.exp(-statistic / 2)
+
+
+def _check_smi_meaning(results: dict[str, Counter[str]]) -> None:
+    for name, pods in results.items():
+        if name in EXPECTED:
+            weights = EXPECTED[name]
+            assert set(pods) <= set(weights), (name, pods)
+            if len(weights) > 1:
+                assert chi_square_p([pods[p] for p in weights], list(weights.values())) > 0.001, (name, pods)
+        else:  # unmatched: the root's own endpoints, all three versions
+            assert set(pods) == ROOT_PODS, (name, pods)
+
+
+def _routes_in_force(mesh: Mesh, want: str, gone: str) -> bool:
+    config = httpx.get(f"http://{mesh.api}/api/v1/proxies/client-0/config?type=routes", timeout=5).text
+    return want in config and gone not in config
+
+
+def test_smi_and_exported_httproutes_route_every_request_alike(mesh: Mesh, tmp_path: Path) -> None:
+    proxy = mesh.proxy("client-0")
+    with_smi = _run_cases(proxy)
+    _check_smi_meaning(with_smi)
+
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "smimesh", "export", "--to", "gateway-api", "-f", str(mesh.directory)]
+    export = subprocess.run([*command, "--report", str(report)], capture_output=True, text=True, timeout=120)
+    assert export.returncode == 0, export.stderr
+    findings = [f for e in json.loads(report.read_text())["entries"] for f in e["findings"]]
+    # the only losses: the TrafficTargets (no Gateway API access control; they stay SMI here)
+    assert {f["code"] for f in findings if f["kind"] == "loss"} == {"SM8002"}, findings
+    routes = list(yaml.safe_load_all(export.stdout))
+    assert sorted(r["metadata"]["name"] for r in routes) == ["api-80", "web-80"]
+
+    with Traffic(proxy, "http://web.shop/") as during_switch:
+        write(mesh.directory / "routes.yaml", export.stdout)  # both in force: the HTTPRoutes win (SM6022)
+        eventually(
+            lambda: "SM6022" in mesh.output(), 20, what="the TrafficSplit + HTTPRoute warning", mesh=mesh
+        )
+        (mesh.directory / "split.yaml").unlink()
+        (
+            mesh.directory / "rest.yaml"
+        ).write_text(  # the HTTPRouteGroups the routes no longer need stay harmless
+            "\n---\n".join(d for d in SPLITS.split("---") if "HTTPRouteGroup" in d)
+        )
+        eventually(
+            lambda: _routes_in_force(mesh, "web-80", "api-beta"), 20, what="the routes in force", mesh=mesh
+        )
+    assert set(during_switch.statuses) == {200} and sum(during_switch.statuses.values()) > 10, (
+        during_switch.statuses
+    )
+
+    with_routes = _run_cases(proxy)
+    _check_smi_meaning(with_routes)
+    for name, _, _, _ in CASES:
+        smi, gateway = with_smi[name], with_routes[name]
+        assert set(smi) == set(gateway), (name, smi, gateway)
+        assert _homogeneity_p(smi, gateway) > 0.001, (name, smi, gateway)
