@@ -31,3 +31,22 @@ def report_data(out: Output) -> list[dict[str, Any]]:
         for e in out.entries()
         if e.produced or e.findings
     ]
+
+
+def hrg(name: str, matches: str, namespace: str = "ns") -> str:
+    """An HTTPRouteGroup document; `matches` is its YAML flow list."""
+    return (
+        "apiVersion: specs.smi-spec.io/v1alpha4\nkind: HTTPRouteGroup\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {{matches: {matches}}}\n"
+    )
+
+
+def tt(name: str, dest: str, sources: list[str], rules: str, namespace: str = "ns") -> str:
+    """A TrafficTarget document from accounts of `namespace`; `rules` is its YAML flow list."""
+    subjects = ", ".join(f"{{kind: ServiceAccount, name: {s}}}" for s in sources)
+    return (
+        "apiVersion: access.smi-spec.io/v1alpha3\nkind: TrafficTarget\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        f"spec: {{destination: {{kind: ServiceAccount, name: {dest}}}, sources: [{subjects}],"
+        f" rules: {rules}}}\n"
+    )

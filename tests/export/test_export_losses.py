@@ -15,7 +15,7 @@ from smimesh.diagnostics import Severity, all_codes
 from smimesh.export import codes
 
 sys.path.insert(0, str(Path(__file__).parent))
-from export_kit import codes_of, export_yaml
+from export_kit import codes_of, export_yaml, hrg, tt
 
 SVC = """
 apiVersion: v1
@@ -61,19 +61,11 @@ def split(
 
 
 def group(name: str, matches: str) -> str:
-    return (
-        "apiVersion: specs.smi-spec.io/v1alpha4\nkind: HTTPRouteGroup\n"
-        f"metadata: {{name: {name}, namespace: ns}}\nspec: {{matches: {matches}}}"
-    )
+    return hrg(name, matches)
 
 
 def target(name: str, dest: str, sources: list[str], rules: str) -> str:
-    src = ", ".join(f"{{kind: ServiceAccount, name: {s}}}" for s in sources)
-    return (
-        "apiVersion: access.smi-spec.io/v1alpha3\nkind: TrafficTarget\n"
-        f"metadata: {{name: {name}, namespace: ns}}\n"
-        f"spec: {{destination: {{kind: ServiceAccount, name: {dest}}}, sources: [{src}], rules: {rules}}}"
-    )
+    return tt(name, dest, sources, rules)
 
 
 ROOTS = docs(
@@ -290,3 +282,36 @@ def test_cli_explain_code_knows_the_family() -> None:
 
 def test_cli_usage_error_exit_2(tmp_path: Path) -> None:
     assert _run(tmp_path, "--to", "nginx", "-f", "x.yaml").returncode == 2
+
+
+def test_one_route_linkerd_overlapping_targets() -> None:
+    two = docs(
+        POLICY,
+        wl("admin", "admin"),
+        group("books", "[{name: b, pathRegex: /books}]"),
+        group("b", "[{name: b, pathRegex: /b}]"),
+        target("t1", "api", ["client"], "[{kind: HTTPRouteGroup, name: books}]"),
+        target("t2", "api", ["admin"], "[{kind: HTTPRouteGroup, name: b}]"),
+    )
+    out = export_yaml(two, "linkerd")
+    assert codes.ONE_ROUTE in codes_of(out)
+
+
+def test_unconditional_target_is_authorized_on_every_route_linkerd() -> None:
+    two = docs(
+        POLICY,
+        wl("admin", "admin"),
+        group("books", "[{name: b, pathRegex: /books}]"),
+        group("all", "[{name: all, pathRegex: '.*'}]"),
+        target("t1", "api", ["client"], "[{kind: HTTPRouteGroup, name: books}]"),
+        target("t2", "api", ["admin"], "[{kind: HTTPRouteGroup, name: all}]"),
+    )
+    out = export_yaml(two, "linkerd")
+    assert codes.ONE_ROUTE not in codes_of(out)
+    policies = [o for o in out.objects if o["kind"] == "AuthorizationPolicy"]
+    by_route: dict[str, set[str]] = {}
+    for p in policies:
+        by_route.setdefault(p["spec"]["targetRef"]["name"], set()).add(
+            p["spec"]["requiredAuthenticationRefs"][0]["name"]
+        )
+    assert sorted(by_route.values(), key=len) == [{"t2-sources"}, {"t1-sources", "t2-sources"}]

@@ -165,6 +165,16 @@ PORTS_REFUSED = _code(
     all; a TCPRoute covering every port needs the destination's TCP ports, which the input does not
     give). The rule was left out (narrower, never wider).""",
 )
+ONE_ROUTE = _code(
+    "SM8205",
+    "Linkerd authorizes a request by one route",
+    LOSS,
+    """Linkerd picks the one policy HTTPRoute of a Server that matches a request best (Gateway API
+    precedence) and applies only that route's AuthorizationPolicies, while SMI allows a request that
+    any TrafficTarget allows. The export gives every route the targets whose matches are identical or
+    unconditional, but here two targets' different matches can match the same request: that request
+    is allowed only for the sources of the more specific one. Make the matches disjoint, or identical.""",
+)
 # --- SM83xx: output checks ---------------------------------------------------------------------------
 SCHEMA = _code(
     "SM8301",

@@ -47,6 +47,7 @@ def export_consul(world: World, out: Output) -> None:
         _intentions(world, policy, intentions, out)
     for key in sorted(intentions):
         obj, refs = intentions[key]
+        _close_permissions(obj["spec"]["sources"])
         for ref in refs:
             out.add(ref, obj)
     if world.model.policies:
@@ -282,6 +283,16 @@ def _merge_sources(
             have.extend(
                 copy.deepcopy(p) for p in permissions if p not in have
             )  # no shared dicts: no YAML aliases
+
+
+# A request that no permission of its source matches falls to Consul's default ACL policy, which may be
+# allow: a last deny permission keeps SMI's default deny whatever that policy is.
+
+
+def _close_permissions(sources: list[dict[str, Any]]) -> None:
+    for source in sources:
+        if source.get("permissions"):
+            source["permissions"].append({"action": "deny", "http": {"pathPrefix": "/"}})
 
 
 def _default_deny(world: World, out: Output) -> None:

@@ -25,6 +25,7 @@ from smimesh.mesh.model import HttpMatch, ServiceKey
 from smimesh.mesh.split import PortSplits, SplitRoute
 
 NETWORKING = "networking.istio.io/v1"
+NON_EMPTY = (".+", "^.+$", ".+$", "^.+")
 SECURITY = "security.istio.io/v1"
 
 
@@ -194,7 +195,14 @@ def _operation(
     if paths:
         operation["paths"] = paths
     for name, regex in match.headers:
-        values = _values(header_pattern(regex), end_open=False)
+        pattern = header_pattern(regex)
+        values = _values(pattern, end_open=False)
+        if pattern.form is Form.ANY:
+            message = (
+                f"HTTPRouteGroup/{selected.group}#{match.name}: header {name} {regex!r} becomes Istio's "
+                "presence match `*`, which does not match an empty value (narrower)"
+            )
+            out.report(ref, codes.finding(codes.PATTERN_REFUSED, message, ref))
         if values is None:
             refused = refused or f"header {name} regex {regex!r}"
         elif name == "host":
@@ -215,6 +223,8 @@ def _values(pattern: Pattern, *, end_open: bool) -> list[str] | None:
     """Istio exact / `x*` prefix / `*` presence values for a pattern; [] = no condition; None = refused."""
     if pattern.form is Form.ANY:
         return [] if end_open else ["*"]
+    if not end_open and pattern.regex in NON_EMPTY:
+        return ["*"]  # Istio's presence match: any value but an empty one, exactly `.+`
     pieces = pattern.simple
     if not pieces or any("*" in p.literal or not p.literal for p in pieces):
         return None
