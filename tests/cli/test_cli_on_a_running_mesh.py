@@ -10,6 +10,7 @@ split weights, and `logs` finding the run without `--run-dir`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -158,15 +159,45 @@ def test_top_in_an_80_column_terminal_cuts_no_name(mesh: Mesh, tmp_path: Path) -
             raise AssertionError(f"top did not draw its edges:\n{screen()}") from None
         shown = screen()
         assert "…" not in shown and "Traceback" not in shown, shown
-        rows = [line.split() for line in shown.splitlines()]
         assert max(len(line.rstrip()) for line in shown.splitlines()) <= 80
-        heads = {tuple(row[:2]) for row in rows}
-        assert {("shop", "client"), ("shop", "web-v1"), ("shop", "web-v2")} <= heads, shown
-        assert {("shop/client", "shop/web-v1"), ("shop/client", "shop/web-v2")} <= heads, shown
-        edge = next(row for row in rows if row[:2] == ["shop/client", "shop/web-v1"])
-        assert re.fullmatch(r"\d+\.\d%", edge[2]) and all(re.fullmatch(r"\d+\.\dms", c) for c in edge[4:7])
+        workloads, edges = (
+            [line.split() for line in part.splitlines()] for part in shown.split("Edges (sent)")
+        )
+        assert {"shop/client", "shop/web-v1", "shop/web-v2"} <= {row[0] for row in workloads if row}, shown
+        caller = edges.index(["shop/client", "→"])
+        assert {row[0] for row in edges[caller + 1 : caller + 3]} == {"shop/web-v1", "shop/web-v2"}, shown
+        edge = next(row for row in edges if row[:1] == ["shop/web-v1"])
+        assert re.fullmatch(r"\d+\.\d%", edge[1]) and all(re.fullmatch(r"\d+\.\dms", c) for c in edge[3:6])
     finally:
         subprocess.run([*tmux, "kill-server"], check=False)
+
+
+def test_top_fits_80_columns_with_names_as_long_as_the_demos() -> None:
+    from rich.console import Console
+
+    from smimesh.cli.top import frame
+
+    numbers = {"success_rate": 0.998, "rps": 12.3, "p50_ms": 1.2, "p90_ms": 23.4, "p99_ms": 1234.5}
+    metrics = {**numbers, "requests": 12345}
+
+    def workload(namespace: str, name: str) -> dict[str, str]:
+        return {"kind": "Deployment", "namespace": namespace, "name": name}
+
+    buyer, store = workload("bookbuyer", "bookbuyer"), workload("bookstore", "bookstore-v1")
+    data = {
+        "time": "2026-12-04T18:49:03Z",
+        "window": "30s",
+        "workloads": [{**store, **metrics}, {**workload("bookwarehouse", "bookwarehouse"), **metrics}],
+        "edges": [{"from": buyer, "to": store, **metrics}],
+    }
+    terminal = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    terminal.print(frame(data, " — Ctrl-C to quit"))
+    shown = terminal.export_text()
+    assert "…" not in shown and max(len(line.rstrip()) for line in shown.splitlines()) <= 80
+    for name in ("bookstore/bookstore-v1", "bookwarehouse/bookwarehouse", "bookbuyer/bookbuyer →"):
+        assert name in shown, shown
+    row = ["bookstore/bookstore-v1", "99.8%", "12.3", "1.2ms", "23.4ms", "1234.5ms", "12345"]
+    assert [line.split() for line in shown.splitlines()].count(row) == 2, shown  # a workload, a callee
 
 
 def _first_lines(mesh: Mesh, *args: str, until: int) -> list[str]:
@@ -197,7 +228,7 @@ def test_top_piped_prints_a_plain_table_per_refresh(mesh: Mesh) -> None:
     lines = _first_lines(mesh, until=3)
     assert sum(_refresh(line) for line in lines) == 3, lines
     rows = [line.split() for line in lines]
-    assert ["shop/client", "shop/web-v2"] in [row[:2] for row in rows], lines
+    assert ["shop/client", "→"] in rows and "shop/web-v2" in [row[0] for row in rows if row], lines
     assert all("…" not in line and "\x1b" not in line for line in lines)
 
 

@@ -4,8 +4,9 @@ Two tables every `--interval` seconds: workloads (what each received, server sid
 workload called which, client side), each with success rate, requests per second and p50/p90/p99
 latency over `--window`. How it is shown depends on where it goes:
 
-- a terminal: redrawn in place (rich Live); the name columns fold rather than lose characters, so
-  the tables fit 80 columns without cutting a name;
+- a terminal: redrawn in place (rich Live); one name per line (`namespace/name`; edges grouped under
+  their caller) so the tables fit 80 columns without cutting a name, and a name longer still folds
+  onto a second line rather than losing characters;
 - a pipe or file: one plain, unwrapped table per refresh, flushed at once (for `tee`, `grep`);
 - `-o json`: one JSON object per refresh, one per line (for `jq`).
 
@@ -31,7 +32,6 @@ from smimesh.cli import numbers
 from smimesh.cli._client import client_options, open_client
 from smimesh.cli.stat import HEADERS, cells, fetch, metrics_of, metrics_path
 
-EDGE_HEADERS = ("FROM", "TO", *HEADERS[2:])
 PIPE_WIDTH = 250  # a pipe has no width: wide enough that no row wraps
 
 
@@ -65,25 +65,46 @@ def _peer(resource: dict[str, Any]) -> str:
     return where if kind == "Deployment" else f"{kind.lower()}/{where}"
 
 
-def _table(title: str, headers: tuple[str, ...], rows: list[list[str]], names: int) -> Table:
-    grid = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+def _table(title: str, headers: tuple[str, ...], rows: list[list[str]]) -> Table:
+    grid = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1, 0, 0),  # one space between columns: room for names at 80 columns
+    )
     for index, header in enumerate(headers):
-        # Names fold onto a second line when the screen is narrow; numbers never shrink.
-        grid.add_column(header, overflow="fold", no_wrap=index >= names)
+        # The name column folds when the screen is narrower still; numbers never shrink.
+        grid.add_column(header, overflow="fold", no_wrap=index > 0)
     for row in rows:
         grid.add_row(*row)
     return grid
 
 
+def _edge_rows(edges: list[dict[str, Any]]) -> list[list[str]]:
+    """Grouped by caller: a `caller →` line, then one indented line per callee with its numbers.
+
+    One name per line is what lets the table fit 80 columns with names as long as the demo's.
+    """
+    rows: list[list[str]] = []
+    caller = None
+    for edge in edges:
+        if _peer(edge["from"]) != caller:
+            caller = _peer(edge["from"])
+            rows.append([f"{caller} →", *[""] * (len(HEADERS) - 2)])
+        rows.append([f"  {_peer(edge['to'])}", *cells(edge)])
+    return rows
+
+
 def frame(data: dict[str, Any], footer: str) -> Group:
     """The two tables of one refresh, under a line saying what they cover."""
-    workloads = [[w["namespace"], w["name"], *cells(w)] for w in data["workloads"]]
-    edges = [[_peer(e["from"]), _peer(e["to"]), *cells(e)] for e in data["edges"]]
+    workloads = [[f"{w['namespace']}/{w['name']}", *cells(w)] for w in data["workloads"]]
     stamp = Text(f"smimesh top — window {data['window']} — {data['time']}{footer}", style="dim")
     return Group(
         stamp,
-        _table("Workloads (received)", HEADERS, workloads, names=2),
-        _table("Edges (sent)", EDGE_HEADERS, edges, names=2),
+        _table("Workloads (received)", ("WORKLOAD", *HEADERS[2:]), workloads),
+        _table("Edges (sent)", ("FROM → TO", *HEADERS[2:]), _edge_rows(data["edges"])),
     )
 
 
