@@ -53,7 +53,8 @@ def context_file() -> Path:
 
 
 def register_context(api_addr: str, run_dir: Path) -> bool:
-    """Remember that the control plane at `api_addr` keeps its token in `run_dir`.
+    """Remember that the control plane at `api_addr` keeps its token in `run_dir`, and that this is
+    the last run (`last-run.json`, kept after it stops).
 
     False if the context file cannot be written (a read-only home): the mesh still runs, and the
     CLI then needs `--token`/`SMIMESH_TOKEN`.
@@ -61,7 +62,9 @@ def register_context(api_addr: str, run_dir: Path) -> bool:
     contexts = _read_contexts()
     contexts[normalize_addr(api_addr)] = {"run_dir": str(Path(run_dir).resolve())}
     last_run = {"api_addr": normalize_addr(api_addr), "run_dir": str(Path(run_dir).resolve())}
-    return _write_json(context_file(), contexts) and _write_json(_last_run_file(), last_run)
+    registered = _write_json(context_file(), contexts)
+    _write_json(_last_run_file(), last_run)  # only `logs` reads it, and falls back to ./.smimesh
+    return registered
 
 
 def unregister_context(api_addr: str, run_dir: Path) -> bool:
