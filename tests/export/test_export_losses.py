@@ -71,6 +71,7 @@ def target(name: str, dest: str, sources: list[str], rules: str) -> str:
 ROOTS = docs(
     svc("web"), svc("web-v1", "web-v1"), svc("web-v2", "web-v2"), wl("web-v1", "web"), wl("web-v2", "web")
 )
+HTTP_ALL = "[{kind: HTTPRouteGroup, name: all}]"
 GET_ALL = group("all", "[{name: all, pathRegex: '/.*', methods: [GET]}]")
 POLICY = docs(svc("api"), wl("api", "api"), wl("client", "client"), svc("client"))
 
@@ -315,3 +316,23 @@ def test_unconditional_target_is_authorized_on_every_route_linkerd() -> None:
             p["spec"]["requiredAuthenticationRefs"][0]["name"]
         )
     assert sorted(by_route.values(), key=len) == [{"t2-sources"}, {"t1-sources", "t2-sources"}]
+
+
+def test_cli_policy_beside_the_routes_and_the_stdout_comment(tmp_path: Path) -> None:
+    (tmp_path / "in.yaml").write_text(docs(POLICY, GET_ALL, target("t", "api", ["client"], HTTP_ALL)))
+    plain = _run(tmp_path, "--to", "gateway-api", "-f", "in.yaml")
+    assert plain.returncode == 0 and plain.stdout.startswith(
+        "# smimesh export: 1 TrafficTarget(s) not exported"
+    )
+    with_policy = _run(tmp_path, "--to", "gateway-api", "--policy", "linkerd", "-f", "in.yaml", "--strict")
+    assert with_policy.returncode == 0, with_policy.stderr
+    kinds = {o["kind"] for o in yaml.safe_load_all(with_policy.stdout)}
+    assert kinds == {"Server", "HTTPRoute", "AuthorizationPolicy", "MeshTLSAuthentication"}
+    assert "SM8002" not in with_policy.stderr
+    assert _run(tmp_path, "--to", "istio", "--policy", "linkerd", "-f", "in.yaml").returncode == 2
+
+
+def test_cli_unreadable_input_is_an_error(tmp_path: Path) -> None:
+    done = _run(tmp_path, "--to", "istio", "-f", "missing.yaml")
+    assert done.returncode == 1 and "SM1001" in done.stderr and "missing.yaml" in done.stderr
+    assert _run(tmp_path, "--to", "istio").returncode == 2  # neither -f nor --from-mesh

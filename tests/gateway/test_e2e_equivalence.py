@@ -1,9 +1,9 @@
 """Equivalence under real traffic: the same client traffic through `smimesh up`, first with SMI
 TrafficSplits, then — switched live, while requests flow — with the HTTPRoutes `smimesh export --to
-gateway-api` produced from them: every request lands on the same backend (matched, unmatched,
-header and method matches, the catch-all back to the root), the weighted shares are the same (Pearson
-chi-square, p > 0.001, against the weights and between the two runs), and no request fails during the
-switch.
+gateway-api --from-mesh` produced from what the running mesh holds: every request lands on the same
+backend (matched, unmatched, header and method matches, the catch-all back to the root), the
+weighted shares are the same (Pearson chi-square, p > 0.001, against the weights and between the two
+runs), and no request fails during the switch.
 
 Two worlds in one mesh: `web`, the bookstore's shape (an 80/20 TrafficSplit over two versions), and
 `api`, a world with header matches (a header-matched split to v3, a method + path + header split to
@@ -188,8 +188,9 @@ def test_smi_and_exported_httproutes_route_every_request_alike(mesh: Mesh, tmp_p
     _check_smi_meaning(with_smi)
 
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "smimesh", "export", "--to", "gateway-api", "-f", str(mesh.directory)]
-    export = subprocess.run([*command, "--report", str(report)], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "smimesh", "export", "--to", "gateway-api", "--from-mesh"]
+    command += ["--api-addr", mesh.api, "--report", str(report)]  # what the running mesh holds
+    export = subprocess.run(command, capture_output=True, text=True, timeout=120, env=mesh.env)
     assert export.returncode == 0, export.stderr
     findings = [f for e in json.loads(report.read_text())["entries"] for f in e["findings"]]
     # the only losses: the TrafficTargets (no Gateway API access control; they stay SMI here)

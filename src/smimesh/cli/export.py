@@ -13,12 +13,15 @@ from pathlib import Path
 
 import click
 
+from smimesh.cli._client import client_options, open_client
 from smimesh.cli.output import dump_documents, emit_diagnostics, output_option, summary_line
 from smimesh.diagnostics import Diagnostic, ObjectRef, Severity, has_errors
 from smimesh.export import TARGETS, Output, export, is_pod_document, pod_group_of
-from smimesh.export.codes import SCHEMA
+from smimesh.export.codes import NO_GATEWAY_ACCESS, SCHEMA
+from smimesh.export.gateway import POLICY_FORMS
 from smimesh.resources import load_documents
-from smimesh.resources.reader import read_paths
+from smimesh.resources.document import Document
+from smimesh.resources.reader import read_paths, read_text
 from smimesh.settings import from_environment
 
 
@@ -29,10 +32,21 @@ from smimesh.settings import from_environment
     "--filename",
     "paths",
     multiple=True,
-    required=True,
     metavar="PATH",
     help="File or directory of manifests (SMI, Services, Workloads, and Deployments/Pods for the "
     "account-to-labels mapping); `-` reads standard input. Repeatable.",
+)
+@click.option(
+    "--from-mesh",
+    is_flag=True,
+    help="Read what the running control plane holds (`smimesh up`, through --api-addr) instead of files.",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(tuple(POLICY_FORMS)),
+    default=None,
+    help="With --to gateway-api: TrafficTargets in this mesh's form beside the routes "
+    "(Gateway API has no access control).",
 )
 @output_option(("yaml", "json"), default="yaml")
 @click.option(
@@ -51,13 +65,18 @@ from smimesh.settings import from_environment
     metavar="DIR",
     help="Validate the output against the CRDs in DIR (repeatable).",
 )
+@client_options
 def command(
     target: str,
     paths: tuple[str, ...],
+    from_mesh: bool,
+    policy: str | None,
     output: str,
     report_file: Path | None,
     strict: bool,
     schema_dirs: tuple[Path, ...],
+    api_addr: str,
+    token: str | None,
 ) -> None:
     """Export SMI objects to another mesh's API, with a report of what changed.
 
@@ -65,24 +84,58 @@ def command(
     version is read). Objects go to stdout, ready for `kubectl apply -f -`; the report (per source
     object: what it became, every loss and note with a code; `smimesh explain-code SM8102`) goes to
     stderr. Istio and Linkerd select pods by labels: give the Workloads or Deployments/Pods too.
+    Read files (-f) or, with --from-mesh, what a running `smimesh up` holds.
 
     \b
     Examples:
       smimesh export --to gateway-api -f manifests/ > routes.yaml
+      smimesh export --to gateway-api --policy linkerd -f manifests/ | kubectl apply -f -
       smimesh export --to istio -f manifests/ -f deployments/ --report review.txt --strict
+      smimesh export --to consul --from-mesh
     """
-    read = read_paths(paths, from_environment())
-    pods = [g for doc in read.documents if is_pod_document(doc.data) and (g := pod_group_of(doc.data))]
-    loaded = load_documents([d for d in read.documents if not is_pod_document(d.data)])
-    result = export(loaded.snapshot(), target, pods)
+    if bool(paths) == from_mesh:
+        raise click.UsageError("give the input with -f PATH or --from-mesh (one of them)")
+    if policy and target != "gateway-api":
+        raise click.UsageError(f"--policy goes with --to gateway-api; --to {target} has its own policy form")
+    documents, problems = _from_mesh(api_addr, token) if from_mesh else _from_files(paths)
+    pods = [g for doc in documents if is_pod_document(doc.data) and (g := pod_group_of(doc.data))]
+    loaded = load_documents([d for d in documents if not is_pod_document(d.data)])
+    problems += loaded.diagnostics
+    result = export(loaded.snapshot(), target, pods, policy=policy)
     if schema_dirs:
         _check_schemas(result, schema_dirs)
-    if result.objects:
-        click.echo(dump_documents(result.objects, output), nl=output == "json")
+    header = _header(result, output)
+    if result.objects or header:
+        body = dump_documents(result.objects, output) if result.objects else ""
+        click.echo(header + body, nl=output == "json")
     findings = _finalised(result, strict)
-    _write_report(result, findings, loaded.diagnostics, report_file)
-    failed = has_errors(loaded.diagnostics) or has_errors(findings)
+    _write_report(result, findings, problems, report_file)
+    failed = has_errors(problems) or has_errors(findings)
     raise SystemExit(1 if failed else 0)
+
+
+def _from_files(paths: tuple[str, ...]) -> tuple[list[Document], list[Diagnostic]]:
+    read = read_paths(paths, from_environment())
+    return read.documents, list(read.diagnostics)
+
+
+def _from_mesh(api_addr: str, token: str | None) -> tuple[list[Document], list[Diagnostic]]:
+    with open_client(api_addr, token) as client:
+        items = client.resources(None)
+    text = dump_documents([item["object"] for item in items], "yaml")
+    read = read_text(text, f"<mesh {api_addr}>")
+    return read.documents, list(read.diagnostics)
+
+
+def _header(result: Output, output: str) -> str:
+    """A YAML comment (kubectl ignores it) when access control was left out for lack of a standard."""
+    left_out = sum(d.code == NO_GATEWAY_ACCESS for d in result.findings)
+    if output != "yaml" or not left_out:
+        return ""
+    return (
+        f"# smimesh export: {left_out} TrafficTarget(s) not exported: Gateway API has no access-control "
+        "standard.\n# Add --policy istio or --policy linkerd for them in that mesh's form.\n"
+    )
 
 
 def _check_schemas(result: Output, directories: tuple[Path, ...]) -> None:

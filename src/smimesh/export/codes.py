@@ -33,9 +33,9 @@ NO_GATEWAY_ACCESS = _code(
     "Access control has no Gateway API standard",
     LOSS,
     """Gateway API (GAMMA) routes traffic but has no standard access-control object yet, so a
-    TrafficTarget cannot be exported to `--to gateway-api`. Export the same files with `--to istio`
-    (AuthorizationPolicy) or `--to linkerd` (Server, HTTPRoute, AuthorizationPolicy,
-    MeshTLSAuthentication) for the policy, and apply those beside the HTTPRoutes.""",
+    TrafficTarget cannot be exported to `--to gateway-api` alone. Add `--policy istio`
+    (AuthorizationPolicy) or `--policy linkerd` (Server, HTTPRoute, AuthorizationPolicy,
+    MeshTLSAuthentication): both meshes read GAMMA HTTPRoutes, and the policy comes out beside them.""",
 )
 UNUSED = _code(
     "SM8003",

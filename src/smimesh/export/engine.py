@@ -42,7 +42,10 @@ _SPLIT_DROPS = {
 }
 
 
-def export(snapshot: InputSnapshot, target: str, pods: Sequence[PodGroup] = ()) -> Output:
+def export(
+    snapshot: InputSnapshot, target: str, pods: Sequence[PodGroup] = (), *, policy: str | None = None
+) -> Output:
+    """`policy` ("istio" | "linkerd", gateway-api only): the access-control form beside the routes."""
     world = World.build(snapshot, pods)
     out = Output(target)
     for resource in snapshot:
@@ -50,7 +53,10 @@ def export(snapshot: InputSnapshot, target: str, pods: Sequence[PodGroup] = ()) 
     for diag in world.model.diagnostics:
         if diag.code in _SPLIT_DROPS:
             out.report(diag.object, _as_loss(diag))
-    EXPORTERS[target](world, out)
+    if target == "gateway-api":
+        export_gateway(world, out, policy)
+    else:
+        EXPORTERS[target](world, out)
     _note_unused(snapshot, out)
     _check_rules(out)
     return out

@@ -33,6 +33,11 @@ def export_istio(world: World, out: Output) -> None:
     roots = sorted({root for root, _ in world.model.splits})
     for root in roots:
         _virtual_service(world, root, out)
+    export_istio_access(world, out)
+
+
+def export_istio_access(world: World, out: Output) -> None:
+    """The AuthorizationPolicies alone (also beside Gateway API routes: `--to gateway-api --policy istio`)."""
     for policy in world.model.policies:
         _authorization_policy(world, policy, out)
     for namespace in sorted({p.namespace for p in world.pods} | {k.namespace for k in world.model.services}):

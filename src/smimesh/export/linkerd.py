@@ -62,6 +62,11 @@ class ServerRoutes:
 
 def export_linkerd(world: World, out: Output) -> None:
     export_splits(world, out)
+    export_linkerd_access(world, out)
+
+
+def export_linkerd_access(world: World, out: Output) -> None:
+    """The policy.linkerd.io objects alone (what `--to gateway-api --policy linkerd` adds to the routes)."""
     servers: dict[tuple[str, str], ServerRoutes] = {}
     for policy in world.model.policies:
         _policy(world, policy, servers, out)
