@@ -27,6 +27,7 @@ from smimesh.mesh.model import (
     Protocol,
     ServiceKey,
 )
+from smimesh.resources.envoy_limits import envoy_path_regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class AccessVerdict:
 def path_pattern(regex: str, full: bool) -> str:
     """The RE2 pattern Envoy and `explain` full-match on the path: `regex` itself (OSM's whole-path
     reading) or `(?:regex).*` (start-anchored, end-open: the spec's reading)."""
-    return f"(?:{regex})" if full else f"(?:{regex}).*"
+    return f"(?:{regex})" if full else envoy_path_regex(regex)
 
 
 def _path_matches(regex: str, path: str, full: bool) -> bool:

@@ -257,6 +257,16 @@ BAD_HEADER_REGEX = _code(
     """Header conditions match
     the header value against an RE2 regex (whole value). See SM3010 for what RE2 does not support.""",
 )
+REGEX_TOO_COMPLEX = _code(
+    "SM3018",
+    "Regex too complex for Envoy",
+    E,
+    """Envoy compiles every route regex with RE2 and refuses one whose
+    compiled program is larger than 100 (RE2 "program size"), which rejects the whole route update.
+    A path regex is measured as Envoy gets it, `(?:REGEX).*`. Large counted repetitions
+    (`[a-z]{1,64}`) and long alternations grow the program fastest: use `+` or `*` instead of counts,
+    or split the condition into several matches.""",
+)
 BAD_HEADER_NAME = _code(
     "SM3012",
     "Invalid header name",
@@ -379,6 +389,23 @@ FOREIGN_SPLIT_SERVICE = _code(
     namespace, and so does smimesh: the namespace part may only repeat the split's namespace (as OSM's
     manifests do), never reach into another. Create the TrafficSplit in the Service's namespace, or name a
     Service of the split's namespace.""",
+)
+WEIGHT_TOO_LARGE = _code(
+    "SM3036",
+    "Weight larger than Envoy accepts",
+    E,
+    """Envoy carries each TrafficSplit weight as a 32-bit
+    unsigned number: a weight above 4294967295 (after conversion: a v1alpha1 quantity counts in
+    thousandths, `5M` is 5000000000) cannot be sent to any sidecar. Weights are relative: scale them
+    all down keeping the ratio, e.g. 90 and 10.""",
+)
+WEIGHT_SUM_TOO_LARGE = _code(
+    "SM3037",
+    "Weights add up to more than Envoy accepts",
+    E,
+    """Envoy refuses a route whose weighted backends add up to more than 4294967295, and with
+    it the whole route configuration of every sidecar that sees the split. Weights are relative:
+    scale them all down keeping the ratio, e.g. 4 and 1 instead of 4000000000 and 1000000000.""",
 )
 FOREIGN_DESTINATION = _code(
     "SM3040",

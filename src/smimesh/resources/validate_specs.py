@@ -1,8 +1,9 @@
 """Semantic checks of the SMI route and split kinds: HTTPRouteGroup, TCPRoute/UDPRoute, TrafficSplit.
 
-Owns RE2 validity of `pathRegex` and header regexes (what Envoy would NACK), unique match names,
-header names and duplicates, redundant methods, duplicate ports, split service names, duplicate or
-self-referencing backends and negative weights. Each check reads the document as written (any version).
+Owns RE2 validity and size of `pathRegex` and header regexes (what Envoy would NACK), unique match
+names, header names and duplicates, redundant methods, duplicate ports, split service names, duplicate
+or self-referencing backends, negative weights and weights past Envoy's limits (`envoy_limits`). Each
+check reads the document as written (any version).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic
 from smimesh.resources import codes, dns
 from smimesh.resources.checker import Checker, Path, re2_error
+from smimesh.resources.envoy_limits import UINT32_MAX, envoy_path_regex, regex_too_large
 from smimesh.resources.split import local_service_name, parse_service_ref
 
 
@@ -48,6 +50,10 @@ def _path_regex(c: Checker, path: Path, regex: Any) -> Iterator[Diagnostic]:
                 regex,
                 "an RE2 regex (no look-around, no back-references)",
                 "rewrite without (?=, (?!, (?<=, (?<! and \\1; Envoy would reject it",
+            )
+        elif problem := regex_too_large(envoy_path_regex(regex)):
+            yield _too_complex(
+                c, (*path, "pathRegex"), f"pathRegex {envoy_path_regex(regex)!r}", problem, regex
             )
 
 
@@ -111,6 +117,19 @@ def _header(c: Checker, where: Path, name: str, value: Any, seen: dict[str, str]
             "an RE2 regex",
             "RE2 has no look-around and no back-references",
         )
+    elif isinstance(value, str) and (problem := regex_too_large(value)):
+        yield _too_complex(c, where, f"regex for header {name!r}", problem, value)
+
+
+def _too_complex(c: Checker, path: Path, what: str, problem: str, value: str) -> Diagnostic:
+    return c.report(
+        codes.REGEX_TOO_COMPLEX,
+        f"{what}: {problem}",
+        path,
+        value,
+        "a regex whose RE2 program size is at most 100",
+        "use + or * instead of counted repetitions like {1,64}, or split it into several matches",
+    )
 
 
 def port_matches(c: Checker) -> Iterator[Diagnostic]:
@@ -139,6 +158,7 @@ def split(c: Checker) -> Iterator[Diagnostic]:
         yield from _backend(c, (*path, "service"), name, root, seen)
         yield from _weight(c, (*path, "weight"), backend.get("weight"))
         seen.add(name)
+    yield from _envoy_weights(c)
 
 
 def _backend(c: Checker, where: Path, name: str, root: str | None, seen: set[str]) -> Iterator[Diagnostic]:
@@ -191,3 +211,35 @@ def _weight(c: Checker, path: Path, weight: Any) -> Iterator[Diagnostic]:
     )
     if negative:
         yield c.report(codes.NEGATIVE_WEIGHT, "weight is negative", path, weight, "0 or more")
+
+
+def _envoy_weights(c: Checker) -> Iterator[Diagnostic]:
+    """Each weight, and their sum, within Envoy's uint32 (weights as the hub holds them: a v1alpha1
+    quantity is already its milli-value). The sum of all backends bounds every route's sum."""
+    weights = [backend.weight for backend in getattr(c.resource.spec, "backends", ())]
+    for index, weight in enumerate(weights):
+        if weight > UINT32_MAX:
+            path = ("spec", "backends", index, "weight")
+            yield c.report(
+                codes.WEIGHT_TOO_LARGE,
+                f"weight {_as_sent(c, path, weight)}is more than Envoy accepts",
+                path,
+                c.get(path),
+                f"at most {UINT32_MAX}",
+                "weights are relative: scale them all down keeping the ratio, e.g. 90 and 10",
+            )
+    if all(w <= UINT32_MAX for w in weights) and sum(weights) > UINT32_MAX:
+        yield c.report(
+            codes.WEIGHT_SUM_TOO_LARGE,
+            f"the weights add up to {sum(weights)}; Envoy refuses a route whose weights add up to more",
+            ("spec", "backends"),
+            " + ".join(map(str, weights)),
+            f"a sum of at most {UINT32_MAX}",
+            "weights are relative: scale them all down keeping the ratio, e.g. 4 and 1",
+        )
+
+
+def _as_sent(c: Checker, path: Path, weight: int) -> str:
+    """How the value reads once converted, when that differs from what the user wrote."""
+    written = c.get(path)
+    return "" if written == weight else f"{written!r} (= {weight} after conversion) "

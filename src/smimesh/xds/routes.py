@@ -23,6 +23,7 @@ from smimesh.mesh.model import HttpMatch, ServiceKey
 from smimesh.mesh.names import service_hostnames
 from smimesh.mesh.split import SplitRoute
 from smimesh.mesh.view import OutboundPort, OutboundService, OutboundSpec
+from smimesh.resources.envoy_limits import envoy_path_regex
 from smimesh.xds import names
 
 UNKNOWN_HOST_BODY = (
@@ -59,7 +60,7 @@ def route_match(match: HttpMatch) -> rc.RouteMatch:
     """SPEC-DIGEST §8 A3: the path regex is start-anchored, end-open, query excluded: `(?:re).*`."""
     headers = header_matchers(match)
     if match.path_regex:
-        return rc.RouteMatch(safe_regex=_regex(f"(?:{match.path_regex}).*"), headers=headers)
+        return rc.RouteMatch(safe_regex=_regex(envoy_path_regex(match.path_regex)), headers=headers)
     return rc.RouteMatch(prefix="/", headers=headers)
 
 
