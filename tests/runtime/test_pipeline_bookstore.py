@@ -19,14 +19,7 @@ from smimesh.testing import bookstore
 from smimesh.testing.ads_client import AdsClient
 from smimesh.xds import type_urls as T
 
-SPLIT_50_50 = """
-apiVersion: split.smi-spec.io/v1alpha4
-kind: TrafficSplit
-metadata: {name: bookstore, namespace: bookstore}
-spec:
-  service: bookstore
-  backends: [{service: bookstore-v1, weight: 50}, {service: bookstore-v2, weight: 50}]
-"""
+SPLIT_50_50 = bookstore.SPLIT_TEMPLATE % (50, 50)
 
 
 class ListStore:

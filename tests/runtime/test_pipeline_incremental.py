@@ -21,14 +21,7 @@ kind: Service
 metadata: {name: lonely, namespace: elsewhere}
 spec: {selector: {app: nobody}, ports: [{port: 80}]}
 """
-SPLIT = """
-apiVersion: split.smi-spec.io/v1alpha4
-kind: TrafficSplit
-metadata: {name: bookstore, namespace: bookstore}
-spec:
-  service: bookstore
-  backends: [{service: bookstore-v1, weight: %d}, {service: bookstore-v2, weight: %d}]
-"""
+SPLIT = bookstore.SPLIT_TEMPLATE
 
 
 class ListStore:

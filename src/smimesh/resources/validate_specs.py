@@ -216,7 +216,8 @@ def _weight(c: Checker, path: Path, weight: Any) -> Iterator[Diagnostic]:
 def _envoy_weights(c: Checker) -> Iterator[Diagnostic]:
     """Each weight, and their sum, within Envoy's uint32 (weights as the hub holds them: a v1alpha1
     quantity is already its milli-value). The sum of all backends bounds every route's sum."""
-    weights = [backend.weight for backend in getattr(c.resource.spec, "backends", ())]
+    spec = getattr(c.resource, "spec", None)
+    weights = [backend.weight for backend in getattr(spec, "backends", ())]
     for index, weight in enumerate(weights):
         if weight > UINT32_MAX:
             path = ("spec", "backends", index, "weight")

@@ -20,13 +20,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
-from smimesh.diagnostics import Diagnostic, ObjectRef, Severity, register
+from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, register
 from smimesh.mesh import build_model as _build_model
 from smimesh.mesh import proxy_view as _proxy_view
 from smimesh.mesh.impact import affected_nodes
+from smimesh.resources import InputSnapshot, ResourceKey
 from smimesh.runtime.debounce import Debouncer, wait_until_due
+from smimesh.runtime.quarantine import Quarantine
 from smimesh.server.cache import SnapshotCache
 from smimesh.settings import Settings
 from smimesh.xds import generate as _generate
@@ -51,9 +54,10 @@ GENERATION_FAILED = register(
     "SM7202",
     "Config generation failed for a sidecar",
     Severity.ERROR,
-    """Building the Envoy configuration of a sidecar raised an internal error. The sidecar keeps its
-    last good configuration and the other sidecars are unaffected. This is a bug in smimesh; please
-    report it with the manifests that caused it.""",
+    """Building the Envoy configuration of a sidecar raised an internal error that no recently changed
+    object explains (otherwise that object is held back: SM7204). The sidecar keeps its last good
+    configuration (`smimesh proxy-status` shows it as ERROR) and the other sidecars are unaffected.
+    This is a bug in smimesh; please report it with the manifests that caused it.""",
 )
 MODEL_FAILED = register(
     "SM7203",
@@ -62,6 +66,18 @@ MODEL_FAILED = register(
     """Building the mesh model from the resources in force raised an internal error. Every sidecar
     keeps its last good configuration; the next change is tried again. This is a bug in smimesh;
     please report it with the manifests that caused it.""",
+)
+
+
+HELD_BACK = register(
+    "SM7204",
+    "Object held back: its Envoy config cannot be generated",
+    Severity.ERROR,
+    """Turning this object into Envoy configuration failed (the message says how), so smimesh keeps
+    its last good version in force, or leaves it out if it never had one, and every sidecar gets its
+    new configuration without it. Fix the object (or delete it): the next version is tried at once.
+    `smimesh validate` knows Envoy's limits; if it accepts an object that fails here, please report
+    it as a bug with the manifest.""",
 )
 
 
@@ -117,8 +133,12 @@ class Pipeline:
         self._wake = asyncio.Event()
         self._oldest_change: float | None = None
         self._instances: tuple[Any, ...] = ()
+        self._pass_instances: tuple[Any, ...] = ()  # the instances the running pass builds for
         self._views: dict[str, Any] = {}
         self._reported: set[Diagnostic] = set()
+        self._quarantine = Quarantine()
+        self._effective: Any = None  # what the model was built from (store minus held-back objects)
+        self._failed: dict[str, Diagnostic] = {}  # node -> why its config failed in the last pass
         self.model: Any = None
         # The instances the config in the cache was computed from (set once a pass has finished):
         # an instance is an endpoint in the sidecars' config only once it is here with its labels.
@@ -183,25 +203,62 @@ class Pipeline:
 
     def _rebuild_steps(self, changed_at: float) -> Iterator[None]:
         started = time.perf_counter()
-        snapshot = self.store.snapshot()
-        instances = self._instances  # set_instances may replace them while this pass yields
-        self.model = self._build_model(snapshot, instances, trust_domain=self.settings.trust_domain)
+        stored = self.store.snapshot()
+        self._pass_instances = self._instances  # set_instances may replace them while this pass yields
         base, self._base_model = self._base_model, None  # stays None if this pass does not finish
-        problems: list[Diagnostic] = []
-        nodes = [str(instance.node_id) for instance in instances]
-        for index, node_id in enumerate(self._nodes_to_refresh(base, nodes), 1):
-            problems += self._refresh_node(node_id, changed_at)
-            if index % _CHUNK == 0:
-                yield
+        nodes = [str(instance.node_id) for instance in self._pass_instances]
+        self._build(stored)
+        yield from self._refresh(self._nodes_to_refresh(base, nodes), changed_at)
+        if self._failed and self._hold_back_culprits(stored):  # again, without the culprits
+            self._build(stored)
+            yield from self._refresh(nodes, changed_at)
         for gone in set(self._views) - set(nodes):
             del self._views[gone]
             self.cache.clear(gone)
+        problems = [*self._failed.values(), *self._held_diagnostics(stored)]
         self._set_diagnostics([*getattr(self.model, "diagnostics", ()), *problems])
-        self._base_model = self.model if not problems else None
-        self.published_instances = instances
+        self._base_model = self.model if not self._failed else None
+        if not self._failed and isinstance(self._effective, InputSnapshot):
+            self._quarantine.remember_good(self._effective)
+        self.published_instances = self._pass_instances
         self.stats.builds += 1
         self.stats.last_build_s = time.perf_counter() - started
         self.built.set()
+
+    def _build(self, stored: Any) -> None:
+        """The model of what is in force: the store's resources minus the objects held back."""
+        quarantined = isinstance(stored, InputSnapshot)
+        self._effective = self._quarantine.effective(stored) if quarantined else stored
+        self.model = self._model_of(self._effective)
+
+    def _model_of(self, snapshot: Any) -> Any:
+        return self._build_model(snapshot, self._pass_instances, trust_domain=self.settings.trust_domain)
+
+    def _refresh(self, nodes: list[str], changed_at: float) -> Iterator[None]:
+        self._failed = {}
+        for index, node_id in enumerate(nodes, 1):
+            self._refresh_node(node_id, changed_at)
+            if index % _CHUNK == 0:
+                yield
+
+    def _hold_back_culprits(self, stored: Any) -> bool:
+        """Blame the objects whose change made a sidecar's config fail; True if any is now held back."""
+        if not isinstance(stored, InputSnapshot):
+            return False
+        node_id, failure = next(iter(self._failed.items()))
+        culprits = self._quarantine.find_culprits(stored, partial(self._generates, node_id))
+        if culprits:
+            reason = failure.message.split(": ", 2)[-1]  # the error, without "sidecar X: title"
+            self._quarantine.hold(stored, culprits, reason)
+        return bool(culprits)
+
+    def _generates(self, node_id: str, snapshot: InputSnapshot) -> bool:
+        """A trial build: does `node_id`'s config generate (consistently) from `snapshot`?"""
+        try:
+            built = Snapshot.build(self._generate(self._proxy_view(self._model_of(snapshot), node_id)))
+        except Exception:  # what we are looking for: this snapshot still fails
+            return False
+        return not built.consistency_errors()
 
     def _nodes_to_refresh(self, base: Any, nodes: list[str]) -> list[str]:
         """Every node, or (after a complete pass without problems) the affected ones and any node
@@ -213,24 +270,43 @@ class Pipeline:
         self.stats.proxies_skipped += len(nodes) - len(chosen)
         return chosen
 
-    def _refresh_node(self, node_id: str, changed_at: float) -> list[Diagnostic]:
+    def _refresh_node(self, node_id: str, changed_at: float) -> None:
         try:
             view = self._proxy_view(self.model, node_id)
             if node_id in self._views and self._views[node_id] == view:
                 self.stats.proxies_unchanged += 1
-                return []
+                return
             snapshot = Snapshot.build(self._generate(view), changed_at=changed_at)
         except Exception as error:  # a generator bug must not take the other proxies down
-            log.exception("config generation failed for %s", node_id)
-            return [_diagnostic(GENERATION_FAILED.code, node_id, f"{type(error).__name__}: {error}")]
+            log.debug("config generation failed for %s", node_id, exc_info=True)  # no traceback for users
+            detail = f"{type(error).__name__}: {error}"
+            self._failed[node_id] = _diagnostic(GENERATION_FAILED, node_id, detail)
+            return
         errors = snapshot.consistency_errors()
         if errors:
             self.stats.snapshots_refused += 1
-            return [_diagnostic(INCONSISTENT_SNAPSHOT.code, node_id, "; ".join(map(str, errors)))]
+            self._failed[node_id] = _diagnostic(INCONSISTENT_SNAPSHOT, node_id, "; ".join(map(str, errors)))
+            return
         self._views[node_id] = view
         self.stats.proxies_recomputed += 1
         self.cache.set_snapshot(node_id, snapshot)
-        return []
+
+    def _held_diagnostics(self, stored: Any) -> list[Diagnostic]:
+        held = self._quarantine
+        return [
+            _held_back(key, stored.location(key), held.reasons.get(key, ""), key in held.last_good)
+            for key in held.held
+        ]
+
+    @property
+    def failed_nodes(self) -> dict[str, str]:
+        """Sidecars whose current config could not be generated (they keep their last one): why."""
+        return {node: d.message for node, d in self._failed.items()}
+
+    @property
+    def held_back(self) -> dict[str, str]:
+        """Objects held back (`Kind/ns/name`): why their config cannot be generated."""
+        return {str(key): reason for key, reason in self._quarantine.reasons.items()}
 
     def _set_diagnostics(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
@@ -240,11 +316,22 @@ class Pipeline:
             self._report(fresh)
 
 
-def _diagnostic(code: str, node_id: str, detail: str) -> Diagnostic:
-    title = INCONSISTENT_SNAPSHOT.title if code == INCONSISTENT_SNAPSHOT.code else GENERATION_FAILED.title
+def _diagnostic(info: Any, node_id: str, detail: str) -> Diagnostic:
     return Diagnostic(
-        code,
-        f"{title} for sidecar {node_id}: {detail}",
+        info.code,
+        f"sidecar {node_id}: {info.title.lower()}: {detail}",
+        location=Location(f"sidecar {node_id}"),
         object=ObjectRef("Sidecar", name=node_id),
-        hint="the sidecar keeps its last good configuration",
+        hint="the sidecar keeps its last good configuration; the other sidecars are unaffected",
+    )
+
+
+def _held_back(key: ResourceKey, location: Location, reason: str, had_good: bool) -> Diagnostic:
+    kept = "its last good version stays in force" if had_good else "it is left out (it never worked)"
+    return Diagnostic(
+        HELD_BACK.code,
+        f"{key}: its Envoy config cannot be generated ({reason}); {kept}",
+        location=location,
+        object=ObjectRef(key.kind, key.namespace, key.name),
+        hint="fix or delete it: every other object is in force; `smimesh validate` names the field",
     )

@@ -128,6 +128,18 @@ spec:
 """
 
 
+# The bookstore TrafficSplit with other weights: `SPLIT_TEMPLATE % (v1, v2)` (`world(..., replace=
+# ["TrafficSplit/bookstore"])` swaps it in).
+SPLIT_TEMPLATE = """
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: bookstore, namespace: bookstore}
+spec:
+  service: bookstore
+  backends: [{service: bookstore-v1, weight: %d}, {service: bookstore-v2, weight: %d}]
+"""
+
+
 def load_world(text: str) -> list[Resource]:
     """Hub resources from multi-document YAML (test input is trusted: errors raise)."""
     return [decode(doc) for doc in yaml.safe_load_all(text) if doc]
