@@ -33,7 +33,7 @@ from smimesh.api.metrics_routes import PREFIX as METRICS_PREFIX
 from smimesh.api.metrics_routes import MetricsQueryLike
 from smimesh.api.metrics_routes import routes as metrics_routes
 from smimesh.api.openapi import openapi_document
-from smimesh.api.protocols import StoreLike, SyncStateLike
+from smimesh.api.protocols import DeliveryLike, StoreLike, SyncStateLike
 from smimesh.mesh.explain_query import ExplainQuery
 from smimesh.settings import Settings
 
@@ -54,6 +54,7 @@ class ApiContext:
     status: Callable[[], dict[str, Any]] | None = None
     proxy_admin: Callable[[str], str | None] | None = None
     explain: Callable[[ExplainQuery], dict[str, Any]] | None = None
+    delivery: DeliveryLike | None = None
 
 
 def create_app(
@@ -67,12 +68,14 @@ def create_app(
     settings: Settings | None = None,
     metrics_query: MetricsQueryLike | None = None,
     explain: Callable[[ExplainQuery], dict[str, Any]] | None = None,
+    delivery: DeliveryLike | None = None,
 ) -> Starlette:
     """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address;
     `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`);
-    `explain(query)` answers `/api/v1/explain` (UsageError for a query the mesh cannot resolve)."""
+    `explain(query)` answers `/api/v1/explain` (UsageError for a query the mesh cannot resolve);
+    `delivery` lets `POST /api/v1/apply?wait=SECONDS` report whether the sidecars took the change."""
     ctx = ApiContext(
-        store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin, explain
+        store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin, explain, delivery
     )
     routes: list[BaseRoute] = [
         Route("/healthz", _open(healthz)),

@@ -48,9 +48,13 @@ class ApiClient:
 
     # ---- calls ----------------------------------------------------------------------------
 
-    def apply(self, text: str) -> dict[str, Any]:
+    def apply(self, text: str, *, wait_s: float = 0.0) -> dict[str, Any]:
+        """Apply; with `wait_s`, the answer also says whether the sidecars took it (`delivery`)."""
         headers = {"Content-Type": "application/yaml"}
-        return self._call("POST", "/api/v1/apply", content=text.encode("utf-8"), headers=headers)
+        params = {"wait": f"{wait_s:g}"} if wait_s else None
+        body, timeout = text.encode("utf-8"), TIMEOUT_S + wait_s
+        path = "/api/v1/apply"
+        return self._call("POST", path, content=body, headers=headers, params=params, timeout=timeout)
 
     def resources(self, kind: str | None = None, namespace: str | None = None) -> list[dict[str, Any]]:
         path = "/api/v1/resources" + (f"/{quote(kind, safe='')}" if kind else "")

@@ -39,3 +39,11 @@ class SyncStateLike(Protocol):
     """`server.sync.SyncState` as the API sees it: one JSON-able row per proxy."""
 
     def rows(self) -> list[dict[str, Any]]: ...
+
+
+class DeliveryLike(Protocol):
+    """`runtime.delivery.DeliveryWatch`: did an apply reach the sidecars (`?wait=` on apply)."""
+
+    def begin(self) -> Any: ...
+
+    async def finish(self, begun: Any, keys: Sequence[Any], timeout_s: float) -> dict[str, Any]: ...

@@ -44,10 +44,18 @@ async def apply(request: Request) -> Response:
     except UnicodeDecodeError as exc:
         problem = errors.problem(errors.BODY_NOT_TEXT.code, f"body is not UTF-8 ({exc.reason})")
         return errors.error_response(400, "request body is not UTF-8 text", [problem])
-    return await apply_text(ctx, text)
+    return await apply_text(ctx, text, wait_s=_wait(request))
 
 
-async def apply_text(ctx: ApiContext, text: str) -> Response:
+def _wait(request: Request) -> float:
+    """`?wait=SECONDS`: how long to wait for the sidecars to take the change (0 = do not), ≤ 60."""
+    try:
+        return min(60.0, max(0.0, float(request.query_params.get("wait", "0"))))
+    except ValueError:
+        return 0.0
+
+
+async def apply_text(ctx: ApiContext, text: str, *, wait_s: float = 0.0) -> Response:
     from smimesh.resources import load_text
 
     result = load_text(text, source="<api>", settings=ctx.settings, references=False)
@@ -59,6 +67,7 @@ async def apply_text(ctx: ApiContext, text: str) -> Response:
         return errors.error_response(400, "nothing to apply", [problem, *diagnostics])
     diagnostics += reference_warnings(ctx, result.objects)
     actions = [_action(ctx, obj) for obj in result.objects]
+    begun = ctx.delivery.begin() if ctx.delivery is not None and wait_s else None
     refusals = await ctx.store.apply(result.objects, API_ORIGIN)
     if has_errors(refusals):
         message = "some objects are defined by files; nothing was applied"
@@ -67,7 +76,11 @@ async def apply_text(ctx: ApiContext, text: str) -> Response:
         {**_identity(obj.key), "action": action} for obj, action in zip(result.objects, actions, strict=True)
     ]
     warnings = [d.to_dict() for d in [*diagnostics, *refusals]]
-    return JSONResponse({"applied": applied, "diagnostics": warnings})
+    answer: dict[str, Any] = {"applied": applied, "diagnostics": warnings}
+    if ctx.delivery is not None and wait_s:
+        keys = [obj.key for obj in result.objects]
+        answer["delivery"] = await ctx.delivery.finish(begun, keys, wait_s)
+    return JSONResponse(answer)
 
 
 def reference_warnings(ctx: ApiContext, objects: list[Any]) -> list[Diagnostic]:

@@ -2,7 +2,9 @@
 
 All the files named are sent as ONE request, so the apply is all-or-nothing across them (the API
 stores nothing if any document has an error). The problems come back located in the combined
-text; they are mapped back to each file's own name and line before they are printed.
+text; they are mapped back to each file's own name and line before they are printed. Then it waits
+(`--wait`, default 10 s) for the sidecars to take the change: a sidecar that refused it (NACK), a
+sidecar whose config could not be generated, or an applied object held back makes it exit 1.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from smimesh.api.errors import diagnostic_from_dict
+from smimesh.cli import delivery
 from smimesh.cli._client import client_options, emit, open_client
 from smimesh.cli.output import render_text
 from smimesh.diagnostics import Diagnostic, Location
-from smimesh.errors import ApiError, UsageError
+from smimesh.errors import ApiError, SmimeshError, UsageError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -85,31 +89,63 @@ def _manifests(path: Path) -> list[Path]:
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json", "yaml"]), default="text", show_default=True
 )
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0, 60),
+    default=10.0,
+    show_default=True,
+    help="seconds to wait for every sidecar to take the change (0: do not wait)",
+)
 @client_options
-def command(paths: tuple[str, ...], output: str, api_addr: str, token: str | None) -> None:
+def command(paths: tuple[str, ...], output: str, wait_s: float, api_addr: str, token: str | None) -> None:
     """Create or update resources in the running control plane (all or nothing).
+
+    Then waits for the sidecars to take the change. Exit 1 when it cannot be delivered: a sidecar
+    refused the new config (Envoy's error is printed), a sidecar's config could not be generated,
+    or an applied object is held back; sidecars still silent after --wait are only a warning.
 
     \b
     Examples:
       smimesh apply -f split.yaml
       smimesh apply -f manifests/            # every .yaml/.yml/.json below it
       cat split.yaml | smimesh apply -f -
+      smimesh apply -f split.yaml --wait 0   # do not wait for the sidecars
     """
     bundle = read_bundle(paths)
     if not bundle.text.strip():
         raise UsageError("nothing to apply: the files are empty")
     with open_client(api_addr, token) as client:
         try:
-            answer = client.apply(bundle.text)
+            answer = client.apply(bundle.text, wait_s=wait_s)
         except ApiError as exc:
             if exc.diagnostics:
                 click.echo(render_text([bundle.locate(d) for d in exc.diagnostics]), err=True)
             raise ApiError(exc.message, status=exc.status, hint=exc.hint) from None
     if output != "text":
         emit(answer, output)
+    else:
+        for item in answer.get("applied", []):
+            click.echo(f"{item['kind']} {item['namespace']}/{item['name']} {item['action']}")
+        warnings = [bundle.locate(diagnostic_from_dict(raw)) for raw in answer.get("diagnostics", [])]
+        if warnings:
+            click.echo(render_text(warnings), err=True)
+    report_delivery(answer.get("delivery"), wait_s)
+
+
+def report_delivery(report: dict[str, Any] | None, wait_s: float) -> None:
+    """What did not reach the sidecars, on stderr; exit 1 (SmimeshError) if the change cannot be."""
+    if not report:
         return
-    for item in answer.get("applied", []):
-        click.echo(f"{item['kind']} {item['namespace']}/{item['name']} {item['action']}")
-    warnings = [bundle.locate(diagnostic_from_dict(raw)) for raw in answer.get("diagnostics", [])]
-    if warnings:
-        click.echo(render_text(warnings), err=True)
+    for line in delivery.problem_lines(report):
+        click.echo(f"  {line}", err=True)
+    if report.get("pending"):
+        silent = ", ".join(report["pending"])
+        click.echo(
+            f"warning: no answer within {wait_s:g} s from: {silent} (see `smimesh proxy-status`)", err=True
+        )
+    if not report.get("delivered", True):
+        raise SmimeshError(
+            "the change was stored but did not reach every sidecar",
+            hint="fix what is listed above and apply again; `smimesh proxy-status` shows each sidecar",
+        )

@@ -58,6 +58,5 @@ def show(security: dict[str, Any] | None) -> None:
         click.echo(
             f"root CA {root.get('fingerprint', '?')[:16]}… "
             f"expires {numbers.timestamp(root.get('not_after'))}, "
-            f"{root.get('phase', '?')}, {root.get('rotations', 0)} rotation(s); "
-            f"xDS refusals: {security.get('xds_refusals', 0)}"
+            f"{root.get('phase', '?')}, {root.get('rotations', 0)} rotation(s)"
         )

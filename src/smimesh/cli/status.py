@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from smimesh.cli import numbers, security_status
+from smimesh.cli import delivery, numbers, security_status
 from smimesh.cli._client import client_options, emit, open_client, table
 
 
@@ -63,9 +63,11 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     """Instances of the running mesh: app and sidecar processes, restarts, sidecar sync state.
 
     RESTARTS is app/sidecar, with the last exit. SYNC is the sidecar's xDS state (SYNCED, STALE,
-    NACKED, DISCONNECTED; `smimesh proxy-status` shows the details). READY is yes once traffic to the
-    instance can flow: its app and sidecar serve, and every sidecar that sends to it holds (has
-    accepted config with) its endpoint; below the table, why each instance that is not ready is not.
+    NACKED: Envoy refused its config, ERROR: its config could not be generated, DISCONNECTED;
+    `smimesh proxy-status` shows the details). READY is yes once traffic to the instance can flow:
+    its app and sidecar serve, and every sidecar that sends to it holds (has accepted config with)
+    its endpoint; below the table, why each instance that is not ready is not. Under the tables:
+    what did not reach the sidecars (refused configs, objects held back) and the `xDS:` summary line.
 
     \b
     Examples:
@@ -94,4 +96,7 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     for line in waiting:
         click.echo(line)
     security_status.show(status.get("security"))
+    for line in delivery.problem_lines(status.get("delivery")):
+        click.echo(line)
+    click.echo(delivery.summary_line(status.get("delivery"), status.get("security")))
     click.echo(f"logs: {status.get('run_dir', '?')}/logs  (smimesh logs INSTANCE [--sidecar] [-f])")

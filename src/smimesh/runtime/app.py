@@ -164,7 +164,30 @@ class MeshApp:
             "uptime_s": round(time.time() - self.started_at, 1),
             "ready": all(row["ready"] for row in rows),
             "instances": rows,
+            "delivery": self._delivery_status(),
             **self._security_status(rows),
+        }
+
+    def _delivery_status(self) -> dict[str, Any]:
+        """What could not reach the sidecars: refused configs (NACK), configs that could not be
+        generated (per sidecar), objects held back (`smimesh status` and `apply` show them)."""
+        refused = [
+            {
+                "node_id": row["node_id"],
+                "type": name,
+                "message": sync["nack"],
+                "nacks": sync["nacks"],
+                "resend": sync["resend"],
+            }
+            for row in (self._sync.rows() if self._sync is not None else [])
+            for name, sync in row["types"].items()
+            if sync.get("nack")
+        ]
+        pipeline = self._pipeline
+        return {
+            "refused": refused,
+            "generation_failed": pipeline.failed_nodes if pipeline is not None else {},
+            "held_back": pipeline.held_back if pipeline is not None else {},
         }
 
     def _security_status(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -214,6 +237,7 @@ class MeshApp:
     async def _start_control_plane(self, store: Any) -> None:
         from smimesh.runtime.identity import MeshSecurity
         from smimesh.runtime.pipeline import Pipeline
+        from smimesh.runtime.refusals import RefusalConsole
         from smimesh.server.ads import XdsServer
         from smimesh.server.cache import SnapshotCache
         from smimesh.server.metrics import ControlPlaneMetrics
@@ -231,7 +255,8 @@ class MeshApp:
             host=LOOPBACK,
             port=self.config.xds_port,
             metrics=self._metrics,
-            hooks=security.hooks,  # per-node bootstrap credential; SDS requests for others' secrets
+            # per-node bootstrap credential; SDS requests for others' secrets; refusals said at once
+            hooks=[*security.hooks, RefusalConsole(self.console.say)],
         )
         self.xds_port = await self.xds.start()
         self._closers.append(self.xds.stop)
@@ -244,6 +269,7 @@ class MeshApp:
             proxy_view=security.proxy_view,  # + mTLS mode, RBAC input, peers, identity bundle
             generate=security.generate,  # mTLS on every hop, RBAC, SDS secrets
             affected=security.affected,  # only the views a change (policy, leaf, ...) can alter
+            failed_nodes=self._sync.set_generation_problems,  # proxy-status: ERROR, and why
         )
         self._spawn(self._pipeline.run(), "pipeline")
         self._spawn(security.run(self._pipeline.mark_changed), "certificates")
@@ -299,6 +325,7 @@ class MeshApp:
     async def _start_api(self, store: Any, token: str) -> None:
         from smimesh.api.app import create_app
         from smimesh.api.serve import ApiServer
+        from smimesh.runtime.delivery import DeliveryWatch
         from smimesh.runtime.explain import LiveExplainer
 
         assert self.supervisor is not None
@@ -313,6 +340,7 @@ class MeshApp:
             settings=self.config.settings,
             metrics_query=telemetry.query,
             explain=LiveExplainer(self._pipeline, store, self.security).explain,
+            delivery=DeliveryWatch(store, self._pipeline, self._cache, self._sync),
         )
         api = ApiServer(app, self.config.api_addr)
         port = await api.start()

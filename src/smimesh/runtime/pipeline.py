@@ -122,8 +122,10 @@ class Pipeline:
         report: Report | None = None,
         clock: Callable[[], float] = time.monotonic,
         affected: Affected | None = None,
+        failed_nodes: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.store, self.cache, self.settings = store, cache, settings
+        self._tell_failed = failed_nodes  # told after each pass: sidecars whose config failed, and why
         self._build_model, self._proxy_view, self._generate = build_model, proxy_view, generate
         self._report, self._clock = report, clock
         # Only the plain view's dependencies are indexed; any other view function recomputes all nodes.
@@ -146,6 +148,7 @@ class Pipeline:
         self.diagnostics: list[Diagnostic] = []
         self.stats = PipelineStats()
         self.built = asyncio.Event()  # set after every rebuild (tests and start-up wait on it)
+        self.built_generation = -1  # the store generation the last complete pass was built from
 
     def set_instances(self, instances: Iterable[Any]) -> None:
         """The workload instances now running (or about to): triggers a debounced rebuild."""
@@ -203,6 +206,7 @@ class Pipeline:
 
     def _rebuild_steps(self, changed_at: float) -> Iterator[None]:
         started = time.perf_counter()
+        generation = getattr(self.store, "generation", -1)  # read with the snapshot: no await between
         stored = self.store.snapshot()
         self._pass_instances = self._instances  # set_instances may replace them while this pass yields
         base, self._base_model = self._base_model, None  # stays None if this pass does not finish
@@ -216,11 +220,14 @@ class Pipeline:
             del self._views[gone]
             self.cache.clear(gone)
         problems = [*self._failed.values(), *self._held_diagnostics(stored)]
+        if self._tell_failed is not None:
+            self._tell_failed(self.failed_nodes)
         self._set_diagnostics([*getattr(self.model, "diagnostics", ()), *problems])
         self._base_model = self.model if not self._failed else None
         if not self._failed and isinstance(self._effective, InputSnapshot):
             self._quarantine.remember_good(self._effective)
         self.published_instances = self._pass_instances
+        self.built_generation = generation
         self.stats.builds += 1
         self.stats.last_build_s = time.perf_counter() - started
         self.built.set()

@@ -6,8 +6,9 @@ with the sync state, metrics and any extra hooks attached; clean start/stop) and
 
 SotW rules followed (xDS protocol): a request whose `response_nonce` is not the last one sent is
 stale and ignored; a request with the last nonce ACKs it, or NACKs it when `error_detail` is set.
-A NACK is recorded with Envoy's text and nothing is resent until the snapshot's version of that
-type changes again, so a bad resource never loops; the proxy keeps its last accepted config.
+A NACK is recorded with Envoy's text; the proxy keeps its last accepted config. A new version is
+sent at once; the refused one is resent with backoff only when the refusal may be transient
+(`StreamBase.refused`), so a bad resource never loops fast.
 LDS/CDS with no names are wildcard subscriptions; RDS/EDS (and SDS) name what they want.
 """
 
@@ -69,10 +70,9 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
     def _settle(self, state: _SotwType, request: discovery_pb2.DiscoveryRequest) -> None:
         state.in_flight = False
         if request.HasField("error_detail"):
-            message = request.error_detail.message
-            self.parts.hooks.on_nack(self.info, request.type_url, state.sent_version, message)
+            self.refused(request.type_url, state.sent_version, request.error_detail.message)
         else:
-            self.parts.hooks.on_ack(self.info, request.type_url, state.sent_version)
+            self.accepted(request.type_url, state.sent_version)
 
     def _subscribe(self, state: _SotwType, type_url: str, names: Sequence[str]) -> None:
         wanted = frozenset(names)
@@ -85,6 +85,12 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
         for type_url in sorted(self.types, key=type_urls.push_rank):
             await self._push(type_url, self.types[type_url])
 
+    async def resend(self, type_url: str) -> None:
+        state = self.types.get(type_url)
+        if state is not None:
+            state.resubscribed = True  # the same version again: answer as if asked anew
+            await self._push(type_url, state)
+
     async def _push(self, type_url: str, state: _SotwType) -> None:
         snapshot = self.snapshot()
         if state.in_flight or snapshot is None or type_url not in snapshot.resources:
@@ -92,6 +98,8 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
         version = snapshot.version(type_url)
         if version == state.sent_version and not state.resubscribed:
             return
+        if version != state.sent_version:
+            self.superseded(type_url)
         started = time.perf_counter()
         entries = snapshot.entries(type_url)
         chosen = (

@@ -8,7 +8,9 @@ carries only resources whose digest differs and `removed_resources` for names th
 that a named subscription asked for and do not exist, so Envoy stops waiting for them).
 
 As in SotW: one response in flight per type; a NACK is recorded with Envoy's text and what was sent
-counts as known, so nothing is resent until the content changes again (no resend loop).
+counts as known, so a new version carries only what changed again. When the refusal may be
+transient the refused resources are resent with backoff (`StreamBase.refused`): the stream then
+forgets that the proxy holds them (`_DeltaType.before_last`) and diffs again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class _DeltaType:
     answered: bool = False  # the first request of a type always gets an answer, even an empty one
     diffed_version: str = ""  # the type version last compared with what the proxy holds
     dirty: bool = True  # the subscription changed since that comparison
+    before_last: dict[str, str | None] = field(default_factory=dict)  # known, before the last push
 
 
 class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
@@ -68,10 +71,9 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
     def _settle(self, state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         state.in_flight = False
         if request.HasField("error_detail"):
-            message = request.error_detail.message
-            self.parts.hooks.on_nack(self.info, request.type_url, state.sent_version, message)
+            self.refused(request.type_url, state.sent_version, request.error_detail.message)
         else:
-            self.parts.hooks.on_ack(self.info, request.type_url, state.sent_version)
+            self.accepted(request.type_url, state.sent_version)
 
     @staticmethod
     def _subscribe(state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
@@ -92,6 +94,18 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
     async def push_changes(self) -> None:
         for type_url in sorted(self.types, key=type_urls.push_rank):
             await self._push(type_url, self.types[type_url])
+
+    async def resend(self, type_url: str) -> None:
+        state = self.types.get(type_url)
+        if state is None or state.in_flight:
+            return
+        for name, version in state.before_last.items():  # the proxy did not take the refused ones
+            if version is None:
+                state.known.pop(name, None)
+            else:
+                state.known[name] = version
+        state.dirty = True
+        await self._push(type_url, state)
 
     async def _push(self, type_url: str, state: _DeltaType) -> None:
         snapshot = self.snapshot()
@@ -115,6 +129,8 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
             ],
             removed_resources=removed,
         )
+        if version != state.sent_version:
+            self.superseded(type_url)
         _remember(state, updated, removed)
         state.nonce, state.sent_version, state.in_flight, state.answered = nonce, version, True, True
         push = Push(type_url, version, nonce, len(updated), len(removed), changed_at=snapshot.changed_at)
@@ -134,6 +150,7 @@ def _diff(state: _DeltaType, entries: Mapping[str, Entry]) -> tuple[list[Entry],
 
 
 def _remember(state: _DeltaType, updated: list[Entry], removed: list[str]) -> None:
+    state.before_last = {name: state.known.get(name) for name in [*(e.name for e in updated), *removed]}
     for entry in updated:
         state.known[entry.name] = entry.digest
     for name in removed:

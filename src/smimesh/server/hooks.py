@@ -56,6 +56,11 @@ class ServerHooks:
     def on_nack(self, stream: StreamInfo, type_url: str, version: str, message: str) -> None:
         """The proxy rejected `version` of `type_url` with Envoy's error text `message`."""
 
+    def on_resend_scheduled(
+        self, stream: StreamInfo, type_url: str, version: str, delay_s: float, attempt: int
+    ) -> None:
+        """The refused `version` will be sent again in `delay_s` (the refusal may be transient)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Push:
@@ -102,3 +107,9 @@ class HookChain(ServerHooks):
     def on_nack(self, stream: StreamInfo, type_url: str, version: str, message: str) -> None:
         for hook in self.hooks:
             hook.on_nack(stream, type_url, version, message)
+
+    def on_resend_scheduled(
+        self, stream: StreamInfo, type_url: str, version: str, delay_s: float, attempt: int
+    ) -> None:
+        for hook in self.hooks:
+            hook.on_resend_scheduled(stream, type_url, version, delay_s, attempt)
