@@ -93,15 +93,27 @@ async def test_reconnect_holding_everything_gets_an_empty_answer(running: Runnin
 async def test_nack_recorded_and_not_resent(running: Running) -> None:
     running.cache.set_snapshot("a.ns", two_backends())
     client = await running.client("a.ns", "delta")
-    client.reject[T.CLUSTER] = "cluster other: bad"
+    client.reject[T.CLUSTER] = "cluster other: Proto constraint validation failed"  # deterministic
     await client.subscribe(T.CLUSTER)
     await client.wait_for(lambda c: running.sync.status("a.ns") == NACKED)
-    assert running.sync.get("a.ns").nack_message == "cluster other: bad"
+    assert running.sync.get("a.ns").nack_message == "cluster other: Proto constraint validation failed"
     await client.subscribe(T.LISTENER)
     running.cache.set_snapshot("a.ns", two_backends(tag="v2"))
     await client.wait_for(lambda c: c.state(T.LISTENER).acks == 1)
     assert client.state(T.CLUSTER).responses == 1
     assert running.sync.status("a.ns") == NACKED
+
+
+async def test_a_refusal_that_may_pass_is_resent_in_full(running: Running) -> None:
+    running.cache.set_snapshot("a.ns", two_backends())
+    client = await running.client("a.ns", "delta")
+    client.reject[T.CLUSTER] = "cluster other: connection refused"  # may pass
+    await client.subscribe(T.CLUSTER)
+    await client.wait_for(lambda c: c.state(T.CLUSTER).nacks == 1)
+    del client.reject[T.CLUSTER]
+    await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1, within=10)  # resent after 1 s
+    assert client.names(T.CLUSTER) == {"backend", "other"}  # everything it refused came again
+    await client.wait_for(lambda c: running.sync.status("a.ns") == SYNCED)
 
 
 names = st.sets(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=5)

@@ -51,15 +51,20 @@ async def test_unchanged_world_is_not_pushed_and_change_pushes_only_changed_type
     }
 
 
+DETERMINISTIC = "Error adding/updating listener(s) ingress: Proto constraint validation failed: bad thing"
+TRANSIENT = "Error adding/updating listener(s) ingress: cannot bind '127.0.0.1:10001': Address already in use"
+
+
 async def test_nack_is_recorded_with_text_and_not_resent(running: Running) -> None:
     running.cache.set_snapshot("a.ns", Snapshot.build(world(10001, 10002)))
     client = await running.client("a.ns")
-    client.reject[T.LISTENER] = "Error adding/updating listener(s) ingress: bad thing"
+    client.reject[T.LISTENER] = DETERMINISTIC  # the config's own fault: resending cannot help
     await client.subscribe(T.LISTENER)
     await client.wait_for(lambda c: c.state(T.LISTENER).nacks == 1)
     await client.wait_for(lambda c: running.sync.status("a.ns") == NACKED)
-    assert running.sync.get("a.ns").nack_message == "Error adding/updating listener(s) ingress: bad thing"
+    assert running.sync.get("a.ns").nack_message == DETERMINISTIC
     assert running.sync.rows()[0]["nack"].startswith("Error adding/updating")
+    assert running.sync.rows()[0]["types"]["LDS"]["resend"] is None
     # An unrelated change (another type) must not resend the rejected listeners.
     running.cache.set_snapshot("a.ns", Snapshot.build(world(10001, 10002, tag="v2")))
     await client.subscribe(T.CLUSTER)
@@ -73,6 +78,39 @@ async def test_nack_is_recorded_with_text_and_not_resent(running: Running) -> No
     assert client.state(T.LISTENER).responses == 2
     await client.wait_for(lambda c: running.sync.status("a.ns") == SYNCED)
     assert b'smimesh_xds_nacks_total{type="LDS"} 1.0' in running.metrics.render()[0]
+
+
+async def test_a_refusal_that_may_pass_is_resent_with_backoff_until_accepted(running: Running) -> None:
+    running.cache.set_snapshot("a.ns", Snapshot.build(world(10001, 10002)))
+    client = await running.client("a.ns")
+    client.reject[T.LISTENER] = TRANSIENT
+    await client.subscribe(T.LISTENER)
+
+    # the same version again after 1 s, refused again: the next resend is attempt 2, after 2 s
+    def resend_attempt() -> int:
+        rows = running.sync.rows()
+        lds = rows[0]["types"].get("LDS", {}) if rows else {}
+        return int((lds.get("resend") or {}).get("attempt", 0))
+
+    await client.wait_for(lambda c: resend_attempt() == 2)
+    assert client.state(T.LISTENER).nacks == 2
+    del client.reject[T.LISTENER]  # the port is free now
+    await client.wait_for(lambda c: c.state(T.LISTENER).acks == 1, within=10)
+    await client.wait_for(lambda c: running.sync.status("a.ns") == SYNCED)
+    assert client.names(T.LISTENER) == {"ingress"}
+    assert running.sync.rows()[0]["types"]["LDS"]["nacks"] == 2
+
+
+async def test_a_new_version_is_sent_at_once_while_a_resend_waits(running: Running) -> None:
+    running.cache.set_snapshot("a.ns", Snapshot.build(world(10001, 10002)))
+    client = await running.client("a.ns")
+    client.reject[T.LISTENER] = TRANSIENT
+    await client.subscribe(T.LISTENER)
+    await client.wait_for(lambda c: c.state(T.LISTENER).nacks == 1)
+    del client.reject[T.LISTENER]
+    running.cache.set_snapshot("a.ns", Snapshot.build(world(10003, 10002)))  # the fix: no backoff
+    await client.wait_for(lambda c: c.state(T.LISTENER).acks == 1, within=0.5)
+    assert client.state(T.LISTENER).responses == 2
 
 
 async def test_named_subscription_and_unsubscribe(running: Running) -> None:
