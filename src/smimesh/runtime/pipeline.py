@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # Proxies computed between two yields to the event loop: small enough that pushing starts early,
 # large enough that the yields cost nothing measurable.
 _CHUNK = 50
+# Passes redone after holding back the objects that made a sidecar's config fail, at most.
+_BLAME_ROUNDS = 5
 
 INCONSISTENT_SNAPSHOT = register(
     "SM7201",
@@ -213,7 +215,9 @@ class Pipeline:
         nodes = [str(instance.node_id) for instance in self._pass_instances]
         self._build(stored)
         yield from self._refresh(self._nodes_to_refresh(base, nodes), changed_at)
-        if self._failed and self._hold_back_culprits(stored):  # again, without the culprits
+        for _ in range(_BLAME_ROUNDS):  # again without the culprits (several may fail different nodes)
+            if not (self._failed and self._hold_back_culprits(stored)):
+                break
             self._build(stored)
             yield from self._refresh(nodes, changed_at)
         for gone in set(self._views) - set(nodes):
