@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from smimesh.cli import numbers
+
 
 def problem_lines(delivery: dict[str, Any] | None) -> list[str]:
     """Every delivery problem, one line each (none when everything reached every sidecar)."""
@@ -29,7 +31,7 @@ def problem_lines(delivery: dict[str, Any] | None) -> list[str]:
 def _refused(item: dict[str, Any]) -> str:
     resend = item.get("resend")
     then = (
-        f"resend {resend['attempt']} at {str(resend['at'])[11:19]} UTC"
+        f"resend {resend['attempt']} at {numbers.timestamp(resend['at'])}"
         if resend
         else "waiting for a fixed config"
     )
