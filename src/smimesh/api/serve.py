@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
@@ -56,9 +57,12 @@ def bind(addr: str) -> socket.socket:
 class ApiServer:
     """uvicorn serving `app` on the running loop; see the module docstring."""
 
-    def __init__(self, app: Any, addr: str = "127.0.0.1:0") -> None:
+    def __init__(
+        self, app: Any, addr: str = "127.0.0.1:0", *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self._app = app
         self._addr = addr
+        self._ssl = ssl_context  # served as is: whoever owns it may load a new certificate into it
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -67,6 +71,9 @@ class ApiServer:
         sock = bind(self._addr)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self._app, log_level="warning", lifespan="off", access_log=False)
+        if self._ssl is not None:
+            config.load()
+            config.ssl = self._ssl
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="smimesh-api")
         while not self._server.started:

@@ -1,0 +1,40 @@
+"""The webhook HTTP app: `POST /convert` (ConversionReview), `POST /validate` (AdmissionReview),
+`GET /healthz`. Bodies that are not JSON objects get 400; review logic never raises."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from smimesh.api.webhooks import admission, conversion
+
+Review = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _endpoint(answer: Review) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return PlainTextResponse("the body is not JSON", 400)
+        if not isinstance(body, dict):
+            return PlainTextResponse("the body must be a JSON object (a review)", 400)
+        return JSONResponse(answer(body))
+
+    return handle
+
+
+def create_webhook_app() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/convert", _endpoint(conversion.review), methods=["POST"]),
+            Route("/validate", _endpoint(admission.review), methods=["POST"]),
+            Route("/healthz", lambda request: PlainTextResponse("ok")),
+        ]
+    )
