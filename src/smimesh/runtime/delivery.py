@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from smimesh.server.cache import SnapshotCache
-from smimesh.server.sync import ProxySync, SyncState
+from smimesh.server.sync import ProxySync, SyncState, type_row
 from smimesh.xds import type_urls
 from smimesh.xds.snapshot import Snapshot
 
@@ -64,8 +64,8 @@ class DeliveryWatch:
             for type_url, state in proxy.types.items():
                 changed = before is None or before.version(type_url) != snapshot.version(type_url)
                 if changed and state.nacked:
-                    name = type_urls.short_name(type_url)
-                    found.append({"node_id": node, "type": name, "message": state.nack_message})
+                    name, message = type_urls.short_name(type_url), state.nack_message
+                    found.append({"node_id": node, "type": name, "message": message, **type_row(state)})
         return found
 
 

@@ -82,7 +82,7 @@ class ProxySync:
             "streams": self.streams,
             "mode": self.mode,
             "connected_since": _iso(since),
-            "types": {type_urls.short_name(url): _type_row(sync) for url, sync in self._ordered_types()},
+            "types": {type_urls.short_name(url): type_row(sync) for url, sync in self._ordered_types()},
             "nack": self.nack_message or None,
             "generation_error": self.generation_error or None,
             "convergence_ms": None if self.convergence_s is None else round(self.convergence_s * 1000, 3),
@@ -92,7 +92,8 @@ class ProxySync:
         return sorted(self.types.items(), key=lambda item: type_urls.push_rank(item[0]))
 
 
-def _type_row(sync: TypeSync) -> dict[str, Any]:
+def type_row(sync: TypeSync) -> dict[str, Any]:
+    """One type of one proxy, JSON-able (`proxy-status`, the API, `apply`'s delivery report)."""
     resend = sync.nacked and sync.resend_at is not None
     return {
         "sent": sync.sent_version,
