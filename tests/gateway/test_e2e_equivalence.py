@@ -5,24 +5,31 @@ backend (matched, unmatched, header and method matches, the catch-all back to th
 weighted shares are the same (Pearson chi-square, p > 0.001, against the weights and between the two
 runs), and no request fails during the switch.
 
-Two worlds in one mesh: `web`, the bookstore's shape (an 80/20 TrafficSplit over two versions), and
-`api`, a world with header matches (a header-matched split to v3, a method + path + header split to
-v2, no unconditional split: unmatched requests go to the root, which selects all three versions).
+Two worlds, each its own mesh: the bookstore demo exactly as `smimesh demo` runs it (a 90/10 split,
+access control: the buyer may GET /books, anything else is denied), and a world with header matches
+in two shapes: `web`, an 80/20 split, and `api`, a header-matched split to v3, a method + path +
+header split to v2, and no unconditional split (unmatched requests go to the root, which selects all
+three versions).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+
+from smimesh import demo
+from smimesh.xds import names
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness
 from test_up_support import WORKLOAD, Mesh, Traffic, backend, chi_square_p, eventually, write
@@ -30,8 +37,10 @@ from test_up_support import WORKLOAD, Mesh, Traffic, backend, chi_square_p, even
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 SAMPLE = 300
-# (name, method, url, headers) -> what SMI semantics say: one backend, or weights over pods
-CASES: list[tuple[str, str, str, dict[str, str]]] = [
+Case = tuple[str, str, str, dict[str, str]]  # name, method, url, headers
+
+# --- the world with header matches -------------------------------------------------------------------------
+HEADER_CASES: list[Case] = [
     ("web", "GET", "http://web.shop/books", {}),
     ("beta header", "GET", "http://api.shop/anything", {"x-beta": "yes"}),
     ("admin post", "POST", "http://api.shop/admin/users", {"x-beta": "no"}),
@@ -39,13 +48,16 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("admin prefix unmatched", "POST", "http://api.shop/adminx", {"x-beta": "no"}),
     ("no header (unmatched)", "GET", "http://api.shop/", {}),
 ]
-EXPECTED = {  # what the SMI objects mean: pod -> share
+ROOT_PODS = {"api-v1-0", "api-v2-0", "api-v3-0"}  # the api root's own endpoints (round robin)
+HEADER_EXPECTED: dict[str, dict[str, int]] = {  # what the SMI objects mean: pod -> share
     "web": {"web-v1-0": 80, "web-v2-0": 20},
     "beta header": {"api-v3-0": 1},
     "admin post": {"api-v2-0": 1},
+    **{
+        name: dict.fromkeys(ROOT_PODS, 1)
+        for name in ("admin get (method unmatched)", "admin prefix unmatched", "no header (unmatched)")
+    },
 }
-ROOT_PODS = {"api-v1-0", "api-v2-0", "api-v3-0"}  # the api root's own endpoints (round robin)
-
 SPLITS = """
 apiVersion: split.smi-spec.io/v1alpha4
 kind: TrafficSplit
@@ -82,7 +94,7 @@ spec:
 """
 
 
-def _world(directory: Path) -> None:
+def _header_world(directory: Path) -> None:
     directory.mkdir(parents=True)
     write(
         directory / "client.yaml",
@@ -121,22 +133,65 @@ def _world(directory: Path) -> None:
     (directory / "split.yaml").write_text(SPLITS)
 
 
-@pytest.fixture
-def mesh(tmp_path: Path) -> Iterator[Mesh]:
-    _world(tmp_path / "shop")
-    running = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json").start()
-    try:
-        running.wait_ready(expected_instances=6, timeout=120)
-        yield running
-    finally:
-        assert running.stop() == 0, running.output()[-3000:]
+# --- the bookstore demo ------------------------------------------------------------------------------------
+BOOKS = "http://bookstore.bookstore/books"
+BOOKSTORE_CASES: list[Case] = [
+    ("books", "GET", BOOKS, {}),
+    ("books by POST (denied)", "POST", BOOKS, {}),
+    ("another path (denied)", "GET", "http://bookstore.bookstore/admin", {}),
+]
+BOOKSTORE_EXPECTED = {
+    "books": {"bookstore-v1-0": 90, "bookstore-v2-0": 10},
+    "books by POST (denied)": {"status 403": 1},
+    "another path (denied)": {"status 403": 1},
+}
 
 
-def _run_cases(proxy: str) -> dict[str, Counter[str]]:
-    """Per case: which pod answered, SAMPLE times (a failed request counts as pod 'status <n>')."""
+def _bookstore(directory: Path) -> None:
+    shutil.copytree(Path(demo.__file__).parent / "manifests", directory)
+
+
+@dataclass(frozen=True)
+class World:
+    build: Callable[[Path], None]
+    instances: int
+    client: str  # the instance whose sidecar sends the test traffic
+    cases: list[Case]
+    expected: dict[str, dict[str, int]]  # case -> pod (or "status N") -> weight
+    routes: list[str]  # the HTTPRoutes the export must give
+    gone: str  # an Envoy route name only the TrafficSplits produce
+    keep: str  # what split.yaml holds besides the splits (kept when the splits go)
+
+
+WORLDS = {
+    "bookstore demo": World(
+        _bookstore,
+        5,
+        "buyer-0",
+        BOOKSTORE_CASES,
+        BOOKSTORE_EXPECTED,
+        ["bookstore-80"],
+        names.split_route("bookstore", "bookstore", "*"),
+        "",
+    ),
+    "header matches": World(
+        _header_world,
+        6,
+        "client-0",
+        HEADER_CASES,
+        HEADER_EXPECTED,
+        ["api-80", "web-80"],
+        names.split_route("shop", "api-beta", "beta"),
+        "\n---\n".join(d for d in SPLITS.split("---") if "HTTPRouteGroup" in d),
+    ),
+}
+
+
+def _run_cases(proxy: str, cases: list[Case]) -> dict[str, Counter[str]]:
+    """Per case: which pod answered, SAMPLE times (a refused request counts as 'status <n>')."""
     result: dict[str, Counter[str]] = {}
     with httpx.Client(proxy=proxy, timeout=5) as client:
-        for name, method, url, headers in CASES:
+        for name, method, url, headers in cases:
             pods: Counter[str] = Counter()
             for _ in range(SAMPLE):
                 answer = client.request(method, url, headers=headers)
@@ -166,26 +221,35 @@ def _homogeneity_p(a: Counter[str], b: Counter[str]) -> float:
     return math.exp(-statistic / 2)
 
 
-def _check_smi_meaning(results: dict[str, Counter[str]]) -> None:
+def _check_smi_meaning(world: World, results: dict[str, Counter[str]]) -> None:
     for name, pods in results.items():
-        if name in EXPECTED:
-            weights = EXPECTED[name]
-            assert set(pods) <= set(weights), (name, pods)
-            if len(weights) > 1:
-                assert chi_square_p([pods[p] for p in weights], list(weights.values())) > 0.001, (name, pods)
-        else:  # unmatched: the root's own endpoints, all three versions
-            assert set(pods) == ROOT_PODS, (name, pods)
+        weights = world.expected[name]
+        assert set(pods) <= set(weights), (name, pods)
+        if len(weights) > 1:
+            assert chi_square_p([pods[p] for p in weights], list(weights.values())) > 0.001, (name, pods)
 
 
-def _routes_in_force(mesh: Mesh, want: str, gone: str) -> bool:
-    config = httpx.get(f"http://{mesh.api}/api/v1/proxies/client-0/config?type=routes", timeout=5).text
-    return want in config and gone not in config
+def _routes_in_force(mesh: Mesh, client: str, world: World) -> bool:
+    config = httpx.get(f"http://{mesh.api}/api/v1/proxies/{client}/config?type=routes", timeout=5).text
+    return all(r in config for r in world.routes) and world.gone not in config
 
 
-def test_smi_and_exported_httproutes_route_every_request_alike(mesh: Mesh, tmp_path: Path) -> None:
-    proxy = mesh.proxy("client-0")
-    with_smi = _run_cases(proxy)
-    _check_smi_meaning(with_smi)
+@pytest.mark.parametrize("name", WORLDS)
+def test_smi_and_exported_httproutes_route_every_request_alike(name: str, tmp_path: Path) -> None:
+    world = WORLDS[name]
+    world.build(tmp_path / "world")
+    mesh = Mesh(tmp_path / "world", tmp_path / "run", tmp_path / "contexts.json").start()
+    try:
+        mesh.wait_ready(expected_instances=world.instances, timeout=120)
+        _compare(mesh, world, tmp_path)
+    finally:
+        assert mesh.stop() == 0, mesh.output()[-3000:]
+
+
+def _compare(mesh: Mesh, world: World, tmp_path: Path) -> None:
+    proxy = mesh.proxy(world.client)
+    with_smi = _run_cases(proxy, world.cases)
+    _check_smi_meaning(world, with_smi)
 
     report = tmp_path / "report.json"
     command = [sys.executable, "-m", "smimesh", "export", "--to", "gateway-api", "--from-mesh"]
@@ -196,29 +260,25 @@ def test_smi_and_exported_httproutes_route_every_request_alike(mesh: Mesh, tmp_p
     # the only losses: the TrafficTargets (no Gateway API access control; they stay SMI here)
     assert {f["code"] for f in findings if f["kind"] == "loss"} == {"SM8002"}, findings
     routes = list(yaml.safe_load_all(export.stdout))
-    assert sorted(r["metadata"]["name"] for r in routes) == ["api-80", "web-80"]
+    assert sorted(r["metadata"]["name"] for r in routes) == world.routes
 
-    with Traffic(proxy, "http://web.shop/") as during_switch:
+    first_url = world.cases[0][2]
+    with Traffic(proxy, first_url) as during_switch:
         write(mesh.directory / "routes.yaml", export.stdout)  # both in force: the HTTPRoutes win (SM6022)
         eventually(
             lambda: "SM6022" in mesh.output(), 20, what="the TrafficSplit + HTTPRoute warning", mesh=mesh
         )
-        (mesh.directory / "split.yaml").unlink()
-        (
-            mesh.directory / "rest.yaml"
-        ).write_text(  # the HTTPRouteGroups the routes no longer need stay harmless
-            "\n---\n".join(d for d in SPLITS.split("---") if "HTTPRouteGroup" in d)
-        )
+        write(mesh.directory / "split.yaml", world.keep)  # the splits go; what else the file held stays
         eventually(
-            lambda: _routes_in_force(mesh, "web-80", "api-beta"), 20, what="the routes in force", mesh=mesh
+            lambda: _routes_in_force(mesh, world.client, world), 20, what="the routes in force", mesh=mesh
         )
     assert set(during_switch.statuses) == {200} and sum(during_switch.statuses.values()) > 10, (
         during_switch.statuses
     )
 
-    with_routes = _run_cases(proxy)
-    _check_smi_meaning(with_routes)
-    for name, _, _, _ in CASES:
+    with_routes = _run_cases(proxy, world.cases)
+    _check_smi_meaning(world, with_routes)
+    for name, _, _, _ in world.cases:
         smi, gateway = with_smi[name], with_routes[name]
         assert set(smi) == set(gateway), (name, smi, gateway)
         assert _homogeneity_p(smi, gateway) > 0.001, (name, smi, gateway)
