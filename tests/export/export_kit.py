@@ -50,3 +50,87 @@ def tt(name: str, dest: str, sources: list[str], rules: str, namespace: str = "n
         f"spec: {{destination: {{kind: ServiceAccount, name: {dest}}}, sources: [{subjects}],"
         f" rules: {rules}}}\n"
     )
+
+
+HTTP_PORTS = (80, 8080)  # the context's HTTP service port and container port (a TCPRoute on 8080 narrows it)
+
+
+def context_for(documents: list[Document]) -> list[Document]:
+    """Services and Workloads for every name an example's splits and targets mention but do not define.
+
+    The spec examples hold SMI objects only; with this context every exporter has the Service ports
+    and the pods it needs, so the goldens show real output instead of "nothing resolves" losses. Each
+    service `x` selects `app: x` on port 80 (http) -> 8080, plus the example's TCPRoute/UDPRoute ports;
+    each account `a` runs a Workload `a` with labels `app: a` and its own Service `a`.
+    """
+    data = [d.data for d in documents if isinstance(d.data, dict)]
+    defined = {
+        (o.get("metadata", {}).get("namespace", "default"), o["metadata"]["name"])
+        for o in data
+        if o.get("kind") == "Service" and "metadata" in o
+    }
+    wanted: dict[tuple[str, str], set[tuple[str, int]]] = {}
+    extra = [
+        ("tcp", p) for o in data if o.get("kind") == "TCPRoute" for p in _ports(o) if p not in HTTP_PORTS
+    ]
+    extra += [
+        ("udp", p) for o in data if o.get("kind") == "UDPRoute" for p in _ports(o) if p not in HTTP_PORTS
+    ]
+    for obj in data:
+        namespace = (obj.get("metadata") or {}).get("namespace", "default")
+        for name in _names_used(obj):
+            wanted.setdefault((namespace, name), set()).update(
+                extra if obj.get("kind") == "TrafficTarget" else ()
+            )
+    text = "".join(
+        _service_and_workload(ns, name, ports, (ns, name) in defined)
+        for (ns, name), ports in sorted(wanted.items())
+    )
+    return read_text(text, "<context>").documents if text else []
+
+
+def _ports(route: dict[str, Any]) -> list[int]:
+    matches = (route.get("spec") or {}).get("matches") or {}
+    return (
+        [p for p in (matches.get("ports") or []) if isinstance(p, int)] if isinstance(matches, dict) else []
+    )
+
+
+def _names_used(obj: dict[str, Any]) -> list[str]:
+    spec = obj.get("spec") or obj  # access v1alpha1 keeps destination and sources at the top level
+    if obj.get("kind") == "TrafficSplit":
+        return [str(spec.get("service"))] + [str(b.get("service")) for b in spec.get("backends") or []]
+    if obj.get("kind") == "TrafficTarget":
+        subjects = [spec.get("destination") or {}, *(spec.get("sources") or [])]
+        return [str(s.get("name")) for s in subjects if s.get("name")]
+    return []
+
+
+def _service_and_workload(namespace: str, name: str, ports: set[tuple[str, int]], defined: bool) -> str:
+    port_list = ", ".join(
+        ["{name: http, port: 80, targetPort: 8080}"]
+        + [
+            f"{{name: {kind}-{p}, port: {p}, targetPort: {p}{', protocol: UDP' if kind == 'udp' else ''}}}"
+            for kind, p in sorted(ports)
+        ]
+    )
+    container = ", ".join(
+        ["{name: http, containerPort: 8080}"]
+        + [
+            f"{{name: {kind}-{p}, containerPort: {p}{', protocol: UDP' if kind == 'udp' else ''}}}"
+            for kind, p in sorted(ports)
+        ]
+    )
+    service = (
+        ""
+        if defined
+        else (
+            f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {namespace}}}\n"
+            f"spec: {{selector: {{app: {name}}}, ports: [{port_list}]}}\n"
+        )
+    )
+    workload = f"spec: {{serviceAccount: {name}, command: [x], ports: [{container}]}}\n"
+    return service + (
+        "---\napiVersion: smimesh.io/v1alpha1\nkind: Workload\n"
+        f"metadata: {{name: {name}, namespace: {namespace}, labels: {{app: {name}}}}}\n" + workload
+    )

@@ -1,5 +1,8 @@
 """Golden exports: every SMI spec example and the bookstore world, per target, valid against the target's
-published CRD schemas (shared/<target>/) and the CEL rules ported in `export/cel.py`."""
+published CRD schemas (shared/<target>/) and the CEL rules ported in `export/cel.py`.
+
+The spec examples name Services and service accounts they do not define; `export_kit.context_for` adds
+a Service and a Workload for each, so every example exports to real objects."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from smimesh.testing.golden import Golden
 from smimesh.testing.smi_data import smi_examples_dir, with_api_versions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from export_kit import export_documents, export_yaml, report_data
+from export_kit import context_for, export_documents, export_yaml, report_data
 
 EXAMPLES = sorted(p for p in smi_examples_dir().glob("*.yaml") if not p.name.startswith("metrics."))
 
@@ -33,7 +36,7 @@ def test_every_spec_example(target: str, golden: Golden, schemas: dict[str, Sche
     data = {}
     for path in EXAMPLES:
         documents, _ = with_api_versions(path)
-        out = export_documents(documents, target)
+        out = export_documents(documents + context_for(documents), target)
         _valid(out.objects, schemas[target])
         assert not [d for d in out.findings if d.code == "SM8301"]
         data[path.stem] = {"objects": out.objects, "report": report_data(out)}
