@@ -58,10 +58,11 @@ def smimesh(
     )
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Mesh]:
+@pytest.fixture(params=["sotw"])
+def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Mesh]:
     make_shop(tmp_path / "shop", v1=50, v2=50)
-    mesh = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json")
+    extra = ("--xds-mode", request.param)
+    mesh = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json", extra_args=extra)
     try:
         yield mesh
     finally:
@@ -125,6 +126,7 @@ def hold_port_across_restart(mesh: Mesh, instance: str) -> socket.socket:
             time.sleep(0.005)
 
 
+@pytest.mark.parametrize("shop", ["sotw", "delta"], indirect=True)  # a resend differs per flavour
 def test_a_refused_config_is_reported_everywhere_fails_apply_and_is_resent_until_taken(shop: Mesh) -> None:
     shop.start().wait_ready(expected_instances=3)
     holder = hold_port_across_restart(shop, "web-v1-0")

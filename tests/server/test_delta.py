@@ -116,6 +116,23 @@ async def test_a_refusal_that_may_pass_is_resent_in_full(running: Running) -> No
     await client.wait_for(lambda c: running.sync.status("a.ns") == SYNCED)
 
 
+async def test_a_later_delta_carries_what_was_refused_again(running: Running) -> None:
+    running.cache.set_snapshot("a.ns", two_backends())
+    client = await running.client("a.ns", "delta")
+    client.reject[T.CLUSTER] = "Proto constraint validation failed"  # deterministic: no resend
+    await client.subscribe(T.CLUSTER)
+    await client.wait_for(lambda c: c.state(T.CLUSTER).nacks == 1)
+    del client.reject[T.CLUSTER]
+    resources = world(10001, 10002)
+    for extra in ("other", "third"):
+        more = world(10001, 10004, backend=extra)
+        resources[T.CLUSTER] += more[T.CLUSTER]
+        resources[T.ENDPOINT] += more[T.ENDPOINT]
+    running.cache.set_snapshot("a.ns", Snapshot.build(resources))  # adds `third` only
+    await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+    assert client.names(T.CLUSTER) == {"backend", "other", "third"}  # not just the new one
+
+
 names = st.sets(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=5)
 
 

@@ -7,10 +7,10 @@ the server knows (name -> per-resource version = content digest), seeded on reco
 carries only resources whose digest differs and `removed_resources` for names that are gone (or
 that a named subscription asked for and do not exist, so Envoy stops waiting for them).
 
-As in SotW: one response in flight per type; a NACK is recorded with Envoy's text and what was sent
-counts as known, so a new version carries only what changed again. When the refusal may be
-transient the refused resources are resent with backoff (`StreamBase.refused`): the stream then
-forgets that the proxy holds them (`_DeltaType.before_last`) and diffs again.
+As in SotW: one response in flight per type; a NACK is recorded with Envoy's text, and when the
+refusal may be transient the refused resources are resent with backoff (`StreamBase.refused`).
+Either way the stream forgets that the proxy holds them (`_forget_refused`): every later push
+carries them again, so a delta of other resources is not ACKed as if the proxy were complete.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
     def _settle(self, state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         state.in_flight = False
         if request.HasField("error_detail"):
+            _forget_refused(state)
             self.refused(request.type_url, state.sent_version, request.error_detail.message)
         else:
             self.accepted(request.type_url, state.sent_version)
@@ -97,15 +98,9 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
 
     async def resend(self, type_url: str) -> None:
         state = self.types.get(type_url)
-        if state is None or state.in_flight:
-            return
-        for name, version in state.before_last.items():  # the proxy did not take the refused ones
-            if version is None:
-                state.known.pop(name, None)
-            else:
-                state.known[name] = version
-        state.dirty = True
-        await self._push(type_url, state)
+        if state is not None and not state.in_flight:
+            state.dirty = True  # diff again: what it refused is not known to be held (_forget_refused)
+            await self._push(type_url, state)
 
     async def _push(self, type_url: str, state: _DeltaType) -> None:
         snapshot = self.snapshot()
@@ -147,6 +142,17 @@ def _diff(state: _DeltaType, entries: Mapping[str, Entry]) -> tuple[list[Entry],
     candidates = set(state.known) | state.names
     removed = sorted(name for name in candidates if name not in entries and state.known.get(name) != _ABSENT)
     return updated, removed
+
+
+def _forget_refused(state: _DeltaType) -> None:
+    """The proxy did not take what it refused: the next diff sends it again, with a new version too
+    (a later delta carrying only other resources would otherwise be ACKed while it still lacks them)."""
+    for name, version in state.before_last.items():
+        if version is None:
+            state.known.pop(name, None)
+        else:
+            state.known[name] = version
+    state.before_last = {}
 
 
 def _remember(state: _DeltaType, updated: list[Entry], removed: list[str]) -> None:
