@@ -32,6 +32,8 @@ from smimesh.api.auth import token_matches
 from smimesh.api.metrics_routes import PREFIX as METRICS_PREFIX
 from smimesh.api.metrics_routes import MetricsQueryLike
 from smimesh.api.metrics_routes import routes as metrics_routes
+from smimesh.api.observe import ObserveLike
+from smimesh.api.observe import routes as observe_routes
 from smimesh.api.openapi import openapi_document
 from smimesh.api.protocols import DeliveryLike, StoreLike, SyncStateLike
 from smimesh.mesh.explain_query import ExplainQuery
@@ -69,6 +71,7 @@ def create_app(
     metrics_query: MetricsQueryLike | None = None,
     explain: Callable[[ExplainQuery], dict[str, Any]] | None = None,
     delivery: DeliveryLike | None = None,
+    observe: ObserveLike | None = None,
 ) -> Starlette:
     """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address;
     `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`);
@@ -98,6 +101,9 @@ def create_app(
     if metrics_query is not None:
         window = ctx.settings.metrics_max_window_s
         routes += metrics_routes(metrics_query, max_window_s=window, guard=lambda h: _guard(h, write=False))
+    if observe is not None:  # tap, per-route metrics, observed calls, policy suggest (api/observe.py)
+        window = ctx.settings.metrics_max_window_s
+        routes += observe_routes(observe, max_window_s=window, guard=lambda h: _guard(h, write=False))
     handlers = {HTTPException: _http_error, Exception: _internal_error}
     app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
     app.state.ctx = ctx

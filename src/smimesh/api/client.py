@@ -9,6 +9,7 @@ an error answer → `ApiError` with the API's diagnostics. The token comes from 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -87,6 +88,18 @@ class ApiClient:
     def proxy_config(self, name: str, config_type: str | None = None) -> dict[str, Any]:
         params = {"type": config_type} if config_type else None
         return self._call("GET", f"/api/v1/proxies/{quote(name, safe='')}/config", params=params)
+
+    def stream_lines(self, path: str, params: dict[str, Any] | None = None) -> Iterator[str]:
+        """GET a streaming path (`/api/v1/tap`) and yield its lines as they come (no read timeout)."""
+        timeout = httpx.Timeout(self._http.timeout.connect, read=None)
+        try:
+            with self._http.stream("GET", path, params=params, timeout=timeout) as answer:
+                if answer.is_error:
+                    answer.read()
+                    raise _api_error(answer.status_code, _json(answer))
+                yield from answer.iter_lines()
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
 
     # ---- plumbing -------------------------------------------------------------------------
 

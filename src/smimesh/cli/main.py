@@ -45,6 +45,8 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     "Traffic metrics": {
         "top": ("smimesh.cli.top:command", "live success rate, rps and latency per workload and edge"),
         "stat": ("smimesh.cli.stat:command", "one-shot traffic metrics of pods, workloads, namespaces"),
+        "tap": ("smimesh.cli.tap:command", "stream live requests through a workload's sidecars"),
+        "policy": ("smimesh.cli.policy:command", "policy suggest: SMI objects from observed traffic"),
     },
 }
 COMMANDS: dict[str, str] = {

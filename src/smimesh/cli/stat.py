@@ -111,6 +111,9 @@ def edge_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
 @click.argument("name", required=False)
 @click.option("-n", "--namespace", default=None, help="Namespace of NAME, or to list (default: all).")
 @click.option("--edges", is_flag=True, help="Show NAME's edges (who it called, who called it).")
+@click.option(
+    "--routes", is_flag=True, help="Show NAME's inbound figures per HTTPRouteGroup match, and denials."
+)
 @click.option("-w", "--window", default="30s", show_default=True, help="Time window (Go duration, max 5m).")
 @click.option("-l", "--selector", default=None, help="Label selector for lists, e.g. app=web.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
@@ -120,6 +123,7 @@ def command(
     name: str | None,
     namespace: str | None,
     edges: bool,
+    routes: bool,
     window: str,
     selector: str | None,
     output: str,
@@ -133,7 +137,11 @@ def command(
       smimesh stat deployments
       smimesh stat deploy bookstore-v1 -n bookstore --edges
       smimesh stat services -n bookstore -w 1m -o json
+      smimesh stat deploy bookstore-v1 -n bookstore --routes
     """
+    if routes:
+        route_stat(kind, name, namespace, window, output, open_client(api_addr, token))
+        return
     if edges and not name:
         raise UsageError(
             "--edges needs a NAME", hint="e.g. smimesh stat deploy bookstore-v1 -n bookstore --edges"
@@ -148,3 +156,31 @@ def command(
         table(EDGE_HEADERS, edge_rows(items))
     else:
         table(HEADERS, object_rows(items))
+
+
+ROUTE_HEADERS = ("ROUTE", "SUCCESS", "RPS", "P50", "P90", "P99", "REQUESTS")
+
+
+def route_stat(
+    kind: str, name: str | None, namespace: str | None, window: str, output: str, client: ApiClient
+) -> None:
+    """`--routes`: one row per HTTPRouteGroup match the object's sidecars served, then the denials."""
+    if not name:
+        raise UsageError(
+            "--routes needs a NAME", hint="e.g. smimesh stat deploy bookstore-v1 -n bookstore --routes"
+        )
+    with client:
+        path = metrics_path(kind.lower(), name, namespace or "default") + "/routes"
+        body = fetch(client, path, window)
+    if output != "table":
+        emit(body, output)
+        return
+    rows = []
+    for item in body.get("items", []):
+        route = item["route"]
+        rows.append([f"{route['namespace']}/{route['name']}#{route['match']}", *metric_cells(item)])
+    denials = [("(denied by RBAC)", body.get("denied_count", 0))]
+    if body.get("audit_denied_count"):
+        denials.append(("(audit: would be denied)", body["audit_denied_count"]))
+    rows += [[label, "-", "-", "-", "-", "-", str(count)] for label, count in denials]
+    table(ROUTE_HEADERS, rows)

@@ -72,4 +72,7 @@ class SidecarLauncher:
             self.log_level,
             "--drain-time-s",
             "1",
+            # Request log lines (tap, denials) reach the log file within 0.2 s instead of Envoy's 10 s.
+            "--file-flush-interval-msec",
+            "200",
         ]

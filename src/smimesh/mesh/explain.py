@@ -245,3 +245,8 @@ def smallest_allow(
         }
         documents += [route, target]
     return tuple(documents)
+
+
+# Shared with `mesh.suggest` (policy from observed traffic writes the same kind of manifests).
+escape_regex = _escape
+resource_name = _name

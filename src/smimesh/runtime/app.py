@@ -341,6 +341,7 @@ class MeshApp:
             metrics_query=telemetry.query,
             explain=LiveExplainer(self._pipeline, store, self.security).explain,
             delivery=DeliveryWatch(store, self._pipeline, self._cache, self._sync),
+            observe=self._start_observatory(telemetry),
         )
         api = ApiServer(app, self.config.api_addr)
         port = await api.start()
@@ -371,6 +372,17 @@ class MeshApp:
         if url:
             self._spawn(self._keep_prometheus_targets(topology), "prometheus targets")
         return self._telemetry
+
+    def _start_observatory(self, telemetry: Any) -> Any:
+        """Read the sidecars' request logs: tap, observed calls, policy suggest (runtime/observe.py)."""
+        from smimesh.runtime.observe import Observatory
+
+        def log_path(namespace: str, instance: str) -> Path:
+            return self.run_dir.log_path(namespace, instance, sidecar=True)
+
+        observatory = Observatory(lambda: self._pipeline.model, log_path, telemetry.routes)
+        self._spawn(observatory.run(), "observe requests")
+        return observatory
 
     async def _keep_prometheus_targets(self, topology: Callable[[], Any]) -> None:
         """Rewrite the scrape config and targets file whenever the sidecars change (Prometheus

@@ -31,6 +31,14 @@ OUTBOUND: Final = "out"
 INBOUND: Final = "in"
 _OUTBOUND_STAT = re.compile(r"^cluster\.(?P<cluster>[^.]+)\.upstream_rq_(?P<what>[1-5]xx|time)$")
 _INBOUND_STAT = re.compile(r"^http\.inbound_(?P<port>[^.]+)\.downstream_rq_(?P<what>[1-5]xx|time)$")
+# Per-route and RBAC series (telemetry/routes.py says what they mean and how they are queried).
+ROUTE: Final = "route"
+DENIED: Final = "denied"
+AUDITED: Final = "audited"
+_ROUTE_STAT = re.compile(
+    r"^vhost\.inbound\|(?P<port>[^.]+)\.route\.(?P<route>.+)\.upstream_rq_(?P<what>[1-5]xx|time)$"
+)
+_RBAC_STAT = re.compile(r"^(?:http\.)?inbound_(?P<port>[^.]+)\.rbac\.(?P<what>denied|audit\.shadow_denied)$")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -82,6 +90,17 @@ def _classify(instance: str, stat: str) -> tuple[Series, str] | None:
     inbound = _INBOUND_STAT.match(stat)
     if inbound:
         return Series(INBOUND, instance, inbound["port"]), inbound["what"]
+    return route_series(instance, stat)
+
+
+def route_series(instance: str, stat: str) -> tuple[Series, str] | None:
+    """The per-route or RBAC-denial series a stat measures, and what it counts (`2xx`.., `time`, `count`)."""
+    route = _ROUTE_STAT.match(stat)
+    if route and names.parse_route_stat_name(route["route"]):
+        return Series(ROUTE, instance, f"{route['port']}|{route['route']}"), route["what"]
+    rbac = _RBAC_STAT.match(stat)
+    if rbac:
+        return Series(DENIED if rbac["what"] == "denied" else AUDITED, instance, rbac["port"]), "count"
     return None
 
 

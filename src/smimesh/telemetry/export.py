@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from smimesh.telemetry.edges import OUTBOUND, Reading, Series, Topology
+from smimesh.telemetry.edges import INBOUND, OUTBOUND, Reading, Series, Topology
 from smimesh.telemetry.scrape import Bin
 
 BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
@@ -34,7 +34,7 @@ def render(latest: Mapping[Series, Reading], topology: Topology) -> str:
     buckets: dict[str, list[str]] = {"client": [], "server": []}
     for series, reading in sorted(latest.items()):
         labels = _labels(series, topology)
-        if labels is None:
+        if labels is None or series.direction not in (OUTBOUND, INBOUND):  # per-route: not exported
             continue
         side = "client" if series.direction == OUTBOUND else "server"
         for response_class, count in sorted(reading.classes.items()):

@@ -26,7 +26,10 @@ from smimesh.errors import SmimeshError
 
 STAT_FILTER = (
     r"^(cluster\.outbound\|[^.]+\.upstream_rq_([1-5]xx|time)"
-    r"|http\.inbound_[^.]+\.downstream_rq_([1-5]xx|time))$"
+    r"|http\.inbound_[^.]+\.downstream_rq_([1-5]xx|time)"
+    # per HTTPRouteGroup match, and RBAC denials (telemetry/routes.py)
+    r"|vhost\.inbound\|[^.]+\.route\.HTTPRouteGroup/.+\.upstream_rq_([1-5]xx|time)"
+    r"|(http\.)?inbound_[^.]+\.rbac\.(denied|audit\.shadow_denied))$"
 )
 SCRAPE_TIMEOUT_S = 2.0
 

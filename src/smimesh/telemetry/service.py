@@ -26,6 +26,7 @@ from smimesh.telemetry.edges import Topology
 from smimesh.telemetry.export import render
 from smimesh.telemetry.prometheus_backend import PrometheusBackend, scrape_config, scrape_targets
 from smimesh.telemetry.query import Backend, BuiltinBackend, MetricsQuery
+from smimesh.telemetry.routes import RouteQuery
 from smimesh.telemetry.window import SlidingWindow
 
 
@@ -48,6 +49,8 @@ class Telemetry:
             else BuiltinBackend(self.window)
         )
         self.query = MetricsQuery(backend, topology, max_window_s=settings.metrics_max_window_s)
+        # per-route figures and denials are read by the built-in collector only
+        self.routes = RouteQuery(BuiltinBackend(self.window), topology)
 
     async def run(self) -> None:
         """Scrape every sidecar on the interval until cancelled."""

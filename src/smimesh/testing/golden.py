@@ -26,13 +26,22 @@ def _name(data: Mapping[str, Any]) -> str:
     return str(data.get("name") or data.get("cluster_name") or "")
 
 
+def _stable(data: Any) -> Any:
+    """Sort the keys of protobuf Structs (an access log's `json_format`): their order is a hash order."""
+    if isinstance(data, list):
+        return [_stable(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    return {k: dict(sorted(v.items())) if k == "json_format" else _stable(v) for k, v in data.items()}
+
+
 def as_data(resources: Mapping[str, Sequence[Message]]) -> dict[str, list[dict[str, Any]]]:
     """Plain, stably ordered data for a generated resource set (keys are LDS/RDS/CDS/EDS)."""
     result = {}
     for type_url in sorted(resources, key=type_urls.push_rank):
         # Through JSON: MessageToDict nests OrderedDicts for packed configs, which YAML cannot represent.
         items = [
-            json.loads(json.dumps(MessageToDict(m, preserving_proto_field_name=True)))
+            _stable(json.loads(json.dumps(MessageToDict(m, preserving_proto_field_name=True))))
             for m in resources[type_url]
         ]
         result[type_urls.short_name(type_url)] = sorted(items, key=_name)

@@ -55,6 +55,9 @@ def _xds_cluster(xds_host: str, xds_port: int) -> dict[str, Any]:
     }
 
 
+_ADMIN_LAYER = {"name": "admin", "admin_layer": {}}
+
+
 def build_bootstrap(
     node_id: str,
     cluster: str,
@@ -84,7 +87,9 @@ def build_bootstrap(
             "lds_config": _config_source(),
             "cds_config": _config_source(),
         },
-        "layered_runtime": {"layers": [{"name": "static", "static_layer": runtime_layer}]},
+        # The admin layer lets the control plane switch a sidecar's request log on and off
+        # (`smimesh tap`: POST /runtime_modify?smimesh.tap=100, xds/access_log.py).
+        "layered_runtime": {"layers": [{"name": "static", "static_layer": runtime_layer}, _ADMIN_LAYER]},
         "stats_flush_interval": _duration(min(max(stats_flush_interval_s, _MIN_FLUSH_S), _MAX_FLUSH_S)),
     }
 

@@ -29,6 +29,7 @@ from google.protobuf.message import Message
 from smimesh.mesh.split import PortSplits
 from smimesh.mesh.view import InboundSpec, TcpUpstreamSpec
 from smimesh.xds import names
+from smimesh.xds.access_log import OUTBOUND, request_log
 from smimesh.xds.protos import ads_source, packed, socket_address
 
 Hcm = hcm.HttpConnectionManager
@@ -53,6 +54,7 @@ def outbound_http_listener(host: str, port: int) -> listener_pb2.Listener:
         codec_type=Hcm.AUTO,
         rds=hcm.Rds(config_source=ads_source(), route_config_name=names.OUTBOUND_HTTP_ROUTE),
         http_filters=[_router()],
+        access_log=[request_log(OUTBOUND)],  # off unless tapped (runtime key): xds/access_log.py
         # The workload talks to us as to an HTTP proxy: absolute-form request lines are the norm.
         http_protocol_options=protocol_pb2.Http1ProtocolOptions(
             allow_absolute_url=wrappers_pb2.BoolValue(value=True)

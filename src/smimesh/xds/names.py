@@ -48,6 +48,24 @@ def split_route(namespace: str, split: str, match: str) -> str:
     return _SEP.join(("split", namespace, split, match))
 
 
+ROUTE_KIND = "HTTPRouteGroup"  # inbound routes counted per match (xds/route_stats.py)
+
+
+def route_name(namespace: str, group: str, match: str) -> str:
+    """The name (and stat prefix) of the route of one HTTPRouteGroup match."""
+    return f"{ROUTE_KIND}/{namespace}/{group}#{match}"
+
+
+def parse_route_stat_name(name: str) -> tuple[str, str, str] | None:
+    """(namespace, group, match) of a `route_name`, None for any other route."""
+    kind, _, rest = name.partition("/")
+    namespace, _, tail = rest.partition("/")
+    group, hash_, match = tail.partition("#")
+    if kind != ROUTE_KIND or not namespace or not group or not hash_:
+        return None
+    return namespace, group, match
+
+
 def tcp_upstream_listener(service: ServiceKey, port: int) -> str:
     return _SEP.join(("outbound_tcp", service.namespace, service.name, str(port)))
 

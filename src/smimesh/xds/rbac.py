@@ -45,6 +45,7 @@ class AccessRule:
     policy: str
     principals: tuple[str, ...]
     matches: tuple[HttpMatch, ...] | None
+    groups: tuple[str, ...] = ()  # the HTTPRouteGroup of each match (same order), for per-route stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ def _rule(model: MeshModel, policy_index: int, port: int, protocol: Protocol) ->
     principals = tuple(sorted(source.spiffe(model.trust_domain) for source in policy.sources))
     per_request = protocol.is_http and not l4_admits_http(policy, port, model.semantics)
     matches = tuple(m.match for m in policy.http) if per_request else None
-    return AccessRule(policy.ref, principals, matches) if principals else None
+    groups = tuple(m.group for m in policy.http) if per_request else ()
+    return AccessRule(policy.ref, principals, matches, groups) if principals else None
 
 
 def inbound_access(

@@ -6,7 +6,9 @@ Owns `secure_manager(plain, access)`: a copy of the plain inbound connection man
   so nothing downstream can be fooled by a forged identity header (RBAC reads the certificate);
 - a local reply mapper that gives a denied request a body naming smimesh and the policy result;
 - a stdout access log line (the sidecar's log) for every denial and every audit-mode would-be
-  denial, with the peer's SPIFFE id and the request.
+  denial, with the peer's SPIFFE id and the request;
+- the JSON request log (`xds.access_log`: taps, denials, every request of an audit port) and, on
+  the inbound routes, one counted route per HTTPRouteGroup match (`xds.route_stats`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
-from google.protobuf import wrappers_pb2
 
 from smimesh.xds import names
+from smimesh.xds.access_log import INBOUND, rbac_result_denied, request_log
 from smimesh.xds.protos import ads_source, packed
 from smimesh.xds.rbac import AUDIT_STAT_PREFIX, HTTP_RBAC_FILTER, InboundAccess, http_rbac_filter
+from smimesh.xds.route_stats import per_match_routes
 
 STDOUT_LOGGER = "envoy.access_loggers.stdout"
 DENIED_BODY = (
@@ -41,23 +43,11 @@ DENY_LOG = (
 )
 
 
-def _result_is_denied(key: str) -> al.AccessLogFilter:
-    matcher = metadata_pb2.MetadataMatcher(
-        filter=HTTP_RBAC_FILTER,
-        path=[metadata_pb2.MetadataMatcher.PathSegment(key=key)],
-        value=value_pb2.ValueMatcher(string_match=string_pb2.StringMatcher(exact="denied")),
-    )
-    missing_is_no_match = wrappers_pb2.BoolValue(value=False)
-    return al.AccessLogFilter(
-        metadata_filter=al.MetadataFilter(matcher=matcher, match_if_key_not_found=missing_is_no_match)
-    )
-
-
 def _denial_log(port_name: str) -> al.AccessLog:
     either = al.OrFilter(
         filters=[
-            _result_is_denied("enforced_engine_result"),
-            _result_is_denied(AUDIT_STAT_PREFIX + "shadow_engine_result"),
+            rbac_result_denied("enforced_engine_result"),
+            rbac_result_denied(AUDIT_STAT_PREFIX + "shadow_engine_result"),
         ]
     )
     text = sfs.SubstitutionFormatString(
@@ -96,6 +86,7 @@ def secure_manager(plain: hcm.HttpConnectionManager, access: InboundAccess) -> h
     manager = hcm.HttpConnectionManager()
     manager.CopyFrom(plain)
     manager.forward_client_cert_details = hcm.HttpConnectionManager.SANITIZE
+    manager.access_log.append(request_log(INBOUND, access.port_name, always=access.audit and access.enforce))
     if http_rbac_filter(access) is None:
         return manager
     router = [f for f in manager.http_filters if f.name == names.ROUTER_FILTER]
@@ -121,4 +112,7 @@ def secure_route(
     per_route = packed(http_rbac.RBACPerRoute(rbac=rbac))
     for vhost in route.virtual_hosts:
         vhost.typed_per_filter_config[HTTP_RBAC_FILTER].CopyFrom(per_route)
+        routes = [r for app_route in vhost.routes for r in per_match_routes(app_route, access)]
+        del vhost.routes[:]
+        vhost.routes.extend(routes)
     return route

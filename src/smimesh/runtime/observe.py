@@ -1,0 +1,173 @@
+"""Seeing the mesh's requests: `smimesh tap`, per-route metrics, observed calls, `policy suggest`.
+
+Owns `Observatory`, which the runtime starts beside telemetry and hands to the API (`observe=`):
+
+- `run()`: every `POLL_S` it reads what the sidecars appended to their logs (`telemetry.requests.
+  LogTail` over `<run>/logs/<ns>/<instance>.envoy.log`), feeds the inbound requests to
+  `Observations` and every request to the tap listeners (`TapHub`), and switches the request log
+  of exactly the tapped workloads' sidecars on (`POST /runtime_modify?smimesh.tap=100` on their
+  admin endpoint; `xds/access_log.py`), and off again when their last listener leaves. A switched-on
+  sidecar is told again every `REASSERT_S` (a restarted Envoy forgets its admin runtime values);
+- `tap(...)`: an async iterator of event batches for one listener;
+- `routes(...)`: per-route metrics and denial counts (`telemetry.routes.RouteQuery`);
+- `suggest(namespace, window_s)`: the observed calls into a namespace and the SMI objects that
+  would allow exactly them (`mesh.suggest`), with notes on what could not be used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from smimesh.identity.spiffe import SpiffeId
+from smimesh.mesh.model import Identity, MeshModel
+from smimesh.mesh.suggest import ObservedCall, suggest
+from smimesh.telemetry.observations import Call, Observations
+from smimesh.telemetry.requests import LogTail
+from smimesh.telemetry.tap import TapFilter, TapHub
+from smimesh.xds.access_log import TAP_RUNTIME_KEY
+
+POLL_S = 0.2
+REASSERT_S = 5.0
+HEARTBEAT_S = 5.0
+
+
+class Observatory:
+    def __init__(
+        self, model: Callable[[], MeshModel | None], log_path: Callable[[str, str], Path], routes: Any
+    ) -> None:
+        self.model, self.log_path, self.route_query = model, log_path, routes
+        self.hub = TapHub()
+        self.observations = Observations()
+        self.tail = LogTail()
+        self._switched: dict[str, float] = {}  # node id -> when its request log was last switched on
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                self.poll()
+                await self._switch_taps(client)
+                await asyncio.sleep(POLL_S)
+
+    def poll(self) -> None:
+        model = self.model()
+        if model is None:
+            return
+        files = {n: self.log_path(i.namespace, i.name) for n, i in model.instances.items()}
+        events = self.tail.read(files)
+        if events:
+            self.observations.add(events)
+            workloads = {n: (i.namespace, i.workload) for n, i in model.instances.items()}
+            self.hub.publish(events, workloads)
+
+    async def _switch_taps(self, client: httpx.AsyncClient) -> None:
+        model = self.model()
+        if model is None:
+            return
+        tapped = self.hub.tapped_workloads()
+        wanted = {n for n, i in model.instances.items() if (i.namespace, i.workload) in tapped}
+        now = time.monotonic()
+        for node_id in wanted:
+            if now - self._switched.get(node_id, -REASSERT_S) >= REASSERT_S:
+                await self._set(client, model, node_id, 100)
+                self._switched[node_id] = now
+        for node_id in set(self._switched) - wanted:
+            await self._set(client, model, node_id, 0)
+            del self._switched[node_id]
+
+    async def _set(self, client: httpx.AsyncClient, model: MeshModel, node_id: str, percent: int) -> None:
+        instance = model.instances.get(node_id)
+        if instance is None or not instance.admin_port:
+            return
+        url = f"http://{instance.host}:{instance.admin_port}/runtime_modify"
+        with contextlib.suppress(httpx.HTTPError):  # a sidecar that is down is told on its return
+            await client.post(url, params={TAP_RUNTIME_KEY: str(percent)})
+
+    # ---- what the API asks ----------------------------------------------------------------------
+
+    async def tap(self, namespace: str, workload: str, to: str, path: str) -> AsyncIterator[dict[str, Any]]:
+        """Batches for one listener: `{"events": [...], "dropped": n}` (empty ones are heartbeats)."""
+        tap = TapFilter(namespace, workload, to, re.compile(path) if path else None)
+        subscription = self.hub.subscribe(tap)
+        try:
+            while True:
+                events = await subscription.take(HEARTBEAT_S)
+                model = self.model()
+                yield {
+                    "events": [_described(e.to_dict(), model) for e in events],
+                    "dropped": subscription.dropped,
+                }
+        finally:
+            self.hub.unsubscribe(subscription)
+
+    async def routes(self, kind: str, namespace: str | None, name: str, window_s: float) -> Any:
+        return await self.route_query.routes(kind, namespace, name, window_s)
+
+    def observed(self, window_s: float, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Observed inbound calls (in `namespace`, or all), with the workloads on both ends."""
+        model = self.model()
+        rows = []
+        for call, count in sorted(self.observations.seen(window_s, time.time()).items()):
+            row = _call_row(call, count, model)
+            if row is not None and namespace in (None, row["namespace"]):
+                rows.append(row)
+        return rows
+
+    def suggest(self, namespace: str | None, window_s: float) -> dict[str, Any]:
+        rows = self.observed(window_s, namespace)
+        calls, notes = [], []
+        for row in rows:
+            source = _identity(row["source"])
+            if source is None:
+                notes.append(
+                    f"{row['method']} {row['path']} to {row['workload']}: the caller had no "
+                    "certificate (plaintext under permissive mTLS); no identity to allow"
+                )
+                continue
+            destination = Identity(row["namespace"], row["service_account"])
+            calls.append(ObservedCall(source, destination, row["method"], row["path"]))
+        return {"window_s": window_s, "observed": rows, "documents": suggest(calls), "notes": notes}
+
+
+def _identity(uri: str) -> Identity | None:
+    try:
+        spiffe = SpiffeId.parse(uri)
+    except ValueError:
+        return None
+    return Identity(spiffe.namespace, spiffe.service_account)
+
+
+def _call_row(call: Call, count: float, model: MeshModel | None) -> dict[str, Any] | None:
+    instance = model.instances.get(call.node_id) if model else None
+    if instance is None:
+        return None
+    source = _identity(call.source)
+    return {
+        "source": call.source,
+        "source_namespace": source.namespace if source else "",
+        "source_service_account": source.service_account if source else "",
+        "namespace": instance.namespace,
+        "workload": instance.workload,
+        "service_account": instance.service_account,
+        "port": call.port,
+        "method": call.method,
+        "path": call.path,
+        "verdict": call.verdict,
+        "count": int(count),
+    }
+
+
+def _described(event: dict[str, Any], model: MeshModel | None) -> dict[str, Any]:
+    instance = model.instances.get(event["node_id"]) if model else None
+    if instance is not None:
+        event.update(namespace=instance.namespace, workload=instance.workload, instance=instance.name)
+    return event

@@ -1,0 +1,97 @@
+"""The request log of a sidecar: one JSON line per request on Envoy's stdout (the sidecar's log file).
+
+Owns `request_log(direction, port_name, always=False)`, the access log every HTTP connection
+manager of a sidecar carries, and the names the reader parses (`REQUEST_MARKER`, `TAP_RUNTIME_KEY`).
+What it writes, and when:
+
+- a tapped workload's requests, both directions: the filter is Envoy's `runtime_filter` on the
+  runtime key `smimesh.tap`, default 0 %. Nobody tapping = the key is absent = no line, no I/O;
+  the cost per request is one runtime lookup. `smimesh tap` sets the key to 100 on the tapped
+  instances' sidecars through their admin endpoint (`/runtime_modify`, the bootstrap's admin layer)
+  and back to 0 when the last listener leaves;
+- every RBAC denial (inbound, enforced), so denied edges are known without a tap;
+- every inbound request of a port in `audit` mode (`always=True`): `policy suggest` learns from
+  them what a namespace needs before it is switched to enforcing. Audit is a transition mode; this
+  is its price (one short line per request).
+
+Every message is shared between the proxies that have the same port (no per-sidecar field): the
+line says the port and the direction, and the reader knows the sidecar from the file it tails.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from envoy.config.accesslog.v3 import accesslog_pb2 as al
+from envoy.config.core.v3 import substitution_format_string_pb2 as sfs
+from envoy.extensions.access_loggers.stream.v3 import stream_pb2
+from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
+from envoy.type.v3 import percent_pb2
+from google.protobuf import struct_pb2, wrappers_pb2
+
+from smimesh.xds.protos import packed
+from smimesh.xds.rbac import AUDIT_STAT_PREFIX, HTTP_RBAC_FILTER
+
+STDOUT_LOGGER = "envoy.access_loggers.stdout"
+TAP_RUNTIME_KEY = "smimesh.tap"
+REQUEST_MARKER = "smimesh_request"  # the key that tells a request line from Envoy's own log lines
+INBOUND, OUTBOUND = "in", "out"
+_RBAC = f"DYNAMIC_METADATA({HTTP_RBAC_FILTER}:"
+_FIELDS = {
+    "start": "%START_TIME(%s.%3f)%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(:PATH)%",
+    "authority": "%REQ(:AUTHORITY)%",
+    "status": "%RESPONSE_CODE%",
+    "ms": "%DURATION%",
+    "route": "%ROUTE_NAME%",
+    "cluster": "%UPSTREAM_CLUSTER%",
+    "flags": "%RESPONSE_FLAGS%",
+    "rbac": f"%{_RBAC}enforced_engine_result)%",
+    "audit": f"%{_RBAC}{AUDIT_STAT_PREFIX}shadow_engine_result)%",
+}
+_PEER = {INBOUND: "%DOWNSTREAM_PEER_URI_SAN%", OUTBOUND: "%UPSTREAM_PEER_URI_SAN%"}
+
+
+def _format(direction: str, port_name: str) -> struct_pb2.Struct:
+    fields = {REQUEST_MARKER: direction, "port": port_name, "peer": _PEER[direction], **_FIELDS}
+    struct = struct_pb2.Struct()
+    struct.update(fields)
+    return struct
+
+
+def _tapped() -> al.AccessLogFilter:
+    off = percent_pb2.FractionalPercent(numerator=0, denominator=percent_pb2.FractionalPercent.HUNDRED)
+    return al.AccessLogFilter(
+        runtime_filter=al.RuntimeFilter(
+            runtime_key=TAP_RUNTIME_KEY, percent_sampled=off, use_independent_randomness=True
+        )
+    )
+
+
+def rbac_result_denied(key: str) -> al.AccessLogFilter:
+    """Matches a request whose RBAC result `key` (`enforced_engine_result`, ...) is `denied`."""
+    matcher = metadata_pb2.MetadataMatcher(
+        filter=HTTP_RBAC_FILTER,
+        path=[metadata_pb2.MetadataMatcher.PathSegment(key=key)],
+        value=value_pb2.ValueMatcher(string_match=string_pb2.StringMatcher(exact="denied")),
+    )
+    missing_is_no_match = wrappers_pb2.BoolValue(value=False)
+    return al.AccessLogFilter(
+        metadata_filter=al.MetadataFilter(matcher=matcher, match_if_key_not_found=missing_is_no_match)
+    )
+
+
+@lru_cache(maxsize=1 << 10)
+def request_log(direction: str, port_name: str = "", *, always: bool = False) -> al.AccessLog:
+    """The JSON request log of one connection manager (`direction` INBOUND / OUTBOUND)."""
+    text = sfs.SubstitutionFormatString(json_format=_format(direction, port_name))
+    logger = stream_pb2.StdoutAccessLog(log_format=text)
+    log = al.AccessLog(name=STDOUT_LOGGER, typed_config=packed(logger))
+    if always:
+        return log
+    if direction == INBOUND:
+        log.filter.or_filter.filters.extend([_tapped(), rbac_result_denied("enforced_engine_result")])
+    else:
+        log.filter.CopyFrom(_tapped())
+    return log

@@ -1,0 +1,123 @@
+"""The world of the observe tests: a caller and a thief, `web` split over web-v1 / web-v2, two routes.
+
+caller may GET `/books...` and `/health` on web (TrafficTarget caller-to-web, HTTPRouteGroup
+`web-routes` with matches `books` and `health`); thief is allowed nothing. Helpers run `smimesh`
+commands against the mesh and follow a streaming one (`smimesh tap`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
+from test_up_support import WORKLOAD, Mesh, backend, eventually, split, write
+
+__all__ = ["Mesh", "Stream", "eventually", "make_world", "smimesh", "tap_switch"]
+
+
+def _client(name: str) -> str:
+    return f"""
+    apiVersion: smimesh.io/v1alpha1
+    kind: Workload
+    metadata: {{name: {name}, namespace: shop, labels: {{app: {name}}}}}
+    spec:
+      serviceAccount: {name}
+      command: [{sys.executable}, {WORKLOAD}, serve]
+      ports: [{{name: http, containerPort: 8080}}]
+    """
+
+
+ROUTES = """
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: web-routes, namespace: shop}
+spec:
+  matches:
+  - {name: books, pathRegex: "/books", methods: [GET]}
+  - {name: health, pathRegex: "/health$", methods: [GET]}
+---
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {name: caller-to-web, namespace: shop}
+spec:
+  destination: {kind: ServiceAccount, name: web, namespace: shop}
+  rules: [{kind: HTTPRouteGroup, name: web-routes, matches: [books, health]}]
+  sources: [{kind: ServiceAccount, name: caller, namespace: shop}]
+"""
+WEB_SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+"""
+
+
+def make_world(directory: Path, *, access: bool = True) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    write(directory / "caller.yaml", _client("caller"))
+    write(directory / "thief.yaml", _client("thief"))
+    write(directory / "web.yaml", WEB_SERVICE)
+    write(directory / "web-v1.yaml", backend("web-v1", "v1"))
+    write(directory / "web-v2.yaml", backend("web-v2", "v2"))
+    write(directory / "split.yaml", split(50, 50))
+    if access:
+        write(directory / "access.yaml", ROUTES)
+
+
+def smimesh(mesh: Mesh, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "smimesh", *args, "--api-addr", mesh.api]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, env=mesh.env, timeout=60)
+
+
+def tap_switch(mesh: Mesh, instance: str) -> str:
+    """The value of the `smimesh.tap` runtime key in an instance's sidecar ('' when unset)."""
+    admin = next(r["admin"] for r in mesh.instances() if r["instance"] == instance)
+    entries = httpx.get(f"http://{admin}/runtime", timeout=5).json()["entries"]
+    return str(entries.get("smimesh.tap", {}).get("final_value", ""))
+
+
+class Stream:
+    """A streaming `smimesh` command (e.g. `tap`) whose stdout lines are collected as they come."""
+
+    def __init__(self, mesh: Mesh, *args: str) -> None:
+        command = [sys.executable, "-m", "smimesh", *args, "--api-addr", mesh.api]
+        env = {**mesh.env, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5)
+        return self.process.stderr.read() if self.process.stderr else ""
+
+
+def environment_ok() -> bool:
+    return os.name == "posix"

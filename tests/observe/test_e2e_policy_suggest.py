@@ -1,0 +1,66 @@
+"""`smimesh policy suggest` moves an audit namespace to enforcing without an outage.
+
+shop runs in audit mode with no TrafficTarget: every call is allowed (and logged). Known traffic:
+caller GETs `/books/1` and `/health`, thief GETs `/health`. `policy suggest -n shop` is applied
+through the API, the MeshConfig switches shop to enforcing, and then every observed call is
+still allowed while calls never seen (caller `/books/2`, thief `/books/1`) are denied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from observe_world import Mesh, eventually, make_world, smimesh
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
+MESH_CONFIG = """
+apiVersion: smimesh.io/v1alpha1
+kind: MeshConfig
+metadata: {{name: mesh}}
+spec:
+  trafficPolicy: smi
+  namespaces:
+    shop: {{audit: {audit}}}
+"""
+OBSERVED = [("caller-0", "/books/1"), ("caller-0", "/health"), ("thief-0", "/health")]
+NEVER_SEEN = [("caller-0", "/books/2"), ("thief-0", "/books/1")]
+
+
+def _status(mesh: Mesh, instance: str, path: str) -> int:
+    with httpx.Client(proxy=mesh.proxy(instance), timeout=10) as client:
+        return client.get(f"http://web.shop{path}").status_code
+
+
+def test_suggested_policy_keeps_observed_calls_and_denies_the_rest(tmp_path: Path) -> None:
+    make_world(tmp_path / "shop", access=False)
+    config = tmp_path / "mesh-config.yaml"
+    config.write_text(MESH_CONFIG.format(audit="true"))
+    mesh = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json")
+    mesh.env["SMIMESH_MESH_CONFIG"] = str(config)
+    mesh.start()
+    try:
+        mesh.wait_ready(expected_instances=4)
+        for instance, path in OBSERVED * 2:
+            assert _status(mesh, instance, path) == 200  # audit: would-be denials are allowed
+
+        def suggestion() -> list[dict[str, object]] | None:
+            result = smimesh(mesh, "policy", "suggest", "-n", "shop", "--window", "10m")
+            assert result.returncode == 0, result.stderr
+            documents = [d for d in yaml.safe_load_all(result.stdout) if d]
+            targets = [d for d in documents if d["kind"] == "TrafficTarget"]
+            return documents if len(targets) == 2 else None
+
+        documents = eventually(suggestion, 30, what="a suggestion for caller and thief", mesh=mesh)
+        assert [d["kind"] for d in documents].count("HTTPRouteGroup") == 1
+        applied = smimesh(mesh, "apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+
+        config.write_text(MESH_CONFIG.format(audit="false"))
+        eventually(lambda: _status(mesh, "thief-0", "/books/1") == 403, 30, what="shop enforcing", mesh=mesh)
+        assert [_status(mesh, i, p) for i, p in OBSERVED] == [200] * len(OBSERVED)
+        assert [_status(mesh, i, p) for i, p in NEVER_SEEN] == [403] * len(NEVER_SEEN)
+    finally:
+        mesh.stop()

@@ -1,0 +1,129 @@
+"""`smimesh tap`, per-route `stat` and denial counts against real traffic through `smimesh up`.
+
+A known pattern is sent through real sidecars: caller GETs `/books/<i>` 7 times and `/health` 3
+times on `web` (split 50/50 over web-v1 and web-v2), thief GETs `/books/x` 4 times (denied: no
+TrafficTarget lets thief in). While caller and web-v1 are tapped:
+- every caller request appears exactly once in caller's tap (outbound) with its path, status
+  200, the destination's SPIFFE id and the backend that really answered (the body says which);
+- every request that reached web-v1 appears once in web-v1's tap (inbound): caller's with the
+  caller's SPIFFE id and the HTTPRouteGroup match as route, thief's as `denied` with 403;
+- `smimesh stat deploy web-vN --routes` counts per route exactly what each backend answered,
+  and RBAC denials as denials (not in any route, not failures);
+- when the taps stop, the sidecars' request logs are switched off again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from observe_world import Mesh, Stream, eventually, make_world, smimesh, tap_switch
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
+CALLER_ID = "spiffe://cluster.local/ns/shop/sa/caller"
+THIEF_ID = "spiffe://cluster.local/ns/shop/sa/thief"
+WEB_ID = "spiffe://cluster.local/ns/shop/sa/web"
+PATTERN = [f"/books/{i}" for i in range(7)] + ["/health"] * 3
+
+
+def _send(mesh: Mesh, instance: str, paths: list[str]) -> list[tuple[str, int, str]]:
+    """(path, status, workload that answered) per request, through the instance's sidecar."""
+    answers = []
+    with httpx.Client(proxy=mesh.proxy(instance), timeout=10) as client:
+        for path in paths:
+            reply = client.get(f"http://web.shop{path}")
+            who = reply.json().get("workload", "") if reply.status_code == 200 else ""
+            answers.append((path, reply.status_code, who))
+    return answers
+
+
+def _route_counts(mesh: Mesh, workload: str) -> dict[str, Any]:
+    result = smimesh(mesh, "stat", "deploy", workload, "-n", "shop", "--routes", "-w", "5m", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    per_route = {}
+    for item in body["items"]:
+        values = {m["name"]: m["value"] for m in item["metrics"]}
+        per_route[item["route"]["match"]] = (values["success_count"], values["failure_count"])
+    return {"routes": per_route, "denied": body["denied_count"]}
+
+
+def test_tap_per_route_stat_and_denials(tmp_path: Path) -> None:
+    make_world(tmp_path / "shop")
+    mesh = Mesh(tmp_path / "shop", tmp_path / "run", tmp_path / "contexts.json").start()
+    taps: list[Stream] = []
+    try:
+        mesh.wait_ready(expected_instances=4)
+        taps = [Stream(mesh, "tap", w, "-n", "shop", "-o", "json") for w in ("caller", "web-v1")]
+        for instance in ("caller-0", "web-v1-0"):
+            eventually(
+                lambda i=instance: tap_switch(mesh, i) == "100", 30, what=f"{instance} tapped", mesh=mesh
+            )
+        assert tap_switch(mesh, "thief-0") == "", "an untapped sidecar's request log stays off"
+
+        answered = _send(mesh, "caller-0", PATTERN)
+        assert all(status == 200 for _, status, _ in answered), answered
+        stolen = _send(mesh, "thief-0", ["/books/x"] * 4)
+        assert [status for _, status, _ in stolen] == [403] * 4
+        to_v1 = [a for a in answered if a[2] == "web-v1"]
+
+        def caller_events() -> list[dict[str, Any]] | None:
+            found = [e for e in taps[0].events() if e["direction"] == "outbound"]
+            return found if len(found) >= len(PATTERN) else None
+
+        outbound = eventually(caller_events, 30, what="caller's tap shows its 10 requests", mesh=mesh)
+        assert len(outbound) == len(PATTERN), outbound
+        assert sorted((e["path"], e["status"], e["backend"]) for e in outbound) == sorted(
+            (path, 200, f"shop/{who}") for path, _, who in answered
+        )
+        assert {e["peer"] for e in outbound} == {WEB_ID}
+        assert {(e["workload"], e["namespace"], e["method"]) for e in outbound} == {("caller", "shop", "GET")}
+
+        def v1_events() -> list[dict[str, Any]] | None:
+            found = [e for e in taps[1].events() if e["direction"] == "inbound"]
+            return found if len(found) >= len(to_v1) + 1 else None
+
+        eventually(v1_events, 30, what="web-v1's tap shows what reached it", mesh=mesh)
+        inbound = [e for e in taps[1].events() if e["direction"] == "inbound"]
+        allowed = [e for e in inbound if e["peer"] == CALLER_ID]
+        assert sorted((e["path"], e["status"], e["verdict"]) for e in allowed) == sorted(
+            (path, 200, "allowed") for path, _, _ in to_v1
+        )
+        for event in allowed:
+            match = "health" if event["path"] == "/health" else "books"
+            assert event["route"] == f"HTTPRouteGroup/shop/web-routes#{match}"
+        denied = [e for e in inbound if e["peer"] == THIEF_ID]
+        assert denied and all(e["status"] == 403 and e["verdict"] == "denied" for e in denied)
+        assert len(inbound) == len(allowed) + len(denied)
+
+        # Per-route stat: exactly what each backend answered, per match; denials apart.
+        expected = {
+            w: Counter("health" if p == "/health" else "books" for p, _, who in answered if who == w)
+            for w in ("web-v1", "web-v2")
+        }
+
+        def routes_match() -> dict[str, Any] | None:
+            found = {w: _route_counts(mesh, w) for w in ("web-v1", "web-v2")}
+            for workload, counts in expected.items():
+                want = {route: (str(n), "0") for route, n in counts.items()}
+                if found[workload]["routes"] != want:
+                    return None
+            return found if sum(f["denied"] for f in found.values()) == 4 else None
+
+        found = eventually(routes_match, 40, what="per-route stat equal to what was sent", mesh=mesh)
+        assert found["web-v1"]["denied"] == len(denied)
+        table = smimesh(mesh, "stat", "deploy", "web-v1", "-n", "shop", "--routes", "-w", "5m")
+        assert "shop/web-routes#books" in table.stdout and "(denied by RBAC)" in table.stdout, table.stdout
+    finally:
+        for tap in taps:
+            tap.stop()
+        try:
+            if taps:
+                for instance in ("caller-0", "web-v1-0"):
+                    eventually(lambda i=instance: tap_switch(mesh, i) == "0", 30, what="tap off", mesh=mesh)
+        finally:
+            mesh.stop()

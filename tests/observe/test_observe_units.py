@@ -1,0 +1,151 @@
+"""The pure parts of observing: request log lines, tailing, tap filters and queues, observations,
+per-match routes, and `suggest` (exactly the calls seen, nothing wider)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+
+from smimesh.mesh.model import HttpMatch, Identity, Protocol
+from smimesh.mesh.suggest import ObservedCall, suggest
+from smimesh.telemetry.edges import AUDITED, DENIED, ROUTE, route_series
+from smimesh.telemetry.observations import Observations
+from smimesh.telemetry.requests import LogTail, parse_line
+from smimesh.telemetry.tap import Subscription, TapFilter
+from smimesh.xds.rbac import AccessRule, InboundAccess
+from smimesh.xds.route_stats import per_match_routes
+
+IN_LINE = json.dumps({
+    "smimesh_request": "in", "port": "http", "start": "1700000000.250", "method": "GET",
+    "path": "/books/1?x=2", "authority": "web.shop", "status": 403, "ms": 3, "peer": "spiffe://cluster.local/ns/shop/sa/thief",
+    "route": "HTTPRouteGroup/shop/r#books", "cluster": "local_app|http", "flags": "-", "rbac": "denied",
+    "audit": None,
+})  # fmt: skip
+OUT_LINE = json.dumps({
+    "smimesh_request": "out", "port": "", "start": "1700000000.5", "method": "GET", "path": "/",
+    "authority": "web.shop", "status": 200, "ms": 2, "peer": "spiffe://cluster.local/ns/shop/sa/web",
+    "route": "split|shop|web|*", "cluster": "outbound|shop|web-v2|80", "rbac": None, "audit": None,
+})  # fmt: skip
+
+
+def test_request_lines_parse_and_other_lines_do_not() -> None:
+    inbound = parse_line("web-v1-0.shop", IN_LINE)
+    assert inbound is not None
+    assert (inbound.direction, inbound.status, inbound.verdict, inbound.peer) == (
+        "inbound",
+        403,
+        "denied",
+        "spiffe://cluster.local/ns/shop/sa/thief",
+    )
+    outbound = parse_line("caller-0.shop", OUT_LINE)
+    assert outbound is not None and (outbound.backend, outbound.verdict) == ("shop/web-v2", "")
+    assert parse_line("x", "[2026-12-04][warning] smimesh_request is not json") is None
+    assert parse_line("x", "smimesh rbac: inbound_http result=denied") is None
+
+
+def test_a_tail_starts_at_the_end_keeps_partial_lines_and_follows_a_replaced_file(tmp_path: Path) -> None:
+    log = tmp_path / "a.envoy.log"
+    log.write_text(IN_LINE + "\n")
+    tail = LogTail()
+    assert tail.read({"n": log}) == []  # history is not replayed
+    with log.open("a") as handle:
+        handle.write("envoy says hi\n" + OUT_LINE[:20])
+    assert tail.read({"n": log}) == []
+    with log.open("a") as handle:
+        handle.write(OUT_LINE[20:] + "\n")
+    assert [e.direction for e in tail.read({"n": log})] == ["outbound"]
+    log.write_text(IN_LINE + "\n")  # replaced by a shorter file: read from its start
+    assert [e.direction for e in tail.read({"n": log})] == ["inbound"]
+
+
+def test_tap_filters_and_a_slow_listener_loses_old_events_not_memory() -> None:
+    outbound = parse_line("caller-0.shop", OUT_LINE)
+    assert outbound is not None
+    who = ("shop", "caller")
+    assert TapFilter("shop", "caller").accepts(outbound, who)
+    assert not TapFilter("shop", "other").accepts(outbound, who)
+    assert TapFilter("shop", "caller", to="web").accepts(outbound, who)
+    assert TapFilter("shop", "caller", to="web-v2.shop").accepts(outbound, who)  # the backend
+    assert not TapFilter("shop", "caller", to="db").accepts(outbound, who)
+    assert not TapFilter("shop", "caller", path=re.compile("^/books")).accepts(outbound, who)
+
+    async def overflow() -> tuple[int, int]:
+        subscription = Subscription(TapFilter("shop", "caller"), max_queue=3)
+        for _ in range(5):
+            subscription.put(outbound)
+        return len(await subscription.take(0.1)), subscription.dropped
+
+    assert asyncio.run(overflow()) == (3, 2)
+
+
+def test_observations_are_bounded_and_windowed() -> None:
+    event = parse_line("web-v1-0.shop", IN_LINE)
+    assert event is not None
+    store = Observations(max_calls=2)
+    store.add([event, event])
+    seen = store.seen(60, event.time + 1)
+    assert list(seen.values()) == [2] and next(iter(seen)).path == "/books/1"
+    assert store.seen(60, event.time + 3600) == {}
+    for n in range(5):
+        store.add([parse_line("web-v1-0.shop", IN_LINE.replace("/books/1", f"/p{n}"))])  # type: ignore[list-item]
+    assert len(store.seen(60, event.time + 1)) == 2
+
+
+def test_route_and_rbac_stats_become_their_own_series() -> None:
+    series, what = route_series(
+        "w-0.shop", "vhost.inbound|http.route.HTTPRouteGroup/shop/r.v1#a.b.upstream_rq_2xx"
+    )  # type: ignore[misc]
+    assert (series.direction, series.target, what) == (ROUTE, "http|HTTPRouteGroup/shop/r.v1#a.b", "2xx")
+    assert route_series("w-0.shop", "http.inbound_http.rbac.denied")[0].direction == DENIED  # type: ignore[index]
+    assert route_series("w-0.shop", "inbound_db.rbac.denied")[0].target == "db"  # type: ignore[index]
+    assert route_series("w-0.shop", "http.inbound_http.rbac.audit.shadow_denied")[0].direction == AUDITED  # type: ignore[index]
+    assert route_series("w-0.shop", "vhost.inbound|http.route.app.upstream_rq_2xx") is None
+
+
+def test_one_counted_route_per_match_then_the_app_route() -> None:
+    books = HttpMatch("books", path_regex="/books", methods=("GET", "HEAD"))
+    tagged = HttpMatch("tagged", headers=(("host", "web.*"),))
+    access = InboundAccess(
+        "http",
+        Protocol.HTTP,
+        (AccessRule("TrafficTarget/shop/t", ("spiffe://x",), (books, tagged), ("r", "r")),),
+    )
+    app = rc.Route(
+        name="app", match=rc.RouteMatch(prefix="/"), route=rc.RouteAction(cluster="local_app|http")
+    )
+    routes = per_match_routes(app, access)
+    assert [r.name for r in routes] == ["HTTPRouteGroup/shop/r#books", "HTTPRouteGroup/shop/r#tagged", "app"]
+    assert routes[0].stat_prefix == routes[0].name and routes[0].route.cluster == "local_app|http"
+    assert routes[0].match.safe_regex.regex == "(?:/books).*"
+    assert routes[0].match.headers[0].string_match.safe_regex.regex == "(?:GET|HEAD)"
+    assert routes[1].match.headers[0].name == ":authority"
+
+
+def test_suggest_allows_each_source_exactly_what_it_did() -> None:
+    web, a, b = Identity("shop", "web"), Identity("shop", "a"), Identity("other", "b")
+    calls = [
+        ObservedCall(a, web, "GET", "/books/1?x=1"),
+        ObservedCall(a, web, "POST", "/books/1"),
+        ObservedCall(b, web, "GET", "/health"),
+        ObservedCall(a, Identity("shop", "db"), "GET", "/"),
+    ]
+    documents = suggest(calls)
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in documents]
+    assert kinds == [
+        ("HTTPRouteGroup", "observed-db"),
+        ("TrafficTarget", "observed-a-to-db"),
+        ("HTTPRouteGroup", "observed-web"),
+        ("TrafficTarget", "observed-b-to-web"),  # sources in identity order: other/b before shop/a
+        ("TrafficTarget", "observed-a-to-web"),
+    ]
+    group = {m["pathRegex"]: m for m in documents[2]["spec"]["matches"]}
+    assert {p: m["methods"] for p, m in group.items()} == {"/books/1$": ["GET", "POST"], "/health$": ["GET"]}
+    b_rule, a_rule = documents[3]["spec"]["rules"][0], documents[4]["spec"]["rules"][0]
+    assert a_rule["matches"] == [group["/books/1$"]["name"]] and b_rule["matches"] == [
+        group["/health$"]["name"]
+    ]
+    assert documents[3]["spec"]["sources"] == [{"kind": "ServiceAccount", "name": "b", "namespace": "other"}]
