@@ -1,0 +1,175 @@
+"""`KubernetesSource`: the informers of every kind smimesh watches, feeding the pipeline.
+
+SMI kinds (watched in their hub version: the API server converts whatever version each object was
+written in) and Services go into the same `ResourceStore` as the file source, each object as its own
+origin `kubernetes:<Kind>/<ns>/<name>` (so a manifest file of the same key wins, as between files).
+An object that fails to load keeps its last good version (as a saved file does) and is reported;
+a deletion deletes. Namespaces, Pods, EndpointSlices and ServiceAccounts are kept in their informers'
+caches; after any change of those, the instances (`cluster.instances`) and namespace modes are
+recomputed and handed to `on_instances` / `on_modes` (at most every `settle_s`).
+Objects may arrive in any order: everything downstream is rebuilt from the whole current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smimesh.diagnostics import Diagnostic
+from smimesh.mesh.model import Instance
+from smimesh.mesh.modes import NamespaceMode
+from smimesh.resources import load_documents, registry
+from smimesh.resources.crd import smi_kinds
+from smimesh.resources.document import Document
+from smimesh.sources.files import log_report
+from smimesh.sources.kubernetes import cluster
+from smimesh.sources.kubernetes.client import KubeClient
+from smimesh.sources.kubernetes.informer import Event, Informer
+from smimesh.sources.store import ResourceStore
+
+ORIGIN_PREFIX = "kubernetes:"
+Reporter = Callable[[Sequence[Diagnostic]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    kind: str
+    path: str  # the list/watch path, all namespaces
+
+
+def hub_path(kind: str) -> str:
+    info = registry.KINDS[kind]
+    api = info.hub.API_VERSION
+    return f"/apis/{api}/{info.plural}" if "/" in api else f"/api/{api}/{info.plural}"
+
+
+def resource_kinds() -> list[Watched]:
+    """What goes into the store: the SMI kinds and Services."""
+    return [Watched(kind, hub_path(kind)) for kind in [*smi_kinds(), "Service"]]
+
+
+CLUSTER_KINDS = (
+    Watched("Namespace", "/api/v1/namespaces"),
+    Watched("Pod", "/api/v1/pods"),
+    Watched("EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices"),
+    Watched("ServiceAccount", "/api/v1/serviceaccounts"),
+)
+
+
+def origin_of(kind: str, obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{ORIGIN_PREFIX}{kind}/{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+class KubernetesSource:
+    """See the module docstring. `await run()` until cancelled; `await wait_synced()`."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        store: ResourceStore,
+        *,
+        mesh: str = "smimesh",
+        on_instances: Callable[[list[Instance]], None] | None = None,
+        on_modes: Callable[[tuple[NamespaceMode, ...]], None] | None = None,
+        report: Reporter = log_report,
+        settle_s: float = 0.02,
+    ) -> None:
+        self.store = store
+        self.mesh = mesh
+        self._on_instances = on_instances
+        self._on_modes = on_modes
+        self._report = report
+        self._settle_s = settle_s
+        self._dirty = asyncio.Event()
+        self.instances: list[Instance] = []
+        self.modes: tuple[NamespaceMode, ...] = ()
+        self.informers: dict[str, Informer] = {}
+        for watched in resource_kinds():
+            self.informers[watched.kind] = Informer(
+                client, watched.path, self._resource_handler(watched.kind), name=watched.kind
+            )
+        for watched in CLUSTER_KINDS:
+            self.informers[watched.kind] = Informer(
+                client, watched.path, self._cluster_changed, name=watched.kind
+            )
+
+    # ---- running ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(i.run(), name=f"informer {k}") for k, i in self.informers.items()]
+        tasks.append(asyncio.create_task(self._publish_cluster(), name="kubernetes instances"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def wait_synced(self) -> None:
+        """Until every informer has listed once and the instances of that state are published."""
+        for informer in self.informers.values():
+            await informer.synced.wait()
+        self.publish_now()
+
+    def cache(self, kind: str) -> list[dict[str, Any]]:
+        return list(self.informers[kind].cache.values())
+
+    # ---- SMI kinds and Services -> the store --------------------------------------------------------
+
+    def _resource_handler(self, kind: str) -> Callable[[list[Event]], Any]:
+        async def handle(events: list[Event]) -> None:
+            with self.store.batch():
+                for event in events:
+                    await self._apply(kind, event)
+
+        return handle
+
+    async def _apply(self, kind: str, event: Event) -> None:
+        origin = origin_of(kind, event.obj)
+        if event.type == "DELETED":
+            await self.store.remove_origin(origin)
+            return
+        result = load_documents([Document(event.obj, origin, 0)], references=False)
+        if not result.ok:
+            self._report(result.diagnostics)  # the last good version (if any) stays in force
+            return
+        problems = await self.store.replace_origin(origin, result.objects)
+        if problems or result.diagnostics:
+            self._report([*result.diagnostics, *problems])
+
+    # ---- Namespaces, Pods, EndpointSlices -> instances ----------------------------------------------
+
+    async def _cluster_changed(self, events: list[Event]) -> None:
+        self._dirty.set()
+
+    async def _publish_cluster(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self._settle_s)  # let a burst of pod/slice events land first
+            self._dirty.clear()
+            self.publish_now()
+
+    def publish_now(self) -> None:
+        namespaces = self.cache("Namespace")
+        found = cluster.instances(self.cache("Pod"), self.cache("EndpointSlice"), namespaces, self.mesh)
+        modes = tuple(
+            m
+            for ns in namespaces
+            if cluster.meshed(ns, self.mesh)
+            if (m := cluster.namespace_mode(ns)) is not None
+        )
+        if found != self.instances:
+            self.instances = found
+            if self._on_instances is not None:
+                self._on_instances(found)
+        if modes != self.modes:
+            self.modes = modes
+            if self._on_modes is not None:
+                self._on_modes(modes)
+
