@@ -8,7 +8,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,8 +47,8 @@ async def running_source(api: KubeApiServer, tmp_path: Path) -> AsyncIterator[Ku
         await client.aclose()
 
 
-async def eventually(condition, timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def eventually(condition: Callable[[], object], limit_s: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + limit_s
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
         await asyncio.sleep(0.05)
