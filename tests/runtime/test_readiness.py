@@ -119,3 +119,17 @@ def test_the_reason_names_the_app_or_the_sidecars_whichever_it_is() -> None:
     assert world.readiness.reasons()["web-0.shop"] == "app is not listening on 127.0.0.1:1"
     world.sync.on_stream_close(StreamInfo(1, "client-0.shop", "sotw"))
     assert world.readiness.reasons()["client-0.shop"] == "sidecar not connected to the control plane"
+
+
+def test_a_caller_whose_sidecar_process_is_down_does_not_hold_anyone_back() -> None:
+    world = World()
+    world.published(world.client, world.web)
+    world.publish("web-0.shop", WEB_INBOUND)
+    world.publish("client-0.shop", WEB_INBOUND, ack=False)
+    sidecar = world.client.sidecar.status  # type: ignore[union-attr]
+    sidecar.state, sidecar.last_exit = "backoff", "exited (killed by SIGKILL)"
+    reasons = world.readiness.reasons()
+    assert reasons["web-0.shop"] == ""
+    assert reasons["client-0.shop"] == (
+        "sidecar exited (killed by SIGKILL); restarting (`smimesh logs client-0 --sidecar`)"
+    )

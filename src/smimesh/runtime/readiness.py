@@ -7,7 +7,8 @@ console share. An instance is ready when, in this order (the first failing step 
 3. the pipeline has published config computed with it as an endpoint (the readiness gate of
    `runtime.reconcile` adds it only once it serves);
 4. every sidecar whose config holds its endpoint (its inbound listener's address, in EDS or in a
-   static cluster) is connected and has ACKed that config.
+   static cluster) is connected and has ACKed that config (a sidecar whose process is down is
+   skipped: it sends nothing until it is back with its config).
 "running and SYNCED" alone is not enough: between the app's first accepted connection and the
 callers' ACK there is a rebuild and a push, and a request in that window gets 503 "no healthy
 upstream". A reason is a phrase for the console, naming the app or the sidecars, whichever it is.
@@ -55,7 +56,7 @@ class Readiness:
     def reasons(self) -> dict[str, str]:
         running = self.supervisor.running
         published = {i.node_id: i for i in self.pipeline.published_instances}
-        holders = self._endpoint_holders()
+        holders = self._endpoint_holders(_sidecars_down(running))
         return {run.spec.node_id: self._reason(run, published, holders) for run in running}
 
     def _reason(self, run: RunningInstance, published: dict[str, Any], holders: dict[int, set[str]]) -> str:
@@ -83,11 +84,13 @@ class Readiness:
             return "sidecar has not accepted its latest config yet"
         return ""
 
-    def _endpoint_holders(self) -> dict[int, set[str]]:
-        """Loopback port -> the nodes whose current config sends traffic to that address."""
+    def _endpoint_holders(self, down: set[str]) -> dict[int, set[str]]:
+        """Loopback port -> the nodes whose current config sends traffic to that address. A sidecar
+        whose process is `down` sends nothing until it is back, and it listens again only after
+        it has its config (CDS and EDS come before its listeners): it is nobody's caller meanwhile."""
         holders: dict[int, set[str]] = {}
         nodes = self.cache.node_ids()
-        for node_id in nodes:
+        for node_id in (n for n in nodes if n not in down):
             snapshot = self.cache.get_snapshot(node_id)
             for port in self._held_ports(node_id, snapshot) if snapshot is not None else ():
                 holders.setdefault(port, set()).add(node_id)
@@ -114,15 +117,21 @@ class Readiness:
         return ports
 
 
+def _sidecars_down(running: list[RunningInstance]) -> set[str]:
+    """Nodes whose sidecar process is not serving (starting, restarting after a crash, stopped)."""
+    return {r.spec.node_id for r in running if r.sidecar is not None and r.sidecar.status.state != "running"}
+
+
 def _process_reason(run: RunningInstance) -> str:
     app, sidecar = run.app.status, run.sidecar.status if run.sidecar is not None else None
     if app.state == "backoff":
         return f"app {app.last_exit}; restarting (restart {app.restarts}; `smimesh logs {run.spec.name}`)"
     if app.state != "running":
         return f"app {app.note}" if app.note else f"app {app.state}"
+    if sidecar is not None and sidecar.state == "backoff":
+        return f"sidecar {sidecar.last_exit}; restarting (`smimesh logs {run.spec.name} --sidecar`)"
     if sidecar is not None and sidecar.state != "running":
-        last = f" ({sidecar.last_exit})" if sidecar.last_exit and sidecar.state == "backoff" else ""
-        return f"sidecar {sidecar.state}{last}"
+        return f"sidecar {sidecar.state}"
     return ""
 
 
