@@ -133,3 +133,12 @@ def test_a_caller_whose_sidecar_process_is_down_does_not_hold_anyone_back() -> N
     assert reasons["client-0.shop"] == (
         "sidecar exited (killed by SIGKILL); restarting (`smimesh logs client-0 --sidecar`)"
     )
+
+
+def test_a_sidecar_whose_config_could_not_be_generated_says_so() -> None:
+    world = World()
+    world.published(world.client, world.web)
+    world.publish("client-0.shop", WEB_INBOUND)
+    world.sync.set_generation_problems({"client-0.shop": "ValueError: out of range"})
+    reason = world.readiness.reasons()["client-0.shop"]
+    assert reason == "its config could not be generated: ValueError: out of range"

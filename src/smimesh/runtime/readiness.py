@@ -24,7 +24,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf import any_pb2
 
 from smimesh.local.supervisor import RunningInstance, Supervisor
-from smimesh.server.sync import DISCONNECTED, NACKED, SYNCED
+from smimesh.server.sync import DISCONNECTED, ERROR, NACKED, SYNCED
 from smimesh.settings import LOOPBACK
 from smimesh.xds import type_urls
 from smimesh.xds.snapshot import Snapshot
@@ -80,6 +80,8 @@ class Readiness:
             return "sidecar not connected to the control plane"
         if status == NACKED:
             return f"sidecar refused its config: {self.sync.get(node_id).nack_message}"
+        if status == ERROR:
+            return f"its config could not be generated: {self.sync.get(node_id).generation_error}"
         if status != SYNCED or not acked_latest(self.cache, self.sync, node_id):
             return "sidecar has not accepted its latest config yet"
         return ""
