@@ -114,3 +114,14 @@ spec: {service: web, requestTimeout: 2s, outlierDetection: {}}
     assert result.ok, [d.format() for d in result.diagnostics]
     spec = result.objects[0].resource.spec  # type: ignore[attr-defined]
     assert spec.outlier_detection.consecutive_5xx == 5 and spec.outlier_detection.base_ejection_time == "30s"
+
+
+def test_every_osm_example_loads_clean() -> None:
+    result = load_paths([str(p) for p in sorted(osm_data_dir().glob("example_*.yaml"))])
+    assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+    assert sorted(o.key.kind for o in result.objects) == [
+        "Egress",
+        "IngressBackend",
+        "Retry",
+        "UpstreamTrafficSetting",
+    ]

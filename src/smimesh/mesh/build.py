@@ -20,6 +20,7 @@ from smimesh.mesh import codes
 from smimesh.mesh.build_policies import build_policies
 from smimesh.mesh.build_routes import build_http_routes, with_http_routes
 from smimesh.mesh.build_splits import build_splits
+from smimesh.mesh.egress import EGRESS_KINDS, egress_rules
 from smimesh.mesh.ingress import INGRESS_KINDS, build_ingress, ingress_policies
 from smimesh.mesh.instances import InstanceIndex
 from smimesh.mesh.model import (
@@ -81,6 +82,7 @@ _KINDS: tuple[type[Resource], ...] = (
     *RESILIENCE_KINDS,
     HTTPRoute,
     *INGRESS_KINDS,
+    *EGRESS_KINDS,
 )
 
 
@@ -260,6 +262,7 @@ def build_model(
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     permissive: bool = False,
     semantics: AccessSemantics = DEFAULT_SEMANTICS,
+    egress_open: bool = False,
 ) -> MeshModel:
     """The mesh model of `snapshot` with `instances` running; never raises for bad input."""
     inputs = Inputs(snapshot)
@@ -285,4 +288,6 @@ def build_model(
         semantics=semantics,
         resilience=resilience or None,
         ingress=build_ingress(inputs, services, diags),
+        egress=egress_rules(inputs, diags),
+        egress_open=egress_open,
     )

@@ -44,7 +44,7 @@ class IngressRoute:
     """One Ingress path: `host` ("" = any), `path` and how it matches, the Service port it goes to."""
 
     host: str
-    order: int  # Exact before Prefix, longer prefixes first (Kubernetes' precedence)
+    rank: tuple[int, int]  # Exact before Prefix, longer prefixes first (Kubernetes' precedence)
     path: str
     exact: bool
     service: ServiceKey
@@ -92,7 +92,7 @@ def _route(
         diags.append(_warn(obj, f"no Service port {key}:{ref.port.number or ref.port.name}", where))
         port = 0  # routed to a 503 naming what is missing
     exact = kind == "Exact"
-    return IngressRoute(host, 0 if exact else -len(path), path, exact, key, port)
+    return IngressRoute(host, (0, 0) if exact else (1, -len(path)), path, exact, key, port)
 
 
 def build_ingress(

@@ -18,6 +18,7 @@ from smimesh.settings import LOOPBACK
 
 if TYPE_CHECKING:
     from smimesh.mesh.access import TrafficPolicy
+    from smimesh.mesh.egress import EgressRule
     from smimesh.mesh.ingress import IngressRoute
     from smimesh.mesh.resilience import Resilience
     from smimesh.mesh.split import PortSplits
@@ -214,6 +215,8 @@ class MeshModel:
     semantics: AccessSemantics = DEFAULT_SEMANTICS
     resilience: Resilience | None = None  # retries, timeouts, limits (mesh/resilience.py); None: no policy
     ingress: tuple[IngressRoute, ...] = ()  # Ingress paths for `up --ingress` (mesh/ingress.py)
+    egress: Mapping[Identity, tuple[EgressRule, ...]] = field(default_factory=dict)  # mesh/egress.py
+    egress_open: bool = False  # MeshConfig egress: open (any external host) | policy (only Egress's)
     _memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, key: ServiceKey) -> Service | None:

@@ -14,6 +14,7 @@ it (`--mesh-config FILE`, or `SMIMESH_MESH_CONFIG=FILE`):
         legacy: {mtls: permissive, audit: true}   # audit: would-be denials allowed, logged, counted
       pathRegexMatch: start     # start (SMI: pathRegex matches the start of the path) | full (OSM)
       tcpRouteAdmitsHttp: false # true: a TCPRoute-only TrafficTarget admits HTTP on its ports (L4)
+      egress: policy            # policy (only hosts an Egress names) | open (any external host)
 
 Without a file the mesh is `smi` + `strict` everywhere, no audit, the SMI readings of access rules.
 A bad file never half-applies: `parse_mesh_config` returns diagnostics (file:line, field path,
@@ -46,7 +47,8 @@ BAD_MESH_CONFIG = register(
     configuration, and a running mesh keeps its last good modes after a bad edit of the file: fix the
     field named in the message. Accepted: spec.trafficPolicy smi|open,
     spec.mtls strict|permissive, spec.namespaces.<ns>.mtls strict|permissive, spec.namespaces.<ns>.audit
-    true|false, spec.pathRegexMatch start|full, spec.tcpRouteAdmitsHttp true|false.""",
+    true|false, spec.pathRegexMatch start|full, spec.tcpRouteAdmitsHttp true|false,
+    spec.egress policy|open.""",
 )
 
 
@@ -58,6 +60,11 @@ class TrafficPolicyMode(enum.StrEnum):
 class PathRegexMatch(enum.StrEnum):
     START = "start"  # SMI: the regex matches from the start of the path, the rest may be anything
     FULL = "full"  # OSM: the regex must match the entire path
+
+
+class EgressMode(enum.StrEnum):
+    POLICY = "policy"  # a workload reaches only the external hosts an Egress names for it
+    OPEN = "open"  # any external host (through the sidecar's dynamic forward proxy)
 
 
 class MtlsMode(enum.StrEnum):
@@ -79,6 +86,7 @@ class MeshModes:
     namespaces: tuple[NamespaceMode, ...] = ()
     path_regex_match: PathRegexMatch = PathRegexMatch.START
     tcp_route_admits_http: bool = False
+    egress: EgressMode = EgressMode.POLICY
 
     @property
     def open(self) -> bool:
@@ -173,7 +181,7 @@ def _flag(problems: _Problems, path: tuple[str, ...], value: object) -> bool:
     return False
 
 
-_SPEC_FIELDS = ("trafficPolicy", "mtls", "namespaces", "pathRegexMatch", "tcpRouteAdmitsHttp")
+_SPEC_FIELDS = ("trafficPolicy", "mtls", "namespaces", "pathRegexMatch", "tcpRouteAdmitsHttp", "egress")
 
 
 def _spec(problems: _Problems, spec: Mapping[str, Any]) -> MeshModes:
@@ -195,6 +203,7 @@ def _spec(problems: _Problems, spec: Mapping[str, Any]) -> MeshModes:
         tuple(sorted(n for n in namespaces if n is not None)),
         path_match or PathRegexMatch.START,
         _flag(problems, ("spec", "tcpRouteAdmitsHttp"), spec.get("tcpRouteAdmitsHttp", False)),
+        _enum(problems, ("spec", "egress"), spec.get("egress", "policy"), EgressMode) or EgressMode.POLICY,
     )
 
 

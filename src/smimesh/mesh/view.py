@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from smimesh.mesh.egress import EgressView, egress_view
 from smimesh.mesh.ingress import IngressView, ingress_view
 from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, Service, ServiceKey
 from smimesh.mesh.resilience import ProxyResilience, proxy_resilience
@@ -132,6 +133,7 @@ class ProxyView(_CachedHash):
     udp_upstreams: tuple[UdpUpstreamSpec, ...] = ()  # only the ones access control allows (mesh/udp.py)
     resilience: ProxyResilience | None = None  # retries, timeouts, limits (mesh/resilience.py)
     ingress: IngressView | None = None  # only the `up --ingress` proxy's (mesh/ingress.py)
+    egress: EgressView | None = None  # external hosts it may call (mesh/egress.py); None: none
 
     def _fields(self) -> tuple[Any, ...]:
         return (
@@ -142,6 +144,7 @@ class ProxyView(_CachedHash):
             self.udp_upstreams,
             self.resilience,
             self.ingress,
+            self.egress,
         )
 
     __hash__ = _CachedHash.__hash__
@@ -299,6 +302,7 @@ def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
         udp_upstreams(model, inst),
         _resilience(model, inst, outbound),
         ingress_view(model.ingress, inst) if model.ingress or inst.labels else None,
+        egress_view(model.egress, model.egress_open, inst.identity),
     )
 
 

@@ -1,10 +1,11 @@
-"""The mesh's edge inward: Kubernetes `networking.k8s.io/v1` Ingress (which host/path goes to which Service)
-and OSM's `policy.openservicemesh.io/v1alpha1` IngressBackend (which ingress may reach which backends).
+"""The mesh's edges: Kubernetes `networking.k8s.io/v1` Ingress (which host/path goes to which Service),
+OSM's `policy.openservicemesh.io/v1alpha1` IngressBackend (which ingress may reach which backends) and
+Egress (which workloads may reach which destinations outside the mesh).
 
 Ingress is modelled with the fields of the Kubernetes API that route HTTP (rules, host, paths, pathType,
 service backends, defaultBackend, ingressClassName); `tls` and resource backends decode but are refused
-by `validate_ingress` (smimesh's ingress serves plain HTTP on loopback). IngressBackend has every
-field of OSM's published CRD.
+by `validate_ingress` (smimesh's ingress serves plain HTTP on loopback). IngressBackend and Egress have
+every field of OSM's published CRDs.
 """
 
 from __future__ import annotations
@@ -108,4 +109,36 @@ class IngressBackend(Resource):
     )
     kind: Literal["IngressBackend"] = "IngressBackend"
     spec: IngressBackendSpec
+    status: dict[str, Any] | None = None
+
+
+class EgressSource(SmiModel):
+    kind: str
+    name: str
+    namespace: str
+
+
+class EgressPort(SmiModel):
+    number: Annotated[int, Field(ge=1, le=65535)]
+    protocol: str
+
+
+class EgressSpec(SmiModel):
+    sources: list[EgressSource]
+    hosts: list[str] | None = None
+    ip_addresses: list[str] | None = Field(default=None, alias="ipAddresses")
+    ports: list[EgressPort]
+    matches: list[RouteRef] | None = None
+
+
+class Egress(Resource):
+    """Which workloads (ServiceAccounts) may reach which destinations outside the mesh."""
+
+    API_VERSION: ClassVar[str] = "policy.openservicemesh.io/v1alpha1"
+    KIND: ClassVar[str] = "Egress"
+    api_version: Literal["policy.openservicemesh.io/v1alpha1"] = Field(
+        default="policy.openservicemesh.io/v1alpha1", alias="apiVersion"
+    )
+    kind: Literal["Egress"] = "Egress"
+    spec: EgressSpec
     status: dict[str, Any] | None = None

@@ -15,7 +15,7 @@ from smimesh.resources.access import TrafficTarget
 from smimesh.resources.canary import Canary
 from smimesh.resources.core import Service
 from smimesh.resources.gateway import HTTPRoute
-from smimesh.resources.ingress import Ingress, IngressBackend
+from smimesh.resources.ingress import Egress, Ingress, IngressBackend
 from smimesh.resources.meta import Resource, SpokeResource
 from smimesh.resources.metrics import TrafficMetrics, TrafficMetricsList
 from smimesh.resources.osm_policy import Retry, UpstreamTrafficSetting
@@ -81,6 +81,7 @@ KINDS: dict[str, KindInfo] = {
             (),
             (("Status", ".status.phase"), ("Weight", ".status.canaryWeight")),
         ),  # Flagger's, run by smimesh's own controller (issue 14)
+        KindInfo("Egress", Egress, "egresses", ("egress",)),
     )
 }
 OUTPUT_KINDS: tuple[type[Any], ...] = (TrafficMetrics, TrafficMetricsList)

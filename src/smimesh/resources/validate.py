@@ -19,7 +19,7 @@ from smimesh.resources.document import Document
 from smimesh.resources.gateway import check_http_route
 from smimesh.resources.meta import Resource
 from smimesh.resources.validate_canary import validate_canary
-from smimesh.resources.validate_ingress import ingress, ingress_backend
+from smimesh.resources.validate_ingress import egress, ingress, ingress_backend
 from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
 from smimesh.resources.validate_specs import http_matches, port_matches, split
 
@@ -266,4 +266,5 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     "Ingress": (ingress,),
     "IngressBackend": (ingress_backend,),
     "Canary": (validate_canary,),
+    "Egress": (egress,),
 }

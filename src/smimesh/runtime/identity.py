@@ -46,7 +46,7 @@ from smimesh.identity import (
 from smimesh.identity.ca import CLOCK_SKEW_ALLOWANCE, CertificateAuthority
 from smimesh.identity.store import load_root_files
 from smimesh.mesh import build_model as _build_model
-from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, load_mesh_config
+from smimesh.mesh.modes import DEFAULT_MODES, EgressMode, MeshModes, load_mesh_config
 from smimesh.server.sds import SecretGuard
 from smimesh.server.xds_auth import NodeAuthenticator
 from smimesh.settings import Settings
@@ -149,7 +149,14 @@ class MeshSecurity:
 
     def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> Any:
         modes = self.modes
-        model = _build_model(snapshot, instances, permissive=modes.open, semantics=modes.semantics, **options)
+        model = _build_model(
+            snapshot,
+            instances,
+            permissive=modes.open,
+            semantics=modes.semantics,
+            egress_open=modes.egress is EgressMode.OPEN,
+            **options,
+        )
         self._model = model
         identities = {self._spiffe(i.namespace, i.service_account) for i in model.instances.values()}
         if self.book.sync(identities | self.book.identities, self._clock()):

@@ -13,7 +13,18 @@ from google.protobuf.message import Message
 
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.view import InboundSpec, OutboundSpec, ProxyView
-from smimesh.xds import clusters, endpoints, ingress, listeners, names, resilience, routes, type_urls, udp
+from smimesh.xds import (
+    clusters,
+    egress,
+    endpoints,
+    ingress,
+    listeners,
+    names,
+    resilience,
+    routes,
+    type_urls,
+    udp,
+)
 
 
 def _inbound_listener(spec: InboundSpec) -> Message:
@@ -60,7 +71,7 @@ def _routes(view: ProxyView) -> list[Message]:
 
 def generate(view: ProxyView) -> dict[str, list[Message]]:
     """Resources by type URL; every type is present (possibly empty) so a removal is also pushed."""
-    return resilience.apply(generate_plain(view), view.resilience)
+    return egress.apply(resilience.apply(generate_plain(view), view.resilience), view.egress)
 
 
 def generate_plain(view: ProxyView) -> dict[str, list[Message]]:

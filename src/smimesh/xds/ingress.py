@@ -26,7 +26,9 @@ from smimesh.xds.protos import packed, socket_address
 
 INGRESS_LISTENER = "ingress"
 NO_RULE_BODY = "smimesh ingress: no Ingress rule matches this host and path\n"
-NO_BACKEND_BODY = "smimesh ingress: the Ingress backend {service}:{port} is no Service port of the mesh\n"
+NO_BACKEND_BODY = (
+    "smimesh ingress: the Ingress backend {service}:{port} is no Service port this ingress can reach\n"
+)
 
 
 def _direct(status: int, body: str) -> rc.DirectResponseAction:

@@ -46,7 +46,8 @@ def secure_affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | No
     settings = (old.trust_domain, old.cluster_domain, old.permissive, old.semantics)
     if settings != (new.trust_domain, new.cluster_domain, new.permissive, new.semantics):
         return None
-    if old.resilience != new.resilience or old.ingress != new.ingress:
+    edges = (old.resilience, old.ingress, old.egress, old.egress_open)
+    if edges != (new.resilience, new.ingress, new.egress, new.egress_open):
         return None  # rare (a policy edit): recompute every view rather than index who sees it
     if _changed_services(old, new):
         return None  # every sidecar routes to every service and checks its peers' identities

@@ -1,0 +1,194 @@
+"""Egress end to end: OSM Egress policy and the mesh-wide switch, with real Envoy sidecars.
+
+"External" servers run in this test process on other loopback addresses (127.0.0.2, 127.0.0.3),
+never a real host. Requests leave through the client workload's sidecar (its HTTP_PROXY), the way a
+workload's own requests do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+from test_up_support import Mesh, eventually, write
+
+from smimesh.testing import workloads
+from smimesh.testing.net import free_port
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+PY, SERVE = sys.executable, str(workloads.HERE)
+
+
+class _External(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"external": self.server.server_address[0], "path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def external() -> Iterator[dict[str, int]]:
+    """One "external" HTTP server on each of 127.0.0.1, 127.0.0.2 and 127.0.0.3 (port by address)."""
+    servers = []
+    for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        server = ThreadingHTTPServer((host, free_port(host)), _External)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    try:
+        yield {str(s.server_address[0]): int(s.server_address[1]) for s in servers}
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def _world(directory: Path, external: dict[str, int]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    relay = "http://127.0.0.1:{}/".format(external["127.0.0.1"])
+    write(
+        directory / "mesh.yaml",
+        f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
+spec:
+  serviceAccount: client
+  command: [{PY}, -c, "import time; time.sleep(1e6)"]
+---
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: relay, namespace: shop, labels: {{app: relay}}}}
+spec:
+  serviceAccount: relay
+  command: [{PY}, {SERVE}, serve]
+  env: {{UPSTREAM_URL: "{relay}"}}
+  ports: [{{name: http, containerPort: 8080}}]
+---
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: relay-controlled, namespace: shop, labels: {{app: relay-controlled}}}}
+spec:
+  serviceAccount: relay
+  command: [{PY}, {SERVE}, serve]
+  env: {{UPSTREAM_URL: "{relay}", NO_PROXY: "", no_proxy: ""}}
+  ports: [{{name: http, containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: relay, namespace: shop}}
+spec:
+  selector: {{app: relay}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: relay-controlled, namespace: shop}}
+spec:
+  selector: {{app: relay-controlled}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {{name: everything, namespace: shop}}
+spec:
+  matches: [{{name: all, pathRegex: ".*", methods: ["*"]}}]
+---
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {{name: client-to-relay, namespace: shop}}
+spec:
+  destination: {{kind: ServiceAccount, name: relay, namespace: shop}}
+  rules: [{{kind: HTTPRouteGroup, name: everything}}]
+  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {{name: external-api, namespace: shop}}
+spec:
+  matches: [{{name: allowed, pathRegex: /allowed, methods: [GET]}}]
+---
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {{name: external-api, namespace: shop}}
+spec:
+  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
+  hosts: [127.0.0.2]
+  ports: [{{number: {external["127.0.0.2"]}, protocol: http}}]
+  matches: [{{apiGroup: specs.smi-spec.io/v1alpha4, kind: HTTPRouteGroup, name: external-api}}]
+""",
+    )
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory, external: dict[str, int]) -> Iterator[tuple[Mesh, Path]]:
+    root = tmp_path_factory.mktemp("egress")
+    _world(root / "mesh", external)
+    config = root / "mesh-config.yaml"
+    write(config, "apiVersion: smimesh.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {}\n")
+    up = Mesh(
+        root / "mesh", root / "run", root / "contexts.json", extra_args=["--mesh-config", str(config)]
+    ).start()
+    try:
+        up.wait_ready(expected_instances=3, timeout=120)
+        yield up, config
+    finally:
+        up.stop()
+
+
+def _get(up: Mesh, url: str) -> httpx.Response:
+    with httpx.Client(proxy=up.proxy("client-0"), timeout=10) as client:
+        return client.get(url)
+
+
+def test_egress_policy_allows_the_named_host_and_paths_only_and_the_switch_opens_it_live(
+    mesh: tuple[Mesh, Path], external: dict[str, int]
+) -> None:
+    up, config = mesh
+    allowed, other = (f"http://{h}:{external[h]}" for h in ("127.0.0.2", "127.0.0.3"))
+    answer = _get(up, allowed + "/allowed?x=1")
+    assert answer.status_code == 200 and answer.json() == {"external": "127.0.0.2", "path": "/allowed?x=1"}
+    denied = _get(up, allowed + "/secret")
+    assert denied.status_code == 403 and "Egress/shop/external-api does not allow" in denied.text
+    refused = _get(up, other + "/")
+    assert refused.status_code == 404 and "no mesh service answers to this host" in refused.text
+
+    write(
+        config,
+        "apiVersion: smimesh.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {egress: open}\n",
+    )
+    eventually(lambda: _get(up, other + "/").status_code == 200, 30, what="egress open", mesh=up)
+    assert _get(up, other + "/x").json() == {"external": "127.0.0.3", "path": "/x"}
+    assert _get(up, allowed + "/secret").status_code == 403  # an Egress's matches still narrow its host
+    write(
+        config,
+        "apiVersion: smimesh.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {egress: policy}\n",
+    )
+    eventually(lambda: _get(up, other + "/").status_code == 404, 30, what="egress by policy again", mesh=up)
+
+
+def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(
+    mesh: tuple[Mesh, Path],
+) -> None:
+    up, _ = mesh
+    # relay calls the "external" server on 127.0.0.1: NO_PROXY sends it around its sidecar, outside policy
+    direct = _get(up, "http://relay.shop/")
+    assert direct.status_code == 200 and direct.json()["upstream"]["external"] == "127.0.0.1"
+    # relay-controlled cleared NO_PROXY: the call goes through its sidecar, and no Egress allows it
+    controlled = _get(up, "http://relay-controlled.shop/")
+    assert controlled.status_code == 502, controlled.text
+    assert "no mesh service answers to this host" in str(controlled.json()["upstream"])
