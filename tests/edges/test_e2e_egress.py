@@ -27,6 +27,15 @@ from smimesh.testing.net import free_port
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 PY, SERVE = sys.executable, str(workloads.HERE)
+OSM_MESH_CONFIG = """
+apiVersion: config.openservicemesh.io/v1alpha2
+kind: MeshConfig
+metadata: {name: osm-mesh-config, namespace: osm-system}
+spec:
+  sidecar: {logLevel: error}
+  traffic: {enableEgress: true, enablePermissiveTrafficPolicyMode: false}
+  certificate: {serviceCertValidityDuration: 24h}
+"""
 
 
 class _External(BaseHTTPRequestHandler):
@@ -179,6 +188,13 @@ def test_egress_policy_allows_the_named_host_and_paths_only_and_the_switch_opens
         "apiVersion: smimesh.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {egress: policy}\n",
     )
     eventually(lambda: _get(up, other + "/").status_code == 404, 30, what="egress by policy again", mesh=up)
+    # OSM's MeshConfig is accepted too: enableEgress maps to egress open, unmapped fields are listed
+    write(config, OSM_MESH_CONFIG)
+    eventually(lambda: _get(up, other + "/").status_code == 200, 30, what="egress open (OSM)", mesh=up)
+    assert "SM6102" in up.output() and "sidecar.logLevel" in up.output()
+    assert "egress policy -> open" in up.output()
+    write(config, OSM_MESH_CONFIG.replace("enableEgress: true", "enableEgress: false"))
+    eventually(lambda: _get(up, other + "/").status_code == 404, 30, what="egress by policy (OSM)", mesh=up)
 
 
 def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(

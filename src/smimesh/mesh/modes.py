@@ -34,6 +34,8 @@ import yaml
 
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, register
 from smimesh.mesh.model import AccessSemantics
+from smimesh.mesh.osm_mesh_config import API_VERSIONS as OSM_API_VERSIONS
+from smimesh.mesh.osm_mesh_config import osm_fields
 
 API_VERSION = "smimesh.io/v1alpha1"
 KIND = "MeshConfig"
@@ -87,6 +89,7 @@ class MeshModes:
     path_regex_match: PathRegexMatch = PathRegexMatch.START
     tcp_route_admits_http: bool = False
     egress: EgressMode = EgressMode.POLICY
+    leaf_lifetime_s: float | None = None  # from an OSM MeshConfig's serviceCertValidityDuration
 
     @property
     def open(self) -> bool:
@@ -224,6 +227,8 @@ def parse_mesh_config(text: str, source: str = "<mesh-config>") -> tuple[MeshMod
             (), "a MeshConfig must be a YAML mapping", data, f"apiVersion: {API_VERSION}, kind: {KIND}"
         )
         return DEFAULT_MODES, problems.found
+    if data.get("apiVersion") in OSM_API_VERSIONS and data.get("kind") == KIND:
+        return _osm(problems, data.get("spec"))
     if data.get("apiVersion") != API_VERSION or data.get("kind") != KIND:
         found = f"{data.get('apiVersion')} {data.get('kind')}"
         problems.add(("kind",), "not a MeshConfig", found, f"apiVersion: {API_VERSION}, kind: {KIND}")
@@ -233,6 +238,18 @@ def parse_mesh_config(text: str, source: str = "<mesh-config>") -> tuple[MeshMod
         spec = {}
     modes = _spec(problems, spec)
     return (DEFAULT_MODES if problems.found else modes), problems.found
+
+
+def _osm(problems: _Problems, spec: object) -> tuple[MeshModes, list[Diagnostic]]:
+    """OSM's MeshConfig (mesh/osm_mesh_config.py); warnings alone do not stop it applying."""
+    fields, warnings = osm_fields(problems, spec if isinstance(spec, Mapping) else {})
+    if problems.found:
+        return DEFAULT_MODES, problems.found + warnings
+    if "traffic_policy" in fields:
+        fields["traffic_policy"] = TrafficPolicyMode(fields["traffic_policy"])
+    if "egress" in fields:
+        fields["egress"] = EgressMode(fields["egress"])
+    return MeshModes(**fields), warnings
 
 
 def load_mesh_config(path: Path) -> tuple[MeshModes, list[Diagnostic]]:
@@ -280,6 +297,12 @@ def changes(old: MeshModes, new: MeshModes) -> list[str]:
         for key in ("mtls", "audit"):
             if before[key] != after[key]:
                 found.append(f"{namespace}: {key} {_word(before[key])} -> {_word(after[key])}")
+    if old.egress != new.egress:
+        found.append(f"egress {old.egress.value} -> {new.egress.value}")
+    if old.leaf_lifetime_s != new.leaf_lifetime_s:
+        found.append(
+            f"certificate lifetime {old.leaf_lifetime_s or 'default'} -> {new.leaf_lifetime_s or 'default'} s"
+        )
     return found + _switch_changes(old, new)
 
 

@@ -247,6 +247,8 @@ class MeshApp:
             self.run_dir.path, self.config.settings, self.config.mesh_config, user_ca=self.config.user_ca
         )
         self.security = security
+        if security.mesh_config_warnings:
+            self.console.diagnostics(security.mesh_config_warnings)
         cache, self._sync, self._metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
         self._cache = cache
         self.xds = XdsServer(

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smimesh.diagnostics import Diagnostic, has_errors
 from smimesh.errors import InvalidInputError
 from smimesh.identity import (
     BookChanges,
@@ -94,6 +95,8 @@ class MeshSecurity:
         self.user_ca = user_ca  # (cert, key) files: the user's CA, left alone by root rotation
         root, self.root_created = self._load_root(run_dir)
         self.book = CertificateBook.from_settings(root, settings)
+        self._apply_leaf_lifetime(modes)
+        self.mesh_config_warnings: list[Diagnostic] = []  # e.g. an OSM MeshConfig's unmapped fields
         self.run_dir, self._saved_root, self.root_rotations = run_dir, root.key_id, 0
         self.authenticator = NodeAuthenticator()
         self._model: Any = None
@@ -125,13 +128,15 @@ class MeshSecurity:
         modes = DEFAULT_MODES
         if mesh_config is not None:
             modes, problems = load_mesh_config(mesh_config)
-            if problems:
+            if has_errors(problems):
                 raise InvalidInputError(
                     f"{mesh_config} is not a valid MeshConfig",
                     problems,
                     hint="fix it, or start without --mesh-config (smi + strict)",
                 )
-        return cls(run_dir, settings, modes=modes, user_ca=user_ca)
+        security = cls(run_dir, settings, modes=modes, user_ca=user_ca)
+        security.mesh_config_warnings = list(problems) if mesh_config is not None else []
+        return security
 
     @property
     def hooks(self) -> list[Any]:
@@ -145,7 +150,13 @@ class MeshSecurity:
     def set_modes(self, modes: MeshModes) -> bool:
         """New modes (a saved MeshConfig); the next rebuild uses them everywhere. True if they differ."""
         changed, self.modes = modes != self.modes, modes
+        self._apply_leaf_lifetime(modes)
         return changed
+
+    def _apply_leaf_lifetime(self, modes: MeshModes) -> None:
+        """An OSM MeshConfig's certificate validity: the lifetime of every leaf issued from now on."""
+        seconds = modes.leaf_lifetime_s or self.settings.leaf_lifetime_s
+        self.book.leaf_lifetime = timedelta(seconds=seconds)
 
     def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> Any:
         modes = self.modes

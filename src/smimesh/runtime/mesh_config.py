@@ -17,7 +17,7 @@ from typing import Any
 
 import watchfiles
 
-from smimesh.diagnostics import Diagnostic
+from smimesh.diagnostics import Diagnostic, has_errors
 from smimesh.mesh.modes import MeshModes, changes, load_mesh_config, summary
 from smimesh.sources.files import SETTLE_S, WATCH_DEBOUNCE_MS, WATCH_STEP_MS, WATCH_TIMEOUT_MS
 
@@ -54,16 +54,18 @@ class MeshConfigWatcher:
     async def reload(self) -> None:
         """Read the file again and apply it, or report why not (the modes in force stay)."""
         modes, problems = load_mesh_config(self.path)
-        if problems:  # most likely a writer that has not finished: look once more before reporting
+        if has_errors(problems):  # most likely a writer that has not finished: look once more first
             await asyncio.sleep(SETTLE_S)
             modes, problems = load_mesh_config(self.path)
-        if problems:
+        if has_errors(problems):
             self.report(problems)
             self.say(
                 f"{self.path.name} has errors: the last good mesh modes stay in force "
                 f"({summary(self.security.modes)})"
             )
             return
+        if problems:  # warnings only (an OSM MeshConfig's unmapped fields): said, and applied
+            self.report(problems)
         self.apply(modes)
 
     def apply(self, modes: MeshModes) -> None:
