@@ -336,3 +336,29 @@ def test_cli_unreadable_input_is_an_error(tmp_path: Path) -> None:
     done = _run(tmp_path, "--to", "istio", "-f", "missing.yaml")
     assert done.returncode == 1 and "SM1001" in done.stderr and "missing.yaml" in done.stderr
     assert _run(tmp_path, "--to", "istio").returncode == 2  # neither -f nor --from-mesh
+
+
+ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: ns}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules:
+  - backendRefs: [{name: web-v1, port: 80}]
+  - matches: [{headers: [{name: x-v, value: two}]}]
+    backendRefs: [{name: web-v2, port: 80}]
+"""
+
+
+def test_input_httproutes_pass_through_or_translate_in_precedence_order() -> None:
+    gateway = export_yaml(docs(ROOTS, ROUTE), "gateway-api")
+    assert [(o["kind"], o["metadata"]["name"]) for o in gateway.objects] == [("HTTPRoute", "r")]
+    istio = export_yaml(docs(ROOTS, ROUTE), "istio")
+    (service,) = [o for o in istio.objects if o["kind"] == "VirtualService"]
+    routes = service["spec"]["http"]
+    assert [r["route"][0]["destination"]["host"].split(".")[0] for r in routes] == ["web-v2", "web-v1"]
+    assert routes[0]["match"] == [{"headers": {"x-v": {"exact": "two"}}, "port": 80}]  # no catch-all: 404
+    consul = export_yaml(docs(ROOTS, ROUTE), "consul")
+    loss = next(d for d in consul.findings if d.code == codes.NO_COUNTERPART)
+    assert loss.object.kind == "HTTPRoute" and "404" in loss.message

@@ -73,6 +73,13 @@ def _routing(world: World, root: ServiceKey, port: int, splits: PortSplits, out:
                 codes.finding(codes.NOT_HTTP, f"port {port} is not HTTP: not exported", split_ref(route)),
             )
         return
+    if splits.reject_unmatched:
+        for ref in dict.fromkeys(split_ref(r) for r in splits.routes):
+            message = (
+                f"requests no rule matches get 404 from {ref.kind} on {root.name}:{port}; a Consul "
+                "ServiceRouter sends them to the service itself"
+            )
+            out.report(ref, codes.finding(codes.NO_COUNTERPART, message, ref))
     involved = {root} | {b.service for r in splits.routes for b in r.backends}
     for route in splits.routes:
         for key in sorted(involved):

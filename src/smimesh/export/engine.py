@@ -21,6 +21,7 @@ from smimesh.export.world import PodGroup, World
 from smimesh.mesh import codes as mesh_codes
 from smimesh.resources import InputSnapshot, ResourceKey
 from smimesh.resources.access import TrafficTarget
+from smimesh.resources.gateway import HTTPRoute
 from smimesh.resources.split import TrafficSplit
 
 Exporter = Callable[[World, Output], None]
@@ -57,9 +58,18 @@ def export(
         export_gateway(world, out, policy)
     else:
         EXPORTERS[target](world, out)
+    if target in ("gateway-api", "linkerd"):
+        _pass_through_routes(snapshot, out)
     _note_unused(snapshot, out)
     _check_rules(out)
     return out
+
+
+def _pass_through_routes(snapshot: InputSnapshot, out: Output) -> None:
+    """Gateway API HTTPRoutes in the input are already what these targets read: written as they are."""
+    for route in snapshot.of_kind(HTTPRoute):
+        obj = {k: v for k, v in route.to_dict().items() if k != "status"}
+        out.add(_ref(route.key), obj)
 
 
 def _ref(key: ResourceKey) -> ObjectRef:

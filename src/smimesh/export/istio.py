@@ -58,9 +58,10 @@ def _virtual_service(world: World, root: ServiceKey, out: Output) -> None:
         sources += [split_ref(r) for r in splits.routes]
         routes += [_route(world, r, port.port, out) for r in splits.conditional]
         tail = _route(world, splits.unconditional, port.port, out) if splits.unconditional else None
-        routes.append(
-            tail or {"match": [{"port": port.port}], "route": [_destination(world, root, port.port)]}
-        )
+        if not splits.reject_unmatched:  # from an HTTPRoute: unmatched gets 404, as a VirtualService does
+            routes.append(
+                tail or {"match": [{"port": port.port}], "route": [_destination(world, root, port.port)]}
+            )
     for port in (p for p in service.ports if not p.protocol.is_http):
         for route in world.model.splits.get((root, port.port), PortSplits(root, port.port)).routes:
             out.report(
@@ -88,7 +89,9 @@ def _destination(world: World, key: ServiceKey, port: int, weight: int | None = 
 
 def _route(world: World, route: SplitRoute, port: int, out: Output) -> dict[str, Any]:
     ref = split_ref(route)
-    result: dict[str, Any] = {"name": f"{route.name}-{port}"}
+    # An HTTPRoute gives one route per rule match: name them apart (`<route>-<rule>.<match>-<port>`).
+    part = f"-{route.matches[0].name}" if route.kind == "HTTPRoute" and route.matches else ""
+    result: dict[str, Any] = {"name": f"{route.name}{part}-{port}"}
     if route.matches:
         result["match"] = [
             m | {"port": port} for match in route.matches for m in _vs_matches(match, ref, out)

@@ -25,11 +25,14 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
 def split_ref(route: SplitRoute) -> ObjectRef:
-    return ObjectRef("TrafficSplit", route.namespace, route.name)
+    return ObjectRef(route.kind, route.namespace, route.name)
 
 
 def export_splits(world: World, out: Output) -> None:
+    """HTTPRoutes for the TrafficSplits (a port an input HTTPRoute routes is that route's: passed through)."""
     for (root, port), splits in sorted(world.model.splits.items()):
+        if splits.reject_unmatched:
+            continue
         service_port = world.model.services[root].port(port)
         if service_port is None or not service_port.protocol.is_http:
             for route in splits.routes:
