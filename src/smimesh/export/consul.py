@@ -203,6 +203,8 @@ def _intentions(world: World, policy: TrafficPolicy, found: dict[ServiceKey, Int
     if not sources or permissions is None:
         return
     for key in destinations:
+        if permissions:  # L7 intentions apply only to a service whose protocol is HTTP
+            out.add(ref, _config("ServiceDefaults", key.name, key.namespace, ref, {"protocol": "http"}))
         obj, refs = found.setdefault(
             key,
             (
