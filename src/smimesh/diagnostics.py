@@ -13,6 +13,7 @@ Code ranges (so a code says where it came from):
     SM5xxx  version conversion
     SM6xxx  mesh model and Envoy config generation
     SM7xxx  runtime: processes, the control plane, proxies (NACKs)
+    SM8xxx  export to other meshes: losses (warnings), notes, output checks (`export/codes.py`)
 """
 
 from __future__ import annotations
