@@ -53,7 +53,8 @@ def counts(item: dict[str, Any]) -> tuple[str, str]:
 async def test_discovery(app: Starlette) -> None:
     body = (await get(app, "/")).json()
     assert body["groupVersion"] == "metrics.smi-spec.io/v1alpha1"
-    assert {r["name"] for r in body["resources"]} == {"pods", "deployments", "namespaces", "services"}
+    served = {"pods", "deployments", "namespaces", "services", "trafficsplits"}
+    assert {r["name"] for r in body["resources"]} == served
 
 
 async def test_lists_with_label_selectors(app: Starlette) -> None:

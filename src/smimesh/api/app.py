@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from smimesh.api import canaries as canary_routes
 from smimesh.api import errors, inspect, resources
 from smimesh.api import explain as explain_routes
 from smimesh.api.auth import token_matches
@@ -57,6 +58,7 @@ class ApiContext:
     proxy_admin: Callable[[str], str | None] | None = None
     explain: Callable[[ExplainQuery], dict[str, Any]] | None = None
     delivery: DeliveryLike | None = None
+    canaries: canary_routes.CanariesLike | None = None
 
 
 def create_app(
@@ -72,13 +74,24 @@ def create_app(
     explain: Callable[[ExplainQuery], dict[str, Any]] | None = None,
     delivery: DeliveryLike | None = None,
     observe: ObserveLike | None = None,
+    canaries: canary_routes.CanariesLike | None = None,
 ) -> Starlette:
     """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address;
     `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`);
     `explain(query)` answers `/api/v1/explain` (UsageError for a query the mesh cannot resolve);
-    `delivery` lets `POST /api/v1/apply?wait=SECONDS` report whether the sidecars took the change."""
+    `delivery` lets `POST /api/v1/apply?wait=SECONDS` report whether the sidecars took the change;
+    `canaries` (the canary controller) serves `/api/v1/canaries` (`api/canaries.py`)."""
     ctx = ApiContext(
-        store, token, settings or Settings(), sync_state, metrics_text, status, proxy_admin, explain, delivery
+        store,
+        token,
+        settings or Settings(),
+        sync_state,
+        metrics_text,
+        status,
+        proxy_admin,
+        explain,
+        delivery,
+        canaries=canaries,
     )
     routes: list[BaseRoute] = [
         Route("/healthz", _open(healthz)),
@@ -97,6 +110,13 @@ def create_app(
         Route("/api/v1/proxies", _guard(inspect.proxies, write=False)),
         Route("/api/v1/proxies/{name}/config", _guard(inspect.proxy_config, write=False)),
         Route("/api/v1/explain", _guard(explain_routes.explain, write=False)),
+        Route("/api/v1/canaries", _guard(canary_routes.list_canaries, write=False)),
+        Route("/api/v1/canaries/{namespace}/{name}", _guard(canary_routes.get_canary, write=False)),
+        Route(
+            "/api/v1/canaries/{namespace}/{name}/{action}",
+            _guard(canary_routes.command, write=True),
+            methods=["POST"],
+        ),
     ]
     if metrics_query is not None:
         window = ctx.settings.metrics_max_window_s

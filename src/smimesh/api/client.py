@@ -101,6 +101,18 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from exc
 
+    def canaries(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        params = {"namespace": namespace} if namespace else None
+        items: list[dict[str, Any]] = self._call("GET", "/api/v1/canaries", params=params)["items"]
+        return items
+
+    def canary_command(
+        self, namespace: str, name: str, action: str, weight: int | None = None
+    ) -> dict[str, Any]:
+        path = "/".join(quote(part, safe="") for part in (namespace, name, action))
+        body = {"weight": weight} if weight is not None else {}
+        return self._call("POST", f"/api/v1/canaries/{path}", json=body)
+
     # ---- plumbing -------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -27,7 +27,13 @@ from smimesh.resources.metrics import GROUP, TrafficMetrics, TrafficMetricsList
 
 PREFIX = f"/apis/{GROUP}/v1alpha1"
 DEFAULT_WINDOW_S = 30.0
-SERVED = {"pods": "Pod", "deployments": "Deployment", "namespaces": "Namespace", "services": "Service"}
+SERVED = {
+    "pods": "Pod",
+    "deployments": "Deployment",
+    "namespaces": "Namespace",
+    "services": "Service",
+    "trafficsplits": "TrafficSplit",
+}
 ALIASES = {
     "workloads": "deployments",
     "workload": "deployments",
@@ -35,6 +41,8 @@ ALIASES = {
     "deployment": "deployments",
     "service": "services",
     "namespace": "namespaces",
+    "trafficsplit": "trafficsplits",
+    "ts": "trafficsplits",
 }
 Handler = Callable[[Request], Awaitable[Response]]
 Requirement = tuple[str, str, tuple[str, ...]]
@@ -44,7 +52,8 @@ UNSUPPORTED_KIND = register(
     "metrics are not served for this kind",
     Severity.ERROR,
     """The metrics API serves `pods` (workload instances), `deployments` (workloads; `workloads` is
-    accepted too), `namespaces` and `services`. Kinds of the SMI spec that have no meaning on a
+    accepted too), `namespaces`, `services` and `trafficsplits` (the root and, under `/edges`, each
+    backend). Kinds of the SMI spec that have no meaning on a
     smimesh mesh (nodes, replicasets, daemonsets, ...) are answered with 404.""",
 )
 NO_SUCH_OBJECT = register(

@@ -137,6 +137,42 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _answer("explanation"), **_errors(400, 404, 503)},
             }
         },
+        **_canary_paths(),
+    }
+
+
+def _canary_paths() -> dict[str, Any]:
+    """The canary controller (`api/canaries.py`, issue 14)."""
+    ns = {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}}
+    action = {
+        "name": "action",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": ["promote", "abort", "retry", "pause", "resume", "set-weight"]},
+    }
+    return {
+        "/api/v1/canaries": {
+            "get": {
+                "summary": "every Canary with its status (Flagger's), analysis history and events",
+                "parameters": [_query("namespace", "only this namespace")],
+                "responses": {"200": _answer("items"), **_errors(404)},
+            }
+        },
+        "/api/v1/canaries/{namespace}/{name}": {
+            "get": {
+                "summary": "one Canary",
+                "parameters": [ns, _NAME],
+                "responses": {"200": _answer("canary"), **_errors(404)},
+            }
+        },
+        "/api/v1/canaries/{namespace}/{name}/{action}": {
+            "post": {
+                "summary": 'promote, abort, retry, pause, resume or set-weight (body {"weight": N})',
+                "security": _WRITE,
+                "parameters": [ns, _NAME, action],
+                "responses": {"200": _answer("canary"), **_errors(401, 403, 404, 409)},
+            }
+        },
     }
 
 

@@ -41,6 +41,7 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "logs": ("smimesh.cli.logs:command", "output of a workload or of its sidecar"),
         "proxy-status": ("smimesh.cli.proxy_status:command", "sync state per sidecar: SYNCED/STALE/NACKED"),
         "proxy-config": ("smimesh.cli.proxy_config:command", "the config a sidecar holds, from its Envoy"),
+        "canary": ("smimesh.cli.canary:command", "canaries: list, status, promote, abort, retry, set-weight"),
     },
     "Traffic metrics": {
         "top": ("smimesh.cli.top:command", "live success rate, rps and latency per workload and edge"),

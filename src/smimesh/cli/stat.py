@@ -23,8 +23,9 @@ PREFIX = "/apis/metrics.smi-spec.io/v1alpha1"
 HEADERS = ("NAMESPACE", "NAME", "SUCCESS", "RPS", "P50", "P90", "P99", "REQUESTS")
 EDGE_HEADERS = ("DIRECTION", "PEER", "SUCCESS", "RPS", "P50", "P90", "P99", "REQUESTS")
 KINDS = ("pods", "deployments", "workloads", "namespaces", "services", "pod", "deployment", "workload",
-         "namespace", "service", "po", "deploy", "ns", "svc")  # fmt: skip
-_SHORT = {"po": "pods", "deploy": "deployments", "ns": "namespaces", "svc": "services"}
+         "namespace", "service", "po", "deploy", "ns", "svc",
+         "trafficsplits", "trafficsplit", "ts")  # fmt: skip
+_SHORT = {"po": "pods", "deploy": "deployments", "ns": "namespaces", "svc": "services", "ts": "trafficsplits"}
 
 
 def metrics_path(kind: str, name: str | None, namespace: str | None, *, edges: bool = False) -> str:
@@ -130,7 +131,8 @@ def command(
     api_addr: str,
     token: str | None,
 ) -> None:
-    """Traffic metrics of pods, deployments (workloads), namespaces or services.
+    """Traffic metrics of pods, deployments (workloads), namespaces, services or trafficsplits
+    (a split's root; `--edges`: each backend).
 
     \b
     Examples:
@@ -138,6 +140,7 @@ def command(
       smimesh stat deploy bookstore-v1 -n bookstore --edges
       smimesh stat services -n bookstore -w 1m -o json
       smimesh stat deploy bookstore-v1 -n bookstore --routes
+      smimesh stat trafficsplit podinfo -n test --edges
     """
     if routes:
         route_stat(kind, name, namespace, window, output, open_client(api_addr, token))

@@ -31,6 +31,7 @@ from smimesh.api.client import ApiClient
 from smimesh.cli import numbers
 from smimesh.cli._client import client_options, open_client
 from smimesh.cli.stat import HEADERS, cells, fetch, metrics_of, metrics_path
+from smimesh.errors import ApiError
 
 PIPE_WIDTH = 250  # a pipe has no width: wide enough that no row wraps
 
@@ -51,6 +52,7 @@ def snapshot(client: ApiClient, window: str, namespace: str | None) -> dict[str,
         "window": window,
         "workloads": [{**_identity(item["resource"]), **metrics_of(item)} for item in workloads],
         "edges": edges,
+        "canaries": _canaries(client, namespace),
     }
 
 
@@ -105,7 +107,41 @@ def frame(data: dict[str, Any], footer: str) -> Group:
         stamp,
         _table("Workloads (received)", ("WORKLOAD", *HEADERS[2:]), workloads),
         _table("Edges (sent)", ("FROM → TO", *HEADERS[2:]), _edge_rows(data["edges"])),
+        *_canary_table(data.get("canaries", [])),
     )
+
+
+def _canaries(client: ApiClient, namespace: str | None) -> list[dict[str, Any]]:
+    """The canaries' progress (issue 14): name, phase, weight, failed checks, message."""
+    try:
+        items = client.canaries(namespace)
+    except ApiError:  # a control plane without the canary controller
+        return []
+    return [
+        {
+            "namespace": c["namespace"],
+            "name": c["name"],
+            "maxWeight": c["maxWeight"],
+            "threshold": c["threshold"],
+        }
+        | {k: c["status"][k] for k in ("phase", "canaryWeight", "failedChecks", "message", "paused")}
+        for c in items
+    ]
+
+
+def _canary_table(canaries: list[dict[str, Any]]) -> list[Table]:
+    rows = [
+        [
+            f"{c['namespace']}/{c['name']}",
+            c["phase"] + (" (paused)" if c["paused"] else ""),
+            f"{c['canaryWeight']}/{c['maxWeight']}",
+            f"{c['failedChecks']}/{c['threshold']}",
+            c["message"][:60],
+        ]
+        for c in canaries
+    ]
+    headers = ("CANARY", "PHASE", "WEIGHT", "FAILED", "MESSAGE")
+    return [_table("Canaries", headers, rows)] if rows else []
 
 
 @click.command("top")

@@ -93,6 +93,7 @@ class MeshApp:
         self._telemetry: Any = None
         self._cache: Any = None
         self.security: Any = None  # runtime.identity.MeshSecurity: CA, modes, xDS credentials
+        self.canaries: Any = None  # runtime.canary.controller.CanaryController
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Callable[[], Any]] = []
 
@@ -110,7 +111,8 @@ class MeshApp:
         store = await self._open_store()
         await self._load_directory(store, directory)
         await self._start_control_plane(store)
-        await self._start_workloads(store, directory)
+        workload_store = await self._start_canaries(store, directory)
+        await self._start_workloads(workload_store, directory)
         await self._start_api(store, token)
         auth.register_context(self.api_address, self.run_dir.path)
         self._closers.append(lambda: auth.unregister_context(self.api_address, self.run_dir.path))
@@ -287,6 +289,24 @@ class MeshApp:
         )
         await watcher.run()
 
+    async def _start_canaries(self, store: Any, directory: Path) -> Any:
+        """The canary controller (issue 14); returns the store as the Workload reconciler must see
+        it (targets of idle canaries at 0 replicas). Saved analyses are routed again before any
+        workload starts, so a restart resumes them."""
+        from smimesh.runtime.canary.wiring import start_controller
+
+        self.canaries, workload_store, closers = await start_controller(
+            store,
+            directory,
+            self.run_dir.path,
+            serving=lambda node_id: self.supervisor is not None and self.supervisor.serving(node_id),
+            metrics_query=lambda: self._telemetry.query if self._telemetry is not None else None,
+            say=self.console.say,
+        )
+        self._closers.extend(closers)
+        self._spawn(self.canaries.run(), "canary controller")
+        return workload_store
+
     async def _start_workloads(self, store: Any, directory: Path) -> None:
         """The guardian, the supervisor and the reconciler; returns once the first processes started."""
         settings = self.config.settings
@@ -344,6 +364,7 @@ class MeshApp:
             explain=LiveExplainer(self._pipeline, store, self.security).explain,
             delivery=DeliveryWatch(store, self._pipeline, self._cache, self._sync),
             observe=self._start_observatory(telemetry),
+            canaries=self.canaries,
         )
         api = ApiServer(app, self.config.api_addr)
         port = await api.start()

@@ -104,6 +104,17 @@ def route_series(instance: str, stat: str) -> tuple[Series, str] | None:
     return None
 
 
+def _split_index(model: MeshModel) -> dict[tuple[str, str], tuple[ServiceKey, tuple[ServiceKey, ...]]]:
+    found: dict[tuple[str, str], tuple[ServiceKey, tuple[ServiceKey, ...]]] = {}
+    for (root, _port), port_splits in model.splits.items():
+        for route in port_splits.routes:
+            if route.kind == "TrafficSplit":
+                known = found.get((route.namespace, route.name), (root, ()))[1]
+                backends = tuple(dict.fromkeys([*known, *(b.service for b in route.backends)]))
+                found[(route.namespace, route.name)] = (root, backends)
+    return found
+
+
 def merge_bins(groups: Iterable[Iterable[Bin]]) -> tuple[Bin, ...]:
     """Add histograms bin by bin (bins with the same lower bound and width are the same bin)."""
     counts: dict[tuple[float, float], float] = {}
@@ -132,6 +143,8 @@ class Topology:
 
     pods: Mapping[str, Pod] = field(default_factory=dict)
     service_pods: Mapping[ServiceKey, frozenset[str]] = field(default_factory=dict)
+    # (namespace, TrafficSplit name) -> (root, backends): the `trafficsplits` kind (telemetry/splits.py)
+    splits: Mapping[tuple[str, str], tuple[ServiceKey, tuple[ServiceKey, ...]]] = field(default_factory=dict)
 
     @classmethod
     def from_model(cls, model: MeshModel) -> Topology:
@@ -143,7 +156,7 @@ class Topology:
             key: frozenset(e.node_id for p in service.ports for e in p.endpoints)
             for key, service in model.services.items()
         }
-        return cls(pods, selected)
+        return cls(pods, selected, _split_index(model))
 
     def workload_of(self, node_id: str) -> tuple[str, str] | None:
         pod = self.pods.get(node_id)

@@ -34,11 +34,13 @@ from smimesh.resources.metrics import (
     TrafficMetricsList,
 )
 from smimesh.telemetry import objects
+from smimesh.telemetry import splits as split_metrics
 from smimesh.telemetry.edges import Series, Topology
 from smimesh.telemetry.objects import Ref, Requirement
 from smimesh.telemetry.quantiles import go_duration, quantiles, quantity
 from smimesh.telemetry.window import SeriesFilter, SlidingWindow, Totals
 
+SPLITS = "trafficsplits"  # issue 14: the root and each backend of a TrafficSplit (telemetry/splits.py)
 PERCENTILES = (("p99_response_latency", 0.99), ("p90_response_latency", 0.90), ("p50_response_latency", 0.50))
 
 
@@ -80,6 +82,9 @@ class MetricsQuery:
     async def get(
         self, kind: str, namespace: str | None, name: str, window_s: float
     ) -> TrafficMetrics | None:
+        if kind == SPLITS:
+            found = await self._splits(namespace, window_s, name)
+            return found.items[0] if found.items else None
         ref = Ref(objects.KINDS[kind], namespace, name)
         topology = self.topology()
         if ref not in objects.objects_of(kind, topology):
@@ -91,6 +96,8 @@ class MetricsQuery:
     async def list(
         self, kind: str, namespace: str | None, window_s: float, selector: Sequence[Requirement] = ()
     ) -> TrafficMetricsList:
+        if kind == SPLITS:
+            return await self._splits(namespace, window_s)
         topology = self.topology()
         refs = [
             ref
@@ -109,6 +116,8 @@ class MetricsQuery:
     async def edges(
         self, kind: str, namespace: str | None, name: str, window_s: float
     ) -> TrafficMetricsList | None:
+        if kind == SPLITS:
+            return await self._split_backends(namespace, name, window_s)
         ref = Ref(objects.KINDS[kind], namespace, name)
         topology = self.topology()
         if ref not in objects.objects_of(kind, topology):
@@ -120,6 +129,55 @@ class MetricsQuery:
         items = [
             _item(ref, _client_edge(direction, peer), _sum(group), stamp)
             for (direction, peer), group in groups
+        ]
+        return TrafficMetricsList(resource=ref.reference(), items=items)
+
+    async def _splits(
+        self, namespace: str | None, window_s: float, name: str | None = None
+    ) -> TrafficMetricsList:
+        """Each TrafficSplit's root: the sum over its backends (telemetry/splits.py)."""
+        topology, now = self.topology(), self.clock()
+        refs = [r for r in split_metrics.refs(topology, namespace) if name in (None, r.name)]
+        targets = split_metrics.wanted(topology, refs)
+        totals = await self.backend.totals(window_s, now, lambda s: s.target in targets)
+        sent, stamp = split_metrics.per_backend(totals), _Stamp.of(window_s, now)
+        items = [
+            _item(
+                ref,
+                _resource_edge("services"),
+                _sum(
+                    sent.get(f"{k.namespace}/{k.name}", Totals())
+                    for k in split_metrics.backends_of(topology, ref)
+                ),
+                stamp,
+            )
+            for ref in refs
+        ]
+        return TrafficMetricsList(
+            resource=ObjectReference(kind=split_metrics.KIND, namespace=namespace), items=items
+        )
+
+    async def _split_backends(
+        self, namespace: str | None, name: str, window_s: float
+    ) -> TrafficMetricsList | None:
+        """One item per backend of the split: what callers sent to it (edge `to` the backend Service)."""
+        topology, now, ref = self.topology(), self.clock(), Ref(split_metrics.KIND, namespace, name)
+        backends = split_metrics.backends_of(topology, ref)
+        if not backends:
+            return None
+        targets = split_metrics.wanted(topology, [ref])
+        sent = split_metrics.per_backend(
+            await self.backend.totals(window_s, now, lambda s: s.target in targets)
+        )
+        stamp = _Stamp.of(window_s, now)
+        items = [
+            _item(
+                ref,
+                _client_edge("to", Ref("Service", k.namespace, k.name)),
+                sent.get(f"{k.namespace}/{k.name}", Totals()),
+                stamp,
+            )
+            for k in backends
         ]
         return TrafficMetricsList(resource=ref.reference(), items=items)
 

@@ -8,7 +8,8 @@
 `serve` answers every request with JSON naming who answered: `workload` (WORKLOAD_NAME), `pod`
 (POD_NAME), `namespace`, `version` (VERSION), `path`, `tcp_upstreams` and `udp_upstreams` (the
 announced `SMIMESH_TCP_*` / `SMIMESH_UDP_*` variables it was started with). Per request, query
-parameters steer it: `?delay=0.5` waits that many seconds, `?status=500` answers with that status.
+parameters steer it: `?delay=0.5` waits that many seconds (`DELAY_S=0.5` for every request),
+`?status=500` answers with that status.
 Scripted faults (per process): `FAIL_PATTERN=ffss` answers 503 / 200 in that repeating order
 (f: fail, s: succeed) across the requests it receives; `FAIL_IF_EXISTS=FILE` answers 500 while FILE
 exists (relative to the working directory).
@@ -57,8 +58,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
-        if "delay" in query:
-            time.sleep(float(query["delay"]))
+        delay = query.get("delay") or os.environ.get("DELAY_S")
+        if delay:
+            time.sleep(float(delay))
         status = _scripted(self.server, int(query.get("status", "200")))
         body: dict[str, Any] = {
             **identity(),

@@ -1,0 +1,257 @@
+"""Local mode's canary platform: Workloads are the targets, the resource store holds what is derived.
+
+Naming scheme (Flagger's): the target Workload `<target>` is the canary revision; the controller
+adds `<target>-primary` (the promoted revision, its selector label `app`/`name`/
+`app.kubernetes.io/name` given the value `<value>-primary`), the Services `<svc>` (apex),
+`<svc>-primary` and `<svc>-canary` from `spec.service`, the TrafficSplit `<svc>` over the last two,
+and for A/B an HTTPRouteGroup and a TrafficSplit `<svc>-ab` with `matches`. They are written into
+the store under the origin `canary:<ns>/<name>`, so the pipeline, `smimesh get`, explain and the
+metrics see them like any object; a file that defines one of those names keeps it.
+
+While no analysis runs the target is scaled to 0 (Flagger does the same): `MaskedStore` is the
+store as the Workload reconciler sees it, with those Workloads at 0 replicas. Each write also
+stamps the TrafficSplit with the phase, so a change of what runs is a store change that wakes the
+reconciler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import re2
+import yaml
+
+from smimesh.diagnostics import Diagnostic
+from smimesh.local.plan import workload_spec
+from smimesh.resources import InputSnapshot, ResourceKey, load_text
+from smimesh.resources.canary import Canary
+from smimesh.resources.workload import Workload
+from smimesh.runtime.canary.target import Revision, Routing
+from smimesh.sources.changes import Subscription
+from smimesh.sources.store import ResourceStore
+
+SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
+PHASE_ANNOTATION = "smimesh.io/canary-phase"
+
+
+def origin_of(key: ResourceKey) -> str:
+    return f"canary:{key.namespace}/{key.name}"
+
+
+def checksum(spec: dict[str, Any]) -> str:
+    """Flagger-like checksum of what the target runs (replicas excluded: scaling is no new revision)."""
+    content = {**spec, "spec": {k: v for k, v in spec.get("spec", {}).items() if k != "replicas"}}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def selector_label(labels: dict[str, str]) -> str | None:
+    return next((key for key in SELECTOR_LABELS if key in labels), None)
+
+
+class LocalTarget:
+    """`TargetRevisions` + `SplitWriter` over the resource store (see the module docstring)."""
+
+    def __init__(self, store: ResourceStore, directory: Path, serving: Callable[[str], bool]) -> None:
+        self.store, self.directory, self.serving = store, directory, serving
+        self._idle_targets: dict[ResourceKey, ResourceKey] = {}  # canary -> target Workload at 0
+
+    # ---- TargetRevisions ----------------------------------------------------------------------
+    def workload(self, canary: Canary) -> Workload | None:
+        found = self.store.get(_target_key(canary))
+        return found.resource if found is not None and isinstance(found.resource, Workload) else None
+
+    def revision(self, canary: Canary) -> Revision | None:
+        workload = self.workload(canary)
+        if workload is None:
+            return None
+        stored = self.store.get(workload.key)
+        manifest = stored.obj.location.file if stored is not None else None
+        cwd = workload_spec(workload, manifest, self.directory).cwd
+        spec = workload.to_dict()
+        spec["spec"]["workingDir"] = str(cwd)  # the primary copy runs where the target runs
+        body = {"metadata": {"labels": spec["metadata"].get("labels", {})}, "spec": spec["spec"]}
+        return Revision(checksum(body), body)
+
+    def problem(self, canary: Canary) -> str:
+        workload = self.workload(canary)
+        if workload is None:
+            return f"Workload {canary.spec.target_ref.name}.{canary.metadata.namespace} not found"
+        if selector_label(workload.metadata.labels) is None:
+            return (
+                f"Workload {workload.metadata.name}.{workload.metadata.namespace} has none of the "
+                f"labels {', '.join(SELECTOR_LABELS)}: the -canary Service could not select it"
+            )
+        return ""
+
+    def ready(self, canary: Canary, role: str) -> bool:
+        workload = self.workload(canary)
+        if workload is None:
+            return False
+        name = workload.metadata.name + ("-primary" if role == "primary" else "")
+        replicas = max(workload.spec.replicas, 1)
+        return all(self.serving(f"{name}-{i}.{workload.metadata.namespace}") for i in range(replicas))
+
+    # ---- SplitWriter --------------------------------------------------------------------------
+    async def write(self, canary: Canary, routing: Routing) -> list[Diagnostic]:
+        workload = self.workload(canary)
+        if workload is None or routing.primary_spec is None:
+            return []
+        if routing.canary_runs:
+            self._idle_targets.pop(canary.key, None)
+        else:
+            self._idle_targets[canary.key] = workload.key
+        documents = derived_documents(canary, workload, routing)
+        loaded = load_text(yaml.safe_dump_all(documents), f"<canary {canary.key}>", references=False)
+        owned = [obj for obj in loaded.objects if self._ours_or_free(obj.key, canary.key)]
+        await self.store.replace_origin(origin_of(canary.key), owned)
+        return list(loaded.diagnostics)
+
+    async def remove(self, key: ResourceKey) -> None:
+        self._idle_targets.pop(key, None)
+        await self.store.remove_origin(origin_of(key))
+
+    def _ours_or_free(self, key: ResourceKey, canary: ResourceKey) -> bool:
+        found = self.store.get(key)
+        return found is None or found.origin == origin_of(canary)
+
+    # ---- what the Workload reconciler sees ----------------------------------------------------
+    def masked(self, snapshot: InputSnapshot) -> InputSnapshot:
+        """`snapshot` with every idle target Workload at 0 replicas."""
+        idle = []
+        for key in set(self._idle_targets.values()):
+            workload = snapshot.get(key)
+            if isinstance(workload, Workload) and workload.spec.replicas:
+                idle.append(
+                    workload.model_copy(update={"spec": workload.spec.model_copy(update={"replicas": 0})})
+                )
+        return snapshot.with_resources(idle) if idle else snapshot
+
+
+class MaskedStore:
+    """The store as the Workload reconciler sees it (`snapshot` + `subscribe`): idle targets at 0."""
+
+    def __init__(self, store: ResourceStore, target: LocalTarget) -> None:
+        self.store, self.target = store, target
+
+    def snapshot(self) -> InputSnapshot:
+        return self.target.masked(self.store.snapshot())
+
+    def subscribe(self) -> Subscription:
+        return self.store.subscribe()
+
+
+def _target_key(canary: Canary) -> ResourceKey:
+    return ResourceKey("Workload", canary.metadata.namespace, canary.spec.target_ref.name)
+
+
+def derived_documents(canary: Canary, target: Workload, routing: Routing) -> list[dict[str, Any]]:
+    """The primary Workload, the three Services, the TrafficSplit (and the A/B route and split)."""
+    label = selector_label(target.metadata.labels) or "app"
+    value = target.metadata.labels.get(label, target.metadata.name)
+    assert routing.primary_spec is not None
+    docs = [_primary(canary, target, routing.primary_spec, label, value)]
+    docs += _services(canary, label, value)
+    docs.append(_split(canary, routing))
+    if canary.spec.analysis.match and routing.matched_to_canary:
+        docs += _ab(canary)
+    return docs
+
+
+def _meta(canary: Canary, name: str, extra: Any = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": canary.metadata.namespace}
+    if extra is not None and (extra.labels or extra.annotations):
+        meta |= {"labels": dict(extra.labels), "annotations": dict(extra.annotations)}
+    return meta
+
+
+def _primary(
+    canary: Canary, target: Workload, promoted: dict[str, Any], label: str, value: str
+) -> dict[str, Any]:
+    labels = {**promoted["metadata"].get("labels", {}), label: f"{value}-primary"}
+    meta = {
+        "name": f"{target.metadata.name}-primary",
+        "namespace": canary.metadata.namespace,
+        "labels": labels,
+    }
+    spec = {**promoted["spec"], "replicas": target.spec.replicas}
+    return {"apiVersion": Workload.API_VERSION, "kind": "Workload", "metadata": meta, "spec": spec}
+
+
+def _services(canary: Canary, label: str, value: str) -> list[dict[str, Any]]:
+    service, name = canary.spec.service, canary.service_name
+    port: dict[str, Any] = {"name": service.port_name or "http", "port": service.port}
+    port["targetPort"] = service.target_port if service.target_port is not None else service.port
+    if service.app_protocol:
+        port["appProtocol"] = service.app_protocol
+    primary = f"{value}-primary"
+    roles = [(name, service.apex, primary), (f"{name}-primary", service.primary, primary)]
+    roles.append((f"{name}-canary", service.canary, value))
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(canary, svc, extra),
+            "spec": {"selector": {label: selected}, "ports": [port]},
+        }
+        for svc, extra, selected in roles
+    ]
+
+
+def _split(canary: Canary, routing: Routing) -> dict[str, Any]:
+    name = canary.service_name
+    meta = _meta(canary, name) | {"annotations": {PHASE_ANNOTATION: routing.phase or "idle"}}
+    backends = [
+        {"service": f"{name}-primary", "weight": 100 - routing.canary_weight},
+        {"service": f"{name}-canary", "weight": routing.canary_weight},
+    ]
+    spec = {"service": name, "backends": backends}
+    return {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": meta,
+        "spec": spec,
+    }
+
+
+def _ab(canary: Canary) -> list[dict[str, Any]]:
+    """A/B: requests matching any `analysis.match` entry (all its headers) go to the canary."""
+    name = f"{canary.service_name}-ab"
+    matches = [
+        {
+            "name": f"match-{index}",
+            "headers": {header: header_regex(m) for header, m in entry.headers.items()},
+        }
+        for index, entry in enumerate(canary.spec.analysis.match or [])
+    ]
+    group = {
+        "apiVersion": "specs.smi-spec.io/v1alpha4",
+        "kind": "HTTPRouteGroup",
+        "metadata": _meta(canary, name),
+        "spec": {"matches": matches},
+    }
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": _meta(canary, name),
+        "spec": {
+            "service": canary.service_name,
+            "matches": [{"kind": "HTTPRouteGroup", "name": name}],
+            "backends": [{"service": f"{canary.service_name}-canary", "weight": 100}],
+        },
+    }
+    return [group, split]
+
+
+def header_regex(match: Any) -> str:
+    """Flagger's exact/prefix/suffix/regex as the RE2 full match an HTTPRouteGroup header holds."""
+    if match.exact is not None:
+        return str(re2.escape(match.exact))
+    if match.prefix is not None:
+        return str(re2.escape(match.prefix)) + ".*"
+    if match.suffix is not None:
+        return ".*" + str(re2.escape(match.suffix))
+    return str(match.regex or ".*")
