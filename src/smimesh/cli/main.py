@@ -43,6 +43,9 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "proxy-config": ("smimesh.cli.proxy_config:command", "the config a sidecar holds, from its Envoy"),
         "canary": ("smimesh.cli.canary:command", "canaries: list, status, promote, abort, retry, set-weight"),
     },
+    "On Kubernetes": {
+        "controller": ("smimesh.cli.controller:command", "run a control-plane replica against a cluster"),
+    },
     "Traffic metrics": {
         "top": ("smimesh.cli.top:command", "live success rate, rps and latency per workload and edge"),
         "stat": ("smimesh.cli.stat:command", "one-shot traffic metrics of pods, workloads, namespaces"),

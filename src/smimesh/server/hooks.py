@@ -38,6 +38,10 @@ class ServerHooks:
         """
         return True
 
+    async def authorize_async(self, node_id: str, peer: str, metadata: Metadata) -> bool:
+        """What the stream awaits: `authorize` unless a hook must ask someone (TokenReview)."""
+        return self.authorize(node_id, peer, metadata)
+
     def on_stream_open(self, stream: StreamInfo) -> None:
         """A stream has identified its node and been authorized."""
 
@@ -83,6 +87,12 @@ class HookChain(ServerHooks):
 
     def authorize(self, node_id: str, peer: str, metadata: Metadata) -> bool:
         return all(hook.authorize(node_id, peer, metadata) for hook in self.hooks)
+
+    async def authorize_async(self, node_id: str, peer: str, metadata: Metadata) -> bool:
+        for hook in self.hooks:
+            if not await hook.authorize_async(node_id, peer, metadata):
+                return False
+        return True
 
     def on_stream_open(self, stream: StreamInfo) -> None:
         for hook in self.hooks:

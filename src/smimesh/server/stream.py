@@ -98,7 +98,7 @@ class StreamBase(Generic[R]):
             await self.context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id")
         peer = self.context.peer() or ""
         metadata = [(item.key, item.value) for item in (self.context.invocation_metadata() or ())]
-        if not self.parts.hooks.authorize(node_id, peer, metadata):
+        if not await self.parts.hooks.authorize_async(node_id, peer, metadata):
             await self.context.abort(grpc.StatusCode.PERMISSION_DENIED, f"node {node_id!r} is not allowed")
         self.info = StreamInfo(self.stream_id, node_id, self.mode, peer)
 

@@ -65,11 +65,13 @@ class AdsClient:
         follow: bool = False,
         cluster: str = "test",
         channel_options: list[tuple[str, object]] | None = None,
+        metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.node_id, self.mode, self.follow = node_id, mode, follow
         self.node = base_pb2.Node(id=node_id, cluster=cluster)
         self._address, self._channel, self._own_channel = address, channel, channel is None
         self._channel_options = channel_options or []
+        self.metadata = metadata  # gRPC initial metadata, as Envoy sends its bootstrap's initial_metadata
         self.types: dict[str, TypeState] = {}
         self.reject: dict[str, str] = {}  # type_url -> error text this client NACKs with
         self._outbox: asyncio.Queue[object] = asyncio.Queue()
@@ -86,7 +88,7 @@ class AdsClient:
         method = stub.DeltaAggregatedResources if self.mode == "delta" else stub.StreamAggregatedResources
         self._outbox = asyncio.Queue()
         self._first = True
-        self._call = method(self._requests())
+        self._call = method(self._requests(), metadata=self.metadata or None)
         self._receiver = asyncio.create_task(self._receive(self._call), name=f"ads-client-{self.node_id}")
         return self
 

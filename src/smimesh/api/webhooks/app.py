@@ -1,5 +1,5 @@
 """The webhook HTTP app: `POST /convert` (ConversionReview), `POST /validate` (AdmissionReview),
-`GET /healthz`. Bodies that are not JSON objects get 400; review logic never raises."""
+`GET /healthz`, `/readyz`, `/status`. Bodies that are not JSON objects get 400; review logic never raises."""
 
 from __future__ import annotations
 
@@ -30,9 +30,22 @@ def _endpoint(answer: Review) -> Callable[[Request], Any]:
     return handle
 
 
-def create_webhook_app() -> Starlette:
+def create_webhook_app(
+    *, ready: Callable[[], bool] | None = None, status: Callable[[], dict[str, Any]] | None = None
+) -> Starlette:
+    """`ready()` answers `/readyz` (503 until true: the Deployment's readiness probe); `status()` is
+    `/status` (JSON, what `smimesh check` reads from each replica)."""
+
+    def readyz(request: Request) -> Response:
+        return PlainTextResponse("ok") if ready is None or ready() else PlainTextResponse("not synced", 503)
+
+    def state(request: Request) -> Response:
+        return JSONResponse(status() if status is not None else {})
+
     return Starlette(
         routes=[
+            Route("/readyz", readyz),
+            Route("/status", state),
             Route("/convert", _endpoint(conversion.review), methods=["POST"]),
             Route("/validate", _endpoint(admission.review), methods=["POST"]),
             Route("/healthz", lambda request: PlainTextResponse("ok")),

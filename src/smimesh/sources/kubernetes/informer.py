@@ -113,6 +113,10 @@ class Informer:
     async def _failed(self, exc: Exception) -> None:
         self.stats.errors += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KubeApiError) and exc.code == 404:
+            self.stats.last_error = (
+                f"{self.path} is not served: is its CRD installed? (smimesh install | kubectl apply -f -)"
+            )
         delay = self.backoff.next()
         log.warning("%s: %s; retrying in %.1fs", self.name or self.path, self.stats.last_error, delay)
         await asyncio.sleep(delay)

@@ -172,4 +172,3 @@ class KubernetesSource:
             self.modes = modes
             if self._on_modes is not None:
                 self._on_modes(modes)
-

@@ -1,0 +1,267 @@
+"""`smimesh controller`: the control plane against a Kubernetes API server (one replica of N).
+
+Owns `KubeController(ControllerConfig)`: `await start()`, `await stop()`, `status()`,
+`await wait_synced()`. Every replica: reads the mesh CA from its Secret (creating it if absent),
+watches the cluster (`sources.kubernetes.KubernetesSource` -> the same `ResourceStore`, pipeline,
+secured views and xDS server as `smimesh up`), serves ADS/SDS to the sidecars connected to it
+(authenticated by their projected service-account tokens through TokenReview,
+`server.token_auth`), and serves the conversion and admission webhooks (TLS from the mesh CA,
+rotated). One replica, the holder of the Lease `smimesh-controller`, also writes: Events for
+diagnostics and the webhooks' caBundle (`writes.py`). See docs/kubernetes.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from smimesh.api.serve import split_addr
+from smimesh.api.webhooks.app import create_webhook_app
+from smimesh.diagnostics import Diagnostic
+from smimesh.identity.ca import CertificateAuthority
+from smimesh.identity.store import load_root_files
+from smimesh.mesh.modes import NamespaceMode
+from smimesh.resources import validate_references
+from smimesh.resources.crd import WebhookService
+from smimesh.runtime.identity import MeshSecurity
+from smimesh.runtime.kubernetes.ca_secret import ensure_ca, write_private
+from smimesh.runtime.kubernetes.lease import LeaderElector
+from smimesh.runtime.kubernetes.webhooks import ServingWebhooks, service_names
+from smimesh.runtime.kubernetes.writes import LeaderWrites
+from smimesh.runtime.pipeline import Pipeline
+from smimesh.server.ads import XdsServer
+from smimesh.server.cache import SnapshotCache
+from smimesh.server.metrics import ControlPlaneMetrics
+from smimesh.server.sync import SyncState
+from smimesh.server.token_auth import TokenReviewAuthenticator
+from smimesh.settings import Settings
+from smimesh.sources.kubernetes.client import KubeClient
+from smimesh.sources.kubernetes.kubeconfig import ClusterConfig, in_cluster, load_cluster
+from smimesh.sources.kubernetes.source import KubernetesSource
+from smimesh.sources.store import ResourceStore
+
+log = logging.getLogger(__name__)
+LEASE_NAME = "smimesh-controller"
+CA_SECRET = "smimesh-ca"
+
+
+@dataclass
+class ControllerConfig:
+    kubeconfig: Path | None = None
+    context: str | None = None
+    namespace: str = "smimesh-system"
+    mesh: str = "smimesh"
+    xds_addr: str = "0.0.0.0:15128"
+    webhook_addr: str = "0.0.0.0:9443"
+    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname())
+    state_dir: Path | None = None
+    ca_files: tuple[Path, Path] | None = None  # a user's CA, instead of the Secret
+    settings: Settings = field(default_factory=Settings)
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    lease_retry_s: float = 2.0
+    writes_interval_s: float = 2.0
+    webhook_cert_lifetime: timedelta = timedelta(days=7)
+    webhook_service: WebhookService = field(default_factory=WebhookService)
+
+    def cluster(self) -> ClusterConfig:
+        if self.kubeconfig is None and self.context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return in_cluster()
+        return load_cluster(self.kubeconfig, self.context)
+
+
+class KubeController:
+    """See the module docstring."""
+
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closers: list[Any] = []
+        self._reported: dict[tuple[str, str, str], Diagnostic] = {}
+        self.xds_port = 0
+        self.webhook_port = 0
+
+    # ---- start / stop ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        self.client = KubeClient(config.cluster())
+        self._closers.append(self.client.aclose)
+        ca = await self._load_ca()
+        self.ca = ca
+        self.security = MeshSecurity(self._state_dir(), config.settings, user_ca=self._ca_paths)
+        self.store = ResourceStore()
+        await self._start_xds()
+        self.source = KubernetesSource(
+            self.client,
+            self.store,
+            mesh=config.mesh,
+            on_instances=self.pipeline.set_instances,
+            on_modes=self._set_namespace_modes,
+            report=self._report,
+        )
+        self._spawn(self.source.run(), "kubernetes source")
+        await self._start_webhooks(ca)
+        self._start_leader_duties()
+
+    def _state_dir(self) -> Path:
+        if self.config.state_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="smimesh-controller-")
+            self._closers.append(lambda: tmp.cleanup())
+            self.config.state_dir = Path(tmp.name)
+        return self.config.state_dir
+
+    async def _load_ca(self) -> CertificateAuthority:
+        if self.config.ca_files is not None:
+            self._ca_paths = self.config.ca_files
+        else:
+            cert, key = await ensure_ca(
+                self.client, self.config.namespace, CA_SECRET, self.config.settings.trust_domain
+            )
+            self._ca_paths = write_private(self._state_dir() / "ca", cert, key)
+        return load_root_files(*self._ca_paths, now=datetime.now(UTC))
+
+    async def _start_xds(self) -> None:
+        security, settings = self.security, self.config.settings
+        cache, self.sync, self.metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
+        self.authenticator = TokenReviewAuthenticator(self.client.token_review, identity_of=self._identity_of)
+        host, port = split_addr(self.config.xds_addr)
+        self.xds = XdsServer(
+            cache,
+            self.sync,
+            host=host,
+            port=port,
+            metrics=self.metrics,
+            hooks=[self.authenticator, security.guard],
+        )
+        self.xds_port = await self.xds.start()
+        self._closers.append(self.xds.stop)
+        self.pipeline = Pipeline(
+            self.store,
+            cache,
+            settings=settings,
+            report=self._report,
+            build_model=security.build_model,
+            proxy_view=security.proxy_view,
+            generate=security.generate,
+            affected=security.affected,
+            failed_nodes=self.sync.set_generation_problems,
+        )
+        self._spawn(self.pipeline.run(), "pipeline")
+        self._spawn(security.run(self.pipeline.mark_changed), "certificates")
+
+    async def _start_webhooks(self, ca: CertificateAuthority) -> None:
+        service = self.config.webhook_service
+        app = create_webhook_app(ready=self.ready, status=self.status)
+        self.webhooks = ServingWebhooks(
+            app,
+            ca,
+            self.config.webhook_addr,
+            service_names(service.name, service.namespace),
+            lifetime=self.config.webhook_cert_lifetime,
+        )
+        self.webhook_port = await self.webhooks.start()
+        self._closers.append(self.webhooks.stop)
+        self._spawn(self.webhooks.run(), "webhook certificate")
+
+    def _start_leader_duties(self) -> None:
+        config = self.config
+        self.writes = LeaderWrites(
+            self.client,
+            identity=config.identity,
+            bundle=lambda: self.ca.anchor_pem,
+            diagnostics=self.diagnostics,
+            interval_s=config.writes_interval_s,
+        )
+        self.elector = LeaderElector(
+            self.client,
+            config.namespace,
+            LEASE_NAME,
+            config.identity,
+            lease_duration_s=config.lease_duration_s,
+            renew_deadline_s=config.renew_deadline_s,
+            retry_s=config.lease_retry_s,
+            on_change=self._leadership,
+        )
+        self._spawn(self.elector.run(), "lease")
+        self._spawn(self.writes.run(lambda: self.elector.is_leader), "lease holder writes")
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def stop(self) -> None:
+        for task in reversed(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+        self._closers.clear()
+
+    async def wait_synced(self) -> None:
+        await self.source.wait_synced()
+        await self.pipeline.built.wait()
+
+    # ---- callbacks ------------------------------------------------------------------------------
+
+    def _identity_of(self, node_id: str) -> tuple[str, str] | None:
+        identity = self.security.identity_of_node(node_id)
+        return None if identity is None else (identity.namespace, identity.service_account)
+
+    def _set_namespace_modes(self, modes: tuple[NamespaceMode, ...]) -> None:
+        if self.security.set_modes(replace(self.security.modes, namespaces=modes)):
+            self.pipeline.mark_changed()
+
+    def _leadership(self, leading: bool) -> None:
+        if not leading:
+            self.writes.lost_leadership()
+
+    def _report(self, diagnostics: Any) -> None:
+        for diagnostic in diagnostics:
+            ref = diagnostic.object
+            self._reported[(str(ref), diagnostic.code, diagnostic.message)] = diagnostic
+            log.warning("%s", diagnostic.format())
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every current problem about an object: loading, references across the cluster, the model."""
+        found = {
+            *self._reported.values(),
+            *validate_references(self.store.snapshot()),
+            *self.pipeline.diagnostics,
+        }
+        return sorted(found, key=lambda d: (str(d.object), d.code, d.message))
+
+    def ready(self) -> bool:
+        return all(i.synced.is_set() for i in self.source.informers.values())
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "identity": self.config.identity,
+            "leader": self.elector.is_leader,
+            "synced": self.ready(),
+            "xds_port": self.xds_port,
+            "proxies": self.sync.rows(),
+            "informers": {
+                k: vars(i.stats) | {"synced": i.synced.is_set()} for k, i in self.source.informers.items()
+            },
+            "xds_refusals": [vars(r) for r in self.authenticator.refusals],
+            "events_created": self.writes.events_created,
+            "bundle_updates": self.writes.bundle_updates,
+            "webhook_certificate": {
+                "serial": str(getattr(self.webhooks.server.certificate, "serial", "")),
+                "rotations": self.webhooks.rotations,
+            },
+        }
