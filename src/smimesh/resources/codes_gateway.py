@@ -44,3 +44,27 @@ HOSTNAMES_IGNORED = register(
     """A route attached to a Service applies to the requests for that Service; `hostnames` does not
     narrow it in smimesh. Remove the field, or keep it for another implementation.""",
 ).code
+MISSING_PARENT = register(
+    "SM4060",
+    "HTTPRoute parent Service or port does not exist",
+    Severity.WARNING,
+    """The Service an HTTPRoute attaches to (or the port it names) is not in the route's namespace, so the
+    route routes nothing until it exists. Check the name and the port, or create the Service.""",
+).code
+MISSING_ROUTE_BACKEND = register(
+    "SM4061",
+    "HTTPRoute backend Service or port does not exist",
+    Severity.WARNING,
+    """A backendRef names a Service of the route's namespace (or a port of it) that does not exist. The
+    mesh leaves that backend out and the rule's other backends take its requests (a rule with none
+    left answers 503).""",
+).code
+SPLIT_AND_ROUTE = register(
+    "SM4062",
+    "Service port routed by both a TrafficSplit and an HTTPRoute",
+    Severity.WARNING,
+    """A Service port is the root of a TrafficSplit and the parent of a Gateway API HTTPRoute. The
+    HTTPRoute wins and the TrafficSplit is ignored for that port (docs/migration.md: the migration adds
+    the exported routes beside the splits, so they take over as soon as they exist). Delete the
+    TrafficSplit once the route carries its traffic.""",
+).code

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, lookup, shorten
-from smimesh.resources import codes, codes_canary
+from smimesh.resources import codes, codes_canary, codes_gateway
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.canary import Canary
 from smimesh.resources.core import Service
 from smimesh.resources.document import format_path
+from smimesh.resources.gateway_references import check_http_routes
 from smimesh.resources.meta import Resource, ResourceKey
 from smimesh.resources.snapshot import InputSnapshot
 from smimesh.resources.specs import HTTPRouteGroup, TCPRoute, UDPRoute
@@ -39,6 +40,9 @@ _DEFAULTS: dict[str, tuple[str, str]] = {
     codes.SELECTS_NOTHING: ("the labels of at least one Workload in the namespace", ""),
     codes.IDENTITY_MISMATCH: ("a ServiceAccount that a TrafficTarget names", ""),
     codes_canary.MISSING_TARGET: ("a Workload of that name in the Canary's namespace", ""),
+    codes_gateway.MISSING_PARENT: ("a Service (and port) in the HTTPRoute's namespace", ""),
+    codes_gateway.MISSING_ROUTE_BACKEND: ("a Service with that port in the HTTPRoute's namespace", ""),
+    codes_gateway.SPLIT_AND_ROUTE: ("one kind of route per Service port", ""),
     codes.DUPLICATE_SPLIT: (
         "one TrafficSplit without `matches` per root service",
         "merge the splits, or give this one `matches`",
@@ -54,9 +58,13 @@ _ROUTE_KINDS: dict[str, type[Resource]] = {
 def validate_references(snapshot: InputSnapshot, locate: Locate | None = None) -> list[Diagnostic]:
     """Every cross-object problem in `snapshot`, in a deterministic order."""
     refs = _Refs(snapshot, locate)
-    for check in (_targets, _splits, _services, _identities, _canaries):
+    for check in (_targets, _splits, _services, _identities, _canaries, _http_routes):
         check(refs)
     return refs.found
+
+
+def _http_routes(refs: _Refs) -> None:
+    check_http_routes(refs.snapshot, refs.report)
 
 
 class _Refs:
