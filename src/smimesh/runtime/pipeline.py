@@ -259,7 +259,7 @@ class Pipeline:
         node_id, failure = next(iter(self._failed.items()))
         culprits = self._quarantine.find_culprits(stored, partial(self._generates, node_id))
         if culprits:
-            reason = failure.message.split(": ", 2)[-1]  # the error, without "sidecar X: title"
+            reason = failure.message.split(": ", 1)[-1]  # the error, without the title
             self._quarantine.hold(stored, culprits, reason)
         return bool(culprits)
 
@@ -312,7 +312,7 @@ class Pipeline:
     @property
     def failed_nodes(self) -> dict[str, str]:
         """Sidecars whose current config could not be generated (they keep their last one): why."""
-        return {node: d.message for node, d in self._failed.items()}
+        return {node: d.message.split(": ", 1)[-1] for node, d in self._failed.items()}
 
     @property
     def held_back(self) -> dict[str, str]:
@@ -330,7 +330,7 @@ class Pipeline:
 def _diagnostic(info: Any, node_id: str, detail: str) -> Diagnostic:
     return Diagnostic(
         info.code,
-        f"sidecar {node_id}: {info.title.lower()}: {detail}",
+        f"{info.title}: {detail}",  # the location names the sidecar
         location=Location(f"sidecar {node_id}"),
         object=ObjectRef("Sidecar", name=node_id),
         hint="the sidecar keeps its last good configuration; the other sidecars are unaffected",
