@@ -195,8 +195,12 @@ class KubeWorld:
         replica = ControllerThread(config).start()
         self.replicas.append(replica)
         if len(self.replicas) == 1:  # the webhook Service's endpoint
-            self.api.route_service(SERVICE.namespace, SERVICE.name, f"127.0.0.1:{replica.ctl.webhook_port}")
+            self.route_webhooks(replica)
         return replica
+
+    def route_webhooks(self, replica: ControllerThread) -> None:
+        """The webhook Service's endpoint is `replica` (as when the previous one's pod went away)."""
+        self.api.route_service(SERVICE.namespace, SERVICE.name, f"127.0.0.1:{replica.ctl.webhook_port}")
 
     def add_pod(self, pod: LoopbackPod, replica: ControllerThread, *, token: str | None = None) -> None:
         self.api.create(pod.pod_object())

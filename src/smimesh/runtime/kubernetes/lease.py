@@ -63,6 +63,7 @@ class LeaderElector:
         self.transitions = 0
         self._observed: _Observed | None = None
         self._last_renew = 0.0
+        self.release_on_stop = True  # False: stop as a crashed replica would (tests of failover)
 
     @property
     def path(self) -> str:
@@ -160,7 +161,7 @@ class LeaderElector:
 
     async def _release(self) -> None:
         """On a clean stop, give the lease up at once so another replica need not wait it out."""
-        if not self.is_leader:
+        if not self.is_leader or not self.release_on_stop:
             return
         self._set_leader(False)
         with contextlib.suppress(KubeApiError, httpx.HTTPError, asyncio.CancelledError):
