@@ -94,7 +94,7 @@ def test_explain_live_checks_the_sidecar_enforcing_the_applied_policy(running: t
     assert row["enforced_policies"] == ["TrafficTarget/shop/client-to-web"], row
     assert row["counters"]["allowed"] >= 1, row
     text = _explain(mesh, elsewhere, "/books", "--live").stdout
-    assert "web-0: enforces ['TrafficTarget/shop/client-to-web'] - matches the control plane" in text, text
+    assert "web-0: enforces TrafficTarget/shop/client-to-web - matches the control plane" in text, text
 
 
 def test_without_a_running_mesh_explain_needs_f(running: tuple[Mesh, Path]) -> None:
