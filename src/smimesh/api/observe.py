@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from smimesh.api import errors
+from smimesh.api.dashboard import routes as dashboard_routes
 from smimesh.api.metrics_routes import NO_SUCH_OBJECT, PREFIX, RequestProblem, _go_duration, _kind, _window
 from smimesh.diagnostics import Severity, register
 
@@ -50,6 +51,12 @@ class ObserveLike(Protocol):
 
     def suggest(self, namespace: str | None, window_s: float) -> dict[str, Any]: ...
 
+    async def graph(self, window_s: float, namespace: str | None = None) -> dict[str, Any]: ...
+
+    def graph_stream(
+        self, window_s: float, namespace: str | None
+    ) -> AsyncIterator[dict[str, Any] | None]: ...
+
 
 def routes(
     observe: ObserveLike, *, max_window_s: float, guard: Callable[[Handler], Handler]
@@ -61,7 +68,15 @@ def routes(
         ("/api/v1/policy/suggest", api.suggest),
         (PREFIX + "/namespaces/{namespace}/{kind}/{name}/routes", api.routes),
     ]
-    return [Route(path, guard(handler), methods=["GET"]) for path, handler in paths]
+    own = [Route(path, guard(handler), methods=["GET"]) for path, handler in paths]
+
+    def window(request: Request) -> float | None:
+        try:
+            return _window(request, max_window_s)
+        except RequestProblem:
+            return None
+
+    return own + dashboard_routes(observe, window, guard)
 
 
 def _bad(message: str, hint: str) -> Response:

@@ -399,11 +399,13 @@ class MeshApp:
     def _start_observatory(self, telemetry: Any) -> Any:
         """Read the sidecars' request logs: tap, observed calls, policy suggest (runtime/observe.py)."""
         from smimesh.runtime.observe import Observatory
+        from smimesh.telemetry.query import BuiltinBackend
 
         def log_path(namespace: str, instance: str) -> Path:
             return self.run_dir.log_path(namespace, instance, sidecar=True)
 
-        observatory = Observatory(lambda: self._pipeline.model, log_path, telemetry.routes)
+        backend = BuiltinBackend(telemetry.window)
+        observatory = Observatory(lambda: self._pipeline.model, log_path, telemetry.routes, backend)
         self._spawn(observatory.run(), "observe requests")
         return observatory
 

@@ -10,6 +10,8 @@ Owns `Observatory`, which the runtime starts beside telemetry and hands to the A
   sidecar is told again every `REASSERT_S` (a restarted Envoy forgets its admin runtime values);
 - `tap(...)`: an async iterator of event batches for one listener;
 - `routes(...)`: per-route metrics and denial counts (`telemetry.routes.RouteQuery`);
+- `graph(window_s, namespace)` / `graph_stream(...)`: the dashboard's topology (`telemetry.graph`),
+  pushed when it changes;
 - `suggest(namespace, window_s)`: the observed calls into a namespace and the SMI objects that
   would allow exactly them (`mesh.suggest`), with notes on what could not be used.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,7 +32,10 @@ import httpx
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import Identity, MeshModel
 from smimesh.mesh.suggest import ObservedCall, suggest
+from smimesh.telemetry.edges import OUTBOUND
+from smimesh.telemetry.graph import build_graph
 from smimesh.telemetry.observations import Call, Observations
+from smimesh.telemetry.query import Backend
 from smimesh.telemetry.requests import LogTail
 from smimesh.telemetry.tap import TapFilter, TapHub
 from smimesh.xds.access_log import TAP_RUNTIME_KEY
@@ -37,13 +43,19 @@ from smimesh.xds.access_log import TAP_RUNTIME_KEY
 POLL_S = 0.2
 REASSERT_S = 5.0
 HEARTBEAT_S = 5.0
+GRAPH_PUSH_S = 1.0
 
 
 class Observatory:
     def __init__(
-        self, model: Callable[[], MeshModel | None], log_path: Callable[[str, str], Path], routes: Any
+        self,
+        model: Callable[[], MeshModel | None],
+        log_path: Callable[[str, str], Path],
+        routes: Any,
+        backend: Backend | None = None,
     ) -> None:
         self.model, self.log_path, self.route_query = model, log_path, routes
+        self.backend = backend  # the metrics window the dashboard's graph reads (telemetry.query)
         self.hub = TapHub()
         self.observations = Observations()
         self.tail = LogTail()
@@ -121,6 +133,35 @@ class Observatory:
             if row is not None and namespace in (None, row["namespace"]):
                 rows.append(row)
         return rows
+
+    async def graph(self, window_s: float, namespace: str | None = None) -> dict[str, Any]:
+        """The dashboard's topology (`telemetry.graph`) over the last `window_s` seconds."""
+        model = self.model()
+        if model is None or self.backend is None:
+            return {"window_s": window_s, "namespaces": [], "nodes": [], "edges": []}
+        now = time.time()
+        totals = await self.backend.totals(window_s, now, lambda s: s.direction == OUTBOUND)
+        seen = self.observations.seen(window_s, now)
+        denied = [(c.source, c.node_id, n) for c, n in seen.items() if c.verdict == "denied"]
+        graph = build_graph(model, totals, window_s, denied, namespace)
+        graph["diagnostics"] = [d.to_dict() for d in model.diagnostics]
+        return graph
+
+    async def graph_stream(
+        self, window_s: float, namespace: str | None
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """The graph whenever it changed (checked every second); None every `HEARTBEAT_S` otherwise."""
+        last, quiet_since = "", time.monotonic()
+        while True:
+            graph = await self.graph(window_s, namespace)
+            text = json.dumps(graph, sort_keys=True)
+            if text != last:
+                last, quiet_since = text, time.monotonic()
+                yield graph
+            elif time.monotonic() - quiet_since >= HEARTBEAT_S:
+                quiet_since = time.monotonic()
+                yield None
+            await asyncio.sleep(GRAPH_PUSH_S)
 
     def suggest(self, namespace: str | None, window_s: float) -> dict[str, Any]:
         rows = self.observed(window_s, namespace)
