@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the end-to-end tests drive (only installed when missing; needs root, as CI is).
+# Debian packages the end-to-end tests drive (only installed when missing; needs root, as CI is);
+# chromium is the browser the dashboard tests drive through Playwright (tests/observe).
 need=()
-for tool in tmux wrk prometheus; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in tmux wrk prometheus chromium; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

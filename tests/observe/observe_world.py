@@ -121,3 +121,46 @@ class Stream:
 
 def environment_ok() -> bool:
     return os.name == "posix"
+
+
+def make_bookstore(directory: Path) -> None:
+    """The demo's bookstore world (services, split 90/10, access), with test-kit workloads and no
+    background traffic: the tests send every request themselves, so every figure is known."""
+    from smimesh.demo import manifests as manifests_dir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("services.yaml", "split.yaml", "access.yaml"):
+        (directory / name).write_text((manifests_dir() / name).read_text())
+    workloads = [
+        ("bookstore-v1", "bookstore", "app: bookstore, version: v1", "http://warehouse.bookstore/stock"),
+        ("bookstore-v2", "bookstore", "app: bookstore, version: v2", "http://warehouse.bookstore/stock"),
+        ("warehouse", "warehouse", "app: warehouse", ""),
+        ("buyer", "buyer", "app: buyer", ""),
+        ("thief", "thief", "app: thief", ""),
+    ]
+    documents = []
+    for name, account, labels, upstream in workloads:
+        env = f", env: {{UPSTREAM_URL: {upstream!r}}}" if upstream else ""
+        documents.append(
+            f"apiVersion: smimesh.io/v1alpha1\nkind: Workload\n"
+            f"metadata: {{name: {name}, namespace: bookstore, labels: {{{labels}}}}}\n"
+            f"spec: {{serviceAccount: {account}, command: [{sys.executable}, {WORKLOAD}, serve]{env},\n"
+            f"       ports: [{{name: http, containerPort: 8080}}]}}\n"
+        )
+    (directory / "workloads.yaml").write_text("---\n".join(documents))
+
+
+def set_split(directory: Path, v1: int, v2: int) -> None:
+    write(
+        directory / "split.yaml",
+        f"""
+    apiVersion: split.smi-spec.io/v1alpha4
+    kind: TrafficSplit
+    metadata: {{name: bookstore, namespace: bookstore}}
+    spec:
+      service: bookstore
+      backends:
+      - {{service: bookstore-v1, weight: {v1}}}
+      - {{service: bookstore-v2, weight: {v2}}}
+    """,
+    )

@@ -38,6 +38,11 @@ class ApiClient:
             base_url=f"http://{self.api_addr}", headers=headers, timeout=timeout, trust_env=False
         )
 
+    @property
+    def token(self) -> str | None:
+        """The token this client sends (found like the CLI finds it), for `smimesh dashboard`'s page."""
+        return self._token
+
     def __enter__(self) -> ApiClient:
         return self
 

@@ -3,7 +3,8 @@
 The page is plain HTML, CSS and JavaScript in `api/static/` with the graph library vendored in
 `api/static/vendor/` (built from npm by `dashboard/build.mjs`; nothing is fetched from elsewhere at
 run time). It is served under the API's read rule (open from loopback, else the token), with a
-Content-Security-Policy that lets the page talk to this API only. The page sends the token it was
+Content-Security-Policy that lets the page talk to this API only (scripts only from here; inline
+styles are allowed because the graph library sets element styles). The page sends the token it was
 opened with (`smimesh dashboard` puts it in the URL fragment, which never reaches a server or a log)
 as `Authorization: Bearer`, the way the CLI does; it has no write action.
 
@@ -29,8 +30,8 @@ from smimesh.api import errors
 STATIC = Path(__file__).parent / "static"
 Handler = Callable[[Request], Awaitable[Response]]
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html",
           ".txt": "text/plain"}  # fmt: skip

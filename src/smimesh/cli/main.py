@@ -51,6 +51,7 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "stat": ("smimesh.cli.stat:command", "one-shot traffic metrics of pods, workloads, namespaces"),
         "tap": ("smimesh.cli.tap:command", "stream live requests through a workload's sidecars"),
         "policy": ("smimesh.cli.policy:command", "policy suggest: SMI objects from observed traffic"),
+        "dashboard": ("smimesh.cli.dashboard:command", "open the live topology dashboard in a browser"),
     },
 }
 COMMANDS: dict[str, str] = {

@@ -4,7 +4,8 @@ Owns `build_graph(model, totals, window_s, denied, namespace=None) -> dict` (pla
 
 - `traffic` (caller workload -> destination service): from the callers' client-side series, the same
   numbers as the metrics API's `to` edges for the same window: requests, rps, success rate, p99 (ms),
-  `health` (`ok` >= 99 % success, `warn` >= 95 %, `bad` below, `idle` without requests);
+  `health` (`ok` >= 99 % success, `warn` >= 95 %, `bad` below, `idle` without requests), and
+  `policies`: the TrafficTargets letting the caller's identity reach the service's instances;
 - `split` (root service -> backend service): the configured weight (percent of the split) and the
   observed share (percent of the requests the callers sent to the split's backends in the window);
 - `denied` (caller workload -> destination workload): RBAC denials the destination's sidecars logged
@@ -133,6 +134,9 @@ def _workloads_of(model: MeshModel) -> dict[Identity, set[str]]:
 
 def _allowed_unused(model: MeshModel, traffic: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     used = {(e["source"], e["target"]) for e in traffic.values() if e["requests"]}
+    for splits in model.splits.values():  # sending to a split's backends is using its root
+        backends = {service_id(b) for b in splits.backend_services}
+        used |= {(caller, service_id(splits.root)) for caller, target in set(used) if target in backends}
     workloads = _workloads_of(model)
     edges: dict[str, dict[str, Any]] = {}
     for policy in model.policies:
@@ -168,6 +172,21 @@ def _denied(model: MeshModel, denied: Iterable[tuple[str, str, float]]) -> dict[
     return edges
 
 
+def _with_policies(model: MeshModel, edges: Mapping[str, dict[str, Any]]) -> None:
+    """Name, on each traffic edge, the TrafficTargets that let the caller reach the service's instances."""
+    identities = {workload_id(i.namespace, i.workload): i.identity for i in model.instances.values()}
+    for edge in edges.values():
+        namespace, _, name = edge["target"].removeprefix("service/").partition("/")
+        service = model.services.get(ServiceKey(namespace, name))
+        caller = identities.get(edge["source"])
+        found = {
+            p.ref
+            for p in model.policies
+            if service is not None and caller in p.sources and p.destination in service.identities
+        }
+        edge["policies"] = sorted(found)
+
+
 def build_graph(
     model: MeshModel,
     totals: Mapping[Series, Totals],
@@ -177,6 +196,7 @@ def build_graph(
 ) -> dict[str, Any]:
     nodes = _nodes(model)
     traffic = _traffic(model, totals, window_s)
+    _with_policies(model, traffic)
     edges = {
         **_backs(model),
         **_allowed_unused(model, traffic),
