@@ -46,6 +46,12 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     "On Kubernetes": {
         "controller": ("smimesh.cli.controller:command", "run a control-plane replica against a cluster"),
     },
+    "Pods on Kubernetes": {
+        "inject": ("smimesh.cli.inject:command", "add the sidecar to pod templates (offline, to stdout)"),
+        "capture": ("smimesh.cli.capture:command", "in a pod: send its TCP through the sidecar (init step)"),
+        "sidecar": ("smimesh.cli.sidecar:command", "in a pod: render the bootstrap and run Envoy"),
+        "sidecar-ready": ("smimesh.cli.sidecar:ready", "in a pod: the sidecar's startup/readiness check"),
+    },
     "Traffic metrics": {
         "top": ("smimesh.cli.top:command", "live success rate, rps and latency per workload and edge"),
         "stat": ("smimesh.cli.stat:command", "one-shot traffic metrics of pods, workloads, namespaces"),

@@ -1,5 +1,6 @@
 """The webhook HTTP app: `POST /convert` (ConversionReview), `POST /validate` (AdmissionReview),
-`GET /healthz`, `/readyz`, `/status`. Bodies that are not JSON objects get 400; review logic never raises."""
+`POST /mutate` (pod sidecar injection, AdmissionReview), `GET /healthz`, `/readyz`, `/status`. Bodies that
+are not JSON objects get 400; review logic never raises."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from smimesh.api.webhooks import admission, conversion
+from smimesh.api.webhooks import admission, conversion, mutate
+from smimesh.pods.inject import InjectConfig
 
 Review = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -31,10 +33,14 @@ def _endpoint(answer: Review) -> Callable[[Request], Any]:
 
 
 def create_webhook_app(
-    *, ready: Callable[[], bool] | None = None, status: Callable[[], dict[str, Any]] | None = None
+    *,
+    ready: Callable[[], bool] | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
+    inject: InjectConfig | None = None,
 ) -> Starlette:
     """`ready()` answers `/readyz` (503 until true: the Deployment's readiness probe); `status()` is
-    `/status` (JSON, what `smimesh check` reads from each replica)."""
+    `/status` (JSON, what `smimesh check` reads from each replica); `inject` configures `/mutate`."""
+    inject_config = inject or InjectConfig()
 
     def readyz(request: Request) -> Response:
         return PlainTextResponse("ok") if ready is None or ready() else PlainTextResponse("not synced", 503)
@@ -48,6 +54,7 @@ def create_webhook_app(
             Route("/status", state),
             Route("/convert", _endpoint(conversion.review), methods=["POST"]),
             Route("/validate", _endpoint(admission.review), methods=["POST"]),
+            Route("/mutate", _endpoint(lambda body: mutate.review(body, inject_config)), methods=["POST"]),
             Route("/healthz", lambda request: PlainTextResponse("ok")),
         ]
     )
