@@ -45,8 +45,6 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "On Kubernetes": {
         "controller": ("smimesh.cli.controller:command", "run a control-plane replica against a cluster"),
-    },
-    "Pods on Kubernetes": {
         "inject": ("smimesh.cli.inject:command", "add the sidecar to pod templates (offline, to stdout)"),
         "capture": ("smimesh.cli.capture:command", "in a pod: send its TCP through the sidecar (init step)"),
         "sidecar": ("smimesh.cli.sidecar:command", "in a pod: render the bootstrap and run Envoy"),
