@@ -9,6 +9,7 @@ sidecars' own Envoy stats (admin `/stats`).
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from collections import Counter
@@ -135,6 +136,44 @@ spec:
 """
 
 
+ECHO = f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: echo, namespace: res, labels: {{app: echo}}}}
+spec:
+  serviceAccount: echo
+  command: [{PY}, {SERVE}, echo]
+  ports: [{{name: tcp-echo, containerPort: 7000}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo, namespace: res}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{name: tcp-echo, port: 7000, targetPort: tcp-echo}}]
+---
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: TCPRoute
+metadata: {{name: echo-port, namespace: res}}
+spec: {{matches: {{ports: [7000]}}}}
+---
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {{name: client-to-echo, namespace: res}}
+spec:
+  destination: {{kind: ServiceAccount, name: echo, namespace: res}}
+  rules: [{{kind: TCPRoute, name: echo-port}}]
+  sources: [{{kind: ServiceAccount, name: client, namespace: res}}]
+---
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: UpstreamTrafficSetting
+metadata: {{name: echo, namespace: res}}
+spec:
+  host: echo
+  rateLimit: {{local: {{tcp: {{connections: 2, unit: hour}}}}}}
+"""
+
+
 def _world(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     write(directory / "access.yaml", ACCESS)
@@ -152,6 +191,7 @@ def _world(directory: Path) -> None:
     write(directory / "pool.yaml", "---".join(pool))
     write(directory / "limited.yaml", _backend("limited", "limited") + "---" + _service("limited", "limited"))
     write(directory / "policies.yaml", POLICIES)
+    write(directory / "echo.yaml", ECHO)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +200,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     _world(root / "mesh")
     up = Mesh(root / "mesh", root / "run", root / "contexts.json").start()
     try:
-        up.wait_ready(expected_instances=7, timeout=120)
+        up.wait_ready(expected_instances=8, timeout=120)
         assert "error" not in up.output().lower(), up.output()[-3000:]
         yield up
     finally:
@@ -279,3 +319,20 @@ def test_outlier_detection_ejects_a_failing_replica_and_takes_it_back(mesh: Mesh
         eventually(back, 30, what="the replica taken back after the ejection time", mesh=mesh)
     stats = _stats(mesh, "client-0", "outbound|res|pool|80.outlier_detection")
     assert stats["cluster.outbound|res|pool|80.outlier_detection.ejections_enforced_consecutive_5xx"] >= 1
+
+
+def _echo(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(b"hello\n")
+        return connection.makefile().readline().strip()
+
+
+def test_local_rate_limit_of_tcp_connections_closes_those_beyond_n_per_unit(mesh: Mesh) -> None:
+    address = next(r for r in mesh.instances() if r["instance"] == "client-0")["tcp_upstreams"][
+        "echo.res:7000"
+    ]
+    answers = [_echo(address) for _ in range(4)]
+    assert answers == ["echo-0 hello", "echo-0 hello", "", ""], answers  # closed: no answer
+    stats = _stats(mesh, "echo-0", "local_rate_limit")
+    assert stats.get("local_rate_limit.inbound_tcp-echo.rate_limited") == 2, stats
