@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 # chromium is the browser the dashboard tests drive through Playwright (tests/observe).
 need=()
 for tool in tmux wrk prometheus chromium; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+# Pods as network namespaces (tests/pods): `ip` from iproute2, iptables-nft and iptables-legacy from iptables.
+for pair in ip:iproute2 iptables-legacy:iptables; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${pair%%:*}" >/dev/null 2>&1 \
+    || need+=("${pair#*:}")
+done
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
