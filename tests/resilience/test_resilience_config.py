@@ -158,3 +158,12 @@ spec:
 """
     result = _validate(static_bootstrap({"policy": bookstore_model(POLICY + "---" + tcp)}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+
+
+def test_a_policy_change_recomputes_every_view_and_an_unrelated_change_does_not() -> None:
+    from smimesh.mesh.impact import affected_nodes
+    from smimesh.xds.secure_impact import secure_affected_nodes
+
+    before, after = bookstore_model(), bookstore_model(POLICY)
+    assert affected_nodes(before, after) is None and secure_affected_nodes(before, after) is None
+    assert affected_nodes(after, bookstore_model(POLICY)) == frozenset()
