@@ -44,6 +44,8 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "canary": ("smimesh.cli.canary:command", "canaries: list, status, promote, abort, retry, set-weight"),
     },
     "On Kubernetes": {
+        "install": ("smimesh.cli.install:install", "print the control plane's objects: | kubectl apply -f -"),
+        "uninstall": ("smimesh.cli.install:uninstall", "print what to delete: | kubectl delete -f -"),
         "controller": ("smimesh.cli.controller:command", "run a control-plane replica against a cluster"),
         "inject": ("smimesh.cli.inject:command", "add the sidecar to pod templates (offline, to stdout)"),
         "capture": ("smimesh.cli.capture:command", "in a pod: send its TCP through the sidecar (init step)"),
