@@ -59,11 +59,12 @@ class InstallOptions:
                 )
             kind = known[key].type
             try:
-                options = replace(options, **{key: int(value) if kind in (int, "int") else value})
+                parsed: Any = int(value) if kind in (int, "int") else value
             except ValueError:
                 raise UsageError(
                     f"--set {item!r}: {key} must be a number", hint=f"e.g. --set {key}=3"
                 ) from None
+            options = replace(options, **{key: parsed})
         if options.replicas < 1:
             raise UsageError("--set replicas must be at least 1")
         return options
