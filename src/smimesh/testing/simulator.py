@@ -4,19 +4,22 @@ listener (by port) → filter chain → HTTP connection manager → route config
 → virtual host (Envoy's domain order: exact, `*.suffix`, `prefix*`, `*`) → first matching route
 (path prefix/exact/RE2 full-match on the path without query, header matchers) → direct response,
 cluster or weighted clusters → endpoints (EDS assignment or the cluster's inline one). TCP
-listeners go straight to their `tcp_proxy` cluster(s). Only the features smimesh generates are
-modelled; anything else raises `NotImplementedError`, so a generator change cannot pass silently.
+listeners go straight to their `tcp_proxy` cluster(s). The secured config is followed too
+(`testing.connection`): filter chain by transport protocol, the client certificate check, network
+and HTTP RBAC (per-route config over the filter's), the mesh's 403 body from the local reply mapper.
+Only the features smimesh generates are modelled; anything else raises `NotImplementedError`, so a
+generator change cannot pass silently.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import cast
 
-import re2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -24,7 +27,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.message import Message
 
+from smimesh.testing import connection
+from smimesh.testing.matchers import route_matches
+from smimesh.testing.rbac_sim import unpacked
 from smimesh.xds import type_urls
+
+__all__ = ["Outcome", "Simulator", "route_matches"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,13 @@ class Outcome:
     body: str = ""
     clusters: tuple[tuple[str, int], ...] = ()
     endpoints: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    closed: str = ""  # why the connection was closed before any HTTP answer (TLS, network RBAC)
+    policy: str = ""  # the RBAC policy that allowed the request ("" when no RBAC applied)
+    audit_denied: bool = False  # audit mode: the shadow rules would have denied it (allowed, logged)
 
     @property
     def forwarded(self) -> bool:
-        return self.status is None
+        return self.status is None and not self.closed
 
     def share(self, cluster: str) -> float:
         total = sum(w for _, w in self.clusters)
@@ -60,46 +71,13 @@ def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
     return (0, 0) if domain == host else None
 
 
-def _string_matches(matcher: Any, value: str) -> bool:
-    kind = matcher.WhichOneof("match_pattern")
-    if kind == "exact":
-        return bool(value == matcher.exact)
-    if kind == "prefix":
-        return value.startswith(matcher.prefix)
-    if kind == "safe_regex":
-        return re2.fullmatch(matcher.safe_regex.regex, value) is not None
-    raise NotImplementedError(f"string matcher {kind}")
-
-
-def _header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bool:
-    value = headers.get(matcher.name)
-    kind = matcher.WhichOneof("header_match_specifier")
-    if kind == "present_match":
-        result = value is not None
-    elif kind == "string_match":
-        result = value is not None and _string_matches(matcher.string_match, value)
-    else:
-        raise NotImplementedError(f"header matcher {kind}")
-    return bool(result != matcher.invert_match)
-
-
-def route_matches(match: rc.RouteMatch, path: str, headers: Mapping[str, str]) -> bool:
-    """Does an Envoy RouteMatch accept this path and these headers (`:method`, `:authority` included)?"""
-    bare = path.split("?", 1)[0]
-    kind = match.WhichOneof("path_specifier")
-    if kind == "prefix":
-        ok = bare.startswith(match.prefix)
-    elif kind == "path":
-        ok = bare == match.path
-    elif kind == "safe_regex":
-        ok = re2.fullmatch(match.safe_regex.regex, bare) is not None
-    else:
-        raise NotImplementedError(f"route path specifier {kind}")
-    return ok and all(_header_matches(h, headers) for h in match.headers)
-
-
 class Simulator:
-    """A generated resource set (`{type_url: [message]}`, e.g. `xds.generate(view)`) as a request router."""
+    """A generated resource set (`{type_url: [message]}`, e.g. `xds.generate(view)`) as a request router.
+
+    `peer` is the SPIFFE URI of the client certificate a connection presents (None: plaintext): it picks
+    the filter chain (TLS inspector's `transport_protocol`), must pass the chain's client-certificate
+    check and is the principal RBAC sees.
+    """
 
     def __init__(self, resources: Mapping[str, Sequence[Message]]) -> None:
         self.listeners: list[listener_pb2.Listener] = list(resources.get(type_urls.LISTENER, ()))
@@ -113,13 +91,21 @@ class Simulator:
                 return listener
         raise LookupError(f"no listener on port {port}")
 
-    def _terminal(self, listener: listener_pb2.Listener) -> Message:
-        config = listener.filter_chains[0].filters[-1].typed_config
+    def _connect(self, port: int, peer: str | None) -> tuple[str, lc.FilterChain | None, str]:
+        """(listener name, the chain that takes the connection or None, why it was closed)."""
+        listener = self.listener(port)
+        chain, closed = connection.chain(listener, peer)
+        if chain is None:
+            return listener.name, None, closed
+        return listener.name, chain, connection.network_rbac(chain, peer)
+
+    @staticmethod
+    def _terminal(chain: lc.FilterChain) -> Message:
+        config = chain.filters[-1].typed_config
         for cls in (hcm.HttpConnectionManager, tcp_proxy_pb2.TcpProxy):
-            if config.Is(cls.DESCRIPTOR):
-                message = cls()
-                config.Unpack(message)
-                return message
+            message = unpacked(config, cls)
+            if message is not None:
+                return cast(Message, message)
         raise NotImplementedError(f"terminal filter {config.type_url}")
 
     def http(
@@ -129,12 +115,15 @@ class Simulator:
         path: str = "/",
         method: str = "GET",
         headers: Mapping[str, str] | None = None,
+        peer: str | None = None,
     ) -> Outcome:
         """Send `method host path` to the HTTP listener on `port` (Host/authority as the client sent it)."""
-        listener = self.listener(port)
-        manager = self._terminal(listener)
+        name, chain, closed = self._connect(port, peer)
+        if chain is None or closed:
+            return Outcome(name, closed=closed or "connection closed")
+        manager = self._terminal(chain)
         if not isinstance(manager, hcm.HttpConnectionManager):
-            raise LookupError(f"listener {listener.name} is not an HTTP listener")
+            raise LookupError(f"listener {name} is not an HTTP listener")
         table = (
             self.routes[manager.rds.route_config_name] if manager.HasField("rds") else manager.route_config
         )
@@ -143,26 +132,38 @@ class Simulator:
             ":method": method,
             ":path": path,
         }
-        return self._route(listener.name, table, host, path, all_headers)
+        vhost, route = self._select(table, host, path, all_headers)
+        verdict = connection.http_rbac(manager, vhost, route, peer, all_headers)
+        if verdict.denied:
+            return Outcome(
+                name,
+                vhost.name if vhost else "",
+                route.name if route else "",
+                403,
+                connection.local_reply(manager, 403, "rbac_access_denied_matched_policy[none]"),
+            )
+        outcome = self._route(name, vhost, route)
+        return replace(outcome, policy=verdict.policy, audit_denied=verdict.audit_denied)
 
-    def _route(
-        self,
-        listener: str,
-        table: route_pb2.RouteConfiguration,
-        host: str,
-        path: str,
-        headers: Mapping[str, str],
-    ) -> Outcome:
+    @staticmethod
+    def _select(
+        table: route_pb2.RouteConfiguration, host: str, path: str, headers: Mapping[str, str]
+    ) -> tuple[rc.VirtualHost | None, rc.Route | None]:
+        """Envoy's virtual host and first matching route (None where nothing matches)."""
         ranked = [
             (rank, vh) for vh in table.virtual_hosts for d in vh.domains if (rank := _domain_rank(d, host))
         ]
         if not ranked:
-            return Outcome(listener, status=404, body="(no virtual host: Envoy answers 404)")
+            return None, None
         vhost = min(ranked, key=lambda pair: pair[0])[1]
-        for route in vhost.routes:
-            if route_matches(route.match, path, headers):
-                return self._action(listener, vhost.name, route)
-        return Outcome(listener, vhost.name, status=404, body="(no route: Envoy answers 404)")
+        return vhost, next((r for r in vhost.routes if route_matches(r.match, path, headers)), None)
+
+    def _route(self, listener: str, vhost: rc.VirtualHost | None, route: rc.Route | None) -> Outcome:
+        if vhost is None:
+            return Outcome(listener, status=404, body="(no virtual host: Envoy answers 404)")
+        if route is None:
+            return Outcome(listener, vhost.name, status=404, body="(no route: Envoy answers 404)")
+        return self._action(listener, vhost.name, route)
 
     def _action(self, listener: str, vhost: str, route: rc.Route) -> Outcome:
         if route.HasField("direct_response"):
@@ -175,16 +176,19 @@ class Simulator:
             weights = ((action.cluster, 1),)
         return Outcome(listener, vhost, route.name, clusters=weights, endpoints=self._endpoints(weights))
 
-    def tcp(self, port: int) -> Outcome:
-        listener = self.listener(port)
-        proxy = self._terminal(listener)
+    def tcp(self, port: int, peer: str | None = None) -> Outcome:
+        name, chain, closed = self._connect(port, peer)
+        if chain is None or closed:
+            return Outcome(name, closed=closed or "connection closed")
+        proxy = self._terminal(chain)
         if not isinstance(proxy, tcp_proxy_pb2.TcpProxy):
-            raise LookupError(f"listener {listener.name} is not a TCP listener")
+            raise LookupError(f"listener {name} is not a TCP listener")
         if proxy.HasField("weighted_clusters"):
             weights = tuple((c.name, c.weight) for c in proxy.weighted_clusters.clusters)
         else:
             weights = ((proxy.cluster, 1),)
-        return Outcome(listener.name, clusters=weights, endpoints=self._endpoints(weights))
+        audit = connection.network_shadow_denied(chain, peer)
+        return Outcome(name, clusters=weights, endpoints=self._endpoints(weights), audit_denied=audit)
 
     def _endpoints(self, weights: tuple[tuple[str, int], ...]) -> dict[str, tuple[tuple[str, int], ...]]:
         return {name: self.cluster_endpoints(name) for name, _ in weights}
@@ -203,3 +207,7 @@ class Simulator:
             for locality in assignment.endpoints
             for e in locality.lb_endpoints
         )
+
+    def upstream_peers(self, name: str) -> tuple[str, ...] | None:
+        """The server identities a cluster accepts (URI SANs), or None when it speaks plaintext."""
+        return connection.upstream_peers(self.clusters[name])

@@ -1,0 +1,158 @@
+"""The secured config `smimesh up` serves (mTLS + RBAC + SDS), checked three ways before it is refactored:
+goldens (every sidecar of the bookstore world in three MeshConfig modes, the edge-case callers and
+servers in the default mode), Envoy's `--mode validate` (every world and mode, real certificates) and
+requests followed over both hops by the simulator (who gets through, who gets the mesh's 403)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from smimesh.local.binaries import find_envoy
+from smimesh.testing import static_config
+from smimesh.testing.bookstore import BOOKSTORE_V1, BUYER, THIEF, WAREHOUSE
+from smimesh.testing.bookstore_edges import EDGE_CASES
+from smimesh.testing.golden import Golden
+from smimesh.testing.secured import SECURED_MODES, SecuredWorld, golden_data, world_resources
+
+BOOKSTORE_NODES = [BUYER, THIEF, BOOKSTORE_V1, WAREHOUSE]
+EDGE_NODES = {
+    "split_matches": [BUYER],
+    "zero_weights": [BUYER],
+    "missing_backends": [BUYER],
+    "root_self": [BUYER],
+    "multiple_ports": [BUYER, "catalog-0.bookstore"],
+    "tcp_ports": [WAREHOUSE, "db-0.bookstore"],
+}
+DENIED = "smimesh: access denied by the mesh"
+WORLDS = [("bookstore", mode) for mode in SECURED_MODES] + [(case, "strict") for case in EDGE_CASES]
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], SecuredWorld]:
+    """Every (world, mode) pair once per module: a CA per pair (run dirs are not shared)."""
+    return {
+        (name, mode): SecuredWorld(
+            tmp_path_factory.mktemp(f"{name}-{mode}"), world_resources(name), SECURED_MODES[mode]
+        )
+        for name, mode in WORLDS
+    }
+
+
+@pytest.mark.parametrize("mode", list(SECURED_MODES))
+@pytest.mark.parametrize("node", BOOKSTORE_NODES)
+def test_bookstore_golden(golden: Golden, worlds: dict, mode: str, node: str) -> None:
+    config = worlds["bookstore", mode].configs[node]
+    golden.check(f"secured/{mode}/bookstore/{node}", golden_data(config))
+
+
+@pytest.mark.parametrize(("case", "node"), [(c, n) for c, nodes in EDGE_NODES.items() for n in nodes])
+def test_edge_case_golden(golden: Golden, worlds: dict, case: str, node: str) -> None:
+    golden.check(f"secured/strict/{case}/{node}", golden_data(worlds[case, "strict"].configs[node]))
+
+
+def test_every_edge_case_has_a_secured_golden() -> None:
+    assert set(EDGE_NODES) == set(EDGE_CASES)
+
+
+def test_secrets_are_the_sidecars_own_and_the_trust_bundle(worlds: dict) -> None:
+    data = golden_data(worlds["bookstore", "strict"].configs[BUYER])
+    assert [s["name"] for s in data["SDS"]] == ["identity:self", "trust-bundle:cluster.local"]
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize(("name", "mode"), WORLDS)
+def test_envoy_accepts_every_secured_sidecar(tmp_path: Path, worlds: dict, name: str, mode: str) -> None:
+    """One Envoy per world (worlds reuse ports) holding all its sidecars, certificates included."""
+    config = static_config.static_bootstrap({name: worlds[name, mode].configs})
+    assert len(config["static_resources"]["secrets"]) > len(worlds[name, mode].configs)
+    path = tmp_path / "envoy.json"
+    path.write_text(json.dumps(config))
+    command = [str(find_envoy()), "--mode", "validate", "-c", str(path), "-l", "warning"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+
+
+@pytest.mark.envoy
+def test_envoy_rejects_a_secured_config_missing_its_trust_bundle(tmp_path: Path, worlds: dict) -> None:
+    """The check can fail: a TLS context naming a secret that does not exist is refused."""
+    config = static_config.static_bootstrap({"bookstore": worlds["bookstore", "strict"].configs})
+    secrets = config["static_resources"]["secrets"]
+    config["static_resources"]["secrets"] = [s for s in secrets if not s["name"].startswith("trust-bundle:")]
+    path = tmp_path / "envoy.json"
+    path.write_text(json.dumps(config))
+    command = [str(find_envoy()), "--mode", "validate", "-c", str(path), "-l", "warning"]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300, check=False).returncode != 0
+
+
+# ---- requests over both hops (the simulator) ------------------------------------------------------
+
+
+def test_an_allowed_caller_reaches_the_backend_through_its_traffic_target(worlds: dict) -> None:
+    hop = worlds["bookstore", "strict"].request(BUYER, "bookstore.bookstore", "/books")
+    assert hop.server is not None and hop.server.startswith("bookstore-v")
+    assert hop.outcome.forwarded and hop.outcome.policy == "TrafficTarget/bookstore/buyer-to-bookstore"
+
+
+@pytest.mark.parametrize(("host", "path"), [("bookstore.bookstore", "/books"), ("warehouse", "/stock")])
+def test_a_caller_no_traffic_target_allows_gets_the_mesh_403(worlds: dict, host: str, path: str) -> None:
+    """Not a 404 from its own sidecar, not a hang: the destination answers 403 and names the mesh."""
+    hop = worlds["bookstore", "strict"].request(THIEF, host, path)
+    assert hop.server is not None
+    assert hop.outcome.status == 403 and DENIED in hop.outcome.body
+
+
+def test_a_request_outside_the_route_group_is_denied(worlds: dict) -> None:
+    hop = worlds["bookstore", "strict"].request(BUYER, "bookstore", "/admin")
+    assert hop.outcome.status == 403 and DENIED in hop.outcome.body
+
+
+def test_every_callers_cluster_accepts_only_the_backends_identity(worlds: dict) -> None:
+    world = worlds["bookstore", "strict"]
+    cluster = "outbound|bookstore|bookstore-v1|80"
+    expected = ("spiffe://cluster.local/ns/bookstore/sa/bookstore",)
+    assert {world.simulator(node).upstream_peers(cluster) for node in world.configs} == {expected}
+
+
+def test_strict_mtls_closes_a_plaintext_connection(worlds: dict) -> None:
+    world = worlds["bookstore", "strict"]
+    port = world.model.instances[BOOKSTORE_V1].inbound[0].sidecar_port
+    outcome = world.simulator(BOOKSTORE_V1).http(port, "bookstore", "/books")
+    assert not outcome.forwarded and "TLS handshake failed" in outcome.closed
+
+
+def test_a_certificate_of_another_trust_domain_is_refused(worlds: dict) -> None:
+    world = worlds["bookstore", "strict"]
+    port = world.model.instances[BOOKSTORE_V1].inbound[0].sidecar_port
+    peer = "spiffe://elsewhere/ns/bookstore/sa/buyer"
+    outcome = world.simulator(BOOKSTORE_V1).http(port, "bookstore", "/books", peer=peer)
+    assert "client certificate" in outcome.closed
+
+
+def test_audit_mode_lets_a_denied_request_through_and_flags_it(worlds: dict) -> None:
+    hop = worlds["bookstore", "permissive-audit"].request(THIEF, "bookstore", "/books")
+    assert hop.outcome.forwarded and hop.outcome.audit_denied
+
+
+def test_permissive_mtls_takes_plaintext_on_its_own_chain(worlds: dict) -> None:
+    world = worlds["bookstore", "permissive-audit"]
+    port = world.model.instances[BOOKSTORE_V1].inbound[0].sidecar_port
+    outcome = world.simulator(BOOKSTORE_V1).http(port, "bookstore", "/books")
+    assert outcome.forwarded and outcome.audit_denied  # no certificate: no TrafficTarget names it
+
+
+def test_open_traffic_policy_has_no_rbac(worlds: dict) -> None:
+    hop = worlds["bookstore", "open"].request(THIEF, "bookstore", "/books")
+    assert hop.outcome.forwarded and hop.outcome.policy == "" and not hop.outcome.audit_denied
+
+
+@pytest.mark.parametrize(("caller", "allowed"), [(WAREHOUSE, True), (THIEF, False)])
+def test_network_rbac_guards_a_tcp_port(worlds: dict, caller: str, allowed: bool) -> None:
+    world = worlds["tcp_ports", "strict"]
+    port = world.model.instances["db-0.bookstore"].inbound[0].sidecar_port
+    outcome = world.simulator("db-0.bookstore").tcp(port, peer=world.spiffe(caller))
+    assert outcome.forwarded is allowed
+    assert allowed or outcome.closed == "network RBAC denied the connection"
