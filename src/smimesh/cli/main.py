@@ -47,6 +47,8 @@ COMMAND_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
         "install": ("smimesh.cli.install:install", "print the control plane's objects: | kubectl apply -f -"),
         "uninstall": ("smimesh.cli.install:uninstall", "print what to delete: | kubectl delete -f -"),
         "controller": ("smimesh.cli.controller:command", "run a control-plane replica against a cluster"),
+        "check": ("smimesh.cli.kube_check:command", "is the cluster ready (--pre); is smimesh working?"),
+        "analyze": ("smimesh.cli.kube_analyze:command", "every diagnostic for the objects in a cluster"),
         "inject": ("smimesh.cli.inject:command", "add the sidecar to pod templates (offline, to stdout)"),
         "capture": ("smimesh.cli.capture:command", "in a pod: send its TCP through the sidecar (init step)"),
         "sidecar": ("smimesh.cli.sidecar:command", "in a pod: render the bootstrap and run Envoy"),

@@ -117,6 +117,13 @@ class KubernetesSource:
             await informer.synced.wait()
         self.publish_now()
 
+    async def list_once(self) -> None:
+        """One list of every kind, applied (for one-shot readers such as `smimesh analyze`); raises
+        `KubeApiError` / `httpx.HTTPError` if a list fails."""
+        for informer in self.informers.values():
+            await informer.relist()
+        self.publish_now()
+
     def cache(self, kind: str) -> list[dict[str, Any]]:
         return list(self.informers[kind].cache.values())
 

@@ -303,6 +303,8 @@ class Handler:
                 raise ApiError(422, "Invalid", f"{self.rtype.kind} is invalid: metadata.name: Required value")
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         warnings = await self.checked("CREATE", obj, None)
+        if self.query.get("dryRun") == "All":  # admission and conversion ran; nothing is stored
+            return _json((await self.out([await self.stored(obj)]))[0], 201, warnings)
         created = self.api.store.create(self.key(meta["name"]), await self.stored(obj))
         self.after_write(created)
         return _json((await self.out([created]))[0], 201, warnings)
