@@ -22,7 +22,7 @@ TOKEN_VOLUME = "smimesh-token"
 BOOTSTRAP_VOLUME = "smimesh-bootstrap"
 XTABLES_VOLUME = "smimesh-xtables-lock"
 TOKEN_DIR = "/var/run/secrets/smimesh.io/serviceaccount"
-BOOTSTRAP_DIR = "/etc/smimesh/bootstrap"
+BOOTSTRAP_DIR = "/var/run/smimesh/bootstrap"
 PROBES_ENV = "SMIMESH_APP_PROBES"  # JSON: health path -> the app's original probe target
 LAYOUT_VERSION = "v1"
 
