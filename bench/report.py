@@ -34,6 +34,7 @@ SECTIONS = {
     "metrics": "B5 · Metrics API and scrape cost",
     "validate": "Validation throughput",
     "identity": "Identity: issuing and rotating certificates",
+    "canary": "Canary controller: interval end to weight live, CPU of 100 canaries",
 }
 # Renderers that draw the same targets richer (reference, caveat, notes) from their figures.
 OWN_TARGET_TABLES = {"dataplane"}

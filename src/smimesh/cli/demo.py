@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,39 +110,58 @@ async def _plain_view(stats: DemoStats, terminal: RichConsole, deadline: float |
 
 
 @click.command("demo")
+@click.argument("scenario", type=click.Choice(["bookstore", "canary"]), default="bookstore")
 @click.option(
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("smimesh-demo"),
-    show_default=True,
-    help="working directory for the demo's files",
+    default=None,
+    help="working directory for the demo's files [default: smimesh-demo, smimesh-canary-demo]",
 )
 @click.option(
     "--duration", type=click.FloatRange(min=1), default=None, help="stop by itself after this many seconds"
 )
 @click.option("--api-addr", default="127.0.0.1:15080", show_default=True, help="where the HTTP API listens")
-def command(directory: Path, duration: float | None, api_addr: str) -> None:
+def command(scenario: str, directory: Path | None, duration: float | None, api_addr: str) -> None:
     """Run the bookstore demo: a TrafficSplit between two versions, live traffic, live view.
+    `smimesh demo canary`: a Flagger Canary rolls a faulty release back by itself, then promotes
+    a healthy one step by step.
 
     \b
     Examples:
       smimesh demo                      # runs until Ctrl-C
       smimesh demo --duration 30 --dir /tmp/bookstore
+      smimesh demo canary --duration 120
     """
     check_addr(api_addr)  # a typo fails here, before anything starts
+    if scenario == "canary":
+        from smimesh.cli.demo_canary import run_demo
+
+        settings = from_environment().with_overrides(api_addr=api_addr)
+        run_demo(directory or Path("smimesh-canary-demo"), duration, api_addr, settings)
+        return
+    directory = directory or Path("smimesh-demo")
     terminal = RichConsole(stderr=True)
     written = demo.copy_to(directory)
     kept = "" if written else " (already there: your edits are kept)"
     terminal.print(f"demo files in {directory.resolve()}{kept}", highlight=False)
     settings = from_environment().with_overrides(api_addr=api_addr)
-    config = UpConfig(directory=directory, api_addr=api_addr, settings=settings)
+    run_with_view(
+        UpConfig(directory=directory, api_addr=api_addr, settings=settings),
+        terminal,
+        lambda app: live_view(app, terminal, duration),
+    )
+
+
+def run_with_view(config: UpConfig, terminal: RichConsole, view: Callable[[MeshApp], Awaitable[Any]]) -> None:
+    """Run the mesh like `smimesh up`; once it is ready, its summary, then `view(app)` until it returns
+    (or Ctrl-C). Both demos run this way."""
     console = rich_console(terminal)
 
     async def run(app: MeshApp) -> Any:
         await app.wait_ready(15.0)
         for line in summary_lines(app):
             console.say(line)
-        await live_view(app, terminal, duration)
+        await view(app)
 
     asyncio.run(serve(config, console, while_running=run))

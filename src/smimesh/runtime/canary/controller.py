@@ -96,12 +96,13 @@ class CanaryController:
         key = canary.key
         async with self._lock(key):
             state = self.states.setdefault(key, CanaryState())
-            before, due = state.to_json(), self._due.get(key, 0.0) <= now
+            before, applied = state.fingerprint(), state.last_applied_spec
+            due = self._due.get(key, 0.0) <= now
             try:
                 await self.analysis.advance(canary, state, due)
             except Exception as error:  # one canary's bug must not stop the others
                 self.record_event(canary, f"internal error: {error!r}", True)
-            if due or state.last_applied_spec != before["last_applied_spec"]:
+            if due or state.last_applied_spec != applied:
                 self._due[key] = now + self._period(canary, state)
             await self._save(key, state, before)
 
@@ -110,8 +111,8 @@ class CanaryController:
             return READINESS_POLL_S
         return interval_s(canary)
 
-    async def _save(self, key: ResourceKey, state: CanaryState, before: dict[str, Any]) -> None:
-        if state.to_json() != before:
+    async def _save(self, key: ResourceKey, state: CanaryState, before: tuple[Any, ...]) -> None:
+        if state.fingerprint() != before:
             await asyncio.to_thread(self.statuses.save, key, state)
 
     async def _forget_deleted(self, present: set[ResourceKey]) -> None:
@@ -175,7 +176,7 @@ class CanaryController:
             raise KeyError(f"Canary/{namespace}/{name}")
         async with self._lock(canary.key):
             state = self.states.setdefault(canary.key, CanaryState())
-            before = state.to_json()
+            before = state.fingerprint()
             await self._apply(canary, state, action, weight)
             await self.analysis.publish(canary, state)
             await self._save(canary.key, state, before)

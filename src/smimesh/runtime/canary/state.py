@@ -75,6 +75,13 @@ class CanaryState:
             "history": list(self.history),
         }
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Cheap "did anything change" key (asdict copies everything; a pass compares twice per
+        canary). Specs and history entries are replaced, never mutated, so identity suffices."""
+        scalars = tuple(getattr(self, f.name) for f in _SCALARS)
+        last = id(self.history[-1]) if self.history else 0
+        return (*scalars, len(self.history), last, id(self.primary_spec), id(self.canary_spec))
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -94,6 +101,11 @@ class CanaryState:
     def record(self, entry: dict[str, Any]) -> None:
         self.history.append(entry)
         del self.history[:-HISTORY_LIMIT]
+
+
+_SCALARS = tuple(
+    f for f in dataclasses.fields(CanaryState) if f.name not in ("history", "primary_spec", "canary_spec")
+)
 
 
 def _condition_status(phase: str) -> str:

@@ -2,9 +2,10 @@
 
 Listens where the mesh says (HOST, PORT). With UPSTREAM_URL set (the bookstore), it first asks that
 service (the warehouse) through the mesh: plain `urllib`, which honours HTTP_PROXY = its sidecar.
-Standard library only.
+With ERROR_EVERY=N every Nth answer is a 500 (the canary demo's faulty release). Standard library only.
 """
 
+import itertools
 import json
 import os
 import urllib.request
@@ -16,6 +17,8 @@ ME = {
     "pod": os.environ.get("POD_NAME", ""),
     "version": os.environ.get("VERSION", ""),
 }
+ERROR_EVERY = int(os.environ.get("ERROR_EVERY", "0") or 0)
+COUNTER = itertools.count(1)  # atomic under the GIL across the server's threads
 
 
 def ask_upstream(url: str) -> tuple[int, Any]:
@@ -37,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
         if upstream:
             upstream_status, body["upstream"] = ask_upstream(upstream)
             status = 200 if 200 <= upstream_status < 400 else 502
+        if ERROR_EVERY and next(COUNTER) % ERROR_EVERY == 0:
+            status, body["error"] = 500, f"injected: every {ERROR_EVERY}th answer fails"
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
