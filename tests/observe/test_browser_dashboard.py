@@ -161,6 +161,10 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
                 '#edges tr[data-kind="denied"][data-id^="denied:workload/bookstore/thief->"]', timeout=30_000
             )
             page.screenshot(path=str(shots / "dashboard-denied.png"), full_page=True)
+            page.click('#edges tr[data-kind="denied"][data-id^="denied:workload/bookstore/thief->"]')
+            page.click("#suggest")  # the page offers policy from observed traffic for a denied edge
+            page.wait_for_selector("#suggestion pre", timeout=10_000)
+            assert "observed-thief-to-bookstore" in page.inner_text("#suggestion pre")
 
             # Clicking an edge in the graph names the TrafficTarget that allows it.
             for _ in range(5):  # the layout may move while live updates arrive: aim again if it did

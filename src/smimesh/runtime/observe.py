@@ -60,6 +60,8 @@ class Observatory:
         self.observations = Observations()
         self.tail = LogTail()
         self._switched: dict[str, float] = {}  # node id -> when its request log was last switched on
+        # (window, namespace) -> (when, graph): pages open on the same view share one computation
+        self._graphs: dict[tuple[float, str | None], tuple[float, dict[str, Any]]] = {}
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -136,6 +138,9 @@ class Observatory:
 
     async def graph(self, window_s: float, namespace: str | None = None) -> dict[str, Any]:
         """The dashboard's topology (`telemetry.graph`) over the last `window_s` seconds."""
+        cached = self._graphs.get((window_s, namespace))
+        if cached is not None and time.monotonic() - cached[0] < GRAPH_PUSH_S / 2:
+            return cached[1]
         model = self.model()
         if model is None or self.backend is None:
             return {"window_s": window_s, "namespaces": [], "nodes": [], "edges": []}
@@ -145,6 +150,9 @@ class Observatory:
         denied = [(c.source, c.node_id, n) for c, n in seen.items() if c.verdict == "denied"]
         graph = build_graph(model, totals, window_s, denied, namespace)
         graph["diagnostics"] = [d.to_dict() for d in model.diagnostics]
+        if len(self._graphs) > 16:  # bounded: a handful of (window, namespace) views at a time
+            self._graphs.clear()
+        self._graphs[(window_s, namespace)] = (time.monotonic(), graph)
         return graph
 
     async def graph_stream(

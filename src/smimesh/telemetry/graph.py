@@ -132,15 +132,24 @@ def _workloads_of(model: MeshModel) -> dict[Identity, set[str]]:
     return found
 
 
+def _services_of(model: MeshModel) -> dict[Identity, list[ServiceKey]]:
+    """Destination identity -> the services whose instances run as it (one pass, not one per policy)."""
+    found: dict[Identity, list[ServiceKey]] = {}
+    for key, service in model.services.items():
+        for identity in service.identities:
+            found.setdefault(identity, []).append(key)
+    return found
+
+
 def _allowed_unused(model: MeshModel, traffic: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     used = {(e["source"], e["target"]) for e in traffic.values() if e["requests"]}
     for splits in model.splits.values():  # sending to a split's backends is using its root
         backends = {service_id(b) for b in splits.backend_services}
         used |= {(caller, service_id(splits.root)) for caller, target in set(used) if target in backends}
-    workloads = _workloads_of(model)
+    workloads, services_of = _workloads_of(model), _services_of(model)
     edges: dict[str, dict[str, Any]] = {}
     for policy in model.policies:
-        services = [k for k, s in model.services.items() if policy.destination in s.identities]
+        services = services_of.get(policy.destination, [])
         for source in policy.sources:
             for caller in workloads.get(source, ()):
                 for key in services:
@@ -175,16 +184,17 @@ def _denied(model: MeshModel, denied: Iterable[tuple[str, str, float]]) -> dict[
 def _with_policies(model: MeshModel, edges: Mapping[str, dict[str, Any]]) -> None:
     """Name, on each traffic edge, the TrafficTargets that let the caller reach the service's instances."""
     identities = {workload_id(i.namespace, i.workload): i.identity for i in model.instances.values()}
+    by_source: dict[Identity, list[Any]] = {}
+    for policy in model.policies:
+        for source in policy.sources:
+            by_source.setdefault(source, []).append(policy)
     for edge in edges.values():
         namespace, _, name = edge["target"].removeprefix("service/").partition("/")
         service = model.services.get(ServiceKey(namespace, name))
         caller = identities.get(edge["source"])
-        found = {
-            p.ref
-            for p in model.policies
-            if service is not None and caller in p.sources and p.destination in service.identities
-        }
-        edge["policies"] = sorted(found)
+        policies = by_source.get(caller, []) if caller is not None and service is not None else []
+        allowed = service.identities if service is not None else frozenset()
+        edge["policies"] = sorted({p.ref for p in policies if p.destination in allowed})
 
 
 def build_graph(

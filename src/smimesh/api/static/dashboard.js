@@ -98,11 +98,11 @@ function cyElements(graph) {
 }
 
 const STYLE = [
-  { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, width: 26, height: 26, "background-color": "#1f3b57" } },
+  { selector: "node", style: { "min-zoomed-font-size": 6, label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, width: 26, height: 26, "background-color": "#1f3b57" } },
   { selector: "node[kind = 'service']", style: { shape: "round-rectangle", "background-color": "#7fd1ae", width: 34, height: 20 } },
   { selector: "node[kind = 'identity']", style: { shape: "diamond", "background-color": "#a50e0e" } },
   { selector: "node:selected", style: { "border-width": 4, "border-color": "#1a73e8" } },
-  { selector: "edge", style: { width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle", label: "data(label)", "font-size": 9, "text-background-color": "#fff", "text-background-opacity": 0.8, "text-background-padding": 1 } },
+  { selector: "edge", style: { "min-zoomed-font-size": 8, width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle", label: "data(label)", "font-size": 9, "text-background-color": "#fff", "text-background-opacity": 0.8, "text-background-padding": 1 } },
   { selector: "edge[kind = 'traffic'][health = 'ok']", style: { "line-color": "#1e8e3e", "target-arrow-color": "#1e8e3e", width: 3 } },
   { selector: "edge[kind = 'traffic'][health = 'warn']", style: { "line-color": "#e37400", "target-arrow-color": "#e37400", width: 3 } },
   { selector: "edge[kind = 'traffic'][health = 'bad']", style: { "line-color": "#d93025", "target-arrow-color": "#d93025", width: 3 } },
@@ -119,7 +119,11 @@ function drawGraph(graph) {
   const elements = cyElements(graph);
   const key = elements.map((e) => e.data.id).join("|");
   if (!state.cy) {
-    state.cy = cytoscape({ container: $("#graph"), elements, style: STYLE, minZoom: 0.1, maxZoom: 2.5 });
+    // Large graphs: draw a cached bitmap while panning/zooming and hide edges meanwhile (cytoscape's own
+    // performance switches), so the page stays responsive at a few hundred nodes.
+    const large = graph.nodes.length > 100;
+    state.cy = cytoscape({ container: $("#graph"), elements, style: STYLE, minZoom: 0.1, maxZoom: 2.5,
+      textureOnViewport: large, hideEdgesOnViewport: large, pixelRatio: large ? 1 : "auto" });
     state.cy.on("tap", "node", (event) => select({ type: "node", id: event.target.id() }));
     state.cy.on("tap", "edge", (event) => select({ type: "edge", id: event.target.id() }));
     layout();
@@ -249,7 +253,13 @@ async function edgeDetails(id) {
   }
   if (edge.kind === "allowed") out.push(el("p", { class: "allowing" }, `Allowed by ${edge.policy}; nothing was sent in the window`));
   if (edge.kind === "split") out.push(el("p", {}, `${edge.split}: configured ${edge.weight}%, observed ${edge.observed_share === null ? "-" : edge.observed_share + "%"}`));
-  if (edge.kind === "denied") out.push(el("p", {}, `${edge.requests} requests denied from ${edge.peer}`));
+  if (edge.kind === "denied") {
+    out.push(el("p", {}, `${edge.requests} requests denied from ${edge.peer}`));
+    const button = el("button", { type: "button", id: "suggest" }, "Suggest a policy allowing what was observed");
+    const result = el("div", { id: "suggestion", role: "status", "aria-live": "polite" });
+    button.addEventListener("click", () => suggestFor(target, result));
+    out.push(button, result);
+  }
   const source = state.graph.nodes.find((n) => n.id === edge.source);
   const target = state.graph.nodes.find((n) => n.id === edge.target);
   if (source && source.kind === "workload" && target && !(edge.policies && edge.policies.length)) {
@@ -277,6 +287,16 @@ async function explainAnswer(from, to, method, path, headers) {
     out.push(el("p", {}, "The smallest objects that would allow it:"), el("pre", {}, answer.suggestion.map(toYaml).join("---\n")));
   }
   return out;
+}
+
+async function suggestFor(target, result) {
+  const params = new URLSearchParams({ namespace: target.namespace, window: "1h" });
+  const answer = await apiJson("/api/v1/policy/suggest?" + params);
+  const mine = answer.documents.filter((d) => d.kind === "HTTPRouteGroup" || d.spec.destination.name === target.service_account);
+  result.replaceChildren(
+    el("p", { class: "hint" }, `From ${answer.observed.length} calls observed into ${target.namespace} (smimesh policy suggest -n ${target.namespace}); review, then smimesh apply -f:`),
+    el("pre", {}, mine.map(toYaml).join("---\n")),
+    ...answer.notes.map((n) => el("p", { class: "hint" }, n)));
 }
 
 // ---- tap ---------------------------------------------------------------------------------------
