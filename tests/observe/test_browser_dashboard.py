@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from observe_world import Mesh, eventually, make_bookstore, set_split, tap_switch
+from observe_world import Mesh, eventually, make_bookstore, set_split, smimesh, tap_switch
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
 CHROMIUM = Path(os.environ.get("SMIMESH_CHROMIUM", "/usr/bin/chromium"))
@@ -48,6 +48,7 @@ MIDPOINT = """(id) => {
   const box = document.querySelector('#graph').getBoundingClientRect();
   return {x: box.left + p.x, y: box.top + p.y}; }"""
 SELECTED = "() => (window.smimeshDashboard.selected || {}).id || ''"
+TAPPING = "() => document.querySelector('#tap-toggle').innerText.startsWith('Stop tap')"
 IN_EDGES = "() => document.activeElement.closest('#edges tbody') !== null"
 OUTLINE = """() => { const s = getComputedStyle(document.activeElement);
   return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"""
@@ -91,6 +92,9 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
     try:
         mesh.wait_ready(expected_instances=5)
         token = (tmp_path / "run" / "token").read_text().strip()
+        opened = smimesh(mesh, "dashboard", "--no-open", "--show-token")  # the address the CLI gives
+        assert opened.returncode == 0, opened.stderr
+        assert opened.stdout.strip() == f"http://{mesh.api}/dashboard/#token={token}"
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
             context = browser.new_context(viewport={"width": 1500, "height": 950})
@@ -112,7 +116,7 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             )
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.goto(f"http://{mesh.api}/dashboard/#token={token}")
+            page.goto(opened.stdout.strip())
             page.select_option("#window", "5m")
             page.wait_for_selector('#nodes tr[data-id="workload/bookstore/thief"]', timeout=30_000)
             assert "token" not in page.url  # the token left the address bar
@@ -208,7 +212,8 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             page.click('#nodes tr[data-id="workload/bookstore/buyer"]')
             page.wait_for_selector("#details h4", timeout=10_000)  # the workload's instances are shown
             assert "buyer-0" in page.inner_text("#details")
-            page.click("#tap-toggle")
+            page.click("#tap-toggle:not([disabled])")
+            page.wait_for_function(TAPPING)
             eventually(lambda: tap_switch(mesh, "buyer-0") == "100", 30, what="buyer tapped from the page")
             _send(mesh, "buyer-0", 2)
             page.wait_for_function("() => document.querySelectorAll('#tap li').length >= 2", timeout=20_000)
