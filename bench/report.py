@@ -36,6 +36,7 @@ SECTIONS = {
     "identity": "Identity: issuing and rotating certificates",
     "canary": "Canary controller: interval end to weight live, CPU of 100 canaries",
     "dashboard": "B6 · Dashboard: graph update CPU at 1,000 edges, page frame time at 300 nodes",
+    "request_log": "B6 · Request log (`smimesh tap`): CPU per request when nobody taps, and tapping",
 }
 # Renderers that draw the same targets richer (reference, caveat, notes) from their figures.
 OWN_TARGET_TABLES = {"dataplane"}
