@@ -158,6 +158,10 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             page.wait_for_function(SPLIT_SHOWS_50, timeout=20_000)
             print(f"split edit visible on the page after {time.monotonic() - started:.2f} s")
             assert page.evaluate("window.__noReload") is True
+            page.click(f'#edges tr[data-id="{SPLIT_V1}"]')  # its details show the split's history
+            page.wait_for_selector(".split-history li:nth-child(2)", timeout=10_000)
+            history = page.locator(".split-history li").all_inner_texts()
+            assert "bookstore-v1 90" in history[0] and "bookstore-v1 50" in history[-1], history
 
             # A denied edge appears after the thief calls.
             assert set(_send(mesh, "thief-0", 3)) == {"403"}

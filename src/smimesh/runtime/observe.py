@@ -23,6 +23,7 @@ import contextlib
 import json
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ POLL_S = 0.2
 REASSERT_S = 5.0
 HEARTBEAT_S = 5.0
 GRAPH_PUSH_S = 1.0
+SPLIT_HISTORY = 20
 
 
 class Observatory:
@@ -62,6 +64,9 @@ class Observatory:
         self._switched: dict[str, float] = {}  # node id -> when its request log was last switched on
         # (window, namespace) -> (when, graph): pages open on the same view share one computation
         self._graphs: dict[tuple[float, str | None], tuple[float, dict[str, Any]]] = {}
+        self._model_seen: MeshModel | None = None
+        # split ref -> its last SPLIT_HISTORY weight sets with when they took effect (the page's history)
+        self.split_history: dict[str, deque[dict[str, Any]]] = {}
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -76,12 +81,23 @@ class Observatory:
         model = self.model()
         if model is None:
             return
+        if model is not self._model_seen:
+            self._model_seen = model
+            self._record_splits(model)
         files = {n: self.log_path(i.namespace, i.name) for n, i in model.instances.items()}
         events = self.tail.read(files)
         if events:
             self.observations.add(events)
             workloads = {n: (i.namespace, i.workload) for n, i in model.instances.items()}
             self.hub.publish(events, workloads)
+
+    def _record_splits(self, model: MeshModel) -> None:
+        for splits in model.splits.values():
+            for route in splits.routes:
+                weights = {str(b.service): b.weight for b in route.backends}
+                history = self.split_history.setdefault(route.ref, deque(maxlen=SPLIT_HISTORY))
+                if not history or history[-1]["weights"] != weights:
+                    history.append({"time": time.time(), "weights": weights})
 
     async def _switch_taps(self, client: httpx.AsyncClient) -> None:
         model = self.model()
@@ -150,6 +166,7 @@ class Observatory:
         denied = [(c.source, c.node_id, n) for c, n in seen.items() if c.verdict == "denied"]
         graph = build_graph(model, totals, window_s, denied, namespace)
         graph["diagnostics"] = [d.to_dict() for d in model.diagnostics]
+        graph["split_history"] = {ref: list(h) for ref, h in self.split_history.items()}
         if len(self._graphs) > 16:  # bounded: a handful of (window, namespace) views at a time
             self._graphs.clear()
         self._graphs[(window_s, namespace)] = (time.monotonic(), graph)

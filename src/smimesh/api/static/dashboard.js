@@ -252,7 +252,13 @@ async function edgeDetails(id) {
     out.push(el("p", { class: "allowing" }, edge.policies.length ? "Allowed by " + edge.policies.join(", ") : "No TrafficTarget allows this edge"));
   }
   if (edge.kind === "allowed") out.push(el("p", { class: "allowing" }, `Allowed by ${edge.policy}; nothing was sent in the window`));
-  if (edge.kind === "split") out.push(el("p", {}, `${edge.split}: configured ${edge.weight}%, observed ${edge.observed_share === null ? "-" : edge.observed_share + "%"}`));
+  if (edge.kind === "split") {
+    out.push(el("p", {}, `${edge.split}: configured ${edge.weight}%, observed ${edge.observed_share === null ? "-" : edge.observed_share + "%"}`));
+    const history = (state.graph.split_history || {})[edge.split] || [];
+    out.push(el("h4", {}, "History (weights as they took effect)"), el("ol", { class: "split-history" },
+      ...history.map((h) => el("li", {}, `${new Date(h.time * 1000).toISOString().slice(0, 19)}Z  ` +
+        Object.entries(h.weights).map(([backend, weight]) => `${backend.split("/")[1]} ${weight}`).join(", ")))));
+  }
   if (edge.kind === "denied") {
     out.push(el("p", {}, `${edge.requests} requests denied from ${edge.peer}`));
     const button = el("button", { type: "button", id: "suggest" }, "Suggest a policy allowing what was observed");
