@@ -316,3 +316,22 @@ def test_state_survives_json() -> None:
     run(analysis, c, state)
     again = CanaryState.from_json(state.to_json())
     assert again == state
+
+
+def test_session_affinity_draws_a_cookie_per_analysis_and_routes_it_while_the_canary_gets_traffic() -> None:
+    fakes = Fakes()
+    c = canary(
+        "{interval: 1s, threshold: 2, maxWeight: 20, stepWeight: 10, sessionAffinity: {cookieName: beta}}"
+    )
+    analysis, state = initialized(fakes, c)
+    fakes.checksum = "rev2"
+    run(analysis, c, state)
+    cookie = state.session_cookie
+    assert cookie.startswith("beta=") and state.status()["sessionAffinityCookie"] == cookie
+    assert fakes.routings[-1].session_cookie == cookie and fakes.routings[-1].canary_weight == 10
+    for _ in range(4):
+        run(analysis, c, state)
+    assert state.phase in ("Finalising", "Succeeded") and fakes.routings[-1].session_cookie == ""
+    fakes.checksum = "rev3"
+    run(analysis, c, state)
+    assert state.session_cookie not in ("", cookie)  # a new analysis, a new cookie

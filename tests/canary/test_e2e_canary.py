@@ -56,6 +56,11 @@ IDLE = """    interval: 1s
     stepWeight: 50
     metrics:
     - {name: request-success-rate, thresholdRange: {min: 99}, interval: 1s}"""
+STICKY = """    interval: 1s
+    threshold: 2
+    maxWeight: 50
+    stepWeight: 10
+    sessionAffinity: {cookieName: canary, maxAge: 600}"""
 AB = """    interval: 1s
     threshold: 2
     iterations: 600
@@ -105,6 +110,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[tu
         ("failing", FAILING),
         ("idle", IDLE),
         ("ab", AB),
+        ("sticky", STICKY),
         ("gated", gated(hooks.url)),
     ]:
         write(directory / f"{name}.yaml", target(name, "v1"))
@@ -114,9 +120,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[tu
     )
     mesh.start()
     try:
-        for name in ("healthy", "failing", "idle", "ab", "gated"):
+        for name in ("healthy", "failing", "idle", "ab", "gated", "sticky"):
             wait_phase(mesh, name, "Initialized", timeout=120)
-        mesh.wait_ready(expected_instances=6, timeout=120)  # the client and five primaries
+        mesh.wait_ready(expected_instances=7, timeout=120)  # the client and six primaries
         yield mesh, directory
     finally:
         mesh.stop()
@@ -294,3 +300,27 @@ def test_webhooks_are_called_with_flaggers_payload_and_honoured(
     release(directory, "gated", "v3")
     wait_phase(mesh, "gated", "Succeeded")
     assert versions(mesh, f"http://gated.{NS}/", 10) == Counter({"v3": 10})
+
+
+def test_session_affinity_keeps_a_client_on_the_canary(world: tuple[Mesh, Path]) -> None:
+    mesh, directory = world
+    url = f"http://sticky.{NS}/"
+    release(directory, "sticky", "v2")
+    eventually(
+        lambda: status(mesh, "sticky")["canaryWeight"] >= 10, 60, what="the canary gets traffic", mesh=mesh
+    )
+    assert command(mesh, "sticky", "pause").status_code == 200
+    cookie = status(mesh, "sticky")["sessionAffinityCookie"]
+    assert cookie.startswith("canary=")
+    with httpx.Client(proxy=mesh.proxy("client-0"), timeout=10) as client:  # keeps cookies, like a browser
+
+        def reached_canary() -> bool:
+            answer = client.get(url)
+            return answer.json()["version"] == "v2" and cookie in answer.headers.get("set-cookie", "")
+
+        eventually(reached_canary, 60, what="a first answer from the canary", mesh=mesh)
+        assert client.cookies.get("canary") == cookie.split("=", 1)[1]
+        seen = Counter(client.get(url).json()["version"] for _ in range(100))
+    assert seen == Counter({"v2": 100}), seen
+    assert versions(mesh, url, 50)["v1"] > 0, "a client without the cookie still gets the primary"
+    assert command(mesh, "sticky", "resume").status_code == 200

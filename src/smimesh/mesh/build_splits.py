@@ -9,6 +9,7 @@ time, then name); conditional splits keep that order too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -126,7 +127,8 @@ def _routes(
         )
     routes = []
     for port in (p for p in root.ports if p.protocol is not Protocol.UDP):
-        route = SplitRoute(ns, name, _backends(split, root, port.port, services, diags), matches)
+        backends = _with_cookie(split, _backends(split, root, port.port, services, diags))
+        route = SplitRoute(ns, name, backends, matches)
         if route.all_zero:
             diags.append(
                 codes.diag(
@@ -139,6 +141,21 @@ def _routes(
             )
         routes.append((port.port, route))
     return routes
+
+
+SET_COOKIE_ANNOTATION = "smimesh.io/set-cookie"  # "<backend>=<Set-Cookie value>" (issue 14)
+
+
+def _with_cookie(split: TrafficSplit, backends: tuple[WeightedBackend, ...]) -> tuple[WeightedBackend, ...]:
+    """Session affinity: answers from the named backend get the Set-Cookie (the canary controller
+    writes the annotation; a request carrying the cookie is routed back by a split with matches)."""
+    service, _, cookie = split.metadata.annotations.get(SET_COOKIE_ANNOTATION, "").partition("=")
+    if not cookie:
+        return backends
+    return tuple(
+        dataclasses.replace(b, set_cookie=cookie) if b.service.name == split.local_name(service) else b
+        for b in backends
+    )
 
 
 def build_splits(

@@ -21,6 +21,9 @@ class WeightedBackend:
     port: int
     weight: int
     is_root: bool = False
+    # A Set-Cookie the caller's sidecar adds to answers from this backend (session affinity of a
+    # canary, issue 14: the TrafficSplit annotation `smimesh.io/set-cookie`, see build_splits).
+    set_cookie: str = ""
 
 
 @dataclass(frozen=True, slots=True)

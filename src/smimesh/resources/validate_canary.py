@@ -59,7 +59,7 @@ def _ignored(c: Checker) -> Iterator[Diagnostic]:
             )
 
 
-NOT_YET = ("mirror", "mirrorWeight", "sessionAffinity")
+NOT_YET = ("mirror", "mirrorWeight")
 
 
 def _not_yet(c: Checker) -> Iterator[Diagnostic]:

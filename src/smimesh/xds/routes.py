@@ -70,14 +70,33 @@ def _direct(status: int, body: str) -> rc.DirectResponseAction:
 
 def _weighted(split: SplitRoute) -> rc.RouteAction:
     weights: dict[str, int] = {}
+    cookies: dict[str, str] = {}
     for backend in split.live_backends:
         name = names.outbound_cluster(backend.service, backend.port)
         weights[name] = weights.get(name, 0) + backend.weight
+        if backend.set_cookie:
+            cookies[name] = backend.set_cookie
     clusters = [
-        rc.WeightedCluster.ClusterWeight(name=n, weight=wrappers_pb2.UInt32Value(value=w))
+        rc.WeightedCluster.ClusterWeight(
+            name=n,
+            weight=wrappers_pb2.UInt32Value(value=w),
+            response_headers_to_add=_set_cookie(cookies.get(n)),
+        )
         for n, w in weights.items()
     ]
     return rc.RouteAction(weighted_clusters=rc.WeightedCluster(clusters=clusters))
+
+
+def _set_cookie(cookie: str | None) -> list[base_pb2.HeaderValueOption]:
+    """Session affinity (issue 14): answers from this backend set the cookie that routes back to it."""
+    if not cookie:
+        return []
+    header = base_pb2.HeaderValue(key="set-cookie", value=cookie)
+    return [
+        base_pb2.HeaderValueOption(
+            header=header, append_action=base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
+        )
+    ]
 
 
 def _split_route(name: str, match: rc.RouteMatch, split: SplitRoute, root: ServiceKey, port: int) -> rc.Route:

@@ -23,6 +23,7 @@ Every event goes to `events` (the canary's log) and to the `event` webhooks.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,15 +101,17 @@ class Analysis:
     async def _new_revision(self, canary: Canary, state: CanaryState, revision: Revision) -> None:
         restarting = state.phase in st.ANALYSING or state.phase == st.PROMOTING
         state.last_applied_spec, state.canary_spec = revision.checksum, revision.spec
-        self._reset(state)
+        self._reset(state, canary)
         what = "Restarting analysis for" if restarting else "Scaling up"
         await self._event(canary, state, f"New revision detected! {what} {_name(canary)}")
         await self._start(canary, state)
 
-    def _reset(self, state: CanaryState) -> None:
+    def _reset(self, state: CanaryState, canary: Canary) -> None:
         state.failed_checks = state.iterations = state.canary_weight = 0
         state.pre_rollout_done = state.promote_now = False
         state.started_at = self.clock()
+        affinity = canary.spec.analysis.session_affinity
+        state.session_cookie = f"{affinity.cookie_name}={secrets.token_hex(8)}" if affinity else ""
 
     async def _start(self, canary: Canary, state: CanaryState) -> None:
         if canary.spec.skip_analysis:
@@ -122,7 +125,7 @@ class Analysis:
 
     async def retry(self, canary: Canary, state: CanaryState) -> None:
         """`smimesh canary retry`: analyse the current revision again after a failure."""
-        self._reset(state)
+        self._reset(state, canary)
         await self._event(canary, state, f"Retrying the analysis of {_name(canary)}")
         await self._start(canary, state)
 
@@ -356,7 +359,7 @@ def next_weight(canary: Canary, current: int) -> int | None:
 
 def routing_of(canary: Canary, state: CanaryState) -> Routing:
     runs = state.phase in st.CANARY_RUNS or state.phase == st.INITIALIZING
-    matched = bool(canary.spec.analysis.match) and state.phase in (st.PROGRESSING, st.WAITING_PROMOTION)
-    return Routing(
-        state.primary_spec, runs, state.canary_weight, matched and state.iterations > 0, state.phase
-    )
+    analysing = state.phase in (st.PROGRESSING, st.WAITING_PROMOTION)
+    matched = bool(canary.spec.analysis.match) and analysing and state.iterations > 0
+    sticky = state.session_cookie if analysing and state.canary_weight > 0 else ""
+    return Routing(state.primary_spec, runs, state.canary_weight, matched, state.phase, sticky)

@@ -36,6 +36,7 @@ from smimesh.sources.store import ResourceStore
 
 SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
 PHASE_ANNOTATION = "smimesh.io/canary-phase"
+SET_COOKIE_ANNOTATION = "smimesh.io/set-cookie"  # read by mesh/build_splits.py
 
 
 def origin_of(key: ResourceKey) -> str:
@@ -175,7 +176,11 @@ def derived_documents(canary: Canary, target: Workload, routing: Routing) -> lis
     docs += _services(canary, label, value)
     docs.append(_split(canary, routing))
     if canary.spec.analysis.match and routing.matched_to_canary:
-        docs += _ab(canary)
+        docs += _conditional(
+            canary, "ab", [_headers(entry.headers) for entry in canary.spec.analysis.match or []]
+        )
+    if routing.session_cookie:
+        docs += _conditional(canary, "affinity", [{"cookie": cookie_regex(routing.session_cookie)}])
     return docs
 
 
@@ -221,7 +226,10 @@ def _services(canary: Canary, label: str, value: str) -> list[dict[str, Any]]:
 
 def _split(canary: Canary, routing: Routing) -> dict[str, Any]:
     name = canary.service_name
-    meta = _meta(canary, name) | {"annotations": {PHASE_ANNOTATION: routing.phase or "idle"}}
+    annotations = {PHASE_ANNOTATION: routing.phase or "idle"}
+    if routing.session_cookie:  # answers from the canary set the cookie (mesh/build_splits.py)
+        annotations[SET_COOKIE_ANNOTATION] = f"{name}-canary={_set_cookie(canary, routing.session_cookie)}"
+    meta = _meta(canary, name) | {"annotations": annotations}
     backends = [
         {"service": f"{name}-primary", "weight": 100 - routing.canary_weight},
         {"service": f"{name}-canary", "weight": routing.canary_weight},
@@ -235,21 +243,15 @@ def _split(canary: Canary, routing: Routing) -> dict[str, Any]:
     }
 
 
-def _ab(canary: Canary) -> list[dict[str, Any]]:
-    """A/B: requests matching any `analysis.match` entry (all its headers) go to the canary."""
-    name = f"{canary.service_name}-ab"
-    matches = [
-        {
-            "name": f"match-{index}",
-            "headers": {header: header_regex(m) for header, m in entry.headers.items()},
-        }
-        for index, entry in enumerate(canary.spec.analysis.match or [])
-    ]
+def _conditional(canary: Canary, suffix: str, matches: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """An HTTPRouteGroup and a TrafficSplit `<svc>-<suffix>` with `matches`: requests matching any
+    entry (all its headers) go to the canary (A/B testing, session affinity)."""
+    name = f"{canary.service_name}-{suffix}"
     group = {
         "apiVersion": "specs.smi-spec.io/v1alpha4",
         "kind": "HTTPRouteGroup",
         "metadata": _meta(canary, name),
-        "spec": {"matches": matches},
+        "spec": {"matches": [{"name": f"match-{i}", "headers": h} for i, h in enumerate(matches)]},
     }
     split = {
         "apiVersion": "split.smi-spec.io/v1alpha4",
@@ -262,6 +264,22 @@ def _ab(canary: Canary) -> list[dict[str, Any]]:
         },
     }
     return [group, split]
+
+
+def _headers(headers: dict[str, Any]) -> dict[str, str]:
+    return {header: header_regex(match) for header, match in headers.items()}
+
+
+def cookie_regex(cookie: str) -> str:
+    """The `cookie` request header carrying `name=value` among others (RE2 full match)."""
+    return rf"(.*;\s*)?{re2.escape(cookie)}(;.*)?"
+
+
+def _set_cookie(canary: Canary, cookie: str) -> str:
+    affinity = canary.spec.analysis.session_affinity
+    max_age = affinity.max_age if affinity and affinity.max_age else 86400
+    path = affinity.path if affinity and affinity.path else "/"
+    return f"{cookie}; Max-Age={max_age}; Path={path}"
 
 
 def header_regex(match: Any) -> str:

@@ -49,6 +49,7 @@ class CanaryState:
     pre_rollout_done: bool = False
     paused: bool = False
     promote_now: bool = False  # `smimesh canary promote`: skip what is left of the analysis
+    session_cookie: str = ""  # `name=value` of this analysis's session affinity cookie
 
     def status(self) -> dict[str, Any]:
         """The status object as Flagger writes it, with smimesh's `message` and `history`."""
@@ -70,6 +71,7 @@ class CanaryState:
             "lastTransitionTime": self.last_transition_time,
             "conditions": [condition],
             "trackedConfigs": {},
+            **({"sessionAffinityCookie": self.session_cookie} if self.session_cookie else {}),
             "message": self.message,
             "paused": self.paused,
             "history": list(self.history),

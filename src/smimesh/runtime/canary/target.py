@@ -36,6 +36,7 @@ class Routing:
     canary_weight: int  # percent of the apex's traffic to `-canary`
     matched_to_canary: bool = False  # A/B: requests matching `analysis.match` go to the canary
     phase: str = ""
+    session_cookie: str = ""  # `name=value`: answers from the canary set it, requests with it stay
 
 
 class TargetRevisions(Protocol):
