@@ -25,10 +25,11 @@ __all__ = ["lab"]
 pytestmark = [needs_root, pytest.mark.envoy]
 XDS_PORT = 15010
 APP = """
-import http.server, sys
+import http.server, os
+NAME = os.environ.get("APP_NAME", "web")
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = f"web ok path={self.path}\\n".encode()
+        body = f"{NAME} ok path={self.path}\\n".encode()
         self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def log_message(self, *a): pass

@@ -164,7 +164,8 @@ def _service(svc: ServiceResource, index: InstanceIndex, diags: list[Diagnostic]
         return hit[2]
     found: list[Diagnostic] = []
     ports = tuple(_service_port(svc, i, p, selected, found) for i, p in enumerate(svc.spec.ports))
-    service = Service(key, ports, tuple(sorted((svc.endpoint_selector or {}).items())))
+    cluster_ip = svc.spec.cluster_ip if svc.spec.cluster_ip not in (None, "None") else ""
+    service = Service(key, ports, tuple(sorted((svc.endpoint_selector or {}).items())), str(cluster_ip))
     _SERVICE_CACHE[id(svc)] = (svc, selected, service, tuple(found))
     if len(_SERVICE_CACHE) > _SERVICE_CACHE_SIZE:
         _SERVICE_CACHE.popitem(last=False)

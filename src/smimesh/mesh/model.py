@@ -111,6 +111,9 @@ class Instance:
     tcp_upstreams: tuple[TcpUpstream, ...] = ()
     host: str = LOOPBACK
     node_id: str = ""
+    # A sidecar in a pod with traffic capture (issue 13): its config routes by original destination
+    # (`xds/transparent.py`); its inbound ports are the container ports on `host` (the pod IP).
+    transparent: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _label_tuple(self.labels))
@@ -157,6 +160,7 @@ class Service:
     key: ServiceKey
     ports: tuple[ServicePort, ...]
     selector: tuple[tuple[str, str], ...] = ()
+    cluster_ip: str = ""  # spec.clusterIP ("" when unset or headless): transparent sidecars route by it
 
     def port(self, number: int) -> ServicePort | None:
         return next((p for p in self.ports if p.port == number), None)

@@ -64,9 +64,10 @@ class OutboundPort:
 class OutboundService(_CachedHash):
     key: ServiceKey
     ports: tuple[OutboundPort, ...]
+    cluster_ip: str = ""
 
     def _fields(self) -> tuple[Any, ...]:
-        return (self.key, self.ports)
+        return (self.key, self.ports, self.cluster_ip)
 
     __hash__ = _CachedHash.__hash__
 
@@ -103,6 +104,7 @@ class NodeSpec:
     host: str
     admin_port: int
     outbound_http_port: int
+    transparent: bool = False  # in a pod with traffic capture: xds/transparent.py reshapes its config
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -204,7 +206,7 @@ def _outbound_service(model: MeshModel, key: ServiceKey) -> OutboundService:
     if hit is not None and hit[0] is service and hit[1] == splits:
         return hit[2]
     ports = tuple(OutboundPort(p.port, p.protocol, s) for p, s in zip(service.ports, splits, strict=True))
-    result = _intern(OutboundService(key, ports))
+    result = _intern(OutboundService(key, ports, service.cluster_ip))
     _OUTBOUND_CACHE[id(service)] = (service, splits, result)
     if len(_OUTBOUND_CACHE) > _OUTBOUND_CACHE_SIZE:
         _OUTBOUND_CACHE.popitem(last=False)
@@ -254,6 +256,7 @@ def _node_spec(model: MeshModel, inst: Instance) -> NodeSpec:
         inst.host,
         inst.admin_port,
         inst.outbound_http_port,
+        inst.transparent,
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smimesh.xds.transparent import INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT
+
 INJECT_ANNOTATION = "smimesh.io/inject"  # enabled | disabled (also accepted as a label)
 STATUS_ANNOTATION = "smimesh.io/injected"  # set on injected pods: the layout version
 EXCLUDE_OUTBOUND_PORTS = "smimesh.io/exclude-outbound-ports"  # "5432,6379"
@@ -34,8 +36,8 @@ CAPTURE_CANARY = ("192.0.2.1", 15999)
 
 @dataclass(frozen=True, slots=True)
 class PodLayout:
-    outbound_port: int = 15001  # every outbound TCP connection is redirected here (original_dst)
-    inbound_port: int = 15006  # every inbound TCP connection to the pod
+    outbound_port: int = OUTBOUND_CAPTURE_PORT  # every outbound TCP connection (original_dst)
+    inbound_port: int = INBOUND_CAPTURE_PORT  # every inbound TCP connection to the pod
     admin_port: int = 15000  # Envoy's admin, bound to 127.0.0.1: never reachable from another pod
     health_port: int = 15020  # plaintext, not captured: kubelet probes, metrics, the capture canary
     proxy_uid: int = 1337

@@ -60,6 +60,7 @@ class Kubelet:
     lab: NetLab
     workdir: Path
     smimesh: str = str(Path(sys.executable).parent / "smimesh")
+    hosts_file: Path | None = None  # bind-mounted on /etc/hosts in every container (names -> ClusterIPs)
 
     def start(
         self, obj: Mapping[str, Any], pod: Pod, *, token: str = "", startup_timeout: float = 60
@@ -111,6 +112,8 @@ class Kubelet:
     def argv(self, container: Container, command: list[str] | None = None) -> list[str]:
         """`unshare` a mount namespace, mount the volumes, drop to the UID, exec the command."""
         script = ["mount -t tmpfs tmpfs /run"]
+        if self.hosts_file is not None:
+            script.append(f"mount --bind '{self.hosts_file}' /etc/hosts")
         for host, target in sorted(container.mounts, key=lambda m: len(m[1])):
             script += [f"mkdir -p '{target}'", f"mount --bind '{host}' '{target}'"]
         as_user = (

@@ -22,6 +22,7 @@ from smimesh.xds import (
     names,
     resilience,
     routes,
+    transparent,
     type_urls,
     udp,
 )
@@ -71,7 +72,8 @@ def _routes(view: ProxyView) -> list[Message]:
 
 def generate(view: ProxyView) -> dict[str, list[Message]]:
     """Resources by type URL; every type is present (possibly empty) so a removal is also pushed."""
-    return egress.apply(resilience.apply(generate_plain(view), view.resilience), view.egress)
+    resources = egress.apply(resilience.apply(generate_plain(view), view.resilience), view.egress)
+    return transparent.apply(resources, view)
 
 
 def generate_plain(view: ProxyView) -> dict[str, list[Message]]:

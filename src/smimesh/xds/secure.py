@@ -40,7 +40,7 @@ from smimesh.mesh.modes import MeshModes, MtlsMode
 from smimesh.mesh.udp import udp_upstreams
 from smimesh.mesh.view import ClusterSpec, InboundSpec, OutboundSpec, ProxyView, proxy_view
 from smimesh.mesh.visibility import memo
-from smimesh.xds import clusters, egress, listeners, names, resilience, secrets, type_urls
+from smimesh.xds import clusters, egress, listeners, names, resilience, secrets, transparent, type_urls
 from smimesh.xds.generate import generate_plain
 from smimesh.xds.protos import packed
 from smimesh.xds.rbac import (
@@ -217,7 +217,8 @@ def generate_secure(view: SecureView) -> dict[str, list[Any]]:
     resources[type_urls.CLUSTER] = _clusters(view, plain[type_urls.CLUSTER])
     resources[type_urls.ROUTE] = _routes(view, plain[type_urls.ROUTE])
     resources[type_urls.SECRET] = list(_secrets(view.bundle)) if view.bundle is not None else []
-    return egress.apply(resilience.apply(resources, view.base.resilience), view.base.egress)
+    secured = egress.apply(resilience.apply(resources, view.base.resilience), view.base.egress)
+    return transparent.apply(secured, view.base)
 
 
 def _open_copy(model: MeshModel) -> MeshModel:

@@ -10,7 +10,9 @@ container port (targetPort by name or number). Where its sidecar listens comes f
 sidecars on loopback (tests, this issue) and in pods (issue 13) use the same path:
 `smimesh.io/ports: {"<port name>": {"sidecar": 15101, "app": 8080}}` (defaults: sidecar 15100 + the
 port's index, app = containerPort), `smimesh.io/outbound-port` (15001), `smimesh.io/admin-port` (15000),
-`smimesh.io/tcp-upstreams: {"svc.ns:port": local port}`.
+`smimesh.io/tcp-upstreams: {"svc.ns:port": local port}`. A pod injected for the mesh (annotation
+`smimesh.io/injected`, issue 13) is `transparent`: its sidecar receives captured traffic, so each inbound
+port defaults to the container port itself on the pod IP (`xds/transparent.py`).
 
 Readiness follows EndpointSlices (merged per Service by `kubernetes.io/service-name`): a pod that any
 slice lists is ready only if some slice lists it with `conditions.ready` not false; a pod no slice
@@ -40,6 +42,11 @@ ADMIN_PORT = "smimesh.io/admin-port"
 TCP_UPSTREAMS = "smimesh.io/tcp-upstreams"
 SERVICE_NAME = "kubernetes.io/service-name"
 SIDECAR_PORT_BASE = 15100
+INJECTED = "smimesh.io/injected"
+
+
+def injected(pod: Obj) -> bool:
+    return INJECTED in (_meta(pod).get("annotations") or {})
 
 
 def _meta(obj: Obj) -> Mapping[str, Any]:
@@ -95,7 +102,7 @@ def _inbound(pod: Obj) -> tuple[InboundPort, ...]:
                 name,
                 number,
                 int(chosen.get("app", number)),
-                int(chosen.get("sidecar", SIDECAR_PORT_BASE + index)),
+                int(chosen.get("sidecar", number if injected(pod) else SIDECAR_PORT_BASE + index)),
             )
         )
     return tuple(found)
@@ -127,6 +134,7 @@ def pod_instance(pod: Obj) -> Instance | None:
         inbound=_inbound(pod),
         tcp_upstreams=_tcp_upstreams(pod),
         host=str(status["podIP"]),
+        transparent=injected(pod),
     )
 
 
