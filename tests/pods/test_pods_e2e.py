@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from tests.kubernetes.kube_e2e import ControllerThread
 from tests.kubernetes.kube_world import meshed_namespace
-from tests.pods.netlab_kit import lab, needs_root
+from tests.pods.netlab_kit import PROBE, lab, needs_root
 from tests.pods.test_kubelet_netns import APP, from_node, http_in
 
 from smimesh.api.webhooks.config import crds_with_bundle
@@ -40,7 +40,12 @@ __all__ = ["lab"]
 pytestmark = [needs_root, pytest.mark.envoy, pytest.mark.slow]
 NS = "books"
 XDS = f"{NODE_IP}:15128"
-CLUSTER_IPS = {"bookstore": "198.19.0.10", "bookstore-v1": "198.19.0.11", "bookstore-v2": "198.19.0.12"}
+CLUSTER_IPS = {
+    "bookstore": "198.19.0.10",
+    "bookstore-v1": "198.19.0.11",
+    "bookstore-v2": "198.19.0.12",
+    "warehouse": "198.19.0.20",
+}
 CHI2_DF1_P001 = 10.83
 CLIENT = """
 import collections, json, sys, urllib.request, urllib.error
@@ -92,6 +97,22 @@ def smi_objects() -> list[dict[str, Any]]:
             },
         },
         {
+            "apiVersion": "specs.smi-spec.io/v1alpha4",
+            "kind": "TCPRoute",
+            "metadata": {"name": "warehouse-tcp", **meta},
+            "spec": {"matches": {"ports": [9000]}},
+        },
+        {
+            "apiVersion": "access.smi-spec.io/v1alpha3",
+            "kind": "TrafficTarget",
+            "metadata": {"name": "buyer-to-warehouse", **meta},
+            "spec": {
+                "destination": {"kind": "ServiceAccount", "name": "warehouse", "namespace": NS},
+                "rules": [{"kind": "TCPRoute", "name": "warehouse-tcp"}],
+                "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": NS}],
+            },
+        },
+        {
             "apiVersion": "split.smi-spec.io/v1alpha4",
             "kind": "TrafficSplit",
             "metadata": {"name": "bookstore-split", **meta},
@@ -108,12 +129,23 @@ def smi_objects() -> list[dict[str, Any]]:
 
 def service(name: str, selector: dict[str, str]) -> dict[str, Any]:
     port = {"name": "http", "port": 8080, "targetPort": 8080, "appProtocol": "http"}
+    if name == "warehouse":
+        port = {"name": "tcp", "port": 9000, "targetPort": 9000, "appProtocol": "tcp"}
     spec = {"selector": selector, "clusterIP": CLUSTER_IPS[name], "ports": [port]}
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS}, "spec": spec}
 
 
 def pod_object(name: str, account: str, labels: dict[str, str], ip: str, serves: bool) -> dict[str, Any]:
-    if serves:
+    if (
+        name == "warehouse"
+    ):  # a client-first TCP server (see the server-first note in docs/kubernetes-pods.md)
+        container = {
+            "name": "app",
+            "image": "warehouse:1",
+            "command": [*PROBE, "echo", "9000", "WAREHOUSE"],
+            "ports": [{"name": "tcp", "containerPort": 9000}],
+        }
+    elif serves:
         container = {
             "name": "app",
             "image": "bookstore:1",
@@ -153,7 +185,9 @@ def endpoint_slice(service_name: str, pods: list[tuple[str, str]]) -> dict[str, 
             "labels": {cluster.SERVICE_NAME: service_name},
         },
         "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080}],
+        "ports": [{"name": "tcp", "port": 9000}]
+        if service_name == "warehouse"
+        else [{"name": "http", "port": 8080}],
         "endpoints": [
             {
                 "addresses": [ip],
@@ -170,6 +204,7 @@ PODS = {  # name: (service account, labels, serves)
     "bookstore-v2": ("bookstore", {"app": "bookstore", "version": "v2"}, True),
     "bookbuyer": ("bookbuyer", {"app": "bookbuyer"}, False),
     "bookthief": ("bookthief", {"app": "bookthief"}, False),
+    "warehouse": ("warehouse", {"app": "warehouse"}, True),
 }
 
 
@@ -184,6 +219,12 @@ def calls(
     return dict(json.loads(done.stdout))
 
 
+def tcp_call(kubelet: Kubelet, running: RunningPod, host: str, port: int) -> str:
+    app = running.containers["app"]
+    done = kubelet.lab.exec(running.pod.netns, kubelet.argv(app, [*PROBE, "ask", host, str(port), "stock?"]))
+    return done.stdout.strip()
+
+
 def chi_square(seen: dict[str, int], expected_share: dict[str, float]) -> float:
     total = sum(seen.get(k, 0) for k in expected_share)
     return sum((seen.get(k, 0) - total * p) ** 2 / (total * p) for k, p in expected_share.items())
@@ -193,6 +234,7 @@ SERVICES = {
     "bookstore": {"app": "bookstore"},
     "bookstore-v1": {"version": "v1"},
     "bookstore-v2": {"version": "v2"},
+    "warehouse": {"app": "warehouse"},
 }
 
 
@@ -272,6 +314,9 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             # strict mTLS: plaintext from another pod (even as the proxy's UID, past its own sidecar) fails
             url = f"http://{pods['bookstore-v1'].ip}:8080/books"
             assert http_in(lab, pods["bookthief"].netns, url, uid=1337)[0] == 0
+            # a TCP service by ClusterIP, through both sidecars (mTLS), allowed by a TCPRoute
+            assert tcp_call(kubelet, buyer, "warehouse", 9000) == "WAREHOUSE got stock?"
+            assert tcp_call(kubelet, thief, "warehouse", 9000).startswith("ERROR")  # closed by the RBAC
             # the control plane away: pods keep serving with the config they hold
             controller.stop()
             seen = calls(kubelet, buyer, 20)
