@@ -1,8 +1,8 @@
 """`smimesh tap`, per-route `stat` and denial counts against real traffic through `smimesh up`.
 
 A known pattern is sent through real sidecars: caller GETs `/books/<i>` 7 times and `/health` 3
-times on `web` (split 50/50 over web-v1 and web-v2), thief GETs `/books/x` 4 times (denied: no
-TrafficTarget lets thief in). While caller and web-v1 are tapped:
+times on `web` (split 50/50 over web-v1 and web-v2), thief GETs `/books/x` 4 times from web-v1
+(denied: no TrafficTarget lets thief in). While caller and web-v1 are tapped:
 - every caller request appears exactly once in caller's tap (outbound) with its path, status
   200, the destination's SPIFFE id and the backend that really answered (the body says which);
 - every request that reached web-v1 appears once in web-v1's tap (inbound): caller's with the
@@ -30,12 +30,12 @@ WEB_ID = "spiffe://cluster.local/ns/shop/sa/web"
 PATTERN = [f"/books/{i}" for i in range(7)] + ["/health"] * 3
 
 
-def _send(mesh: Mesh, instance: str, paths: list[str]) -> list[tuple[str, int, str]]:
+def _send(mesh: Mesh, instance: str, paths: list[str], host: str = "web.shop") -> list[tuple[str, int, str]]:
     """(path, status, workload that answered) per request, through the instance's sidecar."""
     answers = []
     with httpx.Client(proxy=mesh.proxy(instance), timeout=10) as client:
         for path in paths:
-            reply = client.get(f"http://web.shop{path}")
+            reply = client.get(f"http://{host}{path}")
             who = reply.json().get("workload", "") if reply.status_code == 200 else ""
             answers.append((path, reply.status_code, who))
     return answers
@@ -67,7 +67,7 @@ def test_tap_per_route_stat_and_denials(tmp_path: Path) -> None:
 
         answered = _send(mesh, "caller-0", PATTERN)
         assert all(status == 200 for _, status, _ in answered), answered
-        stolen = _send(mesh, "thief-0", ["/books/x"] * 4)
+        stolen = _send(mesh, "thief-0", ["/books/x"] * 4, host="web-v1.shop")  # all four reach web-v1
         assert [status for _, status, _ in stolen] == [403] * 4
         to_v1 = [a for a in answered if a[2] == "web-v1"]
 
@@ -85,7 +85,7 @@ def test_tap_per_route_stat_and_denials(tmp_path: Path) -> None:
 
         def v1_events() -> list[dict[str, Any]] | None:
             found = [e for e in taps[1].events() if e["direction"] == "inbound"]
-            return found if len(found) >= len(to_v1) + 1 else None
+            return found if len(found) >= len(to_v1) + 4 else None
 
         eventually(v1_events, 30, what="web-v1's tap shows what reached it", mesh=mesh)
         inbound = [e for e in taps[1].events() if e["direction"] == "inbound"]
@@ -97,7 +97,7 @@ def test_tap_per_route_stat_and_denials(tmp_path: Path) -> None:
             match = "health" if event["path"] == "/health" else "books"
             assert event["route"] == f"HTTPRouteGroup/shop/web-routes#{match}"
         denied = [e for e in inbound if e["peer"] == THIEF_ID]
-        assert denied and all(e["status"] == 403 and e["verdict"] == "denied" for e in denied)
+        assert len(denied) == 4 and all(e["status"] == 403 and e["verdict"] == "denied" for e in denied)
         assert len(inbound) == len(allowed) + len(denied)
 
         # Per-route stat: exactly what each backend answered, per match; denials apart.
@@ -115,7 +115,7 @@ def test_tap_per_route_stat_and_denials(tmp_path: Path) -> None:
             return found if sum(f["denied"] for f in found.values()) == 4 else None
 
         found = eventually(routes_match, 40, what="per-route stat equal to what was sent", mesh=mesh)
-        assert found["web-v1"]["denied"] == len(denied)
+        assert (found["web-v1"]["denied"], found["web-v2"]["denied"]) == (4, 0)
         table = smimesh(mesh, "stat", "deploy", "web-v1", "-n", "shop", "--routes", "-w", "5m")
         assert "shop/web-routes#books" in table.stdout and "(denied by RBAC)" in table.stdout, table.stdout
     finally:

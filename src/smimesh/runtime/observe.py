@@ -164,7 +164,8 @@ class Observatory:
         totals = await self.backend.totals(window_s, now, lambda s: s.direction == OUTBOUND)
         seen = self.observations.seen(window_s, now)
         denied = [(c.source, c.node_id, n) for c, n in seen.items() if c.verdict == "denied"]
-        graph = build_graph(model, totals, window_s, denied, namespace)
+        audited = [(c.source, c.node_id, n) for c, n in seen.items() if c.verdict == "audit-denied"]
+        graph = build_graph(model, totals, window_s, denied, namespace, audited)
         graph["diagnostics"] = [d.to_dict() for d in model.diagnostics]
         graph["split_history"] = {ref: list(h) for ref, h in self.split_history.items()}
         if len(self._graphs) > 16:  # bounded: a handful of (window, namespace) views at a time

@@ -9,7 +9,8 @@ Owns `build_graph(model, totals, window_s, denied, namespace=None) -> dict` (pla
 - `split` (root service -> backend service): the configured weight (percent of the split) and the
   observed share (percent of the requests the callers sent to the split's backends in the window);
 - `denied` (caller workload -> destination workload): RBAC denials the destination's sidecars logged
-  (`Observations`, verdict `denied`), with their count;
+  (`Observations`, verdict `denied`), with their count; `audit`: the same for audit mode's would-be
+  denials (allowed, logged);
 - `allowed` (caller workload -> service): a TrafficTarget lets the caller's identity reach the
   service's instances, and nothing was sent in the window (drawn faint);
 - `backs` (service -> workload): the service selects that workload's instances.
@@ -162,8 +163,10 @@ def _allowed_unused(model: MeshModel, traffic: Mapping[str, dict[str, Any]]) -> 
     return edges
 
 
-def _denied(model: MeshModel, denied: Iterable[tuple[str, str, float]]) -> dict[str, dict[str, Any]]:
-    """`denied`: (caller SPIFFE id, destination node id, count)."""
+def _denied(
+    model: MeshModel, denied: Iterable[tuple[str, str, float]], kind: str = "denied"
+) -> dict[str, dict[str, Any]]:
+    """`denied`: (caller SPIFFE id, destination node id, count); `kind` `denied` or `audit` (would be)."""
     by_uri = {i.spiffe(model.trust_domain): ws for i, ws in _workloads_of(model).items()}
     edges: dict[str, dict[str, Any]] = {}
     for uri, node_id, count in denied:
@@ -173,8 +176,8 @@ def _denied(model: MeshModel, denied: Iterable[tuple[str, str, float]]) -> dict[
         target = workload_id(instance.namespace, instance.workload)
         for caller in by_uri.get(uri, {f"identity/{uri}"}):
             edge = edges.setdefault(
-                f"denied:{caller}->{target}",
-                {"id": f"denied:{caller}->{target}", "kind": "denied", "source": caller, "target": target,
+                f"{kind}:{caller}->{target}",
+                {"id": f"{kind}:{caller}->{target}", "kind": kind, "source": caller, "target": target,
                  "requests": 0, "peer": uri},
             )  # fmt: skip
             edge["requests"] += int(count)
@@ -203,6 +206,7 @@ def build_graph(
     window_s: float,
     denied: Iterable[tuple[str, str, float]],
     namespace: str | None = None,
+    audited: Iterable[tuple[str, str, float]] = (),
 ) -> dict[str, Any]:
     nodes = _nodes(model)
     traffic = _traffic(model, totals, window_s)
@@ -213,6 +217,7 @@ def build_graph(
         **traffic,
         **_splits(model, _received(traffic.values())),
         **_denied(model, denied),
+        **_denied(model, audited, "audit"),
     }
     for edge in edges.values():  # a denied caller without a workload of the mesh
         for end in (edge["source"], edge["target"]):

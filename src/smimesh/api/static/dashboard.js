@@ -73,6 +73,7 @@ function edgeLabel(e) {
   if (e.kind === "traffic") return `${fmt.rps(e)} rps · ${fmt.rate(e)} · p99 ${fmt.p99(e)}`;
   if (e.kind === "split") return fmt.split(e);
   if (e.kind === "denied") return `denied ×${e.requests}`;
+  if (e.kind === "audit") return `audit: would be denied ×${e.requests}`;
   return "";
 }
 
@@ -109,6 +110,7 @@ const STYLE = [
   { selector: "edge[kind = 'traffic'][health = 'idle']", style: { "line-color": "#9aa0a6", "target-arrow-color": "#9aa0a6" } },
   { selector: "edge[kind = 'split']", style: { "line-style": "dashed", "line-color": "#5f6368", "target-arrow-color": "#5f6368" } },
   { selector: "edge[kind = 'denied']", style: { "line-color": "#a50e0e", "target-arrow-color": "#a50e0e", "target-arrow-shape": "tee", width: 3, "line-style": "dotted" } },
+  { selector: "edge[kind = 'audit']", style: { "line-color": "#e37400", "target-arrow-color": "#e37400", "target-arrow-shape": "tee", width: 2, "line-style": "dotted" } },
   { selector: "edge[kind = 'allowed']", style: { "line-color": "#dadce0", "target-arrow-color": "#dadce0", opacity: 0.5, width: 1 } },
   { selector: "edge[kind = 'backs']", style: { "line-color": "#e8eaed", "target-arrow-shape": "none", width: 1 } },
   { selector: "edge:selected", style: { "line-color": "#1a73e8", "target-arrow-color": "#1a73e8", width: 5 } },
@@ -259,8 +261,9 @@ async function edgeDetails(id) {
       ...history.map((h) => el("li", {}, `${new Date(h.time * 1000).toISOString().slice(0, 19)}Z  ` +
         Object.entries(h.weights).map(([backend, weight]) => `${backend.split("/")[1]} ${weight}`).join(", ")))));
   }
-  if (edge.kind === "denied") {
-    out.push(el("p", {}, `${edge.requests} requests denied from ${edge.peer}`));
+  if (edge.kind === "denied" || edge.kind === "audit") {
+    const what = edge.kind === "denied" ? "denied" : "allowed by audit mode, but no TrafficTarget allows them";
+    out.push(el("p", {}, `${edge.requests} requests ${what} from ${edge.peer}`));
     const button = el("button", { type: "button", id: "suggest" }, "Suggest a policy allowing what was observed");
     const result = el("div", { id: "suggestion", role: "status", "aria-live": "polite" });
     button.addEventListener("click", () => suggestFor(target, result));
