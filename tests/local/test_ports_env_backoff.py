@@ -76,7 +76,8 @@ def test_contract_environment_wins_over_spec_env_and_spec_env_over_inherited() -
     assert env["PORT_METRICS"] == str(ports.app["metrics"])
     assert env["HTTP_PROXY"] == env["http_proxy"] == f"http://127.0.0.1:{ports.outbound_http}"
     assert env["GREETING"] == "hi"
-    assert "HTTPS_PROXY" not in env
+    # the inherited corporate proxy is gone: HTTPS leaves through the sidecar too (CONNECT)
+    assert env["HTTPS_PROXY"] == env["https_proxy"] == env["HTTP_PROXY"]
     assert env["WORKLOAD_NAME"] == "bookstore-v1" and env["POD_NAME"] == "bookstore-v1-1"
     assert env["POD_NAMESPACE"] == "bookstore" and env["SERVICE_ACCOUNT"] == "bookstore"
     assert env["SMIMESH_TCP_DB_DATA_5432"] == f"127.0.0.1:{ports.tcp_upstreams['db.data:5432']}"

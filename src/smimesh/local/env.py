@@ -10,7 +10,8 @@ Layering, later wins:
 4. the contract, which nothing overrides:
    - `HOST=127.0.0.1`, `PORT=<app port of the first Workload port>`, `PORT_<NAME>` per named port;
    - `HTTP_PROXY`/`http_proxy=http://127.0.0.1:<sidecar outbound port>`: `http://SERVICE.NAMESPACE:PORT/`
-     is routed by the mesh;
+     is routed by the mesh; `HTTPS_PROXY`/`https_proxy` the same address, so an `https://` call leaves
+     as `CONNECT host:port` through the sidecar (egress policy: xds/egress_connect.py);
    - `SMIMESH_TCP_<SERVICE>_<NAMESPACE>_<PORT>=127.0.0.1:<local port>` per non-HTTP service port
      (names upper-cased, every character that is not a letter or digit becomes `_`), and
      `SMIMESH_UDP_<SERVICE>_<NAMESPACE>_<PORT>` for a UDP one (its sidecar listens there only if
@@ -90,6 +91,9 @@ def contract_variables(instance: InstanceSpec, ports: InstancePorts) -> dict[str
         "HOST": LOOPBACK,
         "HTTP_PROXY": proxy,
         "http_proxy": proxy,
+        # HTTPS clients send `CONNECT host:port` to it; the sidecar opens only tunnels an Egress allows
+        "HTTPS_PROXY": proxy,
+        "https_proxy": proxy,
         "WORKLOAD_NAME": workload.name,
         "POD_NAME": instance.name,
         "POD_NAMESPACE": workload.namespace,

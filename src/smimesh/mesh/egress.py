@@ -1,7 +1,10 @@
 """Egress: which external destinations each workload identity may reach, and the mesh-wide switch.
 
-Owns `EgressRule` (one external host and port an OSM Egress lets some ServiceAccounts call over HTTP,
-optionally narrowed to an HTTPRouteGroup's matches), `egress_rules(inputs, diags)` (by source
+Owns `EgressRule` (one external destination an OSM Egress lets some ServiceAccounts reach: a host and
+port over HTTP, optionally narrowed to an HTTPRouteGroup's matches; a host and port over HTTPS, which
+a workload reaches by `CONNECT host:port` through its sidecar; or, over TCP, an IPv4 range (`network`;
+empty: any address, OSM's meaning of a tcp port without `ipAddresses`) and a port, reached by
+`CONNECT ip:port`; an https port without `hosts` is one too), `egress_rules(inputs, diags)` (by source
 identity, for `build_model`), and `EgressView`, what one sidecar applies (`egress_view`): its
 identity's rules, and whether egress is `open` (MeshConfig: every external host reachable) or only
 by policy (the default: a host no Egress names gets the mesh's 404). None when neither applies, so
@@ -10,6 +13,7 @@ a mesh without egress policy generates exactly the config it did before.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +29,17 @@ EGRESS_KINDS = (Egress,)
 
 @dataclass(frozen=True, slots=True, order=True)
 class EgressRule:
-    host: str
+    host: str  # empty for a TCP rule
     port: int
     policy: str  # "Egress/ns/name"
     matches: tuple[HttpMatch, ...] = ()  # empty: every request
+    protocol: str = "http"  # http | https (CONNECT to host:port) | tcp (CONNECT to an address in network)
+    network: str = ""  # tcp: an IPv4 CIDR; empty: any address
+
+    @property
+    def tunnel(self) -> bool:
+        """Reached by CONNECT through the sidecar (the bytes inside are the app's, e.g. its TLS)."""
+        return self.protocol != "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +56,33 @@ def _matches(obj: Egress, inputs: Any) -> tuple[HttpMatch, ...]:
     return tuple(found)
 
 
+def _port_rules(spec: Any, port: Any, policy: str, matches: tuple[HttpMatch, ...]) -> list[EgressRule]:
+    protocol = port.protocol.lower()
+    hosts = [host.lower() for host in spec.hosts or ()]
+    if protocol == "http":
+        return [EgressRule(host, port.number, policy, matches) for host in hosts]
+    if protocol == "https" and hosts:
+        return [EgressRule(host, port.number, policy, protocol="https") for host in hosts]
+    # tcp (and tcp-server-first, and https without hosts): by address; no ipAddresses = any address
+    networks = [_network(text) for text in spec.ip_addresses] if spec.ip_addresses else [""]
+    return [EgressRule("", port.number, policy, protocol="tcp", network=n) for n in networks if n is not None]
+
+
+def _network(text: str) -> str | None:
+    """The canonical IPv4 network (None for anything else: validation refuses it, this fails closed)."""
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+    return str(network) if network.version == 4 else None
+
+
 def egress_rules(inputs: Any, diags: list[Diagnostic]) -> Mapping[Identity, tuple[EgressRule, ...]]:
     found: dict[Identity, set[EgressRule]] = {}
     for obj in inputs.of(Egress):
         spec, policy = obj.spec, f"Egress/{obj.metadata.namespace}/{obj.metadata.name}"
         matches = _matches(obj, inputs)
-        rules = {
-            EgressRule(host.lower(), port.number, policy, matches)
-            for host in spec.hosts or ()
-            for port in spec.ports
-            if port.protocol.lower() == "http"
-        }
+        rules = {rule for port in spec.ports for rule in _port_rules(spec, port, policy, matches)}
         for source in spec.sources:
             found.setdefault(Identity(source.namespace, source.name), set()).update(rules)
     return {identity: tuple(sorted(rules)) for identity, rules in sorted(found.items())}

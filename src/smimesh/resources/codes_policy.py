@@ -3,7 +3,7 @@ smimesh's ResiliencePolicy): SM38xx, one object. Registered once here, like `cod
 
 from __future__ import annotations
 
-from smimesh.resources.codes import E, _code
+from smimesh.resources.codes import E, W, _code
 
 UNSUPPORTED_FIELD = _code(
     "SM3801",
@@ -71,4 +71,23 @@ BAD_INGRESS_SOURCE = _code(
     """An IngressBackend source is a `Service` (the ingress's: `smimesh-ingress` in
     `smimesh-system` for `smimesh up --ingress`), an `AuthenticatedPrincipal` (a SPIFFE id, or
     `SA.NAMESPACE[.svc].cluster.local` as OSM writes it) or an `IPRange` (a CIDR such as 127.0.0.1/32).""",
+)
+BAD_EGRESS = _code(
+    "SM3810",
+    "Egress destination smimesh cannot enforce as written",
+    E,
+    """An Egress names its destinations by `hosts` (DNS names, `*.suffix`
+    wildcards or IPv4 addresses: matched against the Host of an http request and the `CONNECT host:port`
+    of an https one) and by `ipAddresses` (IPv4 CIDRs, e.g. 203.0.113.0/24: matched against the
+    `CONNECT ip:port` of a tcp one, and of an https port without hosts). A port's protocol is http, https,
+    tcp or tcp-server-first. `ipAddresses` on an Egress whose ports are all http (or https with hosts)
+    would narrow nothing, so it is refused rather than ignored.""",
+)
+EGRESS_NO_EFFECT = _code(
+    "SM3811",
+    "Egress field without effect on its ports",
+    W,
+    """As in OSM, `hosts` apply to http and https ports and HTTPRouteGroup
+    `matches` to http ports only: on an Egress whose ports are all tcp they narrow nothing, and the
+    Egress allows its ports on any address (or on its `ipAddresses`).""",
 )

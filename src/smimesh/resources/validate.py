@@ -19,7 +19,8 @@ from smimesh.resources.document import Document
 from smimesh.resources.gateway import check_http_route
 from smimesh.resources.meta import Resource
 from smimesh.resources.validate_canary import validate_canary
-from smimesh.resources.validate_ingress import egress, ingress, ingress_backend
+from smimesh.resources.validate_egress import egress
+from smimesh.resources.validate_ingress import ingress, ingress_backend
 from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
 from smimesh.resources.validate_specs import http_matches, port_matches, split
 

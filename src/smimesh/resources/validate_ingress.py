@@ -141,47 +141,6 @@ def _source(c: Checker, path: Path, source: dict[str, object]) -> Iterator[Diagn
         )
 
 
-_LOCAL_EGRESS = (
-    "in local mode smimesh enforces HTTP egress (the workload's HTTP_PROXY); HTTPS by SNI and TCP by "
-    "address need traffic capture, which only pods have"
-)
-
-
-def egress(c: Checker) -> Iterator[Diagnostic]:
-    for path, source in c.items(("spec", "sources")):
-        if isinstance(source, dict) and source.get("kind") != "ServiceAccount":
-            yield c.report(
-                pc.BAD_SUBJECT_KIND,
-                f"kind {source.get('kind')!r} is not ServiceAccount",
-                (*path, "kind"),
-                source.get("kind"),
-                "ServiceAccount",
-                "write kind: ServiceAccount",
-            )
-    for path, port in c.items(("spec", "ports")):
-        protocol = port.get("protocol") if isinstance(port, dict) else None
-        if isinstance(protocol, str) and protocol.lower() != "http":
-            yield c.report(
-                pc.UNSUPPORTED_FIELD,
-                f"egress over {protocol!r} is not supported yet",
-                (*path, "protocol"),
-                protocol,
-                "http",
-                _LOCAL_EGRESS,
-            )
-    yield from _unsupported(c, ("spec", "ipAddresses"), _LOCAL_EGRESS, "name `hosts` with an http port")
-    if not c.get(("spec", "hosts")):
-        yield c.report(
-            pc.UNSUPPORTED_FIELD,
-            "an Egress without `hosts` allows nothing smimesh can enforce",
-            ("spec",),
-            None,
-            "hosts: [HOST, ...]",
-            "list the external host names (or addresses) the sources may call",
-        )
-    yield from _route_groups(c)
-
-
 def _route_groups(c: Checker) -> Iterator[Diagnostic]:
     for path, match in c.items(("spec", "matches")):
         if isinstance(match, dict) and match.get("kind") != "HTTPRouteGroup":

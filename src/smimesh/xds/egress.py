@@ -2,10 +2,12 @@
 
 Owns `apply(resources, view)`: with an `EgressView`, the outbound route table gets one virtual host
 per allowed `host:port` (also `host` alone for port 80) routed to a DNS cluster `egress|host|port`
-(only the Egress's HTTPRouteGroup matches when it names some; other requests: 403 naming the
-policy); with egress `open`, a host that is neither a mesh service nor named by an Egress goes
-through Envoy's dynamic forward proxy instead of the mesh's 404. Without a view the resources pass
-through unchanged. Messages shared between proxies are copied, never mutated.
+(a wildcard host `*.example.com`: the dynamic forward proxy `egress_forward`): for http, only the
+Egress's HTTPRouteGroup matches when it names some (other requests: 403 naming the policy); for https,
+a CONNECT tunnel (`egress_connect.py`, which also owns TCP by address and the 403 for any other
+CONNECT). With egress `open`, a host that is neither a mesh service nor named by an Egress goes
+through Envoy's dynamic forward proxy instead of the mesh's 404, CONNECT included. Without a view the
+resources pass through unchanged. Messages shared between proxies are copied, never mutated.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from google.protobuf.message import Message
 
 from smimesh.mesh.egress import EgressRule, EgressView
+from smimesh.xds import egress_connect as connect
 from smimesh.xds import names, type_urls
 from smimesh.xds.protos import packed, seconds, socket_address
 from smimesh.xds.routes import route_match
 
 OPEN_CLUSTER = "egress_open"
+FORWARD_CLUSTER = "egress_forward"  # the dynamic forward proxy for what policy allows: wildcard hosts, TCP
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
 DENIED_BODY = "smimesh: {policy} does not allow this request to {host}:{port} (method or path)\n"
 
@@ -47,8 +51,12 @@ def _dns_cache() -> dns_cache_pb2.DnsCacheConfig:
     return dns_cache_pb2.DnsCacheConfig(name="egress", dns_lookup_family=cluster_pb2.Cluster.V4_ONLY)
 
 
-def _vhost(rule: EgressRule) -> rc.VirtualHost:
-    action = rc.RouteAction(cluster=cluster_name(rule))
+def _target(rule: EgressRule) -> str:
+    return FORWARD_CLUSTER if connect.is_wildcard(rule.host) else cluster_name(rule)
+
+
+def _http_routes(rule: EgressRule) -> list[rc.Route]:
+    action = rc.RouteAction(cluster=_target(rule))
     routes = [
         rc.Route(name=f"{rule.policy}#{m.name}", match=route_match(m), route=action) for m in rule.matches
     ]
@@ -58,8 +66,38 @@ def _vhost(rule: EgressRule) -> rc.VirtualHost:
         routes.append(rc.Route(name="egress_denied", match=rc.RouteMatch(prefix="/"), direct_response=denied))
     else:
         routes.append(rc.Route(name=rule.policy, match=rc.RouteMatch(prefix="/"), route=action))
-    domains = [f"{rule.host}:{rule.port}", *([rule.host] if rule.port == 80 else [])]
-    return rc.VirtualHost(name=cluster_name(rule), domains=domains, routes=routes)
+    return routes
+
+
+def _vhost(rules: list[EgressRule]) -> rc.VirtualHost:
+    """One host:port: a CONNECT tunnel if an https rule names it, HTTP routes if an http rule does."""
+    first = rules[0]
+    https = [r for r in rules if r.protocol == "https"][:1]
+    http = [r for r in rules if r.protocol == "http"][:1]  # two Egresses for one host:port: the first one's
+    routes = [connect.tunnel_route(r.policy, _target(r)) for r in https]
+    routes.extend(route for r in http for route in _http_routes(r))
+    plain = [first.host] if http and first.port == 80 else []
+    return rc.VirtualHost(
+        name=cluster_name(first), domains=[f"{first.host}:{first.port}", *plain], routes=routes
+    )
+
+
+def _host_vhosts(view: EgressView) -> list[rc.VirtualHost]:
+    by_destination: dict[str, list[EgressRule]] = {}
+    for rule in view.rules:
+        if rule.protocol != "tcp":
+            by_destination.setdefault(cluster_name(rule), []).append(rule)
+    return [_vhost(rules) for rules in by_destination.values()]
+
+
+def _catch_all(vhost: rc.VirtualHost, view: EgressView) -> None:
+    """The unknown-host vhost: TCP tunnels by address, then open egress or the mesh's refusal."""
+    plain = [_copy(r) for r in vhost.routes] if not view.open else [_open_route()]
+    tcp = [r for r in view.rules if r.protocol == "tcp"]
+    tunnels = [route for r in tcp for route in connect.address_routes(r, FORWARD_CLUSTER)]
+    last = connect.tunnel_route("egress_open", OPEN_CLUSTER) if view.open else connect.refusal_route()
+    del vhost.routes[:]
+    vhost.routes.extend([*tunnels, last, *plain])
 
 
 def _open_route() -> rc.Route:
@@ -72,16 +110,10 @@ def _routes(config: Any, view: EgressView) -> Any:
     copy = _copy(config)
     vhosts = [v for v in copy.virtual_hosts if v.name != names.UNKNOWN_HOST_VHOST]
     unknown = [v for v in copy.virtual_hosts if v.name == names.UNKNOWN_HOST_VHOST]
-    seen: set[str] = set()
-    for rule in view.rules:
-        if cluster_name(rule) not in seen:  # two Egresses for one host:port: the first one's matches
-            seen.add(cluster_name(rule))
-            vhosts.append(_vhost(rule))
-    for vhost in unknown if view.open else ():
-        del vhost.routes[:]
-        vhost.routes.append(_open_route())
+    for vhost in unknown:
+        _catch_all(vhost, view)
     del copy.virtual_hosts[:]
-    copy.virtual_hosts.extend([*vhosts, *unknown])
+    copy.virtual_hosts.extend([*vhosts, *_host_vhosts(view), *unknown])
     return copy
 
 
@@ -103,11 +135,12 @@ def egress_cluster(host: str, port: int) -> cluster_pb2.Cluster:
     )
 
 
-@lru_cache(maxsize=1)
-def open_cluster() -> cluster_pb2.Cluster:
+@lru_cache(maxsize=2)
+def open_cluster(name: str = OPEN_CLUSTER) -> cluster_pb2.Cluster:
+    """A dynamic forward proxy cluster (the host comes from each request; an IP literal is not looked up)."""
     config = dfp_cluster.ClusterConfig(dns_cache_config=_dns_cache())
     return cluster_pb2.Cluster(
-        name=OPEN_CLUSTER,
+        name=name,
         connect_timeout=seconds(1.0),
         lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
         cluster_type=cluster_pb2.Cluster.CustomClusterType(
@@ -116,20 +149,27 @@ def open_cluster() -> cluster_pb2.Cluster:
     )
 
 
-def _with_forward_proxy(listener: Any) -> Any:
-    """The outbound HTTP listener with the dynamic forward proxy filter before the router (open mode)."""
+def _with_forward_proxy(manager: hcm.HttpConnectionManager) -> None:
+    """The dynamic forward proxy filter before the router."""
+    proxy = hcm.HttpFilter(
+        name=DFP_FILTER, typed_config=packed(dfp.FilterConfig(dns_cache_config=_dns_cache()))
+    )
+    filters = list(manager.http_filters)
+    del manager.http_filters[:]
+    manager.http_filters.extend([*filters[:-1], proxy, filters[-1]])
+
+
+def _listener(listener: Any, view: EgressView) -> Any:
+    """The outbound HTTP listener accepting CONNECT, with the forward proxy filter where needed."""
     copy = _copy(listener)
     for chain in copy.filter_chains:
         for item in chain.filters:
             if item.name == names.HCM_FILTER:
                 manager = hcm.HttpConnectionManager()
                 item.typed_config.Unpack(manager)
-                proxy = hcm.HttpFilter(
-                    name=DFP_FILTER, typed_config=packed(dfp.FilterConfig(dns_cache_config=_dns_cache()))
-                )
-                filters = list(manager.http_filters)
-                del manager.http_filters[:]
-                manager.http_filters.extend([*filters[:-1], proxy, filters[-1]])
+                connect.with_connect(manager)
+                if connect.needs_forward_proxy(view.rules, view.open):
+                    _with_forward_proxy(manager)
                 item.typed_config.CopyFrom(packed(manager))
     return copy
 
@@ -142,12 +182,17 @@ def apply(resources: dict[str, list[Any]], view: EgressView | None) -> dict[str,
         _routes(c, view) if getattr(c, "name", "") == names.OUTBOUND_HTTP_ROUTE else c
         for c in resources[type_urls.ROUTE]
     ]
-    hosts = sorted({(r.host, r.port) for r in view.rules})
-    extra: list[Message] = [egress_cluster(h, p) for h, p in hosts] + ([open_cluster()] if view.open else [])
-    result[type_urls.CLUSTER] = [*resources[type_urls.CLUSTER], *extra]
-    if view.open:
-        result[type_urls.LISTENER] = [
-            _with_forward_proxy(x) if getattr(x, "name", "") == names.OUTBOUND_HTTP_LISTENER else x
-            for x in resources[type_urls.LISTENER]
-        ]
+    result[type_urls.CLUSTER] = [*resources[type_urls.CLUSTER], *_clusters(view)]
+    result[type_urls.LISTENER] = [
+        _listener(x, view) if getattr(x, "name", "") == names.OUTBOUND_HTTP_LISTENER else x
+        for x in resources[type_urls.LISTENER]
+    ]
     return result
+
+
+def _clusters(view: EgressView) -> list[Message]:
+    named = [r for r in view.rules if r.protocol != "tcp" and not connect.is_wildcard(r.host)]
+    found: list[Message] = [egress_cluster(h, p) for h, p in sorted({(r.host, r.port) for r in named})]
+    if connect.needs_forward_proxy(view.rules, False):
+        found.append(open_cluster(FORWARD_CLUSTER))
+    return found + ([open_cluster()] if view.open else [])
