@@ -335,3 +335,15 @@ def test_session_affinity_draws_a_cookie_per_analysis_and_routes_it_while_the_ca
     fakes.checksum = "rev3"
     run(analysis, c, state)
     assert state.session_cookie not in ("", cookie)  # a new analysis, a new cookie
+
+
+def test_mirroring_takes_one_copied_step_at_weight_zero_first() -> None:
+    fakes = Fakes()
+    c = canary("{interval: 1s, threshold: 2, maxWeight: 20, stepWeight: 10, mirror: true, mirrorWeight: 50}")
+    analysis, state = initialized(fakes, c)
+    fakes.checksum = "rev2"
+    run(analysis, c, state)
+    assert (state.canary_weight, state.mirrored, fakes.routings[-1].mirror_percent) == (0, True, 50)
+    run(analysis, c, state)  # the mirrored interval is checked, then the first weight
+    assert (state.canary_weight, fakes.routings[-1].mirror_percent) == (10, 0)
+    assert len(state.history) == 0  # no metrics configured: the step needs none

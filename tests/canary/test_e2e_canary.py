@@ -61,6 +61,11 @@ STICKY = """    interval: 1s
     maxWeight: 50
     stepWeight: 10
     sessionAffinity: {cookieName: canary, maxAge: 600}"""
+MIRROR = """    interval: 1s
+    threshold: 2
+    maxWeight: 50
+    stepWeight: 50
+    mirror: true"""
 AB = """    interval: 1s
     threshold: 2
     iterations: 600
@@ -111,6 +116,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[tu
         ("idle", IDLE),
         ("ab", AB),
         ("sticky", STICKY),
+        ("mirror", MIRROR),
         ("gated", gated(hooks.url)),
     ]:
         write(directory / f"{name}.yaml", target(name, "v1"))
@@ -120,9 +126,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[tu
     )
     mesh.start()
     try:
-        for name in ("healthy", "failing", "idle", "ab", "gated", "sticky"):
+        for name in ("healthy", "failing", "idle", "ab", "gated", "sticky", "mirror"):
             wait_phase(mesh, name, "Initialized", timeout=120)
-        mesh.wait_ready(expected_instances=7, timeout=120)  # the client and six primaries
+        mesh.wait_ready(expected_instances=8, timeout=120)  # the client and seven primaries
         yield mesh, directory
     finally:
         mesh.stop()
@@ -324,3 +330,31 @@ def test_session_affinity_keeps_a_client_on_the_canary(world: tuple[Mesh, Path])
     assert seen == Counter({"v2": 100}), seen
     assert versions(mesh, url, 50)["v1"] > 0, "a client without the cookie still gets the primary"
     assert command(mesh, "sticky", "resume").status_code == 200
+
+
+def _received(mesh: Mesh, workload: str) -> float:
+    """What the workload's own sidecars counted (server side) over the last minute."""
+    path = f"/apis/metrics.smi-spec.io/v1alpha1/namespaces/{NS}/deployments/{workload}"
+    item = httpx.get(f"http://{mesh.api}{path}", params={"window": "1m"}, timeout=10).json()
+    values = {m["name"]: m["value"] for m in item["metrics"]}
+    return float(values["success_count"]) + float(values["failure_count"])
+
+
+def test_mirroring_sends_the_canary_a_copy_and_the_caller_only_the_primarys_answer(
+    world: tuple[Mesh, Path],
+) -> None:
+    mesh, directory = world
+    url = f"http://mirror.{NS}/"
+    release(directory, "mirror", "v2")
+    eventually(lambda: status(mesh, "mirror")["mirrored"], 60, what="the mirroring step", mesh=mesh)
+    assert command(mesh, "mirror", "pause").status_code == 200
+    found = status(mesh, "mirror")
+    assert (found["phase"], found["canaryWeight"]) == ("Progressing", 0), found
+    eventually(lambda: versions(mesh, url, 1) and _received(mesh, "mirror") > 0, 30, what="copies", mesh=mesh)
+    before = _received(mesh, "mirror")
+    assert versions(mesh, url, 50) == Counter({"v1": 50}), "the caller gets only the primary's answers"
+    eventually(
+        lambda: _received(mesh, "mirror") >= before + 50, 30, what="50 copies at the canary", mesh=mesh
+    )
+    assert command(mesh, "mirror", "resume").status_code == 200
+    wait_phase(mesh, "mirror", "Succeeded")

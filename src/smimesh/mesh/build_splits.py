@@ -128,7 +128,7 @@ def _routes(
     routes = []
     for port in (p for p in root.ports if p.protocol is not Protocol.UDP):
         backends = _with_cookie(split, _backends(split, root, port.port, services, diags))
-        route = SplitRoute(ns, name, backends, matches)
+        route = SplitRoute(ns, name, backends, matches, mirror=_mirror(split, port.port))
         if route.all_zero:
             diags.append(
                 codes.diag(
@@ -156,6 +156,18 @@ def _with_cookie(split: TrafficSplit, backends: tuple[WeightedBackend, ...]) -> 
         dataclasses.replace(b, set_cookie=cookie) if b.service.name == split.local_name(service) else b
         for b in backends
     )
+
+
+MIRROR_ANNOTATION = "smimesh.io/mirror"  # "<backend>" or "<backend>:<percent>" (issue 14)
+
+
+def _mirror(split: TrafficSplit, port: int) -> WeightedBackend | None:
+    service, _, percent = split.metadata.annotations.get(MIRROR_ANNOTATION, "").partition(":")
+    if not service:
+        return None
+    share = int(percent) if percent.isdigit() else 100
+    key = ServiceKey(split.metadata.namespace, split.local_name(service))
+    return WeightedBackend(key, port, min(share, 100))
 
 
 def build_splits(

@@ -35,6 +35,9 @@ class SplitRoute:
     backends: tuple[WeightedBackend, ...]
     matches: tuple[HttpMatch, ...] = ()
     kind: str = "TrafficSplit"  # or "HTTPRoute" (Gateway API input, `build_routes.py`)
+    # A copy of each request also goes to this backend (`weight` = percent of requests), its answer
+    # dropped: a canary's mirroring step (TrafficSplit annotation `smimesh.io/mirror`, issue 14).
+    mirror: WeightedBackend | None = None
 
     @property
     def ref(self) -> str:

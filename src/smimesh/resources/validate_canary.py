@@ -31,7 +31,6 @@ _ANALYSIS: Path = ("spec", "analysis")
 
 def validate_canary(c: Checker) -> Iterator[Diagnostic]:
     yield from _ignored(c)
-    yield from _not_yet(c)
     yield from _target(c)
     yield from _form(c)
     yield from _weights(c)
@@ -56,23 +55,6 @@ def _ignored(c: Checker) -> Iterator[Diagnostic]:
                 value,
                 "only the fields a mesh canary uses",
                 "keep it if Flagger also reads this manifest; smimesh does not need it",
-            )
-
-
-NOT_YET = ("mirror", "mirrorWeight")
-
-
-def _not_yet(c: Checker) -> Iterator[Diagnostic]:
-    for name in NOT_YET:
-        value = c.get((*_ANALYSIS, name))
-        if value is not None and value is not False:
-            yield c.report(
-                cc.IGNORED_FIELD,
-                f"`{name}` is not implemented by smimesh yet: it has no effect",
-                (*_ANALYSIS, name),
-                value,
-                "a weighted or A/B analysis",
-                "the analysis runs without it; docs/canary.md lists what is implemented",
             )
 
 

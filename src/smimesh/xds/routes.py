@@ -17,11 +17,12 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
 from smimesh.mesh.model import HttpMatch, ServiceKey
 from smimesh.mesh.names import service_hostnames
-from smimesh.mesh.split import SplitRoute
+from smimesh.mesh.split import SplitRoute, WeightedBackend
 from smimesh.mesh.view import OutboundPort, OutboundService, OutboundSpec
 from smimesh.resources.envoy_limits import envoy_path_regex
 from smimesh.xds import names
@@ -104,7 +105,20 @@ def _split_route(name: str, match: rc.RouteMatch, split: SplitRoute, root: Servi
         return rc.Route(
             name=name, match=match, direct_response=_direct(503, split.zero_weight_message(root, port))
         )
-    return rc.Route(name=name, match=match, route=_weighted(split))
+    action = _weighted(split)
+    if split.mirror is not None:
+        action.request_mirror_policies.append(_mirror(split.mirror))
+    return rc.Route(name=name, match=match, route=action)
+
+
+def _mirror(backend: WeightedBackend) -> rc.RouteAction.RequestMirrorPolicy:
+    """Issue 14: a copy of `weight` % of the requests to the backend; Envoy drops its answers."""
+    share = base_pb2.RuntimeFractionalPercent(
+        default_value=percent_pb2.FractionalPercent(numerator=backend.weight)  # denominator HUNDRED
+    )
+    return rc.RouteAction.RequestMirrorPolicy(
+        cluster=names.outbound_cluster(backend.service, backend.port), runtime_fraction=share
+    )
 
 
 def _routes(service: ServiceKey, port: OutboundPort) -> list[rc.Route]:

@@ -108,7 +108,7 @@ class Analysis:
 
     def _reset(self, state: CanaryState, canary: Canary) -> None:
         state.failed_checks = state.iterations = state.canary_weight = 0
-        state.pre_rollout_done = state.promote_now = False
+        state.pre_rollout_done = state.promote_now = state.mirrored = False
         state.started_at = self.clock()
         affinity = canary.spec.analysis.session_affinity
         state.session_cookie = f"{affinity.cookie_name}={secrets.token_hex(8)}" if affinity else ""
@@ -148,7 +148,8 @@ class Analysis:
             if not await self._hooks_pass(canary, state, "pre-rollout"):
                 return
             state.pre_rollout_done = True
-        if (state.canary_weight > 0 or state.iterations > 0) and not await self._checks(canary, state):
+        had_traffic = state.canary_weight > 0 or state.iterations > 0 or state.mirrored
+        if had_traffic and not await self._checks(canary, state):
             return
         if _by_iterations(canary):
             await self._next_iteration(canary, state)
@@ -215,6 +216,10 @@ class Analysis:
         await self._to_promotion(canary, state)
 
     async def _next_weight(self, canary: Canary, state: CanaryState) -> None:
+        if canary.spec.analysis.mirror and state.canary_weight == 0 and not state.mirrored:
+            state.mirrored = True  # Flagger: one mirrored step at weight 0 before the first weight
+            await self._event(canary, state, f"Advance {_name(canary)} canary mirror")
+            return
         following = next_weight(canary, state.canary_weight)
         if following is None:
             await self._to_promotion(canary, state)
@@ -362,4 +367,16 @@ def routing_of(canary: Canary, state: CanaryState) -> Routing:
     analysing = state.phase in (st.PROGRESSING, st.WAITING_PROMOTION)
     matched = bool(canary.spec.analysis.match) and analysing and state.iterations > 0
     sticky = state.session_cookie if analysing and state.canary_weight > 0 else ""
-    return Routing(state.primary_spec, runs, state.canary_weight, matched, state.phase, sticky)
+    return Routing(
+        state.primary_spec, runs, state.canary_weight, matched, state.phase, sticky, _mirror(canary, state)
+    )
+
+
+def _mirror(canary: Canary, state: CanaryState) -> int:
+    """Percent of requests copied to the canary now: the mirroring step of a weighted analysis (at
+    weight 0), or every iteration of one by iterations."""
+    analysis = canary.spec.analysis
+    if not analysis.mirror or state.phase not in (st.PROGRESSING, st.WAITING_PROMOTION):
+        return 0
+    active = state.iterations > 0 if _by_iterations(canary) else state.mirrored and state.canary_weight == 0
+    return (analysis.mirror_weight or 100) if active else 0

@@ -37,6 +37,7 @@ from smimesh.sources.store import ResourceStore
 SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
 PHASE_ANNOTATION = "smimesh.io/canary-phase"
 SET_COOKIE_ANNOTATION = "smimesh.io/set-cookie"  # read by mesh/build_splits.py
+MIRROR_ANNOTATION = "smimesh.io/mirror"  # read by mesh/build_splits.py
 
 
 def origin_of(key: ResourceKey) -> str:
@@ -227,6 +228,8 @@ def _services(canary: Canary, label: str, value: str) -> list[dict[str, Any]]:
 def _split(canary: Canary, routing: Routing) -> dict[str, Any]:
     name = canary.service_name
     annotations = {PHASE_ANNOTATION: routing.phase or "idle"}
+    if routing.mirror_percent:  # a copy of each request to the canary (mesh/build_splits.py)
+        annotations[MIRROR_ANNOTATION] = f"{name}-canary:{routing.mirror_percent}"
     if routing.session_cookie:  # answers from the canary set the cookie (mesh/build_splits.py)
         annotations[SET_COOKIE_ANNOTATION] = f"{name}-canary={_set_cookie(canary, routing.session_cookie)}"
     meta = _meta(canary, name) | {"annotations": annotations}

@@ -50,6 +50,7 @@ class CanaryState:
     paused: bool = False
     promote_now: bool = False  # `smimesh canary promote`: skip what is left of the analysis
     session_cookie: str = ""  # `name=value` of this analysis's session affinity cookie
+    mirrored: bool = False  # the mirroring step (weight 0, a copy of each request) was taken
 
     def status(self) -> dict[str, Any]:
         """The status object as Flagger writes it, with smimesh's `message` and `history`."""
@@ -74,6 +75,7 @@ class CanaryState:
             **({"sessionAffinityCookie": self.session_cookie} if self.session_cookie else {}),
             "message": self.message,
             "paused": self.paused,
+            "mirrored": self.mirrored,
             "history": list(self.history),
         }
 

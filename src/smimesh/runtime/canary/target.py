@@ -37,6 +37,7 @@ class Routing:
     matched_to_canary: bool = False  # A/B: requests matching `analysis.match` go to the canary
     phase: str = ""
     session_cookie: str = ""  # `name=value`: answers from the canary set it, requests with it stay
+    mirror_percent: int = 0  # a copy of this share of the apex's requests goes to the canary
 
 
 class TargetRevisions(Protocol):
