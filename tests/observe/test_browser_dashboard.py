@@ -89,6 +89,7 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
     mesh = Mesh(directory, tmp_path / "run", tmp_path / "contexts.json").start()
     problems: list[str] = []
     blocked: list[str] = []
+    unauthenticated: list[str] = []
     try:
         mesh.wait_ready(expected_instances=5)
         token = (tmp_path / "run" / "token").read_text().strip()
@@ -101,6 +102,9 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
 
             def only_the_api(route: Any) -> None:
                 if route.request.url.startswith(f"http://{mesh.api}/"):
+                    sent = route.request.headers.get("authorization")
+                    if "/api/" in route.request.url and sent != f"Bearer {token}":
+                        unauthenticated.append(route.request.url)  # the page must ask as the CLI does
                     route.continue_()
                 else:
                     blocked.append(route.request.url)
@@ -212,6 +216,12 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             page.keyboard.press("Enter")
             page.wait_for_selector("#details h3", timeout=10_000)
 
+            # Resources in force, with their origin and YAML.
+            page.click("#resources-load")
+            page.wait_for_selector("#resources details", timeout=10_000)
+            listed = page.inner_text("#resources")
+            assert "TrafficSplit/bookstore/bookstore" in listed and "split.yaml" in listed
+
             # The tap stream of a selected workload, on the page.
             page.click('#nodes tr[data-id="workload/bookstore/buyer"]')
             page.wait_for_selector("#details h4", timeout=10_000)  # the workload's instances are shown
@@ -227,6 +237,7 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             browser.close()
         assert problems == [], problems
         assert blocked == [], blocked
+        assert unauthenticated == [], unauthenticated
         if os.environ.get("SMIMESH_DOCS_SCREENSHOT"):
             shutil.copy(shots / "dashboard-denied.png", os.environ["SMIMESH_DOCS_SCREENSHOT"])
     finally:
