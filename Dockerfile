@@ -3,6 +3,8 @@
 # (no container runtime there), so nothing about it is tested. Build from the repository root:
 #   docker build -t registry.example/smimesh:0.1.0 .
 FROM python:3.11-slim
+# iptables (nft and legacy) for the injected smimesh-capture init container, which runs this image too.
+RUN apt-get update && apt-get install -y --no-install-recommends iptables && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src

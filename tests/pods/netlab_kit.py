@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from smimesh.testing.netns import NetLab, leftovers, root_reason
+from smimesh.testing.pod_world import PROBE
 
-PROBE = [sys.executable, "-m", "smimesh.testing.netprobe"]
 SMIMESH = [sys.executable, "-m", "smimesh.cli.main"]
 needs_root = pytest.mark.skipif(bool(root_reason()), reason=root_reason() or "root")
 

@@ -20,21 +20,11 @@ from smimesh.pods.inject import InjectConfig, inject_object
 from smimesh.testing.kubelet import Kubelet, RunningPod
 from smimesh.testing.net import wait_until
 from smimesh.testing.netns import NODE_IP, NetLab
+from smimesh.testing.pod_world import APP
 
 __all__ = ["lab"]
 pytestmark = [needs_root, pytest.mark.envoy]
 XDS_PORT = 15010
-APP = """
-import http.server, os
-NAME = os.environ.get("APP_NAME", "web")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"{NAME} ok path={self.path}\\n".encode()
-        self.send_response(200); self.send_header("content-length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("0.0.0.0", 8080), H).serve_forever()
-"""
 
 
 def web_pod() -> dict[str, Any]:

@@ -39,7 +39,7 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 
 
 DEFAULT_IMAGE = f"ghcr.io/smimesh/smimesh:{__version__}"  # smimesh + Envoy: runs capture and sidecar
-DEFAULT_XDS_ADDRESS = "smimesh-controller.smimesh-system.svc:15010"
+DEFAULT_XDS_ADDRESS = "smimesh-controller.smimesh-system.svc:15128"  # the Service `smimesh install` makes
 
 
 @dataclass(frozen=True, slots=True)
