@@ -94,50 +94,52 @@ async def test_flagger_objects_in_the_store_and_the_idle_target_masked(tmp_path:
     assert store.snapshot().find(Workload, "shop", "web").spec.replicas == 2  # type: ignore[union-attr]
 
 
-async def test_commands_and_a_restart_that_resumes(tmp_path: Path) -> None:
+KEY = ResourceKey("Canary", "shop", "web")
+
+
+async def _analysing_v2(tmp_path: Path) -> tuple[ResourceStore, CanaryController]:
+    """v1 initialized, then v2 saved: its analysis has taken its first step."""
     store = await _store("v1")
     controller, _ = await _controller(store, tmp_path)
     for _ in range(2):
         await tick(controller)
     await store.replace_origin(FILE, load_text(manifests("v2"), FILE).objects)
     await tick(controller)
-    key = ResourceKey("Canary", "shop", "web")
-    assert (controller.states[key].phase, controller.states[key].canary_weight) == ("Progressing", 10)
+    return store, controller
+
+
+async def test_commands_and_a_restart_that_resumes(tmp_path: Path) -> None:
+    store, controller = await _analysing_v2(tmp_path)
+    assert (controller.states[KEY].phase, controller.states[KEY].canary_weight) == ("Progressing", 10)
     await controller.command("shop", "web", "set-weight", 30)
     assert _get(store, "TrafficSplit", "web").spec.backends[1].weight == 30  # type: ignore[union-attr]
     await controller.command("shop", "web", "abort")
-    assert controller.states[key].phase == "Failed"
+    assert controller.states[KEY].phase == "Failed"
     with pytest.raises(CanaryCommandError, match="phase Failed"):
         await controller.command("shop", "web", "promote")
     await controller.command("shop", "web", "retry")
-    assert controller.states[key].phase == "Progressing"
+    assert controller.states[KEY].phase == "Progressing"
     await controller.command("shop", "web", "set-weight", 40)
 
     restarted = ResourceStore()  # a new `smimesh up`: files again, nothing derived yet
     await restarted.replace_origin(FILE, load_text(manifests("v2"), FILE).objects)
     again, _ = await _controller(restarted, tmp_path)
-    assert (again.states[key].phase, again.states[key].canary_weight) == ("Progressing", 40)
+    assert (again.states[KEY].phase, again.states[KEY].canary_weight) == ("Progressing", 40)
     assert _get(restarted, "TrafficSplit", "web").spec.backends[1].weight == 40  # type: ignore[union-attr]
     await again.command("shop", "web", "promote")
     await tick(again)
-    assert again.states[key].phase == "Promoting"
+    assert again.states[KEY].phase == "Promoting"
     primary = _get(restarted, "Workload", "web-primary")
     assert primary.spec.env == {"VERSION": "v2"}  # type: ignore[union-attr]
 
 
 async def test_gradual_promotion_by_step_weight_promotion(tmp_path: Path) -> None:
-    store = await _store("v1")
-    controller, _ = await _controller(store, tmp_path)
-    for _ in range(2):
-        await tick(controller)
-    await store.replace_origin(FILE, load_text(manifests("v2"), FILE).objects)
-    await tick(controller)
-    key = ResourceKey("Canary", "shop", "web")
+    _, controller = await _analysing_v2(tmp_path)
     await controller.command("shop", "web", "promote")
     weights = []
     for _ in range(6):
         await tick(controller)
-        weights.append((controller.states[key].phase, controller.states[key].canary_weight))
+        weights.append((controller.states[KEY].phase, controller.states[KEY].canary_weight))
     assert weights[:5] == [
         ("Promoting", 100),
         ("Promoting", 75),
