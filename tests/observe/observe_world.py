@@ -20,7 +20,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
 from test_up_support import WORKLOAD, Mesh, backend, eventually, split, write
 
-__all__ = ["Mesh", "Stream", "eventually", "make_world", "smimesh", "tap_switch"]
+__all__ = ["WORKLOAD", "Mesh", "Stream", "eventually", "make_world", "smimesh", "tap_switch", "write"]
 
 
 def _client(name: str) -> str:

@@ -149,3 +149,23 @@ def test_suggest_allows_each_source_exactly_what_it_did() -> None:
         group["/health$"]["name"]
     ]
     assert documents[3]["spec"]["sources"] == [{"kind": "ServiceAccount", "name": "b", "namespace": "other"}]
+
+
+def test_suggest_keeps_tcp_apart_one_route_per_port_set() -> None:
+    db, a, b = Identity("shop", "db"), Identity("shop", "a"), Identity("shop", "b")
+    calls = [
+        ObservedCall(a, db, "", "", 5432, "tcp"),
+        ObservedCall(b, db, "", "", 5432, "tcp"),
+        ObservedCall(b, db, "", "", 9187, "tcp"),
+        ObservedCall(a, db, "GET", "/metrics"),
+    ]
+    documents = suggest(calls)
+    routes = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "TCPRoute"}
+    assert routes == {
+        "observed-db-tcp-5432": {"matches": {"ports": [5432]}},
+        "observed-db-tcp-5432-9187": {"matches": {"ports": [5432, 9187]}},
+    }
+    targets = [d["spec"] for d in documents if d["kind"] == "TrafficTarget"]
+    assert all(len({r["kind"] for r in t["rules"]}) == 1 for t in targets)  # never TCP beside HTTP rules
+    tcp_a = next(t for t in targets if t["rules"][0]["name"] == "observed-db-tcp-5432")
+    assert [s["name"] for s in tcp_a["sources"]] == ["a"]

@@ -10,6 +10,9 @@ manifests `smimesh policy suggest` prints, grouped per destination identity:
 - one TrafficTarget per set of sources that used the same matches, naming only those matches, so a
   source is allowed what it was seen doing and nothing another source did.
 
+TCP connections (logged on audit ports) become, per destination, one TCPRoute per set of container
+ports some sources used and one TrafficTarget per such set of sources, separate from the HTTP ones.
+
 Nothing wider is ever suggested: no wildcard path, no method a source did not use. A path that was
 never seen is therefore denied once the namespace enforces (the point of the exercise).
 """
@@ -31,8 +34,10 @@ _ACCESS = "access.smi-spec.io/v1alpha3"
 class ObservedCall:
     source: Identity
     destination: Identity
-    method: str
+    method: str  # "" for a TCP connection
     path: str  # without the query string
+    port: int = 0  # the destination's container port (what a TCPRoute names)
+    protocol: str = "http"  # or "tcp": a connection, allowed by a TCPRoute of its port
 
 
 def _account(identity: Identity) -> dict[str, str]:
@@ -99,10 +104,43 @@ def _targets(
     return targets
 
 
+def _tcp_objects(destination: Identity, per_source: dict[Identity, set[int]]) -> list[dict[str, Any]]:
+    """One TCPRoute per set of ports some sources used, one TrafficTarget per such set of sources. Kept
+    apart from the HTTP TrafficTargets: a TCPRoute rule beside HTTP rules would narrow those to its ports."""
+    by_ports: dict[tuple[int, ...], list[Identity]] = {}
+    for source, used in per_source.items():
+        by_ports.setdefault(tuple(sorted(used)), []).append(source)
+    documents: list[dict[str, Any]] = []
+    for ports, sources in sorted(by_ports.items()):
+        route = resource_name("observed", destination.service_account, "tcp", *map(str, ports))
+        who = sources[0].service_account if len(sources) == 1 else "group-" + "-".join(map(str, ports))
+        metadata = {"name": route, "namespace": destination.namespace}
+        documents.append(
+            {
+                "apiVersion": _ROUTES,
+                "kind": "TCPRoute",
+                "metadata": metadata,
+                "spec": {"matches": {"ports": list(ports)}},
+            }
+        )
+        documents.append(
+            {"apiVersion": _ACCESS, "kind": "TrafficTarget",
+             "metadata": {"name": resource_name("observed", who, "to", destination.service_account, "tcp"),
+                          "namespace": destination.namespace},
+             "spec": {"destination": _account(destination), "rules": [{"kind": "TCPRoute", "name": route}],
+                      "sources": [_account(s) for s in sorted(sources)]}}
+        )  # fmt: skip
+    return documents
+
+
 def suggest(calls: Iterable[ObservedCall]) -> list[dict[str, Any]]:
     """The manifests (plain data, ready for YAML) allowing exactly `calls`, per destination in order."""
     per_destination: dict[Identity, dict[Identity, dict[str, set[str]]]] = {}
+    tcp: dict[Identity, dict[Identity, set[int]]] = {}
     for call in calls:
+        if call.protocol == "tcp":
+            tcp.setdefault(call.destination, {}).setdefault(call.source, set()).add(call.port)
+            continue
         paths = per_destination.setdefault(call.destination, {}).setdefault(call.source, {})
         paths.setdefault(call.path.split("?", 1)[0] or "/", set()).add(call.method.upper())
     documents: list[dict[str, Any]] = []
@@ -111,4 +149,6 @@ def suggest(calls: Iterable[ObservedCall]) -> list[dict[str, Any]]:
         names, used = _match_names(per_source)
         documents.append(_route_group(group, destination, names))
         documents.extend(_targets(group, destination, used))
+    for destination, ports in sorted(tcp.items()):
+        documents.extend(_tcp_objects(destination, ports))
     return documents

@@ -195,13 +195,18 @@ class Observatory:
         for row in rows:
             source = _identity(row["source"])
             if source is None:
+                what = f"{row['method']} {row['path']}" if row["protocol"] == "http" else "a connection"
                 notes.append(
-                    f"{row['method']} {row['path']} to {row['workload']}: the caller had no "
-                    "certificate (plaintext under permissive mTLS); no identity to allow"
+                    f"{what} to {row['workload']} port {row['port']}: the caller had no certificate "
+                    "(plaintext under permissive mTLS); no identity to allow"
                 )
                 continue
             destination = Identity(row["namespace"], row["service_account"])
-            calls.append(ObservedCall(source, destination, row["method"], row["path"]))
+            calls.append(
+                ObservedCall(
+                    source, destination, row["method"], row["path"], row["container_port"], row["protocol"]
+                )
+            )
         return {"window_s": window_s, "observed": rows, "documents": suggest(calls), "notes": notes}
 
 
@@ -226,6 +231,8 @@ def _call_row(call: Call, count: float, model: MeshModel | None) -> dict[str, An
         "workload": instance.workload,
         "service_account": instance.service_account,
         "port": call.port,
+        "container_port": next((p.container_port for p in instance.inbound if p.name == call.port), 0),
+        "protocol": "http" if call.method else "tcp",
         "method": call.method,
         "path": call.path,
         "verdict": call.verdict,

@@ -26,8 +26,8 @@ class Call:
     source: str  # the caller's SPIFFE id ("" when it came without a certificate)
     node_id: str  # the destination instance
     port: str
-    method: str
-    path: str  # without the query string
+    method: str  # "" for a TCP connection
+    path: str  # without the query string ("" for a TCP connection)
     verdict: str  # allowed | denied | audit-denied
 
 
@@ -68,5 +68,5 @@ class Observations:
 
 
 def _call(event: RequestEvent) -> Call:
-    path = event.path.split("?", 1)[0] or "/"
+    path = event.path.split("?", 1)[0] or ("/" if event.protocol == "http" else "")
     return Call(event.peer, event.node_id, event.port, event.method, path, event.verdict)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smimesh.xds import names
-from smimesh.xds.access_log import INBOUND, REQUEST_MARKER
+from smimesh.xds.access_log import INBOUND, REQUEST_MARKER, TCP
 
 MAX_READ_BYTES = 1 << 20
 
@@ -44,6 +44,7 @@ class RequestEvent:
     backend: str
     port: str
     verdict: str
+    protocol: str = "http"  # "tcp": one connection to an inbound TCP port in audit mode (no method/path)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -81,8 +82,10 @@ def parse_line(node_id: str, line: str) -> RequestEvent | None:
         data = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(data, dict) or data.get(REQUEST_MARKER) not in ("in", "out"):
+    if not isinstance(data, dict) or data.get(REQUEST_MARKER) not in ("in", "out", TCP):
         return None
+    if data[REQUEST_MARKER] == TCP:
+        return _connection(node_id, data)
     inbound = data[REQUEST_MARKER] == INBOUND
     return RequestEvent(
         node_id=node_id,
@@ -99,6 +102,14 @@ def parse_line(node_id: str, line: str) -> RequestEvent | None:
         port=_text(data.get("port")),
         verdict=_verdict(data),
     )
+
+
+def _connection(node_id: str, data: Mapping[str, Any]) -> RequestEvent:
+    return RequestEvent(
+        node_id, "inbound", _number(data.get("start")), method="", path="", authority="", status=0,
+        latency_ms=_number(data.get("ms")), peer=_text(data.get("peer")), route="", backend="",
+        port=_text(data.get("port")), verdict="allowed", protocol="tcp",
+    )  # fmt: skip
 
 
 class LogTail:

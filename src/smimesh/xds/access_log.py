@@ -10,9 +10,10 @@ What it writes, and when:
   instances' sidecars through their admin endpoint (`/runtime_modify`, the bootstrap's admin layer)
   and back to 0 when the last listener leaves;
 - every RBAC denial (inbound, enforced), so denied edges are known without a tap;
-- every inbound request of a port in `audit` mode (`always=True`): `policy suggest` learns from
-  them what a namespace needs before it is switched to enforcing. Audit is a transition mode; this
-  is its price (one short line per request).
+- every inbound request of a port in `audit` mode (`always=True`), and every connection to an
+  inbound TCP port in audit mode (`connection_log`): `policy suggest` learns from them what a
+  namespace needs before it is switched to enforcing. Audit is a transition mode; this is its
+  price (one short line per request or connection).
 
 Every message is shared between the proxies that have the same port (no per-sidecar field): the
 line says the port and the direction, and the reader knows the sidecar from the file it tails.
@@ -35,7 +36,7 @@ from smimesh.xds.rbac import AUDIT_STAT_PREFIX, HTTP_RBAC_FILTER
 STDOUT_LOGGER = "envoy.access_loggers.stdout"
 TAP_RUNTIME_KEY = "smimesh.tap"
 REQUEST_MARKER = "smimesh_request"  # the key that tells a request line from Envoy's own log lines
-INBOUND, OUTBOUND = "in", "out"
+INBOUND, OUTBOUND, TCP = "in", "out", "tcp"
 _RBAC = f"DYNAMIC_METADATA({HTTP_RBAC_FILTER}:"
 _FIELDS = {
     "start": "%START_TIME(%s.%3f)%",
@@ -80,6 +81,17 @@ def rbac_result_denied(key: str) -> al.AccessLogFilter:
     return al.AccessLogFilter(
         metadata_filter=al.MetadataFilter(matcher=matcher, match_if_key_not_found=missing_is_no_match)
     )
+
+
+@lru_cache(maxsize=1 << 10)
+def connection_log(port_name: str) -> al.AccessLog:
+    """The log of an inbound TCP port in audit mode: one JSON line per connection (who, which port),
+    so `policy suggest` can write TCPRoutes too. Only on audit ports (a connection is a line)."""
+    struct = struct_pb2.Struct()
+    struct.update({REQUEST_MARKER: TCP, "port": port_name, "peer": _PEER[INBOUND], "start": _FIELDS["start"],
+                   "ms": _FIELDS["ms"], "flags": _FIELDS["flags"]})  # fmt: skip
+    text = sfs.SubstitutionFormatString(json_format=struct)
+    return al.AccessLog(name=STDOUT_LOGGER, typed_config=packed(stream_pb2.StdoutAccessLog(log_format=text)))
 
 
 @lru_cache(maxsize=1 << 10)

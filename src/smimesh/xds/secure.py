@@ -30,6 +30,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
@@ -41,6 +42,7 @@ from smimesh.mesh.udp import udp_upstreams
 from smimesh.mesh.view import ClusterSpec, InboundSpec, OutboundSpec, ProxyView, proxy_view
 from smimesh.mesh.visibility import memo
 from smimesh.xds import clusters, egress, listeners, names, resilience, secrets, transparent, type_urls
+from smimesh.xds.access_log import connection_log
 from smimesh.xds.generate import generate_plain
 from smimesh.xds.protos import packed
 from smimesh.xds.rbac import (
@@ -106,8 +108,18 @@ def _secured_filters(chain: lc.FilterChain, access: InboundAccess) -> list[lc.Fi
             rbac = network_rbac_filter(access)
             if rbac is not None:
                 filters.append(lc.Filter(name=NETWORK_RBAC_FILTER, typed_config=packed(rbac)))
+            if access.audit and access.enforce:  # audit: each connection observed (`policy suggest`)
+                filters.append(_logged_tcp_proxy(item, access.port_name))
+                continue
         filters.append(item)
     return filters
+
+
+def _logged_tcp_proxy(item: lc.Filter, port_name: str) -> lc.Filter:
+    proxy = tcp_proxy_pb2.TcpProxy()
+    item.typed_config.Unpack(proxy)
+    proxy.access_log.append(connection_log(port_name))
+    return lc.Filter(name=item.name, typed_config=packed(proxy))
 
 
 def _tls_chain(filters: list[lc.Filter], own: SpiffeId, tls_only: bool) -> lc.FilterChain:
