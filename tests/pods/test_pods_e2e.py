@@ -10,6 +10,8 @@ app from another pod, and pods that keep serving with the control plane away.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from tests.kubernetes.kube_e2e import ControllerThread
 from tests.pods.netlab_kit import lab, needs_root
 from tests.pods.test_kubelet_netns import from_node, http_in
 
+from smimesh.api.metrics_routes import PREFIX as METRICS
+from smimesh.telemetry.quantiles import parse_quantity
 from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.kubelet import Kubelet
 from smimesh.testing.net import wait_until
@@ -36,6 +40,18 @@ from smimesh.testing.pod_world import (
 
 __all__ = ["lab"]
 pytestmark = [needs_root, pytest.mark.envoy, pytest.mark.slow]
+
+
+def metrics_counted(api_port: int) -> float:
+    """Successes the SMI metrics API counts on the buyer pod's edges (to bookstore-v1 and -v2)."""
+    url = f"http://127.0.0.1:{api_port}{METRICS}/namespaces/{NS}/pods/bookbuyer/edges?window=5m"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        edges = json.loads(answer.read())["items"]
+    served = {e["edge"]["resource"]["name"] for e in edges if e["edge"]["direction"] == "to"}
+    assert served <= {"bookstore-v1", "bookstore-v2"}, edges
+    return sum(
+        parse_quantity(next(m["value"] for m in e["metrics"] if m["name"] == "success_count")) for e in edges
+    )
 
 
 def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
@@ -64,6 +80,9 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             assert set(seen) <= both, seen
             assert chi_square(seen, {"bookstore-v1": 0.9, "bookstore-v2": 0.1}) < CHI2_DF1_P001, seen
             assert calls(kubelet, thief, 5) == {"403": 5}  # not a source of the TrafficTarget
+            # the SMI metrics API of the controller counted the buyer's calls, per backend pod
+            api_port = controller.ctl.api.port
+            wait_until(lambda: metrics_counted(api_port) >= 300, timeout=30, interval=1, what="metrics")
             # the destination's RBAC counted the buyer's calls under the TrafficTarget that allowed them
             _, stats = from_node(lab, f"http://{pods['bookstore-v1'].ip}:15020/stats/prometheus")
             assert "buyer-to-bookstore" in stats

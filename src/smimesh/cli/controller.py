@@ -56,6 +56,9 @@ from smimesh.settings import from_environment
 @click.option(
     "--lease-duration", type=float, default=15.0, show_default=True, help="Lease duration, seconds."
 )
+@click.option(
+    "--api-addr", metavar="HOST:PORT", help="Serve the SMI metrics API (reads) here; default: not served."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log informational messages too.")
 def command(
     kubeconfig: Path | None,
@@ -69,6 +72,7 @@ def command(
     ca_cert: Path | None,
     ca_key: Path | None,
     lease_duration: float,
+    api_addr: str | None,
     verbose: bool,
 ) -> None:
     """Run the control plane against a Kubernetes cluster (one replica; run several for HA).
@@ -102,6 +106,7 @@ def command(
         lease_duration_s=lease_duration,
         renew_deadline_s=lease_duration * 2 / 3,
         lease_retry_s=max(0.5, lease_duration / 7.5),
+        api_addr=api_addr,
     )
     if identity:
         config.identity = identity

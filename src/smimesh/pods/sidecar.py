@@ -5,7 +5,8 @@ the control plane gives the pod's config to), with the projected token as the AD
 `authorization: Bearer` metadata (checked by TokenReview, issue 12), plus one static listener on the
 health port (plaintext, not captured, reachable by kubelet and Prometheus), whose exact paths are:
 `/app-health/<container>/<kind>` -> the app's original probe target on loopback (`SMIMESH_APP_PROBES`),
-`/stats/prometheus` -> the admin's (the only admin path exposed), `/smimesh/capture` -> 200 (what the
+`/stats/prometheus` and `/stats` -> the admin's (the only admin paths exposed, both read-only: what
+Prometheus and the control plane's SMI metrics scraper read), `/smimesh/capture` -> 200 (what the
 capture canary reaches, `ready.capture_in_force`), anything else 404. Static clusters are plain (no SDS),
 which the bootstrap allows (docs/architecture.md on envoyproxy/envoy#15517).
 """
@@ -99,6 +100,8 @@ def _probe_cluster(target: Mapping[str, Any]) -> dict[str, Any]:
 def health_listener(probes: Mapping[str, Mapping[str, Any]], layout: PodLayout) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [
         {"match": {"path": "/stats/prometheus"}, "route": {"cluster": ADMIN_CLUSTER}},
+        # the control plane's scraper (telemetry/scrape.py: /stats?format=json&filter=...); read-only
+        {"match": {"path": "/stats"}, "route": {"cluster": ADMIN_CLUSTER}},
         {
             "match": {"path": CAPTURE_PATH},
             "direct_response": {"status": 200, "body": {"inline_string": "capture in force\n"}},

@@ -277,6 +277,7 @@ def controller_config(api: KubeApiServer, directory: Path) -> ControllerConfig:
         webhook_addr="127.0.0.1:0",
         state_dir=directory / "cp-0",
         webhook_cert_lifetime=timedelta(days=1),
+        api_addr="127.0.0.1:0",  # the SMI metrics API
     )
 
 

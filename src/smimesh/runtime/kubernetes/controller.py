@@ -72,6 +72,7 @@ class ControllerConfig:
     writes_interval_s: float = 2.0
     webhook_cert_lifetime: timedelta = timedelta(days=7)
     webhook_service: WebhookService = field(default_factory=WebhookService)
+    api_addr: str | None = None  # the SMI metrics API (and status reads) of this replica; None: not served
 
     def cluster(self) -> ClusterConfig:
         if self.kubeconfig is None and self.context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -112,6 +113,16 @@ class KubeController:
         self._spawn(self.source.run(), "kubernetes source")
         await self._start_webhooks(ca)
         self._start_leader_duties()
+        if config.api_addr:
+            await self._start_metrics_api(config.api_addr)
+
+    async def _start_metrics_api(self, addr: str) -> None:
+        from smimesh.runtime.kubernetes.metrics_api import serve_metrics, telemetry_for
+
+        self.telemetry = telemetry_for(lambda: self.pipeline.model, self.config.settings)
+        self._spawn(self.telemetry.run(), "telemetry")
+        self.api = await serve_metrics(self.store, self.telemetry, addr, self.sync)
+        self._closers.append(self.api.stop)
 
     def _state_dir(self) -> Path:
         if self.config.state_dir is None:

@@ -12,7 +12,8 @@ sidecars on loopback (tests, this issue) and in pods (issue 13) use the same pat
 port's index, app = containerPort), `smimesh.io/outbound-port` (15001), `smimesh.io/admin-port` (15000),
 `smimesh.io/tcp-upstreams: {"svc.ns:port": local port}`. A pod injected for the mesh (annotation
 `smimesh.io/injected`, issue 13) is `transparent`: its sidecar receives captured traffic, so each inbound
-port defaults to the container port itself on the pod IP (`xds/transparent.py`).
+port defaults to the container port itself on the pod IP (`xds/transparent.py`), and its stats are read
+on the health port (its admin listens on the pod's loopback only).
 
 Readiness follows EndpointSlices (merged per Service by `kubernetes.io/service-name`): a pod that any
 slice lists is ready only if some slice lists it with `conditions.ready` not false; a pod no slice
@@ -43,6 +44,7 @@ TCP_UPSTREAMS = "smimesh.io/tcp-upstreams"
 SERVICE_NAME = "kubernetes.io/service-name"
 SIDECAR_PORT_BASE = 15100
 INJECTED = "smimesh.io/injected"
+HEALTH_PORT = 15020  # an injected pod's sidecar serves its stats here (pods/sidecar.py); admin: loopback only
 
 
 def injected(pod: Obj) -> bool:
@@ -129,7 +131,7 @@ def pod_instance(pod: Obj) -> Instance | None:
         name=str(meta.get("name")),
         service_account=str((pod.get("spec") or {}).get("serviceAccountName") or "default"),
         labels=tuple(sorted((str(k), str(v)) for k, v in (meta.get("labels") or {}).items())),
-        admin_port=int(_annotation(pod, ADMIN_PORT, 15000)),
+        admin_port=int(_annotation(pod, ADMIN_PORT, HEALTH_PORT if injected(pod) else 15000)),
         outbound_http_port=int(_annotation(pod, OUTBOUND_PORT, 15001)),
         inbound=_inbound(pod),
         tcp_upstreams=_tcp_upstreams(pod),

@@ -1,0 +1,40 @@
+"""The SMI metrics API of a controller replica (`ControllerConfig.api_addr`): its telemetry scrapes the
+sidecars of the pods it knows (an injected pod's through its health port) and the API app serves
+`/apis/metrics.smi-spec.io/v1alpha1/...` over what it collected, as `smimesh up` does locally. Reads
+only: the app's write paths need a token nobody is given (`secrets.token_hex`)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from smimesh.api.app import create_app
+from smimesh.api.serve import ApiServer
+from smimesh.mesh.model import MeshModel
+from smimesh.settings import Settings
+from smimesh.sources.store import ResourceStore
+from smimesh.telemetry.edges import Topology
+from smimesh.telemetry.service import Telemetry
+
+
+def telemetry_for(model: Callable[[], MeshModel | None], settings: Settings) -> Telemetry:
+    cache: dict[int, Topology] = {}
+
+    def topology() -> Topology:
+        current = model()
+        if current is None:
+            return Topology()
+        if id(current) not in cache:  # one topology per model rebuild
+            cache.clear()
+            cache[id(current)] = Topology.from_model(current)
+        return cache[id(current)]
+
+    return Telemetry(topology, settings)
+
+
+async def serve_metrics(store: ResourceStore, telemetry: Telemetry, addr: str, sync: Any) -> ApiServer:
+    app = create_app(store, token=secrets.token_hex(32), sync_state=sync, metrics_query=telemetry.query)
+    server = ApiServer(app, addr)
+    await server.start()
+    return server
