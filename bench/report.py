@@ -38,6 +38,7 @@ SECTIONS = {
     "dashboard": "B6 · Dashboard: graph update CPU at 1,000 edges, page frame time at 300 nodes",
     "request_log": "B6 · Request log (`smimesh tap`): CPU per request when nobody taps, and tapping",
     "pods": "B7 · Pods: meshed (capture, two sidecars, mTLS, RBAC) vs plain pods vs local mode",
+    "kubernetes": "Kubernetes: informer initial sync and endpoint churn",
 }
 # Renderers that draw the same targets richer (reference, caveat, notes) from their figures.
 OWN_TARGET_TABLES = {"dataplane"}

@@ -5,6 +5,7 @@ gets 403."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,50 @@ def test_smi_applied_through_the_api_reaches_envoy_sidecars(world: KubeWorld) ->
     except (AssertionError, TimeoutError):
         print(world.logs())
         raise
+
+
+def test_the_api_server_away_30_seconds_sidecars_keep_serving_and_catch_up(world: KubeWorld) -> None:
+    api = world.api
+    replica = world.start_replica("replica-a")
+    wait_until(
+        lambda: replica.call(lambda c: c.ready() and c.writes.bundle_updates >= 2), 30, what="caBundle"
+    )
+    v1 = LoopbackPod("web-v1-0", "shop", "web", {"app": "web", "version": "v1"})
+    v2 = LoopbackPod("web-v2-0", "shop", "web", {"app": "web", "version": "v2"})
+    shopper = LoopbackPod("shopper-0", "shop", "shopper", {"app": "shopper"}, serves=False)
+    for obj in (
+        service("web", "shop", {"app": "web"}),
+        service("web-v1", "shop", {"app": "web", "version": "v1"}),
+        service("web-v2", "shop", {"app": "web", "version": "v2"}),
+        ROUTES,
+        TARGET,
+        SPLIT,
+    ):
+        api.create(obj)
+    for pod in (v1, v2, shopper):
+        world.add_pod(pod, replica)
+
+    def answered_by() -> str:
+        status, body = world.request(shopper, "http://web.shop/")
+        return body.get("pod", "") if status == 200 and isinstance(body, dict) else f"{status} {body}"
+
+    wait_until(lambda: answered_by() == "web-v2-0", 60, 0.2, what="the split in force")
+    api.down()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the API server is away: the sidecars keep their config
+            assert answered_by() == "web-v2-0"
+            time.sleep(1.0)
+        # Changed while smimesh could not see it: the split now sends everything to v1.
+        key = ("trafficsplits.split.smi-spec.io", "shop", "web-split")
+        stored = api.api.store.get(key)
+        assert stored is not None
+        stored["spec"]["backends"] = [
+            {"service": "web-v1", "weight": 100},
+            {"service": "web-v2", "weight": 0},
+        ]
+        api.api.store.update(key, stored, None)
+    finally:
+        api.up()
+    wait_until(lambda: answered_by() == "web-v1-0", 60, 0.2, what="catch-up after the API server came back")
+    assert replica.call(lambda c: c.source.informers["TrafficSplit"].stats.errors) >= 1

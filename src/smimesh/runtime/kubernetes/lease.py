@@ -81,7 +81,7 @@ class LeaderElector:
         try:
             held = await self._try_acquire_or_renew()
         except (KubeApiError, httpx.HTTPError) as exc:
-            log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
+            log.warning("lease %s/%s: %s: %s", self.namespace, self.name, type(exc).__name__, exc)
             held = self.is_leader and time.monotonic() - self._last_renew < self.renew_deadline_s
         self._set_leader(held)
 

@@ -95,7 +95,7 @@ class LeaderWrites:
                 try:
                     await self.sync_once()
                 except (KubeApiError, httpx.HTTPError) as exc:
-                    log.warning("lease holder writes: %s", exc)
+                    log.warning("lease holder writes: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.interval_s)
 
     async def sync_once(self) -> None:

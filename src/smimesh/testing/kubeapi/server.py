@@ -78,6 +78,7 @@ class KubeApiServer:
 
     def down(self) -> None:
         """Stop answering (open watches are cut, new connections refused) until `up()`."""
+        self.api.faults[""] = 503  # no new watch may start while the listener shuts down
         self.api.store.cut_watches()
         server, self._server = self._server, None
         if server is not None:
@@ -85,6 +86,7 @@ class KubeApiServer:
 
     def up(self) -> None:
         self._call(self._listen())
+        self.api.faults.pop("", None)
 
     # ---- addresses ------------------------------------------------------------------------------
 
