@@ -6,14 +6,10 @@ gets 403."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from tests.kubernetes.kube_e2e import KubeWorld, LoopbackPod, endpoint_slice, service
-from tests.kubernetes.kube_world import meshed_namespace
 
-from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.net import wait_until
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
@@ -41,18 +37,6 @@ TARGET = {
     "sources": [{"kind": "ServiceAccount", "name": "shopper", "namespace": "shop"}],
     "specs": [{"kind": "HTTPRouteGroup", "name": "web-routes", "matches": ["all"]}],
 }
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[KubeWorld]:
-    with KubeApiServer() as api:
-        kube = KubeWorld(api, tmp_path)
-        try:
-            kube.install()
-            meshed_namespace(api, "shop")
-            yield kube
-        finally:
-            kube.close()
 
 
 def test_smi_applied_through_the_api_reaches_envoy_sidecars(world: KubeWorld) -> None:

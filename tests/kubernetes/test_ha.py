@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from tests.kubernetes.kube_e2e import ControllerThread, KubeWorld, LoopbackPod, endpoint_slice, service
-from tests.kubernetes.kube_world import meshed_namespace
 from tests.kubernetes.test_e2e_controller import ROUTES, TARGET
 
-from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.net import wait_until
 from smimesh.xds import type_urls as T
 
@@ -33,18 +29,6 @@ DANGLING = {
     "metadata": {"name": "dangling", "namespace": "shop"},
     "spec": {"service": "web", "backends": [{"service": "nowhere", "weight": 1}]},
 }
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[KubeWorld]:
-    with KubeApiServer() as api:
-        kube = KubeWorld(api, tmp_path)
-        try:
-            kube.install()
-            meshed_namespace(api, "shop")
-            yield kube
-        finally:
-            kube.close()
 
 
 class LeaderWatch:
