@@ -166,6 +166,7 @@ def test_dashboard_in_a_browser(tmp_path: Path) -> None:
             page.wait_for_selector(".split-history li:nth-child(2)", timeout=10_000)
             history = page.locator(".split-history li").all_inner_texts()
             assert "bookstore-v1 90" in history[0] and "bookstore-v1 50" in history[-1], history
+            page.wait_for_function("() => document.querySelector('#details').innerText.includes('canary')")
 
             # A denied edge appears after the thief calls.
             assert set(_send(mesh, "thief-0", 3)) == {"403"}

@@ -260,6 +260,7 @@ async function edgeDetails(id) {
     out.push(el("h4", {}, "History (weights as they took effect)"), el("ol", { class: "split-history" },
       ...history.map((h) => el("li", {}, `${new Date(h.time * 1000).toISOString().slice(0, 19)}Z  ` +
         Object.entries(h.weights).map(([backend, weight]) => `${backend.split("/")[1]} ${weight}`).join(", ")))));
+    out.push(...(await canaryOf(edge.source)));
   }
   if (edge.kind === "denied" || edge.kind === "audit") {
     const what = edge.kind === "denied" ? "denied" : "allowed by audit mode, but no TrafficTarget allows them";
@@ -276,6 +277,18 @@ async function edgeDetails(id) {
     if (to) out.push(...(await explainAnswer(`${source.namespace}/${source.name}`, to, "GET", "/", [])));
   }
   return out;
+}
+
+// The canary (progressive delivery, `smimesh canary`) driving this split's root, with its analysis.
+async function canaryOf(rootId) {
+  const [namespace, name] = shortName(rootId).split("/");
+  const answer = await apiFetch("/api/v1/canaries?" + new URLSearchParams({ namespace }));
+  if (!answer.ok) return [];
+  const canary = ((await answer.json()).items || []).find((c) => c.service === name);
+  if (!canary) return [el("p", { class: "hint" }, "No canary drives this split.")];
+  const events = (canary.events || []).slice(-5).map((e) => el("li", {}, typeof e === "string" ? e : JSON.stringify(e)));
+  return [el("h4", {}, `Canary ${canary.namespace}/${canary.name} (target ${canary.target})`),
+    el("pre", { class: "canary" }, toYaml(canary.status || {})), el("ol", {}, ...events)];
 }
 
 async function serviceOf(workload) {
