@@ -147,3 +147,39 @@ async def test_gradual_promotion_by_step_weight_promotion(tmp_path: Path) -> Non
         ("Promoting", 25),
         ("Finalising", 0),
     ], weights
+
+
+async def test_naming_by_revision_keeps_the_workload_as_the_stable_one(tmp_path: Path) -> None:
+    text = manifests("v1").replace(
+        "metadata: {name: web, namespace: shop}",
+        "metadata: {name: web, namespace: shop, annotations: {smimesh.io/naming: revision}}",
+    )
+    store = ResourceStore()
+    await store.replace_origin(FILE, load_text(text, FILE).objects)
+    controller, target = await _controller(store, tmp_path)
+    for _ in range(2):
+        await tick(controller)
+    assert controller.states[KEY].phase == "Initialized"
+    assert _get(store, "Workload", "web-primary") is None  # no renamed copy
+    running = MaskedStore(store, target).snapshot().find(Workload, "shop", "web")
+    assert running is not None and running.spec.replicas == 2
+    stable = running.metadata.labels["smimesh.io/revision"]
+    assert _get(store, "Service", "web-primary").spec.selector == {
+        "app": "web",
+        "smimesh.io/revision": stable,
+    }  # type: ignore[union-attr]
+
+    await store.replace_origin(FILE, load_text(text.replace("VERSION: v1", "VERSION: v2"), FILE).objects)
+    await tick(controller)
+    candidate = _get(store, "Workload", "web-canary")
+    assert isinstance(candidate, Workload) and candidate.spec.env == {"VERSION": "v2"}
+    assert candidate.metadata.labels["smimesh.io/revision"] != stable
+    running = MaskedStore(store, target).snapshot().find(Workload, "shop", "web")
+    assert running is not None and running.spec.env == {"VERSION": "v1"}  # still the promoted revision
+    await controller.command("shop", "web", "promote")
+    for _ in range(6):
+        await tick(controller)
+    assert controller.states[KEY].phase == "Succeeded"
+    running = MaskedStore(store, target).snapshot().find(Workload, "shop", "web")
+    assert running is not None and running.spec.env == {"VERSION": "v2"}
+    assert _get(store, "Workload", "web-canary") is None

@@ -66,6 +66,10 @@ MIRROR = """    interval: 1s
     maxWeight: 50
     stepWeight: 50
     mirror: true"""
+BY_REVISION = """    interval: 1s
+    threshold: 2
+    maxWeight: 50
+    stepWeight: 50"""
 AB = """    interval: 1s
     threshold: 2
     iterations: 600
@@ -118,17 +122,22 @@ def world(tmp_path_factory: pytest.TempPathFactory, hooks: Hooks) -> Iterator[tu
         ("sticky", STICKY),
         ("mirror", MIRROR),
         ("gated", gated(hooks.url)),
+        ("byrev", BY_REVISION),
     ]:
         write(directory / f"{name}.yaml", target(name, "v1"))
-        write(directory / f"{name}-canary.yaml", canary(name, analysis))
+        annotations = (
+            "{smimesh.io/naming: revision, smimesh.io/on-no-data: pass}" if name == "byrev" else "{}"
+        )
+        write(directory / f"{name}-canary.yaml", canary(name, analysis, annotations))
     mesh = Mesh(
         directory, root / "run", root / "contexts.json", ["--mesh-config", str(root / "mesh-config.yaml")]
     )
     mesh.start()
     try:
-        for name in ("healthy", "failing", "idle", "ab", "gated", "sticky", "mirror"):
+        for name in ("healthy", "failing", "idle", "ab", "gated", "sticky", "mirror", "byrev"):
             wait_phase(mesh, name, "Initialized", timeout=120)
-        mesh.wait_ready(expected_instances=8, timeout=120)  # the client and seven primaries
+        # the client, seven primaries, and byrev-0 (by revision the Workload keeps running, renamed nothing)
+        mesh.wait_ready(expected_instances=9, timeout=120)
         yield mesh, directory
     finally:
         mesh.stop()
@@ -358,3 +367,28 @@ def test_mirroring_sends_the_canary_a_copy_and_the_caller_only_the_primarys_answ
     )
     assert command(mesh, "mirror", "resume").status_code == 200
     wait_phase(mesh, "mirror", "Succeeded")
+
+
+def test_naming_by_revision_keeps_the_users_workload_as_the_stable_one(world: tuple[Mesh, Path]) -> None:
+    mesh, directory = world
+    url = f"http://byrev.{NS}/"
+    assert not mesh.instances("byrev-primary") and mesh.instances("byrev")
+    release(directory, "byrev", "v2")
+    eventually(lambda: status(mesh, "byrev")["canaryWeight"] == 50, 60, what="weight 50", mesh=mesh)
+    assert command(mesh, "byrev", "pause").status_code == 200
+    pods = eventually(lambda: _both(pods_of(mesh, url, 60)), 60, what="both revisions answer", mesh=mesh)
+    assert pods == {"byrev-0": "v1", "byrev-canary-0": "v2"}, pods
+    assert command(mesh, "byrev", "resume").status_code == 200
+    wait_phase(mesh, "byrev", "Succeeded")
+    assert pods_of(mesh, url, 20) == {"byrev-0": "v2"}  # the user's Workload now runs the new revision
+    eventually(lambda: not mesh.instances("byrev-canary"), 30, what="the canary gone", mesh=mesh)
+
+
+def _both(pods: dict[str, str]) -> dict[str, str] | None:
+    return pods if len(pods) == 2 else None
+
+
+def pods_of(mesh: Mesh, url: str, count: int) -> dict[str, str]:
+    with httpx.Client(proxy=mesh.proxy("client-0"), timeout=10) as client:
+        answers = [client.get(url).json() for _ in range(count)]
+    return {answer["pod"]: answer["version"] for answer in answers}

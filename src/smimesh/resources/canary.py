@@ -9,7 +9,9 @@ warned about as ignored by `validate_canary`. The controller (`runtime/canary`) 
 smimesh's additions live in annotations, so the manifest stays valid against Flagger's CRD:
 `smimesh.io/min-requests` (requests an interval needs before its metrics count),
 `smimesh.io/on-no-data` (hold | fail | pass when it has fewer; default hold) and
-`smimesh.io/naming` (primary: Flagger's `-primary` clone; the only scheme in local mode today).
+`smimesh.io/naming` (primary: Flagger's `-primary` clone, the default; revision: the Workload keeps
+its name and runs the promoted revision, the canary runs as `<target>-canary`, Services select by
+the `smimesh.io/revision` label).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ MIN_REQUESTS_ANNOTATION = "smimesh.io/min-requests"
 ON_NO_DATA_ANNOTATION = "smimesh.io/on-no-data"
 NAMING_ANNOTATION = "smimesh.io/naming"
 NO_DATA_POLICIES = ("hold", "fail", "pass")
-NAMING_SCHEMES = ("primary",)
+NAMING_SCHEMES = ("primary", "revision")
 DEFAULT_MIN_REQUESTS = 1
 
 Number = int | float

@@ -46,7 +46,7 @@ BAD_ANNOTATION = _code(
     """smimesh's additions to the Canary live in annotations:
     `smimesh.io/min-requests` (a whole number of requests an interval needs before its metrics are
     judged), `smimesh.io/on-no-data` (hold, fail or pass: what an interval with fewer requests does;
-    default hold) and `smimesh.io/naming` (primary).""",
+    default hold) and `smimesh.io/naming` (primary or revision).""",
 )
 NO_MATCHES_IN_VERSION = _code(
     "SM3906",

@@ -30,6 +30,7 @@ from smimesh.resources import InputSnapshot, ResourceKey, load_documents
 from smimesh.resources.canary import Canary
 from smimesh.resources.document import Document
 from smimesh.resources.workload import Workload
+from smimesh.runtime.canary import local_revision as rev
 from smimesh.runtime.canary.target import Revision, Routing
 from smimesh.sources.changes import Subscription
 from smimesh.sources.store import ResourceStore
@@ -62,6 +63,7 @@ class LocalTarget:
         self._idle_targets: dict[ResourceKey, ResourceKey] = {}  # canary -> target Workload at 0
         self._written: dict[ResourceKey, list[dict[str, Any]]] = {}  # what each canary wrote last
         self._revisions: dict[ResourceKey, tuple[Workload, Revision]] = {}  # per unchanged target
+        self._stable: dict[ResourceKey, Workload] = {}  # naming "revision": what the target runs
 
     # ---- TargetRevisions ----------------------------------------------------------------------
     def workload(self, canary: Canary) -> Workload | None:
@@ -103,7 +105,10 @@ class LocalTarget:
         workload = self.workload(canary)
         if workload is None:
             return False
-        name = workload.metadata.name + ("-primary" if role == "primary" else "")
+        suffix = (
+            {"primary": "", "canary": "-canary"} if rev.uses_revisions(canary) else {"primary": "-primary"}
+        )
+        name = workload.metadata.name + suffix.get(role, "")
         replicas = max(workload.spec.replicas, 1)
         return all(self.serving(f"{name}-{i}.{workload.metadata.namespace}") for i in range(replicas))
 
@@ -116,7 +121,14 @@ class LocalTarget:
             self._idle_targets.pop(canary.key, None)
         else:
             self._idle_targets[canary.key] = workload.key
-        documents = derived_documents(canary, workload, routing)
+        self._stable.pop(canary.key, None)
+        if rev.uses_revisions(canary):  # the target runs the promoted spec (local_revision.py)
+            stable = rev.stable_workload(workload, routing.primary_spec, checksum(routing.primary_spec))
+            self._stable[canary.key] = stable
+            self._idle_targets.pop(canary.key, None)
+        current = self.revision(canary)
+        assert current is not None
+        documents = derived_documents(canary, workload, routing, current)
         if self._written.get(canary.key) == documents:
             return []  # most passes change nothing: no YAML, no store write
         self._written[canary.key] = documents
@@ -130,6 +142,7 @@ class LocalTarget:
 
     async def remove(self, key: ResourceKey) -> None:
         self._idle_targets.pop(key, None)
+        self._stable.pop(key, None)
         self._written.pop(key, None)
         self._revisions.pop(key, None)
         await self.store.remove_origin(origin_of(key))
@@ -148,6 +161,7 @@ class LocalTarget:
                 idle.append(
                     workload.model_copy(update={"spec": workload.spec.model_copy(update={"replicas": 0})})
                 )
+        idle += [workload for workload in self._stable.values() if workload.key in snapshot]
         return snapshot.with_resources(idle) if idle else snapshot
 
 
@@ -168,13 +182,26 @@ def _target_key(canary: Canary) -> ResourceKey:
     return ResourceKey("Workload", canary.metadata.namespace, canary.spec.target_ref.name)
 
 
-def derived_documents(canary: Canary, target: Workload, routing: Routing) -> list[dict[str, Any]]:
-    """The primary Workload, the three Services, the TrafficSplit (and the A/B route and split)."""
+def derived_documents(
+    canary: Canary, target: Workload, routing: Routing, current: Revision
+) -> list[dict[str, Any]]:
+    """The primary (or, by revision, the canary) Workload, the three Services, the TrafficSplit (and
+    the A/B and session affinity routes and splits)."""
     label = selector_label(target.metadata.labels) or "app"
     value = target.metadata.labels.get(label, target.metadata.name)
     assert routing.primary_spec is not None
-    docs = [_primary(canary, target, routing.primary_spec, label, value)]
-    docs += _services(canary, label, value)
+    if rev.uses_revisions(canary):
+        docs = (
+            [rev.canary_workload(canary, target, current.spec, current.checksum)]
+            if routing.canary_runs
+            else []
+        )
+        docs += _services(
+            canary, *rev.selectors(label, value, checksum(routing.primary_spec), current.checksum)
+        )
+    else:
+        docs = [_primary(canary, target, routing.primary_spec, label, value)]
+        docs += _services(canary, {label: f"{value}-primary"}, {label: value})
     docs.append(_split(canary, routing))
     if canary.spec.analysis.match and routing.matched_to_canary:
         docs += _conditional(
@@ -205,21 +232,20 @@ def _primary(
     return {"apiVersion": Workload.API_VERSION, "kind": "Workload", "metadata": meta, "spec": spec}
 
 
-def _services(canary: Canary, label: str, value: str) -> list[dict[str, Any]]:
+def _services(canary: Canary, stable: dict[str, str], candidate: dict[str, str]) -> list[dict[str, Any]]:
     service, name = canary.spec.service, canary.service_name
     port: dict[str, Any] = {"name": service.port_name or "http", "port": service.port}
     port["targetPort"] = service.target_port if service.target_port is not None else service.port
     if service.app_protocol:
         port["appProtocol"] = service.app_protocol
-    primary = f"{value}-primary"
-    roles = [(name, service.apex, primary), (f"{name}-primary", service.primary, primary)]
-    roles.append((f"{name}-canary", service.canary, value))
+    roles = [(name, service.apex, stable), (f"{name}-primary", service.primary, stable)]
+    roles.append((f"{name}-canary", service.canary, candidate))
     return [
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _meta(canary, svc, extra),
-            "spec": {"selector": {label: selected}, "ports": [port]},
+            "spec": {"selector": dict(selected), "ports": [port]},
         }
         for svc, extra, selected in roles
     ]
