@@ -34,7 +34,7 @@ from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.kubelet import Kubelet, RunningPod
 from smimesh.testing.net import wait_until
 from smimesh.testing.netns import NetLab, Pod, root_reason
-from smimesh.testing.pod_world import NS, XDS, hosts_file, inside, pod_object, seed
+from smimesh.testing.pod_world import NS, XDS, create_pods, hosts_file, inside, pod_object, seed
 
 CLIENT = """
 import http.client, json, sys, time
@@ -93,7 +93,9 @@ def pod_paths(work: Path, count: int) -> dict[str, Any]:
         pods = {name: lab.add_pod(name) for name in (*MESHED, "plain-client", "plain-server")}
         kubelet = Kubelet(lab, work, hosts_file=hosts_file(work))
         with inside(lab.node), KubeApiServer() as api:
-            stored = seed(api, {name: pods[name] for name in MESHED})
+            meshed = {name: pods[name] for name in MESHED}
+            seed(api, meshed)
+            stored = create_pods(api, meshed, inject=True)
             kubeconfig = str(api.write_kubeconfig(work / "kubeconfig"))
             controller = [kubelet.smimesh, "controller", "--kubeconfig", kubeconfig, "--xds-addr", XDS]
             controller += ["--webhook-addr", "127.0.0.1:9443", "--state-dir", str(work / "cp")]

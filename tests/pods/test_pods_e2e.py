@@ -1,6 +1,7 @@
 """The bookstore world as meshed pods: real `smimesh controller` and test API server in the node
-namespace, every pod injected by `smimesh inject`'s function and run by the test kit's kubelet in its
-own network namespace, apps calling `http://bookstore:8080/` by ClusterIP (a hosts file per pod).
+namespace, every pod injected at creation by the controller's mutating webhook (called by the test API
+server over HTTPS) and run, as stored, by the test kit's kubelet in its own network namespace; apps
+call `http://bookstore:8080/` by ClusterIP (a hosts file per pod).
 
 What a user sees is asserted: which backend answered (the 90/10 split within chi-square tolerance),
 403 for a caller the TrafficTarget does not name (the destination's RBAC decides on the peer's mTLS
@@ -32,8 +33,10 @@ from smimesh.testing.pod_world import (
     calls,
     chi_square,
     controller_config,
+    create_pods,
     hosts_file,
     inside,
+    register_injector,
     seed,
     tcp_call,
 )
@@ -58,9 +61,13 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
     pods = {name: lab.add_pod(name) for name in PODS}
     kubelet = Kubelet(lab, tmp_path, hosts_file=hosts_file(tmp_path))
     with inside(lab.node), KubeApiServer() as api:
-        stored = seed(api, pods)
+        seed(api, pods)
         controller = ControllerThread(controller_config(api, tmp_path)).start()
         try:
+            # Pods are created as written; the API server's call to the controller's /mutate injects them
+            register_injector(api, controller.ctl.webhook_port)
+            stored = create_pods(api, pods, inject=False)
+            assert all(s["metadata"]["annotations"]["smimesh.io/injected"] == "v1" for s in stored.values())
             running = {
                 name: kubelet.start(
                     stored[name],

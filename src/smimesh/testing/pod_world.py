@@ -10,6 +10,7 @@ answer counted), `PROBE` (`smimesh.testing.netprobe`).
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import json
 import os
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from smimesh.api.webhooks.config import MONITORED_LABEL, crds_with_bundle
+from smimesh.api.webhooks.inject_config import mutating_webhook
 from smimesh.pods.inject import InjectConfig, inject_object
 from smimesh.resources.crd import WebhookService
-from smimesh.runtime.kubernetes.controller import ControllerConfig
+from smimesh.runtime.kubernetes.controller import CA_SECRET, ControllerConfig
 from smimesh.sources.kubernetes import cluster
 from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.kubelet import Kubelet, RunningPod
@@ -243,10 +245,9 @@ SERVICES = {
 }
 
 
-def seed(api: KubeApiServer, pods: dict[str, Pod]) -> dict[str, dict[str, Any]]:
-    """What `smimesh install`, the user's manifests and the cluster's controllers would have created,
-    with the pods of `PODS` named in `pods` (their namespaces say their IPs); returns the (injected) Pod
-    objects as stored."""
+def seed(api: KubeApiServer, pods: dict[str, Pod]) -> None:
+    """What `smimesh install`, the user's manifests and the cluster's controllers would have created
+    besides the Pods: for the pods of `PODS` named in `pods` (their namespaces say their IPs)."""
     for namespace in ("smimesh-system", NS):
         labels = {MONITORED_LABEL: "smimesh"}
         api.create(
@@ -260,13 +261,29 @@ def seed(api: KubeApiServer, pods: dict[str, Pod]) -> dict[str, dict[str, Any]]:
         api.create(
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": NS}}
         )
-    stored = {
-        name: api.create(pod_object(name, *PODS[name][:2], pods[name].ip, PODS[name][2])) for name in pods
-    }
     for name, selector in SERVICES.items():
         members = [(p, pods[p].ip) for p in pods if selector.items() <= PODS[p][1].items()]
         api.create(endpoint_slice(name, members))
-    return stored
+
+
+def create_pods(api: KubeApiServer, pods: dict[str, Pod], *, inject: bool) -> dict[str, dict[str, Any]]:
+    """The Pods as the API server stored them: injected here (`inject`), or as written, for the API
+    server's mutating webhook to inject."""
+    return {
+        name: api.create(pod_object(name, *PODS[name][:2], pods[name].ip, PODS[name][2], inject=inject))
+        for name in pods
+    }
+
+
+def register_injector(api: KubeApiServer, webhook_port: int) -> None:
+    """The injector's MutatingWebhookConfiguration, trusting the mesh CA (the controller's Secret), and
+    the webhook Service routed to the controller's webhook port."""
+    with api.client() as client:
+        secret = client.get(f"/api/v1/namespaces/smimesh-system/secrets/{CA_SECRET}").json()
+    ca_pem = base64.b64decode(secret["data"]["tls.crt"])
+    service = WebhookService()
+    api.create(mutating_webhook(ca_pem, service))
+    api.route_service(service.namespace, service.name, f"127.0.0.1:{webhook_port}")
 
 
 def controller_config(api: KubeApiServer, directory: Path) -> ControllerConfig:
@@ -278,6 +295,7 @@ def controller_config(api: KubeApiServer, directory: Path) -> ControllerConfig:
         state_dir=directory / "cp-0",
         webhook_cert_lifetime=timedelta(days=1),
         api_addr="127.0.0.1:0",  # the SMI metrics API
+        inject=InjectConfig(xds_address=XDS, concurrency=1),  # what its /mutate webhook injects
     )
 
 

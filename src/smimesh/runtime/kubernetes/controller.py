@@ -30,6 +30,7 @@ from smimesh.diagnostics import Diagnostic
 from smimesh.identity.ca import CertificateAuthority
 from smimesh.identity.store import load_root_files
 from smimesh.mesh.modes import NamespaceMode
+from smimesh.pods.inject import InjectConfig
 from smimesh.resources import validate_references
 from smimesh.resources.crd import WebhookService
 from smimesh.runtime.identity import MeshSecurity
@@ -73,6 +74,7 @@ class ControllerConfig:
     webhook_cert_lifetime: timedelta = timedelta(days=7)
     webhook_service: WebhookService = field(default_factory=WebhookService)
     api_addr: str | None = None  # the SMI metrics API (and status reads) of this replica; None: not served
+    inject: InjectConfig = field(default_factory=InjectConfig)  # what the /mutate webhook injects
 
     def cluster(self) -> ClusterConfig:
         if self.kubeconfig is None and self.context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -172,7 +174,7 @@ class KubeController:
 
     async def _start_webhooks(self, ca: CertificateAuthority) -> None:
         service = self.config.webhook_service
-        app = create_webhook_app(ready=self.ready, status=self.status)
+        app = create_webhook_app(ready=self.ready, status=self.status, inject=self.config.inject)
         self.webhooks = ServingWebhooks(
             app,
             ca,

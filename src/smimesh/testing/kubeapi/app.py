@@ -277,13 +277,27 @@ class Handler:
         return [f'unknown field "{path}"' for path in dropped] if mode == "Warn" else []
 
     async def checked(self, operation: str, obj: Obj, old: Obj | None) -> list[str]:
-        """Pruning, then validating admission; the warnings of both (also on a denial)."""
-        warnings = self.prune(obj)
+        """Mutating admission (`obj` is changed in place), pruning, then validating admission; the
+        warnings of all (also on a denial)."""
+        warnings = await self.mutated(operation, obj, old)
+        warnings += self.prune(obj)
         try:
             return warnings + await self.admit(operation, obj, old)
         except ApiError as exc:
             exc.warnings = warnings + exc.warnings
             raise
+
+    async def mutated(self, operation: str, obj: Obj, old: Obj | None) -> list[str]:
+        configs, _ = self.api.store.list_objects("mutatingwebhookconfigurations.admissionregistration.k8s.io")
+        if not configs:
+            return []
+        name = obj.get("metadata", {}).get("name", "")
+        request = AdmissionRequest(self.rtype, self.path.version, operation, self.namespace, name, obj, old)
+        patched, warnings = await self.api.webhooks.mutate(configs, request, self.api.namespace_labels)
+        if patched is not obj and patched is not None:
+            obj.clear()
+            obj.update(patched)
+        return warnings
 
     async def admit(self, operation: str, obj: Obj | None, old: Obj | None) -> list[str]:
         configs, _ = self.api.store.list_objects(

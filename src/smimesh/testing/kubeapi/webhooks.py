@@ -12,11 +12,12 @@ the denial as kube-apiserver words it.
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,7 +126,26 @@ class WebhookCaller:
                     warnings += await self._admit_one(webhook, request)
         return warnings
 
-    async def _admit_one(self, webhook: Mapping[str, Any], request: AdmissionRequest) -> list[str]:
+    async def mutate(
+        self, configs: Sequence[Obj], request: AdmissionRequest, namespace_labels: NamespaceLabels
+    ) -> tuple[Obj | None, list[str]]:
+        """Mutating admission: each matching webhook in turn sees the object as the previous ones left
+        it; a JSONPatch answer is applied. Returns (the object, the warnings); raises a denial."""
+        from smimesh.testing.kubeapi.patches import json_patch
+
+        warnings: list[str] = []
+        for config in configs:
+            for webhook in config.get("webhooks") or []:
+                if _matches(webhook, request, namespace_labels):
+                    response = await self._respond(webhook, request)
+                    warnings += [str(w) for w in response.get("warnings") or []]
+                    if response.get("patchType") == "JSONPatch" and response.get("patch"):
+                        operations = json.loads(base64.b64decode(response["patch"]))
+                        request = replace(request, obj=json_patch(request.obj, operations))
+        return request.obj, warnings
+
+    async def _respond(self, webhook: Mapping[str, Any], request: AdmissionRequest) -> Obj:
+        """The webhook's AdmissionReview response ({} when it failed and failurePolicy is Ignore)."""
         name = webhook.get("name", "?")
         try:
             answer = await self.post(
@@ -135,11 +155,11 @@ class WebhookCaller:
             )
         except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as exc:
             if webhook.get("failurePolicy", "Fail") == "Ignore":
-                return []
+                return {"allowed": True}
             raise ApiError(
                 500, "InternalError", f'Internal error occurred: failed calling webhook "{name}": {exc}'
             ) from None
-        response = answer.get("response") or {}
+        response: Obj = answer.get("response") or {}
         if not response.get("allowed"):
             status = response.get("status") or {}
             message = f'admission webhook "{name}" denied the request: {status.get("message", "")}'
@@ -148,6 +168,10 @@ class WebhookCaller:
             )
             denied.warnings = [str(w) for w in response.get("warnings") or []]
             raise denied
+        return response
+
+    async def _admit_one(self, webhook: Mapping[str, Any], request: AdmissionRequest) -> list[str]:
+        response = await self._respond(webhook, request)
         return [str(w) for w in response.get("warnings") or []]
 
 
