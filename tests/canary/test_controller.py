@@ -4,6 +4,7 @@ resumes from canaries.sqlite3."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,31 @@ async def test_naming_by_revision_keeps_the_workload_as_the_stable_one(tmp_path:
     running = MaskedStore(store, target).snapshot().find(Workload, "shop", "web")
     assert running is not None and running.spec.env == {"VERSION": "v2"}
     assert _get(store, "Workload", "web-canary") is None
+
+
+async def test_a_failing_pass_is_reported_and_the_loop_goes_on(tmp_path: Path) -> None:
+    store = await _store("v1")
+    controller, _ = await _controller(store, tmp_path)
+    said: list[str] = []
+    controller.say = said.append
+    calls = {"n": 0}
+    original = controller.pass_once
+
+    async def flaky() -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        await original()
+
+    controller.pass_once = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(controller.run())
+    try:
+        for _ in range(100):
+            if KEY in controller.states:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert any("a pass failed (RuntimeError('boom'))" in line for line in said), said
+    assert KEY in controller.states  # the next pass ran

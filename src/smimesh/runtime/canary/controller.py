@@ -27,6 +27,7 @@ from smimesh.runtime.canary.checks import interval_s
 from smimesh.runtime.canary.persist import StatusStore
 from smimesh.runtime.canary.state import CanaryState, now_text
 
+RETRY_S = 1.0  # after a pass that failed
 READINESS_POLL_S = 0.5  # Initializing / Promoting wait for instances, not for an interval
 EVENTS_KEPT = 30
 ACTIONS = ("promote", "abort", "retry", "pause", "resume", "set-weight")
@@ -67,9 +68,15 @@ class CanaryController:
                 await self.analysis.publish(canary, state)
 
     async def run(self) -> None:
+        """The owner loop, supervised by itself: a pass that fails is reported and the next one
+        runs (after a pause), so no canary is left without an owner by one bad pass."""
         subscription = self.store.subscribe()
         while True:
-            await self.pass_once()
+            try:
+                await self.pass_once()
+            except Exception as error:  # a bug in one pass must not end every analysis
+                self.say(f"canary controller: a pass failed ({error!r}); retrying in {RETRY_S:g} s")
+                await asyncio.sleep(RETRY_S)
             await self._sleep(subscription)
 
     async def pass_once(self) -> None:
