@@ -279,3 +279,30 @@ def test_mutating_webhook_configuration_is_valid(policy: str) -> None:
     assert {w["failurePolicy"] for w in config["webhooks"]} == {policy}
     with pytest.raises(ValueError, match="failurePolicy"):
         mutating_webhook(b"", WebhookService("a", "b"), failure_policy="Maybe")
+
+
+def test_install_prints_the_injector_with_its_failure_policy_and_uninstall_removes_it() -> None:
+    from smimesh.runtime.kubernetes.manifests import InstallOptions, install_objects, uninstall_objects
+
+    def injector(options: InstallOptions) -> dict[str, Any]:
+        return next(o for o in install_objects(options, None) if o["kind"] == "MutatingWebhookConfiguration")
+
+    default = injector(InstallOptions.parse([]))
+    assert {w["failurePolicy"] for w in default["webhooks"]} == {"Fail"}
+    assert {w["clientConfig"]["service"]["path"] for w in default["webhooks"]} == {"/mutate"}
+    ignore = injector(InstallOptions.parse(["injectorFailurePolicy=Ignore", "namespace=mesh"]))
+    assert {w["failurePolicy"] for w in ignore["webhooks"]} == {"Ignore"}
+    kubernetes_validate.validate(ignore, "1.29.0", strict=True)
+    deployment = next(
+        o
+        for o in install_objects(InstallOptions.parse(["namespace=mesh"]), None)
+        if o["kind"] == "Deployment"
+    )
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--proxy-xds-address") + 1] == "smimesh-controller.mesh.svc:15128"
+    removed = uninstall_objects(InstallOptions.parse([]))
+    assert removed[1] == {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "smimesh-injector"},
+    }

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from smimesh.errors import UsageError
+from smimesh.pods.inject import DEFAULT_IMAGE, DEFAULT_XDS_ADDRESS, InjectConfig
 from smimesh.runtime.kubernetes.controller import ControllerConfig, KubeController
 from smimesh.settings import from_environment
 
@@ -59,6 +60,15 @@ from smimesh.settings import from_environment
 @click.option(
     "--api-addr", metavar="HOST:PORT", help="Serve the SMI metrics API (reads) here; default: not served."
 )
+@click.option(
+    "--proxy-image", default=DEFAULT_IMAGE, show_default=True, help="Image the injector puts in pods."
+)
+@click.option(
+    "--proxy-xds-address",
+    default=DEFAULT_XDS_ADDRESS,
+    show_default=True,
+    help="xDS address injected sidecars use.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log informational messages too.")
 def command(
     kubeconfig: Path | None,
@@ -73,6 +83,8 @@ def command(
     ca_key: Path | None,
     lease_duration: float,
     api_addr: str | None,
+    proxy_image: str,
+    proxy_xds_address: str,
     verbose: bool,
 ) -> None:
     """Run the control plane against a Kubernetes cluster (one replica; run several for HA).
@@ -107,6 +119,7 @@ def command(
         renew_deadline_s=lease_duration * 2 / 3,
         lease_retry_s=max(0.5, lease_duration / 7.5),
         api_addr=api_addr,
+        inject=InjectConfig(image=proxy_image, xds_address=proxy_xds_address),
     )
     if identity:
         config.identity = identity

@@ -25,7 +25,8 @@ from smimesh.runtime.kubernetes.manifests import InstallOptions, install_objects
 from smimesh.settings import from_environment
 
 SETTINGS_HELP = (
-    "key=value; keys: namespace, image, replicas, mesh, xdsPort, webhookPort, leaseDuration. Repeatable."
+    "key=value; keys: namespace, image, replicas, mesh, xdsPort, webhookPort, leaseDuration,"
+    " injectorFailurePolicy (Fail|Ignore). Repeatable."
 )
 
 

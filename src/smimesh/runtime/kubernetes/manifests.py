@@ -26,6 +26,7 @@ from smimesh.api.webhooks.config import (
     smi_plurals,
     validating_webhook,
 )
+from smimesh.api.webhooks.inject_config import FAILURE_POLICIES, mutating_webhook
 from smimesh.errors import UsageError
 from smimesh.resources.crd import WebhookService, all_crds
 
@@ -44,6 +45,9 @@ class InstallOptions:
     xdsPort: int = 15128
     webhookPort: int = 9443
     leaseDuration: int = 15
+    injectorFailurePolicy: str = (
+        "Fail"  # the sidecar injector's webhook: Fail | Ignore (docs/kubernetes-pods.md)
+    )
     ha: bool = False
 
     @classmethod
@@ -67,6 +71,11 @@ class InstallOptions:
             options = replace(options, **{key: parsed})
         if options.replicas < 1:
             raise UsageError("--set replicas must be at least 1")
+        if options.injectorFailurePolicy not in FAILURE_POLICIES:
+            raise UsageError(
+                f"--set injectorFailurePolicy={options.injectorFailurePolicy}: not a failure policy",
+                hint=f"one of {', '.join(FAILURE_POLICIES)} (Fail is the default: docs/kubernetes-pods.md)",
+            )
         return options
 
     @property
@@ -169,6 +178,11 @@ def _container(options: InstallOptions) -> Obj:
             "/var/run/smimesh",
             "--lease-duration",
             str(options.leaseDuration),
+            # what the sidecar injector puts in pods: this image, and this control plane's xDS Service
+            "--proxy-image",
+            options.image,
+            "--proxy-xds-address",
+            f"{NAME}.{options.namespace}.svc:{options.xdsPort}",
         ],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [
@@ -272,13 +286,15 @@ def install_objects(options: InstallOptions, ca: tuple[bytes, bytes] | None) -> 
             }
         )
     objects.append(validating_webhook(bundle, options.webhook, mesh=options.mesh))
+    failure = options.injectorFailurePolicy
+    objects.append(mutating_webhook(bundle, options.webhook, mesh=options.mesh, failure_policy=failure))
     return objects
 
 
 def uninstall_objects(options: InstallOptions, *, crds: bool = False) -> list[Obj]:
     """What to delete, references only (`kubectl delete -f -`), webhooks first."""
     everything = install_objects(replace(options, ha=True), None)
-    order = [o for o in everything if o["kind"] == "ValidatingWebhookConfiguration"]
+    order = [o for o in everything if o["kind"].endswith("WebhookConfiguration")]
     order += [o for o in everything if o["kind"] in ("ClusterRoleBinding", "ClusterRole")]
     if crds:
         order += [o for o in everything if o["kind"] == "CustomResourceDefinition"]
