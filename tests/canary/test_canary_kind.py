@@ -21,6 +21,7 @@ spec:
   ports: [{name: http, containerPort: 9898}]
 """
 EXAMPLES = [
+    "canary_linkerd-tutorial_metrictemplates-gatewayrefs.yaml",
     "canary_linkerd-provider_webhooks.yaml",
     "canary_osm-provider_tutorial.yaml",
     "canary_linkerd-tutorial_ab-match.yaml",

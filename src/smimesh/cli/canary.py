@@ -122,15 +122,15 @@ def _check(entry: dict[str, Any]) -> list[Any]:
         bounds.append(f">= {entry['min']}")
     if entry.get("max") is not None:
         bounds.append(f"<= {entry['max']}")
-    unit = "%" if entry["metric"] == "request-success-rate" else "ms"
-    value = "-" if entry["value"] is None else f"{entry['value']} {unit}"
+    unit = {"request-success-rate": "%", "request-duration": "ms"}.get(entry["metric"], "")
+    value = "-" if entry["value"] is None else f"{entry['value']} {unit}".rstrip()
     return [
         entry["time"],
         entry["weight"],
         entry["metric"],
         value,
         " and ".join(bounds),
-        entry["requests"],
+        "-" if entry["requests"] is None else entry["requests"],  # a MetricTemplate counts none
         entry["result"],
     ]
 

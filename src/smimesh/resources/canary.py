@@ -263,3 +263,41 @@ class Canary(Resource):
     @property
     def service_name(self) -> str:
         return self.spec.service.name or self.spec.target_ref.name
+
+
+class MetricProvider(SmiModel):
+    type: Literal[
+        "prometheus",
+        "influxdb",
+        "datadog",
+        "externalmetrics",
+        "stackdriver",
+        "cloudwatch",
+        "newrelic",
+        "graphite",
+        "dynatrace",
+        "keptn",
+        "splunk",
+    ]
+    address: str | None = None
+    headers: dict[str, Any] | None = None
+    secret_ref: Loose | None = Field(default=None, alias="secretRef")
+    region: str | None = None
+    insecure_skip_verify: bool | None = Field(default=None, alias="insecureSkipVerify")
+
+
+class MetricTemplateSpec(SmiModel):
+    provider: MetricProvider
+    query: str
+
+
+class MetricTemplate(Resource):
+    """Flagger's MetricTemplate: a Prometheus query a Canary metric names by `templateRef`, with
+    `{{ namespace }}`, `{{ target }}`, `{{ interval }}` and `{{ variables.NAME }}` filled in."""
+
+    API_VERSION: ClassVar[str] = VERSION
+    KIND: ClassVar[str] = "MetricTemplate"
+    api_version: Literal["flagger.app/v1beta1"] = Field(default="flagger.app/v1beta1", alias="apiVersion")
+    kind: Literal["MetricTemplate"] = "MetricTemplate"
+    spec: MetricTemplateSpec
+    status: Loose | None = None

@@ -37,7 +37,8 @@ BAD_METRIC = _code(
     """The built-in metrics are `request-success-rate`
     (percent of non-5xx responses, checked against thresholdRange.min) and `request-duration` (p99 in
     milliseconds, checked against thresholdRange.max), both read from the mesh's own TrafficMetrics.
-    A metric with `templateRef` or `query` needs Prometheus, which local mode does not run.""",
+    Any other metric names a MetricTemplate (`templateRef`) whose provider is Prometheus (its
+    `address`, else the mesh's `--prometheus-url`); inline `query` and other providers are refused.""",
 )
 BAD_ANNOTATION = _code(
     "SM3905",
@@ -79,4 +80,11 @@ MISSING_TARGET = _code(
     """The Workload named by targetRef is not defined in the
     Canary's namespace. The controller waits for it (status Initializing) and starts once it
     appears.""",
+)
+MISSING_TEMPLATE = _code(
+    "SM4902",
+    "Canary metric template does not exist",
+    E,
+    """A metric's templateRef names a MetricTemplate (in templateRef.namespace, default the Canary's)
+    that is not defined. Until it is, the check has no data (smimesh.io/on-no-data decides).""",
 )

@@ -16,7 +16,7 @@ from typing import Any
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, lookup, shorten
 from smimesh.resources import codes, codes_canary, codes_gateway
 from smimesh.resources.access import TrafficTarget
-from smimesh.resources.canary import Canary
+from smimesh.resources.canary import Canary, MetricTemplate
 from smimesh.resources.core import Service
 from smimesh.resources.document import format_path
 from smimesh.resources.gateway_references import check_http_routes
@@ -40,6 +40,7 @@ _DEFAULTS: dict[str, tuple[str, str]] = {
     codes.SELECTS_NOTHING: ("the labels of at least one Workload in the namespace", ""),
     codes.IDENTITY_MISMATCH: ("a ServiceAccount that a TrafficTarget names", ""),
     codes_canary.MISSING_TARGET: ("a Workload of that name in the Canary's namespace", ""),
+    codes_canary.MISSING_TEMPLATE: ("a MetricTemplate of that name", ""),
     codes_gateway.MISSING_PARENT: ("a Service (and port) in the HTTPRoute's namespace", ""),
     codes_gateway.MISSING_ROUTE_BACKEND: ("a Service with that port in the HTTPRoute's namespace", ""),
     codes_gateway.SPLIT_AND_ROUTE: ("one kind of route per Service port", ""),
@@ -321,4 +322,20 @@ def _canaries(refs: _Refs) -> None:
                 ("spec", "targetRef", "name"),
                 name,
                 _did_you_mean(name, refs.names(Workload, namespace)),
+            )
+        _templates(refs, canary)
+
+
+def _templates(refs: _Refs, canary: Canary) -> None:
+    for index, metric in enumerate(canary.spec.analysis.metrics):
+        ref = metric.template_ref
+        namespace = (ref.namespace if ref else None) or canary.metadata.namespace
+        if ref is not None and refs.snapshot.find(MetricTemplate, namespace, ref.name) is None:
+            refs.report(
+                canary,
+                codes_canary.MISSING_TEMPLATE,
+                f"MetricTemplate {ref.name!r} does not exist in namespace {namespace!r}",
+                ("spec", "analysis", "metrics", index, "templateRef", "name"),
+                ref.name,
+                _did_you_mean(ref.name, refs.names(MetricTemplate, namespace)),
             )

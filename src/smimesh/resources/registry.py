@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smimesh.resources.access import TrafficTarget
-from smimesh.resources.canary import Canary
+from smimesh.resources.canary import Canary, MetricTemplate
 from smimesh.resources.core import Service
 from smimesh.resources.gateway import HTTPRoute
 from smimesh.resources.ingress import Egress, Ingress, IngressBackend
@@ -81,6 +81,7 @@ KINDS: dict[str, KindInfo] = {
             (),
             (("Status", ".status.phase"), ("Weight", ".status.canaryWeight")),
         ),  # Flagger's, run by smimesh's own controller (issue 14)
+        KindInfo("MetricTemplate", MetricTemplate, "metrictemplates"),  # Flagger's (Prometheus queries)
         KindInfo("Egress", Egress, "egresses", ("egress",)),
     )
 }

@@ -18,7 +18,7 @@ from smimesh.resources.checker import Checker, Path, re2_error
 from smimesh.resources.document import Document
 from smimesh.resources.gateway import check_http_route
 from smimesh.resources.meta import Resource
-from smimesh.resources.validate_canary import validate_canary
+from smimesh.resources.validate_canary import validate_canary, validate_metric_template
 from smimesh.resources.validate_egress import egress
 from smimesh.resources.validate_ingress import ingress, ingress_backend
 from smimesh.resources.validate_policy import resilience_policy, retry, upstream_traffic_setting
@@ -267,5 +267,6 @@ _CHECKS: dict[str, tuple[Check, ...]] = {
     "Ingress": (ingress,),
     "IngressBackend": (ingress_backend,),
     "Canary": (validate_canary,),
+    "MetricTemplate": (validate_metric_template,),
     "Egress": (egress,),
 }

@@ -125,17 +125,34 @@ def _metrics(c: Checker) -> Iterator[Diagnostic]:
             continue
         yield from duration(c, (*path, "interval"))
         name = metric.get("name")
-        if name in BUILTIN_METRICS:
-            continue
-        where = "templateRef" if metric.get("templateRef") else "query" if metric.get("query") else "name"
+        if name in BUILTIN_METRICS or metric.get("templateRef"):
+            continue  # a templateRef is checked against the MetricTemplates (references.py)
+        where = "query" if metric.get("query") else "name"
         yield c.report(
             cc.BAD_METRIC,
             f"metric {name!r} is not built in"
-            + ("; Prometheus queries are not run in local mode" if where != "name" else ""),
-            (*path, where) if where != "name" else (*path, "name"),
+            + (
+                "; an inline query needs Flagger's metricsServer: use a MetricTemplate"
+                if where != "name"
+                else ""
+            ),
+            (*path, where),
             metric.get(where),
-            "request-success-rate (thresholdRange.min, %) or request-duration (thresholdRange.max, ms)",
+            "request-success-rate, request-duration, or a templateRef to a Prometheus MetricTemplate",
             _did_you_mean_metric(name),
+        )
+
+
+def validate_metric_template(c: Checker) -> Iterator[Diagnostic]:
+    kind = c.get(("spec", "provider", "type"))
+    if isinstance(kind, str) and kind != "prometheus":
+        yield c.report(
+            cc.BAD_METRIC,
+            f"metric provider {kind!r} is not supported: smimesh queries Prometheus only",
+            ("spec", "provider", "type"),
+            kind,
+            "prometheus",
+            "use the built-in metrics, or a Prometheus query",
         )
 
 

@@ -302,6 +302,7 @@ class MeshApp:
             serving=lambda node_id: self.supervisor is not None and self.supervisor.serving(node_id),
             metrics_query=lambda: self._telemetry.query if self._telemetry is not None else None,
             say=self.console.say,
+            prometheus_url=self.config.prometheus_url,  # MetricTemplates without an address
         )
         self._closers.extend(closers)
         self._spawn(self.canaries.run(), "canary controller")

@@ -56,6 +56,7 @@ class Analysis:
     hooks: Hooks
     events: Events
     clock: Callable[[], float] = field(default=time.time)
+    templates: ck.TemplateReader | None = None  # metrics by templateRef (prometheus.py)
 
     async def advance(self, canary: Canary, state: CanaryState, due: bool) -> None:
         problem = self.target.problem(canary)
@@ -170,7 +171,7 @@ class Analysis:
         """Rollout hooks and metric checks of the interval that ended; True: advance."""
         if not await self._hooks_pass(canary, state, "rollout"):
             return False
-        result = await ck.run_checks(canary, self.metrics, st.now_text(self.clock()))
+        result = await ck.run_checks(canary, self.metrics, st.now_text(self.clock()), self.templates)
         for entry in result.entries:
             state.record(entry | {"weight": state.canary_weight, "iteration": state.iterations})
         if result.outcome == ck.FAIL:
