@@ -27,7 +27,7 @@ DANGLING = {
     "apiVersion": "split.smi-spec.io/v1alpha4",
     "kind": "TrafficSplit",
     "metadata": {"name": "dangling", "namespace": "shop"},
-    "spec": {"service": "web", "backends": [{"service": "nowhere", "weight": 1}]},
+    "spec": {"service": "other", "backends": [{"service": "nowhere", "weight": 1}]},
 }
 
 
@@ -99,6 +99,7 @@ def test_three_replicas_kill_the_leader(world: KubeWorld) -> None:
         for obj in (
             service("web", "shop", {"app": "web"}),
             service("web-v2", "shop", {"app": "web", "version": "v2"}),
+            service("other", "shop", {"app": "other"}),  # the root of the dangling split
         ):
             api.create(obj)
         v2 = LoopbackPod("web-v2-0", "shop", "web", {"app": "web", "version": "v2"})
