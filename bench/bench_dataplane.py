@@ -1,4 +1,4 @@
-"""B1, data plane: latency, CPU and memory of five paths to the same backend, side by side in one run.
+"""B1, data plane: latency, CPU and memory of six paths to the same backend, side by side in one run.
 
     .venv/bin/python -m bench.bench_dataplane [--quick] [--results-dir DIR] [--paths a,b]
 
@@ -6,12 +6,13 @@ Paths: (a) `direct`; (b) `static-envoy-mtls`, a hand-written minimal static Envo
 (and `static-envoy-plain`, the same pair without TLS: the fair reference for a mesh path that runs
 without mTLS, and the price of mTLS beside (b)); (c) `smimesh`, two sidecars configured by
 `smimesh up` (mTLS, RBAC, stats as generated); (d) `smimesh-split`, the same with a TrafficSplit in
-the way. All paths run at once, and the loads are interleaved path by path in rounds, so a noisy
-neighbour hits every path alike. Per path: constant rates (200 and 1,000 req/s, latency without
-coordinated omission), then the max rate with wrk; CPU seconds per 1,000 requests per sidecar from
-/proc/<pid>/stat, sidecar RSS. A path that cannot run is recorded as `skipped` with the reason,
-never invented. What each path really had (mTLS, RBAC, split) is read from the running proxies.
-Timings are reported, never asserted.
+the way, held against `static-envoy-mtls-split`, the static pair with the same 50/50 weighted
+split over two server Envoys. All paths run at once, and the loads are interleaved path by path in
+rounds, so a noisy neighbour hits every path alike. Per path: constant rates (200 and 1,000 req/s,
+latency without coordinated omission), then the max rate with wrk; CPU seconds per 1,000 requests
+per sidecar from /proc/<pid>/stat, sidecar RSS. A path that cannot run is recorded as `skipped`
+with the reason, never invented. What each path really had (mTLS, RBAC, split) is read
+from the running proxies. Timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from typing import Any
 from bench import envelope
 from bench.dataplane import analysis, loadgen, procs
 from bench.dataplane.mesh_path import mesh_path
-from bench.dataplane.paths import Target, direct, static_pair
+from bench.dataplane.paths import Target, direct, static_pair, static_split
 
 PathFactory = Callable[[procs.Placement, Path], AbstractContextManager[Target]]
 PATHS: dict[str, PathFactory] = {
     "direct": direct,
     "static-envoy-mtls": static_pair,
     "static-envoy-plain": partial(static_pair, tls=False),
+    "static-envoy-mtls-split": static_split,
     "smimesh": partial(mesh_path, split=False),
     "smimesh-split": partial(mesh_path, split=True),
 }

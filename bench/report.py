@@ -185,6 +185,8 @@ def _note(target: dict[str, Any]) -> str:
 
 def _verdict(target: dict[str, Any], mode: str) -> str:
     """met / NOT met; measured but unjudged (a quick run's smaller sizes); or not run at all."""
+    if target.get("not_measurable"):
+        return render.verdict(None, target["not_measurable"])
     if target.get("met") is None and target.get("measured") is not None:
         return "not judged (quick run)" if mode == "quick" else "not judged"
     return render.verdict(target.get("met"))

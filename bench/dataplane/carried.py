@@ -44,7 +44,7 @@ def what_proxies_carry(client_admin: str, server_admins: list[str]) -> dict[str,
     servers = [_live_config(admin) for admin in server_admins]
     server_tls = all(_has_tls(s, "DownstreamTlsContext") for s in servers)
     return {
-        "proxies": 2,
+        "proxies": 1 + len(server_admins),
         "mtls": _has_tls(client, "UpstreamTlsContext") and server_tls,
         "rbac": all(_has_rbac(s) for s in servers),
         "split": any(key == "weighted_clusters" for key, _ in _walk(client)),

@@ -31,11 +31,13 @@ class Tally:
     sent: int = 0
     errors: int = 0
     non_200: int = 0
+    released_span_s: float = 0.0  # first due time to last release: a lagging generator stretches it
 
     def merge(self, other: Tally) -> None:
         """Add another run's requests (rounds of the same path and rate are pooled)."""
         self.latencies_s += other.latencies_s
         self.lags_s += other.lags_s
+        self.released_span_s += other.released_span_s
         self.sent += other.sent
         self.errors += other.errors
         self.non_200 += other.non_200
@@ -120,6 +122,7 @@ async def constant_rate(
         task = asyncio.create_task(_one(pool, request, released, tally))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+    tally.released_span_s = loop.time() - start + 1 / rate  # the last release's slot included
     if tasks:
         await asyncio.wait(tasks, timeout=10)
     while not pool.empty():
@@ -138,6 +141,7 @@ def rate_result(rate: float, duration_s: float, tally: Tally) -> dict[str, objec
         "non_200": tally.non_200,
         "latency_ms": summary_ms(tally.latencies_s),
         "release_lag_ms": summary_ms(tally.lags_s),
+        "achieved_rps": round(tally.sent / tally.released_span_s, 1) if tally.released_span_s > 0 else None,
     }
 
 

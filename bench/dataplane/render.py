@@ -22,7 +22,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def verdict(met: bool | None) -> str:
+def verdict(met: bool | None, not_measurable: str | None = None) -> str:
+    if not_measurable:
+        return "**not measurable in this run**"
     return "not run" if met is None else ("**met**" if met else "**NOT met**")
 
 
@@ -56,9 +58,9 @@ def latency_tables(data: dict[str, Any]) -> list[str]:
             plus = added.get(name, {}).get(str(rate), {})
             rows.append([name, *(result["latency_ms"][k] for k in KEYS), *(plus.get(k) for k in KEYS),
                          f"{result['completed']}/{result['sent']}", result["errors"] + result["non_200"],
-                         result.get("release_lag_ms", {}).get("p99")])
+                         result.get("release_lag_ms", {}).get("p99"), result.get("achieved_rps")])
         header = ["path", "p50 ms", "p90 ms", "p99 ms", "+p50 ms", "+p90 ms", "+p99 ms", "completed",
-                  "errors", "generator lag p99 ms"]
+                  "errors", "generator lag p99 ms", "achieved req/s"]
         title = f"**{rate} req/s** (constant rate; + = added over direct; generator lag = how late requests"
         lines += [title + " left the generator, not counted as latency)", "", *table(header, rows), ""]
     return lines
@@ -84,9 +86,11 @@ def cost_table(data: dict[str, Any]) -> list[str]:
 def target_table(data: dict[str, Any]) -> list[str]:
     rows = []
     for t in data.get("targets", []):
-        notes = [f"{t['ratio_to_istio']}x Istio's +0.3 ms" if t.get("ratio_to_istio") is not None else "",
+        notes = [f"why: {t['not_measurable']}" if t.get("not_measurable") else "",
+                 f"{t['ratio_to_istio']}x Istio's +0.3 ms" if t.get("ratio_to_istio") is not None else "",
                  f"**caveat: {t['caveat']}**" if t.get("caveat") else ""]
-        rows.append([t["what"], t["value"], t["target"], verdict(t["met"]), "; ".join(n for n in notes if n)])
+        rows.append([t["what"], t["value"], t["target"], verdict(t["met"], t.get("not_measurable")),
+                     "; ".join(n for n in notes if n)])
     cost = data.get("mtls_cost_at_1000", {})
     lines = table(["figure", "value", "target", "verdict", "note"], rows)
     if cost.get("cpu_ratio") is not None:

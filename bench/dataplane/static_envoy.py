@@ -4,7 +4,9 @@
 mTLS, and the cost of mTLS itself when set beside the mTLS pair.)
 
 client Envoy: plain HTTP/1.1 listener -> one STATIC cluster over mTLS -> server Envoy: mTLS listener
-(client certificate required, peer URI SAN checked) -> one STATIC cluster -> backend. TLS 1.3 only and
+(client certificate required, peer URI SAN checked) -> one STATIC cluster -> backend. With a split
+(`split_client_bootstrap`), the client's one route is a 50/50 weighted_clusters over two server Envoys
+(each with its own backend): the same split smimesh's split path carries, and nothing more. TLS 1.3 only and
 ECDSA P-256 leaves with SPIFFE URI SANs, as the mesh does; no RBAC, no stats sinks, no access logs,
 no xDS: only what the request needs. Each Envoy runs with `--concurrency 1`, like a smimesh sidecar.
 """
@@ -52,8 +54,16 @@ def _cluster(name: str, port: int, tls: dict[str, Any] | None = None) -> dict[st
     return cluster
 
 
-def _http_listener(name: str, port: int, cluster: str, tls: dict[str, Any] | None = None) -> dict[str, Any]:
-    route = {"match": {"prefix": "/"}, "route": {"cluster": cluster}}
+def _http_listener(
+    name: str, port: int, cluster: str | list[str], tls: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """HTTP/1.1 listener with one route to `cluster`, or an even weighted split over a list of clusters."""
+    if isinstance(cluster, str):
+        action: dict[str, Any] = {"cluster": cluster}
+    else:
+        weights = [{"name": c, "weight": 100 // len(cluster)} for c in cluster]
+        action = {"weighted_clusters": {"clusters": weights}}
+    route = {"match": {"prefix": "/"}, "route": action}
     manager = {
         "@type": HCM,
         "stat_prefix": name,
@@ -69,10 +79,10 @@ def _http_listener(name: str, port: int, cluster: str, tls: dict[str, Any] | Non
     return {"name": name, "address": _address(port), "filter_chains": [chain]}
 
 
-def _bootstrap(admin_port: int, listener: dict[str, Any], cluster: dict[str, Any]) -> dict[str, Any]:
+def _bootstrap(admin_port: int, listener: dict[str, Any], *clusters: dict[str, Any]) -> dict[str, Any]:
     return {
         "admin": {"address": _address(admin_port)},
-        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+        "static_resources": {"listeners": [listener], "clusters": list(clusters)},
     }
 
 
@@ -83,6 +93,14 @@ def client_bootstrap(ports: dict[str, int], ca: Pem, own: Pem, *, tls: bool = Tr
         upstream = {"@type": TLS + "UpstreamTlsContext", "common_tls_context": _common_tls(own, ca, "server")}
     listener = _http_listener("client_out", ports["client_listen"], "server")
     return _bootstrap(ports["client_admin"], listener, _cluster("server", ports["server_listen"], upstream))
+
+
+def split_client_bootstrap(ports: dict[str, int], ca: Pem, own: Pem, servers: list[str]) -> dict[str, Any]:
+    """Plain listener on ports['client_listen'], split evenly over mTLS clusters to ports[<server>]."""
+    upstream = {"@type": TLS + "UpstreamTlsContext", "common_tls_context": _common_tls(own, ca, "server")}
+    listener = _http_listener("client_out", ports["client_listen"], servers)
+    clusters = [_cluster(name, ports[name], upstream) for name in servers]
+    return _bootstrap(ports["client_admin"], listener, *clusters)
 
 
 def server_bootstrap(ports: dict[str, int], ca: Pem, own: Pem, *, tls: bool = True) -> dict[str, Any]:

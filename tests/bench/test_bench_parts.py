@@ -86,3 +86,88 @@ def test_mesh_with_mtls_is_held_against_the_mtls_pair_and_can_fail() -> None:
     assert {t["reference"] for t in targets.values()} == {"static-envoy-mtls"}
     assert targets["cpu"]["caveat"] == ""
     assert [targets[k]["met"] for k in ("cpu", "p50", "max", "p99")] == [False, False, False, False]
+
+
+def _measured(p50: float, p99: float, rps: float, achieved: float = 1000.0, rounds: tuple[float, ...] = (),
+              **had: Any) -> dict[str, Any]:
+    path = _path(p50, p99, 0.3, rps, **had)
+    path["rates"]["1000"]["achieved_rps"] = achieved
+    path["max"]["rounds_requests_per_s"] = list(rounds or (rps, rps))
+    return path
+
+
+def _valid_run() -> dict[str, Any]:
+    return {
+        "direct": _measured(0.1, 0.3, 9000),
+        "static-envoy-mtls": _measured(0.6, 1.5, 4000, mtls=True),
+        "smimesh": _measured(0.62, 1.6, 3900, mtls=True, rbac=True),
+    }
+
+
+def test_a_valid_run_gets_verdicts() -> None:
+    result = analysis.compare(_valid_run())
+    targets = _targets(result, "smimesh")
+    assert [targets[k]["met"] for k in ("cpu", "p50", "max", "p99")] == [True, True, True, True]
+    assert not any(t.get("not_measurable") for t in targets.values())
+    assert result["meets_target"] is True
+
+
+def test_a_lagging_generator_gives_no_latency_or_cpu_verdict() -> None:
+    """Asked 1,000 req/s, released 900 on the reference: its latency and CPU describe another rate."""
+    paths = _valid_run() | {"static-envoy-mtls": _measured(0.6, 1.5, 4000, achieved=900.0, mtls=True)}
+    result = analysis.compare(paths)
+    targets = _targets(result, "smimesh")
+    for kind in ("cpu", "p50", "p99"):
+        assert targets[kind]["met"] is None, kind
+        assert "load generator lagged on static-envoy-mtls" in targets[kind]["not_measurable"]
+        assert "900" in targets[kind]["not_measurable"]
+    assert targets["max"]["met"] is True and "not_measurable" not in targets["max"]
+    assert result["meets_target"] is None  # nothing failed, but not everything could be judged
+
+
+def test_the_baselines_own_tail_makes_the_p99_unmeasurable() -> None:
+    """The last report's case: the reference pair's own p99 of 695 ms beside a p50 of 0.6 ms."""
+    paths = _valid_run()
+    paths["static-envoy-mtls"] = _measured(0.6, 695.0, 4000, mtls=True)
+    paths["smimesh"] = _measured(0.62, 281.0, 3900, mtls=True, rbac=True)
+    targets = _targets(analysis.compare(paths), "smimesh")
+    assert targets["p99"]["met"] is None and targets["p99"]["value"] == 280.7
+    assert "own p99 (695 ms) is 1158x its p50" in targets["p99"]["not_measurable"]
+    assert targets["p50"]["met"] is True  # the median is not the tail
+
+
+def test_a_baseline_adding_an_implausible_p99_is_not_a_yardstick() -> None:
+    paths = _valid_run() | {"static-envoy-mtls": _measured(1.0, 15.0, 4000, mtls=True)}
+    why = _targets(analysis.compare(paths), "smimesh")["p99"]["not_measurable"]
+    assert "adds 14.7 ms at p99 over direct" in why
+
+
+def test_wrk_rounds_far_apart_give_no_max_rate_verdict_and_a_failure_still_fails() -> None:
+    paths = _valid_run() | {"smimesh": _measured(0.9, 1.6, 2000, rounds=(1200, 2000), mtls=True, rbac=True)}
+    result = analysis.compare(paths)
+    targets = _targets(result, "smimesh")
+    assert targets["max"]["met"] is None and "ranged 1200-2000 req/s" in targets["max"]["not_measurable"]
+    assert targets["p50"]["met"] is False  # measurable and over 1.10 x
+    assert result["meets_target"] is False
+
+
+def test_the_split_path_is_held_against_the_static_pair_with_the_same_split() -> None:
+    paths = _valid_run() | {
+        "static-envoy-mtls-split": _measured(0.8, 1.8, 3500, mtls=True, split=True),
+        "smimesh-split": _measured(0.85, 1.9, 3400, mtls=True, rbac=True, split=True),
+    }
+    split = _targets(analysis.compare(paths), "smimesh-split")
+    assert {t["reference"] for t in split.values()} == {"static-envoy-mtls-split"}
+    assert split["p50"]["value"] == 1.071 and split["p50"]["met"] is True
+    without = {k: v for k, v in paths.items() if k != "static-envoy-mtls-split"}
+    assert {t["reference"] for t in _targets(analysis.compare(without), "smimesh-split").values()} == {
+        "static-envoy-mtls"
+    }
+
+
+def test_a_baseline_median_far_off_gives_no_p50_verdict() -> None:
+    """This machine's case: the static pair's own p50 at 10 ms (its core taken), smimesh's at 4.8 ms."""
+    paths = _valid_run() | {"static-envoy-mtls": _measured(10.4, 15.0, 4000, mtls=True)}
+    targets = _targets(analysis.compare(paths), "smimesh")
+    assert targets["p50"]["met"] is None
+    assert "adds 10.3 ms at p50 over direct" in targets["p50"]["not_measurable"]

@@ -107,7 +107,9 @@ def test_committed_results_are_left_alone(suite: tuple[Path, dict[str, str]]) ->
     assert _fingerprints() == before
 
 
-DATAPLANE_PATHS = ("direct", "static-envoy-mtls", "static-envoy-plain", "smimesh", "smimesh-split")
+DATAPLANE_PATHS = (
+    "direct", "static-envoy-mtls", "static-envoy-plain", "static-envoy-mtls-split", "smimesh", "smimesh-split"
+)
 
 
 def _number(value: Any) -> bool:
@@ -147,5 +149,8 @@ def test_quick_dataplane_measured_every_path(suite: tuple[Path, dict[str, str]])
     assert figures["paths"]["static-envoy-mtls"]["had"]["mtls"] is True
     assert figures["paths"]["static-envoy-plain"]["had"]["mtls"] is False
     assert figures["paths"]["smimesh-split"]["had"]["split"] is True
+    assert figures["paths"]["static-envoy-mtls-split"]["had"]["split"] is True
+    split_targets = [t for t in figures["targets"] if t["id"].startswith("smimesh-split.")]
+    assert {t["reference"] for t in split_targets} == {"static-envoy-mtls-split"}
     assert set(figures["added_over_direct_ms"]) == set(DATAPLANE_PATHS) - {"direct"}
     assert [t["id"] for t in data["targets"]] == [t["id"] for t in figures["targets"]]

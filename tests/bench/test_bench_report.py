@@ -60,6 +60,16 @@ def test_report_takes_mode_machine_and_verdicts_from_the_envelope(tmp_path: Path
     assert "From `startup.json` (full," in text
 
 
+def test_a_target_this_run_could_not_measure_says_so_and_why(tmp_path: Path) -> None:
+    run = envelope.Run("identity", quick=False, started_at="2026-01-02T00:00:00+00:00", machine=MACHINE)
+    why = "the load generator lagged on smimesh: it released 900 of the asked 1000 req/s (< 95%)"
+    target = envelope.target("smimesh: added p50", "<= 1.10", 1.3, None, not_measurable=why)
+    envelope.write(run, tmp_path, {}, [target])
+    assert report.main(["--results-dir", str(tmp_path)]) == 0
+    line = next(x for x in (tmp_path / "REPORT.md").read_text().splitlines() if "smimesh: added p50" in x)
+    assert "**not measurable in this run**" in line and why in line and "NOT met" not in line
+
+
 def test_the_runner_names_the_benchmarks_it_knows() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", "no_such_bench"], cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
