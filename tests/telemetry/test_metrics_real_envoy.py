@@ -147,9 +147,10 @@ def test_prometheus_export_of_the_same_requests(measured: Measured) -> None:
     assert samples[("smimesh_server_requests_total", "5xx", "")] == 60
     assert samples[("smimesh_client_request_duration_milliseconds_bucket", "", "+Inf")] == 600
     slow = 600 - samples[("smimesh_client_request_duration_milliseconds_bucket", "", "100")]
-    # The 200 ms group, counted from the pattern that was sent: the client's own clock also covers its
-    # HTTP stack, so on a loaded machine a 50 ms request can look slow to the client but not to Envoy.
-    assert slow == pattern().count("/slow200")
+    # Above 100 ms: every request of the 200 ms group, and at most the requests the client itself
+    # measured above 100 ms (Envoy's upstream timer runs inside the client's), since on a loaded machine
+    # a 50 ms request can take longer than 100 ms.
+    assert pattern().count("/slow200") <= slow <= sum(1 for ms in measured.sent.latencies_ms if ms >= 100)
     assert 'source_workload="client"' in text and 'destination_service="store"' in text
 
 
