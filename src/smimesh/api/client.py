@@ -9,6 +9,7 @@ an error answer → `ApiError` with the API's diagnostics. The token comes from 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -30,12 +31,28 @@ def default_api_addr() -> str:
 class ApiClient:
     """Calls of the `/api/v1` paths; `token=None` finds it (env, then context file)."""
 
-    def __init__(self, api_addr: str | None = None, *, token: str | None = None, timeout: float = TIMEOUT_S):
+    def __init__(
+        self,
+        api_addr: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = TIMEOUT_S,
+        base_url: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ):
+        """`base_url` (with `token` and `verify` as the kubeconfig says) reaches the API somewhere else
+        than `http://api_addr`: through a Kubernetes API server's service proxy (cli/_cluster.py)."""
         self.api_addr = (api_addr or default_api_addr()).removeprefix("http://").rstrip("/")
-        self._token = token or os.environ.get("SMIMESH_TOKEN") or find_token(self.api_addr)
+        if base_url is None:
+            token = token or os.environ.get("SMIMESH_TOKEN") or find_token(self.api_addr)
+        self._token = token
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         self._http = httpx.Client(
-            base_url=f"http://{self.api_addr}", headers=headers, timeout=timeout, trust_env=False
+            base_url=base_url or f"http://{self.api_addr}",
+            headers=headers,
+            timeout=timeout,
+            trust_env=False,
+            verify=verify,
         )
 
     @property
@@ -159,5 +176,6 @@ def _api_error(status: int, body: dict[str, Any]) -> ApiError:
     found = [diagnostic_from_dict(d) for d in body.get("diagnostics", []) if isinstance(d, dict)]
     # SM73xx are about the request itself and say what the message already says: not repeated.
     diagnostics = [d for d in found if not d.code.startswith("SM73")]
-    message = str(error.get("message") or f"the control plane answered {status}")
+    # A Kubernetes Status (the service proxy's own refusals) says it in `message`.
+    message = str(error.get("message") or body.get("message") or f"the control plane answered {status}")
     return ApiError(message, status=status, diagnostics=diagnostics, hint=str(error.get("hint") or ""))

@@ -1,7 +1,8 @@
 """Shared bits of the client commands (apply, get, delete, proxy-status, proxy-config).
 
 `client_options` adds `--api-addr` (default `SMIMESH_API_ADDR`, else 127.0.0.1:15080) and
-`--token` (default `SMIMESH_TOKEN`, else the token `smimesh up` registered for that address);
+`--token` (default `SMIMESH_TOKEN`, else the token `smimesh up` registered for that address), and
+`open_client` honours `_cluster.cluster_options` (`--kubeconfig`/`--context`) where a command has them;
 `emit` prints data as JSON or YAML; `table` prints a plain, kubectl-like table with rich.
 """
 
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smimesh.api.client import ApiClient
+from smimesh.cli._cluster import open_cluster_client, wanted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +43,9 @@ def client_options(command: F) -> F:
 
 
 def open_client(api_addr: str, token: str | None) -> ApiClient:
-    return ApiClient(api_addr, token=token)
+    """The local control plane at `api_addr`, or with --kubeconfig/--context the cluster's controller."""
+    cluster = wanted()
+    return open_cluster_client(*cluster) if cluster else ApiClient(api_addr, token=token)
 
 
 def emit(data: Any, output: str) -> None:

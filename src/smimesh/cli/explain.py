@@ -24,6 +24,7 @@ import yaml
 from smimesh.api.auth import known_api_addrs
 from smimesh.api.client import ApiClient
 from smimesh.cli._client import client_options, open_client
+from smimesh.cli._cluster import cluster_options
 from smimesh.cli.explain_live import live_check, render_live
 from smimesh.errors import ApiError, ControlPlaneUnavailableError, InvalidInputError, UsageError
 from smimesh.mesh import build_model
@@ -169,6 +170,7 @@ def _show(result: dict[str, Any], evaluated: str, live: list[dict[str, Any]] | N
     "port the caller's outbound_udp listener + datagram counters.",
 )
 @client_options
+@cluster_options
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(
     source: str,

@@ -15,6 +15,7 @@ import click
 
 from smimesh.api.client import ApiClient
 from smimesh.cli._client import client_options, open_client, table
+from smimesh.cli._cluster import cluster_options
 from smimesh.cli.output import dump_documents
 from smimesh.errors import ApiError, SmimeshError
 
@@ -73,6 +74,7 @@ def print_table(items: list[dict[str, Any]], *, wide: bool) -> None:
 @click.option("-n", "--namespace", default=None, help="Only this namespace (default: all of them).")
 @click.option("-o", "--output", type=click.Choice(["table", "wide", "yaml", "json"]), default="table")
 @client_options
+@cluster_options
 def command(
     kind: str, name: str | None, namespace: str | None, output: str, api_addr: str, token: str | None
 ) -> None:

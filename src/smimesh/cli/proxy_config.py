@@ -16,6 +16,7 @@ import click
 
 from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
+from smimesh.cli._cluster import cluster_options
 
 TYPES = ["listeners", "routes", "clusters", "endpoints", "secrets", "bootstrap"]
 
@@ -145,6 +146,7 @@ def rows_of(config: dict[str, Any]) -> list[list[str]]:
 @click.option("--type", "config_type", type=click.Choice(TYPES), default=None, help="Only this part.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
 @client_options
+@cluster_options
 def command(name: str, config_type: str | None, output: str, api_addr: str, token: str | None) -> None:
     """Show the config a sidecar holds, read from its Envoy admin endpoint.
 

@@ -14,6 +14,7 @@ import click
 
 from smimesh.cli import delivery, numbers
 from smimesh.cli._client import client_options, emit, open_client, table
+from smimesh.cli._cluster import cluster_options
 
 
 def _types(row: dict[str, Any]) -> str:
@@ -34,6 +35,7 @@ def _ms(row: dict[str, Any]) -> str:
 @click.command("proxy-status")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
 @client_options
+@cluster_options
 def command(output: str, api_addr: str, token: str | None) -> None:
     """Sync state of every sidecar: SYNCED / STALE / NACKED (with Envoy's error) / ERROR.
 

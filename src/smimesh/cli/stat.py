@@ -17,6 +17,7 @@ import click
 from smimesh.api.client import ApiClient
 from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
+from smimesh.cli._cluster import cluster_options
 from smimesh.errors import UsageError
 
 PREFIX = "/apis/metrics.smi-spec.io/v1alpha1"
@@ -119,6 +120,7 @@ def edge_rows(items: Sequence[dict[str, Any]]) -> list[list[str]]:
 @click.option("-l", "--selector", default=None, help="Label selector for lists, e.g. app=web.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
 @client_options
+@cluster_options
 def command(
     kind: str,
     name: str | None,

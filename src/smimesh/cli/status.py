@@ -8,6 +8,7 @@ import click
 
 from smimesh.cli import delivery, numbers, security_status
 from smimesh.cli._client import client_options, emit, open_client, table
+from smimesh.cli._cluster import cluster_options
 
 
 def _process(row: dict[str, Any] | None) -> str:
@@ -59,6 +60,7 @@ def instance_rows(status: dict[str, Any]) -> list[list[Any]]:
 @click.command("status")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
 @client_options
+@cluster_options
 def command(output: str, api_addr: str, token: str | None) -> None:
     """Instances of the running mesh: app and sidecar processes, restarts, sidecar sync state.
 

@@ -30,6 +30,7 @@ from rich.text import Text
 from smimesh.api.client import ApiClient
 from smimesh.cli import numbers
 from smimesh.cli._client import client_options, open_client
+from smimesh.cli._cluster import cluster_options
 from smimesh.cli.stat import HEADERS, cells, fetch, metrics_of, metrics_path
 from smimesh.errors import ApiError
 
@@ -158,6 +159,7 @@ def _canary_table(canaries: list[dict[str, Any]]) -> list[Table]:
     help="json: one object per refresh, one per line.",
 )
 @client_options
+@cluster_options
 def command(
     window: str,
     namespace: str | None,

@@ -29,6 +29,7 @@ from smimesh.testing.kubeapi.objects import ApiError, Key, Obj, ObjectStore, Wat
 from smimesh.testing.kubeapi.patches import json_patch, merge_patch
 from smimesh.testing.kubeapi.paths import ApiPath, parse
 from smimesh.testing.kubeapi.selectors import SelectorError, field_selector, label_selector
+from smimesh.testing.kubeapi.service_proxy import PROXY_PATH, ServiceProxy
 from smimesh.testing.kubeapi.tokens import TokenIssuer
 from smimesh.testing.kubeapi.webhooks import AdmissionRequest, WebhookCaller
 
@@ -49,6 +50,7 @@ class KubeApi:
         self.store = ObjectStore()
         self.webhooks = WebhookCaller()
         self.tokens = TokenIssuer(self._pod_uid)
+        self.proxy = ServiceProxy()
         self.faults: dict[str, int] = {}  # path substring -> HTTP status answered instead
         self.bookmark_interval = bookmark_interval
         for name in DEFAULT_NAMESPACES:
@@ -74,6 +76,7 @@ class KubeApi:
             Route("/openapi/v3", lambda r: JSONResponse(openapi.root(self.catalog))),
             Route("/openapi/v3/{gv:path}", self._openapi),
             Route("/api", lambda r: JSONResponse(cat.api_versions())),
+            Route(PROXY_PATH, self._proxy),
             Route("/apis", lambda r: JSONResponse(cat.group_list(self.catalog))),
             Route("/api/{rest:path}", self._core, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/apis/{rest:path}", self._groups, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -85,6 +88,13 @@ class KubeApi:
         return (
             JSONResponse(found) if found else _json(status_object(404, "NotFound", "no such document"), 404)
         )
+
+    async def _proxy(self, request: Request) -> Response:
+        try:
+            self._check_faults(request)
+            return await self.proxy.forward(request)
+        except ApiError as exc:
+            return _json(exc.status(), exc.code)
 
     async def _core(self, request: Request) -> Response:
         return await self._handle(request, "api")

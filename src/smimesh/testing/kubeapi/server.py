@@ -5,6 +5,7 @@ writes a kubeconfig for kubectl and for smimesh's client. Test controls: `api.cl
 client), `create/get/delete` shortcuts, `compact()` (a watch from an older resourceVersion is then 410
 Gone), `cut_watches()`, `down()`/`up()` (stop listening and come back on the same port),
 `issue_token(...)`, `route_service(ns, name, "127.0.0.1:port")` (where a webhook Service's calls go),
+`route_proxy(ns, name, port_name, "127.0.0.1:port")` (where the service proxy sends that port),
 `faults["tokenreviews"] = 500` (answer a path with an error).
 """
 
@@ -143,6 +144,9 @@ class KubeApiServer:
 
     def route_service(self, namespace: str, name: str, address: str) -> None:
         self.api.webhooks.route_service(namespace, name, address)
+
+    def route_proxy(self, namespace: str, name: str, port: str, address: str) -> None:
+        self.api.proxy.route(namespace, name, port, address)
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """POST `obj` to its collection (raises for an error answer)."""

@@ -1,0 +1,67 @@
+"""Reaching a controller in a Kubernetes cluster through the kubeconfig, as kubectl users expect.
+
+`--kubeconfig FILE` / `--context NAME` (either one switches a client command to the cluster) make
+`open_client` call the controller's API through the API server's service proxy,
+`SERVER/api/v1/namespaces/smimesh-system/services/smimesh-controller:api/proxy/...`, with the
+kubeconfig's credentials: the API server authenticates the user and checks RBAC (`services/proxy`),
+so no smimesh token is needed. The paths are those `smimesh up` serves (docs/kubernetes.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from smimesh.api.client import ApiClient
+from smimesh.runtime.kubernetes.manifests import NAME as CONTROLLER_SERVICE
+from smimesh.sources.kubernetes.client import _ssl_context
+from smimesh.sources.kubernetes.kubeconfig import load_cluster
+
+CONTROLLER_NAMESPACE = "smimesh-system"
+API_PORT_NAME = "api"
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        ctx.meta[f"smimesh.{param.name}"] = value
+    return value
+
+
+def cluster_options(command: Any) -> Any:
+    """`--kubeconfig` and `--context`, kept in the click context for `open_cluster_client`."""
+    command = click.option(
+        "--context",
+        default=None,
+        expose_value=False,
+        callback=_remember,
+        help="Kubeconfig context: talk to the smimesh controller in that cluster.",
+    )(command)
+    return click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=_remember,
+        help="Kubeconfig file: talk to the controller in its current context's cluster.",
+    )(command)
+
+
+def wanted() -> tuple[Path | None, str | None] | None:
+    """(kubeconfig, context) if this command was pointed at a cluster, else None (local mode)."""
+    meta = click.get_current_context().meta
+    kubeconfig, context = meta.get("smimesh.kubeconfig"), meta.get("smimesh.context")
+    return None if kubeconfig is None and context is None else (kubeconfig, context)
+
+
+def open_cluster_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
+    cluster = load_cluster(kubeconfig, context)
+    service = f"{CONTROLLER_SERVICE}:{API_PORT_NAME}"
+    prefix = f"/api/v1/namespaces/{CONTROLLER_NAMESPACE}/services/{service}/proxy"
+    return ApiClient(
+        f"{cluster.server} (context {cluster.context})",
+        token=cluster.bearer(),
+        base_url=cluster.server + prefix,
+        verify=_ssl_context(cluster),
+    )

@@ -1,0 +1,85 @@
+"""The client commands against a cluster through the kubeconfig (`--kubeconfig`, `--context`, `-n`):
+a real controller on the test API server, its API reached through the API server's service proxy, one
+real Envoy sidecar. What a kubectl user sees: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.kubernetes.kube_e2e import KubeWorld, LoopbackPod, endpoint_slice, service
+from tests.kubernetes.test_e2e_controller import ROUTES, SPLIT, TARGET
+
+from smimesh.testing.net import wait_until
+
+pytestmark = [pytest.mark.envoy, pytest.mark.slow]
+
+
+def smimesh(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SMIMESH_API_ADDR", "SMIMESH_TOKEN")}
+    argv = [sys.executable, "-m", "smimesh", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def _second_context(kubeconfig: Path) -> None:
+    """The current context now names no context: only `--context test` reaches the cluster."""
+    text = kubeconfig.read_text().replace("current-context: test", "current-context: nowhere")
+    kubeconfig.write_text(text)
+
+
+def test_client_commands_reach_the_controller_through_the_kubeconfig(world: KubeWorld) -> None:
+    api = world.api
+    replica = world.start_replica("replica-a", api_addr="127.0.0.1:0")
+    wait_until(
+        lambda: replica.call(lambda c: c.ready() and c.writes.bundle_updates >= 2),
+        30,
+        what="caBundle filled in by the lease holder",
+    )
+    api.route_proxy("smimesh-system", "smimesh-controller", "api", f"127.0.0.1:{replica.ctl.api.port}")
+    web = LoopbackPod("web-v2-0", "shop", "web", {"app": "web", "version": "v2"})
+    for obj in (service("web", "shop", {"app": "web"}), service("web-v2", "shop", {"app": "web"})):
+        api.create(obj)
+    world.add_pod(web, replica)
+    api.create(endpoint_slice("web-v2-1", "shop", "web-v2", [web]))
+    for obj in (ROUTES, TARGET, SPLIT):
+        api.create(obj)
+    wait_until(lambda: world.synced(replica, web.node_id), 60, what="the sidecar synced")
+    kube = ["--kubeconfig", str(world.kubeconfig)]
+
+    got = smimesh("get", "ts", "-n", "shop", *kube)
+    assert got.returncode == 0, got.stderr
+    assert "web-split" in got.stdout and "shop" in got.stdout
+    one = smimesh("get", "trafficsplit", "web-split", "-n", "shop", "-o", "json", *kube)
+    as_json = json.loads(one.stdout)
+    assert as_json["spec"]["backends"][1] == {"service": "web-v2", "weight": 100}
+    assert "No resources found" in smimesh("get", "ts", "-n", "elsewhere", *kube).stderr
+
+    proxies = smimesh("proxy-status", *kube)
+    assert proxies.returncode == 0, proxies.stderr
+    assert web.node_id in proxies.stdout and "SYNCED" in proxies.stdout
+
+    status = smimesh("status", "-o", "json", *kube)
+    assert status.returncode == 0, status.stderr
+    body = json.loads(status.stdout)
+    assert body["identity"] == "replica-a" and body["leader"] is True
+
+    stat = smimesh("stat", "deploy", "-n", "shop", *kube)
+    assert stat.returncode == 0, stat.stderr
+
+    # --context picks a context other than the current one; a missing one is a clear error.
+    _second_context(world.kubeconfig)
+    assert smimesh("get", "ts", "-n", "shop", *kube).returncode != 0
+    picked = smimesh("get", "ts", "-n", "shop", *kube, "--context", "test")
+    assert picked.returncode == 0 and "web-split" in picked.stdout, picked.stderr
+    unknown = smimesh("get", "ts", *kube, "--context", "nope")
+    assert unknown.returncode != 0 and "no context named 'nope'" in unknown.stderr
+
+
+def test_without_a_controller_api_the_service_proxy_error_is_shown(world: KubeWorld) -> None:
+    result = smimesh("status", "--kubeconfig", str(world.kubeconfig))
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "no endpoints available" in result.stderr and "Traceback" not in result.stderr
