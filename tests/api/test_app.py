@@ -157,6 +157,14 @@ def test_reads_need_the_token_when_not_from_loopback(store: ResourceStore) -> No
         assert anonymous.get("/healthz").status_code == 200
 
 
+def test_a_cluster_controller_answers_reads_from_anywhere_but_never_writes(store: ResourceStore) -> None:
+    """The service proxy calls the controller from the pod network, with no smimesh token."""
+    app = create_app(store, token=TOKEN, reads_from_anywhere=True)
+    with TestClient(app) as anonymous:
+        assert anonymous.get("/api/v1/resources").status_code == 200
+        assert anonymous.post("/api/v1/apply", content=b"{}").status_code == 401
+
+
 def test_status_proxies_metrics(store: ResourceStore, tmp_path: Path) -> None:
     class Rows:
         def rows(self) -> list[dict]:

@@ -41,9 +41,11 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     )
     api.route_proxy("smimesh-system", "smimesh-controller", "api", f"127.0.0.1:{replica.ctl.api.port}")
     web = LoopbackPod("web-v2-0", "shop", "web", {"app": "web", "version": "v2"})
+    shopper = LoopbackPod("shopper-0", "shop", "shopper", {"app": "shopper"}, serves=False)
     for obj in (service("web", "shop", {"app": "web"}), service("web-v2", "shop", {"app": "web"})):
         api.create(obj)
     world.add_pod(web, replica)
+    world.add_pod(shopper, replica)
     api.create(endpoint_slice("web-v2-1", "shop", "web-v2", [web]))
     for obj in (ROUTES, TARGET, SPLIT):
         api.create(obj)
@@ -66,9 +68,25 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     assert status.returncode == 0, status.stderr
     body = json.loads(status.stdout)
     assert body["identity"] == "replica-a" and body["leader"] is True
+    status = smimesh("status", *kube)
+    assert "controller replica-a (leader, informers synced): 5 resources" in status.stdout, status
+    assert [line.split()[:2] for line in status.stdout.splitlines() if "SYNCED" in line] == [
+        ["shopper-0.shop", "SYNCED"],
+        ["web-v2-0.shop", "SYNCED"],
+    ]
 
-    stat = smimesh("stat", "deploy", "-n", "shop", *kube)
-    assert stat.returncode == 0, stat.stderr
+    allowed = smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", *kube)
+    assert allowed.returncode == 0 and "ALLOWED" in allowed.stdout, allowed
+    assert "shopper-to-web" in allowed.stdout
+    unknown_caller = smimesh("explain", "--from", "shop/nobody", "--to", "web.shop", *kube)
+    assert unknown_caller.returncode == 2 and "shop/shopper" in unknown_caller.stderr, unknown_caller
+
+    for metrics in (["stat", "deploy", "-n", "shop"], ["top", "--once", "-n", "shop"]):
+        shown = smimesh(*metrics, *kube)
+        assert shown.returncode == 0 and "web" in shown.stdout, (metrics, shown)
+
+    no_admin = smimesh("proxy-config", "web-v2-0", *kube)
+    assert no_admin.returncode == 1 and "port-forward" in no_admin.stderr, no_admin
 
     # --context picks a context other than the current one; a missing one is a clear error.
     _second_context(world.kubeconfig)
@@ -83,3 +101,4 @@ def test_without_a_controller_api_the_service_proxy_error_is_shown(world: KubeWo
     result = smimesh("status", "--kubeconfig", str(world.kubeconfig))
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "no endpoints available" in result.stderr and "Traceback" not in result.stderr
+

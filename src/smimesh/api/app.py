@@ -10,7 +10,8 @@ Who may do what:
     wrong) — the token is in the run directory, readable by the user who ran `smimesh up` only;
   * reads from loopback are open: the API binds to 127.0.0.1 by default, config is not secret
     (Envoy redacts private keys from config dumps) and `/metrics` must be scrapable without
-    credentials; a read from any other address (the API bound elsewhere) needs the token too.
+    credentials; a read from any other address (the API bound elsewhere) needs the token too,
+    except on a cluster controller (`reads_from_anywhere`: the service proxy's calls).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ApiContext:
     explain: Callable[[ExplainQuery], dict[str, Any]] | None = None
     delivery: DeliveryLike | None = None
     canaries: canary_routes.CanariesLike | None = None
+    reads_from_anywhere: bool = False
 
 
 def create_app(
@@ -75,12 +77,15 @@ def create_app(
     delivery: DeliveryLike | None = None,
     observe: ObserveLike | None = None,
     canaries: canary_routes.CanariesLike | None = None,
+    reads_from_anywhere: bool = False,
 ) -> Starlette:
     """The API app. `proxy_admin(name)` maps a workload or instance name to its sidecar's admin address;
     `metrics_query` (a `telemetry.query.MetricsQuery`) adds the SMI metrics paths (`metrics_routes`);
     `explain(query)` answers `/api/v1/explain` (UsageError for a query the mesh cannot resolve);
     `delivery` lets `POST /api/v1/apply?wait=SECONDS` report whether the sidecars took the change;
-    `canaries` (the canary controller) serves `/api/v1/canaries` (`api/canaries.py`)."""
+    `canaries` (the canary controller) serves `/api/v1/canaries` (`api/canaries.py`);
+    `reads_from_anywhere`: reads need no token from any address (a cluster controller, whose reads
+    come through the API server's service proxy, which has authenticated and authorized the user)."""
     ctx = ApiContext(
         store,
         token,
@@ -92,6 +97,7 @@ def create_app(
         explain,
         delivery,
         canaries=canaries,
+        reads_from_anywhere=reads_from_anywhere,
     )
     routes: list[BaseRoute] = [
         Route("/healthz", _open(healthz)),
@@ -169,7 +175,7 @@ def _guard(handler: Handler, *, write: bool) -> Handler:
 def check_token(request: Request, *, write: bool) -> Response | None:
     ctx: ApiContext = request.app.state.ctx
     client = request.client.host if request.client else ""
-    if not write and client in LOOPBACK_CLIENTS:
+    if not write and (client in LOOPBACK_CLIENTS or ctx.reads_from_anywhere):
         return None
     presented = _bearer(request.headers.get("authorization", ""))
     if presented is None:

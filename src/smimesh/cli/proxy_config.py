@@ -5,6 +5,7 @@ the names in it (the bootstrap's node and admin address, listeners, routes with 
 each route's match and clusters with their split weights, clusters, endpoints with addresses,
 secrets); `--type bootstrap` prints the bootstrap the sidecar started with as YAML (without the
 build details Envoy adds); `-o json|yaml` prints the config_dump sections themselves.
+In a cluster (`--kubeconfig`/`--context`) it says why it cannot (the admin is on the pod's loopback).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import click
 
 from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
-from smimesh.cli._cluster import cluster_options
+from smimesh.cli._cluster import cluster_options, wanted
+from smimesh.errors import SmimeshError
 
 TYPES = ["listeners", "routes", "clusters", "endpoints", "secrets", "bootstrap"]
 
@@ -157,6 +159,12 @@ def command(name: str, config_type: str | None, output: str, api_addr: str, toke
       smimesh proxy-config bookbuyer --type routes     # each route, with its split weights
       smimesh proxy-config bookbuyer --type bootstrap  # the bootstrap, as YAML
     """
+    if wanted():
+        raise SmimeshError(
+            "proxy-config reads a sidecar's Envoy admin, which is bound to the pod's loopback: "
+            "the controller cannot reach it in a cluster",
+            hint="kubectl -n NS port-forward pod/POD 15000, then curl localhost:15000/config_dump",
+        )
     with open_client(api_addr, token) as client:
         answer = client.proxy_config(name, config_type)
     if output != "table":

@@ -1,4 +1,7 @@
-"""`smimesh status [-o table|json|yaml]`: every instance of the running mesh, its processes and sync state."""
+"""`smimesh status [-o table|json|yaml]`: every instance of the running mesh, its processes and sync state.
+
+With `--kubeconfig`/`--context`: the cluster controller replica that answered (role, informers,
+the sidecars connected to it), `show_controller`."""
 
 from __future__ import annotations
 
@@ -81,6 +84,9 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     if output != "table":
         emit(status, output)
         return
+    if "identity" in status:  # a cluster's controller replica (--kubeconfig / --context)
+        show_controller(status)
+        return
     resources = status.get("resources", {})
     click.echo(
         f"mesh from {status.get('directory', '?')} (pid {status.get('pid', '?')}, "
@@ -102,3 +108,19 @@ def command(output: str, api_addr: str, token: str | None) -> None:
         click.echo(line)
     click.echo(delivery.summary_line(status.get("delivery"), status.get("security")))
     click.echo(f"logs: {status.get('run_dir', '?')}/logs  (smimesh logs INSTANCE [--sidecar] [-f])")
+
+
+def show_controller(status: dict[str, Any]) -> None:
+    """A controller replica's view: its role, what it watches, and its sidecars' sync state."""
+    role = "leader" if status.get("leader") else "follower"
+    synced = "informers synced" if status.get("synced") else "informers NOT synced yet"
+    total = (status.get("resources") or {}).get("total", 0)
+    click.echo(f"controller {status['identity']} ({role}, {synced}): {total} resources from the cluster")
+    proxies = status.get("proxies") or []
+    if not proxies:
+        click.echo("No sidecar is connected to this replica.")
+        return
+    table(["PROXY", "SYNC", "STREAMS"], [[p["node_id"], p["status"], p.get("streams", "")] for p in proxies])
+    refused = status.get("xds_refusals") or []
+    if refused:
+        click.echo(f"{len(refused)} xDS connection(s) refused: see the controller log")

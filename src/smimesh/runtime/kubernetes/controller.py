@@ -119,12 +119,13 @@ class KubeController:
             await self._start_metrics_api(config.api_addr)
 
     async def _start_metrics_api(self, addr: str) -> None:
-        from smimesh.runtime.explain import LiveExplainer
+        from smimesh.runtime.explain import LiveExplainer, callers_from_instances
         from smimesh.runtime.kubernetes.metrics_api import serve_metrics, telemetry_for
 
         self.telemetry = telemetry_for(lambda: self.pipeline.model, self.config.settings)
         self._spawn(self.telemetry.run(), "telemetry")
-        explain = LiveExplainer(self.pipeline, self.store, self.security).explain
+        callers = lambda: callers_from_instances(self.source.instances)  # noqa: E731
+        explain = LiveExplainer(self.pipeline, self.store, self.security, callers).explain
         self.api = await serve_metrics(
             self.store, self.telemetry, addr, self.sync, status=self.status, explain=explain
         )

@@ -44,6 +44,7 @@ class InstallOptions:
     mesh: str = "smimesh"
     xdsPort: int = 15128
     webhookPort: int = 9443
+    apiPort: int = 15080  # the read API the CLI reaches through the API server's service proxy
     leaseDuration: int = 15
     injectorFailurePolicy: str = (
         "Fail"  # the sidecar injector's webhook: Fail | Ignore (docs/kubernetes-pods.md)
@@ -174,6 +175,8 @@ def _container(options: InstallOptions) -> Obj:
             f"0.0.0.0:{options.xdsPort}",
             "--webhook-addr",
             f"0.0.0.0:{options.webhookPort}",
+            "--api-addr",
+            f"0.0.0.0:{options.apiPort}",
             "--state-dir",
             "/var/run/smimesh",
             "--lease-duration",
@@ -188,6 +191,7 @@ def _container(options: InstallOptions) -> Obj:
         "ports": [
             {"name": "grpc-xds", "containerPort": options.xdsPort, "protocol": "TCP"},
             {"name": "https-webhook", "containerPort": options.webhookPort, "protocol": "TCP"},
+            {"name": "http-api", "containerPort": options.apiPort, "protocol": "TCP"},
         ],
         "readinessProbe": _probe("/readyz", options.webhookPort, 5),
         "livenessProbe": _probe("/healthz", options.webhookPort, 10),
@@ -238,21 +242,23 @@ def deployment(options: InstallOptions) -> Obj:
 
 
 def services(options: InstallOptions) -> list[Obj]:
-    def svc(name: str, port: int, target: int, port_name: str) -> Obj:
+    def svc(name: str, *ports: tuple[int, int, str]) -> Obj:
         return {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _meta(name, options.namespace),
             "spec": {
                 "selector": SELECTOR,
-                "ports": [{"name": port_name, "port": port, "targetPort": target, "protocol": "TCP"}],
+                "ports": [
+                    {"name": port_name, "port": port, "targetPort": target, "protocol": "TCP"}
+                    for port, target, port_name in ports
+                ],
             },
         }
 
-    return [
-        svc(NAME, options.xdsPort, options.xdsPort, "grpc-xds"),
-        svc(options.webhook.name, 443, options.webhookPort, "https-webhook"),
-    ]
+    # `api` is the port the CLI's `--kubeconfig` commands reach through the service proxy (cli/_cluster.py).
+    xds, api = (options.xdsPort, options.xdsPort, "grpc-xds"), (options.apiPort, options.apiPort, "api")
+    return [svc(NAME, xds, api), svc(options.webhook.name, (443, options.webhookPort, "https-webhook"))]
 
 
 def ca_secret(options: InstallOptions, ca: tuple[bytes, bytes]) -> Obj:

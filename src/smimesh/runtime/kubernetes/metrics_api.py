@@ -39,7 +39,12 @@ async def serve_metrics(
 ) -> ApiServer:
     """`reads`: more read paths' callbacks for `create_app` (`status`, `explain`)."""
     app = create_app(
-        store, token=secrets.token_hex(32), sync_state=sync, metrics_query=telemetry.query, **reads
+        store,
+        token=secrets.token_hex(32),
+        sync_state=sync,
+        metrics_query=telemetry.query,
+        reads_from_anywhere=True,  # the API server's service proxy calls from the pod network
+        **reads,
     )
     server = ApiServer(app, addr)
     await server.start()
