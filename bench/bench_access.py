@@ -4,7 +4,7 @@
 
 A mesh of N HTTP workloads in one namespace, each allowed to call the next through one
 TrafficTarget (a ring). Side by side, in one run, for every sidecar: the plain config
-(`xds.generate(proxy_view)`) and the secured config (`xds.secure.generate_secure(secure_view)`),
+(`xds.generate(proxy_view)`) and the secured config (`xds.generate(xds.security.secure_view)`),
 each through `Snapshot.build` as the pipeline does, cold caches; the ratio is the price of mTLS on
 every hop, RBAC per inbound port and two SDS secrets. Then `mesh.explain.explain` evaluations per
 second (allowed and denied requests). Process CPU clock. Writes bench/results/access.json
@@ -29,13 +29,7 @@ from smimesh.mesh.modes import DEFAULT_MODES
 from smimesh.resources import load_text
 from smimesh.xds import generate
 from smimesh.xds.generate import clear_caches
-from smimesh.xds.secure import (
-    generate_secure,
-    secure_cluster,
-    secure_inbound_listener,
-    secure_inbound_route,
-    secure_view,
-)
+from smimesh.xds.security import secure_view
 from smimesh.xds.snapshot import Snapshot
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -74,8 +68,6 @@ def cpu(action: Callable[[], object]) -> float:
 
 def _cold() -> None:
     clear_caches()
-    for cached in (secure_cluster, secure_inbound_listener, secure_inbound_route):
-        cached.cache_clear()
 
 
 def configs(count: int) -> dict[str, Any]:
@@ -88,7 +80,7 @@ def configs(count: int) -> dict[str, Any]:
     _cold()
     secured = cpu(
         lambda: [
-            Snapshot.build(generate_secure(secure_view(model, n, DEFAULT_MODES, book.bundle))) for n in nodes
+            Snapshot.build(generate(secure_view(model, n, DEFAULT_MODES, book.bundle))) for n in nodes
         ]
     )
     return {

@@ -12,8 +12,9 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from smimesh.identity import CertificateBook, SpiffeId, create_root
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, MtlsMode, NamespaceMode
-from smimesh.xds import type_urls
-from smimesh.xds.secure import OWN_CERTIFICATE, generate_secure, secure_view
+from smimesh.xds import generate, type_urls
+from smimesh.xds.secrets import OWN_CERTIFICATE
+from smimesh.xds.security import secure_view
 
 sys.path.insert(0, str(Path(__file__).parent))
 from world import model_of, routes, target, workload
@@ -35,7 +36,7 @@ def _book() -> CertificateBook:
 
 def _config(node: str, modes: MeshModes = DEFAULT_MODES) -> dict[str, list[object]]:
     book = _book()
-    return generate_secure(secure_view(MODEL, node, modes, book.bundle))
+    return generate(secure_view(MODEL, node, modes, book.bundle))
 
 
 def _inbound(config: dict[str, list[object]]) -> object:
@@ -95,7 +96,7 @@ def test_every_caller_routes_to_every_service_so_the_destination_answers() -> No
     model = model_of(workload("web"), workload("other"))
     view = secure_view(model, "other-0.shop", MeshModes(), lambda _: None)
     assert [c.service.name for c in view.base.outbound.clusters] == ["other", "web"]
-    assert generate_secure(view)[type_urls.SECRET] == []
+    assert generate(view)[type_urls.SECRET] == []
 
 
 def test_a_policy_change_changes_the_inbound_route_not_the_listener() -> None:
@@ -107,8 +108,8 @@ def test_a_policy_change_changes_the_inbound_route_not_the_listener() -> None:
         routes("all", '[{name: all, pathRegex: "/only"}]'),
         target("t", "web", ["client"], "[{kind: HTTPRouteGroup, name: all}]"),
     )
-    before = generate_secure(secure_view(MODEL, "web-0.shop", DEFAULT_MODES, book.bundle))
-    after = generate_secure(secure_view(tighter, "web-0.shop", DEFAULT_MODES, book.bundle))
+    before = generate(secure_view(MODEL, "web-0.shop", DEFAULT_MODES, book.bundle))
+    after = generate(secure_view(tighter, "web-0.shop", DEFAULT_MODES, book.bundle))
     assert _inbound(before).SerializeToString() == _inbound(after).SerializeToString()
     route = [r for r in before[type_urls.ROUTE] if r.name == "inbound|http"]
     assert route and route != [r for r in after[type_urls.ROUTE] if r.name == "inbound|http"]

@@ -111,7 +111,7 @@ async def test_asking_for_another_identitys_secret_gets_nothing_and_is_logged(se
 
 
 def test_the_guard_allows_the_own_certificate_name_and_the_trust_bundle_only() -> None:
-    from smimesh.xds.secure import OWN_CERTIFICATE
+    from smimesh.xds.secrets import OWN_CERTIFICATE
 
     guard = SecretGuard(NODES.get)
     assert guard.forbidden("client-0.shop", [OWN_CERTIFICATE, "trust-bundle:cluster.local"]) == []

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, NamespaceMode
-from smimesh.xds.secure import SecureView, secure_view
 from smimesh.xds.secure_impact import secure_affected_nodes
+from smimesh.xds.security import SecureView, secure_view
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "mesh"))
 from test_impact import _initial, _instances, _model, _mutate, _target  # the plain index's world

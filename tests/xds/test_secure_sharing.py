@@ -7,8 +7,8 @@ from typing import Any
 from smimesh.mesh import build_model
 from smimesh.mesh.modes import DEFAULT_MODES
 from smimesh.testing import bookstore
-from smimesh.xds import type_urls
-from smimesh.xds.secure import generate_secure, secure_view
+from smimesh.xds import generate, type_urls
+from smimesh.xds.security import secure_view
 
 
 def _model() -> Any:
@@ -17,7 +17,7 @@ def _model() -> Any:
 
 
 def _clusters(model: Any, node: str) -> dict[str, Any]:
-    config = generate_secure(secure_view(model, node, DEFAULT_MODES, lambda _identity: None))
+    config = generate(secure_view(model, node, DEFAULT_MODES, lambda _identity: None))
     return {cluster.name: cluster for cluster in config[type_urls.CLUSTER]}
 
 

@@ -27,7 +27,7 @@ from smimesh.resources import load_text
 from smimesh.resources.workload import Workload
 from smimesh.testing.golden import Golden, as_data
 from smimesh.xds import generate, type_urls
-from smimesh.xds.secure import generate_secure, secure_view
+from smimesh.xds.security import secure_view
 from smimesh.xds.udp import UDP_PROXY_FILTER
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "access"))
@@ -136,11 +136,11 @@ def test_destination_inbound_udp_ports_are_udp_listeners_to_the_app() -> None:
 def test_secured_config_keeps_caller_side_enforcement_and_plain_udp_inbound() -> None:
     """The secured view starts from an every-service-visible copy; UDP must still follow the policies."""
     model = udp_world(ROUTE, ALLOW_APP)
-    caller = generate_secure(secure_view(model, "app-0.shop", DEFAULT_MODES, _none))
+    caller = generate(secure_view(model, "app-0.shop", DEFAULT_MODES, _none))
     assert set(udp_listeners(caller)) == {"outbound_udp|shop|metrics|9000"}
-    other = generate_secure(secure_view(model, "other-0.shop", DEFAULT_MODES, _none))
+    other = generate(secure_view(model, "other-0.shop", DEFAULT_MODES, _none))
     assert udp_listeners(other) == {}
-    server = generate_secure(secure_view(model, "metrics-0.shop", DEFAULT_MODES, _none))
+    server = generate(secure_view(model, "metrics-0.shop", DEFAULT_MODES, _none))
     inbound = udp_listeners(server)
     assert set(inbound) == {"inbound|udp-a", "inbound|udp-b"}
     assert all(not x.filter_chains for x in inbound.values())  # no TLS chain wrapped around UDP

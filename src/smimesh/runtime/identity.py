@@ -2,8 +2,8 @@
 
 Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS server:
 - `build_model` / `proxy_view` / `generate`: the pipeline's three functions, secured (the model in
-  the traffic-policy mode; `xds.secure.secure_view` with this mesh's modes and current identity
-  bundles; `xds.secure.generate_secure`);
+  the traffic-policy mode; `xds.security.secure_view` with this mesh's modes and current identity
+  bundles; `xds.generate`, which given a secured view adds mTLS, RBAC and SDS secrets);
 - `affected(old_model, new_model)`: the pipeline's index for the secured view
   (`xds.secure_impact` plus the identities whose leaf was renewed; None when the modes or the trust
   bundle changed);
@@ -51,8 +51,9 @@ from smimesh.mesh.modes import DEFAULT_MODES, EgressMode, MeshModes, load_mesh_c
 from smimesh.server.sds import SecretGuard
 from smimesh.server.xds_auth import NodeAuthenticator
 from smimesh.settings import Settings
-from smimesh.xds.secure import SecureView, generate_secure, secure_view
+from smimesh.xds.generate import generate as _generate
 from smimesh.xds.secure_impact import secure_affected_nodes
+from smimesh.xds.security import SecureView, secure_view
 
 Clock = Callable[[], datetime]
 _MIN_SLEEP_S = 0.01
@@ -184,7 +185,7 @@ class MeshSecurity:
 
     @staticmethod
     def generate(view: SecureView) -> dict[str, list[Any]]:
-        return generate_secure(view)
+        return _generate(view)
 
     def affected(self, old: Any, new: Any) -> frozenset[str] | None:
         """The nodes whose secured view may differ from the previous rebuild's (a superset), or None.

@@ -19,8 +19,7 @@ from smimesh.identity.spiffe import SpiffeId
 from smimesh.server.hooks import Request, ServerHooks, StreamInfo
 from smimesh.server.xds_auth import Refusal
 from smimesh.xds import type_urls
-from smimesh.xds.secrets import allowed_secret_names
-from smimesh.xds.secure import OWN_CERTIFICATE
+from smimesh.xds.secrets import OWN_CERTIFICATE, allowed_secret_names
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,13 @@
 
 Pure and cached: a cluster depends only on its service port and protocol, so it is built once per
 content and the same message object is shared by every proxy that needs it (callers must not
-mutate returned messages). mTLS seam: `upstream_transport_socket` returns None today; the
-access-control issue plugs the SDS-backed TLS context in there.
+mutate returned messages). mTLS comes in through the `upstream_transport_socket` seam, given the
+cluster's `UpstreamTls` (None: the plain setting).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -15,12 +16,16 @@ from envoy.config.core.v3 import base_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as http_options
 
+from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import Protocol, ServiceKey
 from smimesh.mesh.view import InboundSpec
-from smimesh.xds import names
+from smimesh.xds import names, secrets
 from smimesh.xds.protos import ads_source, packed, seconds, socket_address
 
 CONNECT_TIMEOUT_S = 1.0
+# Stands in for "no identity": a cluster whose service has no endpoints yet expects a peer that
+# can never exist, so it fails closed rather than trusting any certificate of the trust domain.
+NO_PEER = "smimesh-no-endpoints"
 _CACHE_SIZE = 1 << 16
 
 
@@ -34,13 +39,31 @@ def _use_http2(cluster: cluster_pb2.Cluster) -> None:
     cluster.typed_extension_protocol_options[names.HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))
 
 
-def upstream_transport_socket(service: ServiceKey, port: int) -> base_pb2.TransportSocket | None:
-    """The seam for mTLS to mesh upstreams (next issue): None means plaintext on loopback."""
-    return None
+@dataclass(frozen=True, slots=True)
+class UpstreamTls:
+    """mTLS to a mesh upstream: accept only a server whose URI SAN is one of `peers` (none: the service
+    has no endpoints yet, so no certificate is trusted: it fails closed)."""
+
+    trust_domain: str
+    peers: tuple[SpiffeId, ...]
+
+
+def upstream_transport_socket(tls: UpstreamTls | None) -> base_pb2.TransportSocket | None:
+    """mTLS to mesh upstreams with the sidecar's own certificate; None means plaintext on loopback.
+    The certificate is named per proxy (`secrets.OWN_CERTIFICATE`), not per identity, so one cluster
+    message serves every caller."""
+    if tls is None:
+        return None
+    expected = tls.peers or (SpiffeId(tls.trust_domain, NO_PEER, NO_PEER),)
+    own = SpiffeId(tls.trust_domain, NO_PEER, NO_PEER)  # replaced by OWN_CERTIFICATE just below
+    context = secrets.present_own_certificate(secrets.upstream_tls_context(own, expected))
+    return secrets.transport_socket(context)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def outbound_cluster(service: ServiceKey, port: int, protocol: Protocol) -> cluster_pb2.Cluster:
+def outbound_cluster(
+    service: ServiceKey, port: int, protocol: Protocol, tls: UpstreamTls | None = None
+) -> cluster_pb2.Cluster:
     name = names.outbound_cluster(service, port)
     cluster = cluster_pb2.Cluster(
         name=name,
@@ -51,7 +74,7 @@ def outbound_cluster(service: ServiceKey, port: int, protocol: Protocol) -> clus
     )
     if protocol is Protocol.GRPC:
         _use_http2(cluster)
-    socket = upstream_transport_socket(service, port)
+    socket = upstream_transport_socket(tls)
     if socket is not None:
         cluster.transport_socket.CopyFrom(socket)
     return cluster

@@ -1,4 +1,9 @@
-"""`generate(view)`: a sidecar's whole Envoy config (LDS, RDS, CDS, EDS) from its frozen `ProxyView`.
+"""`generate(view)`: a sidecar's whole Envoy config (LDS, RDS, CDS, EDS, and SDS when secured).
+
+One path: given a `ProxyView` it makes the plain config (no mTLS, no RBAC: a setting, used by tests
+of routing and by `explain`); given an `xds.security.SecureView` (what `smimesh up` serves) the same
+generators add mTLS, SPIFFE validation and RBAC through their seams (`listeners.inbound_*`,
+`clusters.upstream_transport_socket`, `inbound_access.route_config`) and the SDS secrets are added.
 
 Pure: the same view always yields equal resources, and pieces shared between proxies are the very
 same message objects (cached per content in the per-type modules, and per outbound set here), so
@@ -11,28 +16,49 @@ from functools import lru_cache
 
 from google.protobuf.message import Message
 
+from smimesh.identity.bundle import IdentityBundle
+from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.view import InboundSpec, OutboundSpec, ProxyView
 from smimesh.xds import (
     clusters,
     egress,
     endpoints,
+    inbound_access,
     ingress,
     listeners,
     names,
     resilience,
     routes,
+    secrets,
     transparent,
     type_urls,
     udp,
 )
+from smimesh.xds.inbound_access import InboundSecurity
+from smimesh.xds.security import SecureView
+
+Peers = tuple[tuple[str, tuple[SpiffeId, ...]], ...]
 
 
-def _inbound_listener(spec: InboundSpec) -> Message:
-    return udp.inbound_listener(spec) if spec.protocol is Protocol.UDP else listeners.inbound_listener(spec)
+def _inbound_listener(spec: InboundSpec, security: InboundSecurity | None) -> Message:
+    if spec.protocol is Protocol.UDP:
+        return udp.inbound_listener(spec)  # no TLS for UDP: its access is enforced at the caller
+    return listeners.inbound_listener(spec, security)
 
 
-def _listeners(view: ProxyView) -> list[Message]:
+Inbound = list[tuple[InboundSpec, InboundSecurity | None]]
+
+
+def _inbound(view: ProxyView, security: SecureView | None) -> Inbound:
+    """Each inbound port with its access-control input (None for every port when plain)."""
+    if security is None:
+        return [(spec, None) for spec in view.inbound]
+    found = zip(view.inbound, security.inbound_access, strict=True)
+    return [(spec, InboundSecurity(access, security.own, security.mtls)) for spec, access in found]
+
+
+def _listeners(view: ProxyView, security: SecureView | None) -> list[Message]:
     found: list[Message] = []
     if view.node.outbound_http_port:
         found.append(listeners.outbound_http_listener(view.node.host, view.node.outbound_http_port))
@@ -41,7 +67,7 @@ def _listeners(view: ProxyView) -> list[Message]:
         if listener is not None:
             found.append(listener)
     found.extend(udp.upstream_listener(upstream) for upstream in view.udp_upstreams)
-    found.extend(_inbound_listener(spec) for spec in view.inbound)
+    found.extend(_inbound_listener(spec, secured) for spec, secured in _inbound(view, security))
     if view.ingress is not None:
         found.append(ingress.ingress_listener(view.ingress, _cluster_names(view.outbound)))
     return found
@@ -53,43 +79,81 @@ def _cluster_names(spec: OutboundSpec) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1 << 12)
-def _outbound(spec: OutboundSpec) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
-    """Clusters and endpoint sets of one outbound set, looked up once for every proxy sharing it."""
-    found = tuple(clusters.outbound_cluster(c.service, c.port, c.protocol) for c in spec.clusters)
-    return found, tuple(endpoints.load_assignment(c) for c in spec.clusters)
+def _outbound_clusters(spec: OutboundSpec, trust_domain: str | None, peers: Peers) -> tuple[Message, ...]:
+    """The clusters of one outbound set (mTLS to `peers` when `trust_domain` is set), built once for
+    every proxy sharing them."""
+    by_name = dict(peers)
+
+    def tls(name: str) -> clusters.UpstreamTls | None:
+        return None if trust_domain is None else clusters.UpstreamTls(trust_domain, by_name.get(name, ()))
+
+    named = [(names.outbound_cluster(c.service, c.port), c) for c in spec.clusters]
+    return tuple(clusters.outbound_cluster(c.service, c.port, c.protocol, tls(name)) for name, c in named)
 
 
-def _clusters(view: ProxyView) -> list[Message]:
-    found: list[Message] = list(_outbound(view.outbound)[0])
+@lru_cache(maxsize=1 << 12)
+def _outbound_endpoints(spec: OutboundSpec) -> tuple[Message, ...]:
+    return tuple(endpoints.load_assignment(c) for c in spec.clusters)
+
+
+def _clusters(view: ProxyView, security: SecureView | None) -> list[Message]:
+    if security is None:
+        found: list[Message] = list(_outbound_clusters(view.outbound, None, ()))
+    else:
+        trust_domain = security.own.trust_domain
+        found = list(_outbound_clusters(view.outbound, trust_domain, security.upstream_peers))
     found.extend(udp.upstream_cluster(upstream) for upstream in view.udp_upstreams)
     found.extend(clusters.local_app_cluster(spec) for spec in view.inbound)
     return found
 
 
-def _routes(view: ProxyView) -> list[Message]:
-    return [routes.outbound_route_config(view.outbound)] if view.node.outbound_http_port else []
+def _routes(view: ProxyView, security: SecureView | None) -> list[Message]:
+    found: list[Message] = []
+    if view.node.outbound_http_port:
+        found.append(routes.outbound_route_config(view.outbound))
+    for spec, secured in _inbound(view, security):
+        if secured is not None and spec.protocol.is_http:
+            route = inbound_access.route_config(listeners.inbound_route_config(spec), secured.access)
+            found.extend([route] if route is not None else [])
+    return found
 
 
-def generate(view: ProxyView) -> dict[str, list[Message]]:
+@lru_cache(maxsize=1 << 12)
+def _secrets(bundle: IdentityBundle) -> tuple[Message, ...]:
+    return secrets.own_secrets(bundle)
+
+
+def generate(view: ProxyView | SecureView) -> dict[str, list[Message]]:
     """Resources by type URL; every type is present (possibly empty) so a removal is also pushed."""
-    resources = egress.apply(resilience.apply(generate_plain(view), view.resilience), view.egress)
-    return transparent.apply(resources, view)
+    base, security = (view.base, view) if isinstance(view, SecureView) else (view, None)
+    resources = egress.apply(resilience.apply(_resources(base, security), base.resilience), base.egress)
+    return transparent.apply(resources, base)
 
 
 def generate_plain(view: ProxyView) -> dict[str, list[Message]]:
-    """`generate` without the view's resilience policy (the secured generator applies it last)."""
-    return {
-        type_urls.LISTENER: _listeners(view),
-        type_urls.ROUTE: _routes(view),
-        type_urls.CLUSTER: _clusters(view),
-        type_urls.ENDPOINT: list(_outbound(view.outbound)[1]),
+    """The plain config before the resilience, egress and transparent steps (tests compare with it)."""
+    return _resources(view, None)
+
+
+def _resources(base: ProxyView, security: SecureView | None) -> dict[str, list[Message]]:
+    resources = {
+        type_urls.LISTENER: _listeners(base, security),
+        type_urls.ROUTE: _routes(base, security),
+        type_urls.CLUSTER: _clusters(base, security),
+        type_urls.ENDPOINT: list(_outbound_endpoints(base.outbound)),
     }
+    if security is not None:
+        bundle = security.bundle
+        resources[type_urls.SECRET] = list(_secrets(bundle)) if bundle is not None else []
+    return resources
 
 
 def clear_caches() -> None:
     """Forget every cached message (benchmarks measure cold builds; nothing else needs this)."""
     for cached in (
-        _outbound,
+        _outbound_clusters,
+        _outbound_endpoints,
+        _secrets,
         clusters.outbound_cluster,
         clusters.local_app_cluster,
         endpoints.load_assignment,

@@ -6,9 +6,11 @@
   runtime announced to the workload (weighted across backends when the port is split);
 - inbound (`<sidecar_port>`): mesh traffic for one Workload port, forwarded to the app's port.
 
-Seams for the access-control issue (not built here): `inbound_network_filters` is where the network
-RBAC filter goes (first in the chain), `inbound_http_filters` where HTTP RBAC goes (before the
-router), `inbound_transport_socket` where the mTLS server context goes.
+Access control comes in through three seams, given the port's `InboundSecurity` (None: the plain
+setting, no mTLS and no RBAC): `inbound_transport_socket` (the mTLS server context),
+`inbound_network_filters` (network RBAC, first in a TCP chain), `inbound_http_filters` (HTTP RBAC,
+before the router); the connection manager's other access-control fields come from
+`xds.inbound_access.manager_overlay`.
 """
 
 from __future__ import annotations
@@ -21,18 +23,22 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
+from smimesh.mesh.modes import MtlsMode
 from smimesh.mesh.split import PortSplits
 from smimesh.mesh.view import InboundSpec, TcpUpstreamSpec
-from smimesh.xds import names
+from smimesh.xds import inbound_access, names
 from smimesh.xds.access_log import OUTBOUND, request_log
+from smimesh.xds.inbound_access import InboundSecurity
 from smimesh.xds.protos import ads_source, packed, socket_address
 
 Hcm = hcm.HttpConnectionManager
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 
 
 def _router() -> hcm.HttpFilter:
@@ -91,43 +97,80 @@ def tcp_upstream_listener(spec: TcpUpstreamSpec) -> listener_pb2.Listener | None
     return _listener(names.tcp_upstream_listener(spec.service, spec.port), spec.host, spec.local_port, chain)
 
 
-def inbound_transport_socket(spec: InboundSpec) -> base_pb2.TransportSocket | None:
-    """Seam for the mTLS server side (next issue): None means plaintext on loopback."""
-    return None
+def inbound_transport_socket(
+    spec: InboundSpec, security: InboundSecurity | None
+) -> base_pb2.TransportSocket | None:
+    """The mTLS server side (`xds.inbound_access`); None means plaintext on loopback."""
+    return None if security is None else inbound_access.transport_socket(security)
 
 
-def inbound_network_filters(spec: InboundSpec) -> list[lc.Filter]:
-    """Seam for network RBAC (next issue): filters placed before the terminal filter."""
-    return []
+def inbound_network_filters(spec: InboundSpec, security: InboundSecurity | None) -> list[lc.Filter]:
+    """Filters placed before the terminal filter of a TCP port: network RBAC."""
+    if security is None or spec.protocol.is_http:
+        return []
+    return inbound_access.network_filters(security)
 
 
-def inbound_http_filters(spec: InboundSpec) -> list[hcm.HttpFilter]:
-    """Seam for HTTP RBAC (next issue): filters placed before the router."""
-    return []
+def inbound_http_filters(spec: InboundSpec, security: InboundSecurity | None) -> list[hcm.HttpFilter]:
+    """Filters placed before the router: HTTP RBAC."""
+    return [] if security is None else inbound_access.http_filters(security)
 
 
-def _inbound_terminal(spec: InboundSpec) -> lc.Filter:
+def inbound_route_config(spec: InboundSpec) -> route_pb2.RouteConfiguration:
+    """Everything on an inbound HTTP port goes to the app (RBAC, when on, rides on the virtual host)."""
     cluster = names.inbound_cluster(spec.name)
-    if not spec.protocol.is_http:
-        return _filter(
-            names.TCP_PROXY_FILTER,
-            tcp_proxy_pb2.TcpProxy(stat_prefix=names.inbound_stat_prefix(spec.name), cluster=cluster),
-        )
     route = rc.Route(name="app", match=rc.RouteMatch(prefix="/"), route=rc.RouteAction(cluster=cluster))
     vhost = rc.VirtualHost(name=names.inbound_route(spec.name), domains=["*"], routes=[route])
+    return route_pb2.RouteConfiguration(name=names.inbound_route(spec.name), virtual_hosts=[vhost])
+
+
+def _inbound_manager(spec: InboundSpec, security: InboundSecurity | None) -> hcm.HttpConnectionManager:
     manager = Hcm(
         stat_prefix=names.inbound_stat_prefix(spec.name),
         codec_type=Hcm.AUTO,
-        route_config=route_pb2.RouteConfiguration(name=names.inbound_route(spec.name), virtual_hosts=[vhost]),
-        http_filters=[*inbound_http_filters(spec), _router()],
+        route_config=inbound_route_config(spec),
+        http_filters=[*inbound_http_filters(spec, security), _router()],
     )
-    return _filter(names.HCM_FILTER, manager)
+    if security is not None:
+        manager.MergeFrom(inbound_access.manager_overlay(security, names.inbound_route(spec.name)))
+    return manager
+
+
+def _inbound_terminal(spec: InboundSpec, security: InboundSecurity | None) -> lc.Filter:
+    if spec.protocol.is_http:
+        return _filter(names.HCM_FILTER, _inbound_manager(spec, security))
+    proxy = tcp_proxy_pb2.TcpProxy(
+        stat_prefix=names.inbound_stat_prefix(spec.name),
+        cluster=names.inbound_cluster(spec.name),
+        access_log=[] if security is None else inbound_access.tcp_access_logs(security),
+    )
+    return _filter(names.TCP_PROXY_FILTER, proxy)
+
+
+def _inbound_chain(spec: InboundSpec, security: InboundSecurity | None, protocol: str = "") -> lc.FilterChain:
+    filters = [*inbound_network_filters(spec, security), _inbound_terminal(spec, security)]
+    chain = lc.FilterChain(filters=filters)
+    socket = inbound_transport_socket(spec, security) if protocol != "raw_buffer" else None
+    if socket is not None:
+        chain.transport_socket.CopyFrom(socket)
+    if protocol:
+        chain.filter_chain_match.transport_protocol = protocol
+    return chain
 
 
 @lru_cache(maxsize=1 << 14)
-def inbound_listener(spec: InboundSpec) -> listener_pb2.Listener:
-    chain = lc.FilterChain(filters=[*inbound_network_filters(spec), _inbound_terminal(spec)])
-    socket = inbound_transport_socket(spec)
-    if socket is not None:
-        chain.transport_socket.CopyFrom(socket)
-    return _listener(names.inbound_listener(spec.name), spec.host, spec.sidecar_port, chain)
+def inbound_listener(spec: InboundSpec, security: InboundSecurity | None = None) -> listener_pb2.Listener:
+    """One Workload port's inbound listener; secured: TLS only (`strict`), or (`permissive`) a TLS chain
+    and a plaintext chain chosen by the TLS inspector."""
+    listener = _listener(
+        names.inbound_listener(spec.name), spec.host, spec.sidecar_port, _inbound_chain(spec, security)
+    )
+    if security is None or security.mtls is MtlsMode.STRICT:
+        return listener
+    del listener.filter_chains[:]
+    listener.filter_chains.extend(
+        [_inbound_chain(spec, security, "tls"), _inbound_chain(spec, security, "raw_buffer")]
+    )
+    inspector = lc.ListenerFilter(name=TLS_INSPECTOR, typed_config=packed(tls_inspector_pb2.TlsInspector()))
+    listener.listener_filters.append(inspector)
+    return listener

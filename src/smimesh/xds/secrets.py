@@ -18,6 +18,7 @@ an ADS secret, because static clusters start before the ADS stream exists (envoy
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from envoy.config.core.v3 import base_pb2, config_source_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
@@ -29,6 +30,10 @@ from smimesh.identity.errors import InvalidSpiffeIdError
 from smimesh.identity.spiffe import SCHEME, SpiffeId
 
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
+# The SDS name of a sidecar's own certificate in its TLS contexts (Istio's "default", in spirit): each
+# proxy's snapshot binds it to that proxy's identity only, so one cluster message serves every caller
+# (N callers x M clusters would otherwise be N*M messages).
+OWN_CERTIFICATE = "identity:self"
 _IDENTITY_PREFIX = "identity:"
 # Every peer is an Envoy sidecar: TLS 1.3 only. The maximum must be set too: Envoy's default maximum
 # for upstream (client) contexts is TLS 1.2, and min 1.3 alone leaves no version to offer.
@@ -88,8 +93,12 @@ def secrets_for(bundle: IdentityBundle) -> list[secret_pb2.Secret]:
 
 
 def upstream_tls_context(
-    own: SpiffeId, expected_peers: Sequence[SpiffeId], *, sni: str = "",
-    alpn: Sequence[str] = (), via_ads: bool = True,
+    own: SpiffeId,
+    expected_peers: Sequence[SpiffeId],
+    *,
+    sni: str = "",
+    alpn: Sequence[str] = (),
+    via_ads: bool = True,
 ) -> tls_pb2.UpstreamTlsContext:
     """Client side: present `own`'s certificate; accept a server only if its URI SAN is an expected peer."""
     if not expected_peers:
@@ -99,8 +108,11 @@ def upstream_tls_context(
 
 
 def downstream_tls_context(
-    own: SpiffeId, *, allowed_peers: Sequence[SpiffeId] | None = None,
-    alpn: Sequence[str] = (), via_ads: bool = True,
+    own: SpiffeId,
+    *,
+    allowed_peers: Sequence[SpiffeId] | None = None,
+    alpn: Sequence[str] = (),
+    via_ads: bool = True,
 ) -> tls_pb2.DownstreamTlsContext:
     """Server side: require a client certificate chaining to the trust bundle.
 
@@ -118,6 +130,19 @@ def downstream_tls_context(
     )
 
 
+def present_own_certificate(context: Any) -> Any:
+    """Point a TLS context at the sidecar's own certificate by the per-proxy name `OWN_CERTIFICATE`."""
+    context.common_tls_context.tls_certificate_sds_secret_configs[0].name = OWN_CERTIFICATE
+    return context
+
+
+def own_secrets(bundle: IdentityBundle) -> tuple[secret_pb2.Secret, secret_pb2.Secret]:
+    """The identity's certificate (under the per-proxy name `OWN_CERTIFICATE`) and the trust bundle."""
+    certificate = tls_certificate_secret(bundle)
+    certificate.name = OWN_CERTIFICATE
+    return certificate, trust_bundle_secret(bundle.trust)
+
+
 def transport_socket(
     context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext,
 ) -> base_pb2.TransportSocket:
@@ -131,8 +156,9 @@ def _common(
     own: SpiffeId, matchers: list[common_pb2.SubjectAltNameMatcher], alpn: Sequence[str], via_ads: bool
 ) -> tls_pb2.CommonTlsContext:
     return tls_pb2.CommonTlsContext(
-        tls_params=common_pb2.TlsParameters(tls_minimum_protocol_version=_TLS_1_3,
-                                            tls_maximum_protocol_version=_TLS_1_3),
+        tls_params=common_pb2.TlsParameters(
+            tls_minimum_protocol_version=_TLS_1_3, tls_maximum_protocol_version=_TLS_1_3
+        ),
         tls_certificate_sds_secret_configs=[_sds(secret_name_for(own), via_ads)],
         combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
             default_validation_context=common_pb2.CertificateValidationContext(

@@ -1,6 +1,6 @@
 """Transparent mode: the config of a sidecar in a pod whose TCP is captured (issue 13).
 
-`apply(resources, view)` reshapes what `generate`/`generate_secure` produced for a node whose
+`apply(resources, view)` reshapes what `generate` (plain or secured) produced for a node whose
 `view.node.transparent` is set (anything else passes through untouched), so the same SMI semantics —
 routes, splits, mTLS to the endpoints' pod IPs, RBAC, metrics — serve pods:
 - `outbound_capture` on 0.0.0.0:15001 and `inbound_capture` on 0.0.0.0:15006 receive what the nat rules

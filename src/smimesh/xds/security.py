@@ -1,0 +1,89 @@
+"""The secured view of a sidecar: what `xds.generate` needs, besides its `ProxyView`, to produce
+mTLS on every mesh hop, RBAC on every inbound port and the identity's SDS secrets.
+
+Owns `SecureView` (a `ProxyView` plus the sidecar's SPIFFE id, its inbound mTLS mode, the access
+input of each inbound port, the identities expected behind each outbound cluster, and its identity
+bundle) and `secure_view(model, node, modes, bundle_of)`, which builds it. The config itself is made
+by the generators (`xds.generate`, through the listener/cluster seams): there is one path, and the
+plain config is that path with no security.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from smimesh.identity.bundle import IdentityBundle
+from smimesh.identity.spiffe import SpiffeId
+from smimesh.mesh.model import MeshModel
+from smimesh.mesh.modes import MeshModes, MtlsMode
+from smimesh.mesh.udp import udp_upstreams
+from smimesh.mesh.view import ClusterSpec, OutboundSpec, ProxyView, proxy_view
+from smimesh.mesh.visibility import memo
+from smimesh.xds import names
+from smimesh.xds.rbac import InboundAccess, inbound_access
+from smimesh.xds.secrets import OWN_CERTIFICATE
+
+
+@dataclass(frozen=True, slots=True)
+class SecureView:
+    base: ProxyView
+    own: SpiffeId
+    mtls: MtlsMode
+    inbound_access: tuple[InboundAccess, ...]  # one per `base.inbound`, same order
+    upstream_peers: tuple[tuple[str, tuple[SpiffeId, ...]], ...]  # (cluster name, expected identities)
+    bundle: IdentityBundle | None = None  # None until the certificate book has issued one
+
+
+def _open_copy(model: MeshModel) -> MeshModel:
+    """The model with every service visible: callers route to every mesh service and the destination's
+    RBAC answers (a 403 naming the mesh, or an audit log line), instead of the caller's sidecar
+    answering 404 for a service it may not reach. Server-side RBAC stays the authority (SPEC-DIGEST A18)."""
+    if model.permissive:
+        return model
+    copy: MeshModel = memo(model, "secure-visibility", lambda: replace(model, permissive=True, _memo={}))
+    return copy
+
+
+def _peers(model: MeshModel, spec: ClusterSpec) -> tuple[SpiffeId, ...]:
+    service = model.service(spec.service)
+    port = service.port(spec.port) if service else None
+    identities = sorted({e.identity for e in port.endpoints}) if port else []
+    return tuple(SpiffeId(model.trust_domain, i.namespace, i.service_account) for i in identities)
+
+
+def _upstream_peers(model: MeshModel, outbound: OutboundSpec) -> tuple[tuple[str, tuple[SpiffeId, ...]], ...]:
+    return tuple(
+        (names.outbound_cluster(c.service, c.port), memo(model, ("peers", c), lambda c=c: _peers(model, c)))
+        for c in outbound.clusters
+    )
+
+
+def secure_view(
+    model: MeshModel, node_id: str, modes: MeshModes, bundle_of: Callable[[SpiffeId], IdentityBundle | None]
+) -> SecureView:
+    """The secured view of one sidecar (KeyError for an unknown node, like `proxy_view`)."""
+    base = proxy_view(_open_copy(model), node_id)
+    allowed_udp = udp_upstreams(model, model.instances[node_id])
+    if allowed_udp != base.udp_upstreams:
+        # UDP has no destination-side RBAC: its upstreams follow the real policies, not the open copy.
+        base = replace(base, udp_upstreams=allowed_udp)
+    node = base.node
+    own = SpiffeId(model.trust_domain, node.identity.namespace, node.identity.service_account)
+    audit = modes.audit(node.namespace)
+    access = tuple(
+        memo(
+            model,
+            ("rbac", node.identity, s.name, s.container_port, s.protocol, audit),
+            lambda s=s: inbound_access(
+                model, node.identity, s.name, s.container_port, s.protocol, audit=audit
+            ),
+        )
+        for s in base.inbound
+    )
+    outbound = base.outbound  # shared by the namespace's sidecars: so is its peers tuple (one object)
+    peers = memo(model, ("secure-peers", outbound), lambda: _upstream_peers(model, outbound))
+    return SecureView(base, own, modes.mtls_for(node.namespace), access, peers, bundle_of(own))
+
+
+__all__ = ["OWN_CERTIFICATE", "SecureView", "secure_view"]
