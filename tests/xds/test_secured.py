@@ -156,3 +156,41 @@ def test_network_rbac_guards_a_tcp_port(worlds: dict, caller: str, allowed: bool
     outcome = world.simulator("db-0.bookstore").tcp(port, peer=world.spiffe(caller))
     assert outcome.forwarded is allowed
     assert allowed or outcome.closed == "network RBAC denied the connection"
+
+
+# ---- one path: the plain config is the secured path with no security ---------------------------
+
+
+def test_the_plain_setting_is_the_same_generators_without_security(worlds: dict) -> None:
+    """`xds.generate` of a secured view's base is the secured config minus what the seams add."""
+    from smimesh.xds import generate, type_urls
+    from smimesh.xds.security import secure_view
+
+    world = worlds["bookstore", "strict"]
+    view = secure_view(world.model, BOOKSTORE_V1, SECURED_MODES["strict"], lambda _identity: None)
+    plain, secured = generate(view.base), generate(view)
+    assert type_urls.SECRET not in plain and secured[type_urls.SECRET] == []
+    assert [x.name for x in plain[type_urls.LISTENER]] == [x.name for x in secured[type_urls.LISTENER]]
+    assert not any(c.HasField("transport_socket") for c in plain[type_urls.CLUSTER])
+    assert all(
+        c.HasField("transport_socket") for c in secured[type_urls.CLUSTER] if c.name.startswith("outbound|")
+    )
+
+
+def test_the_secured_config_comes_from_the_generator_seams() -> None:
+    """TLS and RBAC are built by the listener/cluster seams, not patched in afterwards."""
+    from smimesh.identity.spiffe import SpiffeId
+    from smimesh.mesh.model import Protocol
+    from smimesh.mesh.modes import MtlsMode
+    from smimesh.mesh.view import InboundSpec
+    from smimesh.xds import clusters, listeners
+    from smimesh.xds.inbound_access import InboundSecurity
+    from smimesh.xds.rbac import InboundAccess
+
+    spec = InboundSpec("http", 8080, 20001, 20002, Protocol.HTTP, "127.0.0.1")
+    own = SpiffeId("cluster.local", "shop", "web")
+    security = InboundSecurity(InboundAccess("http", Protocol.HTTP), own, MtlsMode.STRICT)
+    assert listeners.inbound_transport_socket(spec, None) is None
+    assert listeners.inbound_transport_socket(spec, security) is not None
+    assert [f.name for f in listeners.inbound_http_filters(spec, security)] == ["envoy.filters.http.rbac"]
+    assert clusters.upstream_transport_socket(clusters.UpstreamTls("cluster.local", (own,))) is not None

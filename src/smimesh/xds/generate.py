@@ -17,7 +17,6 @@ from functools import lru_cache
 from google.protobuf.message import Message
 
 from smimesh.identity.bundle import IdentityBundle
-from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.view import InboundSpec, OutboundSpec, ProxyView
 from smimesh.xds import (
@@ -36,9 +35,7 @@ from smimesh.xds import (
     udp,
 )
 from smimesh.xds.inbound_access import InboundSecurity
-from smimesh.xds.security import SecureView
-
-Peers = tuple[tuple[str, tuple[SpiffeId, ...]], ...]
+from smimesh.xds.security import SecureView, UpstreamPeers
 
 
 def _inbound_listener(spec: InboundSpec, security: InboundSecurity | None) -> Message:
@@ -79,10 +76,12 @@ def _cluster_names(spec: OutboundSpec) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1 << 12)
-def _outbound_clusters(spec: OutboundSpec, trust_domain: str | None, peers: Peers) -> tuple[Message, ...]:
+def _outbound_clusters(
+    spec: OutboundSpec, trust_domain: str | None, peers: UpstreamPeers | None
+) -> tuple[Message, ...]:
     """The clusters of one outbound set (mTLS to `peers` when `trust_domain` is set), built once for
     every proxy sharing them."""
-    by_name = dict(peers)
+    by_name = dict(peers.by_cluster) if peers is not None else {}
 
     def tls(name: str) -> clusters.UpstreamTls | None:
         return None if trust_domain is None else clusters.UpstreamTls(trust_domain, by_name.get(name, ()))
@@ -98,7 +97,7 @@ def _outbound_endpoints(spec: OutboundSpec) -> tuple[Message, ...]:
 
 def _clusters(view: ProxyView, security: SecureView | None) -> list[Message]:
     if security is None:
-        found: list[Message] = list(_outbound_clusters(view.outbound, None, ()))
+        found: list[Message] = list(_outbound_clusters(view.outbound, None, None))
     else:
         trust_domain = security.own.trust_domain
         found = list(_outbound_clusters(view.outbound, trust_domain, security.upstream_peers))

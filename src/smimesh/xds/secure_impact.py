@@ -1,6 +1,6 @@
 """Which SECURED views a model change can affect: `secure_view`'s counterpart of `mesh.impact`.
 
-Owns `secure_affected_nodes(old, new)`: the node ids whose `xds.secure.secure_view` may differ
+Owns `secure_affected_nodes(old, new)`: the node ids whose `xds.security.secure_view` may differ
 between two successive models (a superset, never one too few), or None when every view may differ.
 The certificate side (a leaf renewed, the trust bundle or the modes changed) is not in the model:
 `runtime.identity.MeshSecurity.affected` adds it.

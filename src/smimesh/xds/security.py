@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from smimesh.identity.bundle import IdentityBundle
 from smimesh.identity.spiffe import SpiffeId
@@ -25,13 +26,29 @@ from smimesh.xds.rbac import InboundAccess, inbound_access
 from smimesh.xds.secrets import OWN_CERTIFICATE
 
 
+@dataclass(frozen=True)
+class UpstreamPeers:
+    """The identities expected behind each outbound cluster: `(cluster name, identities)` in cluster
+    order. One object per outbound set and model, shared by the namespace's sidecars; its hash is
+    computed once, since it keys the generator's cache of secured clusters for every sidecar."""
+
+    by_cluster: tuple[tuple[str, tuple[SpiffeId, ...]], ...]
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash(self.by_cluster)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 @dataclass(frozen=True, slots=True)
 class SecureView:
     base: ProxyView
     own: SpiffeId
     mtls: MtlsMode
     inbound_access: tuple[InboundAccess, ...]  # one per `base.inbound`, same order
-    upstream_peers: tuple[tuple[str, tuple[SpiffeId, ...]], ...]  # (cluster name, expected identities)
+    upstream_peers: UpstreamPeers
     bundle: IdentityBundle | None = None  # None until the certificate book has issued one
 
 
@@ -52,10 +69,15 @@ def _peers(model: MeshModel, spec: ClusterSpec) -> tuple[SpiffeId, ...]:
     return tuple(SpiffeId(model.trust_domain, i.namespace, i.service_account) for i in identities)
 
 
-def _upstream_peers(model: MeshModel, outbound: OutboundSpec) -> tuple[tuple[str, tuple[SpiffeId, ...]], ...]:
-    return tuple(
-        (names.outbound_cluster(c.service, c.port), memo(model, ("peers", c), lambda c=c: _peers(model, c)))
-        for c in outbound.clusters
+def _upstream_peers(model: MeshModel, outbound: OutboundSpec) -> UpstreamPeers:
+    return UpstreamPeers(
+        tuple(
+            (
+                names.outbound_cluster(c.service, c.port),
+                memo(model, ("peers", c), lambda c=c: _peers(model, c)),
+            )
+            for c in outbound.clusters
+        )
     )
 
 
@@ -86,4 +108,4 @@ def secure_view(
     return SecureView(base, own, modes.mtls_for(node.namespace), access, peers, bundle_of(own))
 
 
-__all__ = ["OWN_CERTIFICATE", "SecureView", "secure_view"]
+__all__ = ["OWN_CERTIFICATE", "SecureView", "UpstreamPeers", "secure_view"]
