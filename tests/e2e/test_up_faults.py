@@ -174,3 +174,37 @@ async def test_envoys_keep_serving_while_the_control_plane_restarts(
         assert await app.wait_ready(10), app.status()
     finally:
         await app.stop()
+
+
+async def test_a_crashed_root_task_is_shown_with_its_traceback_and_stops_up_with_exit_1(
+    shop_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate task dies (its book raises): `up` must not go on serving config that will
+    silently go stale; the user sees the traceback, then everything stops and the exit code is 1."""
+    from smimesh.runtime.lifetime import serve
+    from smimesh.runtime.root_tasks import RootTaskFailed
+
+    monkeypatch.setenv("SMIMESH_CONTEXT_FILE", str(tmp_path / "contexts.json"))
+    said: list[str] = []
+
+    async def crash_certificates(app: MeshApp) -> None:
+        assert await app.wait_ready(60), app.status()
+        assert "certificates" in app.tasks.names
+
+        def broken(*_args: object) -> None:
+            raise OSError("injected: the certificate book cannot sign")
+
+        monkeypatch.setattr(app.security.book, "sync", broken)
+        app.security._wake.set()  # renew now: the task calls the broken book at once
+        await asyncio.Event().wait()  # `up` keeps running until something stops it
+
+    config = UpConfig(shop_dir, tmp_path / "run", api_addr="127.0.0.1:0")
+    with pytest.raises(RootTaskFailed) as failed:
+        await asyncio.wait_for(serve(config, Console(say=said.append), while_running=crash_certificates), 120)
+    assert failed.value.exit_code == 1
+    assert "the certificates task failed (OSError: injected: the certificate book cannot sign)" in str(
+        failed.value
+    )
+    crash = next(line for line in said if line.startswith("internal error in the certificates task:"))
+    assert "Traceback (most recent call last)" in crash and "OSError: injected" in crash
+    assert said[-1] == "stopped; nothing left running"

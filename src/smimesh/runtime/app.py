@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smimesh.diagnostics import Diagnostic
 from smimesh.errors import SmimeshError
@@ -32,8 +32,21 @@ from smimesh.local.sidecar import SidecarLauncher
 from smimesh.local.supervisor import Supervisor
 from smimesh.runtime.readiness import Readiness
 from smimesh.runtime.reconcile import WorkloadReconciler
+from smimesh.runtime.root_tasks import RootTasks
 from smimesh.settings import LOOPBACK, Settings
 
+if TYPE_CHECKING:  # imported lazily at run time: `smimesh up --help` stays fast
+    from smimesh.runtime.canary.controller import CanaryController
+    from smimesh.runtime.identity import MeshSecurity
+    from smimesh.runtime.pipeline import Pipeline
+    from smimesh.server.ads import XdsServer
+    from smimesh.server.cache import SnapshotCache
+    from smimesh.server.metrics import ControlPlaneMetrics
+    from smimesh.server.sync import SyncState
+    from smimesh.sources.files import FileSource
+    from smimesh.telemetry.service import Telemetry
+
+T = TypeVar("T")
 STORE_FILE = "applied.sqlite3"  # the durable store of API-applied resources, in the run dir
 
 
@@ -85,16 +98,17 @@ class MeshApp:
         self.started_at = time.time()
         self.supervisor: Supervisor | None = None
         self._readiness: Readiness | None = None
-        self._sync: Any = None
-        self._metrics: Any = None
-        self._pipeline: Any = None
-        self._files: Any = None
-        self.xds: Any = None
-        self._telemetry: Any = None
-        self._cache: Any = None
-        self.security: Any = None  # runtime.identity.MeshSecurity: CA, modes, xDS credentials
-        self.canaries: Any = None  # runtime.canary.controller.CanaryController
-        self._tasks: list[asyncio.Task[Any]] = []
+        # Set by `start` in order (each is None until its step ran: `stop` copes with a partial start).
+        self._sync: SyncState | None = None
+        self._metrics: ControlPlaneMetrics | None = None
+        self._pipeline: Pipeline | None = None
+        self._files: FileSource | None = None
+        self.xds: XdsServer | None = None
+        self._telemetry: Telemetry | None = None
+        self._cache: SnapshotCache | None = None
+        self.security: MeshSecurity | None = None  # CA, modes, xDS credentials
+        self.canaries: CanaryController | None = None
+        self.tasks = RootTasks(self.console.say)  # supervised: a crash is said, and restarts or stops up
         self._closers: list[Callable[[], Any]] = []
 
     async def start(self) -> None:
@@ -116,7 +130,7 @@ class MeshApp:
         await self._start_api(store, token)
         auth.register_context(self.api_address, self.run_dir.path)
         self._closers.append(lambda: auth.unregister_context(self.api_address, self.run_dir.path))
-        self._spawn(self._files.run(), "watch manifests")
+        self.tasks.spawn("watch manifests", _built(self._files).run)
         self.run_dir.write_up_info(
             {
                 "pid": os.getpid(),
@@ -132,10 +146,7 @@ class MeshApp:
         """Stop in reverse order of start; safe to call after a partial start, and twice."""
         with contextlib.suppress(OSError):
             self.run_dir.up_file.unlink()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.tasks.stop()
         closers, self._closers = self._closers, []
         for close in reversed(closers):
             result = close()
@@ -275,17 +286,18 @@ class MeshApp:
             affected=security.affected,  # only the views a change (policy, leaf, ...) can alter
             failed_nodes=self._sync.set_generation_problems,  # proxy-status: ERROR, and why
         )
-        self._spawn(self._pipeline.run(), "pipeline")
-        self._spawn(security.run(self._pipeline.mark_changed), "certificates")
+        self.tasks.spawn("pipeline", self._pipeline.run)
+        self.tasks.spawn("certificates", lambda: security.run(_built(self._pipeline).mark_changed))
         if self.config.mesh_config is not None:
-            self._spawn(self._watch_mesh_config(self.config.mesh_config), "watch mesh config")
+            path = self.config.mesh_config
+            self.tasks.spawn("watch mesh config", lambda: self._watch_mesh_config(path))
 
     async def _watch_mesh_config(self, path: Path) -> None:
         from smimesh.runtime.mesh_config import MeshConfigWatcher
 
         console = self.console
         watcher = MeshConfigWatcher(
-            path, self.security, self._pipeline.mark_changed, console.say, console.diagnostics
+            path, self.security, _built(self._pipeline).mark_changed, console.say, console.diagnostics
         )
         await watcher.run()
 
@@ -305,7 +317,7 @@ class MeshApp:
             prometheus_url=self.config.prometheus_url,  # MetricTemplates without an address
         )
         self._closers.extend(closers)
-        self._spawn(self.canaries.run(), "canary controller")
+        self.tasks.spawn("canary controller", self.canaries.run)
         return workload_store
 
     async def _start_workloads(self, store: Any, directory: Path) -> None:
@@ -317,7 +329,7 @@ class MeshApp:
             self.run_dir,
             self.xds_port,
             log_level=settings.envoy_log_level,
-            xds_credential=self.security.bootstrap_metadata,
+            xds_credential=_built(self.security).bootstrap_metadata,
             delta=self.config.xds_mode == "delta",
             stats_flush_interval_s=settings.scrape_interval_s,  # percentiles keep up with counts
         )
@@ -338,7 +350,7 @@ class MeshApp:
             self.console.say,
             extra=ingress_workloads(self.config.ingress, self.run_dir.path),
         )
-        self._spawn(reconciler.run(store, directory), "reconcile workloads")
+        self.tasks.spawn("reconcile workloads", lambda: reconciler.run(store, directory))
         # Let the first reconcile start the processes before the API's imports block the loop:
         # sidecars and workloads then boot while the API gets ready.
         with contextlib.suppress(TimeoutError):
@@ -363,7 +375,7 @@ class MeshApp:
             settings=self.config.settings,
             metrics_query=telemetry.query,
             explain=LiveExplainer(self._pipeline, store, self.security).explain,
-            delivery=DeliveryWatch(store, self._pipeline, self._cache, self._sync),
+            delivery=DeliveryWatch(store, self._pipeline, _built(self._cache), _built(self._sync)),
             observe=self._start_observatory(telemetry),
             canaries=self.canaries,
         )
@@ -382,7 +394,7 @@ class MeshApp:
         cache: dict[int, Topology] = {}
 
         def topology() -> Topology:
-            model = self._pipeline.model
+            model = _built(self._pipeline).model
             if model is None:
                 return Topology()
             if id(model) not in cache:  # one model per rebuild: rebuild the topology only then
@@ -392,9 +404,11 @@ class MeshApp:
 
         url = self.config.prometheus_url
         self._telemetry = Telemetry(topology, self.config.settings, prometheus_url=url)
-        self._spawn(self._telemetry.run(), "telemetry")
+        self.tasks.spawn("telemetry", self._telemetry.run, restart=True)
         if url:
-            self._spawn(self._keep_prometheus_targets(topology), "prometheus targets")
+            self.tasks.spawn(
+                "prometheus targets", lambda: self._keep_prometheus_targets(topology), restart=True
+            )
         return self._telemetry
 
     def _start_observatory(self, telemetry: Any) -> Any:
@@ -406,8 +420,8 @@ class MeshApp:
             return self.run_dir.log_path(namespace, instance, sidecar=True)
 
         backend = BuiltinBackend(telemetry.window)
-        observatory = Observatory(lambda: self._pipeline.model, log_path, telemetry.routes, backend)
-        self._spawn(observatory.run(), "observe requests")
+        observatory = Observatory(lambda: _built(self._pipeline).model, log_path, telemetry.routes, backend)
+        self.tasks.spawn("observe requests", observatory.run, restart=True)
         return observatory
 
     async def _keep_prometheus_targets(self, topology: Callable[[], Any]) -> None:
@@ -417,23 +431,21 @@ class MeshApp:
         while True:
             current = topology()
             if current != written:
-                self._telemetry.write_prometheus_files(self.config.prometheus_dir)
+                _built(self._telemetry).write_prometheus_files(self.config.prometheus_dir)
                 written = current
             await asyncio.sleep(self.config.settings.scrape_interval_s)
 
     def _metrics_text(self) -> str:
-        body, _ = self._metrics.render()
+        body, _ = _built(self._metrics).render()
         mesh = self._telemetry.export_text() if self._telemetry is not None else ""
         return str(body.decode()) + mesh
 
-    def _spawn(self, coroutine: Any, name: str) -> None:
-        task = asyncio.create_task(coroutine, name=name)
-        task.add_done_callback(self._report_crash)
-        self._tasks.append(task)
 
-    def _report_crash(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.console.say(f"internal error in {task.get_name()}: {task.exception()!r}")
+def _built(part: T | None) -> T:
+    """A part `start` builds before anything that uses it (its steps run in order)."""
+    if part is None:
+        raise RuntimeError("a part of smimesh up was used before start() built it")
+    return part
 
 
 def _freeze_startup_heap() -> None:

@@ -2,8 +2,9 @@
 
 `serve(config, console, while_running=...)` is what `smimesh up` and `smimesh demo` run: start a
 `MeshApp`, run `while_running(app)` (the summary, the demo's live view) until it returns or
-SIGINT/SIGTERM/SIGHUP arrives, then stop everything in order. A second Ctrl-C while stopping kills every
-child at once and exits (130).
+SIGINT/SIGTERM/SIGHUP arrives, or a root task that produces config fails (`runtime.root_tasks`:
+then `RootTaskFailed`, exit 1, after the traceback), then stop everything in order. A second Ctrl-C
+while stopping kills every child at once and exits (130).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smimesh.runtime.app import Console, MeshApp, UpConfig
+from smimesh.runtime.root_tasks import RootTaskFailed
 
 
 async def serve(
@@ -35,7 +37,7 @@ async def serve(
         await app.start()
         if on_ready is not None:
             on_ready(app)
-        waiters = [asyncio.ensure_future(stop.wait())]
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.tasks.failed.wait())]
         if while_running is not None:
             waiters.append(asyncio.ensure_future(while_running(app)))
         done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -44,6 +46,11 @@ async def serve(
         await asyncio.gather(*pending, return_exceptions=True)
         for waiter in done:
             waiter.result()
+        if app.tasks.failed.is_set():
+            raise RootTaskFailed(
+                f"smimesh up stops: {app.tasks.failure}",
+                hint="the traceback above says where it failed; please report it with that traceback",
+            )
     finally:
         console.say("stopping: workloads, sidecars, control plane ...")
         await app.stop()
