@@ -54,7 +54,8 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
 
     got = smimesh("get", "ts", "-n", "shop", *kube)
     assert got.returncode == 0, got.stderr
-    assert "web-split" in got.stdout and "shop" in got.stdout
+    row = next(line.split() for line in got.stdout.splitlines() if "web-split" in line)
+    assert row == ["TrafficSplit", "shop", "web-split", "kubernetes"], got.stdout
     one = smimesh("get", "trafficsplit", "web-split", "-n", "shop", "-o", "json", *kube)
     as_json = json.loads(one.stdout)
     assert as_json["spec"]["backends"][1] == {"service": "web-v2", "weight": 100}

@@ -62,7 +62,8 @@ def print_table(items: list[dict[str, Any]], *, wide: bool) -> None:
     headers = ["KIND", "NAMESPACE", "NAME", "ORIGIN"] + (["LOCATION", "SUMMARY"] if wide else [])
     rows = []
     for item in items:
-        origin = "api" if item["origin"] == "api" else "file"
+        origin = item["origin"].partition(":")[0]  # a cluster controller's are `kubernetes:Kind/ns/name`
+        origin = origin if origin in ("api", "kubernetes") else "file"
         row = [item["kind"], item["namespace"], item["name"], origin]
         rows.append(row + ([item["location"], summary(item["object"])] if wide else []))
     table(headers, rows)
@@ -85,6 +86,7 @@ def command(
       smimesh get ts                      # every TrafficSplit, all namespaces
       smimesh get trafficsplits bookstore -n bookstore -o yaml
       smimesh get all -o wide             # every resource, with origin and a summary
+      smimesh get ts -n shop --context prod   # what the controller of that cluster holds
     """
     with open_client(api_addr, token) as client:
         if name:

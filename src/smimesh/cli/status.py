@@ -78,6 +78,7 @@ def command(output: str, api_addr: str, token: str | None) -> None:
     Examples:
       smimesh status
       smimesh status -o json
+      smimesh status --kubeconfig ~/.kube/config   # a cluster's controller replica and its sidecars
     """
     with open_client(api_addr, token) as client:
         status = client.status()
