@@ -26,7 +26,7 @@ from tests.kubernetes.kube_world import meshed_namespace
 
 from smimesh.api.webhooks.config import crds_with_bundle, validating_webhook
 from smimesh.local.binaries import find_envoy
-from smimesh.resources.crd import WebhookService
+from smimesh.resources.crd import WebhookService, flagger_crds
 from smimesh.runtime.kubernetes.controller import ControllerConfig, KubeController
 from smimesh.server.sync import SYNCED
 from smimesh.sources.kubernetes import cluster
@@ -178,7 +178,7 @@ class KubeWorld:
     def install(self) -> None:
         """What `smimesh install` would create, with no caBundle yet: the lease holder fills it in."""
         meshed_namespace(self.api, "smimesh-system")
-        for definition in crds_with_bundle(b"", SERVICE):
+        for definition in [*crds_with_bundle(b"", SERVICE), *flagger_crds()]:
             self.api.create(definition)
         self.api.create(validating_webhook(b"", SERVICE))
 

@@ -14,6 +14,7 @@ smimesh, which normalises them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import yaml
@@ -161,3 +162,10 @@ def all_crds(webhook: WebhookService | None = None) -> list[dict[str, Any]]:
 def to_yaml(crds: list[dict[str, Any]]) -> str:
     """Multi-document YAML, keys in the order written (Kubernetes style)."""
     return yaml.safe_dump_all(crds, sort_keys=False, explicit_start=True, width=120)
+
+
+def flagger_crds() -> list[dict[str, Any]]:
+    """Flagger's own CRDs (Canary, MetricTemplate, AlertProvider), shipped unchanged (data/README.md),
+    so `flagger.app/v1beta1` objects are served and validated on a cluster exactly as Flagger's are."""
+    text = resources.files("smimesh.resources").joinpath("data/flagger-crd.yaml").read_text()
+    return [doc for doc in yaml.safe_load_all(text) if doc]

@@ -7,7 +7,8 @@ secured views and xDS server as `smimesh up`), serves ADS/SDS to the sidecars co
 (authenticated by their projected service-account tokens through TokenReview,
 `server.token_auth`), and serves the conversion and admission webhooks (TLS from the mesh CA,
 rotated). One replica, the holder of the Lease `smimesh-controller`, also writes: Events for
-diagnostics and the webhooks' caBundle (`writes.py`). See docs/kubernetes.md.
+diagnostics and the webhooks' caBundle (`writes.py`), and runs Flagger's Canaries (`canaries.py`).
+See docs/kubernetes.md.
 """
 
 from __future__ import annotations
@@ -117,6 +118,25 @@ class KubeController:
         self._start_leader_duties()
         if config.api_addr:
             await self._start_metrics_api(config.api_addr)
+        self._start_canaries()
+
+    def _start_canaries(self) -> None:
+        """Flagger's Canaries, run by the lease holder (canaries.py); metrics from this replica's
+        telemetry when it serves the metrics API, else none (each check is then the no-data policy)."""
+        from smimesh.runtime.kubernetes.canaries import KubeCanaries
+
+        def metrics_query() -> Any:
+            telemetry = getattr(self, "telemetry", None)
+            return telemetry.query if telemetry is not None else None
+
+        self.canaries = KubeCanaries(
+            self.client,
+            self._state_dir(),
+            leading=lambda: self.elector.is_leader,
+            metrics_query=metrics_query,
+            identity=self.config.identity,
+        )
+        self._spawn(self.canaries.run(), "canaries")
 
     async def _start_metrics_api(self, addr: str) -> None:
         from smimesh.runtime.explain import LiveExplainer, callers_from_instances

@@ -28,7 +28,7 @@ from smimesh.api.webhooks.config import (
 )
 from smimesh.api.webhooks.inject_config import FAILURE_POLICIES, mutating_webhook
 from smimesh.errors import UsageError
-from smimesh.resources.crd import WebhookService, all_crds
+from smimesh.resources.crd import WebhookService, all_crds, flagger_crds
 
 NAME = "smimesh-controller"
 PART_OF = {"app.kubernetes.io/part-of": "smimesh"}
@@ -106,6 +106,12 @@ def rbac(options: InstallOptions) -> list[Obj]:
         _rule(smi_groups(), smi_plurals(), ["get", "list", "watch"]),
         _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
         _rule([""], ["events"], ["create", "list"]),
+        # the canary controller (canaries.py): it reads Canaries and Deployments, writes their derived objects
+        _rule(["flagger.app"], ["canaries", "metrictemplates"], ["get", "list", "watch"]),
+        _rule(["flagger.app"], ["canaries/status"], ["get", "patch", "update"]),
+        _rule(["apps"], ["deployments"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+        _rule([""], ["services"], ["create", "update", "delete"]),
+        _rule(["split.smi-spec.io"], ["trafficsplits"], ["create", "update", "delete"]),
         _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["get", "patch"], crd_names),
         _rule(
             ["admissionregistration.k8s.io"],
@@ -277,6 +283,7 @@ def install_objects(options: InstallOptions, ca: tuple[bytes, bytes] | None) -> 
     bundle = ca[0] if ca else b""
     objects: list[Obj] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(options.namespace)}]
     objects += crds_with_bundle(bundle, options.webhook)
+    objects += flagger_crds()  # Canaries are served as Flagger's CRD defines them
     objects += rbac(options)
     if ca:
         objects.append(ca_secret(options, ca))
