@@ -60,6 +60,11 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     as_json = json.loads(one.stdout)
     assert as_json["spec"]["backends"][1] == {"service": "web-v2", "weight": 100}
     assert "No resources found" in smimesh("get", "ts", "-n", "elsewhere", *kube).stderr
+    # As kubectl: without -n, the context's namespace (`default` here, `shop` in the second file); -A all.
+    assert "No resources found" in smimesh("get", "ts", *kube).stderr
+    assert "web-split" in smimesh("get", "ts", "-A", *kube).stdout
+    in_shop = api.write_kubeconfig(world.directory / "shop-kubeconfig", namespace="shop")
+    assert "web-split" in smimesh("get", "ts", "--kubeconfig", str(in_shop)).stdout
 
     proxies = smimesh("proxy-status", *kube)
     assert proxies.returncode == 0, proxies.stderr

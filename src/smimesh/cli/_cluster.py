@@ -5,6 +5,7 @@
 `SERVER/api/v1/namespaces/smimesh-system/services/smimesh-controller:api/proxy/...`, with the
 kubeconfig's credentials: the API server authenticates the user and checks RBAC (`services/proxy`),
 so no smimesh token is needed. The paths are those `smimesh up` serves (docs/kubernetes.md).
+`context_namespace()`: the context's namespace, `get`'s default there as kubectl's.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def wanted() -> tuple[Path | None, str | None] | None:
     meta = click.get_current_context().meta
     kubeconfig, context = meta.get("smimesh.kubeconfig"), meta.get("smimesh.context")
     return None if kubeconfig is None and context is None else (kubeconfig, context)
+
+
+def context_namespace() -> str | None:
+    """The kubeconfig context's namespace when pointed at a cluster (kubectl's default `-n`), else None."""
+    cluster = wanted()
+    return load_cluster(*cluster).namespace if cluster else None
 
 
 def open_cluster_client(kubeconfig: Path | None, context: str | None) -> ApiClient:

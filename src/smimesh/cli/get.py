@@ -1,7 +1,8 @@
-"""`smimesh get KIND [NAME] [-n NS] [-o yaml|json|wide]`: resources in force in the control plane.
+"""`smimesh get KIND [NAME] [-n NS | -A] [-o yaml|json|wide]`: resources in force in the control plane.
 
 Kinds by name, plural or short name, any case (`ts`, `trafficsplits`, `TrafficSplit`); the API
-resolves them. Without `-n`, a listing shows every namespace, and a NAME is looked up in every
+resolves them. Without `-n`, a listing shows every namespace (against a cluster: the kubeconfig
+context's namespace, as kubectl; `-A` every namespace), and a NAME is looked up in every
 namespace (an error asks for `-n` if it is in more than one). `-o yaml|json` prints the objects
 (YAML: one document each, ready to apply again; JSON: one object, or a `List`); the table shows
 where each one comes from (a file, or the API).
@@ -15,7 +16,7 @@ import click
 
 from smimesh.api.client import ApiClient
 from smimesh.cli._client import client_options, open_client, table
-from smimesh.cli._cluster import cluster_options
+from smimesh.cli._cluster import cluster_options, context_namespace
 from smimesh.cli.output import dump_documents
 from smimesh.errors import ApiError, SmimeshError
 
@@ -72,12 +73,24 @@ def print_table(items: list[dict[str, Any]], *, wide: bool) -> None:
 @click.command("get")
 @click.argument("kind")
 @click.argument("name", required=False)
-@click.option("-n", "--namespace", default=None, help="Only this namespace (default: all of them).")
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="Only this namespace (default: all of them; in a cluster, the context's, as kubectl).",
+)
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace (in a cluster too).")
 @click.option("-o", "--output", type=click.Choice(["table", "wide", "yaml", "json"]), default="table")
 @client_options
 @cluster_options
 def command(
-    kind: str, name: str | None, namespace: str | None, output: str, api_addr: str, token: str | None
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    output: str,
+    api_addr: str,
+    token: str | None,
 ) -> None:
     """Show resources in force in the running control plane.
 
@@ -88,6 +101,10 @@ def command(
       smimesh get all -o wide             # every resource, with origin and a summary
       smimesh get ts -n shop --context prod   # what the controller of that cluster holds
     """
+    if all_namespaces:
+        namespace = None
+    elif namespace is None:
+        namespace = context_namespace()
     with open_client(api_addr, token) as client:
         if name:
             items = [find_one(client, kind, name, namespace)]
