@@ -31,6 +31,13 @@ def _second_context(kubeconfig: Path) -> None:
     kubeconfig.write_text(text)
 
 
+def _web_successes(kube: list[str]) -> int:
+    shown = smimesh("stat", "deploy", "-n", "shop", "-o", "json", *kube)
+    items = [i for i in json.loads(shown.stdout)["items"] if i["resource"]["name"] == "web"]
+    values = [m["value"] for i in items for m in i["metrics"] if m["name"] == "success_count"]
+    return sum(int(v) for v in values)
+
+
 def test_client_commands_reach_the_controller_through_the_kubeconfig(world: KubeWorld) -> None:
     api = world.api
     replica = world.start_replica("replica-a", api_addr="127.0.0.1:0")
@@ -90,6 +97,11 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     for metrics in (["stat", "deploy", "-n", "shop"], ["top", "--once", "-n", "shop"]):
         shown = smimesh(*metrics, *kube)
         assert shown.returncode == 0 and "web" in shown.stdout, (metrics, shown)
+
+    # What the replica's telemetry scraped from the sidecars, as `stat` shows it through the cluster.
+    for _ in range(5):
+        assert world.request(shopper, "http://web.shop/")[0] == 200
+    wait_until(lambda: _web_successes(kube) == 5, 30, 1, what="5 requests to web counted by stat")
 
     no_admin = smimesh("proxy-config", "web-v2-0", *kube)
     assert no_admin.returncode == 1 and "port-forward" in no_admin.stderr, no_admin
