@@ -91,6 +91,8 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     allowed = smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", *kube)
     assert allowed.returncode == 0 and "ALLOWED" in allowed.stdout, allowed
     assert "shopper-to-web" in allowed.stdout
+    live = smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", "--live", *kube)
+    assert live.returncode == 2 and "--live" in live.stderr, live
     unknown_caller = smimesh("explain", "--from", "shop/nobody", "--to", "web.shop", *kube)
     assert unknown_caller.returncode == 2 and "shop/shopper" in unknown_caller.stderr, unknown_caller
 

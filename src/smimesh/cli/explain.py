@@ -24,7 +24,7 @@ import yaml
 from smimesh.api.auth import known_api_addrs
 from smimesh.api.client import ApiClient
 from smimesh.cli._client import client_options, open_client
-from smimesh.cli._cluster import cluster_options
+from smimesh.cli._cluster import cluster_options, wanted
 from smimesh.cli.explain_live import live_check, render_live
 from smimesh.errors import ApiError, ControlPlaneUnavailableError, InvalidInputError, UsageError
 from smimesh.mesh import build_model
@@ -206,6 +206,11 @@ def command(
     if not paths and click.get_current_context().get_parameter_source("mesh_config") is _COMMANDLINE:
         raise UsageError(
             "--mesh-config goes with -f", hint="the running mesh uses the MeshConfig it was started with"
+        )
+    if live and wanted():
+        raise UsageError(
+            "--live reads the sidecars' Envoy admin, which the controller cannot reach in a cluster",
+            hint="drop --live: the answer is then what the controller's model says",
         )
     with open_client(api_addr, token) as api:
         if paths:
