@@ -14,6 +14,7 @@ import pytest
 from tests.kubernetes.kube_e2e import KubeWorld, LoopbackPod, endpoint_slice, service
 from tests.kubernetes.test_e2e_controller import ROUTES, SPLIT, TARGET
 
+from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.net import wait_until
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
@@ -122,3 +123,11 @@ def test_without_a_controller_api_the_service_proxy_error_is_shown(world: KubeWo
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "no endpoints available" in result.stderr and "Traceback" not in result.stderr
 
+
+
+def test_an_unreachable_api_server_is_a_clear_error(tmp_path: Path) -> None:
+    with KubeApiServer() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    result = smimesh("proxy-status", "--kubeconfig", str(kubeconfig))  # the server is gone
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "the API server does not answer" in result.stderr and "Traceback" not in result.stderr

@@ -39,9 +39,12 @@ class ApiClient:
         timeout: float = TIMEOUT_S,
         base_url: str | None = None,
         verify: ssl.SSLContext | bool = True,
+        unreachable: str = "start one with `smimesh up DIR`",
     ):
         """`base_url` (with `token` and `verify` as the kubeconfig says) reaches the API somewhere else
-        than `http://api_addr`: through a Kubernetes API server's service proxy (cli/_cluster.py)."""
+        than `http://api_addr`: through a Kubernetes API server's service proxy (cli/_cluster.py);
+        `unreachable` is what to do when nothing answers."""
+        self._unreachable = unreachable
         self.api_addr = (api_addr or default_api_addr()).removeprefix("http://").rstrip("/")
         if base_url is None:
             token = token or os.environ.get("SMIMESH_TOKEN") or find_token(self.api_addr)
@@ -152,9 +155,7 @@ class ApiClient:
             return ControlPlaneUnavailableError(
                 f"the control plane at {self.api_addr} did not answer in time"
             )
-        return ControlPlaneUnavailableError(
-            f"no control plane at {self.api_addr} — start one with `smimesh up DIR`"
-        )
+        return ControlPlaneUnavailableError(f"no control plane at {self.api_addr} — {self._unreachable}")
 
 
 def _object_path(kind: str, namespace: str, name: str) -> str:

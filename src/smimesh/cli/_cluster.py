@@ -71,4 +71,5 @@ def open_cluster_client(kubeconfig: Path | None, context: str | None) -> ApiClie
         token=cluster.bearer(),
         base_url=cluster.server + prefix,
         verify=_ssl_context(cluster),
+        unreachable="the API server does not answer: check --kubeconfig / --context (`kubectl cluster-info`)",
     )
