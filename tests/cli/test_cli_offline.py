@@ -113,7 +113,8 @@ def test_validate_reads_stdin_and_directories(files: dict[str, Path]) -> None:
     assert piped.exit_code == 1 and "<stdin>" in piped.output
     whole = run("validate", str(files["clean"].parent), "-o", "json")
     codes = sorted(d["code"] for d in json.loads(whole.output)["diagnostics"])
-    assert codes == ["SM1013", "SM2006", "SM3010", "SM3032"]  # web is in clean.yaml and warning.yaml
+    # web is in clean.yaml and warning.yaml; SM6006 (info): what `up` also says of a split listing its root
+    assert codes == ["SM1013", "SM2006", "SM3010", "SM3032", "SM6006"]
 
 
 @pytest.mark.parametrize(
@@ -274,3 +275,44 @@ def test_validate_hints_the_api_version_an_upstream_example_lacks() -> None:
     )
     target = run("validate", "-f", str(examples / "access.smi-spec.io_v1alpha1_02_traffictarget.yaml"))
     assert "add `apiVersion: access.smi-spec.io/v1alpha1`: the only version of TrafficTarget" in target.output
+
+
+SPLIT_WITH_PROBLEMS = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-v1, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {serviceAccount: web, command: [python3, x.py], ports: [{name: main, containerPort: 8080}]}
+---
+apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: web, namespace: shop}
+spec:
+  service: web
+  backends: [{service: web-v1, weight: 50}, {service: web-v2, weight: 50}]
+"""
+
+
+def test_validate_shows_what_up_shows_and_each_problem_once(tmp_path: Path) -> None:
+    """One missing split backend is one diagnostic (SM4005), and validate also shows what the mesh
+    model reports when it builds (SM6001: a targetPort no selected Workload has), as `up` does."""
+    (tmp_path / "mesh.yaml").write_text(SPLIT_WITH_PROBLEMS)
+    result = run("validate", "-f", str(tmp_path), "-o", "json")
+    found = json.loads(result.output)["diagnostics"]
+    about_v2 = [d for d in found if d.get("value") == "web-v2"]
+    assert [d["code"] for d in about_v2] == ["SM4005"]
+    assert [d["code"] for d in found if d["code"].startswith("SM6")] == ["SM6001"]
+    assert result.exit_code == 0  # warnings only

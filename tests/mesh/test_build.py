@@ -6,8 +6,9 @@ import pytest
 
 from smimesh.mesh import Identity, Protocol, ServiceKey, build_model
 from smimesh.mesh.protocols import protocol_of
+from smimesh.resources import InputSnapshot, validate_references
 from smimesh.testing.bookstore import bookstore_model, world, world_instances
-from smimesh.testing.bookstore_edges import edge_model
+from smimesh.testing.bookstore_edges import EDGE_CASES, edge_model
 
 BOOKSTORE = ServiceKey("bookstore", "bookstore")
 
@@ -91,9 +92,19 @@ spec: {ports: [{name: http, port: 80}]}
     assert bookstore_model(extra).services[ServiceKey("bookstore", "external")].ports[0].endpoints == ()
 
 
-def test_split_diagnostics() -> None:
-    assert codes(edge_model("zero_weights")) == ["SM6005"]
-    assert codes(edge_model("missing_backends")) == ["SM6003", "SM6004"]
+def cross_object_codes(extra: str = "", replace: tuple[str, ...] = ()) -> list[str]:
+    """The codes of the cross-object checks `validate`, `up` and the API share."""
+    resources = InputSnapshot.from_resources(world(extra, replace=replace))
+    return sorted(d.code for d in validate_references(resources))
+
+
+def test_split_problems_have_one_code_each_from_the_shared_checks() -> None:
+    """The model leaves bad split references out silently: the problem is reported once, as SM4xxx."""
+    assert codes(edge_model("zero_weights")) == []
+    assert codes(edge_model("missing_backends")) == []
+    assert "SM4007" in cross_object_codes(*EDGE_CASES["zero_weights"])
+    missing = cross_object_codes(*EDGE_CASES["missing_backends"])
+    assert [c for c in missing if c in ("SM4005", "SM4006")] == ["SM4005", "SM4006"]
     assert codes(edge_model("root_self")) == ["SM6006"]
     split = edge_model("root_self").splits[(BOOKSTORE, 80)].unconditional
     assert split is not None and [b.is_root for b in split.backends] == [True, False]
@@ -115,7 +126,8 @@ spec:
   backends: [{service: bookstore-v1, weight: 1}]
 """
     model = bookstore_model(extra)
-    assert codes(model) == ["SM6002", "SM6008"]
+    assert codes(model) == []
+    assert [c for c in cross_object_codes(extra) if c in ("SM4003", "SM4004")] == ["SM4003", "SM4004"]
     assert (ServiceKey("bookstore", "warehouse"), 80) not in model.splits
 
 
@@ -127,7 +139,8 @@ metadata: {name: zzz-second, namespace: bookstore}
 spec: {service: bookstore, backends: [{service: bookstore-v2, weight: 1}]}
 """
     model = bookstore_model(extra)
-    assert codes(model) == ["SM6007"]
+    assert codes(model) == []
+    assert "SM4010" in cross_object_codes(extra)
     splits = model.splits[(BOOKSTORE, 80)]
     assert splits.unconditional is not None and splits.unconditional.name == "bookstore"
 
@@ -170,19 +183,21 @@ def test_building_never_raises_on_an_empty_world() -> None:
 
 
 def test_diagnostics_carry_the_file_location_from_an_input_snapshot() -> None:
-    from smimesh.resources import InputSnapshot, load_text
+    from smimesh.resources import load_text
     from smimesh.testing.bookstore import BOOKSTORE_YAML
 
     extra = """
 ---
-apiVersion: split.smi-spec.io/v1alpha4
-kind: TrafficSplit
-metadata: {name: zero, namespace: bookstore}
-spec: {service: warehouse, backends: [{service: bookstore-v1, weight: 0}]}
+apiVersion: v1
+kind: Service
+metadata: {name: odd, namespace: bookstore}
+spec:
+  selector: {app: warehouse}
+  ports: [{name: http, port: 80, targetPort: nope}]
 """
     loaded = load_text(BOOKSTORE_YAML + extra, source="mesh.yaml")
     snapshot = InputSnapshot.from_objects(loaded.objects)
     model = build_model(snapshot, world_instances([o.resource for o in loaded.objects]))
     (diag,) = model.diagnostics
-    assert diag.code == "SM6005" and diag.location.file == "mesh.yaml" and diag.location.line is not None
+    assert diag.code == "SM6001" and diag.location.file == "mesh.yaml" and diag.location.line is not None
     assert "mesh.yaml:" in diag.format()

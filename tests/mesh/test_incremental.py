@@ -53,13 +53,13 @@ def test_cached_diagnostics_are_reported_again() -> None:
     extra = """
 apiVersion: access.smi-spec.io/v1alpha3
 kind: TrafficTarget
-metadata: {name: sloppy, namespace: bookstore}
+metadata: {name: sloppy, namespace: elsewhere}
 spec:
-  destination: {kind: ServiceAccount, name: warehouse}
-  rules: [{kind: HTTPRouteGroup, name: nowhere}]
-  sources: [{kind: ServiceAccount, name: buyer}]
+  destination: {kind: ServiceAccount, name: warehouse, namespace: bookstore}
+  rules: [{kind: HTTPRouteGroup, name: warehouse-routes}]
+  sources: [{kind: ServiceAccount, name: buyer, namespace: bookstore}]
 """
     resources = world(extra)
     instances = world_instances(resources)
     first, second = build_model(resources, instances), build_model(resources, instances)
-    assert [d.code for d in first.diagnostics] == [d.code for d in second.diagnostics] == ["SM6011"]
+    assert [d.code for d in first.diagnostics] == [d.code for d in second.diagnostics] == ["SM6010"]

@@ -1,7 +1,8 @@
 """`smimesh validate`: check manifests offline and report every problem with file, line and field.
 
 Thin: parses the command line, calls `resources.load_paths` (which reads, decodes, validates and checks
-references) and renders with `cli.output`. Exit status: 0 clean (warnings allowed unless --strict),
+references), adds what the mesh model reports (`model_problems`: the same SM6xxx `up` shows) and
+renders with `cli.output`. Exit status: 0 clean (warnings allowed unless --strict),
 1 problems found, 2 command-line misuse (click's own).
 """
 
@@ -10,9 +11,21 @@ from __future__ import annotations
 import click
 
 from smimesh.cli.output import emit_diagnostics, output_option, summary_line
-from smimesh.diagnostics import has_errors
-from smimesh.resources import load_paths
+from smimesh.diagnostics import Diagnostic, has_errors, sort_key
+from smimesh.mesh import build_model
+from smimesh.mesh.instances import counter, instances_from_workloads, workload_layout
+from smimesh.resources import LoadResult, load_paths
+from smimesh.resources.workload import Workload
 from smimesh.settings import from_environment
+
+
+def model_problems(result: LoadResult) -> list[Diagnostic]:
+    """What the mesh model drops or reinterprets (SM6xxx), exactly as `smimesh up` reports it: the
+    model built over one instance per Workload replica (the ports are placeholders)."""
+    resources = (o.resource for o in result.objects)
+    workloads = sorted((r for r in resources if isinstance(r, Workload)), key=lambda w: w.key)
+    instances = instances_from_workloads(workload_layout(workloads), counter(1))
+    return list(build_model(result.snapshot(), instances).diagnostics)
 
 
 @click.command("validate")
@@ -51,6 +64,8 @@ def command(
     if not every:
         raise click.UsageError("give at least one manifest: -f PATH (a file, a directory, or - for stdin)")
     result = load_paths(every, settings=from_environment(), references=not no_references)
+    if not no_references:
+        result.diagnostics = sorted([*result.diagnostics, *model_problems(result)], key=sort_key)
     files = {d.location.file for d in result.diagnostics} | {o.location.file for o in result.objects}
     summary = summary_line(result.diagnostics, objects=len(result.objects), files=len(files - {""}))
     extra = {"objects": [str(o.key) for o in result.objects], "valid": not has_errors(result.diagnostics)}

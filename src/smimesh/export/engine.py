@@ -18,8 +18,8 @@ from smimesh.export.istio import export_istio
 from smimesh.export.linkerd import export_linkerd
 from smimesh.export.output import EXPORTED_FROM, Output
 from smimesh.export.world import PodGroup, World
-from smimesh.mesh import codes as mesh_codes
-from smimesh.resources import InputSnapshot, ResourceKey
+from smimesh.resources import InputSnapshot, ResourceKey, validate_references
+from smimesh.resources import codes as resource_codes
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.gateway import HTTPRoute
 from smimesh.resources.split import TrafficSplit
@@ -33,13 +33,14 @@ EXPORTERS: dict[str, Exporter] = {
 }
 TARGETS = tuple(EXPORTERS)
 _ROUTE_KINDS = ("HTTPRouteGroup", "TCPRoute", "UDPRoute")
-# What the mesh drops from a split; the self-backend note and all-zero are handled by the exporters.
+# What the mesh drops from a split (the cross-object checks say it, as for validate and up); the
+# self-backend note and all-zero are handled by the exporters.
 _SPLIT_DROPS = {
-    mesh_codes.SPLIT_ROOT_MISSING,
-    mesh_codes.SPLIT_BACKEND_MISSING,
-    mesh_codes.SPLIT_BACKEND_LACKS_PORT,
-    mesh_codes.SPLIT_MATCHES_MISSING,
-    mesh_codes.SPLIT_DUPLICATE,
+    resource_codes.MISSING_ROOT,
+    resource_codes.MISSING_BACKEND,
+    resource_codes.BACKEND_LACKS_PORT,
+    resource_codes.MISSING_SPLIT_MATCH,
+    resource_codes.DUPLICATE_SPLIT,
 }
 
 
@@ -51,7 +52,7 @@ def export(
     out = Output(target)
     for resource in snapshot:
         out.entry(_ref(resource.key), snapshot.location(resource.key))
-    for diag in world.model.diagnostics:
+    for diag in validate_references(snapshot):
         if diag.code in _SPLIT_DROPS:
             out.report(diag.object, _as_loss(diag))
     if target == "gateway-api":

@@ -44,40 +44,13 @@ def _ref(tt: TrafficTarget) -> ObjectRef:
     return ObjectRef("TrafficTarget", tt.metadata.namespace, tt.metadata.name)
 
 
-def _missing(tt: TrafficTarget, index: int, rule: TrafficTargetRule) -> Diagnostic:
-    return codes.diag(
-        codes.RULE_MISSING,
-        f"{rule.kind} {rule.name} does not exist in namespace {tt.metadata.namespace}",
-        _ref(tt),
-        path=f"spec.rules[{index}].name",
-        value=rule.name,
-        expected=f"an existing {rule.kind}",
-    )
-
-
-def _http_rule(
-    tt: TrafficTarget,
-    index: int,
-    rule: TrafficTargetRule,
-    group: HTTPRouteGroup,
-    acc: _Rules,
-    diags: list[Diagnostic],
-) -> None:
+def _http_rule(rule: TrafficTargetRule, group: HTTPRouteGroup, acc: _Rules) -> None:
+    """The rule's matches (all of the group's when it names none); a name the group lacks matches
+    nothing (SM4002 from resources.references, shared by validate, up and the API)."""
     names = rule.matches if rule.matches is not None else [m.name for m in group.spec.matches]
     for name in names:
         match = group.match(name)
-        if match is None:
-            diags.append(
-                codes.diag(
-                    codes.RULE_UNKNOWN_MATCH,
-                    f"HTTPRouteGroup {group.metadata.name} has no match {name!r}",
-                    _ref(tt),
-                    path=f"spec.rules[{index}].matches",
-                    value=name,
-                    expected=", ".join(m.name for m in group.spec.matches),
-                )
-            )
-        else:
+        if match is not None:
             acc.http.append(RouteMatch(group.metadata.name, http_match(match)))
 
 
@@ -94,23 +67,14 @@ _RULE_KINDS: dict[str, type[Resource]] = {
 }
 
 
-def _add_rule(
-    tt: TrafficTarget,
-    index: int,
-    rule: TrafficTargetRule,
-    inputs: Inputs,
-    acc: _Rules,
-    diags: list[Diagnostic],
-) -> None:
-    ns = tt.metadata.namespace
+def _add_rule(tt: TrafficTarget, rule: TrafficTargetRule, inputs: Inputs, acc: _Rules) -> None:
+    """A missing route object allows nothing (SM4001 from resources.references)."""
     kind = _RULE_KINDS[rule.kind]
-    route: Any = inputs.named(kind, ns, rule.name)
-    if route is None:
-        diags.append(_missing(tt, index, rule))
+    route: Any = inputs.named(kind, tt.metadata.namespace, rule.name)
     if rule.kind == "HTTPRouteGroup":
         acc.has_http = True
         if route is not None:
-            _http_rule(tt, index, rule, route, acc, diags)
+            _http_rule(rule, route, acc)
     elif rule.kind == "TCPRoute":
         acc.tcp = _port_cover(route).union(acc.tcp or PortCover())
     else:
@@ -133,8 +97,8 @@ def _policy(tt: TrafficTarget, inputs: Inputs, diags: list[Diagnostic]) -> Traff
         )
         return None
     acc = _Rules()
-    for index, rule in enumerate(tt.spec.rules):
-        _add_rule(tt, index, rule, inputs, acc, diags)
+    for rule in tt.spec.rules:
+        _add_rule(tt, rule, inputs, acc)
     sources = frozenset(Identity(tt.source_namespace(s), s.name) for s in tt.spec.sources)
     return TrafficPolicy(
         ns,

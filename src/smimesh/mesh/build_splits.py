@@ -34,26 +34,15 @@ def _order(split: TrafficSplit) -> tuple[str, str]:
     return (created.isoformat() if created else "~", split.metadata.name)
 
 
-def _matches(split: TrafficSplit, inputs: Inputs, diags: list[Diagnostic]) -> tuple[HttpMatch, ...] | None:
+def _matches(split: TrafficSplit, inputs: Inputs) -> tuple[HttpMatch, ...] | None:
     """The split's match set; None when it has matches but none exist (then it applies to nothing)."""
     if not split.spec.matches:
         return ()
     found: list[HttpMatch] = []
-    for index, ref in enumerate(split.spec.matches):
+    for ref in split.spec.matches:
         group: HTTPRouteGroup | None = inputs.named(HTTPRouteGroup, split.metadata.namespace, ref.name)
-        if group is None:
-            diags.append(
-                codes.diag(
-                    codes.SPLIT_MATCHES_MISSING,
-                    f"HTTPRouteGroup {ref.name} does not exist",
-                    _ref(split),
-                    path=f"spec.matches[{index}].name",
-                    value=ref.name,
-                    expected="an existing HTTPRouteGroup",
-                )
-            )
-            continue
-        found.extend(http_match(m) for m in group.spec.matches)
+        if group is not None:  # a missing one matches nothing (SM4003 from resources.references)
+            found.extend(http_match(m) for m in group.spec.matches)
     return tuple(found) if found else None
 
 
@@ -62,36 +51,14 @@ def _backends(
     root: Service,
     port: int,
     services: Mapping[ServiceKey, Service],
-    diags: list[Diagnostic],
 ) -> tuple[WeightedBackend, ...]:
     eligible = []
     ns = split.metadata.namespace
-    for index, backend in enumerate(split.spec.backends):
+    for backend in split.spec.backends:
         key = ServiceKey(ns, split.local_name(backend.service))
         svc = services.get(key)
-        path = f"spec.backends[{index}].service"
-        if svc is None:
-            diags.append(
-                codes.diag(
-                    codes.SPLIT_BACKEND_MISSING,
-                    f"backend Service {backend.service} does not exist",
-                    _ref(split),
-                    path=path,
-                    value=backend.service,
-                )
-            )
-        elif svc.port(port) is None:
-            diags.append(
-                codes.diag(
-                    codes.SPLIT_BACKEND_LACKS_PORT,
-                    f"backend {backend.service} has no port {port}: left out for it",
-                    _ref(split),
-                    path=path,
-                    value=backend.service,
-                    expected=f"a Service with port {port}",
-                )
-            )
-        else:
+        # Missing, or without the port: left out (SM4005 / SM4006 from resources.references).
+        if svc is not None and svc.port(port) is not None:
             eligible.append(WeightedBackend(key, port, backend.weight, is_root=key == root.key))
     return tuple(eligible)
 
@@ -102,18 +69,8 @@ def _routes(
     ns, name = split.metadata.namespace, split.metadata.name
     root = services.get(ServiceKey(ns, split.root))
     if root is None:
-        diags.append(
-            codes.diag(
-                codes.SPLIT_ROOT_MISSING,
-                f"root Service {split.spec.service} does not exist",
-                _ref(split),
-                path="spec.service",
-                value=split.spec.service,
-                expected=f"a Service in namespace {ns}",
-            )
-        )
-        return []
-    matches = _matches(split, inputs, diags)
+        return []  # the split does nothing until its root exists (SM4004)
+    matches = _matches(split, inputs)
     if matches is None:
         return []
     if any(split.local_name(b.service) == root.key.name for b in split.spec.backends):
@@ -127,18 +84,8 @@ def _routes(
         )
     routes = []
     for port in (p for p in root.ports if p.protocol is not Protocol.UDP):
-        backends = _with_cookie(split, _backends(split, root, port.port, services, diags))
+        backends = _with_cookie(split, _backends(split, root, port.port, services))
         route = SplitRoute(ns, name, backends, matches, mirror=_mirror(split, port.port))
-        if route.all_zero:
-            diags.append(
-                codes.diag(
-                    codes.SPLIT_ALL_ZERO,
-                    f"no traffic for {root.key.name}:{port.port}: weights are 0",
-                    _ref(split),
-                    path="spec.backends",
-                    hint="raise the weight of a backend",
-                )
-            )
         routes.append((port.port, route))
     return routes
 
@@ -182,14 +129,6 @@ def build_splits(
                 current = PortSplits(root, port, (*current.conditional, route), current.unconditional)
             elif current.unconditional is None:
                 current = PortSplits(root, port, current.conditional, route)
-            else:
-                diags.append(
-                    codes.diag(
-                        codes.SPLIT_DUPLICATE,
-                        f"{current.unconditional.ref} already splits "
-                        f"{root.name}:{port}; this split is ignored",
-                        _ref(split),
-                    )
-                )
+            # else: a second unconditional split of this root is ignored (SM4010 says so)
             result[(root, port)] = current
     return result
