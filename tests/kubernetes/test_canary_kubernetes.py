@@ -205,3 +205,38 @@ def test_only_the_lease_holder_writes(world: KubeWorld, cluster: Cluster) -> Non
     cluster.wait_phase("Initialized")
     assert second.call(lambda c: c.canaries.statuses_written) == 0
     assert first.call(lambda c: c.canaries.statuses_written) > 0
+
+
+def test_a_new_lease_holder_continues_the_analysis(world: KubeWorld, cluster: Cluster) -> None:
+    """The leader goes away mid-rollout: the other replica resumes from the Canary's status and the
+    primary's pod template (no re-initialization, no weight back to 0), and promotes."""
+    canary = fast_canary("pass")
+    canary["spec"]["analysis"] |= {"interval": "2s", "maxWeight": 50}
+    cluster.api.create(canary)
+    first = leader(world)
+    second = world.start_replica("c2", lease_retry_s=0.2, lease_duration_s=2.0)
+    cluster.wait_phase("Initialized")
+    cluster.new_revision("podinfo:6.0.1")
+    wait_until(
+        lambda: cluster.settle_deployments() and cluster.status().get("canaryWeight", 0) >= 20, timeout=60
+    )
+    first.stop()  # releases the Lease
+    world.route_webhooks(second)  # the webhook Service's endpoint moves with the pods
+    phases: list[str] = []
+    weights: list[int] = []
+
+    def done() -> bool:
+        cluster.settle_deployments()
+        status = cluster.status()
+        phases.append(status["phase"])
+        weights.append(status["canaryWeight"])
+        return status["phase"] == "Succeeded"
+
+    wait_until(done, timeout=90, interval=0.1, what="promoted by the new leader")
+    assert second.call(lambda c: c.elector.is_leader)
+    assert "Initializing" not in phases and "Initialized" not in phases, phases
+    analysed = weights[: phases.index("Promoting")] if "Promoting" in phases else weights
+    assert min(analysed) >= 20 and 50 in weights, weights  # continued upwards, never reset
+    primary = cluster.get(f"{DEPLOYMENTS}/podinfo-primary")
+    assert primary is not None
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:6.0.1"

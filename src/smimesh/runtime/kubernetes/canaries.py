@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ import httpx
 from smimesh.resources import ResourceKey, load_documents
 from smimesh.resources.canary import Canary
 from smimesh.resources.document import Document
+from smimesh.runtime.canary import state as st
 from smimesh.runtime.canary.analysis import Analysis
 from smimesh.runtime.canary.controller import CanaryController
 from smimesh.runtime.canary.local_metrics import QueryMetrics
@@ -43,6 +45,7 @@ CANARIES = "/apis/flagger.app/v1beta1/canaries"
 DEPLOYMENTS = "/apis/apps/v1/deployments"
 FLUSH_S = 0.2
 LEADER_POLL_S = 0.2
+RETRY_S = 1.0
 
 
 def canary_path(key: ResourceKey) -> str:
@@ -50,11 +53,16 @@ def canary_path(key: ResourceKey) -> str:
 
 
 class KubeStatuses(StatusStore):
-    """The sqlite state (what a resumed analysis needs) plus each saved status queued for the API."""
+    """Each saved status queued for the API (and kept in sqlite beside it, as locally); `load` is
+    what the cluster says (`recovered`), never this replica's file, which may be from an older term."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, recovered: dict[tuple[str, str], CanaryState]) -> None:
         super().__init__(path)
+        self.recovered = recovered
         self.pending: dict[ResourceKey, dict[str, Any]] = {}
+
+    def load(self) -> dict[tuple[str, str], CanaryState]:
+        return dict(self.recovered)
 
     def save(self, key: ResourceKey, state: CanaryState) -> None:
         super().save(key, state)
@@ -124,24 +132,42 @@ class KubeCanaries:
     async def _term(self) -> None:
         """One leadership term: a controller of its own, stopped the moment the Lease is lost."""
         hooks = HookCaller()
-        statuses = KubeStatuses(self.state_dir / "canaries.sqlite3")
+        statuses = KubeStatuses(self.state_dir / "canaries.sqlite3", self._recovered())
         analysis = Analysis(self.target, self.target, QueryMetrics(self.metrics_query), hooks, _no_event)
         controller = CanaryController(self.store, analysis, statuses, say=log.info)
         analysis.events = self._recorder(controller)
         self.controller = controller
-        await controller.restore()
-        running = asyncio.create_task(controller.run(), name="canary passes")
+        running: asyncio.Task[None] | None = None
         try:
+            await controller.restore()
+            running = asyncio.create_task(controller.run(), name="canary passes")
             while self.leading() and not running.done():
                 await self._flush(statuses)
                 await asyncio.sleep(FLUSH_S)
+            running.result() if running.done() else None  # a crash is reported below
+        except Exception as error:  # the next term (at once, if still leading) starts over
+            log.warning("canary controller stopped (%r); starting again", error)
+            await asyncio.sleep(RETRY_S)
         finally:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running
             self.controller = None
             await hooks.close()
             statuses.close()
+
+    def _recovered(self) -> dict[tuple[str, str], CanaryState]:
+        """Each Canary's state as the cluster holds it (its status, its primary's pod template), so a
+        new Lease holder continues an analysis from where the last one wrote it."""
+        found = {}
+        for canary in self.store.snapshot().of_kind(Canary):
+            key = (canary.metadata.namespace, canary.metadata.name)
+            obj = self.canaries.cache.get(key) or {}
+            state = recover(canary, obj.get("status") or {}, self.target)
+            if state is not None:
+                found[key] = state
+        return found
 
     def _recorder(self, controller: CanaryController) -> Callable[[Canary, str, bool], None]:
         def record(canary: Canary, message: str, warning: bool) -> None:
@@ -172,6 +198,32 @@ class KubeCanaries:
             except httpx.HTTPError:
                 return
             self.events.pop(0)
+
+
+def recover(canary: Canary, status: dict[str, Any], target: KubeCanaryTarget) -> CanaryState | None:
+    """The state `status` was written from, with the promoted pod template read back from the
+    `-primary` Deployment (None: nothing to resume, the analysis starts by initializing)."""
+    primary = target.primary_template(canary)
+    current = target.revision(canary)
+    if not status.get("phase") or not status.get("lastAppliedSpec") or primary is None or current is None:
+        return None
+    condition = (status.get("conditions") or [{}])[0]
+    return CanaryState(
+        phase=status["phase"],
+        failed_checks=int(status.get("failedChecks", 0)),
+        canary_weight=int(status.get("canaryWeight", 0)),
+        iterations=int(status.get("iterations", 0)),
+        last_applied_spec=status["lastAppliedSpec"],
+        last_promoted_spec=status.get("lastPromotedSpec", ""),
+        last_transition_time=status.get("lastTransitionTime", ""),
+        condition_status=condition.get("status", "Unknown"),
+        condition_reason=condition.get("reason", status["phase"]),
+        message=condition.get("message", ""),
+        primary_spec={"template": primary},
+        canary_spec=current.spec,
+        started_at=time.time(),  # the progress deadline counts again from the takeover
+        pre_rollout_done=status["phase"] in st.CANARY_RUNS,  # no second pre-rollout run
+    )
 
 
 def event_for(canary: Canary, message: str, warning: bool, identity: str) -> dict[str, Any]:

@@ -70,12 +70,27 @@ class KubeCanaryTarget:
         template = target.get("spec", {}).get("template", {})
         return Revision(template_checksum(template), {"template": template})
 
+    def primary_template(self, canary: Canary) -> Obj | None:
+        """The pod template `-primary` runs, its selector label given back the target's value."""
+        target = self.target(canary)
+        primary = self.deployment(canary.metadata.namespace, f"{canary.spec.target_ref.name}-primary")
+        if target is None or primary is None:
+            return None
+        template = copy.deepcopy(primary.get("spec", {}).get("template", {}))
+        label = selector_label(_template_labels(target)) or "app"
+        labels = template.setdefault("metadata", {}).setdefault("labels", {})
+        labels[label] = _template_labels(target).get(label, target["metadata"]["name"])
+        return dict(template)
+
     def problem(self, canary: Canary) -> str:
         ref, namespace = canary.spec.target_ref, canary.metadata.namespace
         if ref.kind != "Deployment":
             return f"targetRef kind {ref.kind} is not supported on Kubernetes (expected Deployment)"
         if rev.uses_revisions(canary):
             return "smimesh.io/naming: revision is not supported on Kubernetes yet (use the default primary)"
+        analysis = canary.spec.analysis
+        if analysis.match or analysis.session_affinity or analysis.mirror:
+            return "analysis.match, sessionAffinity and mirror are local mode only (not on Kubernetes yet)"
         target = self.target(canary)
         if target is None:
             return f"Deployment {ref.name}.{namespace} not found"
