@@ -1,10 +1,10 @@
 """What only the lease holder writes: Events for diagnostics, and the webhooks' caBundle.
 
 Owns `LeaderWrites(client, identity=, bundle=, diagnostics=)`. While this replica leads, every
-`interval_s` it (1) makes the caBundle of the SMI CRDs' conversion webhook and of the validating
-webhook configuration equal to the mesh CA bundle (a merge patch / a PUT with the read
-resourceVersion, only when they differ) and (2) reports each diagnostic about an object as a Kubernetes
-Event on that object (`reason` = the diagnostic code, `type` Warning for errors and warnings). An
+`interval_s` it (1) makes the caBundle of the SMI CRDs' conversion webhook, of the validating
+webhook configuration and of the sidecar injector's (mutating) equal to the mesh CA bundle (a merge
+patch / a PUT with the read resourceVersion, only when they differ) and (2) reports each diagnostic
+about an object as a Kubernetes Event on that object (`reason` = the diagnostic code, `type` Warning for errors and warnings). An
 Event's name is a digest of (object, code, message): writing it twice is a 409, never a second Event,
 so a new leader, which first lists the Events already written, repeats nothing its predecessor wrote.
 """
@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from smimesh.api.webhooks.config import WEBHOOK_CONFIG_NAME, crd_bundle_patch, crd_names, encode_bundle
+from smimesh.api.webhooks.inject_config import CONFIG_NAME as INJECTOR_CONFIG_NAME
 from smimesh.diagnostics import Diagnostic
 from smimesh.resources import registry
 from smimesh.sources.kubernetes.client import KubeApiError, KubeClient
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": "smimesh"}
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 
 
 def event_name(diagnostic: Diagnostic) -> str:
@@ -108,7 +110,9 @@ class LeaderWrites:
         bundle = encode_bundle(self._bundle())
         for name in crd_names():
             await self._crd_bundle(name, bundle)
-        await self._webhook_bundle(bundle)
+        # The validating webhook and the sidecar injector are served by the same certificate.
+        await self._webhook_bundle(f"{VWC_PATH}/{WEBHOOK_CONFIG_NAME}", bundle)
+        await self._webhook_bundle(f"{MWC_PATH}/{INJECTOR_CONFIG_NAME}", bundle)
 
     async def _crd_bundle(self, name: str, bundle: str) -> None:
         try:
@@ -124,9 +128,9 @@ class LeaderWrites:
             await self.client.patch(f"{CRD_PATH}/{name}", crd_bundle_patch(self._bundle()))
             self.bundle_updates += 1
 
-    async def _webhook_bundle(self, bundle: str) -> None:
+    async def _webhook_bundle(self, path: str, bundle: str) -> None:
         try:
-            config = await self.client.get(f"{VWC_PATH}/{WEBHOOK_CONFIG_NAME}")
+            config = await self.client.get(path)
         except KubeApiError as exc:
             if exc.code == 404:
                 return
@@ -136,7 +140,7 @@ class LeaderWrites:
             return
         for hook in hooks:
             hook.setdefault("clientConfig", {})["caBundle"] = bundle
-        await self.client.replace(f"{VWC_PATH}/{WEBHOOK_CONFIG_NAME}", config)  # 409 if changed meanwhile
+        await self.client.replace(path, config)  # 409 if changed meanwhile
         self.bundle_updates += 1
 
     # ---- Events -----------------------------------------------------------------------------------
