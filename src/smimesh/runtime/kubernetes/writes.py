@@ -1,12 +1,13 @@
 """What only the lease holder writes: Events for diagnostics, and the webhooks' caBundle.
 
 Owns `LeaderWrites(client, identity=, bundle=, diagnostics=)`. While this replica leads, every
-`interval_s` it (1) makes the caBundle of the SMI CRDs' conversion webhook, of the validating
-webhook configuration and of the sidecar injector's (mutating) equal to the mesh CA bundle (a merge
-patch / a PUT with the read resourceVersion, only when they differ) and (2) reports each diagnostic
-about an object as a Kubernetes Event on that object (`reason` = the diagnostic code, `type` Warning
-for errors and warnings). An Event's name is a digest of (object, code, message): writing it twice is a 409, never a second Event,
-so a new leader, which first lists the Events already written, repeats nothing its predecessor wrote.
+`interval_s` it (1) makes the caBundle of the SMI CRDs' conversion webhook, of the validating webhook
+configuration and of the sidecar injector's (mutating) equal to the mesh CA bundle (a merge patch / a
+PUT with the read resourceVersion, only when they differ) and (2) reports each diagnostic about an
+object as a Kubernetes Event on that object (`reason` = the diagnostic code, `type` Warning for errors
+and warnings). An Event's name is a digest of (object, code, message): writing it twice is a 409, never
+a second Event, so a new leader, which first lists the Events already written, repeats nothing its
+predecessor wrote.
 """
 
 from __future__ import annotations
