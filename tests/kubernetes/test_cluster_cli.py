@@ -39,6 +39,27 @@ def _web_successes(kube: list[str]) -> int:
     return sum(int(v) for v in values)
 
 
+def _exports_the_split_applied_there(kube: list[str]) -> None:
+    """`export` with --kubeconfig reads the controller's resources in force, as --from-mesh reads `up`'s."""
+    exported = smimesh("export", "--to", "gateway-api", "-o", "json", *kube)
+    assert exported.returncode == 0, exported.stderr
+    route = json.loads(exported.stdout)
+    assert (route["kind"], route["metadata"]["name"], route["metadata"]["namespace"]) == (
+        "HTTPRoute",
+        "web-80",
+        "shop",
+    )
+    assert route["spec"]["parentRefs"][0]["name"] == "web"
+    backends = [(b["name"], b["port"], b["weight"]) for r in route["spec"]["rules"] for b in r["backendRefs"]]
+    assert backends == [("web-v2", 80, 100)], route
+    assert "TrafficSplit/shop/web-split" in exported.stderr and "loss SM8101" in exported.stderr
+    # The same --strict as for files: web-v1 (weight 0) has no Service in the cluster, a loss.
+    strict = smimesh("export", "--to", "gateway-api", "--strict", *kube)
+    assert strict.returncode == 1 and "error SM8101" in strict.stderr, strict.stderr
+    both = smimesh("export", "--to", "gateway-api", "-f", "-", *kube)
+    assert both.returncode == 2 and "one of them" in both.stderr, both.stderr
+
+
 def test_client_commands_reach_the_controller_through_the_kubeconfig(world: KubeWorld) -> None:
     api = world.api
     replica = world.start_replica("replica-a", api_addr="127.0.0.1:0")
@@ -73,6 +94,8 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     assert "web-split" in smimesh("get", "ts", "-A", *kube).stdout
     in_shop = api.write_kubeconfig(world.directory / "shop-kubeconfig", namespace="shop")
     assert "web-split" in smimesh("get", "ts", "--kubeconfig", str(in_shop)).stdout
+
+    _exports_the_split_applied_there(kube)
 
     proxies = smimesh("proxy-status", *kube)
     assert proxies.returncode == 0, proxies.stderr
@@ -124,10 +147,10 @@ def test_without_a_controller_api_the_service_proxy_error_is_shown(world: KubeWo
     assert "no endpoints available" in result.stderr and "Traceback" not in result.stderr
 
 
-
 def test_an_unreachable_api_server_is_a_clear_error(tmp_path: Path) -> None:
     with KubeApiServer() as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-    result = smimesh("proxy-status", "--kubeconfig", str(kubeconfig))  # the server is gone
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "the API server does not answer" in result.stderr and "Traceback" not in result.stderr
+    for command in (["proxy-status"], ["export", "--to", "gateway-api"]):
+        result = smimesh(*command, "--kubeconfig", str(kubeconfig))  # the server is gone
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "the API server does not answer" in result.stderr and "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from smimesh.cli._client import client_options, open_client
+from smimesh.cli._cluster import cluster_options, wanted
 from smimesh.cli.output import dump_documents, emit_diagnostics, output_option, summary_line
 from smimesh.diagnostics import Diagnostic, ObjectRef, Severity, has_errors
 from smimesh.export import TARGETS, Output, export, is_pod_document, pod_group_of
@@ -39,7 +40,8 @@ from smimesh.settings import from_environment
 @click.option(
     "--from-mesh",
     is_flag=True,
-    help="Read what the running control plane holds (`smimesh up`, through --api-addr) instead of files.",
+    help="Read what the running control plane holds (`smimesh up`, through --api-addr; or the cluster's "
+    "controller, implied by --kubeconfig/--context) instead of files.",
 )
 @click.option(
     "--policy",
@@ -66,6 +68,7 @@ from smimesh.settings import from_environment
     help="Validate the output against the CRDs in DIR (repeatable).",
 )
 @client_options
+@cluster_options
 def command(
     target: str,
     paths: tuple[str, ...],
@@ -84,7 +87,8 @@ def command(
     version is read). Objects go to stdout, ready for `kubectl apply -f -`; the report (per source
     object: what it became, every loss and note with a code; `smimesh explain-code SM8102`) goes to
     stderr. Istio and Linkerd select pods by labels: give the Workloads or Deployments/Pods too.
-    Read files (-f) or, with --from-mesh, what a running `smimesh up` holds.
+    Read files (-f) or, with --from-mesh, what a running `smimesh up` holds; with --kubeconfig or
+    --context, what the `smimesh controller` of that cluster holds.
 
     \b
     Examples:
@@ -92,9 +96,13 @@ def command(
       smimesh export --to gateway-api --policy linkerd -f manifests/ | kubectl apply -f -
       smimesh export --to istio -f manifests/ -f deployments/ --report review.txt --strict
       smimesh export --to consul --from-mesh
+      smimesh export --to gateway-api --context prod > routes.yaml
     """
+    from_mesh = from_mesh or wanted() is not None  # a cluster is a running mesh
     if bool(paths) == from_mesh:
-        raise click.UsageError("give the input with -f PATH or --from-mesh (one of them)")
+        raise click.UsageError(
+            "give the input with -f PATH or --from-mesh/--kubeconfig/--context (one of them)"
+        )
     if policy and target != "gateway-api":
         raise click.UsageError(f"--policy goes with --to gateway-api; --to {target} has its own policy form")
     documents, problems = _from_mesh(api_addr, token) if from_mesh else _from_files(paths)
@@ -123,7 +131,7 @@ def _from_mesh(api_addr: str, token: str | None) -> tuple[list[Document], list[D
     with open_client(api_addr, token) as client:
         items = client.resources(None)
     text = dump_documents([item["object"] for item in items], "yaml")
-    read = read_text(text, f"<mesh {api_addr}>")
+    read = read_text(text, f"<mesh {client.api_addr}>")
     return read.documents, list(read.diagnostics)
 
 
