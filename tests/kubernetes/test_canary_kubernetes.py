@@ -240,3 +240,21 @@ def test_a_new_lease_holder_continues_the_analysis(world: KubeWorld, cluster: Cl
     primary = cluster.get(f"{DEPLOYMENTS}/podinfo-primary")
     assert primary is not None
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:6.0.1"
+
+
+def test_deleting_the_canary_reverts_to_the_target(world: KubeWorld, cluster: Cluster) -> None:
+    cluster.api.create(fast_canary("pass"))
+    leader(world)
+    cluster.wait_phase("Initialized")
+    cluster.client.delete(f"{CANARIES}/podinfo").raise_for_status()
+
+    def reverted() -> bool:
+        target = cluster.get(f"{DEPLOYMENTS}/podinfo")
+        gone = [
+            cluster.get(f"{DEPLOYMENTS}/podinfo-primary"),
+            cluster.get(f"/api/v1/namespaces/{NS}/services/podinfo"),
+        ]
+        return target is not None and target["spec"]["replicas"] == 2 and gone == [None, None]
+
+    wait_until(reverted, timeout=30, what="the primary and Services deleted, the target scaled back")
+    assert cluster.weight() is None
