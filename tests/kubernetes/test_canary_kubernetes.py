@@ -83,7 +83,7 @@ class Cluster:
             replicas = item["spec"].get("replicas", 1)
             if (item.get("status") or {}).get("readyReplicas") != replicas:
                 item["status"] = {"replicas": replicas, "readyReplicas": replicas}
-                self.client.put(f"{DEPLOYMENTS}/{item['metadata']['name']}", json=item)
+                self.client.put(f"{DEPLOYMENTS}/{item['metadata']['name']}/status", json=item)
         return True
 
     def status(self) -> dict[str, Any]:

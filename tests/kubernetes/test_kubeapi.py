@@ -191,3 +191,21 @@ def test_faults_and_down_up(api: KubeApiServer) -> None:
     api.up()
     with api.client() as c:
         assert c.get("/api/v1/services").status_code == 200
+
+
+def test_a_status_subresource_write_changes_only_the_status(api: KubeApiServer) -> None:
+    """As the canary controller writes a Canary's status: the spec in the same body is ignored."""
+    api.create(service("web"))
+    path = "/api/v1/namespaces/default/services/web"
+    with api.client() as client:
+        patch = {
+            "spec": {"selector": {"app": "other"}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}},
+        }
+        answer = client.patch(
+            f"{path}/status", json=patch, headers={"content-type": "application/merge-patch+json"}
+        )
+        assert answer.status_code == 200, answer.text
+        stored = client.get(path).json()
+    assert stored["status"] == patch["status"]
+    assert stored["spec"]["selector"] == {"app": "web"}

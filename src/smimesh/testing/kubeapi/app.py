@@ -129,6 +129,11 @@ class KubeApi:
         return await Handler(self, request, path, rtype).run()
 
 
+def _rv_of(obj: Obj) -> dict[str, str]:
+    found = obj.get("metadata", {}).get("resourceVersion")
+    return {"resourceVersion": found} if found else {}
+
+
 class Handler:
     """One request on one resource: picks the verb and runs it."""
 
@@ -345,6 +350,8 @@ class Handler:
         if obj["metadata"].get("name") != self.path.name:
             raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
         old = (await self.out([await self.current()]))[0]
+        if self.path.subresource == "status":  # a write of the status subresource changes only that
+            obj = {**old, "metadata": {**old["metadata"], **_rv_of(obj)}, "status": obj.get("status")}
         rv = expected_rv or obj["metadata"].get("resourceVersion")
         warnings = await self.checked("UPDATE", obj, old)
         updated = self.api.store.update(self.key(self.path.name), await self.stored(obj), rv)
