@@ -81,10 +81,12 @@ class CanaryState:
 
     def fingerprint(self) -> tuple[Any, ...]:
         """Cheap "did anything change" key (asdict copies everything; a pass compares twice per
-        canary). Specs and history entries are replaced, never mutated, so identity suffices."""
+        canary). Specs and history entries are replaced, never mutated: the key holds the objects
+        themselves, so an unchanged one compares by identity (tuple comparison checks `is` first) and
+        a replaced one cannot be mistaken for it (an id() could be reused once the old object is freed)."""
         scalars = tuple(getattr(self, f.name) for f in _SCALARS)
-        last = id(self.history[-1]) if self.history else 0
-        return (*scalars, len(self.history), last, id(self.primary_spec), id(self.canary_spec))
+        last = self.history[-1] if self.history else None
+        return (*scalars, len(self.history), last, self.primary_spec, self.canary_spec)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

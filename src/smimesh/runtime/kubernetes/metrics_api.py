@@ -20,16 +20,19 @@ from smimesh.telemetry.service import Telemetry
 
 
 def telemetry_for(model: Callable[[], MeshModel | None], settings: Settings) -> Telemetry:
-    cache: dict[int, Topology] = {}
+    # One topology per model rebuild. The model itself is kept beside its topology, so a new model is
+    # never mistaken for the last one (an id() could be reused once the old model is freed).
+    last_model: MeshModel | None = None
+    last_topology = Topology()
 
     def topology() -> Topology:
+        nonlocal last_model, last_topology
         current = model()
         if current is None:
             return Topology()
-        if id(current) not in cache:  # one topology per model rebuild
-            cache.clear()
-            cache[id(current)] = Topology.from_model(current)
-        return cache[id(current)]
+        if last_model is not current:
+            last_model, last_topology = current, Topology.from_model(current)
+        return last_topology
 
     return Telemetry(topology, settings)
 
