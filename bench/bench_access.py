@@ -79,9 +79,7 @@ def configs(count: int) -> dict[str, Any]:
     plain = cpu(lambda: [Snapshot.build(generate(proxy_view(model, n))) for n in nodes])
     _cold()
     secured = cpu(
-        lambda: [
-            Snapshot.build(generate(secure_view(model, n, DEFAULT_MODES, book.bundle))) for n in nodes
-        ]
+        lambda: [Snapshot.build(generate(secure_view(model, n, DEFAULT_MODES, book.bundle))) for n in nodes]
     )
     return {
         "workloads": count,

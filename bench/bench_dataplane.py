@@ -162,7 +162,8 @@ class Session:
 
     def results(self) -> dict[str, dict[str, Any]]:
         return {
-            name: {"skipped": self.failed[name]} if name in self.failed
+            name: {"skipped": self.failed[name]}
+            if name in self.failed
             else path_result(target, self.plan, self.at_rate, self.at_max[name], self.wrk_runs[name])
             for name, target in self.targets.items()
         }
@@ -228,8 +229,13 @@ def run(plan: Plan, names: list[str]) -> dict[str, Any]:
 def envelope_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The analysis's targets as the envelope states them (its reference, caveat and notes ride along)."""
     return [
-        envelope.target(t["what"], t["target"], t["value"], t["met"],
-                        **{k: v for k, v in t.items() if k not in ("what", "target", "value", "met")})
+        envelope.target(
+            t["what"],
+            t["target"],
+            t["value"],
+            t["met"],
+            **{k: v for k, v in t.items() if k not in ("what", "target", "value", "met")},
+        )
         for t in result["targets"]
     ]
 

@@ -46,8 +46,9 @@ def identities(count: int) -> list[SpiffeId]:
 def ec_book_run(count: int) -> dict[str, Any]:
     """Issue, renew and root-rotate `count` EC leaves through the CertificateBook."""
     ids = identities(count)
-    book = CertificateBook(create_root(trust_domain=TRUST_DOMAIN, now=START), trust_domain=TRUST_DOMAIN,
-                           jitter=lambda: 0.0)
+    book = CertificateBook(
+        create_root(trust_domain=TRUST_DOMAIN, now=START), trust_domain=TRUST_DOMAIN, jitter=lambda: 0.0
+    )
     issue = cpu_seconds(lambda: book.sync(ids, START))
     renew_time = START + timedelta(hours=12)
     renew = cpu_seconds(lambda: book.sync(ids, renew_time))
@@ -115,12 +116,16 @@ def main() -> None:
     result = run(quick)
     path = envelope.write(started, args.results_dir, result, [envelope_target(result, quick)])
     book, side = result["ec_p256_book"], result["side_by_side"]
-    print(f"EC P-256: {book['leaves']} leaves issued in {book['issue_cpu_s']:.3f} s CPU, all renewed in "
-          f"{book['renew_all_cpu_s']:.3f} s, reissued under a new root in "
-          f"{book['root_rotation_reissue_cpu_s']:.3f} s")
-    print(f"per leaf: EC {side['ec_p256_per_leaf_ms']:.3f} ms, "
-          f"RSA-2048 {side['rsa_2048_per_leaf_ms']:.1f} ms "
-          f"(x{side['rsa_over_ec_ratio']}); meets the 1 s target: {result['meets_target']}; -> {path}")
+    print(
+        f"EC P-256: {book['leaves']} leaves issued in {book['issue_cpu_s']:.3f} s CPU, all renewed in "
+        f"{book['renew_all_cpu_s']:.3f} s, reissued under a new root in "
+        f"{book['root_rotation_reissue_cpu_s']:.3f} s"
+    )
+    print(
+        f"per leaf: EC {side['ec_p256_per_leaf_ms']:.3f} ms, "
+        f"RSA-2048 {side['rsa_2048_per_leaf_ms']:.1f} ms "
+        f"(x{side['rsa_over_ec_ratio']}); meets the 1 s target: {result['meets_target']}; -> {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -338,8 +338,12 @@ def main() -> None:
         "meets_target": None if quick else worst <= TARGET_P99_MS,
     }
     # The target is about the full 5 min window and 200 calls: a quick run (60 s, 20 calls) is not judged.
-    found = [envelope.target(t["what"], f"<= {t['target']} ms", t["value"], None if quick else t["met"],
-                             id=t["id"]) for t in targets(api)]
+    found = [
+        envelope.target(
+            t["what"], f"<= {t['target']} ms", t["value"], None if quick else t["met"], id=t["id"]
+        )
+        for t in targets(api)
+    ]
     path = envelope.write(started, args.results_dir, out, found)
     print(
         f"api p99 at 1,000 edges: {worst:.1f} ms (target {TARGET_P99_MS} ms); "

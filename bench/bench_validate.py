@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     what = f"smimesh validate, {figures['documents']} documents (process CPU s)"
     # The target is about 1,000 documents: a quick run (200) measures, but does not judge.
-    target = envelope.target(what, f"< {TARGET_CLI_S} s for 1,000 documents", figures["cli_cpu_s"],
-                             None if args.quick else met)
+    target = envelope.target(
+        what, f"< {TARGET_CLI_S} s for 1,000 documents", figures["cli_cpu_s"], None if args.quick else met
+    )
     out = envelope.write(run, args.results_dir, report, [target])
     f = figures
     print(

@@ -30,7 +30,9 @@ ENVELOPE_KEYS = ("benchmark", "mode", "quick", "when", "started_at", "machine")
 
 def add_results_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--results-dir", type=Path, default=RESULTS,
+        "--results-dir",
+        type=Path,
+        default=RESULTS,
         help="where to write the JSON (default bench/results/; a smoke run passes a temporary one)",
     )
 
@@ -63,8 +65,14 @@ def target(name: str, target: Any, measured: Any, met: bool | None, **extra: Any
 
 def envelope(run: Run, figures: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, Any]:
     own = {key: value for key, value in figures.items() if key not in ENVELOPE_KEYS}
-    return {"benchmark": run.benchmark, "mode": run.mode, "started_at": run.started_at,
-            "machine": run.machine, "targets": targets, "figures": own}
+    return {
+        "benchmark": run.benchmark,
+        "mode": run.mode,
+        "started_at": run.started_at,
+        "machine": run.machine,
+        "targets": targets,
+        "figures": own,
+    }
 
 
 def _finite(tree: Any) -> Any:

@@ -108,14 +108,21 @@ def generic(data: dict[str, Any]) -> list[str]:
     data = {k: v for k, v in data.items() if k not in ("benchmark", "when", "machine")}
     lines: list[str] = []
     if isinstance(data.get("targets"), list):
-        rows = [[t.get("what", t.get("id")), t.get("value"), t.get("target"), render.verdict(t.get("met"))]
-                for t in data.pop("targets") if isinstance(t, dict)]
+        rows = [
+            [t.get("what", t.get("id")), t.get("value"), t.get("target"), render.verdict(t.get("met"))]
+            for t in data.pop("targets")
+            if isinstance(t, dict)
+        ]
         lines += [*render.table(["figure", "value", "target", "verdict"], rows), ""]
     leaves = list(_leaves(data))
     verdicts = [[k, render.verdict(v) if isinstance(v, bool) else v] for k, v in leaves if _is_verdict(k)]
     if verdicts:
-        lines += ["Targets and verdicts as the benchmark wrote them:", "",
-                  *render.table(["key", "value"], verdicts), ""]
+        lines += [
+            "Targets and verdicts as the benchmark wrote them:",
+            "",
+            *render.table(["key", "value"], verdicts),
+            "",
+        ]
     tables = list(_run_lists(data))
     for name, runs in tables:
         lines += [f"`{name}`:", "", *runs_table(runs)]
@@ -147,10 +154,15 @@ def propagation(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
         size = [run.get("mode"), run.get("services"), run.get("proxies")]
         judged = run.get("proxies") in (None, TARGET_PROXIES)  # the target is about 1,000 proxies
         rows.append([*size, acked, target, render.verdict(met) if judged else "not judged (fewer proxies)"])
-    lines = ["Change → all-ACKed (median of runs where recorded):", "",
-             *render.table(["mode", "services", "proxies", "all ACKed s", "target s", "verdict"], rows), ""]
-    picture = figures.propagation_bars(_propagation_runs(data), target, data.get("stretch_s"),
-                                       plots / f"{stem}.png")
+    lines = [
+        "Change → all-ACKed (median of runs where recorded):",
+        "",
+        *render.table(["mode", "services", "proxies", "all ACKed s", "target s", "verdict"], rows),
+        "",
+    ]
+    picture = figures.propagation_bars(
+        _propagation_runs(data), target, data.get("stretch_s"), plots / f"{stem}.png"
+    )
     lines += [f"![{picture}](plots/{picture})", ""] if picture else []
     return lines + generic(data)
 
@@ -194,8 +206,11 @@ def _verdict(target: dict[str, Any], mode: str) -> str:
 
 def envelope_targets(data: dict[str, Any]) -> list[str]:
     """The envelope's targets: figure, measured, target, verdict (a quick run's unjudged ones: not run)."""
-    rows = [[t.get("name"), t.get("measured"), t.get("target"), _verdict(t, data.get("mode", "")), _note(t)]
-            for t in data["targets"] if isinstance(t, dict)]
+    rows = [
+        [t.get("name"), t.get("measured"), t.get("target"), _verdict(t, data.get("mode", "")), _note(t)]
+        for t in data["targets"]
+        if isinstance(t, dict)
+    ]
     if not rows:
         return ["(this benchmark states no target)", ""]
     return [*render.table(["target", "measured", "target value", "verdict", "note"], rows), ""]
@@ -231,8 +246,11 @@ def body(name: str, data: dict[str, Any], plots: Path) -> list[str]:
     try:
         return renderer(data, plots, name) if renderer else generic(data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
-        return [f"(its own renderer failed on this JSON: {type(error).__name__}: {error}; shown generically)",
-                "", *generic(data)]
+        return [
+            f"(its own renderer failed on this JSON: {type(error).__name__}: {error}; shown generically)",
+            "",
+            *generic(data),
+        ]
 
 
 def others(results: Path) -> list[str]:
@@ -244,11 +262,16 @@ def build(results: Path, prefer: str, plots: Path | None = None) -> str:
     """The report's Markdown; plots go to `plots` (default RESULTS_DIR/plots), beside the report."""
     plots = plots or results / "plots"
     here = machine.describe()
-    lines = ["# smimesh performance report", "",
-             "Produced by `python -m bench.report` from the JSON beside this file; a benchmark without"
-             " results is listed as not run. Ratios measured side by side in one run are what to compare:"
-             " this machine is shared and noisy.", "",
-             "Report generated on: " + ", ".join(f"{k} {v}" for k, v in here.items()) + ".", ""]
+    lines = [
+        "# smimesh performance report",
+        "",
+        "Produced by `python -m bench.report` from the JSON beside this file; a benchmark without"
+        " results is listed as not run. Ratios measured side by side in one run are what to compare:"
+        " this machine is shared and noisy.",
+        "",
+        "Report generated on: " + ", ".join(f"{k} {v}" for k, v in here.items()) + ".",
+        "",
+    ]
     for name, title in SECTIONS.items():
         lines += section(name, title, results, prefer, plots)
     for name in dict.fromkeys(others(results)):

@@ -25,7 +25,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade "pip>=24"
 .venv/bin/python -m pip install -q -e '.[test]'
 
-echo "== ruff";          .venv/bin/ruff check src tests bench
+echo "== ruff";          .venv/bin/ruff check src tests bench && .venv/bin/ruff format --check src tests bench
 echo "== import layers"; .venv/bin/lint-imports
 echo "== mypy";          .venv/bin/mypy src/smimesh
 echo "== pytest"

@@ -45,7 +45,9 @@ def _descendants(root: int) -> list[tuple[int, str]]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--update-golden", action="store_true", default=False,
+        "--update-golden",
+        action="store_true",
+        default=False,
         help="rewrite golden files of generated Envoy config (tests/xds/golden) instead of comparing",
     )
 

@@ -89,25 +89,55 @@ def caveat_for(mesh: str, paths: dict[str, Any]) -> str:
 def targets_for(mesh: str, paths: dict[str, Any], added: dict[str, Any]) -> list[dict[str, Any]]:
     ref = reference_for(mesh, paths)
     ref_path, mesh_path = paths.get(ref, {}), paths.get(mesh, {})
-    cpu = _ratio(_get(mesh_path, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"),
-                 _get(ref_path, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"))
+    cpu = _ratio(
+        _get(mesh_path, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"),
+        _get(ref_path, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"),
+    )
     p50 = _ratio(_get(added, mesh, PIVOT_RATE, "p50"), _get(added, ref, PIVOT_RATE, "p50"))
     rps = _ratio(_get(mesh_path, "max", "requests_per_s"), _get(ref_path, "max", "requests_per_s"))
     p99 = _get(added, mesh, PIVOT_RATE, "p99")
     ref_p99 = _get(added, ref, PIVOT_RATE, "p99")
-    p99_met = None if p99 is None or ref_p99 is None else (
-        p99 <= ISTIO_ADDED_P99_MS or p99 <= OVERHEAD_TOLERANCE * max(ref_p99, 0.0))
+    p99_met = (
+        None
+        if p99 is None or ref_p99 is None
+        else (p99 <= ISTIO_ADDED_P99_MS or p99 <= OVERHEAD_TOLERANCE * max(ref_p99, 0.0))
+    )
     common = {"reference": ref, "caveat": caveat_for(mesh, paths)}
     targets = [
-        _target(f"{mesh}.cpu", f"{mesh}: CPU per 1,000 requests (all sidecars) / {ref}'s", cpu,
-                "<= 1.10", _within(cpu, OVERHEAD_TOLERANCE), **common),
-        _target(f"{mesh}.p50", f"{mesh}: added p50 at 1,000 req/s / {ref}'s", p50,
-                "<= 1.10", _within(p50, OVERHEAD_TOLERANCE), **common),
-        _target(f"{mesh}.max", f"{mesh}: max req/s / {ref}'s", rps, f">= {MAX_RATE_SHARE}",
-                None if rps is None else rps >= MAX_RATE_SHARE, **common),
-        _target(f"{mesh}.p99", f"{mesh}: added p99 at 1,000 req/s (ms)", p99,
-                f"<= 0.3 ms (Istio, their hardware) or <= 1.10 x {ref}'s added p99 here", p99_met,
-                ratio_to_istio=_ratio(p99, ISTIO_ADDED_P99_MS), reference_added_p99_ms=ref_p99, **common),
+        _target(
+            f"{mesh}.cpu",
+            f"{mesh}: CPU per 1,000 requests (all sidecars) / {ref}'s",
+            cpu,
+            "<= 1.10",
+            _within(cpu, OVERHEAD_TOLERANCE),
+            **common,
+        ),
+        _target(
+            f"{mesh}.p50",
+            f"{mesh}: added p50 at 1,000 req/s / {ref}'s",
+            p50,
+            "<= 1.10",
+            _within(p50, OVERHEAD_TOLERANCE),
+            **common,
+        ),
+        _target(
+            f"{mesh}.max",
+            f"{mesh}: max req/s / {ref}'s",
+            rps,
+            f">= {MAX_RATE_SHARE}",
+            None if rps is None else rps >= MAX_RATE_SHARE,
+            **common,
+        ),
+        _target(
+            f"{mesh}.p99",
+            f"{mesh}: added p99 at 1,000 req/s (ms)",
+            p99,
+            f"<= 0.3 ms (Istio, their hardware) or <= 1.10 x {ref}'s added p99 here",
+            p99_met,
+            ratio_to_istio=_ratio(p99, ISTIO_ADDED_P99_MS),
+            reference_added_p99_ms=ref_p99,
+            **common,
+        ),
     ]
     return [judged(t, validity.unmeasurable(mesh, ref, paths, added, PIVOT_RATE)) for t in targets]
 
@@ -121,11 +151,15 @@ def judged(target: dict[str, Any], unmeasurable: dict[str, str]) -> dict[str, An
 def mtls_cost(paths: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
     """What mTLS itself costs Envoy here: the mTLS pair over the plain pair (same run)."""
     return {
-        "cpu_ratio": _ratio(_get(paths, REFERENCE, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"),
-                            _get(paths, PLAIN_REFERENCE, "rates", PIVOT_RATE, "cpu_s_per_1000", "total")),
+        "cpu_ratio": _ratio(
+            _get(paths, REFERENCE, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"),
+            _get(paths, PLAIN_REFERENCE, "rates", PIVOT_RATE, "cpu_s_per_1000", "total"),
+        ),
         "added_p50_ms": {name: _get(added, name, PIVOT_RATE, "p50") for name in (REFERENCE, PLAIN_REFERENCE)},
-        "max_rps_ratio": _ratio(_get(paths, REFERENCE, "max", "requests_per_s"),
-                                _get(paths, PLAIN_REFERENCE, "max", "requests_per_s")),
+        "max_rps_ratio": _ratio(
+            _get(paths, REFERENCE, "max", "requests_per_s"),
+            _get(paths, PLAIN_REFERENCE, "max", "requests_per_s"),
+        ),
     }
 
 

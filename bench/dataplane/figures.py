@@ -21,11 +21,15 @@ def _save(plt: Any, figure: Any, path: Path) -> str:
     return path.name
 
 
-def propagation_bars(rows: list[dict[str, Any]], target_s: float | None, stretch_s: float | None,
-                     path: Path) -> str | None:
+def propagation_bars(
+    rows: list[dict[str, Any]], target_s: float | None, stretch_s: float | None, path: Path
+) -> str | None:
     """Change -> all-ACKed per (mode, proxies), with the target and stretch lines."""
-    points = [(f"{r.get('mode')}\n{r.get('proxies')} proxies", r["all_acked_s"]) for r in rows
-              if isinstance(r.get("all_acked_s"), int | float)]
+    points = [
+        (f"{r.get('mode')}\n{r.get('proxies')} proxies", r["all_acked_s"])
+        for r in rows
+        if isinstance(r.get("all_acked_s"), int | float)
+    ]
     plt = pyplot()
     if plt is None or not points:
         return None

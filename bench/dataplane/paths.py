@@ -90,8 +90,11 @@ def _start_envoys(
 ) -> dict[str, subprocess.Popen[bytes]]:
     """One pinned Envoy per role; the caller stops them."""
     return {
-        role: procs.start(envoy_command(_write_config(work, f"{name}-{role}", config)), where.proxies,
-                          work / f"{name}-{role}.log")
+        role: procs.start(
+            envoy_command(_write_config(work, f"{name}-{role}", config)),
+            where.proxies,
+            work / f"{name}-{role}.log",
+        )
         for role, config in configs.items()
     }
 
@@ -109,7 +112,9 @@ def static_split(where: procs.Placement, work: Path) -> Iterator[Target]:
         configs: dict[str, dict[str, object]] = {
             server: static_envoy.server_bootstrap(
                 {"server_listen": ports[server], "server_admin": free_port(), "backend": backend_port},
-                ca, server_leaf)
+                ca,
+                server_leaf,
+            )
             for server, backend_port in zip(servers, (port_v1, port_v2), strict=True)
         }
         configs["client"] = static_envoy.split_client_bootstrap(ports, ca, client_leaf, servers)
@@ -121,8 +126,14 @@ def static_split(where: procs.Placement, work: Path) -> Iterator[Target]:
             had = what_proxies_carry(admins[-1], admins[:-1])
             config = "static bootstrap, inline certificates, TLS 1.3, 50/50 weighted_clusters"
             had |= {"stats": "Envoy defaults", "config": config}
-            yield Target(name, "127.0.0.1", ports["client_listen"], "backend",
-                         {role: p.pid for role, p in started.items()}, had)
+            yield Target(
+                name,
+                "127.0.0.1",
+                ports["client_listen"],
+                "backend",
+                {role: p.pid for role, p in started.items()},
+                had,
+            )
         finally:
             for process in started.values():
                 procs.stop(process)

@@ -41,8 +41,16 @@ def what_paths_had(data: dict[str, Any]) -> list[str]:
     rows = []
     for name, path in data["paths"].items():
         had = path.get("had", {})
-        rows.append([name, had.get("proxies"), had.get("mtls"), had.get("rbac"), had.get("split"),
-                     had.get("config", "") or path.get("skipped", "")])
+        rows.append(
+            [
+                name,
+                had.get("proxies"),
+                had.get("mtls"),
+                had.get("rbac"),
+                had.get("split"),
+                had.get("config", "") or path.get("skipped", ""),
+            ]
+        )
         if "skipped" in path:
             rows[-1][-1] = f"SKIPPED: {path['skipped'][:200]}"
     return table(["path", "proxies", "mTLS", "RBAC", "split", "config"], rows)
@@ -56,11 +64,30 @@ def latency_tables(data: dict[str, Any]) -> list[str]:
         for name, path in _ran(data).items():
             result = path["rates"][str(rate)]
             plus = added.get(name, {}).get(str(rate), {})
-            rows.append([name, *(result["latency_ms"][k] for k in KEYS), *(plus.get(k) for k in KEYS),
-                         f"{result['completed']}/{result['sent']}", result["errors"] + result["non_200"],
-                         result.get("release_lag_ms", {}).get("p99"), result.get("achieved_rps")])
-        header = ["path", "p50 ms", "p90 ms", "p99 ms", "+p50 ms", "+p90 ms", "+p99 ms", "completed",
-                  "errors", "generator lag p99 ms", "achieved req/s"]
+            rows.append(
+                [
+                    name,
+                    *(result["latency_ms"][k] for k in KEYS),
+                    *(plus.get(k) for k in KEYS),
+                    f"{result['completed']}/{result['sent']}",
+                    result["errors"] + result["non_200"],
+                    result.get("release_lag_ms", {}).get("p99"),
+                    result.get("achieved_rps"),
+                ]
+            )
+        header = [
+            "path",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "+p50 ms",
+            "+p90 ms",
+            "+p99 ms",
+            "completed",
+            "errors",
+            "generator lag p99 ms",
+            "achieved req/s",
+        ]
         title = f"**{rate} req/s** (constant rate; + = added over direct; generator lag = how late requests"
         lines += [title + " left the generator, not counted as latency)", "", *table(header, rows), ""]
     return lines
@@ -73,11 +100,28 @@ def cost_table(data: dict[str, Any]) -> list[str]:
         cpu = path["rates"][str(data["plan"]["rates"][-1])]["cpu_s_per_1000"]
         rps = path["max"].get("requests_per_s")
         ratio = rps / direct_max if rps and direct_max else None
-        rows.append([name, rps, ratio, path["max"].get("latency_ms", {}).get("p99"), cpu.get("client"),
-                     cpu.get("server"), path["max"].get("cpu_s_per_1000", {}).get("total"),
-                     ", ".join(f"{k} {v}" for k, v in path.get("rss_mb", {}).items()) or "–"])
-    header = ["path", "max req/s", "of direct", "p99 at max ms", "CPU s/1k client", "CPU s/1k server",
-              "CPU s/1k both (at max)", "sidecar RSS MB"]
+        rows.append(
+            [
+                name,
+                rps,
+                ratio,
+                path["max"].get("latency_ms", {}).get("p99"),
+                cpu.get("client"),
+                cpu.get("server"),
+                path["max"].get("cpu_s_per_1000", {}).get("total"),
+                ", ".join(f"{k} {v}" for k, v in path.get("rss_mb", {}).items()) or "–",
+            ]
+        )
+    header = [
+        "path",
+        "max req/s",
+        "of direct",
+        "p99 at max ms",
+        "CPU s/1k client",
+        "CPU s/1k server",
+        "CPU s/1k both (at max)",
+        "sidecar RSS MB",
+    ]
     rate = data["plan"]["rates"][-1]
     title = f"CPU seconds per 1,000 requests per sidecar at {rate} req/s (both at max); RSS after the load."
     return [title, "", *table(header, rows), ""]
@@ -86,16 +130,28 @@ def cost_table(data: dict[str, Any]) -> list[str]:
 def target_table(data: dict[str, Any]) -> list[str]:
     rows = []
     for t in data.get("targets", []):
-        notes = [f"why: {t['not_measurable']}" if t.get("not_measurable") else "",
-                 f"{t['ratio_to_istio']}x Istio's +0.3 ms" if t.get("ratio_to_istio") is not None else "",
-                 f"**caveat: {t['caveat']}**" if t.get("caveat") else ""]
-        rows.append([t["what"], t["value"], t["target"], verdict(t["met"], t.get("not_measurable")),
-                     "; ".join(n for n in notes if n)])
+        notes = [
+            f"why: {t['not_measurable']}" if t.get("not_measurable") else "",
+            f"{t['ratio_to_istio']}x Istio's +0.3 ms" if t.get("ratio_to_istio") is not None else "",
+            f"**caveat: {t['caveat']}**" if t.get("caveat") else "",
+        ]
+        rows.append(
+            [
+                t["what"],
+                t["value"],
+                t["target"],
+                verdict(t["met"], t.get("not_measurable")),
+                "; ".join(n for n in notes if n),
+            ]
+        )
     cost = data.get("mtls_cost_at_1000", {})
     lines = table(["figure", "value", "target", "verdict", "note"], rows)
     if cost.get("cpu_ratio") is not None:
-        lines += ["", f"mTLS itself (static pairs, 1,000 req/s): CPU x{cost['cpu_ratio']}, added p50 "
-                  f"{cost['added_p50_ms']}, max req/s x{cost.get('max_rps_ratio')} (mTLS over plain)."]
+        lines += [
+            "",
+            f"mTLS itself (static pairs, 1,000 req/s): CPU x{cost['cpu_ratio']}, added p50 "
+            f"{cost['added_p50_ms']}, max req/s x{cost.get('max_rps_ratio')} (mTLS over plain).",
+        ]
     return lines
 
 
@@ -168,9 +224,21 @@ def section(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
         f"{placement.get('backend')}, proxies on {placement.get('proxies')}: {placement.get('why', '')}.",
         f"Plan: {data['plan']['rounds']} round(s) of {data['plan']['duration_s']} s per rate per path,"
         f" interleaved; max rate {data['plan']['max_duration_s']} s per round.",
-        "", "What each path actually had (read from the running proxies, not assumed):", "",
-        *what_paths_had(data), "", "### Targets", "", *target_table(data), "", "### Latency", "",
-        *latency_tables(data), "### Throughput, CPU and memory", "", *cost_table(data),
+        "",
+        "What each path actually had (read from the running proxies, not assumed):",
+        "",
+        *what_paths_had(data),
+        "",
+        "### Targets",
+        "",
+        *target_table(data),
+        "",
+        "### Latency",
+        "",
+        *latency_tables(data),
+        "### Throughput, CPU and memory",
+        "",
+        *cost_table(data),
     ]
     pictures = plot(data, plots, stem)
     if not pictures:

@@ -41,8 +41,10 @@ def generator_lag(names: list[str], paths: dict[str, Any], rate: str) -> str:
     for name in names:
         achieved = _at(paths.get(name, {}), rate).get("achieved_rps")
         if achieved is not None and achieved < GENERATOR_MIN_SHARE * float(rate):
-            return (f"the load generator lagged on {name}: it released {achieved:g} of the asked {rate} req/s"
-                    f" (< {GENERATOR_MIN_SHARE:.0%})")
+            return (
+                f"the load generator lagged on {name}: it released {achieved:g} of the asked {rate} req/s"
+                f" (< {GENERATOR_MIN_SHARE:.0%})"
+            )
     return ""
 
 
@@ -51,12 +53,16 @@ def baseline_tail(ref: str, paths: dict[str, Any], added: dict[str, Any], rate: 
     latency = _at(paths.get(ref, {}), rate).get("latency_ms", {})
     p50, p99 = latency.get("p50"), latency.get("p99")
     if p50 and p99 and p99 > BASELINE_TAIL_FACTOR * p50:
-        return (f"the baseline {ref}'s own p99 ({p99:g} ms) is {p99 / p50:.0f}x its p50 ({p50:g} ms),"
-                f" over {BASELINE_TAIL_FACTOR:g}x: the machine stalled")
+        return (
+            f"the baseline {ref}'s own p99 ({p99:g} ms) is {p99 / p50:.0f}x its p50 ({p50:g} ms),"
+            f" over {BASELINE_TAIL_FACTOR:g}x: the machine stalled"
+        )
     ref_added = added.get(ref, {}).get(rate, {}).get("p99")
     if ref_added is not None and ref_added > BASELINE_ADDED_P99_CEILING_MS:
-        return (f"the baseline {ref} adds {ref_added:g} ms at p99 over direct, over the"
-                f" {BASELINE_ADDED_P99_CEILING_MS:g} ms an Envoy pair on loopback can plausibly add")
+        return (
+            f"the baseline {ref} adds {ref_added:g} ms at p99 over direct, over the"
+            f" {BASELINE_ADDED_P99_CEILING_MS:g} ms an Envoy pair on loopback can plausibly add"
+        )
     return ""
 
 
@@ -64,8 +70,10 @@ def baseline_median(ref: str, added: dict[str, Any], rate: str) -> str:
     """Why the reference's own median is too far off to be a yardstick, or ""."""
     ref_added = added.get(ref, {}).get(rate, {}).get("p50")
     if ref_added is not None and ref_added > BASELINE_ADDED_P50_CEILING_MS:
-        return (f"the baseline {ref} adds {ref_added:g} ms at p50 over direct, over the"
-                f" {BASELINE_ADDED_P50_CEILING_MS:g} ms it adds with a core to itself: it waited for the CPU")
+        return (
+            f"the baseline {ref} adds {ref_added:g} ms at p50 over direct, over the"
+            f" {BASELINE_ADDED_P50_CEILING_MS:g} ms it adds with a core to itself: it waited for the CPU"
+        )
     return ""
 
 
@@ -74,8 +82,10 @@ def max_spread(names: list[str], paths: dict[str, Any]) -> str:
     for name in names:
         rounds = [r for r in paths.get(name, {}).get("max", {}).get("rounds_requests_per_s", []) if r]
         if len(rounds) > 1 and max(rounds) > MAX_SPREAD * min(rounds):
-            return (f"wrk's rounds on {name} ranged {min(rounds):g}-{max(rounds):g} req/s"
-                    f" (over {MAX_SPREAD:g}x apart): the machine's load changed between rounds")
+            return (
+                f"wrk's rounds on {name} ranged {min(rounds):g}-{max(rounds):g} req/s"
+                f" (over {MAX_SPREAD:g}x apart): the machine's load changed between rounds"
+            )
     return ""
 
 
@@ -84,7 +94,10 @@ def unmeasurable(
 ) -> dict[str, str]:
     """Target kind (cpu, p50, max, p99) -> why no verdict can be given in this run; absent = measurable."""
     lag = generator_lag([mesh, ref, "direct"], paths, rate)
-    reasons = {"cpu": lag, "p50": lag or baseline_median(ref, added, rate),
-               "p99": lag or baseline_tail(ref, paths, added, rate),
-               "max": max_spread([mesh, ref], paths)}
+    reasons = {
+        "cpu": lag,
+        "p50": lag or baseline_median(ref, added, rate),
+        "p99": lag or baseline_tail(ref, paths, added, rate),
+        "max": max_spread([mesh, ref], paths),
+    }
     return {kind: why for kind, why in reasons.items() if why}

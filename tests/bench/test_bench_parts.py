@@ -88,8 +88,9 @@ def test_mesh_with_mtls_is_held_against_the_mtls_pair_and_can_fail() -> None:
     assert [targets[k]["met"] for k in ("cpu", "p50", "max", "p99")] == [False, False, False, False]
 
 
-def _measured(p50: float, p99: float, rps: float, achieved: float = 1000.0, rounds: tuple[float, ...] = (),
-              **had: Any) -> dict[str, Any]:
+def _measured(
+    p50: float, p99: float, rps: float, achieved: float = 1000.0, rounds: tuple[float, ...] = (), **had: Any
+) -> dict[str, Any]:
     path = _path(p50, p99, 0.3, rps, **had)
     path["rates"]["1000"]["achieved_rps"] = achieved
     path["max"]["rounds_requests_per_s"] = list(rounds or (rps, rps))

@@ -34,8 +34,9 @@ pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(SUITE_TIM
 
 
 def _fingerprints() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(COMMITTED.glob("*"))
-            if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(COMMITTED.glob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +45,19 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     results = tmp_path_factory.mktemp("results")
     before = _fingerprints()
     command = [sys.executable, "-m", "bench", "--quick", "--results-dir", str(results)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S,
-                          check=False)
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, check=False
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return results, before
 
 
 def _strict(text: str) -> Any:
     """JSON as a strict parser reads it: NaN and Infinity are not JSON."""
+
     def refuse(constant: str) -> None:
         raise ValueError(f"non-standard JSON constant {constant}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -108,7 +112,12 @@ def test_committed_results_are_left_alone(suite: tuple[Path, dict[str, str]]) ->
 
 
 DATAPLANE_PATHS = (
-    "direct", "static-envoy-mtls", "static-envoy-plain", "static-envoy-mtls-split", "smimesh", "smimesh-split"
+    "direct",
+    "static-envoy-mtls",
+    "static-envoy-plain",
+    "static-envoy-mtls-split",
+    "smimesh",
+    "smimesh-split",
 )
 
 

@@ -30,10 +30,19 @@ def test_envelope_is_strict_json_in_the_mode_s_own_file(tmp_path: Path) -> None:
     assert path == tmp_path / "identity-quick.json"
     data = json.loads(path.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     assert data == {
-        "benchmark": "identity", "mode": "quick", "started_at": "2026-01-01T00:00:00+00:00",
+        "benchmark": "identity",
+        "mode": "quick",
+        "started_at": "2026-01-01T00:00:00+00:00",
         "machine": MACHINE,
-        "targets": [{"name": "issue 1,000 leaves (CPU s)", "target": "< 1 s", "measured": 0.3, "met": None,
-                     "note": "extrapolated"}],
+        "targets": [
+            {
+                "name": "issue 1,000 leaves (CPU s)",
+                "target": "< 1 s",
+                "measured": 0.3,
+                "met": None,
+                "note": "extrapolated",
+            }
+        ],
         "figures": {"cpu_s": None, "runs": [1.5, None]},  # the envelope's own keys are not repeated
     }
     full = envelope.Run("identity", quick=False, machine=MACHINE)
@@ -42,14 +51,24 @@ def test_envelope_is_strict_json_in_the_mode_s_own_file(tmp_path: Path) -> None:
 
 def test_report_takes_mode_machine_and_verdicts_from_the_envelope(tmp_path: Path) -> None:
     quick = envelope.Run("identity", quick=True, started_at="2026-01-02T03:04:05+00:00", machine=MACHINE)
-    envelope.write(quick, tmp_path, {"book": {"leaves": 100}}, [
-        envelope.target("issue + rotate 1,000 leaves (CPU s)", "< 1.0 s", 0.296, None),
-        envelope.target("never measured", "< 1 s", None, None),
-    ])
+    envelope.write(
+        quick,
+        tmp_path,
+        {"book": {"leaves": 100}},
+        [
+            envelope.target("issue + rotate 1,000 leaves (CPU s)", "< 1.0 s", 0.296, None),
+            envelope.target("never measured", "< 1 s", None, None),
+        ],
+    )
     full = envelope.Run("startup", quick=False, started_at="2026-01-02T00:00:00+00:00", machine=MACHINE)
-    envelope.write(full, tmp_path, {"demo": {"first_ok_s": 7.5}}, [
-        envelope.target("demo: first 200 (s)", "< 5.0 s", 7.5, False, runs=3),
-    ])
+    envelope.write(
+        full,
+        tmp_path,
+        {"demo": {"first_ok_s": 7.5}},
+        [
+            envelope.target("demo: first 200 (s)", "< 5.0 s", 7.5, False, runs=3),
+        ],
+    )
     assert report.main(["--results-dir", str(tmp_path), "--prefer", "quick"]) == 0
     text = (tmp_path / "REPORT.md").read_text()
     assert "From `identity-quick.json` (quick, 2026-01-02T03:04:05+00:00); ran on: cpu_model test cpu" in text
@@ -71,16 +90,27 @@ def test_a_target_this_run_could_not_measure_says_so_and_why(tmp_path: Path) -> 
 
 
 def test_the_runner_names_the_benchmarks_it_knows() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "no_such_bench"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "no_such_bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2 and "no benchmark named no_such_bench" in done.stderr
     assert "validate" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_report_renders_unknown_and_broken_results(tmp_path: Path) -> None:
     """Other engineers' JSON shapes are unknown in advance: shown generically, never a traceback."""
-    startup = {"benchmark": "startup", "mode": "full", "demo": {"first_ok_s": 7.5}, "target_s": 5.0,
-               "meets_target": False}
+    startup = {
+        "benchmark": "startup",
+        "mode": "full",
+        "demo": {"first_ok_s": 7.5},
+        "target_s": 5.0,
+        "meets_target": False,
+    }
     (tmp_path / "startup.json").write_text(json.dumps(startup))
     (tmp_path / "metrics-quick.json").write_text("{not json")
     (tmp_path / "surprise.json").write_text(json.dumps({"runs": [{"name": "a", "x": 1}], "met": True}))
@@ -120,11 +150,17 @@ def test_percentiles_follow_the_nearest_rank_definition() -> None:
 
 
 def test_scale_and_propagation_get_plots_beside_their_tables(tmp_path: Path) -> None:
-    scale = {"benchmark": "scale", "results": [
-        {"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}} for p in (100, 1000)
-    ]}
-    medians = {"sotw": {"mode": "sotw", "proxies": 100, "all_acked_s": 0.2},
-               "delta": {"mode": "delta", "proxies": 1000, "all_acked_s": 1.2}}
+    scale = {
+        "benchmark": "scale",
+        "results": [
+            {"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}}
+            for p in (100, 1000)
+        ],
+    }
+    medians = {
+        "sotw": {"mode": "sotw", "proxies": 100, "all_acked_s": 0.2},
+        "delta": {"mode": "delta", "proxies": 1000, "all_acked_s": 1.2},
+    }
     propagation = {"target_s": 1.0, "median": medians}
     (tmp_path / "scale.json").write_text(json.dumps(scale))
     (tmp_path / "propagation-quick.json").write_text(json.dumps(propagation))
@@ -144,8 +180,12 @@ def test_a_report_written_elsewhere_keeps_its_plots_beside_it(tmp_path: Path) ->
     results, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
     results.mkdir()
     elsewhere.mkdir()
-    scale = {"results": [{"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}}
-                         for p in (100, 1000)]}
+    scale = {
+        "results": [
+            {"services": 10, "proxies": p, "policy": "sparse", "cpu": {"total_s": p / 1000}}
+            for p in (100, 1000)
+        ]
+    }
     (results / "scale.json").write_text(json.dumps(scale))
     assert report.main(["--results-dir", str(results), "--out", str(elsewhere / "REPORT.md")]) == 0
     assert "![scale.png](plots/scale.png)" in (elsewhere / "REPORT.md").read_text()

@@ -48,7 +48,9 @@ def test_leaf_is_an_x509_svid(root: CertificateAuthority, bookstore: SpiffeId) -
     assert usage.critical and usage.value.digital_signature
     assert not usage.value.key_cert_sign and not usage.value.crl_sign
     assert list(ext.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
-        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    ]
     san = ext.get_extension_for_class(x509.SubjectAlternativeName)
     assert san.critical and len(list(san.value)) == 1
     assert cert.subject == x509.Name([])

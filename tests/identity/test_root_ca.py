@@ -15,17 +15,38 @@ from smimesh.identity import CaMaterialError, CertificateAuthority, create_root,
 from smimesh.identity.keys import private_key_pem
 
 
-def _self_signed(key, *, ca: bool | None = True, key_cert_sign: bool = True, start=NOW - timedelta(days=1),
-                 end=NOW + timedelta(days=30), issuer: str = "user root"):
+def _self_signed(
+    key,
+    *,
+    ca: bool | None = True,
+    key_cert_sign: bool = True,
+    start=NOW - timedelta(days=1),
+    end=NOW + timedelta(days=30),
+    issuer: str = "user root",
+):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "user root")])
-    builder = (x509.CertificateBuilder().subject_name(name)
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-               .public_key(key.public_key()).serial_number(1).not_valid_before(start).not_valid_after(end))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(end)
+    )
     if ca is not None:
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=key_cert_sign,
-                          crl_sign=True, encipher_only=False, decipher_only=False)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
     builder = builder.add_extension(usage, critical=True)
     return builder.sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
 
@@ -35,8 +56,9 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def test_created_root_is_a_p256_ca_for_the_trust_domain(root: CertificateAuthority) -> None:
@@ -88,8 +110,11 @@ def test_refuses_garbage_key(root: CertificateAuthority) -> None:
 
 
 def test_refuses_encrypted_key(root: CertificateAuthority) -> None:
-    encrypted = root.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.BestAvailableEncryption(b"secret"))
+    encrypted = root.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
     err = _refusal(root.certificate_pem, encrypted)
     assert "encrypted" in err.message and "openssl pkey" in err.hint
 

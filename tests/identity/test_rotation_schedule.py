@@ -152,7 +152,8 @@ def test_book_wakes_up_for_the_next_root_phase(root, other_root, bookstore) -> N
 
 _steps = st.lists(
     st.tuples(st.floats(0.0, 40.0), st.booleans(), st.sets(st.integers(0, 4), max_size=5)),
-    min_size=1, max_size=25,
+    min_size=1,
+    max_size=25,
 )
 
 
@@ -166,8 +167,9 @@ def test_every_served_leaf_is_current_and_trusted_whatever_happens(steps) -> Non
     for wait, rotate, members in steps:
         now += timedelta(seconds=wait)
         if rotate and book.root_state.phase is RotationPhase.STEADY:
-            book.begin_root_rotation(create_root(trust_domain=TRUST_DOMAIN, now=now), now,
-                                     distribute=5 * S, overlap=5 * S)
+            book.begin_root_rotation(
+                create_root(trust_domain=TRUST_DOMAIN, now=now), now, distribute=5 * S, overlap=5 * S
+            )
         ids = [SpiffeId(TRUST_DOMAIN, "ns", f"sa{m}") for m in members]
         book.sync(ids, now)
         assert book.identities == set(ids)

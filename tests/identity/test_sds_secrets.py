@@ -52,7 +52,8 @@ def test_trust_bundle_secret_holds_every_root_during_rotation(root, other_root, 
     secret = secrets.trust_bundle_secret(book.bundle(bookstore).trust)
     roots = x509.load_pem_x509_certificates(secret.validation_context.trusted_ca.inline_bytes)
     assert [r.fingerprint(r.signature_hash_algorithm) for r in roots] == [
-        c.certificate.fingerprint(c.certificate.signature_hash_algorithm) for c in (root, other_root)]
+        c.certificate.fingerprint(c.certificate.signature_hash_algorithm) for c in (root, other_root)
+    ]
 
 
 def test_unchanged_bundle_serializes_identically(bundle: IdentityBundle, root) -> None:
@@ -86,8 +87,9 @@ def test_upstream_context_needs_an_expected_peer(bookbuyer) -> None:
 def test_downstream_context_requires_a_client_certificate_of_the_trust_domain(bookstore, bookbuyer) -> None:
     context = secrets.downstream_tls_context(bookstore)
     assert context.require_client_certificate.value is True
-    (matcher,) = context.common_tls_context.combined_validation_context.default_validation_context \
-        .match_typed_subject_alt_names
+    (matcher,) = (
+        context.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names
+    )
     assert matcher.matcher.prefix == "spiffe://cluster.local/"
     narrowed = secrets.downstream_tls_context(bookstore, allowed_peers=[bookbuyer], alpn=["h2"])
     names = narrowed.common_tls_context.combined_validation_context.default_validation_context
@@ -104,13 +106,15 @@ def test_transport_socket_wraps_the_context(bookstore) -> None:
 
 @pytest.mark.envoy
 def test_envoy_accepts_the_static_forms(tmp_path: Path, root, bundle, bookbuyer, bookstore) -> None:
-    buyer_cert = as_json(secrets.tls_certificate_secret(
-        IdentityBundle(issue_leaf(root, bookbuyer, now=NOW), bundle.trust)))
+    buyer_cert = as_json(
+        secrets.tls_certificate_secret(IdentityBundle(issue_leaf(root, bookbuyer, now=NOW), bundle.trust))
+    )
     up = secrets.upstream_tls_context(bookbuyer, [bookstore], via_ads=False)
     down = secrets.downstream_tls_context(bookstore, via_ads=False)
     listener = http_listener("in", free_port(), [("/", "out")], tls=down)
-    config = bootstrap([listener], [cluster("out", free_port(), tls=up)],
-                       [*static_secrets(bundle), buyer_cert], free_port())
+    config = bootstrap(
+        [listener], [cluster("out", free_port(), tls=up)], [*static_secrets(bundle), buyer_cert], free_port()
+    )
     result = validate(config, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -119,15 +123,25 @@ def test_envoy_accepts_the_static_forms(tmp_path: Path, root, bundle, bookbuyer,
 def test_envoy_accepts_a_listener_fetching_its_secrets_over_ads(tmp_path: Path, bookstore) -> None:
     """The ADS form, on a listener. (A *static* cluster with SDS over ADS crashes Envoy, validate mode
     and real mode alike, envoyproxy/envoy#15517: clusters using these contexts must come over CDS.)"""
-    xds_cluster = cluster("xds", free_port()) | {"typed_extension_protocol_options": {
-        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-            "explicit_http_config": {"http2_protocol_options": {}}}}}
+    xds_cluster = cluster("xds", free_port()) | {
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        }
+    }
     down = secrets.downstream_tls_context(bookstore)
-    config = bootstrap([http_listener("in", free_port(), [("/", "xds")], tls=down)], [xds_cluster], [],
-                       free_port())
-    config["dynamic_resources"] = {"ads_config": {"api_type": "GRPC", "transport_api_version": "V3",
-                                                  "grpc_services": [{"envoy_grpc": {"cluster_name": "xds"}}]}}
+    config = bootstrap(
+        [http_listener("in", free_port(), [("/", "xds")], tls=down)], [xds_cluster], [], free_port()
+    )
+    config["dynamic_resources"] = {
+        "ads_config": {
+            "api_type": "GRPC",
+            "transport_api_version": "V3",
+            "grpc_services": [{"envoy_grpc": {"cluster_name": "xds"}}],
+        }
+    }
     result = validate(config, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 

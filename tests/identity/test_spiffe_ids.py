@@ -88,8 +88,12 @@ def test_invalid_id_becomes_a_coded_diagnostic_at_the_users_field() -> None:
 
     with pytest.raises(InvalidSpiffeIdError) as caught:
         SpiffeId("cluster.local", "shop", "bad name")
-    diagnostic = invalid_spiffe_id(caught.value, location=Location("w.yaml", 7),
-                                   obj=ObjectRef("Workload", "shop", "web"), path="spec.serviceAccount")
+    diagnostic = invalid_spiffe_id(
+        caught.value,
+        location=Location("w.yaml", 7),
+        obj=ObjectRef("Workload", "shop", "web"),
+        path="spec.serviceAccount",
+    )
     assert diagnostic.code == "SM3090" and lookup("SM3090") is INVALID_SPIFFE_ID
     assert diagnostic.value == "bad name" and diagnostic.expected and diagnostic.hint
     assert diagnostic.format().startswith("w.yaml:7: error SM3090: service account may hold only")

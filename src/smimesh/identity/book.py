@@ -54,8 +54,12 @@ class CertificateBook:
     """Leaves per identity plus the root state; advanced only by `sync(identities, now)`."""
 
     def __init__(
-        self, root: CertificateAuthority | RootState, *, trust_domain: str,
-        leaf_lifetime: timedelta = DEFAULT_LEAF_LIFETIME, policy: RenewalPolicy | None = None,
+        self,
+        root: CertificateAuthority | RootState,
+        *,
+        trust_domain: str,
+        leaf_lifetime: timedelta = DEFAULT_LEAF_LIFETIME,
+        policy: RenewalPolicy | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.trust_domain = validate_trust_domain(trust_domain)
@@ -71,8 +75,12 @@ class CertificateBook:
         """A book with the trust domain, leaf lifetime and renewal point of `settings`."""
         fraction = settings.leaf_renew_fraction
         policy = RenewalPolicy(fraction, min(DEFAULT_JITTER_FRACTION, fraction / 2))
-        return cls(root, trust_domain=settings.trust_domain, policy=policy,
-                   leaf_lifetime=timedelta(seconds=settings.leaf_lifetime_s))
+        return cls(
+            root,
+            trust_domain=settings.trust_domain,
+            policy=policy,
+            leaf_lifetime=timedelta(seconds=settings.leaf_lifetime_s),
+        )
 
     @property
     def trust_bundle(self) -> TrustBundle:
@@ -90,8 +98,12 @@ class CertificateBook:
         return self._entries[identity].renew_at
 
     def begin_root_rotation(
-        self, new_root: CertificateAuthority, now: datetime, *,
-        distribute: timedelta = DEFAULT_DISTRIBUTE, overlap: timedelta = DEFAULT_OVERLAP,
+        self,
+        new_root: CertificateAuthority,
+        now: datetime,
+        *,
+        distribute: timedelta = DEFAULT_DISTRIBUTE,
+        overlap: timedelta = DEFAULT_OVERLAP,
     ) -> BookChanges:
         """Start a root rotation (see rotation.py); the new root is trusted at once."""
         self.root_state = self.root_state.begin(new_root, now, distribute=distribute, overlap=overlap)

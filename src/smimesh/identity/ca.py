@@ -44,8 +44,12 @@ class CertificateAuthority:
     anchor_pem: bytes = field(default=b"", repr=False)  # the self-signed root peers trust
 
     @classmethod
-    def of(cls, certificate: x509.Certificate, private_key: PrivateKey,
-           issuers: tuple[x509.Certificate, ...] = ()) -> CertificateAuthority:
+    def of(
+        cls,
+        certificate: x509.Certificate,
+        private_key: PrivateKey,
+        issuers: tuple[x509.Certificate, ...] = (),
+    ) -> CertificateAuthority:
         try:
             ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         except x509.ExtensionNotFound:  # a user CA without SKI: use its key's hash (RFC 5280 4.2.1.2)
@@ -85,7 +89,10 @@ def _pem(certificate: x509.Certificate) -> bytes:
 
 
 def create_root(
-    *, trust_domain: str, now: datetime, lifetime: timedelta = DEFAULT_ROOT_LIFETIME,
+    *,
+    trust_domain: str,
+    now: datetime,
+    lifetime: timedelta = DEFAULT_ROOT_LIFETIME,
     algorithm: keys.KeyAlgorithm = keys.KeyAlgorithm.EC_P256,
 ) -> CertificateAuthority:
     """A new self-signed root for `trust_domain`, valid from `now` for `lifetime`.
@@ -99,16 +106,23 @@ def create_root(
     return CertificateAuthority.of(builder.sign(key, keys.signing_hash(key)), key)
 
 
-def _root_builder(key: PrivateKey, trust_domain: str, *, now: datetime, lifetime: timedelta,
-                  ) -> x509.CertificateBuilder:
+def _root_builder(
+    key: PrivateKey,
+    trust_domain: str,
+    *,
+    now: datetime,
+    lifetime: timedelta,
+) -> x509.CertificateBuilder:
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     # Two roots of one trust domain coexist during a rotation: their names must differ even when they
     # are created in the same second, or chain building could pick the wrong one by subject.
     label = f"smimesh root CA {ski.digest[:4].hex()} {now:%Y%m%dT%H%M%SZ} {trust_domain}"
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smimesh"),
-        x509.NameAttribute(NameOID.COMMON_NAME, label[:64]),  # X.520 upper bound for a common name
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smimesh"),
+            x509.NameAttribute(NameOID.COMMON_NAME, label[:64]),  # X.520 upper bound for a common name
+        ]
+    )
     trust_domain_id = x509.UniformResourceIdentifier(SCHEME + trust_domain)
     return (
         x509.CertificateBuilder()
@@ -127,6 +141,13 @@ def _root_builder(key: PrivateKey, trust_domain: str, *, now: datetime, lifetime
 
 
 _CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-    key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
 )

@@ -24,7 +24,10 @@ INVALID_SPIFFE_ID = register(
 
 
 def invalid_spiffe_id(
-    error: InvalidSpiffeIdError, *, location: Location | None = None, obj: ObjectRef | None = None,
+    error: InvalidSpiffeIdError,
+    *,
+    location: Location | None = None,
+    obj: ObjectRef | None = None,
     path: str = "",
 ) -> Diagnostic:
     """The SM3090 diagnostic for `error`, at the user's file, object and field."""

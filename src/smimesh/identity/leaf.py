@@ -35,9 +35,15 @@ _EKU = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageO
 
 def _key_usage(key_encipherment: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=key_encipherment,
-        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False,
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -94,8 +100,10 @@ def issue_leaf(
     if lifetime < MIN_LEAF_LIFETIME:
         raise ValueError(f"leaf lifetime must be at least {MIN_LEAF_LIFETIME}, got {lifetime}")
     if now + MIN_LEAF_LIFETIME > ca.not_after:
-        raise CaMaterialError(f"the root CA expired at {ca.not_after:%Y-%m-%d %H:%M:%S} UTC: no leaf issued",
-                              hint="rotate to a new root (or supply a current --ca-cert/--ca-key)")
+        raise CaMaterialError(
+            f"the root CA expired at {ca.not_after:%Y-%m-%d %H:%M:%S} UTC: no leaf issued",
+            hint="rotate to a new root (or supply a current --ca-cert/--ca-key)",
+        )
     key = generate_key(algorithm)
     builder = _leaf_builder(ca, identity, key.public_key(), algorithm, now=now, lifetime=lifetime)
     certificate = builder.sign(ca.private_key, signing_hash(ca.private_key))
@@ -112,8 +120,13 @@ def issue_leaf(
 
 
 def _leaf_builder(
-    ca: CertificateAuthority, identity: SpiffeId, public_key: PublicKey, algorithm: KeyAlgorithm, *,
-    now: datetime, lifetime: timedelta,
+    ca: CertificateAuthority,
+    identity: SpiffeId,
+    public_key: PublicKey,
+    algorithm: KeyAlgorithm,
+    *,
+    now: datetime,
+    lifetime: timedelta,
 ) -> x509.CertificateBuilder:
     san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity.uri)])
     return (

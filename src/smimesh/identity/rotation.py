@@ -84,16 +84,25 @@ class RootState:
         return tuple(ca for ca in (self.retiring, self.signer, self.incoming) if ca is not None)
 
     def begin(
-        self, new_root: CertificateAuthority, now: datetime, *,
-        distribute: timedelta = DEFAULT_DISTRIBUTE, overlap: timedelta = DEFAULT_OVERLAP,
+        self,
+        new_root: CertificateAuthority,
+        now: datetime,
+        *,
+        distribute: timedelta = DEFAULT_DISTRIBUTE,
+        overlap: timedelta = DEFAULT_OVERLAP,
     ) -> RootState:
         """Start rotating to `new_root`: it is trusted from now on, and signs after `distribute`."""
         if self.phase is not RotationPhase.STEADY:
             raise RotationInProgressError(f"a root rotation is already {self.phase.value}")
         if new_root.key_id == self.signer.key_id:
             raise ValueError("the new root has the same key as the current one")
-        return RootState(RotationPhase.DISTRIBUTING, self.signer, incoming=new_root,
-                         phase_ends_at=now + distribute, overlap=overlap)
+        return RootState(
+            RotationPhase.DISTRIBUTING,
+            self.signer,
+            incoming=new_root,
+            phase_ends_at=now + distribute,
+            overlap=overlap,
+        )
 
     def advance(self, now: datetime) -> RootState:
         """The state at `now`: every phase whose end has passed is left (several at once if need be)."""
@@ -106,8 +115,14 @@ class RootState:
         assert self.phase_ends_at is not None
         if self.phase is RotationPhase.DISTRIBUTING:
             assert self.incoming is not None
-            return replace(self, phase=RotationPhase.REISSUING, signer=self.incoming, retiring=self.signer,
-                           incoming=None, phase_ends_at=self.phase_ends_at + self.overlap)
+            return replace(
+                self,
+                phase=RotationPhase.REISSUING,
+                signer=self.incoming,
+                retiring=self.signer,
+                incoming=None,
+                phase_ends_at=self.phase_ends_at + self.overlap,
+            )
         return RootState.steady(self.signer)
 
 

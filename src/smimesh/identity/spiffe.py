@@ -30,11 +30,17 @@ _SHAPE: Final = "spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>"
 def validate_trust_domain(trust_domain: str) -> str:
     """Return `trust_domain` unchanged if the SPIFFE spec allows it, else raise InvalidSpiffeIdError."""
     if not trust_domain or len(trust_domain) > MAX_TRUST_DOMAIN_CHARS:
-        raise _invalid(f"trust domain must be 1 to {MAX_TRUST_DOMAIN_CHARS} characters", trust_domain,
-                       "a name like cluster.local")
+        raise _invalid(
+            f"trust domain must be 1 to {MAX_TRUST_DOMAIN_CHARS} characters",
+            trust_domain,
+            "a name like cluster.local",
+        )
     if not _TRUST_DOMAIN_RE.fullmatch(trust_domain):
-        raise _invalid("trust domain may hold only lowercase letters, digits, '.', '-' and '_'",
-                       trust_domain, "a name like cluster.local (no scheme, port or upper case)")
+        raise _invalid(
+            "trust domain may hold only lowercase letters, digits, '.', '-' and '_'",
+            trust_domain,
+            "a name like cluster.local (no scheme, port or upper case)",
+        )
     return trust_domain
 
 
@@ -43,8 +49,11 @@ def validate_segment(segment: str, what: str) -> str:
     if segment in ("", ".", ".."):
         raise _invalid(f"{what} must not be empty, '.' or '..'", segment, "a Kubernetes-style name")
     if not _SEGMENT_RE.fullmatch(segment):
-        raise _invalid(f"{what} may hold only letters, digits, '.', '-' and '_'", segment,
-                       "a Kubernetes-style name such as bookstore-v1")
+        raise _invalid(
+            f"{what} may hold only letters, digits, '.', '-' and '_'",
+            segment,
+            "a Kubernetes-style name such as bookstore-v1",
+        )
     return segment
 
 
@@ -82,14 +91,18 @@ class SpiffeId:
             raise _invalid("SPIFFE id must start with 'spiffe://' (lowercase)", text, _SHAPE)
         if any(mark in text for mark in "?#"):
             raise _invalid("SPIFFE id must not have a query or fragment", text, _SHAPE)
-        trust_domain, _, path = text[len(SCHEME):].partition("/")
+        trust_domain, _, path = text[len(SCHEME) :].partition("/")
         if any(mark in trust_domain for mark in "@:"):
             raise _invalid("trust domain must not hold a port or user info", text, _SHAPE)
         validate_trust_domain(trust_domain)
         parts = path.split("/")
         if len(parts) != 4 or parts[0] != "ns" or parts[2] != "sa":
-            raise _invalid("SPIFFE id path must be /ns/<namespace>/sa/<service-account>", text, _SHAPE,
-                           hint="smimesh issues one identity per service account")
+            raise _invalid(
+                "SPIFFE id path must be /ns/<namespace>/sa/<service-account>",
+                text,
+                _SHAPE,
+                hint="smimesh issues one identity per service account",
+            )
         return cls(trust_domain, parts[1], parts[3])
 
 

@@ -49,9 +49,11 @@ def load_or_create_root(
         return load_root_files(files.cert, files.key, now=now), False
     if cert_exists or key_exists:
         present, missing = (files.cert, files.key) if cert_exists else (files.key, files.cert)
-        raise CaMaterialError(f"CA state is incomplete: {present} exists but {missing} does not",
-                              hint=f"restore {missing}, or delete {present} to let smimesh create a new root "
-                                   "(sidecars will get new certificates)")
+        raise CaMaterialError(
+            f"CA state is incomplete: {present} exists but {missing} does not",
+            hint=f"restore {missing}, or delete {present} to let smimesh create a new root "
+            "(sidecars will get new certificates)",
+        )
     root = create_root(trust_domain=trust_domain, now=now, lifetime=lifetime)
     save_root(state_dir, root)
     return root, True
@@ -79,8 +81,9 @@ def check_key_file_private(path: Path) -> None:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError as exc:
-        raise CaMaterialError(f"cannot read CA key file {path}: {exc.strerror}",
-                              hint="check the path given to --ca-key") from None
+        raise CaMaterialError(
+            f"cannot read CA key file {path}: {exc.strerror}", hint="check the path given to --ca-key"
+        ) from None
     if mode & 0o077:
         raise InsecureKeyFileError(
             f"CA key file {path} is accessible by group or others (mode {mode:04o})",
@@ -92,8 +95,9 @@ def _read(path: Path, flag: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise CaMaterialError(f"cannot read {path}: {exc.strerror}",
-                              hint=f"check the path given to {flag}") from None
+        raise CaMaterialError(
+            f"cannot read {path}: {exc.strerror}", hint=f"check the path given to {flag}"
+        ) from None
 
 
 def _write_atomically(path: Path, data: bytes, mode: int) -> None:
@@ -108,4 +112,3 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-

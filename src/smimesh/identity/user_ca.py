@@ -53,23 +53,31 @@ def _parse_certificates(pem: bytes, where: str) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
-        raise CaMaterialError(f"CA certificate{where} is not a PEM X.509 certificate: {exc}",
-                              hint="pass the file that starts with -----BEGIN CERTIFICATE-----") from None
+        raise CaMaterialError(
+            f"CA certificate{where} is not a PEM X.509 certificate: {exc}",
+            hint="pass the file that starts with -----BEGIN CERTIFICATE-----",
+        ) from None
 
 
 def _parse_key(pem: bytes, where: str) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except TypeError:
-        raise CaMaterialError(f"CA private key{where} is encrypted",
-                              hint="decrypt it first: openssl pkey -in KEY -out plain.key") from None
+        raise CaMaterialError(
+            f"CA private key{where} is encrypted",
+            hint="decrypt it first: openssl pkey -in KEY -out plain.key",
+        ) from None
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise CaMaterialError(f"CA private key{where} is not a PEM private key: {exc}",
-                              hint="pass the file that starts with -----BEGIN PRIVATE KEY-----") from None
+        raise CaMaterialError(
+            f"CA private key{where} is not a PEM private key: {exc}",
+            hint="pass the file that starts with -----BEGIN PRIVATE KEY-----",
+        ) from None
     problem = keys.describe_unusable_key(key)
     if problem:
-        raise CaMaterialError(f"CA private key{where} cannot be used: {problem}",
-                              hint="use an ECDSA P-256/P-384 or RSA >= 2048 key")
+        raise CaMaterialError(
+            f"CA private key{where} cannot be used: {problem}",
+            hint="use an ECDSA P-256/P-384 or RSA >= 2048 key",
+        )
     return key  # type: ignore[return-value]  # describe_unusable_key accepted it: EC or RSA
 
 
@@ -90,8 +98,10 @@ def _check_is_signing_ca(certificate: x509.Certificate, label: str) -> None:
 
 def _check_key_matches(certificate: x509.Certificate, key: PrivateKey, where: str) -> None:
     if keys.public_key_der(key.public_key()) != keys.public_key_der(certificate.public_key()):  # type: ignore[arg-type]
-        raise CaMaterialError(f"CA private key{where} does not belong to the (first) CA certificate",
-                              hint="pass the key of the CA that signs, and put that CA first in --ca-cert")
+        raise CaMaterialError(
+            f"CA private key{where} does not belong to the (first) CA certificate",
+            hint="pass the key of the CA that signs, and put that CA first in --ca-cert",
+        )
 
 
 def _check_chain(chain: list[x509.Certificate], where: str) -> None:
@@ -114,17 +124,23 @@ def _chain_error(position: int, chain: list[x509.Certificate], where: str) -> Ca
     if position == len(chain) - 1:
         return CaMaterialError(
             f"{_label(position, chain, where)} is not self-signed: the chain stops below its root ({issuer})",
-            hint="append the issuing CA certificates, up to the self-signed root, to --ca-cert")
+            hint="append the issuing CA certificates, up to the self-signed root, to --ca-cert",
+        )
     return CaMaterialError(
         f"{_label(position, chain, where)} is not signed by the certificate after it (its issuer: {issuer})",
-        hint="order --ca-cert from the signing CA up to the root, each followed by its issuer")
+        hint="order --ca-cert from the signing CA up to the root, each followed by its issuer",
+    )
 
 
 def _check_valid_at(certificate: x509.Certificate, now: datetime, label: str) -> None:
     start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
     if now >= end:
-        raise CaMaterialError(f"{label} expired at {end:%Y-%m-%d %H:%M:%S} UTC",
-                              hint="supply a current CA, or drop --ca-cert/--ca-key and smimesh creates one")
+        raise CaMaterialError(
+            f"{label} expired at {end:%Y-%m-%d %H:%M:%S} UTC",
+            hint="supply a current CA, or drop --ca-cert/--ca-key and smimesh creates one",
+        )
     if now < start:
-        raise CaMaterialError(f"{label} is not valid before {start:%Y-%m-%d %H:%M:%S} UTC",
-                              hint="check this machine's clock, or the certificate's notBefore")
+        raise CaMaterialError(
+            f"{label} is not valid before {start:%Y-%m-%d %H:%M:%S} UTC",
+            hint="check this machine's clock, or the certificate's notBefore",
+        )

@@ -17,7 +17,12 @@ URL = sys.argv[1]
 RATE = float(os.environ.get("RATE", "20"))  # requests per second
 STATS = os.path.join(".stats", os.environ.get("POD_NAME", "shopper") + ".json")
 totals: dict[str, Any] = {
-    "requests": 0, "ok": 0, "failed": 0, "by_version": {}, "by_status": {}, "last_error": "",
+    "requests": 0,
+    "ok": 0,
+    "failed": 0,
+    "by_version": {},
+    "by_status": {},
+    "last_error": "",
 }
 
 
@@ -59,6 +64,7 @@ while True:
         save()
         last_save = started
     if totals["requests"] % 200 == 0:
-        print(f"{totals['requests']} requests, {totals['ok']} ok, by version {totals['by_version']}",
-              flush=True)
+        print(
+            f"{totals['requests']} requests, {totals['ok']} ok, by version {totals['by_version']}", flush=True
+        )
     time.sleep(max(0.0, 1.0 / RATE - (time.monotonic() - started)))
