@@ -3,15 +3,14 @@ never an error), and our additions live in annotations."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from smimesh.diagnostics import Severity
 from smimesh.resources import load_text
 from smimesh.resources.canary import Canary
+from smimesh.testing.smi_data import upstream_dir
 
-FLAGGER = Path(__file__).resolve().parents[3] / "shared" / "flagger"
+FLAGGER = upstream_dir("flagger")
 WORKLOAD = """
 apiVersion: smimesh.io/v1alpha1
 kind: Workload

@@ -1,4 +1,4 @@
-"""Flagger's own example Canaries (../shared/flagger/, unchanged) under `smimesh up`, next to a
+"""Flagger's own example Canaries (tests/data/upstream/flagger/, unchanged) under `smimesh up`, next to a
 Workload `podinfo` standing in for their Deployment: they initialize (the -primary copy, the three
 Services, the split; `podinfo.test:80` answers from the primary), and a new revision starts the
 analysis, whose pre-rollout webhook to flagger-loadtester (not running here) is a failed check
@@ -16,9 +16,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from canary_support import OPEN_MESH, PY, SERVE
 from test_up_support import Mesh, eventually, write
 
+from smimesh.testing.smi_data import upstream_dir
+
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
-FLAGGER = Path(__file__).resolve().parents[3] / "shared" / "flagger"
+FLAGGER = upstream_dir("flagger")
 EXAMPLES = {"linkerd": "canary_linkerd-provider_webhooks.yaml", "osm": "canary_osm-provider_tutorial.yaml"}
 PRE_ROLLOUT = {"linkerd": "conformance-test", "osm": "acceptance-test"}
 

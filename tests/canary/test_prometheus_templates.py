@@ -9,7 +9,6 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from smimesh.resources.canary import Canary
 from smimesh.runtime.canary.checks import FAIL, NO_DATA, PASS, Measurement, run_checks
 from smimesh.runtime.canary.prometheus import PrometheusTemplates, render
 from smimesh.sources.store import ResourceStore
+from smimesh.testing.smi_data import upstream_dir
 
-FLAGGER = Path(__file__).resolve().parents[3] / "shared" / "flagger"
+FLAGGER = upstream_dir("flagger")
 
 
 class Prometheus:

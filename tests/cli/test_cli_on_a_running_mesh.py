@@ -320,7 +320,7 @@ def test_the_last_run_is_remembered_after_it_stops(tmp_path: Path, monkeypatch: 
 
 
 def test_readme_and_docs_point_only_inside_the_repo() -> None:
-    """README's paths are files of the repo; no page it sends to points outside (`../shared/...`)."""
+    """README's paths are files of the repo; no page it sends to points outside (a path beside the clone)."""
     repo = Path(__file__).parents[2]
     for page in [repo / "README.md", *(repo / "docs").glob("*.md")]:
         text = page.read_text()

@@ -9,10 +9,9 @@ import pytest
 
 from smimesh.export.schemas import SchemaSet
 from smimesh.testing.golden import Golden
-from smimesh.testing.smi_data import smi_data_dir
+from smimesh.testing.smi_data import upstream_dir
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-SHARED = smi_data_dir().parent
 SCHEMA_DIRS = {
     "gateway-api": ("gateway-api",),
     "istio": ("istio",),
@@ -29,4 +28,4 @@ def golden(request: pytest.FixtureRequest) -> Golden:
 
 @pytest.fixture(scope="session")
 def schemas() -> dict[str, SchemaSet]:
-    return {t: SchemaSet.from_directory(*(SHARED / d for d in dirs)) for t, dirs in SCHEMA_DIRS.items()}
+    return {t: SchemaSet.from_directory(*(upstream_dir(d) for d in dirs)) for t, dirs in SCHEMA_DIRS.items()}

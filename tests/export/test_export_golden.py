@@ -1,5 +1,5 @@
 """Golden exports: every SMI spec example and the bookstore world, per target, valid against the target's
-published CRD schemas (shared/<target>/) and the CEL rules ported in `export/cel.py`.
+published CRD schemas (tests/data/upstream/<target>/) and the CEL rules ported in `export/cel.py`.
 
 The spec examples name Services and service accounts they do not define; `export_kit.context_for` adds
 a Service and a Workload for each, so every example exports to real objects."""

@@ -155,9 +155,9 @@ spec:
 
 
 def test_published_gamma_examples_load() -> None:
-    from smimesh.testing.smi_data import smi_data_dir
+    from smimesh.testing.smi_data import upstream_dir
 
-    shared = smi_data_dir().parent / "gateway-api"
+    shared = upstream_dir("gateway-api")
     for name in ("example_mesh-httproute-weight.yaml", "example_mesh-httproute-matching.yaml"):
         result = load_text((shared / name).read_text(), name)
         assert result.ok and [o.key.kind for o in result.objects] == ["HTTPRoute"], result.diagnostics

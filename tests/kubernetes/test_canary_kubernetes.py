@@ -10,7 +10,6 @@ Flagger counts missing metrics), so no data plane is needed to observe the state
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from tests.kubernetes.kube_e2e import ControllerThread, KubeWorld
 from tests.kubernetes.kube_world import meshed_namespace
 
 from smimesh.testing.net import wait_until
+from smimesh.testing.smi_data import upstream_dir
 
-FLAGGER = Path(__file__).resolve().parents[3] / "shared" / "flagger"
+FLAGGER = upstream_dir("flagger")
 NS = "test"
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NS}/deployments"
 CANARIES = f"/apis/flagger.app/v1beta1/namespaces/{NS}/canaries"

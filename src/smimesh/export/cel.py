@@ -1,7 +1,7 @@
 """The CEL rules of the published CRDs that a plain JSON-schema check misses, for the fields we emit.
 
 Ported by hand from the `x-kubernetes-validations` of `gateway.networking.k8s.io_httproutes.yaml`
-(shared/gateway-api; the rule text is quoted beside each check) and the list-map keys the schemas
+(tests/data/upstream/gateway-api; the rule text is quoted beside each check) and the list-map keys the schemas
 declare (`x-kubernetes-list-type: map`). `problems(obj)` returns one message per broken rule
 (empty = valid); the export runs it on every object it produces, so a bug shows as SM8301 instead
 of an API server rejecting the apply.

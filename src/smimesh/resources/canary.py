@@ -1,6 +1,6 @@
 """Flagger's `flagger.app/v1beta1` Canary, read as Flagger's CRD defines it (issue 14).
 
-Every field of Flagger's published schema (`../shared/flagger/crd.yaml`) is accepted, so a Flagger
+Every field of Flagger's published schema (`resources/data/flagger-crd.yaml`) is accepted, so a Flagger
 manifest loads as it is; anything else is an error as for every kind (`extra="forbid"`). The fields
 that mean nothing to a mesh that routes and measures itself (ingress, autoscaler and gateway refs,
 Istio-only service options, alert providers, `metricsServer`) are kept loosely typed here and

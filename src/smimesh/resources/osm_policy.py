@@ -1,6 +1,6 @@
 """OSM's `policy.openservicemesh.io/v1alpha1` Retry and UpstreamTrafficSetting, as OSM published them.
 
-Every field of the published CRDs (`../shared/osm/policy_retry.yaml`,
+Every field of the published CRDs (`tests/data/upstream/osm/policy_retry.yaml`,
 `policy_upstream_traffic_setting.yaml`) is modelled, so a manifest written for OSM decodes unchanged
 and a typo is still an unknown-field diagnostic. What smimesh does not run (global rate limiting:
 it needs an external rate-limit service) decodes too, and `validate_osm` refuses it with a

@@ -1,35 +1,33 @@
-"""Where the SMI specification data (published CRDs and spec examples) is: `shared/smi/` beside the repo.
+"""Where the upstream data the tests compare with is: `tests/data/upstream/<project>/` in the repository.
 
-The project's clone and `shared/` sit side by side (on developer machines and in CI); an explicit
-`SMIMESH_SMI_DATA` overrides. A missing folder is an error, not a skip: tests that compare with the
-published SMI material must not pass silently without it.
+SMI's published CRDs and spec examples, and the CRDs and examples of OSM, Flagger, Gateway API, Istio,
+Linkerd and Consul, vendored with their provenance and licence (each folder's INDEX.md, and the folder's
+README.md). A missing folder is an error, not a skip: tests that compare with the published material must
+not pass silently without it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from smimesh.resources.document import Document
 from smimesh.resources.reader import read_paths
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+# src/smimesh/testing/smi_data.py -> the repository root (the test kit runs from a checkout).
+UPSTREAM_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "upstream"
+
+
+def upstream_dir(project: str) -> Path:
+    """The vendored data of one upstream project (`smi`, `osm`, `flagger`, `gateway-api`, ...)."""
+    path = UPSTREAM_DIR / project
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} not found: the test kit runs from a checkout of the repository")
+    return path
 
 
 def smi_data_dir() -> Path:
-    beside = _REPO_ROOT.parent / "shared" / "smi"
-    candidates: list[str | Path] = [os.environ.get("SMIMESH_SMI_DATA", ""), beside, "/work/shared/smi"]
-    for candidate in candidates:
-        if not candidate:
-            continue
-        path = Path(candidate)
-        if (path / "crds").is_dir() and (path / "examples").is_dir():
-            return path
-    raise FileNotFoundError(
-        f"SMI data (crds/, examples/) not found beside the repository ({beside}); "
-        "set SMIMESH_SMI_DATA=/path/to/shared/smi"
-    )
+    return upstream_dir("smi")
 
 
 def smi_examples_dir() -> Path:
@@ -81,9 +79,5 @@ def with_api_versions(path: Path) -> tuple[list[Document], list[str]]:
 
 
 def osm_data_dir() -> Path:
-    """OSM's published policy CRDs and doc examples (`shared/osm/`, see its INDEX.md)."""
-    beside = _REPO_ROOT.parent / "shared" / "osm"
-    for candidate in (os.environ.get("SMIMESH_OSM_DATA", ""), beside, "/work/shared/osm"):
-        if candidate and (Path(candidate) / "INDEX.md").is_file():
-            return Path(candidate)
-    raise FileNotFoundError(f"OSM data not found beside the repository ({beside}); set SMIMESH_OSM_DATA")
+    """OSM's published policy CRDs and doc examples (see its INDEX.md)."""
+    return upstream_dir("osm")
