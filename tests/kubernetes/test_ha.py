@@ -1,10 +1,13 @@
 """High availability: three replicas, one Lease holder writes; kill the leader: a new one within the
-lease duration, no Event written twice, and a sidecar moved to another replica gets identical config."""
+lease duration, no Event written twice, and a sidecar moved to another replica gets identical config:
+every resource type, SDS secrets (certificate and key) included, and the same certificate in Envoy."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 
 import pytest
 from tests.kubernetes.kube_e2e import ControllerThread, KubeWorld, LoopbackPod, endpoint_slice, service
@@ -16,7 +19,7 @@ from smimesh.xds import type_urls as T
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 LEASE_S, RETRY_S = 4.0, 0.5
-CONFIG_TYPES = (T.LISTENER, T.ROUTE, T.CLUSTER, T.ENDPOINT)
+CONFIG_TYPES = (T.SECRET, T.LISTENER, T.ROUTE, T.CLUSTER, T.ENDPOINT)
 SPLIT = {
     "apiVersion": "split.smi-spec.io/v1alpha4",
     "kind": "TrafficSplit",
@@ -65,17 +68,35 @@ def leader(replicas: list[ControllerThread]) -> ControllerThread | None:
     return found[0] if found else None
 
 
-def config_of(replica: ControllerThread, node: str) -> dict[str, dict[str, bytes]]:
-    """What the replica serves `node`, by type: name -> serialized resource (SDS aside)."""
+def config_of(replica: ControllerThread, node: str) -> dict[str, object]:
+    """What the replica serves `node`: every type's version, and name -> serialized resource by type."""
 
     def read(c):  # type: ignore[no-untyped-def]
         snapshot = c.xds.cache.get_snapshot(node)
+        assert set(snapshot.type_urls()) <= set(CONFIG_TYPES), snapshot.type_urls()
         return {
-            t: {n: e.resource.SerializeToString(deterministic=True) for n, e in snapshot.entries(t).items()}
-            for t in CONFIG_TYPES
+            "versions": dict(snapshot.versions),
+            **{
+                t: {
+                    n: e.resource.SerializeToString(deterministic=True)
+                    for n, e in snapshot.entries(t).items()
+                }
+                for t in CONFIG_TYPES
+            },
         }
 
     return replica.call(read)
+
+
+def envoy_certificates(admin_port: int) -> list[tuple[str, str]]:
+    """The (serial, SPIFFE id) of every certificate the sidecar's Envoy holds (its admin `/certs`)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/certs", timeout=5) as response:
+        found = json.loads(response.read())
+    return sorted(
+        (cert["serial_number"], ",".join(s.get("uri", "") for s in cert.get("subject_alt_names") or []))
+        for entry in found.get("certificates") or []
+        for cert in entry.get("cert_chain") or []
+    )
 
 
 def smimesh_events(world: KubeWorld) -> list[dict]:
@@ -114,6 +135,9 @@ def test_three_replicas_kill_the_leader(world: KubeWorld) -> None:
         wait_until(lambda: world.synced(first, shopper.node_id) and world.synced(first, v2.node_id), 30)
         wait_until(lambda: world.request(shopper, "http://web.shop/")[0] == 200, 30, 0.2, what="traffic")
         before = config_of(first, shopper.node_id)
+        assert before[T.SECRET], "the sidecar has SDS secrets"
+        certificates = envoy_certificates(shopper.admin_port)
+        assert certificates, "Envoy holds the sidecar's certificate"
 
         first.call(lambda c: setattr(c.elector, "release_on_stop", False))  # a crash: no hand-over
         killed_at = time.monotonic()
@@ -132,6 +156,7 @@ def test_three_replicas_kill_the_leader(world: KubeWorld) -> None:
         wait_until(lambda: world.synced(other, shopper.node_id) and world.synced(other, v2.node_id), 30)
         assert config_of(other, shopper.node_id) == before
         assert config_of(second, shopper.node_id) == before
+        assert envoy_certificates(shopper.admin_port) == certificates  # the same leaf, not a new one
         wait_until(
             lambda: world.request(shopper, "http://web.shop/")[0] == 200, 30, 0.2, what="traffic again"
         )

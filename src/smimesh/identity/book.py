@@ -6,6 +6,9 @@ The book issues leaves for new identities, drops unused ones, renews leaves at t
 time, reissues every leaf when the signing root changes, and follows the root rotation state
 machine. It reads no clock and does no I/O; randomness (jitter, keys) is its only side input.
 
+Leaves are random (a fresh key each, renewed at a jittered point) unless the book is given a
+`DerivedLeaves` (derived.py): then every replica holding the same CA issues the same bytes.
+
 One owner, no locking: the runtime's identity task calls it. A `sync` that reissues many leaves
 costs about 0.2 ms of CPU per leaf (bench/bench_identity.py), so a caller on an event loop with
 thousands of identities may want to run it in an executor.
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta
 
 from smimesh.identity.bundle import IdentityBundle, TrustBundle
 from smimesh.identity.ca import CertificateAuthority
+from smimesh.identity.derived import DerivedLeaves
 from smimesh.identity.leaf import DEFAULT_LEAF_LIFETIME, Leaf, issue_leaf
 from smimesh.identity.rotation import (
     DEFAULT_DISTRIBUTE,
@@ -61,18 +65,23 @@ class CertificateBook:
         leaf_lifetime: timedelta = DEFAULT_LEAF_LIFETIME,
         policy: RenewalPolicy | None = None,
         jitter: Callable[[], float] = random.random,
+        derived: DerivedLeaves | None = None,
     ) -> None:
         self.trust_domain = validate_trust_domain(trust_domain)
         self.root_state = root if isinstance(root, RootState) else RootState.steady(root)
         self.leaf_lifetime = leaf_lifetime
         self.policy = policy or RenewalPolicy()
         self._jitter = jitter
+        self.derived = derived
         self._entries: dict[SpiffeId, _Entry] = {}
         self._trust = TrustBundle.of(trust_domain, self.root_state.trusted)
 
     @classmethod
-    def from_settings(cls, root: CertificateAuthority, settings: Settings) -> CertificateBook:
-        """A book with the trust domain, leaf lifetime and renewal point of `settings`."""
+    def from_settings(
+        cls, root: CertificateAuthority, settings: Settings, *, derived: bool = False
+    ) -> CertificateBook:
+        """A book with the trust domain, leaf lifetime and renewal point of `settings` (derived
+        leaves, renewed at that point, if `derived`)."""
         fraction = settings.leaf_renew_fraction
         policy = RenewalPolicy(fraction, min(DEFAULT_JITTER_FRACTION, fraction / 2))
         return cls(
@@ -80,6 +89,7 @@ class CertificateBook:
             trust_domain=settings.trust_domain,
             policy=policy,
             leaf_lifetime=timedelta(seconds=settings.leaf_lifetime_s),
+            derived=DerivedLeaves(fraction) if derived else None,
         )
 
     @property
@@ -146,5 +156,8 @@ class CertificateBook:
         return now >= entry.renew_at or entry.leaf.issuer_key_id != self.root_state.signer.key_id
 
     def _issue(self, identity: SpiffeId, now: datetime) -> _Entry:
+        if self.derived is not None:
+            signer, lifetime = self.root_state.signer, self.leaf_lifetime
+            return _Entry(*self.derived.issue(signer, identity, now=now, lifetime=lifetime))
         leaf = issue_leaf(self.root_state.signer, identity, now=now, lifetime=self.leaf_lifetime)
         return _Entry(leaf, self.policy.renew_at(leaf, self._jitter()))

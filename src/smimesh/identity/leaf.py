@@ -6,7 +6,8 @@ digitalSignature, extended key usage serverAuth + clientAuth (every sidecar is b
 authority key identifiers, a random serial, and a short lifetime never outliving its root.
 
 A `Leaf` lives in memory only: its key goes to the sidecar over SDS. There is deliberately no
-function anywhere in smimesh that writes a leaf key to a file.
+function anywhere in smimesh that writes a leaf key to a file. `derived.py` passes a key and serial
+of its own (`Reproducible`) to get the same certificate bytes on every control-plane replica.
 """
 
 from __future__ import annotations
@@ -16,11 +17,19 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from smimesh.identity.ca import CertificateAuthority
 from smimesh.identity.errors import CaMaterialError
-from smimesh.identity.keys import KeyAlgorithm, PublicKey, generate_key, private_key_pem, signing_hash
+from smimesh.identity.keys import (
+    KeyAlgorithm,
+    PrivateKey,
+    PublicKey,
+    generate_key,
+    private_key_pem,
+    signing_hash,
+)
 from smimesh.identity.spiffe import SpiffeId, require_utc
 
 DEFAULT_LEAF_LIFETIME = timedelta(hours=24)
@@ -51,6 +60,14 @@ _USAGE_BY_ALGORITHM = {
     KeyAlgorithm.EC_P256: _key_usage(key_encipherment=False),
     KeyAlgorithm.RSA_2048: _key_usage(key_encipherment=True),  # RSA key transport, for comparison only
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Reproducible:
+    """A leaf's key and serial chosen by the caller (derived, not random): see `issue_leaf`."""
+
+    key: PrivateKey = field(repr=False)
+    serial: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,9 +107,12 @@ def issue_leaf(
     now: datetime,
     lifetime: timedelta = DEFAULT_LEAF_LIFETIME,
     algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256,
+    reproducible: Reproducible | None = None,
 ) -> Leaf:
     """Issue a leaf for `identity` signed by `ca`, valid from `now` for `lifetime` (capped at the root's end).
 
+    With `reproducible`, its key and serial are used and the signature is deterministic (RFC 6979 for
+    an ECDSA CA; RSA PKCS#1 v1.5 is deterministic anyway): the same inputs give the same bytes.
     Raises ValueError for a lifetime under one second (X.509 times have one-second resolution), and
     CaMaterialError once the root has expired.
     """
@@ -104,9 +124,10 @@ def issue_leaf(
             f"the root CA expired at {ca.not_after:%Y-%m-%d %H:%M:%S} UTC: no leaf issued",
             hint="rotate to a new root (or supply a current --ca-cert/--ca-key)",
         )
-    key = generate_key(algorithm)
+    key = reproducible.key if reproducible else generate_key(algorithm)
+    serial = reproducible.serial if reproducible else x509.random_serial_number()
     builder = _leaf_builder(ca, identity, key.public_key(), algorithm, now=now, lifetime=lifetime)
-    certificate = builder.sign(ca.private_key, signing_hash(ca.private_key))
+    certificate = _sign(builder.serial_number(serial), ca, deterministic=reproducible is not None)
     return Leaf(
         identity=identity,
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
@@ -117,6 +138,14 @@ def issue_leaf(
         issuer_key_id=ca.key_id,
         chain_pem=ca.chain_pem,
     )
+
+
+def _sign(
+    builder: x509.CertificateBuilder, ca: CertificateAuthority, *, deterministic: bool
+) -> x509.Certificate:
+    if deterministic and isinstance(ca.private_key, ec.EllipticCurvePrivateKey):
+        return builder.sign(ca.private_key, signing_hash(ca.private_key), ecdsa_deterministic=True)
+    return builder.sign(ca.private_key, signing_hash(ca.private_key))
 
 
 def _leaf_builder(
@@ -134,7 +163,6 @@ def _leaf_builder(
         .subject_name(_EMPTY_SUBJECT)
         .issuer_name(ca.certificate.subject)
         .public_key(public_key)
-        .serial_number(x509.random_serial_number())
         .not_valid_before(max(now - LEAF_BACKDATE, ca.not_before))
         .not_valid_after(min(now + lifetime, ca.not_after))
         .add_extension(_BASIC, critical=True)

@@ -18,7 +18,8 @@ Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS
 The root CA is loaded from (or created in) the run directory (`<run>/ca/`, key 0600), or is the
 user's (`--ca-cert/--ca-key`, a root or an intermediate with its chain): a user's CA is used as
 given, never rotated and never copied into the run directory (its lifetime is the user's to
-manage; smimesh cannot make a replacement the user's PKI trusts). Leaves live in memory only.
+manage; smimesh cannot make a replacement the user's PKI trusts). Leaves live in memory only; with
+`derived_leaves` (the cluster's replicas) they are derived from the CA, not random (identity/derived.py).
 Every identity of the model gets a leaf when the model is built, so a new sidecar's secrets are in
 its very first snapshot.
 """
@@ -91,11 +92,13 @@ class MeshSecurity:
         modes: MeshModes = DEFAULT_MODES,
         clock: Clock = utc_now,
         user_ca: tuple[Path, Path] | None = None,
+        derived_leaves: bool = False,
     ) -> None:
         self.settings, self.modes, self._clock = settings, modes, clock
         self.user_ca = user_ca  # (cert, key) files: the user's CA, left alone by root rotation
         root, self.root_created = self._load_root(run_dir)
-        self.book = CertificateBook.from_settings(root, settings)
+        # Derived leaves (identity/derived.py): every replica sharing the CA serves the same bytes.
+        self.book = CertificateBook.from_settings(root, settings, derived=derived_leaves)
         self._apply_leaf_lifetime(modes)
         self.mesh_config_warnings: list[Diagnostic] = []  # e.g. an OSM MeshConfig's unmapped fields
         self.run_dir, self._saved_root, self.root_rotations = run_dir, root.key_id, 0

@@ -102,7 +102,10 @@ class KubeController:
         self._closers.append(self.client.aclose)
         ca = await self._load_ca()
         self.ca = ca
-        self.security = MeshSecurity(self._state_dir(), config.settings, user_ca=self._ca_paths)
+        # Derived leaves: every replica serves an identity the same certificate and key (HA).
+        self.security = MeshSecurity(
+            self._state_dir(), config.settings, user_ca=self._ca_paths, derived_leaves=True
+        )
         self.store = ResourceStore()
         await self._start_xds()
         self.source = KubernetesSource(
