@@ -6,18 +6,18 @@ build_model -> proxy_view -> generate -> Snapshot -> cache) and the real ADS ser
 P Envoy-like clients runs in a child process (`smimesh.testing.ads_fleet`), one gRPC connection
 each, so the control plane's figures are its own. The change is a weight change of the split; the
 clock runs from the store change to each proxy's ACK as the server saw it (SyncState convergence).
-SotW and delta run side by side, each for three pipelines over the same fleet and change:
-- `plain`: `mesh.proxy_view` + `xds.generate` (visibility trimmed by policy, no mTLS);
-- `secured`: what `smimesh up` runs: `runtime.identity.MeshSecurity` with a CA in a temporary run
-  directory and the default modes (smi + strict): every service visible, mTLS, RBAC, SDS secrets,
-  with its `affected` index;
-- `secured-full`: the same without the index (every view recomputed on every change: the pipeline
-  as `smimesh up` ran it before the index).
+SotW and delta run side by side, for the pipeline `smimesh up` runs and, on request, two others:
+- `secured` (the default, and what the target is about): `runtime.identity.MeshSecurity` with a CA
+  in a temporary run directory and the default modes (smi + strict): mTLS, RBAC, SDS secrets, with
+  its `affected` index, wired by `bench.pipelines.secured_pipeline` as `runtime.app` wires it;
+- `secured-full`: the same without the index (every view recomputed on every change);
+- `plain`: the pipeline's defaults (`mesh.proxy_view` + `xds.generate`, no mTLS): no user runs it.
 The fleet subscribes to CDS and LDS (and what they name), not to SDS secrets: a split change leaves
 secrets unchanged, so convergence is the same, but the secrets' first push is not in the figures.
-Target: all 1,000 ACKed in <= 1 s (stretch 0.5 s).
+Target: all 1,000 ACKed in <= 0.5 s. A run during which other work took over 0.2 cores on average
+(`bench.contention`) measured waiting for a core: it gives no verdict.
 
-    .venv/bin/python -m bench.bench_propagation [--quick] [--results-dir DIR] [--variants plain,secured]
+    .venv/bin/python -m bench.bench_propagation [--quick] [--results-dir DIR] [--variants secured,plain]
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -37,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import envelope
-from smimesh.runtime.identity import MeshSecurity
+from bench.contention import CpuShare
+from bench.pipelines import plain_pipeline, secured_pipeline
 from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
@@ -47,9 +50,13 @@ from smimesh.settings import Settings
 from smimesh.testing.bookstore import load_world, world_instances
 from smimesh.xds.snapshot import DEFAULT_INTERNER
 
-TARGET_S, STRETCH_S = 1.0, 0.5
+TARGET_S = 0.5  # issue 10 (issue 7's stretch target, now the target)
+OTHER_CORES_LIMIT = 0.2  # other work's average share of the machine above which a run is not judged
+# Other work is also measured over this much idle time before the change: the change's own window
+# (~0.5 s) is only ~50 scheduler ticks per core, too coarse alone.
+CONTENTION_LEAD_S = 0.5
 NAMESPACE = "fleet"
-VARIANTS = ("plain", "secured", "secured-full")
+VARIANTS = ("secured", "secured-full", "plain")
 
 
 def fleet_yaml(
@@ -130,7 +137,7 @@ class BenchStore:
 class ControlPlane:
     """Server + cache + pipeline + store, started and stopped together."""
 
-    def __init__(self, services: int, proxies: int, variant: str = "plain") -> None:
+    def __init__(self, services: int, proxies: int, variant: str = "secured") -> None:
         self.resources = load_world(fleet_yaml(services, proxies))
         self.instances = world_instances(self.resources)
         self.store, self.cache, self.sync = BenchStore(self.resources), SnapshotCache(), SyncState()
@@ -178,16 +185,10 @@ class ControlPlane:
 
 
 def _pipeline(variant: str, store: BenchStore, cache: SnapshotCache, run_dir: Path) -> Pipeline:
-    """The pipeline of `variant`; the secured ones wired as `runtime.app` wires `smimesh up`'s (without
-    the xDS authentication hooks: the simulated proxies carry no bootstrap credential)."""
-    settings = Settings()
+    """The pipeline of `variant` (`bench.pipelines`: the secured ones as `smimesh up` wires its own)."""
     if variant == "plain":
-        return Pipeline(store, cache, settings=settings)
-    security = MeshSecurity(run_dir, settings)
-    return Pipeline(
-        store, cache, settings=settings, build_model=security.build_model, proxy_view=security.proxy_view,
-        generate=security.generate, affected=security.affected if variant == "secured" else None,
-    )  # fmt: skip
+        return plain_pipeline(store, cache)
+    return secured_pipeline(store, cache, run_dir, indexed=variant == "secured")[0]
 
 
 class Fleet:
@@ -215,6 +216,11 @@ class Fleet:
         if not line.startswith(b"connected"):
             raise RuntimeError(f"fleet failed to start: {line!r}")
         return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.process is not None and self.process.stdin is not None
@@ -261,14 +267,18 @@ async def propagation(
         "serializations": DEFAULT_INTERNER.serializations,
     }
     try:
-        async with Fleet(plane.server.address, plane.node_ids, mode):
+        async with Fleet(plane.server.address, plane.node_ids, mode) as fleet:
             initial_sync_s = await plane.all_synced(within=300)
             plane.converged.clear()
             changed = _changed_world(services, proxies, change)
             pushes_before = plane.pushes()
             views_before = _view_counts(plane.pipeline)
+            share = CpuShare([os.getpid(), fleet.pid])
+            share.start()
+            await asyncio.sleep(CONTENTION_LEAD_S)
             changed_at = plane.store.replace(changed)
             await _all_published_acked(plane, changed_at, views_before)
+            contention = share.stop()
             all_acked_s = max((seconds for _, seconds in plane.converged), default=0.0)  # 0: no push
             return {
                 "change": CHANGES[change],
@@ -285,6 +295,7 @@ async def propagation(
                 "per_proxy_convergence": _percentiles([seconds for _, seconds in plane.converged]),
                 "pushes_for_the_change": _minus(plane.pushes(), pushes_before),
                 "debounce_quiet_s": Settings().debounce_quiet_s,
+                "contention": contention,  # other work's share of the machine while this run measured
                 "initial_build_interning": interning,
             }
     finally:
@@ -323,6 +334,24 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
+def _other_cores(run: dict[str, Any]) -> float:
+    return float(run.get("contention", {}).get("other_cores", 0.0))
+
+
+def judged_median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of the valid runs (other work under OTHER_CORES_LIMIT) when at least half of the runs
+    are valid; else the median of all, marked `not_measurable` with why."""
+    valid = [run for run in runs if _other_cores(run) <= OTHER_CORES_LIMIT]
+    if valid and 2 * len(valid) >= len(runs):
+        return {**_median_run(valid), "valid_runs": len(valid)}
+    worst = max(_other_cores(run) for run in runs)
+    why = (
+        f"not measurable in this run: other work took up to {worst:.2f} cores on average while "
+        f"{len(runs) - len(valid)} of {len(runs)} runs measured (limit {OTHER_CORES_LIMIT})"
+    )
+    return {**_median_run(runs), "valid_runs": len(valid), "not_measurable": why}
+
+
 def _in_fresh_process(quick: bool, mode: str, variant: str, change: str) -> dict[str, Any]:
     """Every run in a new process: the generators' and the interner's caches from an earlier run (which
     already hold the changed config) must not make a later run look cheap."""
@@ -334,13 +363,17 @@ def _in_fresh_process(quick: bool, mode: str, variant: str, change: str) -> dict
 
 
 def envelope_targets(medians: dict[str, Any], proxies: int, quick: bool) -> list[dict[str, Any]]:
-    """One per variant and mode. The target is about 1,000 proxies: a quick run (100) is shown, not judged."""
-    return [
-        envelope.target(f"{key}: change -> all {proxies} proxies ACKed (s, median)",
-                        f"<= {TARGET_S} s at 1,000 proxies (stretch {STRETCH_S} s)", run["all_acked_s"],
-                        None if quick else run["all_acked_s"] <= TARGET_S)
-        for key, run in medians.items()
-    ]  # fmt: skip
+    """One per variant and mode. The target is about 1,000 proxies: a quick run (100) is shown, not
+    judged; nor is a median that other work on the machine made unmeasurable."""
+    return [_target(key, run, proxies, quick) for key, run in medians.items()]
+
+
+def _target(key: str, run: dict[str, Any], proxies: int, quick: bool) -> dict[str, Any]:
+    name = f"{key}: change -> all {proxies} proxies ACKed (s, median of {run['valid_runs']} valid runs)"
+    limit, acked = f"<= {TARGET_S} s at 1,000 proxies", run["all_acked_s"]
+    if "not_measurable" in run and not quick:
+        return envelope.target(name, limit, acked, None, not_measurable=run["not_measurable"])
+    return envelope.target(name, limit, acked, None if quick else acked <= TARGET_S)
 
 
 def _variants(text: str) -> list[str]:
@@ -371,7 +404,9 @@ def main() -> None:
     parser.add_argument(
         "--one", choices=["sotw", "delta"], help="(internal) one run of one mode, JSON on stdout"
     )
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"any of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants", default="secured", help=f"any of {', '.join(VARIANTS)} (default secured)"
+    )
     parser.add_argument("--change", choices=sorted(CHANGES), default="split", help="the change measured")
     envelope.add_results_dir(parser)
     args = parser.parse_args()
@@ -384,15 +419,14 @@ def main() -> None:
     name = "propagation" if args.change == "split" else f"propagation-{args.change}"
     started = envelope.Run(name, args.quick)
     one = functools.partial(_in_fresh_process, args.quick, change=args.change)
-    runs = {
-        f"{variant}/{mode}": [one(mode, variant) for _ in range(repeat)]
-        for variant in variants
-        for mode in ("sotw", "delta")
-    }
-    medians = {key: _median_run(key_runs) for key, key_runs in runs.items()}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(repeat):  # interleaved: a noisy spell of the machine hits every variant alike
+        for variant, mode in itertools.product(variants, ("sotw", "delta")):
+            runs.setdefault(f"{variant}/{mode}", []).append(one(mode, variant))
+    medians = {key: judged_median(key_runs) for key, key_runs in runs.items()}
     result = {
         "target_s": TARGET_S,
-        "stretch_s": STRETCH_S,
+        "other_cores_limit": OTHER_CORES_LIMIT,
         "change": CHANGES[args.change],
         "median": medians,
         "runs": runs,
@@ -400,7 +434,9 @@ def main() -> None:
     }
     out = envelope.write(started, args.results_dir, result, envelope_targets(medians, proxies, args.quick))
     for key, key_runs in runs.items():
-        each = ", ".join(f"{run['all_acked_s']:.3f}s" for run in key_runs)
+        each = ", ".join(
+            f"{run['all_acked_s']:.3f}s ({_other_cores(run):.2f} cores others)" for run in key_runs
+        )
         conv, median = medians[key]["per_proxy_convergence"], medians[key]
         print(
             f"{key:18} {proxies} proxies: all ACKed {median['all_acked_s']:.3f}s (median of {each}) "

@@ -1,12 +1,21 @@
-"""Scale: CPU time and peak memory to build config for S services x P proxies, and what one change costs.
+"""Scale: what the first build and one change cost on the shipped path, S services x P proxies.
 
-    .venv/bin/python -m bench.bench_scale [--quick] [--results-dir DIR]   # or: python -m bench scale
+    .venv/bin/python -m bench.bench_scale [--quick] [--results-dir DIR] [--policies sparse,dense]
+                                          [--sizes 1000x100,10000x1000]   # or: python -m bench scale
 
-Each scenario (S, P, sparse|dense access policy) runs in its own process, so caches start cold and
-the peak RSS is that scenario's. Phases are timed in process CPU seconds: build_model, every
-proxy_view, every generate, and (if available) every xds Snapshot.build. Then two changes: one new
-replica of one workload (touches the proxies that reach it) and one new unrelated service (touches
-none); for each, the model is rebuilt, views compared, and only changed views regenerated.
+The path measured is the one `smimesh up` runs: the runtime's `ResourceStore` and `Pipeline` with
+`MeshSecurity`'s functions (modes smi + strict: traffic policy, mTLS, RBAC, SDS; its `affected`
+index), wired by `bench.pipelines.secured_pipeline` as `runtime.app` wires it. Each scenario (S, P,
+policy) runs in its own process, so caches start cold and the peak RSS is that scenario's.
+
+Measured in process CPU seconds, split into `store` (the API's write and the store's snapshot),
+`model`, `views`, `generate` and `other` (snapshots, view diffs, certificates): the first build, then
+four changes, each applied to the store as the HTTP API applies it and rebuilt by the pipeline,
+REPEAT times with different objects (so no change finds its result in a cache): (a) a Service
+nobody may call, (b) one endpoint added (a new replica of one workload), (c) one TrafficTarget
+source added, (d) a split weight change. Per change also the sidecars regenerated (a new snapshot
+in the cache) and the sidecars it should reach (`expected`: the callers allowed to reach the
+changed service, plus a new sidecar; the destination and the new source of a TrafficTarget).
 Growth exponents are fitted between sizes: t ~ S^a (P fixed), t ~ P^b (S fixed).
 Results: bench/results/scale.json (`--quick`: scale-quick.json).
 """
@@ -14,21 +23,37 @@ Results: bench/results/scale.json (`--quick`: scale-quick.json).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import math
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import envelope
 
 NAMESPACES = 10
-FULL_SIZES = [(1_000, 100), (1_000, 1_000), (10_000, 1_000)]
-QUICK_SIZES = [(100, 10), (100, 100), (1_000, 100)]
-POLICIES = ["sparse", "dense"]
+FULL_SIZES = [(1_000, 100), (10_000, 100), (1_000, 1_000), (10_000, 1_000)]
+QUICK_SIZES = [(100, 10), (300, 10), (100, 30), (300, 30)]
+POLICIES = ("sparse", "dense")
+SPLIT_BACKENDS = (10, 20)  # a split root s<j> goes to s<j+10> and s<j+20>: same namespace
+JUDGED_AT = (10_000, 1_000)  # the issue's targets are about this size, sparse policy
+CHANGE_CPU_TARGET_S = 0.1
+NOISE_LIMIT = 2.0  # repetitions over this far apart (max/min CPU) and either side of the target: no verdict
+CHANGES = {
+    "unrelated_service": "(a) a Service nobody may call (its selector matches no workload yet)",
+    "endpoint": "(b) one endpoint added: a new replica of one workload",
+    "source": "(c) one TrafficTarget source added",
+    "split": "(d) one TrafficSplit's weights changed",
+}
 
 
 def _sources(i: int, proxies: int, policy: str) -> list[int]:
@@ -40,61 +65,82 @@ def _ns(i: int) -> str:
     return f"ns{i % NAMESPACES}"
 
 
-def synthetic_world(services: int, proxies: int, policy: str) -> list[Any]:
-    """Workload i (one replica, SA sa<i>) in ns<i % 10>; service j selects workload j % P; 1% split."""
+def _meta(name: str, namespace: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, **extra}
+
+
+def traffic_target(i: int, sources: list[int]) -> Any:
     from smimesh.resources.access import TrafficTarget
+
+    spec = {
+        "destination": {"kind": "ServiceAccount", "name": f"sa{i}"},
+        "sources": [{"kind": "ServiceAccount", "name": f"sa{s}", "namespace": _ns(s)} for s in sources],
+        "rules": [{"kind": "HTTPRouteGroup", "name": "all"}],
+    }
+    return TrafficTarget.model_validate({"metadata": _meta(f"tt{i}", _ns(i)), "spec": spec})
+
+
+def service(name: str, namespace: str, app: str) -> Any:
     from smimesh.resources.core import Service
-    from smimesh.resources.specs import HTTPRouteGroup
+
+    spec = {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    return Service.model_validate({"metadata": _meta(name, namespace), "spec": spec})
+
+
+def split(root: int, proxies: int, weights: tuple[int, int] = (90, 10)) -> Any:
+    """Split s<root> over s<root+10> and s<root+20> (the root's namespace, since P is a multiple of 10)."""
     from smimesh.resources.split import TrafficSplit
+
+    backends = [
+        {"service": f"s{root + k}", "weight": w} for k, w in zip(SPLIT_BACKENDS, weights, strict=True)
+    ]
+    spec = {"service": f"s{root}", "backends": backends}
+    return TrafficSplit.model_validate({"metadata": _meta(f"split{root}", _ns(root % proxies)), "spec": spec})
+
+
+def synthetic_world(services: int, proxies: int, policy: str) -> list[Any]:
+    """Workload i (one replica, SA sa<i>) in ns<i % 10>; service j selects workload j % P; a split
+    every 100 services (root s<j> over s<j+10>, s<j+20>; P is a multiple of 10 at every size here,
+    so service j lives in ns<j % 10> and a split's backends in its root's namespace)."""
+    from smimesh.resources.specs import HTTPRouteGroup
     from smimesh.resources.workload import Workload
 
-    meta = lambda name, ns, **extra: {"name": name, "namespace": ns, **extra}  # noqa: E731
     out: list[Any] = [
         HTTPRouteGroup.model_validate(
-            {"metadata": meta("all", f"ns{n}"), "spec": {"matches": [{"name": "all"}]}}
+            {"metadata": _meta("all", f"ns{n}"), "spec": {"matches": [{"name": "all"}]}}
         )
         for n in range(NAMESPACES)
     ]
+    ports = [{"name": "http", "containerPort": 8080}]
     for i in range(proxies):
-        spec = {
-            "serviceAccount": f"sa{i}",
-            "command": ["x"],
-            "ports": [{"name": "http", "containerPort": 8080}],
-        }
+        spec = {"serviceAccount": f"sa{i}", "command": ["x"], "ports": ports}
         out.append(
             Workload.model_validate(
-                {"metadata": meta(f"w{i}", _ns(i), labels={"app": f"w{i}"}), "spec": spec}
+                {"metadata": _meta(f"w{i}", _ns(i), labels={"app": f"w{i}"}), "spec": spec}
             )
         )
-        sources = [
-            {"kind": "ServiceAccount", "name": f"sa{s}", "namespace": _ns(s)}
-            for s in _sources(i, proxies, policy)
-        ]
-        tt_spec = {
-            "destination": {"kind": "ServiceAccount", "name": f"sa{i}"},
-            "sources": sources,
-            "rules": [{"kind": "HTTPRouteGroup", "name": "all"}],
-        }
-        out.append(TrafficTarget.model_validate({"metadata": meta(f"tt{i}", _ns(i)), "spec": tt_spec}))
-    for j in range(services):
-        w = j % proxies
-        ports = [{"name": "http", "port": 80, "targetPort": 8080}]
-        out.append(
-            Service.model_validate(
-                {"metadata": meta(f"s{j}", _ns(w)), "spec": {"selector": {"app": f"w{w}"}, "ports": ports}}
-            )
-        )
-        if j % 100 == 0 and j + proxies < services:
-            backends = [{"service": f"s{j}", "weight": 90}, {"service": f"s{j + proxies}", "weight": 10}]
-            out.append(
-                TrafficSplit.model_validate(
-                    {
-                        "metadata": meta(f"split{j}", _ns(w)),
-                        "spec": {"service": f"s{j}", "backends": backends},
-                    }
-                )
-            )
+        out.append(traffic_target(i, _sources(i, proxies, policy)))
+    out += [service(f"s{j}", _ns(j % proxies), f"w{j % proxies}") for j in range(services)]
+    out += [split(j, proxies) for j in range(0, services - SPLIT_BACKENDS[-1], 100)]
     return out
+
+
+def world_instances(proxies: int, allocate: Callable[[], int]) -> list[Any]:
+    from smimesh.mesh.instances import instances_from_workloads
+
+    workloads = [(_ns(i), f"w{i}", f"sa{i}", {"app": f"w{i}"}, 1, [("http", 8080)]) for i in range(proxies)]
+    return instances_from_workloads(workloads, allocate)
+
+
+def replica(i: int, allocate: Callable[[], int]) -> Any:
+    """A second instance of workload i (its sidecar is new: it gets its first config)."""
+    from smimesh.mesh import InboundPort, Instance
+
+    return Instance(
+        namespace=_ns(i), workload=f"w{i}", name=f"w{i}-extra", service_account=f"sa{i}",
+        labels={"app": f"w{i}"}, admin_port=allocate(), outbound_http_port=allocate(),
+        inbound=(InboundPort("http", 8080, allocate(), allocate()),),
+    )  # fmt: skip
 
 
 def _cpu() -> float:
@@ -105,151 +151,163 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _views(model: Any) -> dict[str, Any]:
-    from smimesh.mesh import proxy_view
+class Timed:
+    """CPU seconds spent in each wrapped pipeline function (model, views, generate), summed."""
 
-    return {node: proxy_view(model, node) for node in model.instances}
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
 
+    def wrap(self, phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = _cpu()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.spent[phase] += _cpu() - start
 
-def _pipeline_path(
-    base: Any, resources: list[Any], instances: list[Any], before: dict[str, Any]
-) -> dict[str, Any]:
-    """The pipeline's path since `mesh.impact`: rebuild the model, compute and compare only the views of
-    the nodes the change can affect (`affected_nodes(base, model)`), regenerate the changed ones."""
-    from smimesh.mesh import build_model, proxy_view
-    from smimesh.mesh.impact import affected_nodes
-    from smimesh.xds import generate
+        return timed
 
-    start = _cpu()
-    model = build_model(resources, instances)
-    model_s = _cpu() - start
-    affected = affected_nodes(base, model)
-    views = {n: proxy_view(model, n) for n in (model.instances if affected is None else affected)}
-    changed = [n for n, v in views.items() if before.get(n) != v]
-    views_s = _cpu() - start - model_s
-    for node in changed:
-        generate(views[node])
-    return {
-        "cpu_s": round(_cpu() - start, 4),
-        "model_s": round(model_s, 4),
-        "affected_views_and_diff_s": round(views_s, 4),
-        "generate_changed_s": round(_cpu() - start - model_s - views_s, 4),  # caches warm: see _change
-        "views_computed": len(views),
-        "changed_views": len(changed),
-    }
+    def take(self) -> dict[str, float]:
+        spent, self.spent = dict(self.spent), defaultdict(float)
+        return spent
 
 
-def _change(
-    resources: list[Any],
-    instances: list[Any],
-    before: dict[str, Any],
-    extra: list[Any],
-    extra_inst: list[Any],
-    base: Any = None,
-) -> dict[str, Any]:
-    """Apply one change computing every view (rebuild the model, diff all views, regenerate changed ones);
-    given the `base` model, then also the pipeline's path (`pipeline`: only the views the change can
-    affect) from the same state (the model is rebuilt from the base inputs in between). The changed
-    views are the same on both paths; the second finds their config in the generators' caches, so
-    compare model + views (`views_and_diff_s` with `affected_views_and_diff_s`)."""
-    from smimesh.mesh import build_model
-    from smimesh.xds import generate
+class Mesh:
+    """One scenario's store, pipeline and cache: the world built once, then changes applied."""
 
-    start = _cpu()
-    model = build_model(resources + extra, instances + extra_inst)
-    model_s = _cpu() - start
-    views = _views(model)
-    changed = [n for n, v in views.items() if before.get(n) != v]
-    views_s = _cpu() - start - model_s
-    for node in changed:
-        generate(views[node])
-    generate_s = _cpu() - start - model_s - views_s
-    total_s = _cpu() - start
-    pipeline = None
-    if base is not None:
-        build_model(resources, instances)  # back to the base state
-        pipeline = _pipeline_path(base, resources + extra, instances + extra_inst, before)
-    return {
-        "cpu_s": round(total_s, 4),
-        "model_s": round(model_s, 4),
-        "views_and_diff_s": round(views_s, 4),
-        "generate_changed_s": round(generate_s, 4),
-        "changed_views": len(changed),
-        "proxies": len(views),
-        **({"pipeline": pipeline} if pipeline is not None else {}),
-    }
+    def __init__(self, services: int, proxies: int, policy: str, run_dir: Path) -> None:
+        from bench.pipelines import secured_pipeline
+        from smimesh.mesh.instances import counter
+        from smimesh.server.cache import SnapshotCache
+        from smimesh.sources.store import ResourceStore
 
+        self.services, self.proxies, self.policy = services, proxies, policy
+        self.store, self.cache, self.timed = ResourceStore(), SnapshotCache(), Timed()
+        self.pipeline, self.security = secured_pipeline(self.store, self.cache, run_dir, wrap=self.timed.wrap)
+        self.allocate = counter(10_000)
+        self.instances = world_instances(proxies, self.allocate)
 
-def run_one(services: int, proxies: int, policy: str) -> dict[str, Any]:
-    from smimesh.mesh import InboundPort, Instance, build_model
-    from smimesh.mesh.instances import counter, instances_from_workloads
-    from smimesh.resources.core import Service
-    from smimesh.xds import generate
+    async def apply(self, resources: list[Any]) -> float:
+        """Put `resources` into the store as the HTTP API does; CPU seconds it took, with the store's
+        new snapshot (made once per change, the pipeline's input: its cost is the store's)."""
+        from bench.pipelines import stored
+        from smimesh.sources.store import API_ORIGIN
 
-    resources = synthetic_world(services, proxies, policy)
-    allocate = counter(10_000)
-    workloads = [(_ns(i), f"w{i}", f"sa{i}", {"app": f"w{i}"}, 1, [("http", 8080)]) for i in range(proxies)]
-    instances = instances_from_workloads(workloads, allocate)
-    rss_inputs = _rss_mb()
-    timings: dict[str, float] = {}
-    start = _cpu()
-    model = build_model(resources, instances)
-    timings["model_s"] = _cpu() - start
-    start = _cpu()
-    views = _views(model)
-    timings["views_s"] = _cpu() - start
-    start = _cpu()
-    generated = {node: generate(view) for node, view in views.items()}
-    timings["generate_s"] = _cpu() - start
-    timings["snapshot_s"] = _snapshots(generated)
-    timings["total_s"] = (
-        timings["model_s"] + timings["views_s"] + timings["generate_s"] + timings["snapshot_s"]
-    )
-    resources_per_proxy = sum(len(v) for g in generated.values() for v in g.values()) / max(1, len(generated))
-    replica = Instance(
-        namespace=_ns(0),
-        workload="w0",
-        name="w0-extra",
-        service_account="sa0",
-        labels={"app": "w0"},
-        admin_port=allocate(),
-        outbound_http_port=allocate(),
-        inbound=(InboundPort("http", 8080, allocate(), allocate()),),
-    )
-    unrelated = Service.model_validate(
-        {
-            "metadata": {"name": "lonely", "namespace": "elsewhere"},
-            "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]},
+        start = _cpu()
+        await self.store.apply(stored(resources), API_ORIGIN)
+        self.store.snapshot()
+        return _cpu() - start
+
+    def rebuild(self, store_s: float) -> dict[str, Any]:
+        """One pipeline pass; its CPU by phase, the sidecars with a new snapshot, the views computed."""
+        stats, nodes = self.pipeline.stats, self.pipeline.model.instances if self.pipeline.model else {}
+        before = {node: self.cache.get_snapshot(node) for node in nodes}
+        counts = (stats.proxies_recomputed, stats.proxies_unchanged)
+        self.timed.take()
+        start = _cpu()
+        self.pipeline.rebuild(time.monotonic())
+        cpu_s = _cpu() - start
+        spent = self.timed.take()
+        regenerated = sorted(
+            n for n in self.pipeline.model.instances if self.cache.get_snapshot(n) is not before.get(n)
+        )
+        figures = {"cpu_s": cpu_s + store_s, "store_s": store_s, **{f"{k}_s": v for k, v in spent.items()}}
+        figures["other_s"] = cpu_s - sum(spent.values())  # snapshots, view diffs, certificates
+        return {
+            **{k: round(v, 4) for k, v in figures.items()},
+            "views_computed": stats.proxies_recomputed + stats.proxies_unchanged - sum(counts),
+            "regenerated": regenerated,
         }
-    )
+
+    async def first_build(self) -> dict[str, Any]:
+        store_s = await self.apply(synthetic_world(self.services, self.proxies, self.policy))
+        self.pipeline.set_instances(self.instances)
+        return self.rebuild(store_s)
+
+    def callers(self, identities: set[Any]) -> set[str]:
+        """The sidecars whose identity a TrafficTarget allows to call one of `identities`."""
+        model = self.pipeline.model
+        sources = {s for p in model.policies if p.destination in identities for s in p.sources}
+        return {node for node, instance in model.instances.items() if instance.identity in sources}
+
+    def identities_of(self, workloads: list[int]) -> set[Any]:
+        model = self.pipeline.model
+        names = {(_ns(i), f"w{i}") for i in workloads}
+        return {
+            inst.identity for inst in model.instances.values() if (inst.namespace, inst.workload) in names
+        }
+
+    def nodes_of(self, workloads: list[int]) -> set[str]:
+        names = {(_ns(i), f"w{i}") for i in workloads}
+        return {n for n, i in self.pipeline.model.instances.items() if (i.namespace, i.workload) in names}
+
+
+async def change(mesh: Mesh, kind: str, run: int) -> dict[str, Any]:
+    """Apply change `kind` (its `run`-th variant: new objects each time) and rebuild."""
+    p = mesh.proxies
+    if kind == "unrelated_service":
+        store_s, expected = await mesh.apply([service(f"lonely{run}", _ns(run), f"nobody{run}")]), set()
+    elif kind == "endpoint":
+        i, store_s = 10 * run + 3, 0.0
+        mesh.instances.append(replica(i, mesh.allocate))
+        mesh.pipeline.set_instances(mesh.instances)
+        expected = mesh.callers(mesh.identities_of([i])) | {mesh.instances[-1].node_id}  # + the new one
+    elif kind == "source":
+        i = 10 * run + 5
+        extra = (i + p // 2) % p
+        store_s = await mesh.apply([traffic_target(i, [*_sources(i, p, mesh.policy), extra])])
+        expected = mesh.nodes_of([i, extra])
+    else:
+        root = 100 * run
+        store_s = await mesh.apply([split(root, p, (80 - 10 * run, 20 + 10 * run))])
+        expected = mesh.callers(mesh.identities_of([(root + k) % p for k in (0, *SPLIT_BACKENDS)]))
+    figures = mesh.rebuild(store_s)
+    regenerated = set(figures.pop("regenerated"))
+    return {
+        **figures,
+        "regenerated": len(regenerated),
+        "expected": len(expected),
+        "outside_expected": sorted(regenerated - expected)[:10],
+        "outside_expected_count": len(regenerated - expected),
+        "expected_not_regenerated": len(expected - regenerated),
+    }
+
+
+async def scenario(services: int, proxies: int, policy: str, repeat: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="smimesh-bench-scale-") as run_dir:
+        mesh = Mesh(services, proxies, policy, Path(run_dir))
+        rss_inputs = _rss_mb()
+        first = await mesh.first_build()
+        gc.collect()  # as `smimesh up` does once started: the start-up heap out of the cyclic GC's sight
+        gc.freeze()
+        sidecars = first.pop("regenerated")
+        per_proxy = [mesh.cache.get_snapshot(n) for n in sidecars[:50]]
+        resources = [sum(len(s.entries(t)) for t in s.resources) for s in per_proxy if s is not None]
+        changes = {kind: [await change(mesh, kind, run) for run in range(repeat)] for kind in CHANGES}
     return {
         "services": services,
         "proxies": proxies,
         "policy": policy,
-        "cpu": {k: round(v, 4) for k, v in timings.items()},
-        "rss_mb": {
-            "after_inputs": round(rss_inputs, 1),
-            "peak": round(_rss_mb(), 1),
-            "config": round(_rss_mb() - rss_inputs, 1),
-        },
-        "resources_per_proxy": round(resources_per_proxy, 1),
-        "change_new_replica": _change(resources, instances, views, [], [replica], model),
-        "change_unrelated_service": _change(resources, instances, views, [unrelated], [], model),
+        "sidecars": len(sidecars),
+        "cpu": {"total_s": first["cpu_s"], **{k: v for k, v in first.items() if k.endswith("_s")}},
+        "rss_mb": {"after_inputs": round(rss_inputs, 1), "peak": round(_rss_mb(), 1)},
+        "resources_per_proxy": round(statistics.mean(resources), 1) if resources else None,
+        "changes": {kind: summary(runs) for kind, runs in changes.items()},
     }
 
 
-def _snapshots(generated: dict[str, Any]) -> float:
-    try:
-        from smimesh.xds.snapshot import EntryInterner, Snapshot
-    except ImportError:  # the snapshot layer is optional for this benchmark
-        return 0.0
-    interner = EntryInterner()
-    start = _cpu()
-    for resources in generated.values():
-        Snapshot.build(
-            resources, interner=interner
-        )  # built and dropped: the server's memory is measured elsewhere
-    return _cpu() - start
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One change's repetitions: the median CPU, and whether they agree well enough to judge."""
+    cpus = [run["cpu_s"] for run in runs]
+    spread = max(cpus) / min(cpus) if min(cpus) > 0 else math.inf
+    return {
+        "cpu_s": round(statistics.median(cpus), 4),
+        "spread": round(spread, 2) if math.isfinite(spread) else None,
+        "regenerated": max(run["regenerated"] for run in runs),
+        "expected": max(run["expected"] for run in runs),
+        "outside_expected": max(run["outside_expected_count"] for run in runs),
+        "runs": runs,
+    }
 
 
 def _exponent(t1: float, t2: float, x1: int, x2: int) -> float | None:
@@ -258,122 +316,165 @@ def _exponent(t1: float, t2: float, x1: int, x2: int) -> float | None:
     return round(math.log(t2 / t1) / math.log(x2 / x1), 2)
 
 
+def _cpu_of(row: dict[str, Any], what: str) -> float:
+    return float(row["cpu"]["total_s"] if what == "first_build" else row["changes"][what]["cpu_s"])
+
+
 def fit(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Growth exponents of total CPU: vs services (P fixed) and vs proxies (S fixed), per policy."""
+    """Growth exponents of CPU (first build, each change): vs services (P fixed), vs proxies (S fixed)."""
     fits: dict[str, Any] = {}
     for policy in POLICIES:
-        rows = {
-            (r["services"], r["proxies"]): r["cpu"]["total_s"]
-            for r in results
-            if r["policy"] == policy and "cpu" in r
-        }
+        rows = {(r["services"], r["proxies"]): r for r in results if r["policy"] == policy and "cpu" in r}
+        if not rows:
+            continue
         pairs_s = [(a, b) for a in rows for b in rows if a[1] == b[1] and a[0] < b[0]]
         pairs_p = [(a, b) for a in rows for b in rows if a[0] == b[0] and a[1] < b[1]]
-        fits[policy] = {
-            "vs_services": [
-                {"from": a, "to": b, "exponent": _exponent(rows[a], rows[b], a[0], b[0])} for a, b in pairs_s
-            ],
-            "vs_proxies": [
-                {"from": a, "to": b, "exponent": _exponent(rows[a], rows[b], a[1], b[1])} for a, b in pairs_p
-            ],
-        }
+        for what in ("first_build", *CHANGES):
+            cpu = {key: _cpu_of(row, what) for key, row in rows.items()}
+            fits.setdefault(policy, {})[what] = {
+                "vs_services": [
+                    {"from": a, "to": b, "exponent": _exponent(cpu[a], cpu[b], a[0], b[0])}
+                    for a, b in pairs_s
+                ],
+                "vs_proxies": [
+                    {"from": a, "to": b, "exponent": _exponent(cpu[a], cpu[b], a[1], b[1])}
+                    for a, b in pairs_p
+                ],
+            }
     return fits
 
 
-def _target(ident: str, what: str, value: Any, target: str, met: bool | None) -> dict[str, Any]:
-    return {"id": ident, "what": what, "value": value, "target": target, "met": met}
+def _judged(row: dict[str, Any] | None, quick: bool) -> bool:
+    return row is not None and not quick
 
 
-def targets(results: list[dict[str, Any]], fits: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 3: linear in the proxies a change affects, flat in unrelated services (largest sparse run)."""
-    sparse = [r for r in results if r.get("policy") == "sparse" and "cpu" in r]
-    if not sparse:
+def targets(results: list[dict[str, Any]], quick: bool) -> list[dict[str, Any]]:
+    """Issue 10's targets at 10k x 1k, sparse: (a) 0 sidecars, (b) only the allowed callers, (a)-(c)
+    <= 0.1 s CPU. A run without that size (quick) states them unjudged; noisy repetitions: not measurable."""
+    row = next((r for r in results if (r["services"], r["proxies"]) == JUDGED_AT and r["policy"] == "sparse"
+                and "changes" in r), None)  # fmt: skip
+    size = "10k services x 1k proxies, sparse" if row else "largest size of this run: not 10k x 1k"
+    row = row or _largest(results)
+    if row is None:
         return []
-    big = max(sparse, key=lambda r: (r["services"], r["proxies"]))
-    size = f"{big['services']}x{big['proxies']} sparse"
-    unrelated, replica = (
-        big["change_unrelated_service"]["changed_views"],
-        big["change_new_replica"]["changed_views"],
-    )
+    judged = _judged(row, quick) and (row["services"], row["proxies"]) == JUDGED_AT
+    changes = row["changes"]
     found = [
-        _target(
-            "unrelated-no-push",
-            f"views changed by a service nobody reaches ({size})",
-            unrelated,
-            "0",
-            unrelated == 0,
-        ),
-        # The new replica's own proxy + the 2 proxies whose identities may call workload 0.
-        _target(
-            "replica-affected-only",
-            f"views changed by one new replica ({size})",
-            replica,
-            "<= 3",
-            replica <= 3,
-        ),
+        _sidecars_target(changes, "unrelated_service", size, judged),
+        _sidecars_target(changes, "endpoint", size, judged),
     ]
-    for axis in ("vs_services", "vs_proxies"):
-        exps = [f["exponent"] for f in fits.get("sparse", {}).get(axis, []) if f["exponent"] is not None]
-        value = max(exps) if exps else None
-        met = None if value is None else value <= 1.1
-        found.append(
-            _target(
-                f"sparse-exponent-{axis}",
-                f"growth exponent of build CPU {axis} (sparse)",
-                value,
-                "<= 1.1",
-                met,
-            )
-        )
+    found += [
+        _cpu_target(changes, kind, size, judged) for kind in ("unrelated_service", "endpoint", "source")
+    ]
     return found
 
 
-def _spawn(services: int, proxies: int, policy: str, timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.bench_scale", "--one", str(services), str(proxies), policy]
+def _largest(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    rows = [r for r in results if "changes" in r and r["policy"] == "sparse"]
+    return max(rows, key=lambda r: (r["services"] * r["proxies"], r["proxies"]), default=None)
+
+
+def _sidecars_target(changes: dict[str, Any], kind: str, size: str, judged: bool) -> dict[str, Any]:
+    found = changes[kind]
+    if kind == "unrelated_service":
+        met = found["regenerated"] == 0
+        return envelope.target(f"{CHANGES[kind]}: sidecars regenerated ({size})", "0", found["regenerated"],
+                               met if judged else None)  # fmt: skip
+    measured = (
+        f"{found['regenerated']} regenerated (the new sidecar included), {found['expected']} expected "
+        f"({found['expected'] - 1} allowed callers + the new one), {found['outside_expected']} outside them"
+    )
+    met = found["outside_expected"] == 0
+    return envelope.target(f"{CHANGES[kind]}: sidecars regenerated ({size})", "only the allowed callers",
+                           measured, met if judged else None)  # fmt: skip
+
+
+def _cpu_target(changes: dict[str, Any], kind: str, size: str, judged: bool) -> dict[str, Any]:
+    """Judged on the median; not measurable when the repetitions disagree on the verdict by more than
+    the noise allows (process CPU is not inflated by waiting, but a loaded machine's caches and a GC
+    pass move it)."""
+    found = changes[kind]
+    name = f"{CHANGES[kind]}: CPU s, median of {len(found['runs'])} ({size})"
+    limit, cpus = f"<= {CHANGE_CPU_TARGET_S} s", [run["cpu_s"] for run in found["runs"]]
+    straddle = min(cpus) <= CHANGE_CPU_TARGET_S < max(cpus)
+    if judged and straddle and (found["spread"] is None or found["spread"] > NOISE_LIMIT):
+        why = f"not measurable in this run: its repetitions ranged {min(cpus)}-{max(cpus)} s, either side"
+        return envelope.target(name, limit, found["cpu_s"], None, not_measurable=why)
+    met = found["cpu_s"] <= CHANGE_CPU_TARGET_S
+    return envelope.target(name, limit, found["cpu_s"], met if judged else None, runs=cpus)
+
+
+def _spawn(services: int, proxies: int, policy: str, repeat: int, timeout: float) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.bench_scale",
+        "--one",
+        str(services),
+        str(proxies),
+        policy,
+        str(repeat),
+    ]
+    where = {"services": services, "proxies": proxies, "policy": policy}
     try:
         done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            cmd, capture_output=True, text=True, timeout=timeout, check=False,
             cwd=Path(__file__).resolve().parent.parent,
-        )
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return {"services": services, "proxies": proxies, "policy": policy, "skipped": f"over {timeout:.0f}s"}
+        return {**where, "skipped": f"over {timeout:.0f}s"}
     if done.returncode != 0:
-        return {"services": services, "proxies": proxies, "policy": policy, "error": done.stderr[-2000:]}
+        return {**where, "error": done.stderr[-2000:]}
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _sizes(text: str | None, quick: bool) -> list[tuple[int, int]]:
+    if not text:
+        return QUICK_SIZES if quick else FULL_SIZES
+    return [(int(s), int(p)) for s, p in (item.split("x") for item in text.split(","))]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--one", nargs=3, metavar=("SERVICES", "PROXIES", "POLICY"))
-    parser.add_argument("--timeout", type=float, default=900.0, help="per scenario, seconds")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
+    parser.add_argument("--one", nargs=4, metavar=("SERVICES", "PROXIES", "POLICY", "REPEAT"))
+    parser.add_argument("--sizes", help="SxP,... (default: 1000x100,10000x100,1000x1000,10000x1000)")
+    parser.add_argument("--policies", default="sparse", help="sparse and/or dense (default sparse)")
+    parser.add_argument("--repeat", type=int, default=0, help="repetitions per change (default 3; quick 1)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per scenario, seconds")
     envelope.add_results_dir(parser)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(int(args.one[0]), int(args.one[1]), args.one[2])))
+        services, proxies, policy, repeat = args.one
+        print(json.dumps(asyncio.run(scenario(int(services), int(proxies), policy, int(repeat)))))
         return 0
     started = envelope.Run("scale", args.quick)
+    repeat = args.repeat or (1 if args.quick else 3)
     results = []
-    for services, proxies in QUICK_SIZES if args.quick else FULL_SIZES:
-        for policy in POLICIES:
-            row = _spawn(services, proxies, policy, args.timeout)
-            print(json.dumps(row), flush=True)
+    for services, proxies in _sizes(args.sizes, args.quick):
+        for policy in args.policies.split(","):
+            row = _spawn(services, proxies, policy, repeat, args.timeout)
+            print(json.dumps(_brief(row)), flush=True)
             results.append(row)
-    fits = fit(results)
-    payload = {"results": results, "fits": fits}
-    # Quick runs (scale-quick.json) never overwrite the full figures the README quotes.
-    found = [
-        envelope.target(t["what"], t["target"], t["value"], t["met"], id=t["id"])
-        for t in targets(results, fits)
-    ]
-    results_file = envelope.write(started, args.results_dir, payload, found)
+    payload = {
+        "path": "secured (smimesh up's pipeline)",
+        "changes": CHANGES,
+        "results": results,
+        "fits": fit(results),
+    }
+    results_file = envelope.write(started, args.results_dir, payload, targets(results, args.quick))
     print(f"wrote {results_file}")
-    print(json.dumps(payload["fits"], indent=2))
     return 1 if any("error" in r for r in results) else 0
+
+
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    """A scenario's line on the console: first build CPU and each change's CPU and sidecars."""
+    if "changes" not in row:
+        return row
+    changes = {k: [v["cpu_s"], v["regenerated"], v["expected"]] for k, v in row["changes"].items()}
+    size = f"{row['services']}x{row['proxies']} {row['policy']}"
+    return {"size": size, "first_build_s": row["cpu"]["total_s"], "peak_rss_mb": row["rss_mb"]["peak"],
+            "change: [cpu_s, regenerated, expected]": changes}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -153,7 +153,8 @@ def propagation(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
         met = None if target is None or acked is None else acked <= target
         size = [run.get("mode"), run.get("services"), run.get("proxies")]
         judged = run.get("proxies") in (None, TARGET_PROXIES)  # the target is about 1,000 proxies
-        rows.append([*size, acked, target, render.verdict(met) if judged else "not judged (fewer proxies)"])
+        verdict = render.verdict(met, run.get("not_measurable")) if judged else "not judged (fewer proxies)"
+        rows.append([*size, acked, target, verdict])
     lines = [
         "Change → all-ACKed (median of runs where recorded):",
         "",
@@ -168,10 +169,46 @@ def propagation(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
 
 
 def scale(data: dict[str, Any], plots: Path, stem: str) -> list[str]:
-    """The generic tables, and build CPU against proxies on a log-log plot."""
+    """Per size: first build and each change (CPU, sidecars regenerated / expected); the fitted
+    exponents; build CPU against proxies on a log-log plot. Older JSON (no `changes`): generic."""
     rows = data.get("results") or data.get("runs") or []
     picture = figures.scale_lines(rows, plots / f"{stem}.png") if isinstance(rows, list) else None
-    return ([f"![{picture}](plots/{picture})", ""] if picture else []) + generic(data)
+    lines = [f"![{picture}](plots/{picture})", ""] if picture else []
+    changes = data.get("changes")
+    if not isinstance(changes, dict):
+        return lines + generic(data)
+    header = ["S x P, policy", "sidecars", "first build CPU s", "peak RSS MB"]
+    header += [f"{kind}: CPU s, regenerated / expected" for kind in changes]
+    table = [_scale_row(row, list(changes)) for row in rows if isinstance(row, dict)]
+    lines += [f"Path: {data.get('path', '?')}. Changes: " + "; ".join(changes.values()) + ".", ""]
+    lines += [*render.table(header, table), "", "Fitted growth exponents of CPU:", ""]
+    return [*lines, *render.table(["policy", "what", "vs services", "vs proxies"], _fit_rows(data)), ""]
+
+
+def _scale_row(row: dict[str, Any], kinds: list[str]) -> list[Any]:
+    size = f"{row.get('services')} x {row.get('proxies')}, {row.get('policy')}"
+    if "changes" not in row:
+        return [size, row.get("skipped") or "error", *[None] * (2 + len(kinds))]
+    cells = [size, row.get("sidecars"), row["cpu"]["total_s"], row["rss_mb"]["peak"]]
+    for kind in kinds:
+        found = row["changes"][kind]
+        cells.append(f"{found['cpu_s']:.3f}, {found['regenerated']} / {found['expected']}")
+    return cells
+
+
+def _fit_rows(data: dict[str, Any]) -> list[list[Any]]:
+    def pairs(found: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{f['exponent']} ({_size(f['from'])} -> {_size(f['to'])})" for f in found)
+
+    return [
+        [policy, what, pairs(axes["vs_services"]), pairs(axes["vs_proxies"])]
+        for policy, by_what in (data.get("fits") or {}).items()
+        for what, axes in by_what.items()
+    ]
+
+
+def _size(pair: list[int]) -> str:
+    return f"{pair[0]}x{pair[1]}"
 
 
 def dataplane(data: dict[str, Any], plots: Path, stem: str) -> list[str]:

@@ -1,18 +1,25 @@
-"""The data-plane benchmark's parts on their own: the load generator's correction and the target logic.
+"""Benchmarks' parts on their own: the load generator's correction, the data plane's target logic, and
+when the propagation and scale benchmarks give a verdict (and when a run is not measurable).
 
 No timing of the machine is asserted: the generator test checks a lower bound that a slow machine
-can only raise (a server that takes at least 20 ms per request on one connection).
+can only raise (a server that takes at least 20 ms per request on one connection); the contention
+test asserts only that CPU burnt by a process is counted as its own or as other work's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is a top-level package of the repo
 from bench.dataplane import analysis, loadgen
+
+from bench import bench_propagation, bench_scale, contention
 
 SERVICE_S = 0.020
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -172,3 +179,88 @@ def test_a_baseline_median_far_off_gives_no_p50_verdict() -> None:
     targets = _targets(analysis.compare(paths), "smimesh")
     assert targets["p50"]["met"] is None
     assert "adds 10.3 ms at p50 over direct" in targets["p50"]["not_measurable"]
+
+
+def _propagation_run(acked: float, other_cores: float) -> dict[str, Any]:
+    return {"all_acked_s": acked, "contention": {"other_cores": other_cores}}
+
+
+def test_propagation_judges_the_median_of_the_runs_the_machine_left_alone() -> None:
+    runs = [_propagation_run(0.40, 0.05), _propagation_run(0.90, 0.80), _propagation_run(0.45, 0.10)]
+    median = bench_propagation.judged_median(runs)
+    assert median["all_acked_s"] == 0.45 and median["valid_runs"] == 2 and "not_measurable" not in median
+    (target,) = bench_propagation.envelope_targets({"secured/sotw": median}, 1000, quick=False)
+    assert target["met"] is True and target["target"] == "<= 0.5 s at 1,000 proxies"
+
+
+def test_propagation_gives_no_verdict_when_most_runs_waited_for_a_core() -> None:
+    runs = [_propagation_run(0.30, 0.50), _propagation_run(0.90, 0.80), _propagation_run(0.45, 0.10)]
+    median = bench_propagation.judged_median(runs)
+    assert median["valid_runs"] == 1 and "other work took up to 0.80 cores" in median["not_measurable"]
+    (target,) = bench_propagation.envelope_targets({"secured/sotw": median}, 1000, quick=False)
+    assert target["met"] is None and target["not_measurable"].startswith("not measurable in this run")
+    (quick,) = bench_propagation.envelope_targets({"secured/sotw": median}, 100, quick=True)
+    assert quick["met"] is None and "not_measurable" not in quick  # a quick run is not judged anyway
+
+
+def _scale_change(cpus: list[float], regenerated: int = 0, expected: int = 0) -> dict[str, Any]:
+    runs = [
+        {"cpu_s": cpu, "regenerated": regenerated, "expected": expected, "outside_expected_count": 0}
+        for cpu in cpus
+    ]
+    return bench_scale.summary(runs)
+
+
+def _scale_results(endpoint_outside: int = 0) -> list[dict[str, Any]]:
+    changes = {
+        "unrelated_service": _scale_change([0.05, 0.06, 0.07]),
+        "endpoint": _scale_change([0.05, 0.30, 0.08], regenerated=3, expected=3),
+        "source": _scale_change([0.20, 0.25, 0.30], regenerated=2, expected=2),
+        "split": _scale_change([0.5, 0.5, 0.5], regenerated=6, expected=6),
+    }
+    changes["endpoint"]["outside_expected"] = endpoint_outside
+    return [{"services": 10_000, "proxies": 1_000, "policy": "sparse", "changes": changes}]
+
+
+def test_scale_judges_the_issue_s_targets_at_10k_by_1k() -> None:
+    targets = bench_scale.targets(_scale_results(), quick=False)
+    verdicts = [(t["name"].split(":")[0], t["met"]) for t in targets]
+    assert [met for _, met in verdicts] == [True, True, True, None, False]
+    assert "(b)" in targets[3]["name"] and "ranged 0.05-0.3 s" in targets[3]["not_measurable"]
+    assert (
+        targets[1]["measured"].startswith("3 regenerated") and "2 allowed callers" in targets[1]["measured"]
+    )
+    assert bench_scale.targets(_scale_results(endpoint_outside=997), quick=False)[1]["met"] is False
+    assert all(t["met"] is None for t in bench_scale.targets(_scale_results(), quick=True))
+
+
+def test_scale_fits_growth_exponents_on_each_axis() -> None:
+    rows = []
+    for services, proxies in bench_scale.FULL_SIZES:
+        changes = {kind: {"cpu_s": services * proxies / 1e5} for kind in bench_scale.CHANGES}
+        cpu = {"total_s": services / 1e3 * (proxies / 100) ** 2}
+        rows.append(
+            {"services": services, "proxies": proxies, "policy": "sparse", "cpu": cpu, "changes": changes}
+        )
+    fits = bench_scale.fit(rows)["sparse"]
+    assert {f["exponent"] for f in fits["first_build"]["vs_services"]} == {1.0}
+    assert {f["exponent"] for f in fits["first_build"]["vs_proxies"]} == {2.0}
+    assert {f["exponent"] for f in fits["endpoint"]["vs_proxies"]} == {1.0}
+
+
+def _burn(seconds: float) -> None:
+    until = time.process_time() + seconds
+    while time.process_time() < until:
+        pass
+
+
+def test_contention_counts_other_processes_cpu_as_others_and_ours_as_own() -> None:
+    share = contention.CpuShare([os.getpid()])
+    share.start()
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt=time.process_time()+0.3\nwhile time.process_time()<t: pass"]
+    )
+    _burn(0.3)
+    other.wait(timeout=60)
+    found = share.stop()
+    assert found["own_cores"] > 0 and found["other_cores"] > 0 and found["window_s"] > 0

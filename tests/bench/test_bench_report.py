@@ -191,3 +191,30 @@ def test_a_report_written_elsewhere_keeps_its_plots_beside_it(tmp_path: Path) ->
     assert "![scale.png](plots/scale.png)" in (elsewhere / "REPORT.md").read_text()
     assert (elsewhere / "plots" / "scale.png").read_bytes()[:8] == PNG_MAGIC
     assert sorted(p.name for p in results.iterdir()) == ["scale.json"]
+
+
+def test_scale_shows_each_change_and_the_fits_and_propagation_an_unmeasurable_run(tmp_path: Path) -> None:
+    change = {"cpu_s": 0.05, "regenerated": 3, "expected": 3, "outside_expected": 0, "runs": []}
+    row = {
+        "services": 10000, "proxies": 1000, "policy": "sparse", "sidecars": 1000,
+        "cpu": {"total_s": 12.5}, "rss_mb": {"peak": 900.0}, "changes": {"endpoint": change},
+    }  # fmt: skip
+    pair = {"from": [1000, 1000], "to": [10000, 1000], "exponent": 0.1}
+    fits = {"sparse": {"endpoint": {"vs_services": [pair], "vs_proxies": []}}}
+    scale = {
+        "path": "secured",
+        "changes": {"endpoint": "(b) one endpoint added"},
+        "results": [row],
+        "fits": fits,
+    }
+    why = "not measurable in this run: other work took up to 0.80 cores"
+    medians = {
+        "secured/sotw": {"mode": "secured sotw", "proxies": 1000, "all_acked_s": 0.4, "not_measurable": why}
+    }
+    (tmp_path / "scale.json").write_text(json.dumps(scale))
+    (tmp_path / "propagation.json").write_text(json.dumps({"target_s": 0.5, "median": medians}))
+    assert report.main(["--results-dir", str(tmp_path)]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| 10000 x 1000, sparse | 1000 | 12.500 | 900.000 | 0.050, 3 / 3 |" in text
+    assert "| sparse | endpoint | 0.1 (1000x1000 -> 10000x1000) |  |" in text
+    assert "| secured sotw | – | 1000 | 0.400 | 0.500 | **not measurable in this run** |" in text
