@@ -305,7 +305,7 @@ def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
         udp_upstreams(model, inst),
         _resilience(model, inst, outbound),
         ingress_view(model.ingress, inst) if model.ingress or inst.labels else None,
-        egress_view(model.egress, model.egress_open, inst.identity),
+        egress_view(model.egress, model.egress_open, inst.identity, inst.transparent),
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smimesh.xds.transparent import INBOUND_CAPTURE_PORT, OUTBOUND_CAPTURE_PORT
+from smimesh.xds.egress_capture import OUTBOUND_CAPTURE_PORT
+from smimesh.xds.transparent import INBOUND_CAPTURE_PORT
 
 INJECT_ANNOTATION = "smimesh.io/inject"  # enabled | disabled (also accepted as a label)
 STATUS_ANNOTATION = "smimesh.io/injected"  # set on injected pods: the layout version

@@ -2,14 +2,23 @@
 (`LABEL local=IP:PORT original=IP:PORT`, the original destination read with SO_ORIGINAL_DST, so a
 redirected connection says where it was going); `connect IP PORT` prints that line, or `ERROR <reason>`.
 `echo PORT LABEL` is client-first (reads a line, answers `LABEL got <line>`); `ask IP PORT TEXT` sends
-TEXT and prints the answer.
+TEXT and prints the answer. `tls-serve PORT LABEL` answers each TLS connection (a self-signed
+certificate made at start) with `LABEL tls sni=<the SNI it received>`; `tls-ask HOST PORT SNI` makes a
+TLS connection with that SNI (no certificate check: what is tested is where the SNI lets it go) and
+prints the answer, or `ERROR <reason>`.
 Run with `python -m smimesh.testing.netprobe` inside a namespace."""
 
 from __future__ import annotations
 
+import datetime
 import socket
+import ssl
 import struct
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 SO_ORIGINAL_DST = 80
 
@@ -23,12 +32,18 @@ def original_destination(conn: socket.socket) -> str:
     return f"{socket.inet_ntoa(packed)}:{port}"
 
 
-def serve(port: int, label: str) -> None:
+@contextmanager
+def _listening(port: int) -> Iterator[socket.socket]:
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("0.0.0.0", port))
         listener.listen(64)
         print("listening", flush=True)
+        yield listener
+
+
+def serve(port: int, label: str) -> None:
+    with _listening(port) as listener:
         while True:
             conn, _ = listener.accept()
             with conn:
@@ -37,11 +52,7 @@ def serve(port: int, label: str) -> None:
 
 
 def echo(port: int, label: str) -> None:
-    with socket.socket() as listener:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("0.0.0.0", port))
-        listener.listen(64)
-        print("listening", flush=True)
+    with _listening(port) as listener:
         while True:
             conn, _ = listener.accept()
             with conn:
@@ -66,9 +77,75 @@ def connect(host: str, port: int) -> None:
         print(f"ERROR {exc.strerror or type(exc).__name__}")
 
 
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netprobe")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def tls_serve(port: int, label: str) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as directory:
+        context.load_cert_chain(*_self_signed(Path(directory)))
+    seen: list[str | None] = [None]
+
+    def remember(_sock: object, name: str | None, _context: object) -> None:
+        seen[0] = name
+
+    context.sni_callback = remember
+    with _listening(port) as listener:
+        while True:
+            conn, _ = listener.accept()
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.sendall(f"{label} tls sni={seen[0]}\n".encode())
+            except OSError:
+                continue
+
+
+def tls_ask(host: str, port: int, sni: str) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=3) as conn,
+            context.wrap_socket(conn, server_hostname=sni) as tls,
+        ):
+            print(tls.makefile().readline().strip() or "ERROR closed without an answer")
+    except OSError as exc:
+        print(f"ERROR {exc.strerror or type(exc).__name__}")
+
+
 if __name__ == "__main__":
     if sys.argv[1] in ("serve", "echo"):
         (serve if sys.argv[1] == "serve" else echo)(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "tls-serve":
+        tls_serve(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "tls-ask":
+        tls_ask(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif sys.argv[1] == "ask":
         ask(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:

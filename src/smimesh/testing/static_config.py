@@ -36,7 +36,7 @@ def _without_sds_source(data: Any) -> Any:
 
 
 def _inline_listener(data: dict[str, Any], routes: dict[str, Any], prefix: str) -> dict[str, Any]:
-    for chain in data["filter_chains"]:
+    for chain in data.get("filter_chains", []):
         for config in (f["typed_config"] for f in chain["filters"]):
             if "rds" in config:
                 config["route_config"] = routes[config.pop("rds")["route_config_name"]]

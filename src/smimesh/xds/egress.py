@@ -55,8 +55,9 @@ def _target(rule: EgressRule) -> str:
     return FORWARD_CLUSTER if connect.is_wildcard(rule.host) else cluster_name(rule)
 
 
-def _http_routes(rule: EgressRule) -> list[rc.Route]:
-    action = rc.RouteAction(cluster=_target(rule))
+def http_routes(rule: EgressRule, cluster: str) -> list[rc.Route]:
+    """A host's routes: to `cluster`, narrowed to the Egress's matches when it names some (else 403)."""
+    action = rc.RouteAction(cluster=cluster)
     routes = [
         rc.Route(name=f"{rule.policy}#{m.name}", match=route_match(m), route=action) for m in rule.matches
     ]
@@ -75,7 +76,7 @@ def _vhost(rules: list[EgressRule]) -> rc.VirtualHost:
     https = [r for r in rules if r.protocol == "https"][:1]
     http = [r for r in rules if r.protocol == "http"][:1]  # two Egresses for one host:port: the first one's
     routes = [connect.tunnel_route(r.policy, _target(r)) for r in https]
-    routes.extend(route for r in http for route in _http_routes(r))
+    routes.extend(route for r in http for route in http_routes(r, _target(r)))
     plain = [first.host] if http and first.port == 80 else []
     return rc.VirtualHost(
         name=cluster_name(first), domains=[f"{first.host}:{first.port}", *plain], routes=routes

@@ -125,7 +125,9 @@ def _secrets(bundle: IdentityBundle) -> tuple[Message, ...]:
 def generate(view: ProxyView | SecureView) -> dict[str, list[Message]]:
     """Resources by type URL; every type is present (possibly empty) so a removal is also pushed."""
     base, security = (view.base, view) if isinstance(view, SecureView) else (view, None)
-    resources = egress.apply(resilience.apply(_resources(base, security), base.resilience), base.egress)
+    # A pod's egress is enforced on its capture listener (transparent.py), not on an HTTP proxy.
+    proxy_egress = None if base.node.transparent else base.egress
+    resources = egress.apply(resilience.apply(_resources(base, security), base.resilience), proxy_egress)
     return transparent.apply(resources, base)
 
 

@@ -6,7 +6,8 @@ routes, splits, mTLS to the endpoints' pod IPs, RBAC, metrics — serve pods:
 - `outbound_capture` on 0.0.0.0:15001 and `inbound_capture` on 0.0.0.0:15006 receive what the nat rules
   redirect; with `use_original_dst` Envoy hands each connection to the listener bound (virtually) to its
   original destination, else keeps it: outbound → `passthrough` (an ORIGINAL_DST cluster: destinations
-  outside the mesh pass through as they are), inbound → `blackhole` (a port the pod does not declare is
+  outside the mesh pass through as they are) unless the sidecar has an egress view, which
+  `egress_capture.py` enforces there; inbound → `blackhole` (a port the pod does not declare is
   closed: fail closed).
 - one virtual listener (`bind_to_port: false`) per mesh Service port at `ClusterIP:port` (at each
   endpoint's `podIP:port` for a headless Service): HTTP ports are copies of the `outbound_http` listener
@@ -33,16 +34,13 @@ from google.protobuf.message import Message
 
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.view import OutboundService, OutboundSpec, ProxyView, TcpUpstreamSpec
+from smimesh.xds import egress_capture, names, type_urls
 from smimesh.xds import listeners as plain_listeners
-from smimesh.xds import names, type_urls
+from smimesh.xds.egress_capture import BLACKHOLE, OUTBOUND_CAPTURE, OUTBOUND_CAPTURE_PORT, PASSTHROUGH
 from smimesh.xds.protos import packed, seconds, socket_address
 
-OUTBOUND_CAPTURE_PORT = 15001  # where `smimesh capture` redirects a pod's outbound TCP
-INBOUND_CAPTURE_PORT = 15006  # and its inbound TCP
-OUTBOUND_CAPTURE = "outbound_capture"
+INBOUND_CAPTURE_PORT = 15006  # where `smimesh capture` redirects a pod's inbound TCP
 INBOUND_CAPTURE = "inbound_capture"
-PASSTHROUGH = "passthrough"
-BLACKHOLE = "blackhole"
 
 
 def apply(resources: dict[str, list[Any]], view: ProxyView) -> dict[str, list[Any]]:
@@ -54,11 +52,23 @@ def apply(resources: dict[str, list[Any]], view: ProxyView) -> dict[str, list[An
     out[type_urls.LISTENER] = [
         *(_virtual(m) if m.name.startswith("inbound|") else m for m in kept),
         *service_listeners(view.outbound, http),
-        capture_listener(OUTBOUND_CAPTURE, OUTBOUND_CAPTURE_PORT, PASSTHROUGH),
+        _outbound_capture(view),
         capture_listener(INBOUND_CAPTURE, INBOUND_CAPTURE_PORT, BLACKHOLE),
     ]
     out[type_urls.CLUSTER] = [*resources[type_urls.CLUSTER], passthrough_cluster(), blackhole_cluster()]
     return out
+
+
+def _outbound_capture(view: ProxyView) -> Message:
+    if view.egress is None:
+        return capture_listener(OUTBOUND_CAPTURE, OUTBOUND_CAPTURE_PORT, PASSTHROUGH)
+    mesh_ports = {
+        target
+        for service in view.outbound.services
+        for port in service.ports
+        for _, target in _addresses(service, port.port, view.outbound)
+    }
+    return egress_capture.capture_listener(view.egress, mesh_ports)
 
 
 def _virtual(listener: Message, name: str | None = None, host: str = "", port: int = 0) -> Message:
