@@ -38,7 +38,7 @@ from smimesh.runtime.identity import MeshSecurity
 from smimesh.runtime.kubernetes.ca_secret import ensure_ca, write_private
 from smimesh.runtime.kubernetes.lease import LeaderElector
 from smimesh.runtime.kubernetes.webhooks import ServingWebhooks, service_names
-from smimesh.runtime.kubernetes.writes import LeaderWrites
+from smimesh.runtime.kubernetes.writes import DEFAULT_EVENT_REFRESH_S, LeaderWrites
 from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
@@ -72,6 +72,7 @@ class ControllerConfig:
     renew_deadline_s: float = 10.0
     lease_retry_s: float = 2.0
     writes_interval_s: float = 2.0
+    event_refresh_s: float = DEFAULT_EVENT_REFRESH_S  # a lasting problem's Event: count bumped this often
     webhook_cert_lifetime: timedelta = timedelta(days=7)
     webhook_service: WebhookService = field(default_factory=WebhookService)
     api_addr: str | None = None  # the SMI metrics API (and status reads) of this replica; None: not served
@@ -90,7 +91,6 @@ class KubeController:
         self.config = config
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Any] = []
-        self._reported: dict[tuple[str, str, str], Diagnostic] = {}
         self.xds_port = 0
         self.webhook_port = 0
 
@@ -222,6 +222,8 @@ class KubeController:
             bundle=lambda: self.ca.anchor_pem,
             diagnostics=self.diagnostics,
             interval_s=config.writes_interval_s,
+            refresh_s=config.event_refresh_s,
+            settled=self.settled,
         )
         self.elector = LeaderElector(
             self.client,
@@ -272,14 +274,13 @@ class KubeController:
 
     def _report(self, diagnostics: Any) -> None:
         for diagnostic in diagnostics:
-            ref = diagnostic.object
-            self._reported[(str(ref), diagnostic.code, diagnostic.message)] = diagnostic
             log.warning("%s", diagnostic.format())
 
     def diagnostics(self) -> list[Diagnostic]:
-        """Every current problem about an object: loading, references across the cluster, the model."""
+        """Every current problem about an object: loading (each object's current version), references
+        across the cluster, the model. A problem that went away is not here (its Event is deleted)."""
         found = {
-            *self._reported.values(),
+            *(d for problems in self.source.problems.values() for d in problems),
             *validate_references(self.store.snapshot()),
             *self.pipeline.diagnostics,
         }
@@ -287,6 +288,10 @@ class KubeController:
 
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.source.informers.values())
+
+    def settled(self) -> bool:
+        """Synced, and the model was built from the store as it is now: `diagnostics()` is complete."""
+        return self.ready() and self.pipeline.built_generation == self.store.generation
 
     def status(self) -> dict[str, Any]:
         return {
@@ -300,6 +305,8 @@ class KubeController:
             },
             "xds_refusals": [vars(r) for r in self.authenticator.refusals],
             "events_created": self.writes.events_created,
+            "events_updated": self.writes.events_updated,
+            "events_deleted": self.writes.events_deleted,
             "bundle_updates": self.writes.bundle_updates,
             "webhook_certificate": {
                 "serial": str(getattr(self.webhooks.server.certificate, "serial", "")),

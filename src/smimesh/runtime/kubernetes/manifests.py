@@ -2,7 +2,7 @@
 
 Owns `InstallOptions` (the `--set` keys, with defaults and checks) and `install_objects(options, ca)`:
 the Namespace, the SMI CRDs (conversion webhook, caBundle = the mesh CA when generated), least-privilege
-RBAC (read-only cluster-wide on what the informers watch; create TokenReviews and Events; update only
+RBAC (read-only cluster-wide on what the informers watch; create TokenReviews; Events; update only
 smimesh's own CRDs and webhook configuration; Leases and the CA Secret only in its namespace), the
 ServiceAccount, the Deployment (probes, restricted security context; several replicas and anti-affinity
 with `ha`), the Services (xDS, webhooks), a PodDisruptionBudget with `ha`, the CA Secret when generated,
@@ -105,7 +105,10 @@ def rbac(options: InstallOptions) -> list[Obj]:
         _rule(["discovery.k8s.io"], ["endpointslices"], ["get", "list", "watch"]),
         _rule(smi_groups(), smi_plurals(), ["get", "list", "watch"]),
         _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
-        _rule([""], ["events"], ["create", "list"]),
+        # Events of diagnostics (writes.py), kept as client-go's recorder keeps them: created, their
+        # count bumped (patch), read back after a 409; deleted when the problem is gone. Their names are
+        # digests in any namespace, so they cannot be listed by name.
+        _rule([""], ["events"], ["create", "get", "list", "patch", "delete"]),
         # the canary controller (canaries.py): it reads Canaries and Deployments, writes their derived objects
         _rule(["flagger.app"], ["canaries", "metrictemplates"], ["get", "list", "watch"]),
         _rule(["flagger.app"], ["canaries/status"], ["get", "patch", "update"]),

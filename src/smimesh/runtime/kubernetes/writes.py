@@ -3,11 +3,20 @@
 Owns `LeaderWrites(client, identity=, bundle=, diagnostics=)`. While this replica leads, every
 `interval_s` it (1) makes the caBundle of the SMI CRDs' conversion webhook, of the validating webhook
 configuration and of the sidecar injector's (mutating) equal to the mesh CA bundle (a merge patch / a
-PUT with the read resourceVersion, only when they differ) and (2) reports each diagnostic about an
-object as a Kubernetes Event on that object (`reason` = the diagnostic code, `type` Warning for errors
-and warnings). An Event's name is a digest of (object, code, message): writing it twice is a 409, never
-a second Event, so a new leader, which first lists the Events already written, repeats nothing its
-predecessor wrote.
+PUT with the read resourceVersion, only when they differ) and (2) keeps one Kubernetes Event per
+current diagnostic about an object, on that object (`reason` = the diagnostic code, `type` Warning
+for errors and warnings).
+
+Events follow client-go's recorder: one Event per (object, code, message), named by a digest of
+them, so a problem seen again never piles up a second Event: while it lasts, the Event's `count`
+and `lastTimestamp` are bumped (a merge patch) every `refresh_s` (10 min by default, well inside
+kube-apiserver's `--event-ttl`, 1 h by default, which every write restarts), and an Event that
+expired or was deleted meanwhile is created again. When the problem is gone (the object was fixed
+or deleted), its Event is deleted, so `kubectl get events` / `describe` show no stale problem;
+deletion waits until `settled()` (informers synced, the model built from the current store), so
+a replica that has not read everything yet never deletes a live problem's Event. A new leader
+first lists the Events already written (with their counts) and carries on from them: nothing is
+written twice across failovers.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +43,8 @@ MANAGED = {"app.kubernetes.io/managed-by": "smimesh"}
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+#: How often a lasting problem's Event is bumped: well inside kube-apiserver's default event TTL (1 h).
+DEFAULT_EVENT_REFRESH_S = 600.0
 
 
 def event_name(diagnostic: Diagnostic) -> str:
@@ -71,6 +84,18 @@ def event_for(diagnostic: Diagnostic, identity: str) -> dict[str, Any] | None:
     }
 
 
+@dataclass
+class _Written:
+    """An Event this leader knows is written: its count, and when it was last written or read."""
+
+    count: int
+    at: float  # monotonic
+
+
+_Key = tuple[str, str]  # an Event's (namespace, name)
+_Book = dict[_Key, _Written]
+
+
 class LeaderWrites:
     """See the module docstring."""
 
@@ -82,11 +107,16 @@ class LeaderWrites:
         bundle: Callable[[], bytes],
         diagnostics: Callable[[], Sequence[Diagnostic]],
         interval_s: float = 2.0,
+        refresh_s: float = DEFAULT_EVENT_REFRESH_S,
+        settled: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client, self.identity = client, identity
         self._bundle, self._diagnostics, self.interval_s = bundle, diagnostics, interval_s
-        self._written: set[tuple[str, str]] | None = None  # (namespace, name); None: not read yet
-        self.events_created = 0
+        self.refresh_s, self._settled, self._clock = refresh_s, settled, clock
+        # (namespace, name) -> what this leader wrote or read; None: not read yet.
+        self._written: _Book | None = None
+        self.events_created = self.events_updated = self.events_deleted = 0
         self.bundle_updates = 0
 
     def lost_leadership(self) -> None:
@@ -146,29 +176,73 @@ class LeaderWrites:
 
     # ---- Events -----------------------------------------------------------------------------------
 
-    async def _already_written(self) -> set[tuple[str, str]]:
+    async def _already_written(self) -> _Book:
         if self._written is None:
             listed = await self.client.list_objects(
                 "/api/v1/events", {"labelSelector": "app.kubernetes.io/managed-by=smimesh"}
             )
+            now = self._clock()  # a new leader refreshes them one `refresh_s` from now
             self._written = {
-                (e["metadata"]["namespace"], e["metadata"]["name"]) for e in listed.get("items") or []
+                (e["metadata"]["namespace"], e["metadata"]["name"]): _Written(e.get("count") or 1, now)
+                for e in listed.get("items") or []
             }
         return self._written
 
+    def _current_events(self) -> dict[_Key, dict[str, Any]]:
+        found = (event_for(d, self.identity) for d in self._diagnostics())
+        return {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in found if e is not None}
+
     async def write_events(self) -> None:
         written = await self._already_written()
-        for diagnostic in self._diagnostics():
-            event = event_for(diagnostic, self.identity)
-            if event is None:
-                continue
-            key = (event["metadata"]["namespace"], event["metadata"]["name"])
-            if key in written:
-                continue
-            try:
-                await self.client.create(f"/api/v1/namespaces/{key[0]}/events", event)
-                self.events_created += 1
-            except KubeApiError as exc:
-                if exc.code not in (404, 409):  # 404: the namespace went away meanwhile
-                    raise
-            written.add(key)
+        current = self._current_events()
+        for key, event in current.items():
+            state = written.get(key)
+            if state is None:
+                await self._create_event(written, key, event)
+            elif self._clock() - state.at >= self.refresh_s:
+                await self._bump_event(written, key, event)
+        if self._settled():
+            for key in set(written) - set(current):
+                await self._delete_event(written, key)
+
+    async def _create_event(self, written: _Book, key: _Key, event: dict[str, Any]) -> None:
+        try:
+            await self.client.create(f"/api/v1/namespaces/{key[0]}/events", event)
+            self.events_created += 1
+        except KubeApiError as exc:
+            if exc.code == 404:  # the namespace went away meanwhile
+                return
+            if exc.code != 409:
+                raise
+            # Written by a predecessor after our list: carry on from its count.
+            existing = await self.client.get(_event_path(key))
+            event["count"] = existing.get("count") or 1
+        written[key] = _Written(event["count"], self._clock())
+
+    async def _bump_event(self, written: _Book, key: _Key, event: dict[str, Any]) -> None:
+        state = written[key]
+        patch = {"count": state.count + 1, "lastTimestamp": event["lastTimestamp"]}
+        try:
+            await self.client.patch(_event_path(key), patch)
+        except KubeApiError as exc:
+            if exc.code != 404:
+                raise
+            del written[key]  # expired (event TTL) or deleted: create it again
+            await self._create_event(written, key, event)
+            return
+        state.count, state.at = patch["count"], self._clock()
+        self.events_updated += 1
+
+    async def _delete_event(self, written: _Book, key: _Key) -> None:
+        try:
+            await self.client.delete(_event_path(key))
+            self.events_deleted += 1
+            log.info("deleted Event %s/%s: its problem is gone", *key)
+        except KubeApiError as exc:
+            if exc.code != 404:
+                raise
+        del written[key]
+
+
+def _event_path(key: _Key) -> str:
+    return f"/api/v1/namespaces/{key[0]}/events/{key[1]}"

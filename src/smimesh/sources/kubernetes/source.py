@@ -4,9 +4,11 @@ SMI kinds (watched in their hub version: the API server converts whatever versio
 written in) and Services go into the same `ResourceStore` as the file source, each object as its own
 origin `kubernetes:<Kind>/<ns>/<name>` (so a manifest file of the same key wins, as between files).
 An object that fails to load keeps its last good version (as a saved file does) and is reported;
-a deletion deletes. Namespaces, Pods, EndpointSlices and ServiceAccounts are kept in their informers'
-caches; after any change of those, the instances (`cluster.instances`) and namespace modes are
-recomputed and handed to `on_instances` / `on_modes` (at most every `settle_s`).
+a deletion deletes. `problems` holds each object's current problems (gone with a good version or
+the object), for the Events the lease holder keeps. Namespaces, Pods, EndpointSlices and
+ServiceAccounts are kept in their informers' caches; after any change of those, the instances
+(`cluster.instances`) and namespace modes are recomputed and handed to `on_instances` /
+`on_modes` (at most every `settle_s`).
 Objects may arrive in any order: everything downstream is rebuilt from the whole current state.
 """
 
@@ -83,6 +85,7 @@ class KubernetesSource:
         self._on_instances = on_instances
         self._on_modes = on_modes
         self._report = report
+        self.problems: dict[str, list[Diagnostic]] = {}  # origin -> its current version's problems
         self._settle_s = settle_s
         self._dirty = asyncio.Event()
         self.instances: list[Instance] = []
@@ -139,16 +142,21 @@ class KubernetesSource:
 
     async def _apply(self, kind: str, event: Event) -> None:
         origin = origin_of(kind, event.obj)
+        self.problems.pop(origin, None)  # a new version (or none): its old problems are gone
         if event.type == "DELETED":
             await self.store.remove_origin(origin)
             return
         result = load_documents([Document(event.obj, origin, 0)], references=False)
         if not result.ok:
-            self._report(result.diagnostics)  # the last good version (if any) stays in force
+            self._problems(origin, result.diagnostics)  # the last good version (if any) stays in force
             return
         problems = await self.store.replace_origin(origin, result.objects)
         if problems or result.diagnostics:
-            self._report([*result.diagnostics, *problems])
+            self._problems(origin, [*result.diagnostics, *problems])
+
+    def _problems(self, origin: str, diagnostics: list[Diagnostic]) -> None:
+        self.problems[origin] = diagnostics
+        self._report(diagnostics)
 
     # ---- Namespaces, Pods, EndpointSlices -> instances ----------------------------------------------
 
