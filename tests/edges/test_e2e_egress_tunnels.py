@@ -118,11 +118,15 @@ def _echo_servers() -> list[socketserver.ThreadingTCPServer]:
     raise RuntimeError("no port free on both 127.0.0.4 and 127.0.0.9")
 
 
+class _Echo6(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6
+
+
 @pytest.fixture(scope="module")
 def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     cert, key = _certificate(tmp_path_factory.mktemp("external"))
     https = {h: _https_server(h, cert, key) for h in HTTPS_HOSTS}
-    echo = _echo_servers()
+    echo = [*_echo_servers(), _Echo6(("::1", 0), _Echo)]
     servers: list[Any] = [*https.values(), *echo]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -133,6 +137,7 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "servers": https,
             "echo_port": echo[0].server_address[1],
             "other_port": echo[2].server_address[1],
+            "echo6_port": echo[3].server_address[1],
         }
     finally:
         for server in servers:
@@ -222,6 +227,14 @@ spec:
   sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
   ipAddresses: [127.0.0.4/30]
   ports: [{{number: {external["echo_port"]}, protocol: tcp}}]
+---
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {{name: external-tcp-v6, namespace: shop}}
+spec:
+  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
+  ipAddresses: ["::1/128", "2001:db8:e::/48"]
+  ports: [{{number: {external["echo6_port"]}, protocol: tcp}}]
 """,
     )
 
@@ -316,6 +329,21 @@ def test_tcp_egress_by_ip_range_and_port(mesh: tuple[Mesh, Path], external: dict
     sock.close()
     for target in (f"127.0.0.9:{port}", f"127.0.0.5:{other_port}", f"localhost:{port}"):
         sock, head = _connect(up, target)  # outside the range; in it on another port; not an address
+        sock.close()
+        assert head.startswith("HTTP/1.1 403") and "smimesh: no Egress" in head, (target, head)
+
+
+def test_tcp_egress_by_ipv6_range_and_port(mesh: tuple[Mesh, Path], external: dict[str, Any]) -> None:
+    up, _ = mesh
+    port = external["echo6_port"]
+    sock, head = _connect(up, f"[::1]:{port}")
+    assert head.startswith("HTTP/1.1 200"), head
+    sock.sendall(b"ping")
+    assert sock.recv(1024) == b"::1 echoes ping"
+    sock.close()
+    # another spelling of ::1 (matched as text: refused, never widened), another port, outside the ranges
+    for target in (f"[0:0:0:0:0:0:0:1]:{port}", f"[::1]:{external['echo_port']}", f"[2001:db8:f::1]:{port}"):
+        sock, head = _connect(up, target)
         sock.close()
         assert head.startswith("HTTP/1.1 403") and "smimesh: no Egress" in head, (target, head)
 

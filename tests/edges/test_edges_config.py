@@ -188,3 +188,17 @@ def test_envoy_accepts_egress_and_ingress_config(tmp_path: Path) -> None:
 def test_envoy_accepts_connect_egress_config(tmp_path: Path) -> None:
     result = _validate(static_bootstrap({"tunnels": _tunnel_model()}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+
+
+def test_ipv6_ranges_become_connect_patterns_of_the_compressed_form() -> None:
+    text = TUNNELS.replace(
+        "ipAddresses: [10.1.0.0/23, 192.0.2.7/32]", 'ipAddresses: ["2001:db8:e::/48", "::1/128"]'
+    )
+    resources = world(text)
+    config = generate(proxy_view(build_model(resources, world_instances(resources)), BUYER))
+    vhosts = {v["name"]: v for v in _named(config[type_urls.ROUTE], "outbound_http")["virtual_hosts"]}  # type: ignore[union-attr]
+    tcp = [r for r in vhosts["unknown_host"]["routes"] if r["name"] == "Egress/bookstore/database"]
+    regexes = [h["string_match"]["safe_regex"]["regex"] for r in tcp for h in r["match"]["headers"]]
+    assert regexes == [
+        rf"\[{prefix}\]:{port}" for port in (5432, 6379) for prefix in ("2001:db8:e:[0-9a-f:]+", "::1")
+    ]

@@ -68,3 +68,23 @@ def test_envoy_accepts_the_pods_egress_config(tmp_path: Path, egress_open: bool,
     config = {node: generate(proxy_view(_model(egress_open=egress_open), node))}
     result = _validate(static_config.static_bootstrap({"pods": config}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+
+
+IPV6 = """
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {name: v6, namespace: shop}
+spec:
+  sources: [{kind: ServiceAccount, name: web, namespace: shop}]
+  ipAddresses: ["2001:db8:e::/48", "::1/128", 198.18.0.3/32]
+  ports: [{number: 9000, protocol: tcp}]
+"""
+
+
+def test_ipv6_ranges_are_address_ranges_in_pods() -> None:
+    ranges = _chains(_capture(_model(IPV6), WEB.node_id))["egress|address|9000"]["prefix_ranges"]
+    assert ranges == [
+        {"address_prefix": "198.18.0.3", "prefix_len": 32},
+        {"address_prefix": "2001:db8:e::", "prefix_len": 48},
+        {"address_prefix": "::1", "prefix_len": 128},
+    ]

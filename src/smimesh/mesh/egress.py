@@ -2,7 +2,7 @@
 
 Owns `EgressRule` (one external destination an OSM Egress lets some ServiceAccounts reach: a host and
 port over HTTP, optionally narrowed to an HTTPRouteGroup's matches; a host and port over HTTPS, which
-a workload reaches by `CONNECT host:port` through its sidecar; or, over TCP, an IPv4 range (`network`;
+a workload reaches by `CONNECT host:port` through its sidecar; or, over TCP, an IP range (`network`;
 empty: any address, OSM's meaning of a tcp port without `ipAddresses`) and a port, reached by
 `CONNECT ip:port`; an https port without `hosts` is one too), `egress_rules(inputs, diags)` (by source
 identity, for `build_model`), and `EgressView`, what one sidecar applies (`egress_view`): its
@@ -24,6 +24,7 @@ from smimesh.mesh.build_policies import http_match
 from smimesh.mesh.model import HttpMatch, Identity
 from smimesh.resources.ingress import Egress
 from smimesh.resources.specs import HTTPRouteGroup
+from smimesh.resources.validate_egress import range_problem
 
 EGRESS_KINDS = (Egress,)
 
@@ -35,7 +36,7 @@ class EgressRule:
     policy: str  # "Egress/ns/name"
     matches: tuple[HttpMatch, ...] = ()  # empty: every request
     protocol: str = "http"  # http | https (CONNECT to host:port) | tcp (CONNECT to an address in network)
-    network: str = ""  # tcp: an IPv4 CIDR; empty: any address
+    network: str = ""  # tcp: an IPv4 or IPv6 CIDR; empty: any address
 
     @property
     def tunnel(self) -> bool:
@@ -70,12 +71,10 @@ def _port_rules(spec: Any, port: Any, policy: str, matches: tuple[HttpMatch, ...
 
 
 def _network(text: str) -> str | None:
-    """The canonical IPv4 network (None for anything else: validation refuses it, this fails closed)."""
-    try:
-        network = ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
+    """The canonical network (None for what validation refuses: this fails closed)."""
+    if range_problem(text):
         return None
-    return str(network) if network.version == 4 else None
+    return str(ipaddress.ip_network(text.strip(), strict=False))
 
 
 def egress_rules(inputs: Any, diags: list[Diagnostic]) -> Mapping[Identity, tuple[EgressRule, ...]]:

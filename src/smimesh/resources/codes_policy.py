@@ -78,8 +78,11 @@ BAD_EGRESS = _code(
     E,
     """An Egress names its destinations by `hosts` (DNS names, `*.suffix`
     wildcards or IPv4 addresses: matched against the Host of an http request and the `CONNECT host:port`
-    of an https one) and by `ipAddresses` (IPv4 CIDRs, e.g. 203.0.113.0/24: matched against the
-    `CONNECT ip:port` of a tcp one, and of an https port without hosts). A port's protocol is http, https,
+    of an https one) and by `ipAddresses` (CIDRs, e.g. 203.0.113.0/24: matched against the
+    `CONNECT ip:port` of a tcp one, and of an https port without hosts; in pods, the destination
+    address). An IPv6 range is matched on the text `[address]` a client writes (compressed,
+    lowercase), so it must be whole 16-bit groups with no zero group (2001:db8:e::/48) or one address
+    (/128). A port's protocol is http, https,
     tcp or tcp-server-first. `ipAddresses` on an Egress whose ports are all http (or https with hosts)
     would narrow nothing, so it is refused rather than ignored.""",
 )

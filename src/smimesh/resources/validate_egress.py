@@ -3,7 +3,8 @@
 Owns what each field may hold for smimesh to enforce it as OSM defines it: sources are
 ServiceAccounts; a port's protocol is http, https, tcp or tcp-server-first; `hosts` are DNS names,
 `*.suffix` wildcards or IPv4 addresses (they narrow http and https ports); `ipAddresses` are IPv4
-CIDRs (they narrow tcp ports and https ports without hosts); `matches` name HTTPRouteGroups (they
+CIDRs or IPv6 ones that can be matched as text (`range_problem`; they narrow tcp ports and https
+ports without hosts); `matches` name HTTPRouteGroups (they
 narrow http ports). A field that would narrow nothing is refused (ipAddresses) or warned about
 (hosts, matches on tcp-only Egresses: OSM ignores them there too).
 """
@@ -101,14 +102,14 @@ def _hosts(c: Checker, protocols: set[str]) -> Iterator[Diagnostic]:
 
 def _addresses(c: Checker, protocols: set[str]) -> Iterator[Diagnostic]:
     for path, text in c.items(("spec", "ipAddresses")):
-        if not _is_ipv4_network(text):
+        if problem := range_problem(text):
             yield c.report(
                 pc.BAD_EGRESS,
-                f"{text!r} is not an IPv4 range",
+                problem,
                 path,
                 text,
-                "a CIDR, e.g. 203.0.113.0/24",
-                "write ADDRESS/PREFIX-LENGTH (0-32); a single address is ADDRESS/32",
+                "a CIDR, e.g. 203.0.113.0/24 or 2001:db8:e::/48",
+                "write ADDRESS/PREFIX-LENGTH; a single address is ADDRESS/32 (IPv4) or ADDRESS/128 (IPv6)",
             )
     narrowed = protocols & {"tcp", "tcp-server-first"} or (
         "https" in protocols and not c.get(("spec", "hosts"))
@@ -124,11 +125,30 @@ def _addresses(c: Checker, protocols: set[str]) -> Iterator[Diagnostic]:
         )
 
 
-def _is_ipv4_network(text: object) -> bool:
+def range_problem(text: object) -> str:
+    """Why `text` is no range smimesh can enforce ("" if it is one).
+
+    In local mode a TCP destination is the `CONNECT [address]:port` a client sends, matched as text:
+    an IPv6 range is enforceable where every address in it has one textual prefix, in the compressed
+    lowercase form clients write (RFC 5952): whole 16-bit groups, none of them zero (2001:db8:e::/48),
+    or one address (/128, matched exactly). Any other form of an address in it is refused, never let
+    through."""
     try:
-        return isinstance(text, str) and ipaddress.ip_network(text.strip(), strict=False).version == 4
+        network = ipaddress.ip_network(str(text).strip(), strict=False) if isinstance(text, str) else None
     except ValueError:
-        return False
+        network = None
+    if network is None:
+        return f"{text!r} is not an IP range"
+    if network.version == 4 or network.prefixlen == 128:
+        return ""
+    groups = network.network_address.exploded.split(":")[: network.prefixlen // 16]
+    if network.prefixlen % 16 or "0000" in groups:
+        return (
+            f"{text!r}: an IPv6 range is matched (in local mode) on the text of `CONNECT [address]:port`, "
+            "so its prefix must be whole 16-bit groups with no zero group (e.g. 2001:db8:e::/48), or one "
+            "address (/128); list the addresses of this range one by one, or widen it to such groups"
+        )
+    return ""
 
 
 def _matches(c: Checker, protocols: set[str]) -> Iterator[Diagnostic]:

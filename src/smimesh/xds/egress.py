@@ -48,7 +48,8 @@ def _copy(message: Any) -> Any:
 
 
 def _dns_cache() -> dns_cache_pb2.DnsCacheConfig:
-    return dns_cache_pb2.DnsCacheConfig(name="egress", dns_lookup_family=cluster_pb2.Cluster.V4_ONLY)
+    """Names resolve to IPv4 first; an IPv6 literal (a TCP rule's IPv6 range) is used as it is."""
+    return dns_cache_pb2.DnsCacheConfig(name="egress", dns_lookup_family=cluster_pb2.Cluster.V4_PREFERRED)
 
 
 def _target(rule: EgressRule) -> str:

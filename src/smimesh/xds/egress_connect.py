@@ -7,8 +7,9 @@ bytes to the destination) only where an Egress allows it:
 
 - `https` rule: the virtual host `host:port` (its `egress|host|port` DNS cluster);
 - `tcp` rule: in the catch-all virtual host, `:authority` an IPv4 literal (digits and dots) within the
-  rule's range and on its port, one route per string prefix of the range (`ipv4_prefixes`), sent to the
-  dynamic forward proxy (an IP literal is used as is, never looked up);
+  rule's range and on its port, one route per string prefix of the range (`ipv4_prefixes`), or an IPv6
+  literal `[...]` of the range in compressed lowercase form (`ipv6_pattern`), sent to the dynamic
+  forward proxy (an IP literal is used as is, never looked up);
 - anything else: 403 naming the mesh (egress `open`: the dynamic forward proxy, any host).
 
 The policy decides on the CONNECT authority, not on the TLS inside (the sidecar does not read the
@@ -20,6 +21,7 @@ other host. Owns `ipv4_prefixes`, `tunnel_route`, `address_routes`, `refusal_rou
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
@@ -71,16 +73,32 @@ def _authority(matcher: string_pb2.StringMatcher) -> rc.HeaderMatcher:
 
 
 def address_routes(rule: EgressRule, cluster: str) -> list[rc.Route]:
-    """CONNECT to an IPv4 literal in the rule's range (any address when it has none) on its port."""
-    literal = _authority(
-        string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=f"[0-9.]+:{rule.port}"))
-    )
+    """CONNECT to an address in the rule's range (any IPv4 address when it has none) on its port."""
+    if rule.network and ipaddress.ip_network(rule.network).version == 6:
+        return [tunnel_route(rule.policy, cluster, [_regex_authority(ipv6_pattern(rule.network), rule.port)])]
+    literal = _regex_authority("[0-9.]+", rule.port)
     if not rule.network:
         return [tunnel_route(rule.policy, cluster, [literal])]
     return [
         tunnel_route(rule.policy, cluster, [_authority(string_pb2.StringMatcher(prefix=prefix)), literal])
         for prefix in ipv4_prefixes(rule.network)
     ] or [tunnel_route(rule.policy, cluster, [literal])]
+
+
+def _regex_authority(address: str, port: int) -> rc.HeaderMatcher:
+    return _authority(string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=f"{address}:{port}")))
+
+
+def ipv6_pattern(network: str) -> str:
+    """A regex for `[address]` of every address of an IPv6 range in compressed lowercase form: the range's
+    leading groups as written (validation admits only ranges of whole, non-zero groups) then any rest;
+    one address: exactly its compressed form."""
+    net = ipaddress.IPv6Network(network)
+    if net.prefixlen == 128:
+        return re.escape(f"[{net.network_address.compressed}]")
+    groups = [g.lstrip("0") for g in net.network_address.exploded.split(":")[: net.prefixlen // 16]]
+    lead = "".join(f"{g}:" for g in groups)
+    return re.escape(f"[{lead}") + "[0-9a-f:]+" + re.escape("]")
 
 
 def refusal_route() -> rc.Route:
