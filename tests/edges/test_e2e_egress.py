@@ -139,6 +139,14 @@ spec:
   hosts: [127.0.0.2]
   ports: [{{number: {external["127.0.0.2"]}, protocol: http}}]
   matches: [{{apiGroup: specs.smi-spec.io/v1alpha4, kind: HTTPRouteGroup, name: external-api}}]
+---
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {{name: any-localhost, namespace: shop}}
+spec:
+  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
+  hosts: ["*.localhost"]
+  ports: [{{number: {external["127.0.0.1"]}, protocol: http}}]
 """,
     )
 
@@ -195,6 +203,20 @@ def test_egress_policy_allows_the_named_host_and_paths_only_and_the_switch_opens
     assert "egress policy -> open" in up.output()
     write(config, OSM_MESH_CONFIG.replace("enableEgress: true", "enableEgress: false"))
     eventually(lambda: _get(up, other + "/").status_code == 404, 30, what="egress by policy (OSM)", mesh=up)
+
+
+def test_a_wildcard_host_is_resolved_by_name_and_only_its_subdomains_pass(
+    mesh: tuple[Mesh, Path], external: dict[str, int]
+) -> None:
+    up, _ = mesh
+    port = external["127.0.0.1"]
+    # *.localhost: the sidecar's forward proxy resolves the name (RFC 6761: a name under localhost is
+    # loopback), so the request reaches the "external" server on 127.0.0.1
+    answer = _get(up, f"http://api.localhost:{port}/w")
+    assert answer.status_code == 200 and answer.json() == {"external": "127.0.0.1", "path": "/w"}
+    for url in (f"http://localhost:{port}/", f"http://api.localhost.example:{port}/"):
+        refused = _get(up, url)  # the suffix alone, or a name that only starts like it
+        assert refused.status_code == 404 and "no mesh service answers to this host" in refused.text, url
 
 
 def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(

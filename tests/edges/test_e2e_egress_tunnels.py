@@ -1,9 +1,11 @@
 """Egress through CONNECT tunnels, end to end with real Envoy: HTTPS by host and TCP by IP range and port.
 
-"External" servers run in this test process on other loopback addresses, never a real host: an HTTPS
-server on 127.0.0.2 and one on 127.0.0.3 (one self-signed certificate the callers trust, with the SNI
-each handshake sent recorded), TCP echo servers on 127.0.0.4 and 127.0.0.9 on one port, and on 127.0.0.5
-on another. An Egress allows `https` to 127.0.0.2 and `tcp` to 127.0.0.4/30 on the first echo port.
+"External" servers run in this test process on loopback addresses, never a real host: HTTPS servers
+on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (one self-signed certificate the callers trust, with the SNI
+each handshake sent recorded), TCP echo servers on 127.0.0.4 and 127.0.0.9 on one port, on 127.0.0.5
+on another, and on [::1]. Egresses allow `https` to 127.0.0.2 and to `*.localhost` (the sidecar
+resolves a name under localhost to loopback) on 127.0.0.1's port, `tcp` to 127.0.0.4/30 on the first
+echo port, and `tcp` to ::1/128 and 2001:db8:e::/48 on the IPv6 echo port.
 
 A workload (`relay`) reaches `https://127.0.0.2:P/` with its own environment: `HTTPS_PROXY` sends it
 through its sidecar as `CONNECT 127.0.0.2:P`. Raw CONNECTs from this process through the client's
@@ -42,11 +44,11 @@ from smimesh.testing.net import free_port
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 PY, SERVE = sys.executable, str(workloads.HERE)
-HTTPS_HOSTS = ("127.0.0.2", "127.0.0.3")
+HTTPS_HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.2, 127.0.0.3 and external.test (callers trust it as a root)."""
+    """A self-signed certificate for HTTPS_HOSTS and external.test (callers trust it as a root)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "external.test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -235,6 +237,14 @@ spec:
   sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
   ipAddresses: ["::1/128", "2001:db8:e::/48"]
   ports: [{{number: {external["echo6_port"]}, protocol: tcp}}]
+---
+apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {{name: any-localhost-tls, namespace: shop}}
+spec:
+  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
+  hosts: ["*.localhost"]
+  ports: [{{number: {external["https"]["127.0.0.1"]}, protocol: https}}]
 """,
     )
 
@@ -304,7 +314,7 @@ def test_connect_refusals_name_the_mesh_and_sni_never_widens_policy(
     mesh: tuple[Mesh, Path], external: dict[str, Any]
 ) -> None:
     up, _ = mesh
-    allowed, other = (f"{h}:{external['https'][h]}" for h in HTTPS_HOSTS)
+    allowed, other = (f"{h}:{external['https'][h]}" for h in ("127.0.0.2", "127.0.0.3"))
     sock, head = _connect(up, other)
     sock.close()
     assert head.startswith("HTTP/1.1 403") and "smimesh: no Egress lets this workload" in head, head
@@ -331,6 +341,20 @@ def test_tcp_egress_by_ip_range_and_port(mesh: tuple[Mesh, Path], external: dict
         sock, head = _connect(up, target)  # outside the range; in it on another port; not an address
         sock.close()
         assert head.startswith("HTTP/1.1 403") and "smimesh: no Egress" in head, (target, head)
+
+
+def test_a_wildcard_https_host_tunnels_to_the_name_it_resolves(
+    mesh: tuple[Mesh, Path], external: dict[str, Any]
+) -> None:
+    up, _ = mesh
+    port = external["https"]["127.0.0.1"]
+    sock, head = _connect(up, f"api.localhost:{port}")  # *.localhost: resolved by the forward proxy
+    assert head.startswith("HTTP/1.1 200"), head
+    answer = _tls_get(sock, "api.localhost", external["cert"])
+    assert '"external": "127.0.0.1", "sni": "api.localhost"' in answer, answer
+    sock, head = _connect(up, f"localhost:{port}")  # the suffix itself is not under the wildcard
+    sock.close()
+    assert head.startswith("HTTP/1.1 403"), head
 
 
 def test_tcp_egress_by_ipv6_range_and_port(mesh: tuple[Mesh, Path], external: dict[str, Any]) -> None:
