@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import envelope
+from bench.child import StdinChild
 from bench.contention import CpuShare
 from bench.pipelines import plain_pipeline, secured_pipeline
 from smimesh.runtime.pipeline import Pipeline
@@ -191,11 +192,12 @@ def _pipeline(variant: str, store: BenchStore, cache: SnapshotCache, run_dir: Pa
     return secured_pipeline(store, cache, run_dir, indexed=variant == "secured")[0]
 
 
-class Fleet:
+class Fleet(StdinChild):
     """The child process running the simulated proxies."""
 
-    def __init__(self, address: str, node_ids: list[str], mode: str) -> None:
+    def __init__(self, address: str, node_ids: list[str], mode: str, tokens: Path | None = None) -> None:
         self.address, self.node_ids, self.mode = address, node_ids, mode
+        self.tokens = tokens  # JSON node id -> bearer token (a controller in a cluster checks them)
         self.process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Fleet:
@@ -207,6 +209,7 @@ class Fleet:
             self.address,
             "--mode",
             self.mode,
+            *(["--tokens", str(self.tokens)] if self.tokens else []),
         ]
         self.process = await asyncio.create_subprocess_exec(
             *argv, *self.node_ids, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
@@ -216,20 +219,6 @@ class Fleet:
         if not line.startswith(b"connected"):
             raise RuntimeError(f"fleet failed to start: {line!r}")
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            await asyncio.wait_for(self.process.wait(), 30)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
 
 
 def _minus(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:

@@ -1,5 +1,5 @@
 """Benchmarks' parts on their own: the load generator's correction, the data plane's target logic, and
-when the propagation and scale benchmarks give a verdict (and when a run is not measurable).
+when the propagation, scale and Kubernetes churn benchmarks give a verdict (and when a run is not measurable).
 
 No timing of the machine is asserted: the generator test checks a lower bound that a slow machine
 can only raise (a server that takes at least 20 ms per request on one connection); the contention
@@ -19,7 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is a top-level package of the repo
 from bench.dataplane import analysis, loadgen
 
-from bench import bench_propagation, bench_scale, contention
+from bench import bench_kubernetes, bench_propagation, bench_scale, contention
 
 SERVICE_S = 0.020
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -264,3 +264,36 @@ def test_contention_counts_other_processes_cpu_as_others_and_ours_as_own() -> No
     other.wait(timeout=60)
     found = share.stop()
     assert found["own_cores"] > 0 and found["other_cores"] > 0 and found["window_s"] > 0
+
+
+def _churn(**changes: Any) -> dict[str, Any]:
+    """Figures of a full churn run at the target's size that the machine left alone (p99 0.4 s)."""
+    figures = {
+        "proxies": 1000,
+        "changes_per_s": 100.0,
+        "duration_s": 60.0,
+        "changes_planned": 6000,
+        "changes_sent": 6000,
+        "driver_took_s": 60.0,
+        "change_to_ack_p99_ms": 400.0,
+        "in_sync_after_churn_s": 0.5,
+        "contention": {"other_cores": 0.05},
+    }
+    return figures | changes
+
+
+def test_churn_is_judged_at_the_target_s_size_when_the_machine_left_it_alone() -> None:
+    assert bench_kubernetes.churn_target(_churn(), quick=False)["met"] is True
+    assert bench_kubernetes.churn_target(_churn(change_to_ack_p99_ms=1500.0), quick=False)["met"] is False
+    unsynced = _churn(in_sync_after_churn_s=None)  # a p99 of the few ACKs that came is no pass
+    assert bench_kubernetes.churn_target(unsynced, quick=False)["met"] is False
+    assert bench_kubernetes.churn_target(_churn(), quick=True)["met"] is None
+    assert bench_kubernetes.churn_target(_churn(proxies=200), quick=False)["met"] is None
+
+
+def test_churn_on_a_busy_machine_or_at_a_lower_rate_is_not_measurable() -> None:
+    busy = bench_kubernetes.churn_target(_churn(contention={"other_cores": 1.2}), quick=False)
+    assert busy["met"] is None and busy["not_measurable"].startswith("not measurable in this run")
+    assert "1.20 cores" in busy["not_measurable"]
+    late = bench_kubernetes.churn_target(_churn(changes_sent=5000, driver_took_s=71.0), quick=False)
+    assert late["met"] is None and "5000/6000 changes" in late["not_measurable"]
