@@ -9,13 +9,14 @@ index), wired by `bench.pipelines.secured_pipeline` as `runtime.app` wires it. E
 policy) runs in its own process, so caches start cold and the peak RSS is that scenario's.
 
 Measured in process CPU seconds, split into `store` (the API's write and the store's snapshot),
-`model`, `views`, `generate` and `other` (snapshots, view diffs, certificates): the first build, then
-four changes, each applied to the store as the HTTP API applies it and rebuilt by the pipeline,
-REPEAT times with different objects (so no change finds its result in a cache): (a) a Service
-nobody may call, (b) one endpoint added (a new replica of one workload), (c) one TrafficTarget
-source added, (d) a split weight change. Per change also the sidecars regenerated (a new snapshot
-in the cache) and the sidecars it should reach (`expected`: the callers allowed to reach the
-changed service, plus a new sidecar; the destination and the new source of a TrafficTarget).
+`model` (with a leaf for each new identity), `views`, `generate` and `other` (snapshots, view
+diffs): the first build, then four changes, each applied to the store as the HTTP API applies it
+and rebuilt by the pipeline, REPEAT times with different objects (so no change finds its result
+in a cache): (a) a Service nobody may call, (b) one endpoint added (a new replica of one
+workload), (c) one TrafficTarget source added, (d) a split weight change. Per change also the
+sidecars regenerated (a new snapshot in the cache) and the sidecars it should reach (`expected`:
+the callers allowed to reach the changed service, plus a new sidecar; the destination and the new
+source of a TrafficTarget).
 Growth exponents are fitted between sizes: t ~ S^a (P fixed), t ~ P^b (S fixed).
 Results: bench/results/scale.json (`--quick`: scale-quick.json).
 """
@@ -212,7 +213,7 @@ class Mesh:
             n for n in self.pipeline.model.instances if self.cache.get_snapshot(n) is not before.get(n)
         )
         figures = {"cpu_s": cpu_s + store_s, "store_s": store_s, **{f"{k}_s": v for k, v in spent.items()}}
-        figures["other_s"] = cpu_s - sum(spent.values())  # snapshots, view diffs, certificates
+        figures["other_s"] = cpu_s - sum(spent.values())  # snapshots, view diffs, bookkeeping
         return {
             **{k: round(v, 4) for k, v in figures.items()},
             "views_computed": stats.proxies_recomputed + stats.proxies_unchanged - sum(counts),
@@ -242,25 +243,40 @@ class Mesh:
         return {n for n, i in self.pipeline.model.instances.items() if (i.namespace, i.workload) in names}
 
 
+Applied = tuple[float, set[str]]  # (CPU seconds the store took, the sidecars the change should reach)
+
+
+async def _unrelated_service(mesh: Mesh, run: int) -> Applied:
+    return await mesh.apply([service(f"lonely{run}", _ns(run), f"nobody{run}")]), set()
+
+
+async def _endpoint(mesh: Mesh, run: int) -> Applied:
+    """A replica is an instance the runtime reports (no store write): its callers, and itself."""
+    i = 10 * run + 3
+    mesh.instances.append(replica(i, mesh.allocate))
+    mesh.pipeline.set_instances(mesh.instances)
+    return 0.0, mesh.callers(mesh.identities_of([i])) | {mesh.instances[-1].node_id}
+
+
+async def _source(mesh: Mesh, run: int) -> Applied:
+    i, p = 10 * run + 5, mesh.proxies
+    extra = (i + p // 2) % p
+    store_s = await mesh.apply([traffic_target(i, [*_sources(i, p, mesh.policy), extra])])
+    return store_s, mesh.nodes_of([i, extra])
+
+
+async def _split(mesh: Mesh, run: int) -> Applied:
+    root, p = 100 * run, mesh.proxies
+    store_s = await mesh.apply([split(root, p, (80 - 10 * run, 20 + 10 * run))])
+    return store_s, mesh.callers(mesh.identities_of([(root + k) % p for k in (0, *SPLIT_BACKENDS)]))
+
+
+APPLY = {"unrelated_service": _unrelated_service, "endpoint": _endpoint, "source": _source, "split": _split}
+
+
 async def change(mesh: Mesh, kind: str, run: int) -> dict[str, Any]:
     """Apply change `kind` (its `run`-th variant: new objects each time) and rebuild."""
-    p = mesh.proxies
-    if kind == "unrelated_service":
-        store_s, expected = await mesh.apply([service(f"lonely{run}", _ns(run), f"nobody{run}")]), set()
-    elif kind == "endpoint":
-        i, store_s = 10 * run + 3, 0.0
-        mesh.instances.append(replica(i, mesh.allocate))
-        mesh.pipeline.set_instances(mesh.instances)
-        expected = mesh.callers(mesh.identities_of([i])) | {mesh.instances[-1].node_id}  # + the new one
-    elif kind == "source":
-        i = 10 * run + 5
-        extra = (i + p // 2) % p
-        store_s = await mesh.apply([traffic_target(i, [*_sources(i, p, mesh.policy), extra])])
-        expected = mesh.nodes_of([i, extra])
-    else:
-        root = 100 * run
-        store_s = await mesh.apply([split(root, p, (80 - 10 * run, 20 + 10 * run))])
-        expected = mesh.callers(mesh.identities_of([(root + k) % p for k in (0, *SPLIT_BACKENDS)]))
+    store_s, expected = await APPLY[kind](mesh, run)
     figures = mesh.rebuild(store_s)
     regenerated = set(figures.pop("regenerated"))
     return {
