@@ -37,7 +37,8 @@ spec:
 """
 
 
-def tcp_workload(name: str, sa: str, port: int, namespace: str = "shop") -> str:
+def tcp_workload(name: str, sa: str, port: int, namespace: str = "shop", greeting: str = "") -> str:
+    """A TCP echo; with a `greeting` it is server-first: it says `<instance> <greeting>` first."""
     return f"""
 apiVersion: smimesh.io/v1alpha1
 kind: Workload
@@ -45,6 +46,7 @@ metadata: {{name: {name}, namespace: {namespace}, labels: {{app: {name}}}}}
 spec:
   serviceAccount: {sa}
   command: [{sys.executable}, {WORKLOAD}, echo]
+  env: {{GREETING: "{greeting}"}}
   ports: [{{name: tcp-echo, containerPort: {port}}}]
 ---
 apiVersion: v1

@@ -8,11 +8,16 @@ from pathlib import Path
 
 from cryptography import x509
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from smimesh.identity import CertificateBook, SpiffeId, create_root
+from smimesh.mesh.model import Protocol
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, MtlsMode, NamespaceMode
-from smimesh.xds import generate, type_urls
+from smimesh.mesh.view import InboundSpec
+from smimesh.xds import generate, listeners, type_urls
+from smimesh.xds.inbound_access import InboundSecurity
+from smimesh.xds.rbac import AccessRule, InboundAccess
 from smimesh.xds.secrets import OWN_CERTIFICATE
 from smimesh.xds.security import secure_view
 
@@ -113,3 +118,62 @@ def test_a_policy_change_changes_the_inbound_route_not_the_listener() -> None:
     assert _inbound(before).SerializeToString() == _inbound(after).SerializeToString()
     route = [r for r in before[type_urls.ROUTE] if r.name == "inbound|http"]
     assert route and route != [r for r in after[type_urls.ROUTE] if r.name == "inbound|http"]
+
+
+# ---- a TCP port refuses at the handshake whom its RBAC would deny (server-first apps) ------------
+
+
+def _tcp_listener(rules: tuple[AccessRule, ...], mtls: MtlsMode, **access: bool) -> object:
+    spec = InboundSpec("tcp-smtp", 2525, 20001, 20002, Protocol.TCP, "127.0.0.1")
+    inbound = InboundAccess("tcp-smtp", Protocol.TCP, rules, **access)
+    return listeners.inbound_listener(
+        spec, InboundSecurity(inbound, SpiffeId("cluster.local", "shop", "mail"), mtls)
+    )
+
+
+def _chain_parts(chain: object) -> tuple[list[str], tcp_proxy_pb2.TcpProxy]:
+    """The URI SAN matchers of a chain's TLS context ([] for plaintext) and its tcp_proxy."""
+    proxy = tcp_proxy_pb2.TcpProxy()
+    chain.filters[-1].typed_config.Unpack(proxy)
+    if not chain.HasField("transport_socket"):
+        return [], proxy
+    context = tls_pb2.DownstreamTlsContext()
+    chain.transport_socket.typed_config.Unpack(context)
+    sans = context.common_tls_context.combined_validation_context.default_validation_context
+    return [str(m.matcher).strip() for m in sans.match_typed_subject_alt_names], proxy
+
+
+CLIENT = "spiffe://cluster.local/ns/shop/sa/client"
+RULE = AccessRule("TrafficTarget/shop/t", (CLIENT,), None)
+
+
+def test_an_enforced_tcp_port_admits_at_the_handshake_only_the_identities_rbac_allows() -> None:
+    listener = _tcp_listener((RULE,), MtlsMode.STRICT)
+    (chain,) = listener.filter_chains
+    sans, proxy = _chain_parts(chain)
+    assert sans == [f'exact: "{CLIENT}"'] and proxy.upstream_connect_mode == tcp_proxy_pb2.IMMEDIATE
+    assert listener.stat_prefix == "inbound_tcp-smtp"  # its refusals are counted per port
+    (nobody,) = _tcp_listener((), MtlsMode.STRICT).filter_chains  # no target at all: nobody, not everybody
+    assert _chain_parts(nobody)[0] == ['exact: "spiffe://invalid/:no-caller-is-allowed"']
+
+
+def test_a_permissive_tcp_port_connects_a_plaintext_caller_to_the_app_only_after_rbac_saw_it() -> None:
+    tls, plain = _tcp_listener((RULE,), MtlsMode.PERMISSIVE).filter_chains
+    assert _chain_parts(tls)[0] == [f'exact: "{CLIENT}"']
+    assert _chain_parts(plain)[1].upstream_connect_mode == tcp_proxy_pb2.ON_DOWNSTREAM_DATA
+    assert [f.name for f in plain.filters] == [
+        "envoy.filters.network.rbac",
+        "envoy.filters.network.tcp_proxy",
+    ]
+
+
+def test_audit_and_open_tcp_ports_keep_every_identity_of_the_trust_domain() -> None:
+    for listener in (
+        _tcp_listener((RULE,), MtlsMode.PERMISSIVE, audit=True),
+        _tcp_listener((), MtlsMode.PERMISSIVE, enforce=False),
+    ):
+        for chain in listener.filter_chains:
+            sans, proxy = _chain_parts(chain)
+            assert sans in ([], ['prefix: "spiffe://cluster.local/"'])
+            assert proxy.upstream_connect_mode == tcp_proxy_pb2.IMMEDIATE
+        assert listener.stat_prefix == ""

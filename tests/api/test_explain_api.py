@@ -71,6 +71,7 @@ def test_the_answer_is_the_verdict_and_the_sidecars_to_check(client: TestClient)
     assert body["expected"] == [
         {
             "instance": "web-0",
+            "node_id": "web-0.shop",
             "side": "destination",
             "port_name": "http",
             "expected_policies": ["TrafficTarget/shop/client-to-web"],

@@ -102,6 +102,8 @@ def test_route_and_rbac_stats_become_their_own_series() -> None:
     assert (series.direction, series.target, what) == (ROUTE, "http|HTTPRouteGroup/shop/r.v1#a.b", "2xx")
     assert route_series("w-0.shop", "http.inbound_http.rbac.denied")[0].direction == DENIED  # type: ignore[index]
     assert route_series("w-0.shop", "inbound_db.rbac.denied")[0].target == "db"  # type: ignore[index]
+    refused = route_series("w-0.shop", "listener.inbound_db.ssl.fail_verify_san")  # at the handshake
+    assert refused is not None and (refused[0].direction, refused[0].target) == (DENIED, "db")
     assert route_series("w-0.shop", "http.inbound_http.rbac.audit.shadow_denied")[0].direction == AUDITED  # type: ignore[index]
     assert route_series("w-0.shop", "vhost.inbound|http.route.app.upstream_rq_2xx") is None
 

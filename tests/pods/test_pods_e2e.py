@@ -98,7 +98,10 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             assert http_in(lab, pods["bookthief"].netns, url, uid=1337)[0] == 0
             # a TCP service by ClusterIP, through both sidecars (mTLS), allowed by a TCPRoute
             assert tcp_call(kubelet, buyer, "warehouse", 9000) == "WAREHOUSE got stock?"
-            assert tcp_call(kubelet, thief, "warehouse", 9000).startswith("ERROR")  # closed by the RBAC
+            assert tcp_call(kubelet, buyer, "warehouse", 9000, send=False) == "WAREHOUSE ready"
+            assert tcp_call(kubelet, thief, "warehouse", 9000).startswith("ERROR")  # refused by the mesh
+            # ... before the server-first app's greeting: the thief is refused at the mTLS handshake
+            assert tcp_call(kubelet, thief, "warehouse", 9000, send=False).startswith("ERROR")
             # the control plane away: pods keep serving with the config they hold
             controller.stop()
             seen = calls(kubelet, buyer, 20)

@@ -7,7 +7,8 @@ Owns `live_check(expected_rows, api)`: the rows come from `xds.expectations.expe
 destination instance it reads the sidecar's inbound listener and route configuration (through the
 API's proxy config, i.e. what Envoy really holds) and its RBAC counters (Envoy admin stats), and
 compares the RBAC policy names the sidecar enforces with the expected ones. A difference means the
-sidecar has not caught up yet, or (with `-f`) that the running mesh does not run those files.
+sidecar has not caught up yet, or (with `-f`) that the running mesh does not run those files. A TCP
+port's callers refused at the mTLS handshake count as `denied_at_handshake` (its RBAC's denials).
 """
 
 from __future__ import annotations
@@ -48,21 +49,28 @@ def _policies_under(dump: Any, name: str) -> set[str]:
     return set()
 
 
+# A TCP port refuses the callers its RBAC would deny at the mTLS handshake (xds.inbound_access).
+_HANDSHAKE_DENIED = ".ssl.fail_verify_san"
+
+
 def _rbac_counters(admin: str, port_name: str) -> dict[str, int]:
-    text = httpx.get(f"http://{admin}/stats", params={"filter": f"inbound_{port_name}.rbac"}, timeout=5).text
+    wanted = rf"inbound_{port_name}\.(rbac\.|ssl\.fail_verify_san$)"
+    text = httpx.get(f"http://{admin}/stats", params={"filter": wanted}, timeout=5).text
     counters = {}
     for line in text.splitlines():
         name, _, value = line.partition(": ")
         if value.strip().isdigit():
-            counters[name.split(".rbac.", 1)[-1]] = int(value)
+            key = "denied_at_handshake" if name.endswith(_HANDSHAKE_DENIED) else name.split(".rbac.", 1)[-1]
+            counters[key] = int(value)
     return counters
 
 
 def _check_destination(api: ApiClient, expected: dict[str, Any]) -> dict[str, Any]:
     row = dict(expected)
     try:
-        answer = api.proxy_config(row["instance"], "listeners")
-        routes = api.proxy_config(row["instance"], "routes").get("config", {})
+        proxy = str(row.get("node_id") or row["instance"])  # the node id: `mail-0` may be in two namespaces
+        answer = api.proxy_config(proxy, "listeners")
+        routes = api.proxy_config(proxy, "routes").get("config", {})
         name = f"inbound|{row['port_name']}"
         enforced = _policies_under(answer.get("config", {}), name) | _policies_under(routes, name)
         row["enforced_policies"] = sorted(enforced)

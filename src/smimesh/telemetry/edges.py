@@ -38,7 +38,10 @@ AUDITED: Final = "audited"
 _ROUTE_STAT = re.compile(
     r"^vhost\.inbound\|(?P<port>[^.]+)\.route\.(?P<route>.+)\.upstream_rq_(?P<what>[1-5]xx|time)$"
 )
-_RBAC_STAT = re.compile(r"^(?:http\.)?inbound_(?P<port>[^.]+)\.rbac\.(?P<what>denied|audit\.shadow_denied)$")
+_RBAC_STAT = re.compile(
+    r"^(?:http\.)?inbound_(?P<port>[^.]+)\.rbac\.(?P<what>denied|audit\.shadow_denied)$"
+    r"|^listener\.inbound_(?P<tcp_port>[^.]+)\.ssl\.fail_verify_san$"  # refused at the handshake: denied
+)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -100,7 +103,8 @@ def route_series(instance: str, stat: str) -> tuple[Series, str] | None:
         return Series(ROUTE, instance, f"{route['port']}|{route['route']}"), route["what"]
     rbac = _RBAC_STAT.match(stat)
     if rbac:
-        return Series(DENIED if rbac["what"] == "denied" else AUDITED, instance, rbac["port"]), "count"
+        kind = AUDITED if rbac["what"] == "audit.shadow_denied" else DENIED
+        return Series(kind, instance, rbac["port"] or rbac["tcp_port"]), "count"
     return None
 
 

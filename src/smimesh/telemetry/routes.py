@@ -7,7 +7,8 @@ Two more kinds of series beside the client-side edges and server-side ports of `
     `vhost.inbound|<port>.route.<name>.upstream_rq_<N>xx` / `upstream_rq_time`). A request counts
     under the first match it fits; requests RBAC denied never reach a route;
   * `Series(DENIED, instance, "<port>")` and `Series(AUDITED, instance, "<port>")`: RBAC denials on
-    the port (`http.inbound_<port>.rbac.denied`, TCP `inbound_<port>.rbac.denied`), and audit mode's
+    the port (`http.inbound_<port>.rbac.denied`, TCP `inbound_<port>.rbac.denied` plus the callers
+    refused at the mTLS handshake, `listener.inbound_<port>.ssl.fail_verify_san`), and audit mode's
     would-be denials (`...rbac.audit.shadow_denied`), counted in `success` (a plain count).
 
 A denial is a 403 (or a refused connection), never a 5xx: it is not a failure in the SMI

@@ -6,7 +6,10 @@ only the request stats telemetry uses, so a scrape costs one small response per 
   * `cluster.<outbound cluster>.upstream_rq_<N>xx` and `.upstream_rq_time` — the caller's view of
     each destination service (client side);
   * `http.inbound_<port>.downstream_rq_<N>xx` and `.downstream_rq_time` — the workload's view of
-    what it received (server side).
+    what it received (server side);
+  * RBAC denials: `(http.)inbound_<port>.rbac.denied` (and audit's `...rbac.audit.shadow_denied`),
+    and `listener.inbound_<port>.ssl.fail_verify_san`, the callers a TCP port refuses at the mTLS
+    handshake (the denials of its RBAC: `xds.inbound_access.handshake_gated`).
 
 Detailed histograms are Envoy's own log-linear bins (two significant digits: a bin is at most 10 %
 of its lower bound wide), cumulative since Envoy started. Envoy merges histogram samples into the
@@ -29,7 +32,9 @@ STAT_FILTER = (
     r"|http\.inbound_[^.]+\.downstream_rq_([1-5]xx|time)"
     # per HTTPRouteGroup match, and RBAC denials (telemetry/routes.py)
     r"|vhost\.inbound\|[^.]+\.route\.HTTPRouteGroup/.+\.upstream_rq_([1-5]xx|time)"
-    r"|(http\.)?inbound_[^.]+\.rbac\.(denied|audit\.shadow_denied))$"
+    r"|(http\.)?inbound_[^.]+\.rbac\.(denied|audit\.shadow_denied)"
+    # a TCP port's callers refused at the mTLS handshake (xds.inbound_access.handshake_gated)
+    r"|listener\.inbound_[^.]+\.ssl\.fail_verify_san)$"
 )
 SCRAPE_TIMEOUT_S = 2.0
 

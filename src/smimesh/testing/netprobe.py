@@ -1,8 +1,9 @@
 """A tiny TCP probe for namespace tests: `serve PORT LABEL` answers each connection with one line
 (`LABEL local=IP:PORT original=IP:PORT`, the original destination read with SO_ORIGINAL_DST, so a
 redirected connection says where it was going); `connect IP PORT` prints that line, or `ERROR <reason>`.
-`echo PORT LABEL` is client-first (reads a line, answers `LABEL got <line>`); `ask IP PORT TEXT` sends
-TEXT and prints the answer. `tls-serve PORT LABEL` answers each TLS connection (a self-signed
+`echo PORT LABEL` is client-first (reads a line, answers `LABEL got <line>`); `greet PORT LABEL` is
+server-first (SMTP-like: says `LABEL ready` first, then answers like `echo`); `ask IP PORT TEXT` sends
+TEXT and prints the last line of the answer. `tls-serve PORT LABEL` answers each TLS connection (a self-signed
 certificate made at start) with `LABEL tls sni=<the SNI it received>`; `tls-ask HOST PORT SNI` makes a
 TLS connection with that SNI (no certificate check: what is tested is where the SNI lets it go) and
 prints the answer, or `ERROR <reason>`.
@@ -51,22 +52,28 @@ def serve(port: int, label: str) -> None:
                 conn.sendall(f"{label} local={local} original={original_destination(conn)}\n".encode())
 
 
-def echo(port: int, label: str) -> None:
+def echo(port: int, label: str, greeting: bool = False) -> None:
     with _listening(port) as listener:
         while True:
             conn, _ = listener.accept()
             with conn:
+                if greeting:  # server-first: it speaks before the client has said anything
+                    conn.sendall(f"{label} ready\n".encode())
                 line = conn.makefile().readline().strip()
                 conn.sendall(f"{label} got {line}\n".encode())
 
 
 def ask(host: str, port: int, text: str) -> None:
+    lines: list[str] = []
     try:
         with socket.create_connection((host, port), timeout=3) as conn:
             conn.sendall(f"{text}\n".encode())
-            print(conn.makefile().readline().strip() or "ERROR closed without an answer")
+            lines.extend(line.strip() for line in conn.makefile())  # the server closes after its answer
     except OSError as exc:
-        print(f"ERROR {exc.strerror or type(exc).__name__}")
+        if not lines:
+            print(f"ERROR {exc.strerror or type(exc).__name__}")
+            return
+    print(lines[-1] if lines else "ERROR closed without an answer")
 
 
 def connect(host: str, port: int) -> None:
@@ -140,8 +147,10 @@ def tls_ask(host: str, port: int, sni: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] in ("serve", "echo"):
-        (serve if sys.argv[1] == "serve" else echo)(int(sys.argv[2]), sys.argv[3])
+    if sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] in ("echo", "greet"):
+        echo(int(sys.argv[2]), sys.argv[3], greeting=sys.argv[1] == "greet")
     elif sys.argv[1] == "tls-serve":
         tls_serve(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "tls-ask":

@@ -143,13 +143,11 @@ def service(name: str, selector: dict[str, str]) -> dict[str, Any]:
 def pod_object(
     name: str, account: str, labels: dict[str, str], ip: str, serves: bool, *, inject: bool = True
 ) -> dict[str, Any]:
-    if (
-        name == "warehouse"
-    ):  # a client-first TCP server (see the server-first note in docs/kubernetes-pods.md)
+    if name == "warehouse":  # a server-first TCP server: it greets first (SMTP-like)
         container = {
             "name": "app",
             "image": "warehouse:1",
-            "command": [*PROBE, "echo", "9000", "WAREHOUSE"],
+            "command": [*PROBE, "greet", "9000", "WAREHOUSE"],
             "ports": [{"name": "tcp", "containerPort": 9000}],
         }
     elif serves:
@@ -226,10 +224,12 @@ def calls(
     return dict(json.loads(done.stdout))
 
 
-def tcp_call(kubelet: Kubelet, running: RunningPod, host: str, port: int) -> str:
+def tcp_call(kubelet: Kubelet, running: RunningPod, host: str, port: int, *, send: bool = True) -> str:
+    """What the pod's app gets from `host:port`: the answer to `stock?`, or (`send=False`) the first
+    line the server says before the client says anything."""
     app = running.containers["app"]
-    done = kubelet.lab.exec(running.pod.netns, kubelet.argv(app, [*PROBE, "ask", host, str(port), "stock?"]))
-    return done.stdout.strip()
+    probe = [*PROBE, "ask", host, str(port), "stock?"] if send else [*PROBE, "connect", host, str(port)]
+    return kubelet.lab.exec(running.pod.netns, kubelet.argv(app, probe)).stdout.strip()
 
 
 def chi_square(seen: dict[str, int], expected_share: dict[str, float]) -> float:

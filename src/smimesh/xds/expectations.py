@@ -3,7 +3,7 @@
 Owns `expected_sidecars(model, explanation) -> list[dict]`, computed with the generator's own
 functions from the same model the explanation came from, one JSON-able row per sidecar to check:
 
-- TCP/HTTP port: every instance serving the destination port, `{instance, side: "destination",
+- TCP/HTTP port: every instance serving the destination port, `{instance, node_id, side: "destination",
   port_name, expected_policies}` (the RBAC policy names `xds.rbac.inbound_access` gives its inbound
   port; none when access control is off);
 - UDP port (no mTLS, so access is enforced by the caller): every instance with the caller's
@@ -40,6 +40,7 @@ def _destination_row(model: MeshModel, endpoint: Endpoint, protocol: Protocol) -
     expected = sorted(r.policy for r in access.rules if r.matches != ()) if access.enforce else []
     return {
         "instance": instance.name,
+        "node_id": endpoint.node_id,  # what the API finds the sidecar by (names repeat across namespaces)
         "side": DESTINATION_SIDE,
         "port_name": inbound.name,
         "expected_policies": expected,

@@ -4,9 +4,11 @@ listener and route generators' seams.
 Owns `InboundSecurity` (the frozen input of one inbound port: its RBAC input `access`, the sidecar's
 own SPIFFE id and its namespace's mTLS mode; an lru_cache key) and:
 - `transport_socket`: TLS terminated with the sidecar's own certificate (SDS), a client certificate
-  of the trust domain required (RBAC then decides per identity and can say why);
+  of the trust domain required (RBAC then decides per identity and can say why); on a TCP port
+  whose RBAC is enforced, only the identities RBAC could allow pass the handshake (`handshake_gated`);
 - `network_filters`: the network RBAC filter of a TCP port (before `tcp_proxy`); `tcp_access_logs`:
   an audit TCP port's `tcp_proxy` logs each connection (`policy suggest` reads it);
+  `plaintext_tcp_proxy`: what a permissive TCP port's plaintext chain adds to its `tcp_proxy`;
 - `http_filters`: the HTTP RBAC filter before the router. The listener's own RBAC config denies
   everything; the real rules come per virtual host over RDS (`route_config`), so a TrafficTarget
   change updates only the route configuration and applies to the very next request, even on open
@@ -31,6 +33,8 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import wrappers_pb2
 
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.modes import MtlsMode
@@ -42,6 +46,7 @@ from smimesh.xds.rbac import (
     HTTP_RBAC_FILTER,
     NETWORK_RBAC_FILTER,
     InboundAccess,
+    allowed_principals,
     http_rbac_filter,
     network_rbac_filter,
 )
@@ -59,6 +64,7 @@ DENY_LOG = (
     + _PEER
     + " status=%RESPONSE_CODE%\n"
 )
+_EARLY_DATA_BYTES = 64 * 1024  # buffered from the caller while the app's connection opens
 _DENY_ALL = http_rbac.RBAC(rules=rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW))
 
 
@@ -71,9 +77,34 @@ class InboundSecurity:
     mtls: MtlsMode
 
 
+def handshake_gated(security: InboundSecurity) -> bool:
+    """Whether the port refuses at the mTLS handshake every caller its RBAC would deny: a TCP port
+    with enforced RBAC (not `open`, not audit). Why: network RBAC decides on the caller's first byte,
+    while `tcp_proxy` connects to the app at once, so a server-first app (SMTP, MySQL...) would send
+    its greeting to a caller RBAC is about to refuse. The handshake fails before any app byte can be
+    encrypted for it. HTTP ports keep their per-request RBAC (a 403 naming the mesh)."""
+    access = security.access
+    return access.enforce and not access.audit and not access.protocol.is_http
+
+
 def transport_socket(security: InboundSecurity) -> base_pb2.TransportSocket:
-    context = secrets.present_own_certificate(secrets.downstream_tls_context(security.own))
-    return secrets.transport_socket(context)
+    peers = None
+    if handshake_gated(security):
+        peers = [SpiffeId.parse(uri) for uri in allowed_principals(security.access)]
+    context = secrets.downstream_tls_context(security.own, allowed_peers=peers)
+    return secrets.transport_socket(secrets.present_own_certificate(context))
+
+
+def plaintext_tcp_proxy(security: InboundSecurity) -> tcp_proxy_pb2.TcpProxy:
+    """The fields a permissive TCP port's plaintext chain sets on its `tcp_proxy`: when gated, it
+    connects to the app only on the caller's first byte, which network RBAC sees first and refuses
+    (a plaintext caller has no identity), so a server-first app never greets it."""
+    if not handshake_gated(security):
+        return tcp_proxy_pb2.TcpProxy()
+    return tcp_proxy_pb2.TcpProxy(
+        upstream_connect_mode=tcp_proxy_pb2.ON_DOWNSTREAM_DATA,
+        max_early_data_bytes=wrappers_pb2.UInt32Value(value=_EARLY_DATA_BYTES),
+    )
 
 
 def network_filters(security: InboundSecurity) -> list[lc.Filter]:

@@ -136,7 +136,7 @@ def _inbound_manager(spec: InboundSpec, security: InboundSecurity | None) -> hcm
     return manager
 
 
-def _inbound_terminal(spec: InboundSpec, security: InboundSecurity | None) -> lc.Filter:
+def _inbound_terminal(spec: InboundSpec, security: InboundSecurity | None, plaintext: bool) -> lc.Filter:
     if spec.protocol.is_http:
         return _filter(names.HCM_FILTER, _inbound_manager(spec, security))
     proxy = tcp_proxy_pb2.TcpProxy(
@@ -144,13 +144,16 @@ def _inbound_terminal(spec: InboundSpec, security: InboundSecurity | None) -> lc
         cluster=names.inbound_cluster(spec.name),
         access_log=[] if security is None else inbound_access.tcp_access_logs(security),
     )
+    if plaintext and security is not None:
+        proxy.MergeFrom(inbound_access.plaintext_tcp_proxy(security))
     return _filter(names.TCP_PROXY_FILTER, proxy)
 
 
 def _inbound_chain(spec: InboundSpec, security: InboundSecurity | None, protocol: str = "") -> lc.FilterChain:
-    filters = [*inbound_network_filters(spec, security), _inbound_terminal(spec, security)]
+    plaintext = protocol == "raw_buffer"
+    filters = [*inbound_network_filters(spec, security), _inbound_terminal(spec, security, plaintext)]
     chain = lc.FilterChain(filters=filters)
-    socket = inbound_transport_socket(spec, security) if protocol != "raw_buffer" else None
+    socket = None if plaintext else inbound_transport_socket(spec, security)
     if socket is not None:
         chain.transport_socket.CopyFrom(socket)
     if protocol:
@@ -165,6 +168,9 @@ def inbound_listener(spec: InboundSpec, security: InboundSecurity | None = None)
     listener = _listener(
         names.inbound_listener(spec.name), spec.host, spec.sidecar_port, _inbound_chain(spec, security)
     )
+    if security is not None and inbound_access.handshake_gated(security):
+        # Its handshake refusals (`ssl.fail_verify_san`) are RBAC denials: stats named by port, not address.
+        listener.stat_prefix = names.inbound_stat_prefix(spec.name)
     if security is None or security.mtls is MtlsMode.STRICT:
         return listener
     del listener.filter_chains[:]

@@ -154,6 +154,11 @@ def rbac_rules(access: InboundAccess) -> rbac_pb2.RBAC:
     return rbac_pb2.RBAC(action=rbac_pb2.RBAC.ALLOW, policies=policies)
 
 
+def allowed_principals(access: InboundAccess) -> tuple[str, ...]:
+    """Every SPIFFE URI some policy of `rbac_rules` names (a TCP port's callers worth a handshake)."""
+    return tuple(sorted({p for rule in access.rules if rule.matches != () for p in rule.principals}))
+
+
 def http_rbac_filter(access: InboundAccess) -> http_rbac.RBAC | None:
     """The HTTP RBAC filter config of one inbound port (None when access control is off)."""
     if not access.enforce:

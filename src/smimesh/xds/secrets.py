@@ -38,6 +38,9 @@ _IDENTITY_PREFIX = "identity:"
 # Every peer is an Envoy sidecar: TLS 1.3 only. The maximum must be set too: Envoy's default maximum
 # for upstream (client) contexts is TLS 1.2, and min 1.3 alone leaves no version to offer.
 _TLS_1_3 = common_pb2.TlsParameters.TLSv1_3
+# The URI SAN matcher of a server context that admits no client: no SPIFFE id is this URI (':' is not
+# allowed in a SPIFFE path), and an empty matcher list would admit every identity of the trust bundle.
+_NOBODY = "spiffe://invalid/:no-caller-is-allowed"
 
 
 def secret_name_for(identity: SpiffeId) -> str:
@@ -116,14 +119,16 @@ def downstream_tls_context(
 ) -> tls_pb2.DownstreamTlsContext:
     """Server side: require a client certificate chaining to the trust bundle.
 
-    The client's URI SAN must be one of `allowed_peers`, or, when None, any SPIFFE id of `own`'s
-    trust domain (then RBAC decides per identity, and can say why in its stats and logs).
+    The client's URI SAN must be one of `allowed_peers` (none: no client is admitted), or, when None,
+    any SPIFFE id of `own`'s trust domain (then RBAC decides per identity, and can say why in its
+    stats and logs).
     """
     if allowed_peers is None:
         prefix = f"{SCHEME}{own.trust_domain}/"
         matchers = [_uri_san(string_pb2.StringMatcher(prefix=prefix))]
     else:
-        matchers = [_uri_san(string_pb2.StringMatcher(exact=peer.uri)) for peer in sorted(set(allowed_peers))]
+        uris = sorted({peer.uri for peer in allowed_peers}) or [_NOBODY]
+        matchers = [_uri_san(string_pb2.StringMatcher(exact=uri)) for uri in uris]
     return tls_pb2.DownstreamTlsContext(
         common_tls_context=_common(own, matchers, alpn, via_ads),
         require_client_certificate=wrappers_pb2.BoolValue(value=True),
