@@ -56,7 +56,7 @@ class Plan:
     max_connections: int = 16
 
 
-QUICK = Plan(rates=(200, 1000), duration_s=2.0, warmup_s=0.5, rounds=1, max_duration_s=2.0)
+QUICK = Plan(rates=(200, 1000), duration_s=1.0, warmup_s=0.3, rounds=1, max_duration_s=1.0)
 FULL = Plan(rates=(200, 1000), duration_s=8.0, warmup_s=2.0, rounds=3, max_duration_s=6.0)
 
 

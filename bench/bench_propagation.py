@@ -388,7 +388,7 @@ def _ratios(medians: dict[str, Any]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100 proxies, one repetition")
+    parser.add_argument("--quick", action="store_true", help="50 proxies, one repetition")
     parser.add_argument("--repeat", type=int, default=0, help="repetitions per mode (default 3; quick: 1)")
     parser.add_argument(
         "--one", choices=["sotw", "delta"], help="(internal) one run of one mode, JSON on stdout"
@@ -399,7 +399,7 @@ def main() -> None:
     parser.add_argument("--change", choices=sorted(CHANGES), default="split", help="the change measured")
     envelope.add_results_dir(parser)
     args = parser.parse_args()
-    services, proxies = (10, 100) if args.quick else (50, 1000)
+    services, proxies = (10, 50) if args.quick else (50, 1000)
     repeat = args.repeat or (1 if args.quick else 3)
     variants = _variants(args.variants)
     if args.one:

@@ -141,7 +141,7 @@ def envelope_targets(runs: list[dict[str, Any]], proxies: int, quick: bool) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100 proxies instead of 1,000")
+    parser.add_argument("--quick", action="store_true", help="50 proxies instead of 1,000")
     parser.add_argument(
         "--mode", choices=["sotw", "delta"], help="(internal) measure one mode in this process"
     )
@@ -150,7 +150,7 @@ def main() -> None:
     )
     envelope.add_results_dir(parser)
     args = parser.parse_args()
-    services, proxies = (10, 100) if args.quick else (50, 1000)
+    services, proxies = (10, 50) if args.quick else (50, 1000)
     if args.mode:
         one_mode(services, proxies, args.mode, args.trace)
         return

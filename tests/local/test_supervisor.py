@@ -196,18 +196,18 @@ HOLDER = textwrap.dedent("""
 
 
 def test_sigkill_of_the_parent_leaves_no_orphans(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
+    # `with`: the pipe is closed when the holder is gone (no ResourceWarning)
+    with subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        pids = json.loads(holder.stdout.readline())
-        assert len(pids) == 3 and all(alive(pid) for pid in pids)
-        pids += [p for pid in pids for p in process_group(pid) if p != pid]
-        assert len(pids) == 6, "each shell should have started its sleep"
-    finally:
-        holder.kill()
-        holder.wait()
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            pids = json.loads(holder.stdout.readline())
+            assert len(pids) == 3 and all(alive(pid) for pid in pids)
+            pids += [p for pid in pids for p in process_group(pid) if p != pid]
+            assert len(pids) == 6, "each shell should have started its sleep"
+        finally:
+            holder.kill()
     deadline = time.monotonic() + 1.0
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
