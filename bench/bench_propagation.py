@@ -352,7 +352,7 @@ def _in_fresh_process(quick: bool, mode: str, variant: str, change: str) -> dict
 
 
 def envelope_targets(medians: dict[str, Any], proxies: int, quick: bool) -> list[dict[str, Any]]:
-    """One per variant and mode. The target is about 1,000 proxies: a quick run (100) is shown, not
+    """One per variant and mode. The target is about 1,000 proxies: a quick run (50) is shown, not
     judged; nor is a median that other work on the machine made unmeasurable."""
     return [_target(key, run, proxies, quick) for key, run in medians.items()]
 

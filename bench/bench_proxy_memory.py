@@ -127,7 +127,7 @@ def merged(rss_run: dict[str, Any], traced_run: dict[str, Any]) -> dict[str, Any
 
 
 def envelope_targets(runs: list[dict[str, Any]], proxies: int, quick: bool) -> list[dict[str, Any]]:
-    """RSS per connected proxy, per mode; about 1,000 proxies, so a quick run (100) is not judged."""
+    """RSS per connected proxy, per mode; about 1,000 proxies, so a quick run (50) is not judged."""
     return [
         envelope.target(
             f"{run['mode']}: RSS per connected proxy, {proxies} proxies (KB)",
