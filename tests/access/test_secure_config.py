@@ -78,11 +78,14 @@ def test_outbound_clusters_expect_the_destination_identity() -> None:
         "spiffe://cluster.local/ns/shop/sa/web"
     ]
     assert context.common_tls_context.tls_certificate_sds_secret_configs[0].name == OWN_CERTIFICATE
-    # one message for every caller: the certificate is named per proxy, not per identity
+    # one message for every caller: the certificate is named per proxy, not per identity (web sees
+    # its own service only with its namespace in audit mode: no TrafficTarget lets it call itself)
+    audited = MeshModes(namespaces=(NamespaceMode("shop", audit=True),))
     assert (
-        next(c for c in _config("web-0.shop")[type_urls.CLUSTER] if c.name == "outbound|shop|web|80")
+        next(c for c in _config("web-0.shop", audited)[type_urls.CLUSTER] if c.name == "outbound|shop|web|80")
         is cluster
     )
+    assert not any(c.name == "outbound|shop|web|80" for c in _config("web-0.shop")[type_urls.CLUSTER])
 
 
 def test_a_sidecar_gets_only_its_own_identity_secret_and_the_trust_bundle() -> None:
@@ -96,11 +99,19 @@ def test_a_sidecar_gets_only_its_own_identity_secret_and_the_trust_bundle() -> N
     ]
 
 
-def test_every_caller_routes_to_every_service_so_the_destination_answers() -> None:
-    # `other` is named by no TrafficTarget: it still routes to web, and web's RBAC answers 403.
+def test_a_caller_routes_only_to_what_it_may_call_and_answers_the_rest_itself() -> None:
+    # `other` is named by no TrafficTarget: it has no config for web (a change of web never touches
+    # it) and its own sidecar answers 403 naming the mesh; with shop in audit mode it routes to web.
     model = model_of(workload("web"), workload("other"))
     view = secure_view(model, "other-0.shop", MeshModes(), lambda _: None)
-    assert [c.service.name for c in view.base.outbound.clusters] == ["other", "web"]
+    assert view.base.outbound.clusters == ()
+    (table,) = [r for r in generate(view)[type_urls.ROUTE] if r.name == "outbound_http"]
+    (vhost,) = table.virtual_hosts
+    assert vhost.name == "unknown_host" and vhost.routes[0].direct_response.status == 403
+    audited = secure_view(
+        model, "other-0.shop", MeshModes(namespaces=(NamespaceMode("shop", audit=True),)), lambda _: None
+    )
+    assert [c.service.name for c in audited.base.outbound.clusters] == ["other", "web"]
     assert generate(view)[type_urls.SECRET] == []
 
 

@@ -205,13 +205,18 @@ def test_traffic_through_the_outbound_listener_reaches_the_right_backends(world:
     assert {(a.status, a.pod, a.version) for a in v2} == {(200, "bookstore-v2-0", "v2")}
     fqdn = _ask(buyer, "http://bookstore.bookstore.svc.cluster.local:80/", 30)
     assert {a.status for a in fqdn} == {200} and {a.version for a in fqdn} <= {"v1", "v2"}
-    # the buyer may not reach the warehouse (no TrafficTarget): its sidecar does not even route there
+    # the buyer may not reach the warehouse (no TrafficTarget): its own sidecar answers 403, naming
+    # the mesh and the host (real Envoy fills in the authority), and routes nowhere
     (hidden,) = _ask(buyer, "http://warehouse.bookstore/stock", 1)
-    assert hidden.status == 404 and "smimesh" in hidden.text and hidden.pod == ""
+    assert hidden.status == 403 and hidden.pod == ""
+    assert (
+        "at this workload's sidecar: no TrafficTarget lets its identity call warehouse.bookstore "
+        in hidden.text
+    )
     (stock,) = _ask(outbound(world, bookstore.BOOKSTORE_V1), "http://warehouse.bookstore/stock", 1)
     assert (stock.status, stock.pod) == (200, "warehouse-0")
     (nothing,) = _ask(outbound(world, bookstore.THIEF), ROOT, 1)
-    assert nothing.status == 404 and "smimesh" in nothing.text
+    assert nothing.status == 403 and "smimesh explain" in nothing.text
 
 
 def _run_in_parallel(world: World, url: str, total: int, callers: int = 4) -> list[Answer]:

@@ -138,7 +138,7 @@ def test_https_hosts_and_tcp_ranges_become_connect_routes_and_anything_else_is_r
     refused = catch_all[len(tcp)]
     assert refused["match"] == {"connect_matcher": {}} and refused["direct_response"]["status"] == 403
     assert "smimesh: no Egress lets" in refused["direct_response"]["body"]["inline_string"]
-    assert catch_all[-1]["direct_response"]["status"] == 404  # plain HTTP to an unknown host, as before
+    assert catch_all[-1]["direct_response"]["status"] == 403  # plain HTTP to an unknown host, as before
     clusters = {c.name for c in config[type_urls.CLUSTER]}  # type: ignore[attr-defined]
     assert {"egress|api.example|443", "egress_forward"} <= clusters and "egress_open" not in clusters
     assert not any("cdn" in name for name in clusters)

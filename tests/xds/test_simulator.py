@@ -51,14 +51,16 @@ def test_a_backend_by_its_own_name_is_not_split() -> None:
 @pytest.mark.parametrize(
     "host", ["nothing.bookstore", "bookstore.elsewhere", "bookstore:8080", "example.com"]
 )
-def test_unknown_hosts_get_a_404_from_the_mesh(host: str) -> None:
+def test_unknown_hosts_get_a_403_from_the_mesh_naming_the_host(host: str) -> None:
     outcome = send(bookstore_model(), BUYER, host)
-    assert outcome.status == 404 and "no mesh service answers" in outcome.body
+    assert outcome.status == 403 and outcome.route == "unknown_host"
+    assert f"at this workload's sidecar: no TrafficTarget lets its identity call {host} " in outcome.body
 
 
 def test_a_workload_no_target_names_sees_no_service() -> None:
+    """Its own sidecar answers: the 403 naming the mesh, with `smimesh explain` as the hint."""
     outcome = send(bookstore_model(), THIEF, "bookstore.bookstore", "/books")
-    assert outcome.status == 404
+    assert outcome.status == 403 and "smimesh explain" in outcome.body and not outcome.clusters
 
 
 def test_short_name_resolves_in_the_callers_namespace_only() -> None:

@@ -11,12 +11,16 @@ A plain view (`view.proxy_view`) of a sidecar running as identity I depends on: 
 the inbound protocols of its ports; reach(I) (the identities I may call); and, for each service k
 in its outbound set, k's Service value and splits. k is in I's outbound set in a model M only if
 some t in T_M(k) = {k} + backends(k) + roots(k) + backends(roots(k)) has an endpoint identity in
-reach(I) (k direct; k a split root over a direct backend; k a backend of a visible root). So a
-changed k affects exactly the callers of T_old(k) and T_new(k) (the sources whose reach meets their
-endpoint identities), plus nothing else. A view's UDP upstreams also follow the access decisions of
-the policies naming its identity, which a rule change alters without changing reach
-(`mesh.udp.changed_udp_sources`). This mirrors `visibility.py`: a change there must be
-mirrored here (the property test in tests/mesh/test_impact.py checks the two agree on random changes).
+reach(I) or lives in an open namespace (k direct; k a split root over a direct backend; k a
+backend of a visible root). So a changed k affects exactly the callers of T_old(k) and T_new(k)
+(the sources whose reach meets their endpoint identities), plus nothing else; every caller when
+some t in T(k) is in an open namespace (audit mode, as the secured view passes it: rare, and
+answered None). A view's UDP upstreams also follow the access decisions of the policies naming
+its identity, which a rule change alters without changing reach (`mesh.udp.changed_udp_sources`).
+A transparent sidecar (a pod) also answers on the ClusterIP ports of the services it may not
+call, so a change of a Service's ClusterIP or ports (added, removed) reaches every transparent
+sidecar; endpoint churn does not. This mirrors `visibility.py`: a change there must be mirrored
+here (the property test in tests/mesh/test_impact.py checks the two agree on random changes).
 """
 
 from __future__ import annotations
@@ -104,8 +108,21 @@ def _changed_inbound(old: MeshModel, new: MeshModel) -> set[str]:
     return {node for node, _port in _changed_keys(old.inbound_protocols, new.inbound_protocols)}
 
 
-def affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
-    """The node ids of `new` whose view may differ from their view in `old`; None means all of them."""
+def _in_open_namespace(
+    old: MeshModel, new: MeshModel, services: set[ServiceKey], open_namespaces: frozenset[str]
+) -> bool:
+    """Whether a changed service is seen by every caller: one of T(k) lives in an open namespace."""
+    if not open_namespaces:
+        return False
+    related = _related(old, services) | _related(new, services)
+    return any(key.namespace in open_namespaces for key in related)
+
+
+def affected_nodes(
+    old: MeshModel, new: MeshModel, open_namespaces: frozenset[str] = frozenset()
+) -> frozenset[str] | None:
+    """The node ids of `new` whose view may differ from their view in `old`; None means all of them.
+    `open_namespaces`: as given to `proxy_view` (their services are every caller's)."""
     settings = (old.trust_domain, old.cluster_domain, old.permissive, old.semantics)
     if settings != (new.trust_domain, new.cluster_domain, new.permissive, new.semantics):
         return None
@@ -113,11 +130,26 @@ def affected_nodes(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
     if edges != (new.resilience, new.ingress, new.egress, new.egress_open):
         return None  # rare (a policy edit): recompute every view rather than index who sees it
     services = _changed_services(old, new)
-    if services and new.permissive:
-        return None  # every sidecar sees every service
+    if services and (new.permissive or _in_open_namespace(old, new, services, open_namespaces)):
+        return None  # every sidecar sees this service (open mode, or an audit namespace's service)
     identities = _changed_reach(old, new) | changed_udp_sources(old, new)
     if services:
         identities |= callers_of(old, services) | callers_of(new, services)
     nodes = _changed_keys(old.instances, new.instances) | _changed_inbound(old, new)
     nodes.update(node for node, inst in new.instances.items() if inst.identity in identities)
+    if _addresses_changed(old, new, services):
+        nodes.update(node for node, inst in new.instances.items() if inst.transparent)
     return frozenset(node for node in nodes if node in new.instances)
+
+
+def _address(model: MeshModel, key: ServiceKey) -> tuple[Any, ...] | None:
+    service = model.services.get(key)
+    return (
+        None if service is None else (service.cluster_ip, tuple((p.port, p.protocol) for p in service.ports))
+    )
+
+
+def _addresses_changed(old: MeshModel, new: MeshModel, services: set[ServiceKey]) -> bool:
+    """Whether a changed service's ClusterIP ports differ: every transparent sidecar answers on the
+    ClusterIP ports it may not call (`view.closed_addresses`); endpoint churn leaves them alone."""
+    return any(_address(old, key) != _address(new, key) for key in services)

@@ -112,6 +112,11 @@ class MeshModes:
         found = self._namespace(namespace)
         return found is not None and found.audit
 
+    @property
+    def audit_namespaces(self) -> frozenset[str]:
+        """The namespaces in audit mode: every caller sees their services (`mesh.visibility`)."""
+        return frozenset(n.namespace for n in self.namespaces if n.audit)
+
     def describe(self, namespace: str) -> dict[str, Any]:
         """What `smimesh status` shows for one namespace."""
         return {

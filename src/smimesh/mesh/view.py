@@ -126,6 +126,17 @@ class TcpUpstreamSpec:
     splits: PortSplits | None = None
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class ClosedAddress:
+    """A mesh Service's ClusterIP port that a transparent sidecar may not call: its capture answers
+    there itself (HTTP: the 403 naming the mesh; TCP: closed), instead of passing the connection
+    through to an address nothing serves (xds/transparent.py)."""
+
+    host: str
+    port: int
+    http: bool
+
+
 @dataclass(frozen=True, eq=True)
 class ProxyView(_CachedHash):
     node: NodeSpec
@@ -136,6 +147,7 @@ class ProxyView(_CachedHash):
     resilience: ProxyResilience | None = None  # retries, timeouts, limits (mesh/resilience.py)
     ingress: IngressView | None = None  # only the `up --ingress` proxy's (mesh/ingress.py)
     egress: EgressView | None = None  # external hosts it may call (mesh/egress.py); None: none
+    closed: tuple[ClosedAddress, ...] = ()  # transparent nodes: the ClusterIP ports it may not call
 
     def _fields(self) -> tuple[Any, ...]:
         return (
@@ -147,6 +159,7 @@ class ProxyView(_CachedHash):
             self.resilience,
             self.ingress,
             self.egress,
+            self.closed,
         )
 
     __hash__ = _CachedHash.__hash__
@@ -224,23 +237,27 @@ def _clusters_for(model: MeshModel, services: tuple[OutboundService, ...]) -> tu
 
 
 def _reachable(
-    model: MeshModel, identity: Identity
+    model: MeshModel, identity: Identity, open_namespaces: frozenset[str]
 ) -> tuple[tuple[OutboundService, ...], tuple[ClusterSpec, ...]]:
-    keys = sorted(visible_services(model, identity), key=_key_order)
+    keys = sorted(visible_services(model, identity, open_namespaces), key=_key_order)
     services = tuple(_memo(model, ("svc", k), lambda k=k: _outbound_service(model, k)) for k in keys)
     return services, _clusters_for(model, services)
 
 
-def outbound_spec(model: MeshModel, namespace: str, identity: Identity) -> OutboundSpec:
+def outbound_spec(
+    model: MeshModel, namespace: str, identity: Identity, open_namespaces: frozenset[str] = frozenset()
+) -> OutboundSpec:
     """Shared by every caller in `namespace` that may reach the same identities (memo key: that set);
-    the services and clusters are shared across namespaces too (only short names differ)."""
+    the services and clusters are shared across namespaces too (only short names differ).
+    `open_namespaces`: namespaces whose services every caller sees (audit mode: `visibility.py`)."""
     reach = _reach(model, identity)
+    reachable_key = ("reachable", reach, open_namespaces)
 
     def build() -> OutboundSpec:
-        services, clusters = _memo(model, ("reachable", reach), lambda: _reachable(model, identity))
+        services, clusters = _memo(model, reachable_key, lambda: _reachable(model, identity, open_namespaces))
         return _intern(OutboundSpec(namespace, model.cluster_domain, services, clusters))
 
-    result: OutboundSpec = _memo(model, ("outbound", namespace, reach), build)
+    result: OutboundSpec = _memo(model, ("outbound", namespace, reach, open_namespaces), build)
     return result
 
 
@@ -291,12 +308,14 @@ def _tcp_upstreams(model: MeshModel, inst: Instance, outbound: OutboundSpec) -> 
     return tuple(sorted(specs))
 
 
-def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
-    """The view of one sidecar. Raises KeyError for a node id the model has no instance for."""
+def proxy_view(model: MeshModel, node_id: str, open_namespaces: frozenset[str] = frozenset()) -> ProxyView:
+    """The view of one sidecar. Raises KeyError for a node id the model has no instance for.
+    `open_namespaces`: namespaces whose services every caller sees (the secured view passes the
+    namespaces in audit mode, so their would-be denials reach the destination's RBAC and its log)."""
     inst = model.instance(node_id)
     if inst is None:
         raise KeyError(f"no workload instance with node id {node_id!r} in the mesh model")
-    outbound = outbound_spec(model, inst.namespace, inst.identity)
+    outbound = outbound_spec(model, inst.namespace, inst.identity, open_namespaces)
     return ProxyView(
         _node_spec(model, inst),
         _inbound(model, inst),
@@ -306,6 +325,23 @@ def proxy_view(model: MeshModel, node_id: str) -> ProxyView:
         _resilience(model, inst, outbound),
         ingress_view(model.ingress, inst) if model.ingress or inst.labels else None,
         egress_view(model.egress, model.egress_open, inst.identity, inst.transparent),
+        _memo(model, ("closed", outbound), lambda: closed_addresses(model, outbound))
+        if inst.transparent
+        else (),
+    )
+
+
+def closed_addresses(model: MeshModel, outbound: OutboundSpec) -> tuple[ClosedAddress, ...]:
+    """The ClusterIP ports of the mesh services outside `outbound` (UDP aside: no capture answer)."""
+    seen = {s.key for s in outbound.services}
+    return tuple(
+        sorted(
+            ClosedAddress(service.cluster_ip, port.port, port.protocol.is_http)
+            for key, service in model.services.items()
+            if service.cluster_ip and key not in seen
+            for port in service.ports
+            if port.protocol is not Protocol.UDP
+        )
     )
 
 

@@ -1,9 +1,12 @@
 """Client-side visibility: which services a sidecar gets outbound config for (SPEC-DIGEST §8 A18).
 
 A sidecar running as identity C sees every service with an endpoint identity that some TrafficTarget
-lets C reach, plus the roots of splits over those services (and, through the split, their other
-backends); in permissive mode it sees every service. This only trims config: server-side policy
-stays authoritative. The indexes are built once per model (`memo`, on the model's private memo).
+lets C reach, plus every service of an "open" namespace (the secured view passes the namespaces in
+audit mode: every caller reaches them, and their RBAC logs the would-be denials), plus the roots of
+splits over those services (and, through the split, their other backends); in permissive mode it
+sees every service. This only trims config: server-side policy stays authoritative. A caller asking
+for a service it does not see gets its own sidecar's 403 (`xds.routes.unknown_host_vhost`). The
+indexes are built once per model (`memo`, on the model's private memo).
 """
 
 from __future__ import annotations
@@ -65,15 +68,34 @@ def reach(model: MeshModel, identity: Identity) -> frozenset[Identity] | None:
     return index.get(identity, frozenset())
 
 
-def visible_services(model: MeshModel, identity: Identity) -> frozenset[ServiceKey]:
-    """The services a sidecar running as `identity` gets outbound config for."""
+def visible_services(
+    model: MeshModel, identity: Identity, open_namespaces: frozenset[str] = frozenset()
+) -> frozenset[ServiceKey]:
+    """The services a sidecar running as `identity` gets outbound config for; every service of
+    `open_namespaces` (the namespaces in audit mode) is visible to every caller."""
     destinations = reach(model, identity)
-    return frozenset(model.services) if destinations is None else _visible_for(model, destinations)
+    if destinations is None:
+        return frozenset(model.services)
+    return _visible_for(model, destinations, open_namespaces)
 
 
-def _visible_for(model: MeshModel, destinations: frozenset[Identity]) -> frozenset[ServiceKey]:
+def services_in(model: MeshModel, namespaces: frozenset[str]) -> frozenset[ServiceKey]:
+    """The services of `namespaces` (once per model and set)."""
+    if not namespaces:
+        return frozenset()
+    found: frozenset[ServiceKey] = memo(
+        model,
+        ("services-in", namespaces),
+        lambda: frozenset(k for k in model.services if k.namespace in namespaces),
+    )
+    return found
+
+
+def _visible_for(
+    model: MeshModel, destinations: frozenset[Identity], open_namespaces: frozenset[str]
+) -> frozenset[ServiceKey]:
     by_identity = memo(model, "by_identity", lambda: _services_by_identity(model))
-    direct: set[ServiceKey] = set()
+    direct: set[ServiceKey] = set(services_in(model, open_namespaces))
     for destination in destinations:
         direct |= by_identity.get(destination, frozenset())
     roots = memo(model, "roots", lambda: _roots_by_backend(model))

@@ -199,7 +199,7 @@ class MeshSecurity:
         before, now = self._recorded
         if before is None or now is None or before[0] != now[0] or _trust_of(before[1]) != _trust_of(now[1]):
             return None
-        nodes = secure_affected_nodes(old, new)
+        nodes = secure_affected_nodes(old, new, now[0].audit_namespaces)
         renewed = {i for i in before[1].keys() | now[1].keys() if before[1].get(i) != now[1].get(i)}
         if nodes is None or not renewed:
             return nodes

@@ -13,6 +13,7 @@ generator change cannot pass silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
@@ -142,7 +143,7 @@ class Simulator:
                 403,
                 connection.local_reply(manager, 403, "rbac_access_denied_matched_policy[none]"),
             )
-        outcome = self._route(name, vhost, route)
+        outcome = self._route(name, vhost, route, all_headers)
         return replace(outcome, policy=verdict.policy, audit_denied=verdict.audit_denied)
 
     @staticmethod
@@ -158,17 +159,25 @@ class Simulator:
         vhost = min(ranked, key=lambda pair: pair[0])[1]
         return vhost, next((r for r in vhost.routes if route_matches(r.match, path, headers)), None)
 
-    def _route(self, listener: str, vhost: rc.VirtualHost | None, route: rc.Route | None) -> Outcome:
+    def _route(
+        self,
+        listener: str,
+        vhost: rc.VirtualHost | None,
+        route: rc.Route | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Outcome:
         if vhost is None:
             return Outcome(listener, status=404, body="(no virtual host: Envoy answers 404)")
         if route is None:
             return Outcome(listener, vhost.name, status=404, body="(no route: Envoy answers 404)")
-        return self._action(listener, vhost.name, route)
+        return self._action(listener, vhost.name, route, headers or {})
 
-    def _action(self, listener: str, vhost: str, route: rc.Route) -> Outcome:
+    def _action(
+        self, listener: str, vhost: str, route: rc.Route, headers: Mapping[str, str] | None = None
+    ) -> Outcome:
         if route.HasField("direct_response"):
             response = route.direct_response
-            return Outcome(listener, vhost, route.name, response.status, response.body.inline_string)
+            return Outcome(listener, vhost, route.name, response.status, _body(response, headers or {}))
         action = route.route
         if action.HasField("weighted_clusters"):
             weights = tuple((c.name, c.weight.value) for c in action.weighted_clusters.clusters)
@@ -211,3 +220,11 @@ class Simulator:
     def upstream_peers(self, name: str) -> tuple[str, ...] | None:
         """The server identities a cluster accepts (URI SANs), or None when it speaks plaintext."""
         return connection.upstream_peers(self.clusters[name])
+
+
+def _body(response: rc.DirectResponseAction, headers: Mapping[str, str]) -> str:
+    """A direct response's body; a `body_format` with its `%REQ(header)%` operators filled in."""
+    if not response.HasField("body_format"):
+        return str(response.body.inline_string)
+    text = str(response.body_format.text_format_source.inline_string)
+    return re.sub(r"%REQ\(([^)]+)\)%", lambda m: headers.get(m.group(1).lower(), "-"), text)

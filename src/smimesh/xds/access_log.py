@@ -9,7 +9,9 @@ What it writes, and when:
   the cost per request is one runtime lookup. `smimesh tap` sets the key to 100 on the tapped
   instances' sidecars through their admin endpoint (`/runtime_modify`, the bootstrap's admin layer)
   and back to 0 when the last listener leaves;
-- every RBAC denial (inbound, enforced), so denied edges are known without a tap;
+- every RBAC denial (inbound, enforced), so denied edges are known without a tap; and every denial
+  at the caller (outbound: the `unknown_host` route's 403 for a host this identity may not call,
+  a CEL filter on the route name), which telemetry attributes to the service the host names;
 - every inbound request of a port in `audit` mode (`always=True`), and every connection to an
   inbound TCP port in audit mode (`connection_log`): `policy suggest` learns from them what a
   namespace needs before it is switched to enforcing. Audit is a transition mode; this is its
@@ -25,15 +27,18 @@ from functools import lru_cache
 
 from envoy.config.accesslog.v3 import accesslog_pb2 as al
 from envoy.config.core.v3 import substitution_format_string_pb2 as sfs
+from envoy.extensions.access_loggers.filters.cel.v3 import cel_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import struct_pb2, wrappers_pb2
 
+from smimesh.xds.names import UNKNOWN_HOST_ROUTE
 from smimesh.xds.protos import packed
 from smimesh.xds.rbac import AUDIT_STAT_PREFIX, HTTP_RBAC_FILTER
 
 STDOUT_LOGGER = "envoy.access_loggers.stdout"
+CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
 TAP_RUNTIME_KEY = "smimesh.tap"
 REQUEST_MARKER = "smimesh_request"  # the key that tells a request line from Envoy's own log lines
 INBOUND, OUTBOUND, TCP = "in", "out", "tcp"
@@ -105,5 +110,15 @@ def request_log(direction: str, port_name: str = "", *, always: bool = False) ->
     if direction == INBOUND:
         log.filter.or_filter.filters.extend([_tapped(), rbac_result_denied("enforced_engine_result")])
     else:
-        log.filter.CopyFrom(_tapped())
+        log.filter.or_filter.filters.extend([_tapped(), _caller_denial()])
     return log
+
+
+def _caller_denial() -> al.AccessLogFilter:
+    """A request the caller's own sidecar denied (the `unknown_host` route: xds/routes.py)."""
+    expression = f"xds.route_name == '{UNKNOWN_HOST_ROUTE}'"
+    return al.AccessLogFilter(
+        extension_filter=al.ExtensionFilter(
+            name=CEL_FILTER, typed_config=packed(cel_pb2.ExpressionFilter(expression=expression))
+        )
+    )

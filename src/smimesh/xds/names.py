@@ -18,6 +18,7 @@ OUTBOUND_HTTP_LISTENER: Final = "outbound_http"
 OUTBOUND_HTTP_ROUTE: Final = "outbound_http"
 OUTBOUND_HTTP_STAT_PREFIX: Final = "outbound_http"
 UNKNOWN_HOST_VHOST: Final = "unknown_host"
+UNKNOWN_HOST_ROUTE: Final = "unknown_host"  # the caller-side denial (xds/routes.py), logged always
 HCM_FILTER: Final = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER: Final = "envoy.filters.network.tcp_proxy"
 ROUTER_FILTER: Final = "envoy.filters.http.router"

@@ -4,7 +4,8 @@ One virtual host per reachable HTTP service port, answering to `svc` (caller's n
 `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<cluster domain>`, each with `:port`, and without it for the
 service's default port (80, else its lowest HTTP port). TrafficSplit routes come first: conditional
 splits (one route per HTTPMatch of their groups), then the unconditional split or the root's own
-cluster. All-zero weights answer 503 saying so; an unknown host gets a 404 from the mesh.
+cluster. All-zero weights answer 503 saying so; any other host (a service this identity may not
+call, or no service) gets the sidecar's own 403 naming the mesh and the host.
 
 Cached per `OutboundSpec` (shared by every proxy with the same namespace and identity).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from envoy.config.core.v3 import base_pb2
+from envoy.config.core.v3 import substitution_format_string_pb2 as sfs
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
@@ -27,10 +29,12 @@ from smimesh.mesh.view import OutboundPort, OutboundService, OutboundSpec
 from smimesh.resources.envoy_limits import envoy_path_regex
 from smimesh.xds import names
 
+UNKNOWN_HOST_STATUS = 403
 UNKNOWN_HOST_BODY = (
-    "smimesh: no mesh service answers to this host from this workload. Address a service as "
-    "http://SERVICE.NAMESPACE:PORT/ (or SERVICE within your namespace), and check that a TrafficTarget "
-    "lets this workload's ServiceAccount reach it.\n"
+    "smimesh: access denied by the mesh at this workload's sidecar: no TrafficTarget lets its identity"
+    " call %REQ(:AUTHORITY)% (or it is not a mesh service); see `smimesh explain --from WORKLOAD --to"
+    " SERVICE.NAMESPACE`. Address a service as http://SERVICE.NAMESPACE:PORT/ (or SERVICE within your"
+    " namespace).\n"
 )
 
 
@@ -164,9 +168,15 @@ def outbound_vhosts(
 
 
 def unknown_host_vhost() -> rc.VirtualHost:
-    route = rc.Route(
-        name="unknown_host", match=rc.RouteMatch(prefix="/"), direct_response=_direct(404, UNKNOWN_HOST_BODY)
+    """Every host the sidecar has no service for: a service its identity may not call (it sees only
+    those: `mesh.visibility`), or none at all. Answered here, 403 naming the mesh and the host, the
+    same for every service, so a service it cannot reach is in no part of its config; the outbound
+    request log always records this answer (`access_log.request_log`): a denial at the caller."""
+    body = sfs.SubstitutionFormatString(
+        text_format_source=base_pb2.DataSource(inline_string=UNKNOWN_HOST_BODY), content_type="text/plain"
     )
+    denied = rc.DirectResponseAction(status=UNKNOWN_HOST_STATUS, body_format=body)
+    route = rc.Route(name=names.UNKNOWN_HOST_ROUTE, match=rc.RouteMatch(prefix="/"), direct_response=denied)
     return rc.VirtualHost(name=names.UNKNOWN_HOST_VHOST, domains=["*"], routes=[route])
 
 

@@ -6,19 +6,24 @@ input of each inbound port, the identities expected behind each outbound cluster
 bundle) and `secure_view(model, node, modes, bundle_of)`, which builds it. The config itself is made
 by the generators (`xds.generate`, through the listener/cluster seams): there is one path, and the
 plain config is that path with no security.
+
+Visibility is the plain view's (`mesh.visibility`): a sidecar gets outbound config only for the
+services its identity may reach, plus every service of a namespace in audit mode (and everything
+in `open` traffic-policy mode, where the model is permissive). A denied caller is answered by its
+own sidecar: 403, a body naming smimesh and the host (docs/architecture.md, "What a denied caller
+sees"); `xds.secure_impact` is the exact index of this view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 from smimesh.identity.bundle import IdentityBundle
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import MeshModel
 from smimesh.mesh.modes import MeshModes, MtlsMode
-from smimesh.mesh.udp import udp_upstreams
 from smimesh.mesh.view import ClusterSpec, OutboundSpec, ProxyView, proxy_view
 from smimesh.mesh.visibility import memo
 from smimesh.xds import names
@@ -52,16 +57,6 @@ class SecureView:
     bundle: IdentityBundle | None = None  # None until the certificate book has issued one
 
 
-def _open_copy(model: MeshModel) -> MeshModel:
-    """The model with every service visible: callers route to every mesh service and the destination's
-    RBAC answers (a 403 naming the mesh, or an audit log line), instead of the caller's sidecar
-    answering 404 for a service it may not reach. Server-side RBAC stays the authority (SPEC-DIGEST A18)."""
-    if model.permissive:
-        return model
-    copy: MeshModel = memo(model, "secure-visibility", lambda: replace(model, permissive=True, _memo={}))
-    return copy
-
-
 def _peers(model: MeshModel, spec: ClusterSpec) -> tuple[SpiffeId, ...]:
     service = model.service(spec.service)
     port = service.port(spec.port) if service else None
@@ -85,11 +80,10 @@ def secure_view(
     model: MeshModel, node_id: str, modes: MeshModes, bundle_of: Callable[[SpiffeId], IdentityBundle | None]
 ) -> SecureView:
     """The secured view of one sidecar (KeyError for an unknown node, like `proxy_view`)."""
-    base = proxy_view(_open_copy(model), node_id)
-    allowed_udp = udp_upstreams(model, model.instances[node_id])
-    if allowed_udp != base.udp_upstreams:
-        # UDP has no destination-side RBAC: its upstreams follow the real policies, not the open copy.
-        base = replace(base, udp_upstreams=allowed_udp)
+    # Real visibility: the services some TrafficTarget lets this identity reach, and every service of
+    # an audit namespace (its RBAC must see the would-be denials). Any other host gets this sidecar's
+    # own 403 naming the mesh (`routes.unknown_host_vhost`), so a Service nobody may call is in no view.
+    base = proxy_view(model, node_id, modes.audit_namespaces)
     node = base.node
     own = SpiffeId(model.trust_domain, node.identity.namespace, node.identity.service_account)
     audit = modes.audit(node.namespace)

@@ -12,7 +12,9 @@ routes, splits, mTLS to the endpoints' pod IPs, RBAC, metrics — serve pods:
 - one virtual listener (`bind_to_port: false`) per mesh Service port at `ClusterIP:port` (at each
   endpoint's `podIP:port` for a headless Service): HTTP ports are copies of the `outbound_http` listener
   (same RDS route table, so the Host header picks the service's routes and splits exactly as in local
-  mode), TCP ports `tcp_proxy` to the service's cluster (weighted when split). The `outbound_http`
+  mode), TCP ports `tcp_proxy` to the service's cluster (weighted when split). A Service port the
+  pod may not call (`view.closed`) gets a virtual listener at its ClusterIP too: HTTP the outbound
+  listener (whose routes answer 403 naming the mesh), TCP closed at once. The `outbound_http`
   listener itself goes: the app has no HTTP_PROXY in a pod.
 - the inbound listeners (`inbound|<port>` on `podIP:containerPort`, with their TLS and RBAC) become
   virtual: the app binds that port itself, and captured connections reach them through the handoff.
@@ -33,7 +35,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.message import Message
 
 from smimesh.mesh.model import Protocol
-from smimesh.mesh.view import OutboundService, OutboundSpec, ProxyView, TcpUpstreamSpec
+from smimesh.mesh.view import ClosedAddress, OutboundService, OutboundSpec, ProxyView, TcpUpstreamSpec
 from smimesh.xds import egress_capture, names, type_urls
 from smimesh.xds import listeners as plain_listeners
 from smimesh.xds.egress_capture import BLACKHOLE, OUTBOUND_CAPTURE, OUTBOUND_CAPTURE_PORT, PASSTHROUGH
@@ -52,6 +54,7 @@ def apply(resources: dict[str, list[Any]], view: ProxyView) -> dict[str, list[An
     out[type_urls.LISTENER] = [
         *(_virtual(m) if m.name.startswith("inbound|") else m for m in kept),
         *service_listeners(view.outbound, http),
+        *closed_listeners(view.closed, http),
         _outbound_capture(view),
         capture_listener(INBOUND_CAPTURE, INBOUND_CAPTURE_PORT, BLACKHOLE),
     ]
@@ -101,6 +104,27 @@ def service_listeners(spec: OutboundSpec, http: Message | None) -> Iterable[Mess
                     listener = plain_listeners.tcp_upstream_listener(tcp)
                     if listener is not None:
                         yield _virtual(listener, name, host, target)
+
+
+def closed_listeners(closed: Iterable[ClosedAddress], http: Message | None) -> Iterable[Message]:
+    """A mesh service this pod may not call, at its ClusterIP: HTTP gets the outbound listener (its
+    route table has no host for the service: the 403 naming the mesh), TCP a connection closed at
+    once (`blackhole`), instead of a pass-through to an address nothing serves."""
+    for address in closed:
+        name = f"vip_closed|{address.host}:{address.port}"
+        if address.http and http is not None:
+            yield _virtual(http, name, address.host, address.port)
+        elif not address.http:
+            yield _closed_tcp(name, address.host, address.port)
+
+
+@lru_cache(maxsize=1 << 14)
+def _closed_tcp(name: str, host: str, port: int) -> listener_pb2.Listener:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix="outbound_closed", cluster=BLACKHOLE)
+    chain = lc.FilterChain(filters=[lc.Filter(name=names.TCP_PROXY_FILTER, typed_config=packed(proxy))])
+    listener = listener_pb2.Listener(name=name, address=socket_address(host, port), filter_chains=[chain])
+    listener.bind_to_port.value = False
+    return listener
 
 
 @lru_cache(maxsize=4)
