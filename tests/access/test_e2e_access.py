@@ -109,7 +109,24 @@ def test_allow_by_target_one_path_and_method_but_not_another(mesh: Mesh) -> None
 
 
 def test_default_deny_for_a_workload_no_target_names(mesh: Mesh) -> None:
-    assert get(proxy(mesh, "other"), f"{WEB}/books/1").status_code == 403
+    """Its own sidecar answers (it has no config for web): 403 naming the mesh and the host, the
+    denial in its request log (where telemetry counts it); an allowed caller still reaches web."""
+    denied = get(proxy(mesh, "other"), f"{WEB}/books/1")
+    assert denied.status_code == 403
+    assert "smimesh: access denied by the mesh at this workload's sidecar" in denied.text
+    assert "no TrafficTarget lets its identity call web.shop " in denied.text
+    assert get(proxy(mesh, "client"), f"{WEB}/books/1").status_code == 200
+    log = mesh.run_dir / "logs" / "shop" / "other-0.envoy.log"
+
+    def logged() -> bool:
+        lines = [
+            json.loads(x) for x in log.read_text(errors="replace").splitlines() if '"smimesh_request"' in x
+        ]
+        return any(
+            (x["route"], x["status"], x["authority"]) == ("unknown_host", 403, "web.shop") for x in lines
+        )
+
+    eventually(logged, 10, what="the denial in the caller's request log", mesh=mesh)
 
 
 def test_header_match_and_two_targets_on_one_destination(mesh: Mesh) -> None:

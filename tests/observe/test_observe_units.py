@@ -171,3 +171,40 @@ def test_suggest_keeps_tcp_apart_one_route_per_port_set() -> None:
     assert all(len({r["kind"] for r in t["rules"]}) == 1 for t in targets)  # never TCP beside HTTP rules
     tcp_a = next(t for t in targets if t["rules"][0]["name"] == "observed-db-tcp-5432")
     assert [s["name"] for s in tcp_a["sources"]] == ["a"]
+
+
+DENIED_OUT_LINE = json.dumps({
+    "smimesh_request": "out", "port": "", "start": "1700000001.0", "method": "GET", "path": "/books?x=1",
+    "authority": "bookstore.bookstore", "status": 403, "ms": 0, "peer": None, "route": "unknown_host",
+    "cluster": None, "rbac": None, "audit": None,
+})  # fmt: skip
+
+
+def test_a_denial_at_the_caller_is_attributed_to_the_service_its_host_names() -> None:
+    """The thief's own sidecar answered 403: the denial counts on the edge thief -> bookstore, at
+    the first endpoint instance of the service port it asked for (where it would have gone)."""
+    from smimesh.telemetry.caller_denials import attribute
+    from smimesh.telemetry.observations import caller_denials
+    from smimesh.testing.bookstore import bookstore_model
+
+    model = bookstore_model()
+    event = parse_line("thief-0.bookstore", DENIED_OUT_LINE)
+    assert event is not None and (event.direction, event.verdict, event.status) == ("outbound", "denied", 403)
+    described, call = attribute(model, event)
+    assert described.backend == "bookstore/bookstore" and call is not None
+    assert (call.source, call.verdict, call.at_caller, call.path) == (
+        "spiffe://cluster.local/ns/bookstore/sa/thief", "denied", True, "/books",
+    )  # fmt: skip
+    destination = model.instances[call.node_id]
+    assert destination.workload.startswith("bookstore-v") and call.port in {
+        p.name for p in destination.inbound
+    }
+    observations = Observations()
+    observations.add([described])  # an outbound event is not an inbound call
+    observations.add_call(call, described.time)
+    assert caller_denials(observations.seen(60, described.time + 1)) == {call.node_id: 1.0}
+    # a host that names no mesh service: nothing to attribute it to
+    elsewhere = parse_line("thief-0.bookstore", DENIED_OUT_LINE.replace("bookstore.bookstore", "example.com"))
+    assert elsewhere is not None and attribute(model, elsewhere) == (elsewhere, None)
+    allowed = parse_line("caller-0.shop", OUT_LINE)
+    assert allowed is not None and attribute(model, allowed) == (allowed, None)

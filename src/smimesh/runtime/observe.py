@@ -3,7 +3,8 @@
 Owns `Observatory`, which the runtime starts beside telemetry and hands to the API (`observe=`):
 
 - `run()`: every `POLL_S` it reads what the sidecars appended to their logs (`telemetry.requests.
-  LogTail` over `<run>/logs/<ns>/<instance>.envoy.log`), feeds the inbound requests to
+  LogTail` over `<run>/logs/<ns>/<instance>.envoy.log`), feeds the inbound requests and the
+  denials at the caller (attributed to their service: `telemetry.caller_denials`) to
   `Observations` and every request to the tap listeners (`TapHub`), and switches the request log
   of exactly the tapped workloads' sidecars on (`POST /runtime_modify?smimesh.tap=100` on their
   admin endpoint; `xds/access_log.py`), and off again when their last listener leaves. A switched-on
@@ -33,11 +34,12 @@ import httpx
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import Identity, MeshModel
 from smimesh.mesh.suggest import ObservedCall, suggest
+from smimesh.telemetry.caller_denials import attribute
 from smimesh.telemetry.edges import OUTBOUND
 from smimesh.telemetry.graph import build_graph
-from smimesh.telemetry.observations import Call, Observations
+from smimesh.telemetry.observations import Call, Observations, caller_denials
 from smimesh.telemetry.query import Backend
-from smimesh.telemetry.requests import LogTail
+from smimesh.telemetry.requests import LogTail, RequestEvent
 from smimesh.telemetry.tap import TapFilter, TapHub
 from smimesh.xds.access_log import TAP_RUNTIME_KEY
 
@@ -87,9 +89,20 @@ class Observatory:
         files = {n: self.log_path(i.namespace, i.name) for n, i in model.instances.items()}
         events = self.tail.read(files)
         if events:
+            events = self._attributed(model, events)
             self.observations.add(events)
             workloads = {n: (i.namespace, i.workload) for n, i in model.instances.items()}
             self.hub.publish(events, workloads)
+
+    def _attributed(self, model: MeshModel, events: list[RequestEvent]) -> list[RequestEvent]:
+        """Denials at the caller named by service and observed as calls (`telemetry.caller_denials`)."""
+        found = []
+        for event in events:
+            described, call = attribute(model, event)
+            if call is not None:
+                self.observations.add_call(call, event.time)
+            found.append(described)
+        return found
 
     def _record_splits(self, model: MeshModel) -> None:
         for splits in model.splits.values():
@@ -140,7 +153,8 @@ class Observatory:
             self.hub.unsubscribe(subscription)
 
     async def routes(self, kind: str, namespace: str | None, name: str, window_s: float) -> Any:
-        return await self.route_query.routes(kind, namespace, name, window_s)
+        at_callers = caller_denials(self.observations.seen(window_s, time.time()))
+        return await self.route_query.routes(kind, namespace, name, window_s, at_callers)
 
     def observed(self, window_s: float, namespace: str | None = None) -> list[dict[str, Any]]:
         """Observed inbound calls (in `namespace`, or all), with the workloads on both ends."""
@@ -236,6 +250,7 @@ def _call_row(call: Call, count: float, model: MeshModel | None) -> dict[str, An
         "method": call.method,
         "path": call.path,
         "verdict": call.verdict,
+        "denied_at": "caller" if call.at_caller else ("destination" if call.verdict == "denied" else ""),
         "count": int(count),
     }
 

@@ -3,7 +3,8 @@ and the denied edges of the dashboard.
 
 Owns `Call` (who called which instance's port with what, and the verdict) and `Observations`, a
 bounded store fed with the inbound request events the runtime reads (denials always, every request
-of an audit port, tapped requests; `xds/access_log.py`). Per call it keeps counts in `slot_s`
+of an audit port, tapped requests; `xds/access_log.py`) and with the denials at the caller
+(`add_call`, attributed by `telemetry.caller_denials`). Per call it keeps counts in `slot_s`
 slots for `max_age_s`; at most `max_calls` distinct calls are kept (the least recently seen go
 first), so memory is bounded whatever the traffic (paths are part of a call: a client walking
 random paths fills the store, it does not grow it).
@@ -29,6 +30,7 @@ class Call:
     method: str  # "" for a TCP connection
     path: str  # without the query string ("" for a TCP connection)
     verdict: str  # allowed | denied | audit-denied
+    at_caller: bool = False  # denied by the caller's own sidecar (telemetry/caller_denials.py)
 
 
 class Observations:
@@ -42,6 +44,10 @@ class Observations:
         for event in events:
             if event.direction == "inbound":
                 self._count(_call(event), event.time)
+
+    def add_call(self, call: Call, at: float) -> None:
+        """A call seen elsewhere than at its destination (a denial at the caller)."""
+        self._count(call, at)
 
     def _count(self, call: Call, at: float) -> None:
         slots = self._calls.pop(call, None) or deque()
@@ -65,6 +71,15 @@ class Observations:
             if count:
                 found[call] = count
         return found
+
+
+def caller_denials(seen: dict[Call, float]) -> dict[str, float]:
+    """Denials at the caller per destination instance (node id), from `Observations.seen`."""
+    found: dict[str, float] = {}
+    for call, count in seen.items():
+        if call.at_caller:
+            found[call.node_id] = found.get(call.node_id, 0.0) + count
+    return found
 
 
 def _call(event: RequestEvent) -> Call:

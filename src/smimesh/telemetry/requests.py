@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smimesh.xds import names
-from smimesh.xds.access_log import INBOUND, REQUEST_MARKER, TCP
+from smimesh.xds.access_log import INBOUND, OUTBOUND, REQUEST_MARKER, TCP
 
 MAX_READ_BYTES = 1 << 20
 
@@ -28,8 +28,10 @@ MAX_READ_BYTES = 1 << 20
 class RequestEvent:
     """One request through one sidecar. `peer`: the other side's SPIFFE id (the caller for inbound,
     the answering destination for outbound); `backend`: `ns/service` an outbound request was sent
-    to (a TrafficSplit backend when split); `verdict`: `allowed`, `denied`, `audit-denied`
-    (would be denied: audit mode) or empty (outbound: the destination decides)."""
+    to (a TrafficSplit backend when split; for a denial at the caller, the service its host names:
+    `telemetry.caller_denials`); `verdict`: `allowed`, `denied` (inbound: the RBAC; outbound: the
+    caller's own sidecar, `unknown_host`), `audit-denied` (would be denied: audit mode) or empty
+    (outbound: the destination decides)."""
 
     node_id: str
     direction: str  # "inbound" | "outbound"
@@ -62,6 +64,8 @@ def _number(value: Any) -> float:
 
 
 def _verdict(data: Mapping[str, Any]) -> str:
+    if data.get(REQUEST_MARKER) == OUTBOUND and data.get("route") == names.UNKNOWN_HOST_ROUTE:
+        return "denied"  # by the caller's own sidecar: no TrafficTarget lets it call that host
     if data.get("rbac") == "denied":
         return "denied"
     if data.get("audit") == "denied":

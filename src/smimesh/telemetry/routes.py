@@ -12,7 +12,9 @@ Two more kinds of series beside the client-side edges and server-side ports of `
     would-be denials (`...rbac.audit.shadow_denied`), counted in `success` (a plain count).
 
 A denial is a 403 (or a refused connection), never a 5xx: it is not a failure in the SMI
-metrics; these series are how it is counted apart.
+metrics; these series are how it is counted apart. A denial at the caller (its own sidecar's 403
+for a service it may not call) never reaches the destination's stats: the runtime passes those
+counted from the callers' request logs (`caller_denials`), and they add to `denied_count`.
 
 The stats are classified in `edges.py` (`route_series`), with the other series of a sample.
 
@@ -50,8 +52,15 @@ class RouteQuery:
         self.backend, self.topology, self.clock = backend, topology, clock
 
     async def routes(
-        self, kind: str, namespace: str | None, name: str, window_s: float
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        window_s: float,
+        caller_denials: Mapping[str, float] | None = None,
     ) -> dict[str, Any] | None:
+        """`caller_denials`: denials at the caller in the window, by destination node id
+        (`telemetry.caller_denials`): they count in `denied_count` like the destination's own."""
         ref = Ref(objects.KINDS[kind], namespace, name)
         topology = self.topology()
         if ref not in objects.objects_of(kind, topology):
@@ -62,7 +71,12 @@ class RouteQuery:
             return series.direction in (ROUTE, DENIED, AUDITED) and _owner(kind, series, topology) == ref
 
         totals = await self.backend.totals(window_s, now, wanted)
-        return _answer(ref, totals, _Stamp.of(window_s, now))
+        answer = _answer(ref, totals, _Stamp.of(window_s, now))
+        at_callers = (
+            n for node, n in (caller_denials or {}).items() if objects.owner_of(kind, node, topology) == ref
+        )
+        answer["denied_count"] += int(sum(at_callers))
+        return answer
 
 
 def _answer(ref: Ref, totals: Mapping[Series, Totals], stamp: _Stamp) -> dict[str, Any]:
