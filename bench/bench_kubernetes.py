@@ -4,19 +4,19 @@ Two parts, side by side in one run, against the test API server (`smimesh.testin
 the cluster of `bench.kube_world` (N meshed Services, Pods and EndpointSlices in 50 namespaces):
 
 1. initial sync (the API server on a thread of this process, so its JSON encoding is in the wall
-   times): N = 10,000 of each (1,000 with --quick). A `KubernetesSource` lists and loads everything
+   times): N = 10,000 of each (500 with --quick). A `KubernetesSource` lists and loads everything
    into a `ResourceStore` and computes the instances: wall time to synced, process CPU, RSS growth;
    then the time of the first mesh model built from it.
 2. endpoint churn, issue 12's target: 1,000 pods, each a Service whose account may be called by the
    next 5 services' accounts (TrafficTargets), 1,000 proxies connected, 100 pod changes per second for
    60 s, p99 change->ACK <= 1 s. `smimesh controller` runs in this process; the API server (which also
-   drives the churn: one pod's readiness flipped in its EndpointSlice at the rate) and the 1,000
-   Envoy-like ADS clients (`smimesh.testing.ads_fleet`, authenticating with API-server tokens and
-   ACKing like Envoy) run in child processes, so this process's CPU is the control plane's. Measured:
-   change->ACK per proxy as the server's sync state records it (from the controller's change stamp,
-   taken when its informer has applied the change, to the proxy's ACK: the API server's watch fan-out
-   is not in it), whether every proxy was in sync within `DRAIN_S` after the churn, the controller's
-   CPU per change and the views recomputed per change.
+   drives the churn: one pod's readiness flipped in its EndpointSlice, in its store, at the rate, the
+   pods in a scattered order) and the 1,000 Envoy-like ADS clients (`smimesh.testing.ads_fleet`,
+   authenticating with API-server tokens and ACKing like Envoy) run in child processes, so this
+   process's CPU is the control plane's. Measured: change->ACK per proxy as the server's sync state
+   records it (from the controller's change stamp, taken when its informer has applied the change, to
+   the proxy's ACK: the API server's watch fan-out is not in it), whether every proxy was in sync
+   within `DRAIN_S` after the churn, the controller's CPU per change and the views recomputed per change.
 
 Validity (the project's rule on a shared machine): the churn figure gives no verdict ("not measurable
 in this run", with why) when other work took more than `OTHER_CORES_LIMIT` cores on average during

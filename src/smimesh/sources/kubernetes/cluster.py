@@ -24,7 +24,7 @@ lists is ready when its `Ready` condition is True. A pod that is not ready is pu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -200,15 +200,20 @@ def pod_readiness(slices: Iterable[Obj]) -> tuple[set[PodKey], set[PodKey]]:
 
 
 def instances(
-    pods: Iterable[Obj], slices: Iterable[Obj], namespaces: Iterable[Obj], mesh: str
+    pods: Iterable[Obj],
+    slices: Iterable[Obj],
+    namespaces: Iterable[Obj],
+    mesh: str,
+    instance_of: Callable[[Obj], Instance | None] = pod_instance,
 ) -> list[Instance]:
-    """Every instance of the mesh: pods of meshed namespaces, unready ones without labels."""
+    """Every instance of the mesh: pods of meshed namespaces, unready ones without labels
+    (`instance_of`: `pod_instance`, or a memo of it)."""
     inside = {str(_meta(ns).get("name")) for ns in namespaces if meshed(ns, mesh)}
     ready, listed = pod_readiness(slices)
     found = []
     for pod in pods:
         key = (str(_meta(pod).get("namespace")), str(_meta(pod).get("name")))
-        instance = pod_instance(pod) if key[0] in inside else None
+        instance = instance_of(pod) if key[0] in inside else None
         if instance is None:
             continue
         serving = key in ready if key in listed else pod_condition_ready(pod)

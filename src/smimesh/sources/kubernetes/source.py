@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,7 @@ class KubernetesSource:
         self._on_modes = on_modes
         self._report = report
         self.problems: dict[str, list[Diagnostic]] = {}  # origin -> its current version's problems
+        self._pod_memo: dict[tuple[Any, Any], tuple[Any, Instance | None]] = {}  # pod -> (version, instance)
         self._settle_s = settle_s
         self._dirty = asyncio.Event()
         self.instances: list[Instance] = []
@@ -160,6 +161,17 @@ class KubernetesSource:
 
     # ---- Namespaces, Pods, EndpointSlices -> instances ----------------------------------------------
 
+    def _instance_of(self, pod: Mapping[str, Any]) -> Instance | None:
+        """`cluster.pod_instance`, remembered per pod version: an endpoint change re-reads no pod."""
+        meta = pod.get("metadata") or {}
+        key, version = (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion")
+        hit = self._pod_memo.get(key)
+        if hit is not None and version is not None and hit[0] == version:
+            return hit[1]
+        instance = cluster.pod_instance(pod)
+        self._pod_memo[key] = (version, instance)
+        return instance
+
     async def _cluster_changed(self, events: list[Event]) -> None:
         self._dirty.set()
 
@@ -171,8 +183,11 @@ class KubernetesSource:
             self.publish_now()
 
     def publish_now(self) -> None:
-        namespaces = self.cache("Namespace")
-        found = cluster.instances(self.cache("Pod"), self.cache("EndpointSlice"), namespaces, self.mesh)
+        namespaces, pods = self.cache("Namespace"), self.cache("Pod")
+        found = cluster.instances(pods, self.cache("EndpointSlice"), namespaces, self.mesh, self._instance_of)
+        if len(self._pod_memo) > 2 * len(pods):  # forget deleted pods now and then
+            present = {(p["metadata"].get("namespace"), p["metadata"].get("name")) for p in pods}
+            self._pod_memo = {k: v for k, v in self._pod_memo.items() if k in present}
         modes = tuple(
             m
             for ns in namespaces
