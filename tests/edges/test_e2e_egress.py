@@ -182,7 +182,7 @@ def test_egress_policy_allows_the_named_host_and_paths_only_and_the_switch_opens
     denied = _get(up, allowed + "/secret")
     assert denied.status_code == 403 and "Egress/shop/external-api does not allow" in denied.text
     refused = _get(up, other + "/")
-    assert refused.status_code == 404 and "no mesh service answers to this host" in refused.text
+    assert refused.status_code == 403 and "(or it is not a mesh service)" in refused.text
 
     write(
         config,
@@ -195,14 +195,14 @@ def test_egress_policy_allows_the_named_host_and_paths_only_and_the_switch_opens
         config,
         "apiVersion: smimesh.io/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {egress: policy}\n",
     )
-    eventually(lambda: _get(up, other + "/").status_code == 404, 30, what="egress by policy again", mesh=up)
+    eventually(lambda: _get(up, other + "/").status_code == 403, 30, what="egress by policy again", mesh=up)
     # OSM's MeshConfig is accepted too: enableEgress maps to egress open, unmapped fields are listed
     write(config, OSM_MESH_CONFIG)
     eventually(lambda: _get(up, other + "/").status_code == 200, 30, what="egress open (OSM)", mesh=up)
     assert "SM6102" in up.output() and "sidecar.logLevel" in up.output()
     assert "egress policy -> open" in up.output()
     write(config, OSM_MESH_CONFIG.replace("enableEgress: true", "enableEgress: false"))
-    eventually(lambda: _get(up, other + "/").status_code == 404, 30, what="egress by policy (OSM)", mesh=up)
+    eventually(lambda: _get(up, other + "/").status_code == 403, 30, what="egress by policy (OSM)", mesh=up)
 
 
 def test_a_wildcard_host_is_resolved_by_name_and_only_its_subdomains_pass(
@@ -216,7 +216,7 @@ def test_a_wildcard_host_is_resolved_by_name_and_only_its_subdomains_pass(
     assert answer.status_code == 200 and answer.json() == {"external": "127.0.0.1", "path": "/w"}
     for url in (f"http://localhost:{port}/", f"http://api.localhost.example:{port}/"):
         refused = _get(up, url)  # the suffix alone, or a name that only starts like it
-        assert refused.status_code == 404 and "no mesh service answers to this host" in refused.text, url
+        assert refused.status_code == 403 and "(or it is not a mesh service)" in refused.text, url
 
 
 def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(
@@ -229,4 +229,4 @@ def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(
     # relay-controlled cleared NO_PROXY: the call goes through its sidecar, and no Egress allows it
     controlled = _get(up, "http://relay-controlled.shop/")
     assert controlled.status_code == 502, controlled.text
-    assert "no mesh service answers to this host" in str(controlled.json()["upstream"])
+    assert "(or it is not a mesh service)" in str(controlled.json()["upstream"])

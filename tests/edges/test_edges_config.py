@@ -160,7 +160,7 @@ def test_ipv4_prefixes_cover_exactly_the_range(network: str, prefixes: list[str]
 
 
 def test_the_ingress_routes_hosts_and_paths_in_kubernetes_order() -> None:
-    # permissive: every service visible, as on the secured path `smimesh up` runs
+    # permissive: every service visible (open mode)
     config = generate(proxy_view(_model(permissive=True), "ingress-0.smimesh-system"))
     listener = _named(config[type_urls.LISTENER], "ingress")
     assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 18080}  # type: ignore[index]
@@ -173,7 +173,7 @@ def test_the_ingress_routes_hosts_and_paths_in_kubernetes_order() -> None:
         {"prefix": "/"},  # the default backend (any host)
         {"prefix": "/"},  # no rule: 404
     ]
-    assert shop["routes"][0]["direct_response"]["status"] == 503  # Service `gone` does not exist
+    assert shop["routes"][0]["direct_response"]["status"] == 403  # Service `gone` does not exist
     assert shop["routes"][1]["route"]["cluster"] == "outbound|bookstore|warehouse|80"
     assert vhosts[-1]["domains"] == ["*"]
 

@@ -35,12 +35,10 @@ def _affected(before: MeshModel, after: MeshModel, modes: MeshModes = DEFAULT_MO
     return secure_affected_nodes(before, after, modes.audit_namespaces)
 
 
-@pytest.mark.parametrize(
-    ("seed", "modes"), [(s, DEFAULT_MODES) for s in range(5)] + [(9, AUDITED), (10, AUDITED)]
-)
-def test_a_secured_view_left_out_never_changes(seed: int, modes: MeshModes) -> None:
-    rng = random.Random(seed)
-    world, instances = _initial(rng), _instances()
+def _check_chain(
+    rng: random.Random, world: dict[Any, Any], instances: list[Any], modes: MeshModes
+) -> tuple[int, int]:
+    """Random changes; every secured view the index leaves out must be equal. (views checked, Nones)"""
     old = _model(world, instances)
     checked = everyone = 0
     for step in range(60):
@@ -52,6 +50,15 @@ def test_a_secured_view_left_out_never_changes(seed: int, modes: MeshModes) -> N
             assert _view(old, node, modes) == _view(new, node, modes), (step, node)
             checked += 1
         old = new
+    return checked, everyone
+
+
+@pytest.mark.parametrize(
+    ("seed", "modes"), [(s, DEFAULT_MODES) for s in range(5)] + [(9, AUDITED), (10, AUDITED)]
+)
+def test_a_secured_view_left_out_never_changes(seed: int, modes: MeshModes) -> None:
+    rng = random.Random(seed)
+    checked, everyone = _check_chain(rng, _initial(rng), _instances(), modes)
     assert checked > 0  # it does leave views out
     if modes is DEFAULT_MODES:
         assert everyone == 0  # without audit, no Service, endpoint or split change is everyone's
@@ -136,3 +143,35 @@ def test_a_traffic_target_source_reaches_its_destination_and_that_source() -> No
     }
     assert affected is not None and destination <= affected and affected <= destination | source
     assert _changed(before, after, AUDITED) <= affected
+
+
+def _pods(seed: int) -> tuple[dict[Any, Any], list[Any]]:
+    """The same world as pods: transparent sidecars, and Services with a ClusterIP (every sidecar
+    answers at the ClusterIPs it may not call: `view.closed`)."""
+    world, instances = _initial(random.Random(seed)), [replace(i, transparent=True) for i in _instances()]
+    for n, key in enumerate(k for k in sorted(world) if k[0] == "Service"):
+        world[key]["spec"]["clusterIP"] = f"10.96.0.{n + 1}"
+    return world, instances
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_transparent_secured_view_left_out_never_changes(seed: int) -> None:
+    world, instances = _pods(50 + seed)
+    checked, _everyone = _check_chain(random.Random(seed), world, instances, DEFAULT_MODES)
+    assert checked > 0
+
+
+def test_in_pods_endpoint_churn_stays_exact_and_a_new_cluster_ip_reaches_every_sidecar() -> None:
+    world, instances = _pods(7)
+    before = _model(world, instances)
+    assert any(_view(before, n, DEFAULT_MODES).base.closed for n in before.instances)
+    inbound = tuple(replace(p, sidecar_port=p.sidecar_port + 5_000) for p in instances[0].inbound)
+    extra = replace(instances[0], name="w0-extra", node_id="", admin_port=45_000, inbound=inbound)
+    churned = _model(world, [*instances, extra])
+    affected = _affected(before, churned)
+    assert affected is not None and len(affected) < len(churned.instances)
+    _lonely(world, "elsewhere")
+    world["Service", "elsewhere", "lonely"]["spec"]["clusterIP"] = "10.96.1.1"
+    after = _model(world, instances)
+    assert _affected(before, after) == frozenset(after.instances)
+    assert _changed(before, after, DEFAULT_MODES) == set(after.instances)  # each answers 403 there now

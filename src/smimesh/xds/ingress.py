@@ -27,7 +27,9 @@ from smimesh.xds.protos import packed, socket_address
 INGRESS_LISTENER = "ingress"
 NO_RULE_BODY = "smimesh ingress: no Ingress rule matches this host and path\n"
 NO_BACKEND_BODY = (
-    "smimesh ingress: the Ingress backend {service}:{port} is no Service port this ingress can reach\n"
+    "smimesh ingress: access denied by the mesh at the ingress: no IngressBackend or TrafficTarget lets"
+    " the ingress (smimesh-system/smimesh-ingress) call the Ingress backend {service}:{port}, or it is no"
+    " Service port\n"
 )
 
 
@@ -47,7 +49,10 @@ def _route(route: IngressRoute, clusters: frozenset[str]) -> rc.Route:
     cluster = names.outbound_cluster(route.service, route.port)
     if cluster not in clusters:
         body = NO_BACKEND_BODY.format(service=route.service, port=route.port or "?")
-        return rc.Route(name=name, match=_match(route), direct_response=_direct(503, body))
+        # Like any caller, the ingress holds config only for what it may call (mesh/visibility.py):
+        # it answers the rest itself, as its sidecar would (403 naming the mesh; no change of such
+        # a service touches it).
+        return rc.Route(name=name, match=_match(route), direct_response=_direct(403, body))
     return rc.Route(name=name, match=_match(route), route=rc.RouteAction(cluster=cluster))
 
 
@@ -73,7 +78,7 @@ def _vhosts(view: IngressView, clusters: frozenset[str]) -> list[rc.VirtualHost]
 
 @lru_cache(maxsize=64)
 def ingress_listener(view: IngressView, clusters: frozenset[str]) -> listener_pb2.Listener:
-    """`clusters`: the outbound cluster names the proxy has (a route to any other answers 503)."""
+    """`clusters`: the outbound cluster names the proxy has (a route to any other answers 403)."""
     manager = hcm.HttpConnectionManager(
         stat_prefix=INGRESS_LISTENER,
         codec_type=hcm.HttpConnectionManager.AUTO,
