@@ -26,6 +26,7 @@ from tests.kubernetes.kube_world import meshed_namespace
 
 from smimesh.api.webhooks.config import crds_with_bundle, validating_webhook
 from smimesh.local.binaries import find_envoy
+from smimesh.pods.sidecar import control_plane_telemetry
 from smimesh.resources.crd import WebhookService, flagger_crds
 from smimesh.runtime.kubernetes.controller import ControllerConfig, KubeController
 from smimesh.server.sync import SYNCED
@@ -232,6 +233,7 @@ class KubeWorld:
         )
         service = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]
         service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {token}"}]
+        control_plane_telemetry(bootstrap, token)  # as pod_bootstrap: request logs to the controller
         path = self.directory / f"{pod.name}.bootstrap.json"
         path.write_text(json.dumps(bootstrap))
         argv = [

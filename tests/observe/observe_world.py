@@ -7,18 +7,17 @@ commands against the mesh and follow a streaming one (`smimesh tap`).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
 from test_up_support import WORKLOAD, Mesh, backend, eventually, split, write
+
+from smimesh.testing.command_stream import CommandStream
 
 __all__ = ["WORKLOAD", "Mesh", "Stream", "eventually", "make_world", "smimesh", "tap_switch", "write"]
 
@@ -86,37 +85,12 @@ def tap_switch(mesh: Mesh, instance: str) -> str:
     return str(entries.get("smimesh.tap", {}).get("final_value", ""))
 
 
-class Stream:
-    """A streaming `smimesh` command (e.g. `tap`) whose stdout lines are collected as they come."""
+class Stream(CommandStream):
+    """A streaming `smimesh` command (e.g. `tap`) against `mesh`, its output collected as it comes."""
 
     def __init__(self, mesh: Mesh, *args: str) -> None:
         command = [sys.executable, "-m", "smimesh", *args, "--api-addr", mesh.api]
-        env = {**mesh.env, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(5)
-        return self.process.stderr.read() if self.process.stderr else ""
+        super().__init__(command, {**mesh.env, "PYTHONUNBUFFERED": "1"})
 
 
 def environment_ok() -> bool:

@@ -53,6 +53,7 @@ def test_tap_filters_by_destination_and_path(tmp_path: Path) -> None:
         taps = {
             name: Stream(mesh, "tap", "caller", "-n", "shop", "-o", "json", *f) for name, f in FILTERS.items()
         }
+        eventually(lambda: all(t.listening() for t in taps.values()), 30, what="the taps in place", mesh=mesh)
         eventually(lambda: tap_switch(mesh, "caller-0") == "100", 30, what="caller tapped", mesh=mesh)
         answered = _send(mesh, PATTERN)
         for i in range(50):  # the split is random: until every filter has something to show

@@ -5,7 +5,8 @@ All are reads (loopback open, else the token, as every read). The runtime passes
 
 - `GET /api/v1/tap?namespace=NS&workload=W[&to=SERVICE][&path=REGEX]`: a stream, one JSON object
   per line per request (`application/x-ndjson`), or server-sent events with `Accept:
-  text/event-stream` (the dashboard). A line `{"dropped": n}` says the listener fell behind and n
+  text/event-stream` (the dashboard). The first line (blank) comes as soon as the tap is in place;
+  later blank lines are heartbeats. A line `{"dropped": n}` says the listener fell behind and n
   requests were dropped (the server keeps a bounded queue per listener). Stops when the client goes.
 - `GET /apis/metrics.smi-spec.io/v1alpha1/namespaces/{ns}/{kind}/{name}/routes?window=`: per-route
   metrics (one item per HTTPRouteGroup match) and `denied_count`/`audit_denied_count`.

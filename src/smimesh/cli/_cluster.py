@@ -10,6 +10,8 @@ so no smimesh token is needed. The paths are those `smimesh up` serves (docs/kub
 
 from __future__ import annotations
 
+import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +64,30 @@ def context_namespace() -> str | None:
     return load_cluster(*cluster).namespace if cluster else None
 
 
-def open_cluster_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
+@dataclass(frozen=True)
+class ControllerApi:
+    """Where the controller's API is through the API server's service proxy, with which credentials."""
+
+    label: str
+    base_url: str
+    token: str | None
+    verify: ssl.SSLContext | bool
+
+
+def controller_api(kubeconfig: Path | None, context: str | None) -> ControllerApi:
     cluster = load_cluster(kubeconfig, context)
     service = f"{CONTROLLER_SERVICE}:{API_PORT_NAME}"
     prefix = f"/api/v1/namespaces/{CONTROLLER_NAMESPACE}/services/{service}/proxy"
+    label = f"{cluster.server} (context {cluster.context})"
+    return ControllerApi(label, cluster.server + prefix, cluster.bearer(), _ssl_context(cluster))
+
+
+def open_cluster_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
+    api = controller_api(kubeconfig, context)
     return ApiClient(
-        f"{cluster.server} (context {cluster.context})",
-        token=cluster.bearer(),
-        base_url=cluster.server + prefix,
-        verify=_ssl_context(cluster),
+        api.label,
+        token=api.token,
+        base_url=api.base_url,
+        verify=api.verify,
         unreachable="the API server does not answer: check --kubeconfig / --context (`kubectl cluster-info`)",
     )

@@ -12,6 +12,7 @@ import click
 import yaml
 
 from smimesh.cli._client import client_options, emit, open_client
+from smimesh.cli._cluster import cluster_options
 
 
 @click.group("policy")
@@ -24,6 +25,7 @@ def command() -> None:
 @click.option("-w", "--window", default="10m", show_default=True, help="How far back (Go duration, max 1h).")
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @client_options
+@cluster_options
 def suggest(namespace: str | None, window: str, output: str, api_addr: str, token: str | None) -> None:
     """Print the smallest TrafficTargets + HTTPRouteGroups allowing exactly the calls observed.
 
@@ -35,6 +37,7 @@ def suggest(namespace: str | None, window: str, output: str, api_addr: str, toke
     Examples:
       smimesh policy suggest -n legacy --window 30m > legacy-policy.yaml
       smimesh policy suggest -n legacy | smimesh apply -f -
+      smimesh policy suggest -n legacy --context prod | kubectl apply -f -
     """
     params = {"window": window, **({"namespace": namespace} if namespace else {})}
     with open_client(api_addr, token) as client:

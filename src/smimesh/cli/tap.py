@@ -2,7 +2,9 @@
 
 Streams `GET /api/v1/tap` (one JSON object per request) until Ctrl-C. The control plane switches
 the request log of the workload's sidecars on while someone taps, and off again after
-(`xds/access_log.py`); only requests that happen while tapping are shown.
+(`xds/access_log.py`); only requests that happen while tapping are shown. With `--kubeconfig` /
+`--context` the stream comes from the cluster's controller, to which the pods' sidecars send their
+request logs (`runtime/request_sources.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import click
 
 from smimesh.cli._client import client_options, open_client
+from smimesh.cli._cluster import cluster_options, context_namespace
 
 COLUMNS = "{direction:3} {verdict:12} {status:>3} {latency:>7} {method:6} {path}  peer={peer}{extra}"
 
@@ -37,15 +40,18 @@ def _line(event: dict[str, Any]) -> str:
 
 @click.command("tap")
 @click.argument("workload")
-@click.option("-n", "--namespace", default="default", show_default=True, help="Namespace of WORKLOAD.")
+@click.option(
+    "-n", "--namespace", default=None, help="Namespace of WORKLOAD (default: `default`, or the context's)."
+)
 @click.option("--to", "to", default="", help="Only requests WORKLOAD sends to this service (NAME[.NS]).")
 @click.option("--path", default="", help="Only requests whose path matches this regular expression.")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one object per line per request.")  # fmt: skip
 @click.option("--max-requests", type=int, default=0, hidden=True, help="Stop after this many (tests).")
 @client_options
+@cluster_options
 def command(
-    workload: str, namespace: str, to: str, path: str, output: str, max_requests: int, api_addr: str,
+    workload: str, namespace: str | None, to: str, path: str, output: str, max_requests: int, api_addr: str,
     token: str | None,
 ) -> None:  # fmt: skip
     """Stream the requests through WORKLOAD's sidecars as they happen (Ctrl-C stops).
@@ -58,13 +64,16 @@ def command(
     Examples:
       smimesh tap bookstore-v1 -n bookstore
       smimesh tap bookbuyer -n bookbuyer --to bookstore --path '^/books' -o json
+      smimesh tap web -n shop --context prod      # a pod's sidecars, through the cluster's controller
     """
+    namespace = namespace or context_namespace() or "default"
     params = {"namespace": namespace, "workload": workload, "to": to, "path": path}
-    seen = 0
+    seen, listening = 0, False
     with open_client(api_addr, token) as client:
-        if output == "text":
-            click.echo(f"tapping {namespace}/{workload} (Ctrl-C to stop)", err=True)
         for line in client.stream_lines("/api/v1/tap", params):
+            if not listening:  # the server's first line (a blank one) says the tap is in place
+                click.echo(f"tapping {namespace}/{workload} (Ctrl-C to stop)", err=True)
+                listening = True
             if not line.strip():
                 continue  # heartbeat
             event = json.loads(line)

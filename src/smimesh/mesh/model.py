@@ -114,6 +114,9 @@ class Instance:
     # A sidecar in a pod with traffic capture (issue 13): its config routes by original destination
     # (`xds/transparent.py`); its inbound ports are the container ports on `host` (the pod IP).
     transparent: bool = False
+    # A sidecar in a pod sends its request log to the control plane over gRPC rather than to a file
+    # the control plane tails (`xds/access_log.py`).
+    logs_to_control_plane: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _label_tuple(self.labels))

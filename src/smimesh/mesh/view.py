@@ -105,6 +105,7 @@ class NodeSpec:
     admin_port: int
     outbound_http_port: int
     transparent: bool = False  # in a pod with traffic capture: xds/transparent.py reshapes its config
+    logs_to_control_plane: bool = False  # request log over gRPC, not to a file: xds/access_log.py
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -274,6 +275,7 @@ def _node_spec(model: MeshModel, inst: Instance) -> NodeSpec:
         inst.admin_port,
         inst.outbound_http_port,
         inst.transparent,
+        inst.logs_to_control_plane,
     )
 
 

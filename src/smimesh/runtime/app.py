@@ -414,13 +414,15 @@ class MeshApp:
     def _start_observatory(self, telemetry: Any) -> Any:
         """Read the sidecars' request logs: tap, observed calls, policy suggest (runtime/observe.py)."""
         from smimesh.runtime.observe import Observatory
+        from smimesh.runtime.request_sources import LogFiles
         from smimesh.telemetry.query import BuiltinBackend
 
         def log_path(namespace: str, instance: str) -> Path:
             return self.run_dir.log_path(namespace, instance, sidecar=True)
 
         backend = BuiltinBackend(telemetry.window)
-        observatory = Observatory(lambda: _built(self._pipeline).model, log_path, telemetry.routes, backend)
+        source = LogFiles(log_path)
+        observatory = Observatory(lambda: _built(self._pipeline).model, source, telemetry.routes, backend)
         self.tasks.spawn("observe requests", observatory.run, restart=True)
         return observatory
 

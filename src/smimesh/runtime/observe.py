@@ -2,13 +2,12 @@
 
 Owns `Observatory`, which the runtime starts beside telemetry and hands to the API (`observe=`):
 
-- `run()`: every `POLL_S` it reads what the sidecars appended to their logs (`telemetry.requests.
-  LogTail` over `<run>/logs/<ns>/<instance>.envoy.log`), feeds the inbound requests and the
-  denials at the caller (attributed to their service: `telemetry.caller_denials`) to
-  `Observations` and every request to the tap listeners (`TapHub`), and switches the request log
-  of exactly the tapped workloads' sidecars on (`POST /runtime_modify?smimesh.tap=100` on their
-  admin endpoint; `xds/access_log.py`), and off again when their last listener leaves. A switched-on
-  sidecar is told again every `REASSERT_S` (a restarted Envoy forgets its admin runtime values);
+- `run()`: every `POLL_S` it takes the request records the sidecars logged since the last time from
+  its `RequestSource` (`runtime/request_sources.py`: log files under `smimesh up`, records sent over
+  gRPC in a cluster), feeds the inbound requests and the denials at the caller (attributed to their
+  service: `telemetry.caller_denials`) to `Observations` and every request to the tap listeners
+  (`TapHub`), and has the source switch the request log of exactly the tapped workloads' sidecars on
+  (`xds/access_log.py`), and off again when their last listener leaves;
 - `tap(...)`: an async iterator of event batches for one listener;
 - `routes(...)`: per-route metrics and denial counts (`telemetry.routes.RouteQuery`);
 - `graph(window_s, namespace)` / `graph_stream(...)`: the dashboard's topology (`telemetry.graph`),
@@ -20,31 +19,26 @@ Owns `Observatory`, which the runtime starts beside telemetry and hands to the A
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
-
-import httpx
 
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import Identity, MeshModel
 from smimesh.mesh.suggest import ObservedCall, suggest
+from smimesh.runtime.request_sources import RequestSource
 from smimesh.telemetry.caller_denials import attribute
 from smimesh.telemetry.edges import OUTBOUND
 from smimesh.telemetry.graph import build_graph
 from smimesh.telemetry.observations import Call, Observations, caller_denials
 from smimesh.telemetry.query import Backend
-from smimesh.telemetry.requests import LogTail, RequestEvent
+from smimesh.telemetry.requests import RequestEvent
 from smimesh.telemetry.tap import TapFilter, TapHub
-from smimesh.xds.access_log import TAP_RUNTIME_KEY
 
 POLL_S = 0.2
-REASSERT_S = 5.0
 HEARTBEAT_S = 5.0
 GRAPH_PUSH_S = 1.0
 SPLIT_HISTORY = 20
@@ -54,16 +48,14 @@ class Observatory:
     def __init__(
         self,
         model: Callable[[], MeshModel | None],
-        log_path: Callable[[str, str], Path],
+        source: RequestSource,
         routes: Any,
         backend: Backend | None = None,
     ) -> None:
-        self.model, self.log_path, self.route_query = model, log_path, routes
+        self.model, self.source, self.route_query = model, source, routes
         self.backend = backend  # the metrics window the dashboard's graph reads (telemetry.query)
         self.hub = TapHub()
         self.observations = Observations()
-        self.tail = LogTail()
-        self._switched: dict[str, float] = {}  # node id -> when its request log was last switched on
         # (window, namespace) -> (when, graph): pages open on the same view share one computation
         self._graphs: dict[tuple[float, str | None], tuple[float, dict[str, Any]]] = {}
         self._model_seen: MeshModel | None = None
@@ -73,11 +65,13 @@ class Observatory:
     # ---- the loop -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        try:
             while True:
                 self.poll()
-                await self._switch_taps(client)
+                await self._switch_taps()
                 await asyncio.sleep(POLL_S)
+        finally:
+            await self.source.close()
 
     def poll(self) -> None:
         model = self.model()
@@ -86,8 +80,7 @@ class Observatory:
         if model is not self._model_seen:
             self._model_seen = model
             self._record_splits(model)
-        files = {n: self.log_path(i.namespace, i.name) for n, i in model.instances.items()}
-        events = self.tail.read(files)
+        events = self.source.read(model)
         if events:
             events = self._attributed(model, events)
             self.observations.add(events)
@@ -112,28 +105,13 @@ class Observatory:
                 if not history or history[-1]["weights"] != weights:
                     history.append({"time": time.time(), "weights": weights})
 
-    async def _switch_taps(self, client: httpx.AsyncClient) -> None:
+    async def _switch_taps(self) -> None:
         model = self.model()
         if model is None:
             return
         tapped = self.hub.tapped_workloads()
         wanted = {n for n, i in model.instances.items() if (i.namespace, i.workload) in tapped}
-        now = time.monotonic()
-        for node_id in wanted:
-            if now - self._switched.get(node_id, -REASSERT_S) >= REASSERT_S:
-                await self._set(client, model, node_id, 100)
-                self._switched[node_id] = now
-        for node_id in set(self._switched) - wanted:
-            await self._set(client, model, node_id, 0)
-            del self._switched[node_id]
-
-    async def _set(self, client: httpx.AsyncClient, model: MeshModel, node_id: str, percent: int) -> None:
-        instance = model.instances.get(node_id)
-        if instance is None or not instance.admin_port:
-            return
-        url = f"http://{instance.host}:{instance.admin_port}/runtime_modify"
-        with contextlib.suppress(httpx.HTTPError):  # a sidecar that is down is told on its return
-            await client.post(url, params={TAP_RUNTIME_KEY: str(percent)})
+        await self.source.switch(model, wanted)
 
     # ---- what the API asks ----------------------------------------------------------------------
 
@@ -142,6 +120,7 @@ class Observatory:
         tap = TapFilter(namespace, workload, to, re.compile(path) if path else None)
         subscription = self.hub.subscribe(tap)
         try:
+            yield {"events": [], "dropped": 0}  # at once: the listener knows it is listening
             while True:
                 events = await subscription.take(HEARTBEAT_S)
                 model = self.model()

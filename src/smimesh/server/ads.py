@@ -163,8 +163,11 @@ class XdsServer:
         port: int = 0,
         metrics: ControlPlaneMetrics | None = None,
         hooks: Sequence[ServerHooks] = (),
+        services: Sequence[grpc.GenericRpcHandler] = (),
     ) -> None:
+        """`services`: more gRPC services on the same port (a controller's request-log receiver)."""
         self.cache, self.sync, self.metrics = cache, sync, metrics
+        self.services = list(services)
         self.host, self.port = host, port
         chain = [sync, _ForgetRemovedNodes(cache, sync), *([metrics] if metrics else []), *hooks]
         if metrics is not None:
@@ -177,6 +180,7 @@ class XdsServer:
         """Listen and serve; returns the bound port (useful with port=0)."""
         server = grpc.aio.server(options=_GRPC_OPTIONS)
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self._parts), server)
+        server.add_generic_rpc_handlers(self.services)
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()
         self._server = server

@@ -1,6 +1,7 @@
 """Requests as the sidecars logged them: parsing the JSON request log and reading it as it grows.
 
-Owns `RequestEvent` (one request seen by one sidecar, in or out), `parse_line(node_id, line)` and
+Owns `RequestEvent` (one request seen by one sidecar, in or out), `parse_line(node_id, line)`,
+`parse_fields(node_id, fields)` (the same record sent over gRPC, `telemetry/log_service.py`) and
 `LogTail`, which follows a set of sidecar log files and hands over the request lines appended since
 the last read (`xds/access_log.py` says which requests are logged: taps, denials, audit ports).
 
@@ -86,7 +87,13 @@ def parse_line(node_id: str, line: str) -> RequestEvent | None:
         data = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(data, dict) or data.get(REQUEST_MARKER) not in ("in", "out", TCP):
+    return parse_fields(node_id, data) if isinstance(data, dict) else None
+
+
+def parse_fields(node_id: str, data: Mapping[str, Any]) -> RequestEvent | None:
+    """The request of one log record's fields (a JSON line's, or a record sent over gRPC whose
+    values are all strings); None when it is not a request record."""
+    if data.get(REQUEST_MARKER) not in ("in", "out", TCP):
         return None
     if data[REQUEST_MARKER] == TCP:
         return _connection(node_id, data)

@@ -52,13 +52,20 @@ def _inbound(view: ProxyView, security: SecureView | None) -> Inbound:
     if security is None:
         return [(spec, None) for spec in view.inbound]
     found = zip(view.inbound, security.inbound_access, strict=True)
-    return [(spec, InboundSecurity(access, security.own, security.mtls)) for spec, access in found]
+    to_control_plane = view.node.logs_to_control_plane
+    return [
+        (spec, InboundSecurity(access, security.own, security.mtls, to_control_plane))
+        for spec, access in found
+    ]
 
 
 def _listeners(view: ProxyView, security: SecureView | None) -> list[Message]:
     found: list[Message] = []
     if view.node.outbound_http_port:
-        found.append(listeners.outbound_http_listener(view.node.host, view.node.outbound_http_port))
+        node = view.node
+        found.append(
+            listeners.outbound_http_listener(node.host, node.outbound_http_port, node.logs_to_control_plane)
+        )
     for upstream in view.tcp_upstreams:
         listener = listeners.tcp_upstream_listener(upstream)
         if listener is not None:

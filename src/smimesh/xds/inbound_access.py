@@ -75,6 +75,7 @@ class InboundSecurity:
     access: InboundAccess
     own: SpiffeId
     mtls: MtlsMode
+    logs_to_control_plane: bool = False  # a pod's sidecar: request log over gRPC (xds/access_log.py)
 
 
 def handshake_gated(security: InboundSecurity) -> bool:
@@ -115,7 +116,9 @@ def network_filters(security: InboundSecurity) -> list[lc.Filter]:
 def tcp_access_logs(security: InboundSecurity) -> list[al.AccessLog]:
     """An audit TCP port logs each connection (what `policy suggest` reads)."""
     access = security.access
-    return [connection_log(access.port_name)] if access.audit and access.enforce else []
+    if not (access.audit and access.enforce):
+        return []
+    return [connection_log(access.port_name, to_control_plane=security.logs_to_control_plane)]
 
 
 def http_filters(security: InboundSecurity) -> list[hcm.HttpFilter]:
@@ -161,7 +164,14 @@ def manager_overlay(security: InboundSecurity, route_name: str) -> hcm.HttpConne
     access = security.access
     overlay = hcm.HttpConnectionManager(
         forward_client_cert_details=hcm.HttpConnectionManager.SANITIZE,
-        access_log=[request_log(INBOUND, access.port_name, always=access.audit and access.enforce)],
+        access_log=[
+            request_log(
+                INBOUND,
+                access.port_name,
+                always=access.audit and access.enforce,
+                to_control_plane=security.logs_to_control_plane,
+            )
+        ],
     )
     if http_rbac_filter(access) is not None:
         overlay.access_log.append(_denial_log(access.port_name))

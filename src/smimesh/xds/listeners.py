@@ -54,13 +54,16 @@ def _listener(name: str, host: str, port: int, chain: lc.FilterChain) -> listene
 
 
 @lru_cache(maxsize=1 << 14)
-def outbound_http_listener(host: str, port: int) -> listener_pb2.Listener:
+def outbound_http_listener(
+    host: str, port: int, logs_to_control_plane: bool = False
+) -> listener_pb2.Listener:
     manager = Hcm(
         stat_prefix=names.OUTBOUND_HTTP_STAT_PREFIX,
         codec_type=Hcm.AUTO,
         rds=hcm.Rds(config_source=ads_source(), route_config_name=names.OUTBOUND_HTTP_ROUTE),
         http_filters=[_router()],
-        access_log=[request_log(OUTBOUND)],  # off unless tapped (runtime key): xds/access_log.py
+        # off unless tapped (runtime key): xds/access_log.py
+        access_log=[request_log(OUTBOUND, to_control_plane=logs_to_control_plane)],
         # The workload talks to us as to an HTTP proxy: absolute-form request lines are the norm.
         http_protocol_options=protocol_pb2.Http1ProtocolOptions(
             allow_absolute_url=wrappers_pb2.BoolValue(value=True)

@@ -41,8 +41,8 @@ from smimesh.runtime.kubernetes.webhooks import ServingWebhooks, service_names
 from smimesh.runtime.kubernetes.writes import DEFAULT_EVENT_REFRESH_S, LeaderWrites
 from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.ads import XdsServer
-from smimesh.server.cache import SnapshotCache
 from smimesh.server.metrics import ControlPlaneMetrics
+from smimesh.server.runtime_layer import RuntimeLayers
 from smimesh.server.sync import SyncState
 from smimesh.server.token_auth import TokenReviewAuthenticator
 from smimesh.settings import Settings
@@ -50,6 +50,7 @@ from smimesh.sources.kubernetes.client import KubeClient
 from smimesh.sources.kubernetes.kubeconfig import ClusterConfig, in_cluster, load_cluster
 from smimesh.sources.kubernetes.source import KubernetesSource
 from smimesh.sources.store import ResourceStore
+from smimesh.telemetry.log_service import RequestLogService
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "smimesh-controller"
@@ -150,9 +151,28 @@ class KubeController:
         callers = lambda: callers_from_instances(self.source.instances)  # noqa: E731
         explain = LiveExplainer(self.pipeline, self.store, self.security, callers).explain
         self.api = await serve_metrics(
-            self.store, self.telemetry, addr, self.sync, status=self.status, explain=explain
+            self.store,
+            self.telemetry,
+            addr,
+            self.sync,
+            status=self.status,
+            explain=explain,
+            observe=self._start_observatory(),
         )
         self._closers.append(self.api.stop)
+
+    def _start_observatory(self) -> Any:
+        """Tap, observed calls, policy suggest and the dashboard's graph (runtime/observe.py), from the
+        request logs the pods' sidecars send here (runtime/request_sources.py)."""
+        from smimesh.runtime.observe import Observatory
+        from smimesh.runtime.request_sources import ControlPlaneLogs
+        from smimesh.telemetry.query import BuiltinBackend
+
+        source = ControlPlaneLogs(self.request_logs, self.layers)
+        backend = BuiltinBackend(self.telemetry.window)
+        self.observatory = Observatory(lambda: self.pipeline.model, source, self.telemetry.routes, backend)
+        self._spawn(self.observatory.run(), "observe requests")
+        return self.observatory
 
     def _state_dir(self) -> Path:
         if self.config.state_dir is None:
@@ -173,8 +193,12 @@ class KubeController:
 
     async def _start_xds(self) -> None:
         security, settings = self.security, self.config.settings
-        cache, self.sync, self.metrics = SnapshotCache(), SyncState(), ControlPlaneMetrics()
+        # RuntimeLayers: a pod's sidecar is tapped through its RTDS layer (server/runtime_layer.py)
+        cache, self.sync, self.metrics = RuntimeLayers(), SyncState(), ControlPlaneMetrics()
+        self.layers = cache
         self.authenticator = TokenReviewAuthenticator(self.client.token_review, identity_of=self._identity_of)
+        # The pods' sidecars send their request logs here, authenticated as their xDS streams are.
+        self.request_logs = RequestLogService(self.authenticator.authorize_async)
         host, port = split_addr(self.config.xds_addr)
         self.xds = XdsServer(
             cache,
@@ -183,6 +207,7 @@ class KubeController:
             port=port,
             metrics=self.metrics,
             hooks=[self.authenticator, security.guard],
+            services=[self.request_logs.handler()],
         )
         self.xds_port = await self.xds.start()
         self._closers.append(self.xds.stop)
@@ -312,4 +337,17 @@ class KubeController:
                 "serial": str(getattr(self.webhooks.server.certificate, "serial", "")),
                 "rotations": self.webhooks.rotations,
             },
+            **self._instances_status(),
         }
+
+    def _instances_status(self) -> dict[str, Any]:
+        """The pods' instances and their certificates, in the shape `smimesh up`'s status gives them
+        (the dashboard's workload details read them): a pod's restarts are the kubelet's, not known here."""
+        model = self.pipeline.model
+        instances = list(model.instances.values()) if model is not None else []
+        rows = [
+            {"node_id": i.node_id, "namespace": i.namespace, "workload": i.workload, "instance": i.name,
+             "state": "pod", "sync": self.sync.status(i.node_id), "restarts": "n/a"}
+            for i in sorted(instances, key=lambda i: i.node_id)
+        ]  # fmt: skip
+        return {"instances": rows, "security": self.security.status(r["namespace"] for r in rows)}

@@ -1,7 +1,8 @@
 """The SMI metrics API of a controller replica (`ControllerConfig.api_addr`): its telemetry scrapes the
 sidecars of the pods it knows (an injected pod's through its health port) and the API app serves
 `/apis/metrics.smi-spec.io/v1alpha1/...` over what it collected, as `smimesh up` does locally, and the
-read paths the CLI uses through the kubeconfig (resources, status, proxies, explain; `cli/_cluster.py`).
+read paths the CLI uses through the kubeconfig (resources, status, proxies, explain, tap, policy suggest,
+the dashboard; `cli/_cluster.py`).
 Reads only: the app's write paths need a token nobody is given (`secrets.token_hex`)."""
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def telemetry_for(model: Callable[[], MeshModel | None], settings: Settings) -> 
 async def serve_metrics(
     store: ResourceStore, telemetry: Telemetry, addr: str, sync: Any, **reads: Any
 ) -> ApiServer:
-    """`reads`: more read paths' callbacks for `create_app` (`status`, `explain`)."""
+    """`reads`: more read paths' callbacks for `create_app` (`status`, `explain`, `observe`: tap,
+    observed calls, policy suggest and the dashboard, runtime/observe.py)."""
     app = create_app(
         store,
         token=secrets.token_hex(32),

@@ -137,6 +137,7 @@ def pod_instance(pod: Obj) -> Instance | None:
         tcp_upstreams=_tcp_upstreams(pod),
         host=str(status["podIP"]),
         transparent=injected(pod),
+        logs_to_control_plane=True,  # a controller cannot tail files in pods (xds/access_log.py)
     )
 
 

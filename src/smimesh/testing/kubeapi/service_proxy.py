@@ -4,16 +4,20 @@ kube-apiserver forwards such a request to one endpoint of the Service's named po
 `get`, `top` ... reach the controller's API this way on a cluster. Here a test says where a Service
 port's calls go (`KubeApiServer.route_proxy(ns, name, port, "127.0.0.1:N")`, as its endpoints would):
 no EndpointSlice lookup, no RBAC (`services/proxy`), GET only, and `https:` dials without checking
-the backend's certificate (as kube-apiserver does for the service proxy).
+the backend's certificate (as kube-apiserver does for the service proxy). The answer is streamed as it
+comes (a tap or server-sent events pass through, as kube-apiserver's proxy flushes them), with its
+content and security headers; the request's `Accept` is passed on. kube-apiserver's rewriting of
+absolute links in HTML answers is not done.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from smimesh.testing.kubeapi.objects import ApiError
 
@@ -51,10 +55,26 @@ class ServiceProxy:
         scheme, name, port = _split(params["service"])
         address = self._address(params["namespace"], name, port)
         url = f"{scheme}://{address}/{params['rest']}"
-        async with httpx.AsyncClient(verify=False, timeout=30, trust_env=False) as client:
-            try:
-                answer = await client.get(url, params=request.query_params)
-            except httpx.HTTPError as exc:
-                raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
-        kept = {k: v for k, v in answer.headers.items() if k.lower() == "content-type"}
-        return Response(answer.content, answer.status_code, headers=kept)
+        client = httpx.AsyncClient(verify=False, timeout=httpx.Timeout(30, read=None), trust_env=False)
+        accept = {"Accept": request.headers["accept"]} if "accept" in request.headers else {}
+        try:
+            answer = await client.send(
+                client.build_request("GET", url, params=request.query_params, headers=accept), stream=True
+            )
+        except httpx.HTTPError as exc:
+            await client.aclose()
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
+        kept = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED}
+        return StreamingResponse(_body(answer, client), answer.status_code, headers=kept)
+
+
+_PASSED = ("content-type", "cache-control", "content-security-policy", "x-content-type-options", "location")
+
+
+async def _body(answer: httpx.Response, client: httpx.AsyncClient) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in answer.aiter_raw():
+            yield chunk
+    finally:
+        await answer.aclose()
+        await client.aclose()
