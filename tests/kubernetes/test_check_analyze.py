@@ -37,7 +37,7 @@ def test_check_before_and_after_install(tmp_path: Path) -> None:
         try:
             world.install()
             replica = world.start_replica("replica-a")
-            wait_until(lambda: replica.call(lambda c: c.writes.bundle_updates >= 2), 30, what="caBundle")
+            wait_until(lambda: replica.call(lambda c: c.writes.bundles_synced), 30, what="caBundle")
             after = smimesh("check", "--kubeconfig", config, "-o", "json")
             checks = {c["name"]: c for c in json.loads(after.stdout)}
             assert checks["conversion webhook answers with a valid certificate"]["status"] == "ok", checks

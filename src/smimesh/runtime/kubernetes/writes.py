@@ -118,6 +118,7 @@ class LeaderWrites:
         self._written: _Book | None = None
         self.events_created = self.events_updated = self.events_deleted = 0
         self.bundle_updates = 0
+        self.bundles_synced = False
 
     def lost_leadership(self) -> None:
         self._written = None  # read again when leading again: another leader may have written meanwhile
@@ -133,6 +134,7 @@ class LeaderWrites:
 
     async def sync_once(self) -> None:
         await self.keep_bundles()
+        self.bundles_synced = True  # every caBundle was current once (tests and readers wait for it)
         await self.write_events()
 
     # ---- caBundle ---------------------------------------------------------------------------------
