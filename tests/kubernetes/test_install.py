@@ -16,7 +16,7 @@ import yaml
 from kubernetes_validate.utils import all_versions
 from tests.kubernetes.kube_world import kubectl
 
-from smimesh.resources.crd import all_crds, flagger_crds
+from smimesh.resources.crd import all_crds, flagger_crds, osm_crds
 from smimesh.runtime.kubernetes.manifests import InstallOptions, install_objects
 from smimesh.testing.kubeapi import KubeApiServer
 
@@ -71,7 +71,9 @@ def test_the_crds_are_smimesh_crds_with_the_ca_bundle() -> None:
     flagger = [c for c in crds if c["spec"]["group"] == "flagger.app"]
     assert flagger == flagger_crds()  # Flagger's own, unchanged: Canaries validate as Flagger's do
     secret = next(o for o in objects if o["kind"] == "Secret")
-    for crd, expected in zip([c for c in crds if c not in flagger], all_crds(), strict=True):
+    osm = [c for c in crds if c["spec"]["group"] == "policy.openservicemesh.io"]
+    assert osm == osm_crds()  # OSM's own Egress CRD, unchanged
+    for crd, expected in zip([c for c in crds if c not in flagger + osm], all_crds(), strict=True):
         client = crd["spec"]["conversion"]["webhook"]["clientConfig"]
         assert client.pop("caBundle") == secret["data"]["tls.crt"]
         assert crd == expected
@@ -107,6 +109,7 @@ def test_rbac_is_least_privilege() -> None:
         "tcproutes",
         "udproutes",
         "trafficsplits",
+        "egresses",  # OSM's Egress: egress policy for pods
         "canaries",  # the canary controller (runtime/kubernetes/canaries.py): Canaries and their targets
         "metrictemplates",
         "deployments",

@@ -6,12 +6,16 @@ call `http://bookstore:8080/` by ClusterIP (a hosts file per pod).
 What a user sees is asserted: which backend answered (the 90/10 split within chi-square tolerance),
 403 for a caller the TrafficTarget does not name (the destination's RBAC decides on the peer's mTLS
 SPIFFE id, and counts the allowed caller's requests under its TrafficTarget), no plaintext path to an
-app from another pod, and pods that keep serving with the control plane away.
+app from another pod, egress (an "external" server in a namespace of its own: reached by every pod
+while the mesh holds no Egress; once an OSM Egress is created through the API server, only by the
+caller it names and only on its host, the others 403), and pods that keep serving with the control
+plane away.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from smimesh.testing.kubelet import Kubelet
 from smimesh.testing.net import wait_until
 from smimesh.testing.netns import NetLab
 from smimesh.testing.pod_world import (
+    APP,
     CHI2_DF1_P001,
     NS,
     PODS,
@@ -57,9 +62,31 @@ def metrics_counted(api_port: int) -> float:
     )
 
 
+EGRESS = {
+    "apiVersion": "policy.openservicemesh.io/v1alpha1",
+    "kind": "Egress",
+    "metadata": {"name": "buyer-to-external", "namespace": NS},
+    "spec": {
+        "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": NS}],
+        "hosts": ["api.external.example"],
+        "ports": [{"number": 8080, "protocol": "http"}],
+    },
+}
+
+
+def external_server(lab: NetLab, hosts: Path) -> None:
+    """An "external" HTTP server in a namespace of its own (no sidecar), named in the pods' hosts file."""
+    ext = lab.add_pod("external")
+    lab.run(ext.netns, [sys.executable, "-c", APP], env={"APP_NAME": "EXTERNAL", "PATH": "/usr/bin:/bin"})
+    with hosts.open("a") as names:
+        names.write(f"{ext.ip} api.external.example other.external.example\n")
+
+
 def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
     pods = {name: lab.add_pod(name) for name in PODS}
     kubelet = Kubelet(lab, tmp_path, hosts_file=hosts_file(tmp_path))
+    assert kubelet.hosts_file is not None
+    external_server(lab, kubelet.hosts_file)
     with inside(lab.node), KubeApiServer() as api:
         seed(api, pods)
         controller = ControllerThread(controller_config(api, tmp_path)).start()
@@ -102,6 +129,21 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             assert tcp_call(kubelet, thief, "warehouse", 9000).startswith("ERROR")  # refused by the mesh
             # ... before the server-first app's greeting: the thief is refused at the mTLS handshake
             assert tcp_call(kubelet, thief, "warehouse", 9000, send=False).startswith("ERROR")
+            # egress: before any Egress, pods' external calls pass through; an Egress applied through the
+            # API server (OSM's CRD) lets the buyer reach its host only, and every other pod nothing
+            assert calls(kubelet, thief, 2, "http://other.external.example:8080/") == {"EXTERNAL": 2}
+            api.create(EGRESS)
+            wait_until(
+                lambda: calls(kubelet, thief, 1, "http://other.external.example:8080/") == {"403": 1},
+                timeout=60,
+                interval=1,
+                what="egress policy in the pods",
+            )
+            assert calls(kubelet, buyer, 3, "http://api.external.example:8080/x") == {"EXTERNAL": 3}
+            assert calls(kubelet, buyer, 2, "http://other.external.example:8080/") == {"403": 2}
+            assert calls(kubelet, thief, 2, "http://api.external.example:8080/x") == {"403": 2}
+            # the capture listener awaits no client bytes on a mesh TCP port: a server-first greeting still comes
+            assert tcp_call(kubelet, buyer, "warehouse", 9000, send=False) == "WAREHOUSE ready"
             # the control plane away: pods keep serving with the config they hold
             controller.stop()
             seen = calls(kubelet, buyer, 20)

@@ -169,3 +169,14 @@ def flagger_crds() -> list[dict[str, Any]]:
     so `flagger.app/v1beta1` objects are served and validated on a cluster exactly as Flagger's are."""
     text = resources.files("smimesh.resources").joinpath("data/flagger-crd.yaml").read_text()
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+OSM_KINDS = ("Egress",)  # OSM kinds the controller watches on a cluster, served by OSM's own CRD
+
+
+def osm_crds() -> list[dict[str, Any]]:
+    """OSM's Egress CRD, shipped unchanged (data/README.md): `policy.openservicemesh.io/v1alpha1`
+    Egress objects are served and validated on a cluster as OSM's CRD does, and the controller
+    watches them (egress policy for pods)."""
+    text = resources.files("smimesh.resources").joinpath("data/osm-egress-crd.yaml").read_text()
+    return [doc for doc in yaml.safe_load_all(text) if doc]

@@ -2,7 +2,7 @@
 connection whose original destination is no mesh service (a mesh ClusterIP:port is handed off to its
 virtual listener before any chain here is chosen).
 
-Owns `capture_listener(view, mesh_ports)`, used for a sidecar with an `EgressView` (without one,
+Owns `capture_listener(view, mesh_tcp_ports)`, used for a sidecar with an `EgressView` (without one,
 `transparent.py` keeps its plain listener: everything passes through to the original destination).
 Its filter chains enforce the view, matched on what the connection shows:
 - TCP rule (`ipAddresses` and port): the destination address in a range and the port (`prefix_ranges`,
@@ -17,7 +17,8 @@ Egress `open`: everything passes, except that an http rule with `matches` still 
 Allowed connections go to the original destination: the policy trusts the Host/SNI the app sends for
 the address it connects to (as other meshes' passthrough does); the address itself is checked only by
 TCP rules. Inspectors run only on the ports that need them, so a server-first protocol allowed by a
-TCP rule is not held waiting for the client's first bytes.
+TCP rule, or a mesh TCP service (its connection is handed off after these listener filters ran), is
+not held waiting for the client's first bytes.
 """
 
 from __future__ import annotations
@@ -186,9 +187,10 @@ TLS_INSPECTOR = ("envoy.filters.listener.tls_inspector", tls_inspector_pb2.TlsIn
 HTTP_INSPECTOR = ("envoy.filters.listener.http_inspector", http_inspector_pb2.HttpInspector())
 
 
-def _inspected(ports: dict[int, _Port], mesh_ports: set[int], open_: bool) -> list[lc.ListenerFilter]:
+def _inspected(ports: dict[int, _Port], mesh_tcp_ports: set[int], open_: bool) -> list[lc.ListenerFilter]:
     """Which connections are peeked at: TLS on SNI ports; HTTP on the ports of http rules and, by
-    policy, on every other port but the TCP rules' and the mesh's (to answer a refused Host with 403)."""
+    policy, on every other port but the TCP rules' and the mesh's TCP services' (to answer a refused
+    Host with 403; a server-first protocol there is never held waiting for the client's bytes)."""
     http_rules = {n for n, p in ports.items() if p.http}
     sni = {n for n, p in ports.items() if p.sni and not p.any_address}
     found = [_listener_filter(*TLS_INSPECTOR, sni)] if sni else []
@@ -196,7 +198,7 @@ def _inspected(ports: dict[int, _Port], mesh_ports: set[int], open_: bool) -> li
         return [*found, _listener_filter(*HTTP_INSPECTOR, http_rules)] if http_rules else found
     tcp = {n for n, p in ports.items() if p.any_address or (p.ranges and not p.http)}
     http = _listener_filter(*HTTP_INSPECTOR)
-    if skipped := (tcp | mesh_ports) - http_rules:
+    if skipped := (tcp | mesh_tcp_ports) - http_rules:
         http.filter_disabled.CopyFrom(_any_port(skipped))
     return [*found, http]
 
@@ -215,10 +217,10 @@ def _chains(view: EgressView) -> list[lc.FilterChain]:
     return chains
 
 
-def capture_listener(view: EgressView, mesh_ports: Iterable[int] = ()) -> listener_pb2.Listener:
-    """`outbound_capture` enforcing `view` (mesh_ports: where the mesh's own services listen)."""
+def capture_listener(view: EgressView, mesh_tcp_ports: Iterable[int] = ()) -> listener_pb2.Listener:
+    """`outbound_capture` enforcing `view` (mesh_tcp_ports: where the mesh's own TCP services listen)."""
     original = _listener_filter("envoy.filters.listener.original_dst", original_dst_pb2.OriginalDst())
-    inspected = _inspected(_by_port(_enforced(view)), set(mesh_ports), view.open)
+    inspected = _inspected(_by_port(_enforced(view)), set(mesh_tcp_ports), view.open)
     listener = listener_pb2.Listener(
         name=OUTBOUND_CAPTURE,
         address=socket_address("0.0.0.0", OUTBOUND_CAPTURE_PORT),

@@ -65,13 +65,14 @@ def apply(resources: dict[str, list[Any]], view: ProxyView) -> dict[str, list[An
 def _outbound_capture(view: ProxyView) -> Message:
     if view.egress is None:
         return capture_listener(OUTBOUND_CAPTURE, OUTBOUND_CAPTURE_PORT, PASSTHROUGH)
-    mesh_ports = {
+    mesh_tcp_ports = {
         target
         for service in view.outbound.services
         for port in service.ports
+        if not port.protocol.is_http
         for _, target in _addresses(service, port.port, view.outbound)
     }
-    return egress_capture.capture_listener(view.egress, mesh_ports)
+    return egress_capture.capture_listener(view.egress, mesh_tcp_ports)
 
 
 def _virtual(listener: Message, name: str | None = None, host: str = "", port: int = 0) -> Message:

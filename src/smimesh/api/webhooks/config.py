@@ -72,10 +72,11 @@ def validating_webhook(
 
 
 def crds_with_bundle(ca_bundle_pem: bytes, service: crd.WebhookService) -> list[dict[str, Any]]:
+    """smimesh's CRDs with the conversion webhook's bundle, then OSM's Egress CRD (no conversion)."""
     crds = crd.all_crds(service)
     for definition in crds:
         definition["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] = encode_bundle(ca_bundle_pem)
-    return crds
+    return [*crds, *crd.osm_crds()]
 
 
 def crd_bundle_patch(ca_bundle_pem: bytes) -> dict[str, Any]:

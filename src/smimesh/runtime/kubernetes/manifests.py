@@ -104,6 +104,7 @@ def rbac(options: InstallOptions) -> list[Obj]:
         _rule([""], ["services", "pods", "serviceaccounts", "namespaces"], ["get", "list", "watch"]),
         _rule(["discovery.k8s.io"], ["endpointslices"], ["get", "list", "watch"]),
         _rule(smi_groups(), smi_plurals(), ["get", "list", "watch"]),
+        _rule(["policy.openservicemesh.io"], ["egresses"], ["get", "list", "watch"]),
         _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
         # Events of diagnostics (writes.py), kept as client-go's recorder keeps them: created, their
         # count bumped (patch), read back after a 409; deleted when the problem is gone. Their names are

@@ -1,7 +1,8 @@
 """`KubernetesSource`: the informers of every kind smimesh watches, feeding the pipeline.
 
 SMI kinds (watched in their hub version: the API server converts whatever version each object was
-written in) and Services go into the same `ResourceStore` as the file source, each object as its own
+written in), OSM's Egress (egress policy for pods; its CRD is OSM's, installed beside ours) and
+Services go into the same `ResourceStore` as the file source, each object as its own
 origin `kubernetes:<Kind>/<ns>/<name>` (so a manifest file of the same key wins, as between files).
 An object that fails to load keeps its last good version (as a saved file does) and is reported;
 a deletion deletes. `problems` holds each object's current problems (gone with a good version or
@@ -24,7 +25,7 @@ from smimesh.diagnostics import Diagnostic
 from smimesh.mesh.model import Instance
 from smimesh.mesh.modes import NamespaceMode
 from smimesh.resources import load_documents, registry
-from smimesh.resources.crd import smi_kinds
+from smimesh.resources.crd import OSM_KINDS, smi_kinds
 from smimesh.resources.document import Document
 from smimesh.sources.files import log_report
 from smimesh.sources.kubernetes import cluster
@@ -49,8 +50,8 @@ def hub_path(kind: str) -> str:
 
 
 def resource_kinds() -> list[Watched]:
-    """What goes into the store: the SMI kinds and Services."""
-    return [Watched(kind, hub_path(kind)) for kind in [*smi_kinds(), "Service"]]
+    """What goes into the store: the SMI kinds, OSM's Egress and Services."""
+    return [Watched(kind, hub_path(kind)) for kind in [*smi_kinds(), *OSM_KINDS, "Service"]]
 
 
 CLUSTER_KINDS = (
