@@ -17,6 +17,7 @@ from tests.kubernetes.kube_world import meshed_namespace
 from smimesh.mesh import build_model
 from smimesh.mesh.model import ServiceKey
 from smimesh.resources import ResourceKey
+from smimesh.resources.crd import all_crds, osm_crds
 from smimesh.sources.kubernetes.client import KubeClient
 from smimesh.sources.kubernetes.kubeconfig import load_cluster
 from smimesh.sources.kubernetes.source import KubernetesSource
@@ -264,3 +265,32 @@ async def test_the_api_server_away_for_30_seconds(api: KubeApiServer, tmp_path: 
             assert source.informers["Service"].stats.errors >= 1
     finally:
         cleanup(api, service("steady"), service("later"))
+
+
+async def test_a_cluster_without_the_egress_crd_syncs_and_egresses_come_once_it_is_installed(
+    tmp_path: Path,
+) -> None:
+    """A cluster installed before smimesh watched OSM's Egress has no such CRD: the source still syncs
+    (none of that kind), and picks Egresses up once the CRD is installed."""
+    egress = {
+        "apiVersion": "policy.openservicemesh.io/v1alpha1",
+        "kind": "Egress",
+        "metadata": {"name": "out", "namespace": "shop"},
+        "spec": {
+            "sources": [{"kind": "ServiceAccount", "name": "web", "namespace": "shop"}],
+            "hosts": ["api.example.com"],
+            "ports": [{"number": 80, "protocol": "http"}],
+        },
+    }
+    with KubeApiServer() as bare:
+        for definition in all_crds():
+            bare.create(definition)
+        meshed_namespace(bare, "shop")
+        async with running_source(bare, tmp_path) as source:  # synced within 30 s, Egress unserved
+            assert source.informers["Egress"].synced.is_set()
+            for definition in osm_crds():
+                bare.create(definition)
+            bare.create(egress)
+            await eventually(
+                lambda: any(s.key.kind == "Egress" for s in source.store.items()), what="the Egress"
+            )

@@ -142,7 +142,7 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             assert calls(kubelet, buyer, 3, "http://api.external.example:8080/x") == {"EXTERNAL": 3}
             assert calls(kubelet, buyer, 2, "http://other.external.example:8080/") == {"403": 2}
             assert calls(kubelet, thief, 2, "http://api.external.example:8080/x") == {"403": 2}
-            # the capture listener awaits no client bytes on a mesh TCP port: a server-first greeting still comes
+            # no client bytes are awaited on a mesh TCP port: a server-first greeting still comes
             assert tcp_call(kubelet, buyer, "warehouse", 9000, send=False) == "WAREHOUSE ready"
             # the control plane away: pods keep serving with the config they hold
             controller.stop()

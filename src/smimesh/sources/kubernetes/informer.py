@@ -8,6 +8,8 @@ resourceVersion is compacted away) it relists **and diffs** the new list against
 changed during the gap come as MODIFIED, objects deleted during the gap as DELETED (no Python client
 does this; they only restart the watch). Errors back off (0.2 s doubling to 10 s, with jitter; reset
 after a healthy watch). `on_events(events)` gets each watch event alone and a relist's diff as one list.
+An `optional` informer (a kind whose CRD a cluster may lack) takes a 404 list as an empty one, is
+synced, and lists again after a backoff until the kind is served.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Informer:
     resource_version: str | None = None
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     stats: InformerStats = field(default_factory=InformerStats)
+    optional: bool = False  # a kind whose CRD may be missing (404): then none of it, looked for again
 
     async def run(self) -> None:
         while True:
@@ -95,6 +98,9 @@ class Informer:
             try:
                 if self.resource_version is None:
                     await self.relist()
+                if self.resource_version is None:  # optional and not served: look again later
+                    await asyncio.sleep(self.backoff.next())
+                    continue
                 quiet = await self.watch_once()
             except Gone as exc:
                 self.stats.gone += 1
@@ -122,7 +128,12 @@ class Informer:
         await asyncio.sleep(delay)
 
     async def relist(self) -> None:
-        body = await self.client.list_objects(self.path)
+        try:
+            body = await self.client.list_objects(self.path)
+        except KubeApiError as exc:
+            if not (self.optional and exc.code == 404):
+                raise
+            body = {"items": [], "metadata": {"resourceVersion": None}}  # not served: none of this kind
         self.stats.lists += 1
         fresh = {object_key(obj): obj for obj in body.get("items") or []}
         events = [Event("DELETED", old) for key, old in self.cache.items() if key not in fresh]
@@ -135,7 +146,8 @@ class Informer:
         self.cache = fresh
         if events:
             await self.on_events(events)
-        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion", ""))
+        listed = (body.get("metadata") or {}).get("resourceVersion", "")
+        self.resource_version = None if listed is None else str(listed)
         self.synced.set()
 
     async def watch_once(self) -> bool:

@@ -95,7 +95,11 @@ class KubernetesSource:
         self.informers: dict[str, Informer] = {}
         for watched in resource_kinds():
             self.informers[watched.kind] = Informer(
-                client, watched.path, self._resource_handler(watched.kind), name=watched.kind
+                client,
+                watched.path,
+                self._resource_handler(watched.kind),
+                name=watched.kind,
+                optional=watched.kind in OSM_KINDS,  # a cluster installed before they were watched
             )
         for watched in CLUSTER_KINDS:
             self.informers[watched.kind] = Informer(
