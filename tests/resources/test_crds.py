@@ -1,6 +1,6 @@
-"""The generated CRDs match the published SMI CRDs (tests/data/upstream/smi/crds) field by field — types, required
-lists, enums — except for the deliberate differences in `DELIBERATE`, each with its reason. A difference
-that is not in the table fails, and so does a table entry that is no longer a difference."""
+"""The generated CRDs match the published SMI CRDs (tests/data/upstream/smi/crds) field by field — types,
+required lists, enums — except for the deliberate differences in `DELIBERATE`, each with its reason. A
+difference that is not in the table fails, and so does a table entry that is no longer a difference."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every SMI spec example (`tests/data/upstream/smi/examples`) loads, or yields the diagnostic its defect deserves.
+"""Every SMI spec example (`tests/data/upstream/smi/examples`) loads, or yields the diagnostic its defect
+deserves.
 
 Most examples omit `apiVersion` (INDEX.md): loaded as written, each such document must produce SM2001
 with a hint; the test then supplies the apiVersion from the file name and INDEX.md's compatibility lines

@@ -1,6 +1,6 @@
-"""Every example of the SMI spec (tests/data/upstream/smi/examples) decodes, and its hub round-trips through every
-version that can express it (hub -> spoke -> hub unchanged); the defective ones fail the way their defect
-deserves (INDEX.md says which)."""
+"""Every example of the SMI spec (tests/data/upstream/smi/examples) decodes, and its hub round-trips through
+every version that can express it (hub -> spoke -> hub unchanged); the defective ones fail the way their
+defect deserves (INDEX.md says which)."""
 
 from __future__ import annotations
 

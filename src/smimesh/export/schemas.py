@@ -1,8 +1,9 @@
 """Validate exported objects against the published CRD schemas (`openAPIV3Schema` of each version).
 
 `SchemaSet.from_directory(path)` reads every CRD in a directory (the upstream files in
-tests/data/upstream/{gateway-api,istio,linkerd,consul}); `problems(obj)` validates one object with `jsonschema`
-(Draft 7 keywords; the `x-kubernetes-*` extensions are ignored, the CEL ones are ported in `cel.py`).
+tests/data/upstream/{gateway-api,istio,linkerd,consul}); `problems(obj)` validates one object with
+`jsonschema` (Draft 7 keywords; the `x-kubernetes-*` extensions are ignored, the CEL ones are ported
+in `cel.py`).
 An object whose (apiVersion, kind) no CRD in the set serves is reported, so a typo cannot pass.
 """
 
