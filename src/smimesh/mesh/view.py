@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -136,6 +137,25 @@ class ClosedAddress:
     host: str
     port: int
     http: bool
+    service: ServiceKey
+
+
+@dataclass(frozen=True, eq=True)
+class ClosedAddresses(_CachedHash):
+    """The ClusterIP ports a transparent sidecar answers at itself: every one of the mesh (`every`,
+    one tuple per model shared by every pod) but those of the services it may call (`seen`), so a
+    pod's view costs O(what it may call), not O(services)."""
+
+    every: tuple[ClosedAddress, ...]
+    seen: frozenset[ServiceKey]
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.every, self.seen)
+
+    __hash__ = _CachedHash.__hash__
+
+    def __iter__(self) -> Iterator[ClosedAddress]:
+        return (a for a in self.every if a.service not in self.seen)
 
 
 @dataclass(frozen=True, eq=True)
@@ -148,7 +168,7 @@ class ProxyView(_CachedHash):
     resilience: ProxyResilience | None = None  # retries, timeouts, limits (mesh/resilience.py)
     ingress: IngressView | None = None  # only the `up --ingress` proxy's (mesh/ingress.py)
     egress: EgressView | None = None  # external hosts it may call (mesh/egress.py); None: none
-    closed: tuple[ClosedAddress, ...] = ()  # transparent nodes: the ClusterIP ports it may not call
+    closed: ClosedAddresses | None = None  # transparent nodes: the ClusterIP ports it may not call
 
     def _fields(self) -> tuple[Any, ...]:
         return (
@@ -327,20 +347,27 @@ def proxy_view(model: MeshModel, node_id: str, open_namespaces: frozenset[str] =
         _resilience(model, inst, outbound),
         ingress_view(model.ingress, inst) if model.ingress or inst.labels else None,
         egress_view(model.egress, model.egress_open, inst.identity, inst.transparent),
-        _memo(model, ("closed", outbound), lambda: closed_addresses(model, outbound))
-        if inst.transparent
-        else (),
+        closed_addresses(model, outbound) if inst.transparent else None,
     )
 
 
-def closed_addresses(model: MeshModel, outbound: OutboundSpec) -> tuple[ClosedAddress, ...]:
+def closed_addresses(model: MeshModel, outbound: OutboundSpec) -> ClosedAddresses:
     """The ClusterIP ports of the mesh services outside `outbound` (UDP aside: no capture answer)."""
-    seen = {s.key for s in outbound.services}
+    every = _memo(model, "cluster-ip-ports", lambda: _cluster_ip_ports(model))
+
+    def build() -> ClosedAddresses:
+        return ClosedAddresses(every, frozenset(s.key for s in outbound.services))
+
+    found: ClosedAddresses = _memo(model, ("closed", outbound), build)
+    return found
+
+
+def _cluster_ip_ports(model: MeshModel) -> tuple[ClosedAddress, ...]:
     return tuple(
         sorted(
-            ClosedAddress(service.cluster_ip, port.port, port.protocol.is_http)
+            ClosedAddress(service.cluster_ip, port.port, port.protocol.is_http, key)
             for key, service in model.services.items()
-            if service.cluster_ip and key not in seen
+            if service.cluster_ip
             for port in service.ports
             if port.protocol is not Protocol.UDP
         )

@@ -54,7 +54,7 @@ def apply(resources: dict[str, list[Any]], view: ProxyView) -> dict[str, list[An
     out[type_urls.LISTENER] = [
         *(_virtual(m) if m.name.startswith("inbound|") else m for m in kept),
         *service_listeners(view.outbound, http),
-        *closed_listeners(view.closed, http),
+        *closed_listeners(view.closed or (), http),
         _outbound_capture(view),
         capture_listener(INBOUND_CAPTURE, INBOUND_CAPTURE_PORT, BLACKHOLE),
     ]
