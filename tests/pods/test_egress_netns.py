@@ -4,7 +4,8 @@ Pod `web` is injected and run by the test kit's kubelet; its sidecar gets the co
 for it (`smimesh.testing.mesh_xds`, the egress world of `egress_world.py`) from the node namespace.
 "External" servers run in two other namespaces of the lab (198.18.0.3 `EXT`, 198.18.0.4 `OTHER`),
 never a real host; the pod's hosts file names them. What the app sees is asserted: HTTP by Host
-(allowed host and wildcard reached, another host on the same address 403 naming the mesh), TLS by
+(allowed host and wildcard reached, another host on the same address 403 naming the mesh, a host
+narrowed to an HTTPRouteGroup's matches 403 outside them, open or not), TLS by
 SNI (allowed name and wildcard reached, another SNI to the same server closed), TCP by address and
 port, then `egress: open` switched live (everything reached) and back to `policy`.
 """
@@ -31,7 +32,7 @@ pytestmark = [needs_root, pytest.mark.envoy, pytest.mark.slow]
 EXT, OTHER = "198.18.0.3", "198.18.0.4"
 XDS = [sys.executable, "-m", "smimesh.testing.mesh_xds"]
 NAMES = {
-    EXT: "api.example.com a.wild.example other.example.com",
+    EXT: "api.example.com a.wild.example other.example.com narrow.example.com",
     OTHER: "elsewhere.example.com",
 }
 GET = (
@@ -111,6 +112,7 @@ def by_policy(app: App) -> None:
         lambda: app.get("http://api.example.com:8080/x") == "200 EXT ok path=/x", timeout=60, what="policy"
     )
     assert app.get("http://a.wild.example:8080/w") == "200 EXT ok path=/w"  # *.wild.example
+    narrowed(app)
     refused = app.get("http://other.example.com:8080/x")  # same server, a Host no Egress names
     assert refused.startswith("403 smimesh: no Egress lets this workload's ServiceAccount call this host")
     assert "egress is by policy" in refused
@@ -120,6 +122,13 @@ def by_policy(app: App) -> None:
     assert app.tls(EXT, "evil.example").startswith("ERROR")  # same server, an SNI no Egress names
     assert app.tcp(EXT) == "EXT got hello"  # 198.18.0.3/32 port 9000
     assert app.tcp(OTHER).startswith("ERROR")  # outside the range
+
+
+def narrowed(app: App) -> None:
+    """An Egress naming an HTTPRouteGroup: its host only for those matches, by policy and open alike."""
+    assert app.get("http://narrow.example.com:8080/allowed") == "200 EXT ok path=/allowed"
+    denied = app.get("http://narrow.example.com:8080/secret")
+    assert denied.startswith("403 smimesh: Egress/shop/web-narrow does not allow this request"), denied
 
 
 def test_a_pods_egress_obeys_policy_and_the_live_switch(
@@ -134,6 +143,7 @@ def test_a_pods_egress_obeys_policy_and_the_live_switch(
     assert app.get("http://elsewhere.example.com:8080/") == "200 OTHER ok path=/"
     assert app.tls(EXT, "evil.example") == "EXT tls sni=evil.example"
     assert app.tcp(OTHER) == "OTHER got hello"
+    narrowed(app)
     switch(plane, "policy")
     wait_until(lambda: app.tcp(OTHER).startswith("ERROR"), timeout=60, what="policy again")
     by_policy(app)
