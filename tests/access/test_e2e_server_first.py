@@ -154,3 +154,17 @@ def test_the_refused_caller_counts_as_an_rbac_denial(mesh: Mesh) -> None:
     assert received(upstream(mesh, "other-0", "shop")) == b""
     eventually(lambda: refused() > refused_before, 20, what="the refusal in explain --live", mesh=mesh)
     eventually(lambda: denied() > before, 40, what="the denial in stat", mesh=mesh)
+
+
+def test_a_new_traffic_target_admits_the_caller_at_the_handshake_and_deleting_it_refuses_again(
+    mesh: Mesh,
+) -> None:
+    """The handshake's allowed identities follow the policies live (a listener update)."""
+    address = upstream(mesh, "other-0", "shop")
+    greeting = f"mail-0 {GREETING}\n".encode()
+    target = client_to_mail("shop").split("---\n", 1)[1].replace("client", "other")
+    write(mesh.directory / "other-to-mail.yaml", target)
+    eventually(lambda: received(address) == greeting, 20, what="other admitted", mesh=mesh)
+    (mesh.directory / "other-to-mail.yaml").unlink()
+    eventually(lambda: received(address) == b"", 20, what="other refused again", mesh=mesh)
+    assert received(upstream(mesh, "client-0", "shop")) == greeting  # the allowed caller all along
