@@ -98,10 +98,20 @@ def upstream(mesh: Mesh, instance: str, namespace: str) -> str:
     return str(rows(mesh)[instance]["tcp_upstreams"][f"mail.{namespace}:2525"])  # type: ignore[index]
 
 
+def accepted(mesh: Mesh, namespace: str) -> int:
+    """How many connections the app of `mail.<namespace>` has accepted (its log says each)."""
+    return (mesh.run_dir / "logs" / namespace / "mail-0.log").read_text().count("connection from")
+
+
 def test_a_denied_caller_that_only_reads_gets_no_greeting(mesh: Mesh) -> None:
     for namespace in ("shop", "perm"):  # strict, permissive
+        before = accepted(mesh, namespace)
         assert received(upstream(mesh, "other-0", namespace)) == b"", namespace
         assert received(upstream(mesh, "other-0", namespace), b"EHLO thief\n") == b"", namespace
+        # The app was never even connected: its log, in order, shows only the next, admitted caller.
+        assert received(upstream(mesh, "client-0", namespace)) == f"mail-0 {GREETING}\n".encode()
+        eventually(lambda ns=namespace, n=before: accepted(mesh, ns) > n, 10, what="admitted", mesh=mesh)
+        assert accepted(mesh, namespace) == before + 1, namespace
 
 
 def test_plaintext_to_a_permissive_server_first_port_gets_nothing(mesh: Mesh) -> None:

@@ -162,7 +162,8 @@ def test_an_enforced_tcp_port_admits_at_the_handshake_only_the_identities_rbac_a
     listener = _tcp_listener((RULE,), MtlsMode.STRICT)
     (chain,) = listener.filter_chains
     sans, proxy = _chain_parts(chain)
-    assert sans == [f'exact: "{CLIENT}"'] and proxy.upstream_connect_mode == tcp_proxy_pb2.IMMEDIATE
+    assert sans == [f'exact: "{CLIENT}"']  # and the app is connected only once the handshake admitted it:
+    assert proxy.upstream_connect_mode == tcp_proxy_pb2.ON_DOWNSTREAM_TLS_HANDSHAKE
     assert listener.stat_prefix == "inbound_tcp-smtp"  # its refusals are counted per port
     (nobody,) = _tcp_listener((), MtlsMode.STRICT).filter_chains  # no target at all: nobody, not everybody
     assert _chain_parts(nobody)[0] == ['exact: "spiffe://invalid/:no-caller-is-allowed"']

@@ -3,7 +3,8 @@
     python3 workloads.py serve        # HTTP server on $HOST:$PORT
     python3 workloads.py client URL   # calls URL in a loop through $HTTP_PROXY, records what answered
     python3 workloads.py echo         # TCP on $HOST:$PORT: answers each line with "<POD_NAME> <line>"
-                                      # (server-first with GREETING set: "<POD_NAME> <GREETING>" first)
+                                      # (server-first with GREETING set: "<POD_NAME> <GREETING>" first);
+                                      # prints "connection from IP:PORT" for each connection it accepts
     python3 workloads.py udp-echo     # UDP on $HOST:$PORT: answers each datagram with "<POD_NAME> <datagram>"
 
 `serve` answers every request with JSON naming who answered: `workload` (WORKLOAD_NAME), `pod`
@@ -134,6 +135,7 @@ def serve() -> None:
 class EchoHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         pod = os.environ.get("POD_NAME", "echo").encode()
+        print(f"connection from {self.client_address[0]}:{self.client_address[1]}", flush=True)
         greeting = os.environ.get("GREETING")
         if greeting:  # a server-first protocol (SMTP, MySQL...): it speaks before the client does
             self.wfile.write(pod + b" " + greeting.encode() + b"\n")

@@ -8,7 +8,8 @@ own SPIFFE id and its namespace's mTLS mode; an lru_cache key) and:
   whose RBAC is enforced, only the identities RBAC could allow pass the handshake (`handshake_gated`);
 - `network_filters`: the network RBAC filter of a TCP port (before `tcp_proxy`); `tcp_access_logs`:
   an audit TCP port's `tcp_proxy` logs each connection (`policy suggest` reads it);
-  `plaintext_tcp_proxy`: what a permissive TCP port's plaintext chain adds to its `tcp_proxy`;
+  `tcp_proxy_overlay`: when a gated TCP port's `tcp_proxy` connects to the app (after the caller
+  was admitted);
 - `http_filters`: the HTTP RBAC filter before the router. The listener's own RBAC config denies
   everything; the real rules come per virtual host over RDS (`route_config`), so a TrafficTarget
   change updates only the route configuration and applies to the very next request, even on open
@@ -96,15 +97,16 @@ def transport_socket(security: InboundSecurity) -> base_pb2.TransportSocket:
     return secrets.transport_socket(secrets.present_own_certificate(context))
 
 
-def plaintext_tcp_proxy(security: InboundSecurity) -> tcp_proxy_pb2.TcpProxy:
-    """The fields a permissive TCP port's plaintext chain sets on its `tcp_proxy`: when gated, it
-    connects to the app only on the caller's first byte, which network RBAC sees first and refuses
-    (a plaintext caller has no identity), so a server-first app never greets it."""
+def tcp_proxy_overlay(security: InboundSecurity, plaintext: bool) -> tcp_proxy_pb2.TcpProxy:
+    """When a gated TCP port's `tcp_proxy` connects to the app (default: at once, on accept): over
+    TLS once the handshake has admitted the caller; on a permissive port's plaintext chain on the
+    caller's first byte, which network RBAC sees first and refuses (a plaintext caller has no
+    identity). So the app never even accepts a connection from a refused caller."""
     if not handshake_gated(security):
         return tcp_proxy_pb2.TcpProxy()
+    mode = tcp_proxy_pb2.ON_DOWNSTREAM_DATA if plaintext else tcp_proxy_pb2.ON_DOWNSTREAM_TLS_HANDSHAKE
     return tcp_proxy_pb2.TcpProxy(
-        upstream_connect_mode=tcp_proxy_pb2.ON_DOWNSTREAM_DATA,
-        max_early_data_bytes=wrappers_pb2.UInt32Value(value=_EARLY_DATA_BYTES),
+        upstream_connect_mode=mode, max_early_data_bytes=wrappers_pb2.UInt32Value(value=_EARLY_DATA_BYTES)
     )
 
 

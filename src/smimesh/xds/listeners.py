@@ -147,8 +147,8 @@ def _inbound_terminal(spec: InboundSpec, security: InboundSecurity | None, plain
         cluster=names.inbound_cluster(spec.name),
         access_log=[] if security is None else inbound_access.tcp_access_logs(security),
     )
-    if plaintext and security is not None:
-        proxy.MergeFrom(inbound_access.plaintext_tcp_proxy(security))
+    if security is not None:
+        proxy.MergeFrom(inbound_access.tcp_proxy_overlay(security, plaintext))
     return _filter(names.TCP_PROXY_FILTER, proxy)
 
 
