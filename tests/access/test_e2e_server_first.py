@@ -3,18 +3,24 @@
 A caller no TrafficTarget allows must not receive a single byte of it, not even the greeting the
 app sends before the caller has said anything: Envoy's network RBAC decides on the caller's first
 byte, so the destination refuses such a caller at the mTLS handshake instead (its certificate's
-SPIFFE id is not among the port's allowed sources). Checked with a denied caller that only reads,
-in `strict` and `permissive` namespaces (plaintext to a permissive port too), and that allowed
-callers still get the greeting and their echo; in an `audit` namespace the caller is let through
-and its connection logged. The denial is counted where `smimesh stat` counts RBAC denials.
+SPIFFE id is not among the port's allowed sources), and the app is never even connected. The
+destination is the authority: since a caller's own sidecar holds no route to a service it may not
+call, the denied caller here also connects straight to the destination's inbound port with a real
+mesh certificate of its identity (issued by the mesh's root, as a stale or misbehaving sidecar
+would hold), reading without sending. Checked in `strict` and `permissive` namespaces (plaintext to
+a permissive port too); allowed callers still get the greeting and their echo; in an `audit`
+namespace the caller is let through and its connection logged. The refusal is counted where
+`smimesh stat` and `explain --live` count RBAC denials.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from e2e_world import Mesh, eventually, http_workload, rows, tcp_workload, write
+
+from smimesh.identity.leaf import issue_leaf
+from smimesh.identity.spiffe import SpiffeId
+from smimesh.identity.store import RootFiles, load_root_files
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
@@ -76,22 +86,52 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
         assert running.stop() == 0
 
 
-def received(address: str, send: bytes = b"", timeout: float = 5.0) -> bytes:
-    """Every byte the far end sends on a new connection (after `send`, if any) until it closes, a
-    second line arrives, or `timeout` passes with nothing new."""
+def received(address: str, send: bytes = b"", *, tls: ssl.SSLContext | None = None) -> bytes:
+    """Every byte the far end sends on a new connection (after `send`, if any; over mTLS with `tls`)
+    until it closes, a second line arrives, or 5 s pass with nothing new."""
     host, _, port = address.rpartition(":")
     got = b""
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            connection = tls.wrap_socket(raw) if tls else raw
             connection.sendall(send)
             while got.count(b"\n") < (2 if send else 1):
                 chunk = connection.recv(4096)
                 if not chunk:
                     break
                 got += chunk
-    except OSError:  # reset or timeout: what arrived before it is the answer
+    except OSError:  # refused, reset, a TLS alert or a timeout: what arrived before it is the answer
         pass
     return got
+
+
+def mesh_certificate(mesh: Mesh, service_account: str, directory: Path) -> ssl.SSLContext:
+    """A client context presenting a certificate of `shop/<service_account>` issued by the mesh's root."""
+    files = RootFiles.in_state_dir(mesh.run_dir)
+    root = load_root_files(files.cert, files.key, now=datetime.now(UTC))
+    leaf = issue_leaf(root, SpiffeId("cluster.local", "shop", service_account), now=datetime.now(UTC))
+    cert, key = directory / f"{service_account}.pem", directory / f"{service_account}.key"
+    cert.write_bytes(leaf.certificate_chain_pem)
+    key.write_bytes(leaf.private_key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the server's gate is under test
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.fixture(scope="module")
+def direct(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> dict[str, ssl.SSLContext]:
+    """mTLS contexts of `other` (no TrafficTarget names it) and `client` (allowed), by service account."""
+    directory = tmp_path_factory.mktemp("certificates")
+    return {sa: mesh_certificate(mesh, sa, directory) for sa in ("other", "client")}
+
+
+def inbound(mesh: Mesh, namespace: str) -> str:
+    """The inbound listener of `mail.<namespace>`'s sidecar (what callers' sidecars connect to)."""
+    row = next(r for r in mesh.instances() if r["namespace"] == namespace and r["workload"] == "mail")
+    listeners = httpx.get(f"http://{row['admin']}/listeners", timeout=5).text.split()
+    return next(line.split("::", 1)[1] for line in listeners if line.startswith("inbound|"))
 
 
 def upstream(mesh: Mesh, instance: str, namespace: str) -> str:
@@ -103,24 +143,25 @@ def accepted(mesh: Mesh, namespace: str) -> int:
     return (mesh.run_dir / "logs" / namespace / "mail-0.log").read_text().count("connection from")
 
 
-def test_a_denied_caller_that_only_reads_gets_no_greeting(mesh: Mesh) -> None:
+def test_a_denied_caller_that_only_reads_gets_no_greeting(
+    mesh: Mesh, direct: dict[str, ssl.SSLContext]
+) -> None:
+    greeting = f"mail-0 {GREETING}\n".encode()
     for namespace in ("shop", "perm"):  # strict, permissive
         before = accepted(mesh, namespace)
-        assert received(upstream(mesh, "other-0", namespace)) == b"", namespace
-        assert received(upstream(mesh, "other-0", namespace), b"EHLO thief\n") == b"", namespace
-        # The app was never even connected: its log, in order, shows only the next, admitted caller.
-        assert received(upstream(mesh, "client-0", namespace)) == f"mail-0 {GREETING}\n".encode()
+        assert received(inbound(mesh, namespace), tls=direct["other"]) == b"", namespace
+        assert received(inbound(mesh, namespace), b"EHLO thief\n", tls=direct["other"]) == b"", namespace
+        assert received(upstream(mesh, "other-0", namespace)) == b"", namespace  # its own sidecar: no route
+        # The same direct path with an allowed identity is greeted (the refusal is the identity's) ...
+        assert received(inbound(mesh, namespace), tls=direct["client"]) == greeting, namespace
+        # ... and the app was never connected for the refused ones: its log shows only that one.
         eventually(lambda ns=namespace, n=before: accepted(mesh, ns) > n, 10, what="admitted", mesh=mesh)
         assert accepted(mesh, namespace) == before + 1, namespace
 
 
 def test_plaintext_to_a_permissive_server_first_port_gets_nothing(mesh: Mesh) -> None:
-    row = next(r for r in mesh.instances() if r["namespace"] == "perm" and r["workload"] == "mail")
-    admin = str(row["admin"])
-    listeners = httpx.get(f"http://{admin}/listeners", timeout=5).text.split()
-    address = next(line.split("::", 1)[1] for line in listeners if line.startswith("inbound|"))
-    assert received(address) == b""
-    assert received(address, b"EHLO plain\n") == b""
+    assert received(inbound(mesh, "perm")) == b""
+    assert received(inbound(mesh, "perm"), b"EHLO plain\n") == b""
 
 
 def test_an_allowed_caller_gets_the_greeting_and_its_echo(mesh: Mesh) -> None:
@@ -149,7 +190,7 @@ def smimesh(mesh: Mesh, *args: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def test_the_refused_caller_counts_as_an_rbac_denial(mesh: Mesh) -> None:
+def test_the_refused_caller_counts_as_an_rbac_denial(mesh: Mesh, direct: dict[str, ssl.SSLContext]) -> None:
     def denied() -> int:
         return int(
             smimesh(mesh, "stat", "deploy", "mail", "-n", "shop", "--routes", "-w", "5m")["denied_count"]
@@ -161,20 +202,20 @@ def test_the_refused_caller_counts_as_an_rbac_denial(mesh: Mesh) -> None:
         return int(row["counters"].get("denied_at_handshake", 0))
 
     before, refused_before = denied(), refused()
-    assert received(upstream(mesh, "other-0", "shop")) == b""
+    assert received(inbound(mesh, "shop"), tls=direct["other"]) == b""
     eventually(lambda: refused() > refused_before, 20, what="the refusal in explain --live", mesh=mesh)
     eventually(lambda: denied() > before, 40, what="the denial in stat", mesh=mesh)
 
 
 def test_a_new_traffic_target_admits_the_caller_at_the_handshake_and_deleting_it_refuses_again(
-    mesh: Mesh,
+    mesh: Mesh, direct: dict[str, ssl.SSLContext]
 ) -> None:
     """The handshake's allowed identities follow the policies live (a listener update)."""
-    address = upstream(mesh, "other-0", "shop")
     greeting = f"mail-0 {GREETING}\n".encode()
     target = client_to_mail("shop").split("---\n", 1)[1].replace("client", "other")
     write(mesh.directory / "other-to-mail.yaml", target)
-    eventually(lambda: received(address) == greeting, 20, what="other admitted", mesh=mesh)
+    eventually(lambda: received(inbound(mesh, "shop"), tls=direct["other"]) == greeting, 20, what="admitted")
+    eventually(lambda: received(upstream(mesh, "other-0", "shop")) == greeting, 20, what="its sidecar too")
     (mesh.directory / "other-to-mail.yaml").unlink()
-    eventually(lambda: received(address) == b"", 20, what="other refused again", mesh=mesh)
+    eventually(lambda: received(inbound(mesh, "shop"), tls=direct["other"]) == b"", 20, what="refused again")
     assert received(upstream(mesh, "client-0", "shop")) == greeting  # the allowed caller all along
