@@ -127,7 +127,8 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             assert tcp_call(kubelet, buyer, "warehouse", 9000) == "WAREHOUSE got stock?"
             assert tcp_call(kubelet, buyer, "warehouse", 9000, send=False) == "WAREHOUSE ready"
             assert tcp_call(kubelet, thief, "warehouse", 9000).startswith("ERROR")  # refused by the mesh
-            # ... before the server-first app's greeting: the thief is refused at the mTLS handshake
+            # ... before the server-first app's greeting (its own sidecar closes, the destination refuses
+            # at the mTLS handshake: tests/access/test_e2e_server_first.py)
             assert tcp_call(kubelet, thief, "warehouse", 9000, send=False).startswith("ERROR")
             # egress: before any Egress, pods' external calls pass through; an Egress applied through the
             # API server (OSM's CRD) lets the buyer reach its host only, and every other pod nothing
