@@ -69,11 +69,12 @@ def leader(replicas: list[ControllerThread]) -> ControllerThread | None:
 
 
 def config_of(replica: ControllerThread, node: str) -> dict[str, object]:
-    """What the replica serves `node`: every type's version, and name -> serialized resource by type."""
+    """What the replica serves `node`: every type's version, and name -> serialized resource for every
+    type the snapshot carries (SDS, LDS, RDS, CDS, EDS at least)."""
 
     def read(c):  # type: ignore[no-untyped-def]
         snapshot = c.xds.cache.get_snapshot(node)
-        assert set(snapshot.type_urls()) <= set(CONFIG_TYPES), snapshot.type_urls()
+        assert set(CONFIG_TYPES) <= set(snapshot.type_urls()), snapshot.type_urls()
         return {
             "versions": dict(snapshot.versions),
             **{
@@ -81,7 +82,7 @@ def config_of(replica: ControllerThread, node: str) -> dict[str, object]:
                     n: e.resource.SerializeToString(deterministic=True)
                     for n, e in snapshot.entries(t).items()
                 }
-                for t in CONFIG_TYPES
+                for t in snapshot.type_urls()
             },
         }
 
