@@ -39,6 +39,8 @@ from smimesh.resources import registry
 from smimesh.sources.kubernetes.client import KubeApiError, KubeClient
 
 log = logging.getLogger(__name__)
+# Only diagnostic Events carry this label (the canaries' do not): the lease holder lists them by it and
+# deletes those whose problem is gone.
 MANAGED = {"app.kubernetes.io/managed-by": "smimesh"}
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
