@@ -106,12 +106,14 @@ def filled_window(model: Any, clients: int, services: int, seconds: int) -> Slid
 
 def server_cost(quick: bool) -> dict[str, Any]:
     from smimesh.runtime.observe import Observatory
+    from smimesh.runtime.request_sources import LogFiles
 
     clients, services = 100, 100
     seconds = 30 if quick else 300
     model = synthetic_model(clients, services)
     window = filled_window(model, clients, services, seconds)
-    observatory = Observatory(lambda: model, lambda ns, i: Path("/nonexistent"), None, BuiltinBackend(window))
+    source = LogFiles(lambda ns, i: Path("/nonexistent"))  # the graph reads no request log
+    observatory = Observatory(lambda: model, source, None, BuiltinBackend(window))
 
     async def updates(count: int, window_s: float) -> tuple[list[float], dict[str, Any]]:
         samples, graph = [], {}

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 
 from smimesh.telemetry.edges import Reading, Series
 from smimesh.telemetry.scrape import Bin
@@ -56,6 +59,7 @@ _Slot = tuple[int, float, float, float, bytes]
 # A series' last cumulative reading, kept the same GC-free way: (success, failure, packed bins,
 # counts per response class).
 _Stored = tuple[float, float, bytes, dict[str, float]]
+_AT, _SUCCESS, _FAILURE, _BINS = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
 _EMPTY: _Stored = (0.0, 0.0, b"", {})
 
 
@@ -118,12 +122,14 @@ class SlidingWindow:
         for series, slots in self._slots.items():
             if wanted is not None and not wanted(series):
                 continue
-            totals = Totals()
-            for slot in reversed(slots):  # newest first: stop at the first slot before the window
-                if slot[1] <= start:
-                    break
-                _add_slot(totals, slot)
-            result[series] = totals
+            # The slots inside: those after the first one taken at or before `start` (a slot's time
+            # grows with its index). Summed per field in C (map, join) rather than slot by slot: at
+            # 1,000 series x 300 slots the per-slot Python calls were most of a dashboard update.
+            after = bisect_right(slots, start, key=_AT)
+            inside = list(islice(reversed(slots), len(slots) - after))  # newest first, as they were summed
+            success = sum(map(_SUCCESS, inside))
+            failure = sum(map(_FAILURE, inside))
+            result[series] = Totals(success, failure, _bin_sums(b"".join(map(_BINS, inside))))
         return result
 
     def series(self) -> Iterable[Series]:
@@ -153,13 +159,14 @@ class SlidingWindow:
                 del self._slots[series]
 
 
-def _add_slot(totals: Totals, slot: _Slot) -> None:
-    _, _, success, failure, packed = slot
-    totals.success += success
-    totals.failure += failure
-    bins = totals.bins
-    for lower, width, count in _unpack(packed):
-        bins[(lower, width)] = bins.get((lower, width), 0.0) + count
+def _bin_sums(packed: bytes) -> dict[tuple[float, float], float]:
+    """The counts of packed (lower, width, count) triples, summed per bin."""
+    values = array("d", packed).tolist()
+    bins: dict[tuple[float, float], float] = {}
+    get = bins.get
+    for key, count in zip(zip(values[0::3], values[1::3], strict=True), values[2::3], strict=True):
+        bins[key] = get(key, 0.0) + count
+    return bins
 
 
 def _delta(previous: _Stored, current: Reading) -> Totals:
