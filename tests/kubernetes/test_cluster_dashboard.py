@@ -4,7 +4,8 @@ The controller runs against the test API server with real Envoy sidecars (`clust
 `smimesh dashboard --kubeconfig` serves the page on a loopback port and forwards to the controller
 through the API server's service proxy. The page must show the world's nodes and the shopper's edges
 to the backends with the requests sent, tap the selected workload (its sidecar switched on over RTDS,
-off again when the page stops), ask for nothing but the forwarder, and raise no console error.
+off again when the page stops), ask for nothing but the forwarder, and raise no console error; the
+forwarder refuses anything but GET.
 A screenshot goes to $SMIMESH_SCREENSHOTS (default: the test's tmp dir).
 """
 
@@ -60,6 +61,8 @@ def test_the_dashboard_of_a_cluster_in_a_browser(world: KubeWorld, tmp_path: Pat
         )
         assert address.startswith("http://127.0.0.1:") and address.endswith("/dashboard/"), address
         origin = address.removesuffix("dashboard/")
+        refused = httpx.post(origin + "api/v1/resources", content=b"kind: Service", timeout=10)
+        assert refused.status_code == 405 and "read only" in refused.text  # the forwarder never writes
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
             context = browser.new_context(viewport={"width": 1500, "height": 950})
