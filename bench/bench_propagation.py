@@ -49,7 +49,6 @@ from smimesh.server.metrics import ControlPlaneMetrics
 from smimesh.server.sync import SYNCED, SyncState
 from smimesh.settings import Settings
 from smimesh.testing.bookstore import load_world, world_instances
-from smimesh.xds.snapshot import DEFAULT_INTERNER
 
 TARGET_S = 0.5  # issue 10 (issue 7's stretch target, now the target)
 OTHER_CORES_LIMIT = 0.2  # other work's average share of the machine above which a run is not judged
@@ -253,7 +252,7 @@ async def propagation(
     initial_build_s = plane.pipeline.stats.last_build_s
     interning = {
         "resources_in_snapshots": sum(_resource_count(plane.cache, node) for node in plane.node_ids),
-        "serializations": DEFAULT_INTERNER.serializations,
+        "serializations": plane.pipeline.interner.serializations,
     }
     try:
         async with Fleet(plane.server.address, plane.node_ids, mode) as fleet:

@@ -8,8 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from smimesh.mesh import Instance, MeshModel, build, build_model, proxy_view
+from smimesh.mesh import Instance, MeshModel, build_model, proxy_view
 from smimesh.mesh.impact import affected_nodes
 from smimesh.mesh.instances import counter, instances_from_workloads
 from smimesh.resources.access import TrafficTarget
@@ -109,7 +111,12 @@ def _mutate(
         instances[index] = replace(instances[index], labels=tuple(sorted(labels.items())))
 
 
-def _model(world: dict[tuple[str, str, str], dict[str, Any]], instances: list[Instance]) -> MeshModel:
+def _model(
+    world: dict[tuple[str, str, str], dict[str, Any]],
+    instances: list[Instance],
+    previous: MeshModel | None = None,
+) -> MeshModel:
+    """The model of `world`, reusing what `previous` (an earlier model) built."""
     groups = [
         HTTPRouteGroup.model_validate(
             {"metadata": {"name": "all", "namespace": ns}, "spec": {"matches": [{"name": "all"}]}}
@@ -117,7 +124,7 @@ def _model(world: dict[tuple[str, str, str], dict[str, Any]], instances: list[In
         for ns in NAMESPACES
     ]
     resources = [_validated(kind, body) for (kind, _ns, _name), body in sorted(world.items())]
-    return build_model([*groups, *resources], instances)
+    return build_model([*groups, *resources], instances, previous=previous.build_state if previous else None)
 
 
 _VALIDATED: dict[str, Any] = {}
@@ -131,13 +138,6 @@ def _validated(kind: str, body: dict[str, Any]) -> Any:
     return _VALIDATED[text]
 
 
-def _cold(world: dict[tuple[str, str, str], dict[str, Any]], instances: list[Instance]) -> MeshModel:
-    """The same model built with every cross-build cache emptied first."""
-    build._previous.clear()
-    build._SERVICE_CACHE.clear()
-    return _model(world, instances)
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_a_view_left_out_never_changes(seed: int) -> None:
     rng = random.Random(seed)
@@ -146,7 +146,7 @@ def test_a_view_left_out_never_changes(seed: int) -> None:
     checked = 0
     for step in range(60):
         _mutate(rng, world, instances, step)
-        new = _model(world, instances)
+        new = _model(world, instances, old)
         affected = affected_nodes(old, new)
         assert affected is not None
         for node in set(new.instances) - affected:
@@ -164,7 +164,7 @@ def test_a_service_nobody_reaches_affects_no_node() -> None:
         "metadata": {"name": "lonely", "namespace": "elsewhere"},
         "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]},
     }
-    assert affected_nodes(before, _model(world, instances)) == frozenset()
+    assert affected_nodes(before, _model(world, instances, before)) == frozenset()
 
 
 def test_a_new_replica_affects_itself_and_the_callers_of_its_services() -> None:
@@ -172,7 +172,7 @@ def test_a_new_replica_affects_itself_and_the_callers_of_its_services() -> None:
     world, instances = _initial(rng), _instances()
     before = _model(world, instances)
     extra = replace(instances[0], name="w0-extra", node_id="", admin_port=45_000)
-    after = _model(world, [*instances, extra])
+    after = _model(world, [*instances, extra], before)
     affected = affected_nodes(before, after)
     assert affected is not None and extra.node_id in affected
     changed = {n for n in before.instances if proxy_view(before, n) != proxy_view(after, n)}
@@ -187,15 +187,37 @@ def test_a_change_of_domain_or_mode_affects_everyone() -> None:
     assert affected_nodes(model, replace(model, permissive=True, _memo={})) is None
 
 
+def _views(model: MeshModel) -> dict[str, Any]:
+    return {node: proxy_view(model, node) for node in model.instances}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), steps=st.integers(1, 25), data=st.data())
+def test_a_model_built_with_an_earlier_state_equals_a_cold_build(seed: int, steps: int, data: Any) -> None:
+    """Over random change sequences, `build_model(..., previous=)` with the state of ANY earlier build
+    (not only the last one) gives the model and the views a cold build gives."""
+    rng = random.Random(seed)
+    world, instances = _initial(rng), _instances()
+    built = [_model(world, instances)]
+    for step in range(steps):
+        _mutate(rng, world, instances, step)
+        earlier = built[data.draw(st.integers(0, len(built) - 1), label="previous build")]
+        warm, cold = _model(world, instances, earlier), _model(world, instances)
+        assert warm == cold, step  # every field but the memo and the state
+        assert warm.diagnostics == cold.diagnostics
+        assert _views(warm) == _views(cold), step
+        built.append(warm)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_model_rebuilt_after_a_change_equals_one_built_cold(seed: int) -> None:
     rng = random.Random(100 + seed)
     world, instances = _initial(rng), _instances()
-    _model(world, instances)
+    warm = _model(world, instances)
     for step in range(40):
         _mutate(rng, world, instances, step)
-        warm = _model(world, instances)
-        cold = _cold(world, instances)
+        warm = _model(world, instances, warm)
+        cold = _model(world, instances)
         assert warm.services == cold.services, step
         assert warm.inbound_protocols == cold.inbound_protocols
         assert warm.diagnostics == cold.diagnostics

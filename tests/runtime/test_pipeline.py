@@ -55,7 +55,7 @@ class Fakes:
         self.eds_without_endpoints: set[str] = set()
         self.explode: set[str] = set()
 
-    def build_model(self, snapshot: Any, instances: Any, *, trust_domain: str) -> Model:
+    def build_model(self, snapshot: Any, instances: Any, *, trust_domain: str, previous: Any = None) -> Model:
         return Model(snapshot)
 
     def proxy_view(self, model: Model, node_id: str) -> tuple[str, ...]:
@@ -184,7 +184,7 @@ async def test_a_failing_model_build_is_reported_and_the_pipeline_keeps_going(se
     await rebuilt(pipeline, 1)
     real_build = fakes.build_model
 
-    def broken(snapshot: Any, instances: Any, *, trust_domain: str) -> Model:
+    def broken(snapshot: Any, instances: Any, **options: Any) -> Model:
         fakes.build_model = real_build  # fails once
         raise ValueError("bad model")
 

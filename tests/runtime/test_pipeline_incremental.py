@@ -13,6 +13,7 @@ from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.cache import SnapshotCache
 from smimesh.settings import Settings
 from smimesh.testing import bookstore
+from smimesh.testing.stores import ListStore
 from smimesh.xds import generate as real_generate
 
 UNRELATED = """
@@ -22,17 +23,6 @@ metadata: {name: lonely, namespace: elsewhere}
 spec: {selector: {app: nobody}, ports: [{port: 80}]}
 """
 SPLIT = bookstore.SPLIT_TEMPLATE
-
-
-class ListStore:
-    def __init__(self, resources: list[Any]) -> None:
-        self.resources = resources
-
-    def snapshot(self) -> list[Any]:
-        return list(self.resources)
-
-    async def subscribe(self) -> Any:  # pragma: no cover - the tests call rebuild() directly
-        yield None
 
 
 class Counting:

@@ -13,6 +13,7 @@ from smimesh.runtime.pipeline import Pipeline
 from smimesh.server.cache import SnapshotCache
 from smimesh.settings import Settings
 from smimesh.testing import bookstore
+from smimesh.testing.stores import ListStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LIFETIME_S = 3600
@@ -33,17 +34,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class ListStore:
-    def __init__(self, resources: list[Any]) -> None:
-        self.resources = resources
-
-    def snapshot(self) -> list[Any]:
-        return list(self.resources)
-
-    async def subscribe(self) -> Any:  # pragma: no cover - the tests call rebuild() directly
-        yield None
 
 
 class Counted:

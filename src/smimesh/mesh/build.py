@@ -11,7 +11,7 @@ resources (handy in tests and benchmarks).
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +39,7 @@ from smimesh.mesh.model import (
 from smimesh.mesh.protocols import protocol_of
 from smimesh.mesh.resilience import RESILIENCE_KINDS
 from smimesh.mesh.resilience import resolve as resolve_resilience
+from smimesh.mesh.reuse import BuildState, ServiceEntry, same
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service as ServiceResource
 from smimesh.resources.core import ServicePort as ServicePortResource
@@ -146,37 +147,26 @@ def _service_port(
     )
 
 
-_ServiceEntry = tuple[ServiceResource, tuple[Instance, ...], Service, tuple[Diagnostic, ...]]
-_SERVICE_CACHE: OrderedDict[int, _ServiceEntry] = OrderedDict()
-_SERVICE_CACHE_SIZE = 100_000
+_MAX_CHANGED_INSTANCES = 64  # beyond this many, checking each selector against them costs more
 
 
-def _service(svc: ServiceResource, index: InstanceIndex, diags: list[Diagnostic]) -> Service:
-    """One Service value, reused while the resource is the same object and selects equal instances
-    (the store hands unchanged resources over as the same objects): a change elsewhere in a large
-    mesh then costs a selector lookup per Service, not a rebuild of its ports and endpoints."""
+def _service(
+    svc: ServiceResource, index: InstanceIndex, last: ServiceEntry | None, diags: list[Diagnostic]
+) -> ServiceEntry:
+    """One Service value, reused from `last` while the resource is the same (or equal) and it selects
+    equal instances: a change elsewhere in a large mesh then costs a selector lookup per Service,
+    not a rebuild of its ports and endpoints."""
     key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
     selected = tuple(index.select(key.namespace, svc.endpoint_selector))
-    hit = _SERVICE_CACHE.get(id(svc))
-    if hit is not None and hit[0] is svc and hit[1] == selected:
-        _SERVICE_CACHE.move_to_end(id(svc))
-        diags.extend(hit[3])
-        return hit[2]
+    if last is not None and last.selected == selected and same(last.resource, svc):
+        diags.extend(last.diagnostics)
+        return last if last.resource is svc else ServiceEntry(svc, selected, last.service, last.diagnostics)
     found: list[Diagnostic] = []
     ports = tuple(_service_port(svc, i, p, selected, found) for i, p in enumerate(svc.spec.ports))
     cluster_ip = svc.spec.cluster_ip if svc.spec.cluster_ip not in (None, "None") else ""
     service = Service(key, ports, tuple(sorted((svc.endpoint_selector or {}).items())), str(cluster_ip))
-    _SERVICE_CACHE[id(svc)] = (svc, selected, service, tuple(found))
-    if len(_SERVICE_CACHE) > _SERVICE_CACHE_SIZE:
-        _SERVICE_CACHE.popitem(last=False)
     diags.extend(found)
-    return service
-
-
-_Entry = tuple[ServiceResource, Service, tuple[Diagnostic, ...]]
-# The previous build's instances and Service values by key: [(instances by node id, entries)].
-_previous: list[tuple[Mapping[str, Instance], dict[ServiceKey, _Entry]]] = []
-_MAX_CHANGED_INSTANCES = 64  # beyond this many, checking each selector against them costs more
+    return ServiceEntry(svc, selected, service, tuple(found))
 
 
 def _changed_instances(before: Mapping[str, Instance], after: Mapping[str, Instance]) -> list[Instance]:
@@ -200,36 +190,41 @@ def _selects_any(svc: ServiceResource, labels: list[dict[str, str]]) -> bool:
     return any(selector.items() <= found.items() for found in labels)
 
 
+def _untouched(
+    previous: BuildState, instances: Mapping[str, Instance]
+) -> dict[str, list[dict[str, str]]] | None:
+    """The labels of the instances changed since `previous`, by namespace; None when too many changed
+    for the shortcut (every Service then looks its selector up)."""
+    changed = _changed_instances(previous.instances, instances)
+    return _labels_by_namespace(changed) if len(changed) <= _MAX_CHANGED_INSTANCES else None
+
+
 def build_services(
     resources: Sequence[ServiceResource],
-    index: InstanceIndex,
+    instances: Mapping[str, Instance],
+    previous: BuildState,
     diags: list[Diagnostic],
-    instances: Mapping[str, Instance] | None = None,
-) -> dict[ServiceKey, Service]:
-    """Service values by key. Given `instances`, a Service whose resource is the very object of the
-    previous build and whose selector matches no added, removed or changed instance keeps its value
-    without a selector lookup: a change costs little per unrelated Service."""
-    last = _previous[0] if _previous and instances is not None else None
-    changed = _changed_instances(last[0], instances) if last is not None and instances is not None else []
-    entries = last[1] if last is not None and len(changed) <= _MAX_CHANGED_INSTANCES else {}
-    touched = _labels_by_namespace(changed)
-    services: dict[ServiceKey, Service] = {}
-    kept: dict[ServiceKey, _Entry] = {}
+) -> dict[ServiceKey, ServiceEntry]:
+    """Service entries by key. A Service whose resource is the very object of `previous` and whose
+    selector matches no added, removed or changed instance keeps its entry without a selector lookup:
+    a change costs little per unrelated Service."""
+    touched = _untouched(previous, instances)
+    index = InstanceIndex(instances.values())
+    entries: dict[ServiceKey, ServiceEntry] = {}
     for svc in resources:
         key = ServiceKey(svc.metadata.namespace, svc.metadata.name)
-        hit = entries.get(key)
+        last = previous.services.get(key)
         if (
-            hit is None
-            or hit[0] is not svc
-            or (key.namespace in touched and _selects_any(svc, touched[key.namespace]))
+            last is not None
+            and touched is not None
+            and last.resource is svc
+            and not (key.namespace in touched and _selects_any(svc, touched[key.namespace]))
         ):
-            found: list[Diagnostic] = []
-            hit = (svc, _service(svc, index, found), tuple(found))
-        diags.extend(hit[2])
-        services[key], kept[key] = hit[1], hit
-    if instances is not None:
-        _previous[:] = [(instances, kept)]
-    return services
+            diags.extend(last.diagnostics)
+            entries[key] = last
+        else:
+            entries[key] = _service(svc, index, last, diags)
+    return entries
 
 
 def inbound_protocols(services: Mapping[ServiceKey, Service]) -> dict[tuple[str, int], Protocol]:
@@ -264,18 +259,27 @@ def build_model(
     permissive: bool = False,
     semantics: AccessSemantics = DEFAULT_SEMANTICS,
     egress_open: bool = False,
+    previous: BuildState | None = None,
 ) -> MeshModel:
-    """The mesh model of `snapshot` with `instances` running; never raises for bad input."""
+    """The mesh model of `snapshot` with `instances` running; never raises for bad input.
+
+    `previous` is the `build_state` of an earlier model (mesh/reuse.py): what it holds is reused where
+    the inputs are unchanged, and the result equals a cold build's. The model carries the state for
+    the next build in `model.build_state`."""
+    previous = previous if previous is not None else BuildState()
     inputs = Inputs(snapshot)
     diags: list[Diagnostic] = []
     by_node = _unique_instances(instances, diags)
-    services = build_services(inputs.of(ServiceResource), InstanceIndex(by_node.values()), diags, by_node)
-    policies = build_policies(inputs, diags)
+    service_entries = build_services(inputs.of(ServiceResource), by_node, previous, diags)
+    services = {key: entry.service for key, entry in service_entries.items()}
+    policy_entries = build_policies(inputs, previous.policies, diags)
+    policies = tuple(e.policy for _, e in policy_entries if e.policy is not None)
     splits = with_http_routes(
         build_splits(inputs, services, diags), build_http_routes(inputs, services, diags), diags
     )
     resilience = resolve_resilience(inputs, services, cluster_domain, diags)
     policies += ingress_policies(inputs, services, diags)
+    previous.views.keep_only(services)
     return MeshModel(
         services=services,
         instances=by_node,
@@ -291,4 +295,5 @@ def build_model(
         ingress=build_ingress(inputs, services, diags),
         egress=egress_rules(inputs, diags),
         egress_open=egress_open,
+        build_state=BuildState(by_node, service_entries, dict(policy_entries), previous.views),
     )

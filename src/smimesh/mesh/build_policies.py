@@ -8,13 +8,14 @@ rules to nothing rather than silently widening them to every port.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from smimesh.diagnostics import Diagnostic, ObjectRef
 from smimesh.mesh import codes
 from smimesh.mesh.access import PortCover, RouteMatch, TrafficPolicy
 from smimesh.mesh.model import HttpMatch, Identity
+from smimesh.mesh.reuse import PolicyEntry, same
 from smimesh.resources.access import TrafficTarget, TrafficTargetRule
 from smimesh.resources.meta import Resource
 from smimesh.resources.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
@@ -113,42 +114,40 @@ def _policy(tt: TrafficTarget, inputs: Inputs, diags: list[Diagnostic]) -> Traff
     )
 
 
-_CacheEntry = tuple[TrafficTarget, tuple[Any, ...], "TrafficPolicy | None", tuple[Diagnostic, ...]]
-_CACHE: OrderedDict[int, _CacheEntry] = OrderedDict()
-_CACHE_SIZE = 50_000
-
-
 def _referenced(tt: TrafficTarget, inputs: Inputs) -> tuple[Any, ...]:
     ns = tt.metadata.namespace
     return tuple(inputs.named(_RULE_KINDS[r.kind], ns, r.name) for r in tt.spec.rules)
 
 
-def _cached_policy(tt: TrafficTarget, inputs: Inputs, diags: list[Diagnostic]) -> TrafficPolicy | None:
-    """Resolve `tt`, reusing the previous result while it and the routes it names are the same objects.
-
-    The store hands unchanged resources over as the same (frozen) objects, so a change elsewhere does not
-    re-resolve every TrafficTarget: with dense policies that is most of a model rebuild.
-    """
+def _resolved(
+    tt: TrafficTarget, inputs: Inputs, last: PolicyEntry | None, diags: list[Diagnostic]
+) -> PolicyEntry:
+    """Resolve `tt`, reusing `last` (the previous build's) while it and the routes it names are the
+    same (or equal): with dense policies, re-resolving every TrafficTarget is most of a rebuild."""
     refs = _referenced(tt, inputs)
-    hit = _CACHE.get(id(tt))
     if (
-        hit is not None
-        and hit[0] is tt
-        and len(hit[1]) == len(refs)
-        and all(a is b for a, b in zip(hit[1], refs, strict=True))
+        last is not None
+        and len(last.routes) == len(refs)
+        and all(same(a, b) for a, b in zip(last.routes, refs, strict=True))
+        and same(last.resource, tt)
     ):
-        _CACHE.move_to_end(id(tt))
-        diags.extend(hit[3])
-        return hit[2]
+        diags.extend(last.diagnostics)
+        return last if last.resource is tt else PolicyEntry(tt, refs, last.policy, last.diagnostics)
     found: list[Diagnostic] = []
     policy = _policy(tt, inputs, found)
-    _CACHE[id(tt)] = (tt, refs, policy, tuple(found))
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
     diags.extend(found)
-    return policy
+    return PolicyEntry(tt, refs, policy, tuple(found))
 
 
-def build_policies(inputs: Inputs, diags: list[Diagnostic]) -> tuple[TrafficPolicy, ...]:
-    policies = (_cached_policy(tt, inputs, diags) for tt in inputs.of(TrafficTarget))
-    return tuple(p for p in policies if p is not None)
+PolicyKey = tuple[str, str]  # a TrafficTarget's (namespace, name)
+
+
+def build_policies(
+    inputs: Inputs, previous: Mapping[PolicyKey, PolicyEntry], diags: list[Diagnostic]
+) -> list[tuple[PolicyKey, PolicyEntry]]:
+    """Every TrafficTarget resolved, in input order (`previous`: the last build's, by name)."""
+    resolved = []
+    for tt in inputs.of(TrafficTarget):
+        key = (tt.metadata.namespace, tt.metadata.name)
+        resolved.append((key, _resolved(tt, inputs, previous.get(key), diags)))
+    return resolved

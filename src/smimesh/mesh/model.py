@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from smimesh.mesh.egress import EgressRule
     from smimesh.mesh.ingress import IngressRoute
     from smimesh.mesh.resilience import Resilience
+    from smimesh.mesh.reuse import BuildState
     from smimesh.mesh.split import PortSplits
 
 DEFAULT_TRUST_DOMAIN = "cluster.local"
@@ -224,6 +225,8 @@ class MeshModel:
     ingress: tuple[IngressRoute, ...] = ()  # Ingress paths for `up --ingress` (mesh/ingress.py)
     egress: Mapping[Identity, tuple[EgressRule, ...]] = field(default_factory=dict)  # mesh/egress.py
     egress_open: bool = False  # MeshConfig egress: open (any external host) | policy (only Egress's)
+    # What the next build_model may reuse (mesh/reuse.py); None for a model made by hand.
+    build_state: BuildState | None = field(default=None, compare=False, repr=False)
     _memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, key: ServiceKey) -> Service | None:

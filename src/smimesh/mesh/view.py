@@ -5,27 +5,27 @@ leaves the view equal and the pipeline skips the proxy. Outbound visibility is c
 filtering (SPEC-DIGEST §8 A18): a sidecar sees the services whose endpoint identities some
 TrafficTarget lets its identity reach, plus the backends of splits on those roots; in permissive
 mode it sees every service. Pieces shared by many proxies (an outbound service, the whole outbound
-set of a namespace+identity) are built once per model and shared by reference, with cached hashes.
+set of a namespace+identity) are built once per model and shared by reference, with cached hashes;
+across the builds of one chain they are reused and interned through `model.build_state.views`
+(mesh/reuse.py), never through module globals.
 """
 
 from __future__ import annotations
 
-import functools
-import weakref
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from smimesh.mesh.egress import EgressView, egress_view
 from smimesh.mesh.ingress import IngressView, ingress_view
-from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, Service, ServiceKey
+from smimesh.mesh.model import Identity, Instance, MeshModel, Protocol, ServiceKey
 from smimesh.mesh.resilience import ProxyResilience, proxy_resilience
+from smimesh.mesh.reuse import OutboundEntry, same
 from smimesh.mesh.split import PortSplits
 from smimesh.mesh.udp import UdpUpstreamSpec, udp_upstreams
 from smimesh.mesh.visibility import memo as _memo
 from smimesh.mesh.visibility import reach as _reach
-from smimesh.mesh.visibility import visible_services
+from smimesh.mesh.visibility import views_reuse, visible_services
 
 _T = TypeVar("_T")
 
@@ -186,28 +186,11 @@ class ProxyView(_CachedHash):
     __hash__ = _CachedHash.__hash__
 
 
-_INTERNED: dict[int, weakref.ref[Any]] = {}
-
-
-def _intern(value: _T) -> _T:
-    """The live equal instance if there is one (from the previous model), else `value` itself.
-
-    Views of successive models then share their unchanged pieces, so comparing an old and a new
-    view (the pipeline's "did it change?") is an identity check instead of a deep walk. Only weak
-    references are kept: nothing outlives the views that use it.
-    """
-    key = hash(value)
-    ref = _INTERNED.get(key)
-    existing = ref() if ref is not None else None
-    if existing is not None and existing == value:
-        return existing  # type: ignore[no-any-return]
-    _INTERNED[key] = weakref.ref(value, functools.partial(_forget, key))
-    return value
-
-
-def _forget(key: int, dead: weakref.ref[Any]) -> None:
-    if _INTERNED.get(key) is dead:
-        del _INTERNED[key]
+def _intern(model: MeshModel, value: _T) -> _T:
+    """The live equal value from an earlier view of the same chain of builds, else `value` itself
+    (`ViewReuse.intern`): successive views then share their unchanged pieces by identity."""
+    reuse = views_reuse(model)
+    return reuse.intern(value) if reuse is not None else value
 
 
 def _key_order(key: ServiceKey) -> tuple[str, str]:
@@ -226,24 +209,19 @@ def _cluster_spec(model: MeshModel, key: ServiceKey, port: int) -> ClusterSpec |
     return ClusterSpec(key, port, svc_port.protocol, svc_port.addresses)
 
 
-_OUTBOUND_CACHE: OrderedDict[int, tuple[Service, tuple[PortSplits | None, ...], OutboundService]] = (
-    OrderedDict()
-)
-_OUTBOUND_CACHE_SIZE = 100_000
-
-
 def _outbound_service(model: MeshModel, key: ServiceKey) -> OutboundService:
-    """Reused across models while the Service value is the same object and its splits are equal."""
+    """Reused from the chain's previous builds while the Service value and its splits are the same
+    (or equal): the Service value itself is reused by `build_model` while its inputs are unchanged."""
     service = model.services[key]
     splits = tuple(model.splits.get((key, p.port)) for p in service.ports)
-    hit = _OUTBOUND_CACHE.get(id(service))
-    if hit is not None and hit[0] is service and hit[1] == splits:
-        return hit[2]
+    reuse = views_reuse(model)
+    last = reuse.outbound.get(key) if reuse is not None else None
+    if last is not None and same(last.service, service) and last.splits == splits:
+        return last.outbound
     ports = tuple(OutboundPort(p.port, p.protocol, s) for p, s in zip(service.ports, splits, strict=True))
-    result = _intern(OutboundService(key, ports, service.cluster_ip))
-    _OUTBOUND_CACHE[id(service)] = (service, splits, result)
-    if len(_OUTBOUND_CACHE) > _OUTBOUND_CACHE_SIZE:
-        _OUTBOUND_CACHE.popitem(last=False)
+    result = _intern(model, OutboundService(key, ports, service.cluster_ip))
+    if reuse is not None:
+        reuse.outbound[key] = OutboundEntry(service, splits, result)
     return result
 
 
@@ -276,7 +254,7 @@ def outbound_spec(
 
     def build() -> OutboundSpec:
         services, clusters = _memo(model, reachable_key, lambda: _reachable(model, identity, open_namespaces))
-        return _intern(OutboundSpec(namespace, model.cluster_domain, services, clusters))
+        return _intern(model, OutboundSpec(namespace, model.cluster_domain, services, clusters))
 
     result: OutboundSpec = _memo(model, ("outbound", namespace, reach, open_namespaces), build)
     return result

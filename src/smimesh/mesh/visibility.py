@@ -6,7 +6,8 @@ audit mode: every caller reaches them, and their RBAC logs the would-be denials)
 splits over those services (and, through the split, their other backends); in permissive mode it
 sees every service. This only trims config: server-side policy stays authoritative. A caller asking
 for a service it does not see gets its own sidecar's 403 (`xds.routes.unknown_host_vhost`). The
-indexes are built once per model (`memo`, on the model's private memo).
+indexes are built once per model (`memo`, on the model's private memo); the reach index is also
+reused from the previous build of the same chain (`model.build_state.views`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from smimesh.mesh.model import Identity, MeshModel, ServiceKey
+from smimesh.mesh.reuse import ViewReuse
 
 
 def memo(model: MeshModel, key: object, build: Any) -> Any:
@@ -24,23 +26,25 @@ def memo(model: MeshModel, key: object, build: Any) -> Any:
     return model._memo[key]
 
 
-_last_reach: list[tuple[tuple[Any, ...], dict[Identity, frozenset[Identity]]]] = []
+def views_reuse(model: MeshModel) -> ViewReuse | None:
+    """The view layer's reuse of the chain of builds `model` belongs to (None for a hand-made model)."""
+    return model.build_state.views if model.build_state is not None else None
 
 
 def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
-    """Source identity -> destinations it may call. Reused while the policies are the same objects
-    (`build_policies` reuses unchanged ones), since with dense policies this is O(P^2) to build."""
-    if _last_reach:
-        policies, index = _last_reach[0]
-        same = len(policies) == len(model.policies)
-        if same and all(a is b for a, b in zip(policies, model.policies, strict=True)):
-            return index
+    """Source identity -> destinations it may call. Reused from the previous build of the chain while
+    the policies are equal (`build_policies` reuses unchanged ones, so this is mostly an identity
+    check per policy), since with dense policies this is O(P^2) to build."""
+    reuse = views_reuse(model)
+    if reuse is not None and reuse.reach is not None and reuse.reach[0] == model.policies:
+        return reuse.reach[1]
     found: dict[Identity, set[Identity]] = defaultdict(set)
     for policy in model.policies:
         for source in policy.sources:
             found[source].add(policy.destination)
     index = {k: frozenset(v) for k, v in found.items()}
-    _last_reach[:] = [(model.policies, index)]
+    if reuse is not None:
+        reuse.reach = (model.policies, index)
     return index
 
 

@@ -391,16 +391,15 @@ class MeshApp:
         from smimesh.telemetry.edges import Topology
         from smimesh.telemetry.service import Telemetry
 
-        cache: dict[int, Topology] = {}
+        last: list[tuple[Any, Topology]] = []  # (the model it was built from, its topology)
 
         def topology() -> Topology:
             model = _built(self._pipeline).model
             if model is None:
                 return Topology()
-            if id(model) not in cache:  # one model per rebuild: rebuild the topology only then
-                cache.clear()
-                cache[id(model)] = Topology.from_model(model)
-            return cache[id(model)]
+            if not last or last[0][0] is not model:  # one model per rebuild: rebuild only then
+                last[:] = [(model, Topology.from_model(model))]  # holds the model: no id() reuse
+            return last[0][1]
 
         url = self.config.prometheus_url
         self._telemetry = Telemetry(topology, self.config.settings, prometheus_url=url)

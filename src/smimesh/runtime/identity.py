@@ -6,7 +6,8 @@ Owns `MeshSecurity`, the one object `smimesh up` plugs into its pipeline and xDS
   bundles; `xds.generate`, which given a secured view adds mTLS, RBAC and SDS secrets);
 - `affected(old_model, new_model)`: the pipeline's index for the secured view
   (`xds.secure_impact` plus the identities whose leaf was renewed; None when the modes or the trust
-  bundle changed);
+  bundle changed), a function of the two models only: each model carries the certificates its views
+  see (`runtime.certificates`: `build_model` runs the `sync_certificates` step);
 - `set_modes(modes)`: a saved MeshConfig (`runtime.mesh_config` watches the file); the next rebuild
   recomputes every view with them;
 - `hooks`: the xDS authenticator (per-node bootstrap credential) and the SDS guard;
@@ -49,6 +50,7 @@ from smimesh.identity.ca import CLOCK_SKEW_ALLOWANCE, CertificateAuthority
 from smimesh.identity.store import load_root_files
 from smimesh.mesh import build_model as _build_model
 from smimesh.mesh.modes import DEFAULT_MODES, EgressMode, MeshModes, load_mesh_config
+from smimesh.runtime.certificates import Issued, SecuredModel, certificates_affected, sync_certificates
 from smimesh.server.sds import SecretGuard
 from smimesh.server.xds_auth import NodeAuthenticator
 from smimesh.settings import Settings
@@ -72,13 +74,6 @@ def _issued_at(root: CertificateAuthority) -> datetime:
 def _rotation_due(root: CertificateAuthority, fraction: float) -> datetime:
     issued = _issued_at(root)
     return issued + (root.not_after - issued) * fraction
-
-
-_Record = tuple[MeshModes, dict[SpiffeId, IdentityBundle]]
-
-
-def _trust_of(bundles: dict[SpiffeId, IdentityBundle]) -> set[Any]:
-    return {bundle.trust for bundle in bundles.values()}
 
 
 class MeshSecurity:
@@ -107,8 +102,6 @@ class MeshSecurity:
         self.guard = SecretGuard(self.identity_of_node)
         self._wake = asyncio.Event()
         self.renewals = 0
-        # What the views of the previous and of this rebuild see (recorded by build_model).
-        self._recorded: list[_Record | None] = [None, None]
 
     def _load_root(self, run_dir: Path) -> tuple[CertificateAuthority, bool]:
         if self.user_ca is not None:
@@ -162,7 +155,9 @@ class MeshSecurity:
         seconds = modes.leaf_lifetime_s or self.settings.leaf_lifetime_s
         self.book.leaf_lifetime = timedelta(seconds=seconds)
 
-    def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> Any:
+    def build_model(self, snapshot: Any, instances: Iterable[Any], **options: Any) -> SecuredModel:
+        """The model in this mesh's modes, then the certificate step: the returned model carries the
+        modes and bundles its secured views are built from (`runtime.certificates`)."""
         modes = self.modes
         model = _build_model(
             snapshot,
@@ -172,40 +167,36 @@ class MeshSecurity:
             egress_open=modes.egress is EgressMode.OPEN,
             **options,
         )
-        self._model = model
-        identities = {self._spiffe(i.namespace, i.service_account) for i in model.instances.values()}
-        if self.book.sync(identities | self.book.identities, self._clock()):
+        trust_domain = self.settings.trust_domain
+        secured, changes = sync_certificates(self.book, model, modes, self._clock(), trust_domain)
+        if changes:
             self._wake.set()  # a new identity: the renewal schedule may have moved earlier
-        bundles = {identity: self.book.bundle(identity) for identity in self.book.identities}
-        self._recorded = [self._recorded[1], (modes, bundles)]
-        return model
+        self._model = secured
+        return secured
 
     def proxy_view(self, model: Any, node_id: str) -> SecureView:
-        # The modes this rebuild's model was built with: a MeshConfig saved during a pass must not
-        # mix two sets of modes in one pass (the next pass recomputes every view with the new ones).
-        recorded = self._recorded[1]
-        return secure_view(model, node_id, recorded[0] if recorded else self.modes, self.bundle_of)
+        # The modes and bundles this model was built with: a MeshConfig saved during a pass must
+        # not mix two sets of modes in one pass (the next pass recomputes every view with the new).
+        issued: Issued | None = getattr(model, "issued", None)
+        if issued is None:
+            return secure_view(model, node_id, self.modes, self.bundle_of)
+        return secure_view(model, node_id, issued.modes, issued.bundle_of)
 
     @staticmethod
     def generate(view: SecureView) -> dict[str, list[Any]]:
         return _generate(view)
 
-    def affected(self, old: Any, new: Any) -> frozenset[str] | None:
-        """The nodes whose secured view may differ from the previous rebuild's (a superset), or None.
+    @staticmethod
+    def affected(old: Any, new: Any) -> frozenset[str] | None:
+        """The nodes whose secured view may differ between two models (a superset), or None for all.
 
-        The pipeline calls it only after a complete previous pass, between `build_model` (which
-        records the modes and bundles each rebuild's views see) and the views; a bundle renewed
-        during a pass is caught by the next one (it differs from what the pass recorded)."""
-        before, now = self._recorded
-        if before is None or now is None or before[0] != now[0] or _trust_of(before[1]) != _trust_of(now[1]):
+        Depends on the two models only (each carries its certificates and modes): the same answer
+        whenever it is asked, whatever was built in between."""
+        renewed = certificates_affected(old, new)  # None: the modes, the trust or a record differ
+        if renewed is None:
             return None
-        nodes = secure_affected_nodes(old, new, now[0].audit_namespaces)
-        renewed = {i for i in before[1].keys() | now[1].keys() if before[1].get(i) != now[1].get(i)}
-        if nodes is None or not renewed:
-            return nodes
-        spiffe = self._spiffe
-        holders = {n for n, i in new.instances.items() if spiffe(i.namespace, i.service_account) in renewed}
-        return nodes | holders
+        nodes = secure_affected_nodes(old, new, new.issued.modes.audit_namespaces)
+        return None if nodes is None else nodes | renewed
 
     def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
         return self.book.bundle(identity) if identity in self.book.identities else None

@@ -10,6 +10,11 @@ can affect (plus any node without a published view), so a change nobody sees com
 and refuses to publish a snapshot that fails `consistency_errors()`: the
 last good one stays in force and a diagnostic says why. `build_model`, `proxy_view` and `generate`
 are parameters (the real ones by default) so the pipeline is tested with small fakes.
+
+The pipeline owns its incremental state and passes it in explicitly: each `build_model` gets
+`previous=` the `build_state` of the last model it built (mesh/reuse.py: Service values, resolved
+TrafficTargets, the view layer's reuse), and every `Snapshot.build` gets the pipeline's own
+`EntryInterner`. Two pipelines in one process therefore share nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from smimesh.runtime.quarantine import Quarantine
 from smimesh.server.cache import SnapshotCache
 from smimesh.settings import Settings
 from smimesh.xds import generate as _generate
-from smimesh.xds.snapshot import Snapshot
+from smimesh.xds.snapshot import EntryInterner, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +149,8 @@ class Pipeline:
         self._effective: Any = None  # what the model was built from (store minus held-back objects)
         self._failed: dict[str, Diagnostic] = {}  # node -> why its config failed in the last pass
         self.model: Any = None
+        self._state: Any = None  # what the next build_model may reuse: the last model's build_state
+        self.interner = EntryInterner()  # serializes each message shared by sidecars/rebuilds once
         # The instances the config in the cache was computed from (set once a pass has finished):
         # an instance is an endpoint in the sidecars' config only once it is here with its labels.
         self.published_instances: tuple[Any, ...] = ()
@@ -241,9 +248,13 @@ class Pipeline:
         quarantined = isinstance(stored, InputSnapshot)
         self._effective = self._quarantine.effective(stored) if quarantined else stored
         self.model = self._model_of(self._effective)
+        self._state = getattr(self.model, "build_state", None)
 
     def _model_of(self, snapshot: Any) -> Any:
-        return self._build_model(snapshot, self._pass_instances, trust_domain=self.settings.trust_domain)
+        """A model of `snapshot`; reuses the last build's state (a trial build's is not kept)."""
+        return self._build_model(
+            snapshot, self._pass_instances, trust_domain=self.settings.trust_domain, previous=self._state
+        )
 
     def _refresh(self, nodes: list[str], changed_at: float) -> Iterator[None]:
         self._failed = {}
@@ -266,7 +277,8 @@ class Pipeline:
     def _generates(self, node_id: str, snapshot: InputSnapshot) -> bool:
         """A trial build: does `node_id`'s config generate (consistently) from `snapshot`?"""
         try:
-            built = Snapshot.build(self._generate(self._proxy_view(self._model_of(snapshot), node_id)))
+            view = self._proxy_view(self._model_of(snapshot), node_id)
+            built = Snapshot.build(self._generate(view), interner=self.interner)
         except Exception:  # what we are looking for: this snapshot still fails
             return False
         return not built.consistency_errors()
@@ -287,7 +299,7 @@ class Pipeline:
             if node_id in self._views and self._views[node_id] == view:
                 self.stats.proxies_unchanged += 1
                 return
-            snapshot = Snapshot.build(self._generate(view), changed_at=changed_at)
+            snapshot = Snapshot.build(self._generate(view), changed_at=changed_at, interner=self.interner)
         except Exception as error:  # a generator bug must not take the other proxies down
             log.debug("config generation failed for %s", node_id, exc_info=True)  # no traceback for users
             detail = f"{type(error).__name__}: {error}"

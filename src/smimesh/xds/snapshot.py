@@ -62,11 +62,20 @@ def resource_name(message: Message) -> str:
 
 
 class EntryInterner:
-    """Serializes each distinct message once.
+    """Serializes each distinct message once, and remembers what a consistency check found.
 
-    Keyed by object identity (generators reuse one message object for a piece shared across proxies);
-    a strong reference is kept while cached so an id cannot be recycled under us. Entries with equal
-    content are also shared by digest, so proxies holding the same resource hold the same bytes.
+    One interner is owned by one pipeline (`runtime.pipeline.Pipeline.interner`) and passed to
+    `Snapshot.build`; nothing is kept in module globals, so two pipelines never share it. Bounded:
+    least recently used entries go first.
+
+    Why messages are looked up by identity: the generators return the *same message object* for a
+    piece shared by many proxies (lru_cache on frozen inputs), and protobuf messages are mutable,
+    hence unhashable; hashing their content would mean serializing them, which is the very cost
+    this saves. The identity key is safe: every cached value holds a strong reference to the
+    message(s) its key was made from, so while a key is in the cache its object is alive and its
+    `id()` cannot be given to another object (and an entry's hit is checked with `is` as well).
+    Entries with equal content are also shared by digest, so proxies holding the same resource
+    hold the same bytes.
     """
 
     def __init__(self, capacity: int = _INTERN_CAPACITY) -> None:
@@ -74,6 +83,8 @@ class EntryInterner:
         self._by_id: OrderedDict[int, tuple[Message, Entry]] = OrderedDict()
         self._by_digest: dict[str, Entry] = {}
         self._lists: OrderedDict[tuple[int, ...], tuple[tuple[Message, ...], TypeEntries]] = OrderedDict()
+        self._references: dict[tuple[str, str], tuple[str, ...]] = {}  # (digest, kind) -> names
+        self._consistency: dict[tuple[str, str, str], tuple[ConsistencyError, ...]] = {}
         self.serializations = 0
 
     def type_entries(self, messages: Iterable[Message]) -> TypeEntries:
@@ -120,10 +131,35 @@ class EntryInterner:
         self._by_digest[digest] = entry
         return entry
 
+    def references(self, entry: Entry, referenced: _Referencer) -> tuple[str, ...]:
+        """What `entry` names (`referenced`): unpacking is costly and a shared resource has one
+        digest, so each digest is unpacked once."""
+        key = (entry.digest, referenced.__name__)
+        found = self._references.get(key)
+        if found is None:
+            if len(self._references) > self._capacity:
+                self._references.clear()
+            found = self._references[key] = referenced(entry.resource)
+        return found
+
+    def consistency(
+        self, key: tuple[str, str, str], check: Callable[[], tuple[ConsistencyError, ...]]
+    ) -> tuple[ConsistencyError, ...]:
+        """`check()` once per (type, its version, the referenced type's version): versions hash names
+        and contents, so equal versions give an equal answer (many proxies share them)."""
+        found = self._consistency.get(key)
+        if found is None:
+            if len(self._consistency) > self._capacity:
+                self._consistency.clear()
+            found = self._consistency[key] = check()
+        return found
+
     def clear(self) -> None:
         self._by_id.clear()
         self._by_digest.clear()
         self._lists.clear()
+        self._references.clear()
+        self._consistency.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +168,6 @@ class TypeEntries:
 
     entries: Mapping[str, Entry]
     version: str
-
-
-DEFAULT_INTERNER: Final = EntryInterner()
 
 
 def _version_of(entries: Mapping[str, Entry]) -> str:
@@ -155,6 +188,8 @@ class Snapshot:
     resources: Mapping[str, Mapping[str, Entry]]
     versions: Mapping[str, str]
     changed_at: float = field(default=0.0, compare=False)
+    # The interner it was built with (its caches serve `consistency_errors`); not part of the content.
+    interner: EntryInterner | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -164,12 +199,15 @@ class Snapshot:
         changed_at: float = 0.0,
         interner: EntryInterner | None = None,
     ) -> Snapshot:
-        """A snapshot of `{type_url: [messages]}`; later duplicates of a name replace earlier ones."""
-        interner = interner or DEFAULT_INTERNER
+        """A snapshot of `{type_url: [messages]}`; later duplicates of a name replace earlier ones.
+
+        `interner`: the caller's (a pipeline passes its own, so messages shared across proxies and
+        rebuilds are serialized once); without one, this snapshot's own."""
+        interner = interner if interner is not None else EntryInterner()
         by_type = {type_url: interner.type_entries(messages) for type_url, messages in resources.items()}
         entries = MappingProxyType({type_url: found.entries for type_url, found in by_type.items()})
         versions = MappingProxyType({type_url: found.version for type_url, found in by_type.items()})
-        return cls(entries, versions, changed_at)
+        return cls(entries, versions, changed_at, interner)
 
     def version(self, type_url: str) -> str:
         """The type's version; "" for a type the snapshot does not carry (nothing to push)."""
@@ -192,37 +230,21 @@ class Snapshot:
         return errors
 
     def _missing(self, source: str, target: str, referenced: _Referencer) -> list[ConsistencyError]:
-        # Versions hash names and contents: equal versions, equal answer (many proxies share them).
-        key = (source, self.version(source), self.version(target))
-        found = _CONSISTENCY.get(key)
-        if found is None:
-            present = self.entries(target)
-            found = tuple(
+        interner = self.interner if self.interner is not None else EntryInterner()
+        present = self.entries(target)
+
+        def check() -> tuple[ConsistencyError, ...]:
+            return tuple(
                 ConsistencyError(source, name, target, wanted)
                 for name, entry in sorted(self.entries(source).items())
-                for wanted in _cached_references(entry, referenced)
+                for wanted in interner.references(entry, referenced)
                 if wanted not in present
             )
-            if len(_CONSISTENCY) > _INTERN_CAPACITY:
-                _CONSISTENCY.clear()
-            _CONSISTENCY[key] = found
-        return list(found)
+
+        return list(interner.consistency((source, self.version(source), self.version(target)), check))
 
 
 _Referencer = Callable[[any_pb2.Any], tuple[str, ...]]
-_REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {}
-_CONSISTENCY: dict[tuple[str, str, str], tuple[ConsistencyError, ...]] = {}
-
-
-def _cached_references(entry: Entry, referenced: _Referencer) -> tuple[str, ...]:
-    """Unpacking is costly and a shared resource has one digest: look each one up once."""
-    key = (entry.digest, referenced.__name__)
-    found = _REFERENCES.get(key)
-    if found is None:
-        if len(_REFERENCES) > _INTERN_CAPACITY:
-            _REFERENCES.clear()
-        found = _REFERENCES[key] = referenced(entry.resource)
-    return found
 
 
 def cluster_eds_names(packed: any_pb2.Any) -> tuple[str, ...]:

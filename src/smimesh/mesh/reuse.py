@@ -1,0 +1,115 @@
+"""What one `build_model` hands the next: the explicit incremental state of the mesh layer.
+
+Owns `BuildState` (immutable: the instances and the Service values and resolved TrafficTargets of
+one build, by stable key) and `ViewReuse` (the view layer's reuse: outbound services by ServiceKey,
+the reach index, and the interning of view pieces; one object per chain of builds, owned by whoever
+passes the states along, e.g. one `runtime.pipeline.Pipeline`).
+
+`build_model(snapshot, instances, previous=state)` reads a state and puts the next one on the model
+(`model.build_state`); nothing is kept in module globals, so two pipelines in one process never see
+each other's builds, and a build without `previous` is a cold build. Every reuse is checked
+against the new inputs (the resource is the same object or equal, the selected instances are
+equal, the policies are equal): a state from any earlier build gives the same model as a cold
+build, only faster.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from smimesh.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from smimesh.mesh.access import TrafficPolicy
+    from smimesh.mesh.model import Identity, Instance, Service, ServiceKey
+    from smimesh.mesh.split import PortSplits
+    from smimesh.mesh.view import OutboundService
+    from smimesh.resources.access import TrafficTarget
+    from smimesh.resources.core import Service as ServiceResource
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    """One Service value and what it was built from (its resource and the instances it selected)."""
+
+    resource: ServiceResource
+    selected: tuple[Instance, ...]
+    service: Service
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEntry:
+    """One resolved TrafficTarget and what it was resolved from (itself and the routes it names)."""
+
+    resource: TrafficTarget
+    routes: tuple[Any, ...]
+    policy: TrafficPolicy | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def same(a: object, b: object) -> bool:
+    """The same object, or an equal one (a source that decodes objects anew still gets reuse)."""
+    return a is b or a == b
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEntry:
+    service: Service
+    splits: tuple[PortSplits | None, ...]
+    outbound: OutboundService
+
+
+class ViewReuse:
+    """The view layer's reuse along one chain of builds (mutable; owned by that chain).
+
+    - `outbound`: the OutboundService of each ServiceKey with the Service value and splits it was
+      built from (reused while both are the same or equal);
+    - `reach`: the last reach index (source identity -> destinations) and the policies it came from;
+    - `intern(value)`: the live equal value if there is one, so that successive views share their
+      unchanged pieces and comparing an old and a new view (the pipeline's "did it change?") is an
+      identity check instead of a deep walk. Keyed by the value's hash (content), holding only weak
+      references: nothing outlives the views that use it.
+    """
+
+    def __init__(self) -> None:
+        self.outbound: dict[ServiceKey, OutboundEntry] = {}
+        self.reach: tuple[tuple[TrafficPolicy, ...], dict[Identity, frozenset[Identity]]] | None = None
+        self._interned: dict[int, weakref.ref[Any]] = {}
+
+    def intern(self, value: _T) -> _T:
+        key = hash(value)
+        ref = self._interned.get(key)
+        existing = ref() if ref is not None else None
+        if existing is not None and existing == value:
+            return existing  # type: ignore[no-any-return]
+        self._interned[key] = weakref.ref(value, functools.partial(self._forget, key))
+        return value
+
+    def _forget(self, key: int, dead: weakref.ref[Any]) -> None:
+        if self._interned.get(key) is dead:
+            del self._interned[key]
+
+    def keep_only(self, services: Mapping[ServiceKey, object]) -> None:
+        """Drop the outbound services of deleted Services (called when they clearly outnumber the live)."""
+        if len(self.outbound) > 2 * len(services) + 64:
+            self.outbound = {k: v for k, v in self.outbound.items() if k in services}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildState:
+    """What the next `build_model` may reuse from the build that made it (see the module docstring)."""
+
+    instances: Mapping[str, Instance] = field(default_factory=dict)  # by node id
+    services: Mapping[ServiceKey, ServiceEntry] = field(default_factory=dict)
+    policies: Mapping[tuple[str, str], PolicyEntry] = field(default_factory=dict)  # (namespace, name)
+    views: ViewReuse = field(default_factory=ViewReuse, compare=False)
+
+
+__all__ = ["BuildState", "OutboundEntry", "PolicyEntry", "ServiceEntry", "ViewReuse", "same"]

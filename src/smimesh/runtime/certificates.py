@@ -1,0 +1,85 @@
+"""Certificate sync, a step of the secured pipeline: a model in, the certificates its views see out.
+
+Owns `Issued` (the modes and every identity's bundle that the secured views of one model are built
+from), `sync_certificates` (the step: leaves for every identity of a model, from the certificate
+book), `SecuredModel` (a `MeshModel` that carries its `Issued`, so what a rebuild's views saw travels
+with the model instead of living in `MeshSecurity`) and `certificates_affected` (which sidecars'
+secured views differ between two such records).
+
+Because each model carries its own record, `MeshSecurity.affected(old, new)` is a function of its
+two arguments: it gives the same answer whenever it is called, whatever was built in between (a
+quarantine's trial builds, a second pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from smimesh.identity import BookChanges, CertificateBook, IdentityBundle, SpiffeId
+from smimesh.mesh.model import MeshModel
+from smimesh.mesh.modes import MeshModes
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What the secured views of one model see: the modes and each identity's certificate bundle."""
+
+    modes: MeshModes
+    bundles: Mapping[SpiffeId, IdentityBundle]
+    trust_domain: str
+
+    def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
+        return self.bundles.get(identity)
+
+    @property
+    def trust(self) -> set[Any]:
+        return {bundle.trust for bundle in self.bundles.values()}
+
+    def identity_of(self, model: MeshModel, node_id: str) -> SpiffeId | None:
+        """The SPIFFE id a node's certificate names (None for a node `model` does not have)."""
+        instance = model.instance(node_id)
+        if instance is None:
+            return None
+        return SpiffeId(self.trust_domain, instance.namespace, instance.service_account)
+
+
+@dataclass(frozen=True)
+class SecuredModel(MeshModel):
+    """A mesh model with the certificates its secured views are built from (`sync_certificates`)."""
+
+    issued: Issued | None = None
+
+
+def sync_certificates(
+    book: CertificateBook, model: MeshModel, modes: MeshModes, now: datetime, trust_domain: str
+) -> tuple[SecuredModel, BookChanges]:
+    """Leaves for every identity of `model` (issued now if missing), and the model carrying what its
+    views see; the book's changes say whether the renewal schedule may have moved."""
+    instances = model.instances.values()
+    identities = {SpiffeId(trust_domain, i.namespace, i.service_account) for i in instances}
+    changes = book.sync(identities | book.identities, now)
+    bundles = {identity: book.bundle(identity) for identity in book.identities}
+    issued = Issued(modes, bundles, trust_domain)
+    values = {f.name: getattr(model, f.name) for f in fields(MeshModel)}
+    return SecuredModel(**values, issued=issued), changes
+
+
+def certificates_affected(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
+    """The nodes of `new` whose identity's bundle differs between the two models' certificates, or
+    None (every node) when the modes or the trust bundle changed, or a model carries no record."""
+    before, after = getattr(old, "issued", None), getattr(new, "issued", None)
+    if before is None or after is None or before.modes != after.modes or before.trust != after.trust:
+        return None
+    if before.trust_domain != after.trust_domain:
+        return None
+    keys = before.bundles.keys() | after.bundles.keys()
+    renewed = {i for i in keys if before.bundles.get(i) != after.bundles.get(i)}
+    if not renewed:
+        return frozenset()
+    return frozenset(node for node in new.instances if after.identity_of(new, node) in renewed)
+
+
+__all__ = ["Issued", "SecuredModel", "certificates_affected", "sync_certificates"]
