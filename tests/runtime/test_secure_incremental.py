@@ -63,12 +63,16 @@ class Counted:
         return {node for node, i in instances if i.service_account == service_account}
 
 
-def test_a_traffic_target_change_recomputes_only_its_destinations_views(tmp_path: Path) -> None:
+def test_a_traffic_target_change_recomputes_only_its_destinations_and_new_sources_views(
+    tmp_path: Path,
+) -> None:
     mesh = Counted(tmp_path, Clock())
     assert mesh.rebuild() == set()  # nothing changed: no view at all
     mesh.store.resources = bookstore.world(MORE_SOURCES, replace=["TrafficTarget/bookstore-to-warehouse"])
     recomputed = mesh.rebuild()
-    assert recomputed == mesh.nodes_of("warehouse") != set()
+    # The destination's RBAC, and the source it adds (buyer now sees the warehouse: real visibility).
+    assert recomputed == mesh.nodes_of("warehouse") | mesh.nodes_of("buyer")
+    assert mesh.nodes_of("warehouse") and mesh.nodes_of("buyer")
     assert mesh.pipeline.stats.proxies_skipped >= len(mesh.pipeline.model.instances) - len(recomputed)
 
 
