@@ -19,7 +19,7 @@ from google.protobuf import struct_pb2
 from smimesh.server.cache import SnapshotCache
 from smimesh.xds import type_urls
 from smimesh.xds.access_log import RUNTIME_LAYER
-from smimesh.xds.snapshot import DEFAULT_INTERNER, Snapshot
+from smimesh.xds.snapshot import EntryInterner, Snapshot
 
 
 class RuntimeLayers(SnapshotCache):
@@ -29,6 +29,7 @@ class RuntimeLayers(SnapshotCache):
         super().__init__()
         self._base: dict[str, Snapshot] = {}
         self._values: dict[str, dict[str, float]] = {}
+        self._interner = EntryInterner(capacity=1_000)  # its own: layers are small and few
 
     def set_snapshot(self, node_id: str, snapshot: Snapshot) -> bool:
         self._base[node_id] = snapshot
@@ -57,7 +58,7 @@ class RuntimeLayers(SnapshotCache):
     def _with_layer(self, node_id: str, snapshot: Snapshot) -> Snapshot:
         layer = struct_pb2.Struct()
         layer.update(self._values.get(node_id, {}))
-        found = DEFAULT_INTERNER.type_entries([rtds_pb2.Runtime(name=RUNTIME_LAYER, layer=layer)])
+        found = self._interner.type_entries([rtds_pb2.Runtime(name=RUNTIME_LAYER, layer=layer)])
         resources = MappingProxyType({**snapshot.resources, type_urls.RUNTIME: found.entries})
         versions = MappingProxyType({**snapshot.versions, type_urls.RUNTIME: found.version})
-        return Snapshot(resources, versions, snapshot.changed_at)
+        return Snapshot(resources, versions, snapshot.changed_at, snapshot.interner)
