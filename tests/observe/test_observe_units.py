@@ -208,3 +208,25 @@ def test_a_denial_at_the_caller_is_attributed_to_the_service_its_host_names() ->
     assert elsewhere is not None and attribute(model, elsewhere) == (elsewhere, None)
     allowed = parse_line("caller-0.shop", OUT_LINE)
     assert allowed is not None and attribute(model, allowed) == (allowed, None)
+
+
+def test_a_tcp_connection_refused_at_the_caller_is_attributed_to_its_service_port() -> None:
+    from smimesh.telemetry.caller_denials import attribute
+    from smimesh.testing.bookstore_edges import edge_model
+
+    model = edge_model("tcp_ports")
+    caller = next(n for n, i in model.instances.items() if i.workload == "buyer")
+    (key,) = [k for k, s in model.services.items() if any(p.protocol.value == "tcp" for p in s.ports)][:1]
+    port = next(p for p in model.services[key].ports if p.protocol.value == "tcp")
+    line = json.dumps({"smimesh_request": "tcp_denied", "service": str(key), "port": str(port.port),
+                       "start": "1700000002.0", "ms": 0, "flags": "UH"})  # fmt: skip
+    event = parse_line(caller, line)
+    assert event is not None and (event.direction, event.protocol, event.verdict) == (
+        "outbound",
+        "tcp",
+        "denied",
+    )
+    described, call = attribute(model, event)
+    assert described.backend == str(key) and call is not None and call.at_caller
+    assert (call.method, call.path, call.verdict) == ("", "", "denied")
+    assert call.port in {p.name for p in model.instances[call.node_id].inbound}

@@ -9,7 +9,7 @@ from smimesh.mesh.model import ServiceKey
 from smimesh.testing.bookstore import BUYER, THIEF, WAREHOUSE, bookstore_model
 from smimesh.testing.bookstore_edges import edge_model
 from smimesh.testing.simulator import Outcome, Simulator
-from smimesh.xds import generate, names
+from smimesh.xds import generate, names, type_urls
 
 V1 = names.outbound_cluster(ServiceKey("bookstore", "bookstore-v1"), 80)
 V2 = names.outbound_cluster(ServiceKey("bookstore", "bookstore-v2"), 80)
@@ -121,8 +121,13 @@ def test_tcp_upstream_port_splits_by_weight() -> None:
 
 
 def test_tcp_upstreams_only_for_reachable_services() -> None:
+    """An announced TCP upstream of a service it may not call only closes (and logs) the connection."""
     view = proxy_view(edge_model("tcp_ports"), BUYER)
-    assert view.tcp_upstreams == ()
+    assert view.tcp_upstreams and all(u.denied and u.splits is None for u in view.tcp_upstreams)
+    listeners = [
+        listeners_of(generate(view))[n] for n in listeners_of(generate(view)) if n.startswith("outbound_tcp|")
+    ]
+    assert listeners and all("caller_denied" in str(x) and "tcp_denied" in str(x) for x in listeners)
 
 
 def test_inbound_forwards_to_the_app_port() -> None:
@@ -138,3 +143,7 @@ def test_inbound_tcp_port_uses_tcp_proxy() -> None:
     (inbound,) = view.inbound
     outcome = Simulator(generate(view)).tcp(inbound.sidecar_port)
     assert outcome.endpoints == {names.inbound_cluster("postgres"): (("127.0.0.1", inbound.app_port),)}
+
+
+def listeners_of(config: dict[str, list[object]]) -> dict[str, object]:
+    return {x.name: x for x in config[type_urls.LISTENER]}  # type: ignore[attr-defined]

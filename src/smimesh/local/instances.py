@@ -82,5 +82,5 @@ def mesh_instance(
 
 
 def _tcp_upstream(key: str, local_port: int) -> TcpUpstream:
-    service, namespace, port, _ = parse_upstream_key(key)  # the model knows which ones are UDP
-    return TcpUpstream(namespace, service, port, local_port)
+    service, namespace, port, udp = parse_upstream_key(key)
+    return TcpUpstream(namespace, service, port, local_port, udp)

@@ -83,6 +83,7 @@ class TcpUpstream:
     service: str
     port: int
     local_port: int
+    udp: bool = False  # announced as UDP (`SMIMESH_UDP_...`): a denied caller gets no TCP listener there
 
     @property
     def service_key(self) -> ServiceKey:

@@ -126,6 +126,7 @@ class TcpUpstreamSpec:
     service: ServiceKey
     port: int
     splits: PortSplits | None = None
+    denied: bool = False  # a service its identity may not call: closed at once by its own sidecar
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -300,11 +301,14 @@ def _tcp_upstreams(model: MeshModel, inst: Instance, outbound: OutboundSpec) -> 
     if not inst.tcp_upstreams:
         return ()
     reachable = _memo(model, ("ports", outbound), lambda: _port_index(outbound))
+    seen = {key for key, _port in reachable}
     specs = []
     for up in inst.tcp_upstreams:
         port = reachable.get((up.service_key, up.port))
         if port is not None and port.protocol is Protocol.TCP:
             specs.append(TcpUpstreamSpec(up.local_port, inst.host, up.service_key, up.port, port.splits))
+        elif not up.udp and up.service_key not in seen:  # not a service it may call: closed, counted
+            specs.append(TcpUpstreamSpec(up.local_port, inst.host, up.service_key, up.port, denied=True))
     return tuple(sorted(specs))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from smimesh.xds import names
-from smimesh.xds.access_log import INBOUND, OUTBOUND, REQUEST_MARKER, TCP
+from smimesh.xds.access_log import INBOUND, OUTBOUND, REQUEST_MARKER, TCP, TCP_DENIED
 
 MAX_READ_BYTES = 1 << 20
 
@@ -93,10 +93,12 @@ def parse_line(node_id: str, line: str) -> RequestEvent | None:
 def parse_fields(node_id: str, data: Mapping[str, Any]) -> RequestEvent | None:
     """The request of one log record's fields (a JSON line's, or a record sent over gRPC whose
     values are all strings); None when it is not a request record."""
-    if data.get(REQUEST_MARKER) not in ("in", "out", TCP):
+    if data.get(REQUEST_MARKER) not in ("in", "out", TCP, TCP_DENIED):
         return None
     if data[REQUEST_MARKER] == TCP:
         return _connection(node_id, data)
+    if data[REQUEST_MARKER] == TCP_DENIED:
+        return _denied_connection(node_id, data)
     inbound = data[REQUEST_MARKER] == INBOUND
     return RequestEvent(
         node_id=node_id,
@@ -120,6 +122,15 @@ def _connection(node_id: str, data: Mapping[str, Any]) -> RequestEvent:
         node_id, "inbound", _number(data.get("start")), method="", path="", authority="", status=0,
         latency_ms=_number(data.get("ms")), peer=_text(data.get("peer")), route="", backend="",
         port=_text(data.get("port")), verdict="allowed", protocol="tcp",
+    )  # fmt: skip
+
+
+def _denied_connection(node_id: str, data: Mapping[str, Any]) -> RequestEvent:
+    """A connection the caller's own sidecar refused (`telemetry.caller_denials` attributes it)."""
+    return RequestEvent(
+        node_id, "outbound", _number(data.get("start")), method="", path="", authority="", status=0,
+        latency_ms=_number(data.get("ms")), peer="", route="", backend=_text(data.get("service")),
+        port=_text(data.get("port")), verdict="denied", protocol="tcp",
     )  # fmt: skip
 
 

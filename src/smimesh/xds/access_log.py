@@ -59,7 +59,7 @@ FLUSH_INTERVAL_MS = 200  # a tapped request reaches the control plane within thi
 TAP_RUNTIME_KEY = "smimesh.tap"
 RUNTIME_LAYER = "smimesh"  # a pod sidecar's RTDS layer: the control plane sets TAP_RUNTIME_KEY there
 REQUEST_MARKER = "smimesh_request"  # the key that tells a request line from Envoy's own log lines
-INBOUND, OUTBOUND, TCP = "in", "out", "tcp"
+INBOUND, OUTBOUND, TCP, TCP_DENIED = "in", "out", "tcp", "tcp_denied"
 _RBAC = f"DYNAMIC_METADATA({HTTP_RBAC_FILTER}:"
 _FIELDS = {
     "start": "%START_TIME(%s.%3f)%",
@@ -140,6 +140,15 @@ def connection_log(port_name: str, *, to_control_plane: bool = False) -> al.Acce
     fields = {REQUEST_MARKER: TCP, "port": port_name, "peer": _PEER[INBOUND], "start": _FIELDS["start"],
               "ms": _FIELDS["ms"], "flags": _FIELDS["flags"]}  # fmt: skip
     return _logger(fields, to_control_plane)
+
+
+@lru_cache(maxsize=1 << 10)
+def denied_connection_log(service: str, port: int) -> al.AccessLog:
+    """A TCP connection the caller's own sidecar refused (`service` "ns/name" is no service its
+    identity may call): one line per refused connection, so it is counted as a denial of that edge."""
+    fields = {REQUEST_MARKER: TCP_DENIED, "service": service, "port": str(port), "start": _FIELDS["start"],
+              "ms": _FIELDS["ms"], "flags": _FIELDS["flags"]}  # fmt: skip
+    return _logger(fields, False)
 
 
 @lru_cache(maxsize=1 << 10)

@@ -33,7 +33,7 @@ from smimesh.mesh.modes import MtlsMode
 from smimesh.mesh.split import PortSplits
 from smimesh.mesh.view import InboundSpec, TcpUpstreamSpec
 from smimesh.xds import inbound_access, names
-from smimesh.xds.access_log import OUTBOUND, request_log
+from smimesh.xds.access_log import OUTBOUND, denied_connection_log, request_log
 from smimesh.xds.inbound_access import InboundSecurity
 from smimesh.xds.protos import ads_source, packed, socket_address
 
@@ -95,7 +95,11 @@ def tcp_upstream_listener(spec: TcpUpstreamSpec) -> listener_pb2.Listener | None
     if split is not None and split.all_zero:
         return None
     stat_prefix = names.tcp_upstream_stat_prefix(spec.service, spec.port)
-    proxy = _tcp_proxy(stat_prefix, names.outbound_cluster(spec.service, spec.port), spec.splits)
+    if spec.denied:  # no service it may call: a cluster that does not exist closes it at once, logged
+        log = denied_connection_log(str(spec.service), spec.port)
+        proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, cluster=names.CALLER_DENIED, access_log=[log])
+    else:
+        proxy = _tcp_proxy(stat_prefix, names.outbound_cluster(spec.service, spec.port), spec.splits)
     chain = lc.FilterChain(filters=[_filter(names.TCP_PROXY_FILTER, proxy)])
     return _listener(names.tcp_upstream_listener(spec.service, spec.port), spec.host, spec.local_port, chain)
 
