@@ -88,12 +88,20 @@ def _view(model: Any, node: str) -> Any:
     return secure_view(model, node, DEFAULT_MODES, lambda _identity: None)
 
 
-def _pass(base: Any, before: dict[str, Any], resources: list[Any], instances: list[Any]) -> dict[str, Any]:
+def _build(resources: list[Any], instances: list[Any], previous: Any = None) -> Any:
+    """`build_model`, reusing what `previous` holds as the pipeline does (when this version can)."""
     from smimesh.mesh import build_model
+
+    if previous is not None and "previous" in inspect.signature(build_model).parameters:
+        return build_model(resources, instances, previous=previous.build_state)
+    return build_model(resources, instances)
+
+
+def _pass(base: Any, before: dict[str, Any], resources: list[Any], instances: list[Any]) -> dict[str, Any]:
     from smimesh.xds import generate
 
     start = time.process_time()
-    model = build_model(resources, instances)
+    model = _build(resources, instances, base)
     model_s = time.process_time() - start
     affected = _affected(base, model)
     nodes = model.instances if affected is None else affected
@@ -126,7 +134,7 @@ def run(services: int, proxies: int) -> dict[str, Any]:
         gc.freeze()  # as `smimesh up` does after start: the steady heap stays out of full collections
         result[name] = _pass(base, before, changed_resources, changed_instances)
         gc.unfreeze()
-        base = build_model(resources, instances)  # back to the steady state (reuse as the store does)
+        base = _build(resources, instances, base)  # back to the steady state
         before = {n: _view(base, n) for n in base.instances}
     return result
 
