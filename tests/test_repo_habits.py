@@ -1,0 +1,67 @@
+"""The repository's habits (issue 10, item 7): warnings fail tests, and nothing points outside the repo.
+
+The upstream data the tests compare with is vendored in tests/data/upstream with its provenance; no
+file reads from, or sends a reader to, a folder beside the clone or a path on one machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+
+from smimesh.testing.smi_data import UPSTREAM_DIR, upstream_dir
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECTS = ("smi", "osm", "flagger", "gateway-api", "istio", "linkerd", "consul")
+OUTSIDE = re.compile(r"\.\./shared\b|/work/|[\"']shared[\"']\s*/")
+
+
+def test_a_warning_in_a_test_is_an_error() -> None:
+    with pytest.raises(DeprecationWarning):
+        warnings.warn("deprecated", DeprecationWarning, stacklevel=1)
+
+
+def test_starlettes_test_client_imports_without_a_deprecation() -> None:
+    import starlette.testclient
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        importlib.reload(starlette.testclient)
+
+
+def _tracked_text_files() -> list[Path]:
+    listed = subprocess.run(
+        ["git", "ls-files", "src", "tests", "bench", "docs", "scripts", ".ci", "README.md", "pyproject.toml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    skip = (UPSTREAM_DIR, Path(__file__).resolve())
+    paths = [REPO / p for p in listed if p.endswith((".py", ".md", ".sh", ".toml", ".yaml", ".yml", "run"))]
+    return [p for p in paths if p.is_file() and not any(p == s or s in p.parents for s in skip)]
+
+
+def test_no_file_points_outside_the_repository() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _tracked_text_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("project", PROJECTS)
+def test_vendored_upstream_data_says_where_it_came_from(project: str) -> None:
+    folder = upstream_dir(project)
+    indexes = [folder / "INDEX.md"] if (folder / "INDEX.md").is_file() else sorted(folder.glob("*/INDEX.md"))
+    assert indexes and list(folder.rglob("*.yaml"))
+    for index in indexes:
+        assert re.search(r"commit|@ `[0-9a-f]{7,}", index.read_text()), index
+    assert f"`{project}/" in (UPSTREAM_DIR / "README.md").read_text()  # its licence row
