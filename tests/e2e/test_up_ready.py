@@ -20,31 +20,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
 from test_up_support import WORKLOAD, Mesh, eventually, write
 
+from smimesh.testing import manifests
+
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
-CLIENT = f"""
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
-spec:
-  serviceAccount: client
-  command: [{sys.executable}, {WORKLOAD}, serve]
-  ports: [{{name: http, containerPort: 8080}}]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: HTTPRouteGroup
-metadata: {{name: everything, namespace: shop}}
-spec:
-  matches: [{{name: all, pathRegex: ".*", methods: ["*"]}}]
----
-apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: {{name: client-to-web, namespace: shop}}
-spec:
-  destination: {{kind: ServiceAccount, name: web, namespace: shop}}
-  rules: [{{kind: HTTPRouteGroup, name: everything, matches: [all]}}]
-  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
-"""
+CLIENT = manifests.documents(
+    manifests.server("client", "shop"),
+    manifests.everything("shop"),
+    manifests.allow("client-to-web", "shop", "web"),
+)
 
 
 def web(replicas: int) -> str:

@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from test_up_support import Mesh, eventually, write
 
-from smimesh.testing import workloads
+from smimesh.testing import manifests, workloads
 from smimesh.testing.net import free_port
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
@@ -71,60 +71,21 @@ def _world(directory: Path, external: dict[str, int]) -> None:
     relay = "http://127.0.0.1:{}/".format(external["127.0.0.1"])
     write(
         directory / "mesh.yaml",
-        f"""
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
-spec:
-  serviceAccount: client
-  command: [{PY}, -c, "import time; time.sleep(1e6)"]
----
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: relay, namespace: shop, labels: {{app: relay}}}}
-spec:
-  serviceAccount: relay
-  command: [{PY}, {SERVE}, serve]
-  env: {{UPSTREAM_URL: "{relay}"}}
-  ports: [{{name: http, containerPort: 8080}}]
----
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: relay-controlled, namespace: shop, labels: {{app: relay-controlled}}}}
-spec:
-  serviceAccount: relay
-  command: [{PY}, {SERVE}, serve]
-  env: {{UPSTREAM_URL: "{relay}", NO_PROXY: "", no_proxy: ""}}
-  ports: [{{name: http, containerPort: 8080}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: relay, namespace: shop}}
-spec:
-  selector: {{app: relay}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: relay-controlled, namespace: shop}}
-spec:
-  selector: {{app: relay-controlled}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: HTTPRouteGroup
-metadata: {{name: everything, namespace: shop}}
-spec:
-  matches: [{{name: all, pathRegex: ".*", methods: ["*"]}}]
----
-apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: {{name: client-to-relay, namespace: shop}}
-spec:
-  destination: {{kind: ServiceAccount, name: relay, namespace: shop}}
-  rules: [{{kind: HTTPRouteGroup, name: everything}}]
-  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
----
+        manifests.documents(
+            manifests.idle_client("shop"),
+            manifests.server("relay", "shop", env={"UPSTREAM_URL": relay}),
+            manifests.server(
+                "relay-controlled",
+                "shop",
+                account="relay",
+                env={"UPSTREAM_URL": relay, "NO_PROXY": "", "no_proxy": ""},
+            ),
+            manifests.service("relay", "shop"),
+            manifests.service("relay-controlled", "shop"),
+            manifests.everything("shop"),
+            manifests.allow("client-to-relay", "shop", "relay"),
+        )
+        + f"""---
 apiVersion: specs.smi-spec.io/v1alpha4
 kind: HTTPRouteGroup
 metadata: {{name: external-api, namespace: shop}}

@@ -38,7 +38,7 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from test_up_support import Mesh, eventually, write
 
-from smimesh.testing import workloads
+from smimesh.testing import manifests, workloads
 from smimesh.testing.net import free_port
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
@@ -150,70 +150,26 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 def _world(directory: Path, external: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     allowed = external["https"]["127.0.0.2"]
+    relays = {"relay": "127.0.0.2", "relay-refused": "127.0.0.3"}  # the relays run as the client's account
+    env = {"SSL_CERT_FILE": external["cert"], "NO_PROXY": "", "no_proxy": ""}
     write(
         directory / "mesh.yaml",
-        f"""
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
-spec:
-  serviceAccount: client
-  command: [{PY}, -c, "import time; time.sleep(1e6)"]
----
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: relay, namespace: shop, labels: {{app: relay}}}}
-spec:
-  serviceAccount: client
-  command: [{PY}, {SERVE}, serve]
-  env:
-    UPSTREAM_URL: "https://127.0.0.2:{allowed}/"
-    SSL_CERT_FILE: "{external["cert"]}"
-    NO_PROXY: ""
-    no_proxy: ""
-  ports: [{{name: http, containerPort: 8080}}]
----
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: relay-refused, namespace: shop, labels: {{app: relay-refused}}}}
-spec:
-  serviceAccount: client
-  command: [{PY}, {SERVE}, serve]
-  env:
-    UPSTREAM_URL: "https://127.0.0.3:{external["https"]["127.0.0.3"]}/"
-    SSL_CERT_FILE: "{external["cert"]}"
-    NO_PROXY: ""
-    no_proxy: ""
-  ports: [{{name: http, containerPort: 8080}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: relay, namespace: shop}}
-spec:
-  selector: {{app: relay}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: relay-refused, namespace: shop}}
-spec:
-  selector: {{app: relay-refused}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: HTTPRouteGroup
-metadata: {{name: everything, namespace: shop}}
-spec:
-  matches: [{{name: all, pathRegex: ".*", methods: ["*"]}}]
----
-apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: {{name: client-to-relays, namespace: shop}}
-spec:
-  destination: {{kind: ServiceAccount, name: client, namespace: shop}}
-  rules: [{{kind: HTTPRouteGroup, name: everything}}]
-  sources: [{{kind: ServiceAccount, name: client, namespace: shop}}]
----
+        manifests.documents(
+            manifests.idle_client("shop"),
+            *(
+                manifests.server(
+                    name,
+                    "shop",
+                    account="client",
+                    env={"UPSTREAM_URL": f"https://{host}:{external['https'][host]}/", **env},
+                )
+                for name, host in relays.items()
+            ),
+            *(manifests.service(name, "shop") for name in relays),
+            manifests.everything("shop"),
+            manifests.allow("client-to-relays", "shop", "client"),
+        )
+        + f"""---
 apiVersion: policy.openservicemesh.io/v1alpha1
 kind: Egress
 metadata: {{name: external-tls, namespace: shop}}

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from test_up_support import Mesh, eventually, write
 
-from smimesh.testing import workloads
+from smimesh.testing import manifests, workloads
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
@@ -59,28 +59,11 @@ spec:
 """
 
 
-ACCESS = f"""
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: client, namespace: res, labels: {{app: client}}}}
-spec:
-  serviceAccount: client
-  command: [{PY}, -c, "import time; time.sleep(1e6)"]
----
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: HTTPRouteGroup
-metadata: {{name: everything, namespace: res}}
-spec:
-  matches: [{{name: all, pathRegex: ".*", methods: ["*"]}}]
----
-apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: {{name: client-to-backends, namespace: res}}
-spec:
-  destination: {{kind: ServiceAccount, name: backend, namespace: res}}
-  rules: [{{kind: HTTPRouteGroup, name: everything}}]
-  sources: [{{kind: ServiceAccount, name: client, namespace: res}}]
-"""
+ACCESS = manifests.documents(
+    manifests.idle_client("res"),
+    manifests.everything("res"),
+    manifests.allow("client-to-backends", "res", "backend"),
+)
 
 POLICIES = """
 apiVersion: policy.openservicemesh.io/v1alpha1
