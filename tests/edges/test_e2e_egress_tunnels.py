@@ -151,7 +151,7 @@ def _world(directory: Path, external: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     allowed = external["https"]["127.0.0.2"]
     relays = {"relay": "127.0.0.2", "relay-refused": "127.0.0.3"}  # the relays run as the client's account
-    env = {"SSL_CERT_FILE": external["cert"], "NO_PROXY": "", "no_proxy": ""}
+    env = {"SSL_CERT_FILE": str(external["cert"]), "NO_PROXY": "", "no_proxy": ""}
     write(
         directory / "mesh.yaml",
         manifests.documents(
