@@ -100,6 +100,10 @@ class CertificateBook:
     def identities(self) -> frozenset[SpiffeId]:
         return frozenset(self._entries)
 
+    def __contains__(self, identity: object) -> bool:
+        """Whether the book holds a leaf for `identity` (no copy of the set: a view asks per node)."""
+        return identity in self._entries
+
     def bundle(self, identity: SpiffeId) -> IdentityBundle:
         """The identity's current leaf and trust bundle; KeyError if `sync` was never told about it."""
         return IdentityBundle(self._entries[identity].leaf, self._trust)

@@ -199,7 +199,7 @@ class MeshSecurity:
         return None if nodes is None else nodes | renewed
 
     def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
-        return self.book.bundle(identity) if identity in self.book.identities else None
+        return self.book.bundle(identity) if identity in self.book else None
 
     def identity_of_node(self, node_id: str) -> SpiffeId | None:
         instance = self._model.instance(node_id) if self._model is not None else None
