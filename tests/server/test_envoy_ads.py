@@ -164,3 +164,27 @@ async def _send_until_cancelled(port: int, answers: list[tuple[int, str]]) -> No
     while True:
         answers.append(await traffic(port))
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
+async def test_removing_the_last_eds_cluster_leaves_envoy_synced(running: Running, delta: bool) -> None:
+    """Envoy drops its EDS subscription with its last cluster and takes the empty EDS response that
+    follows without answering it (SotW). The proxy must read SYNCED, not STALE forever (it did: a
+    caller whose only visible service scaled to zero was never "ready" again)."""
+    listen = free_port()
+    with backend() as backend_port:
+        running.cache.set_snapshot(NODE, Snapshot.build(world(listen, backend_port, tag="v1")))
+        async with running_envoy(NODE, running.server.port, delta=delta):
+            sync = running.sync
+
+            async def synced() -> bool:
+                proxy = sync.get(NODE)
+                return proxy is not None and proxy.status == SYNCED and len(proxy.types) == 4
+
+            await until(synced, what="Envoy to ACK every type")
+            empty = {T.LISTENER: [], T.ROUTE: [], T.CLUSTER: [], T.ENDPOINT: []}
+            running.cache.set_snapshot(NODE, Snapshot.build(empty))
+            await until(lambda: _is(traffic(listen), (0, "")), what="the listener to go")
+            await until(synced, within=15.0, what="SYNCED after the last cluster went")
+            row = next(r for r in sync.rows() if r["node_id"] == NODE)
+            assert all(t["sent"] == t["acked"] for t in row["types"].values()), row["types"]

@@ -44,7 +44,13 @@ class _SotwType:
     nonce: str = ""
     sent_version: str = ""
     in_flight: bool = False
+    sent_none: bool = False  # the response in flight carries no resource
     resubscribed: bool = True  # the subscription changed since the last response: answer it
+
+    @property
+    def unsubscribed(self) -> bool:
+        """A named type the proxy wants nothing of any more (its last cluster or listener went)."""
+        return not self.wildcard and not self.names
 
 
 class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
@@ -59,6 +65,8 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
         state = self.types.get(type_url)
         if request.response_nonce:
             if state is None or request.response_nonce != state.nonce:
+                if state is not None and not request.resource_names:
+                    self._unsubscribe_all(state, type_url)
                 return  # stale: answers a response that has since been superseded
             if state.in_flight:  # later requests may repeat the nonce to change subscriptions
                 self._settle(state, request)
@@ -66,6 +74,20 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
             state = self.types[type_url] = _SotwType()
         self._subscribe(state, type_url, request.resource_names)
         await self._push(type_url, state)
+
+    def _unsubscribe_all(self, state: _SotwType, type_url: str) -> None:
+        """A stale request that names nothing of a named type still ends the subscription: Envoy
+        sends it when it drops the last cluster (EDS) or listener (RDS) and asks nothing more."""
+        self._subscribe(state, type_url, ())
+        self._settle_unwatched(state, type_url)
+
+    def _settle_unwatched(self, state: _SotwType, type_url: str) -> None:
+        """Envoy accepts an empty response for a type it no longer watches WITHOUT answering it
+        (xDS SotW: "no watches and no resources" is taken silently), so no ACK will ever come:
+        count it as accepted, or the proxy would stay STALE forever after its last EDS cluster went."""
+        if state.in_flight and state.sent_none and state.unsubscribed:
+            state.in_flight = False
+            self.accepted(type_url, state.sent_version)
 
     def _settle(self, state: _SotwType, request: discovery_pb2.DiscoveryRequest) -> None:
         state.in_flight = False
@@ -113,8 +135,10 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
             resources=[entry.resource for entry in chosen],
         )
         state.nonce, state.sent_version, state.in_flight, state.resubscribed = nonce, version, True, False
+        state.sent_none = not response.resources
         push = Push(type_url, version, nonce, len(response.resources), changed_at=snapshot.changed_at)
         await self.send(response, push, started)
+        self._settle_unwatched(state, type_url)
 
 
 class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
