@@ -32,7 +32,8 @@ from smimesh.xds import names
 UNKNOWN_HOST_STATUS = 403
 UNKNOWN_HOST_BODY = (
     "smimesh: access denied by the mesh at this workload's sidecar: no TrafficTarget lets its identity"
-    " call %REQ(:AUTHORITY)% (or it is not a mesh service); see `smimesh explain --from WORKLOAD --to"
+    " call %REQ(:AUTHORITY)% (or it is not a mesh service, or no instance of it runs); see `smimesh"
+    " explain --from WORKLOAD --to"
     " SERVICE.NAMESPACE`. Address a service as http://SERVICE.NAMESPACE:PORT/ (or SERVICE within your"
     " namespace).\n"
 )
