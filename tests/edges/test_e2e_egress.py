@@ -24,6 +24,8 @@ from test_up_support import Mesh, eventually, write
 from smimesh.testing import manifests, workloads
 from smimesh.testing.net import free_port
 
+NOT_IN_MESH = "(or it is not a mesh service, or no instance of it runs)"  # the caller-side 403
+
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
 PY, SERVE = sys.executable, str(workloads.HERE)
@@ -143,7 +145,7 @@ def test_egress_policy_allows_the_named_host_and_paths_only_and_the_switch_opens
     denied = _get(up, allowed + "/secret")
     assert denied.status_code == 403 and "Egress/shop/external-api does not allow" in denied.text
     refused = _get(up, other + "/")
-    assert refused.status_code == 403 and "(or it is not a mesh service, or no instance of it runs)" in refused.text
+    assert refused.status_code == 403 and NOT_IN_MESH in refused.text
 
     write(
         config,
@@ -177,7 +179,7 @@ def test_a_wildcard_host_is_resolved_by_name_and_only_its_subdomains_pass(
     assert answer.status_code == 200 and answer.json() == {"external": "127.0.0.1", "path": "/w"}
     for url in (f"http://localhost:{port}/", f"http://api.localhost.example:{port}/"):
         refused = _get(up, url)  # the suffix alone, or a name that only starts like it
-        assert refused.status_code == 403 and "(or it is not a mesh service, or no instance of it runs)" in refused.text, url
+        assert refused.status_code == 403 and NOT_IN_MESH in refused.text, url
 
 
 def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(
@@ -190,4 +192,4 @@ def test_loopback_bypasses_the_sidecar_unless_the_workload_opts_out_of_no_proxy(
     # relay-controlled cleared NO_PROXY: the call goes through its sidecar, and no Egress allows it
     controlled = _get(up, "http://relay-controlled.shop/")
     assert controlled.status_code == 502, controlled.text
-    assert "(or it is not a mesh service, or no instance of it runs)" in str(controlled.json()["upstream"])
+    assert NOT_IN_MESH in str(controlled.json()["upstream"])
