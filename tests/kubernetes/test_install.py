@@ -157,3 +157,18 @@ def test_kubectl_creates_the_install_and_deletes_the_uninstall(tmp_path: Path) -
             1,
         )
         assert api.api.store.get(crd) is None
+
+
+def test_the_egress_switch_reaches_the_controllers_args() -> None:
+    def args(*flags: str) -> list[str]:
+        deployment = next(o for o in rendered(*flags) if o["kind"] == "Deployment")
+        return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    default, opened = args(), args("--set", "egress=open")
+    assert default[default.index("--egress") + 1] == "auto"
+    assert opened[opened.index("--egress") + 1] == "open"
+    for obj in rendered("--set", "egress=open"):
+        kubernetes_validate.validate(obj, SUPPORTED[-1], strict=True)
+    bad = run("install", "--set", "egress=closed")
+    assert bad.returncode == 2 and "egress=closed: not an egress mode" in bad.stderr
+    assert "auto, policy, open" in bad.stderr

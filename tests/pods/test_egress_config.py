@@ -88,3 +88,12 @@ def test_ipv6_ranges_are_address_ranges_in_pods() -> None:
         {"address_prefix": "2001:db8:e::", "prefix_len": 48},
         {"address_prefix": "::1", "prefix_len": 128},
     ]
+
+
+def test_enforced_egress_refuses_pods_the_outside_even_with_no_egress() -> None:
+    """`smimesh controller --egress policy`: no Egress in the mesh, and still only what one allows."""
+    model = build_model(load_world(""), [WEB, IDLE], egress_enforced=True)
+    for node in (WEB.node_id, IDLE.node_id):
+        capture = _capture(model, node)
+        assert set(_chains(capture)) == {"egress|http|other-ports"}
+        assert capture["default_filter_chain"]["filters"][0]["typed_config"]["cluster"] == "blackhole"

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from smimesh.errors import UsageError
+from smimesh.mesh.modes import CLUSTER_EGRESS
 from smimesh.pods.inject import DEFAULT_IMAGE, DEFAULT_XDS_ADDRESS, InjectConfig
 from smimesh.runtime.kubernetes.controller import ControllerConfig, KubeController
 from smimesh.settings import from_environment
@@ -69,6 +70,15 @@ from smimesh.settings import from_environment
     show_default=True,
     help="xDS address injected sidecars use.",
 )
+@click.option(
+    "--egress",
+    type=click.Choice(list(CLUSTER_EGRESS)),
+    default="auto",
+    show_default=True,
+    help="Pods' calls to hosts outside the mesh. auto: only what an Egress allows, once the mesh holds"
+    " any Egress (none yet: everything passes); policy: only what an Egress allows, always (no Egress:"
+    " nothing outside); open: any external host (an Egress's matches still narrow its host).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log informational messages too.")
 def command(
     kubeconfig: Path | None,
@@ -85,6 +95,7 @@ def command(
     api_addr: str | None,
     proxy_image: str,
     proxy_xds_address: str,
+    egress: str,
     verbose: bool,
 ) -> None:
     """Run the control plane against a Kubernetes cluster (one replica; run several for HA).
@@ -120,6 +131,7 @@ def command(
         lease_retry_s=max(0.5, lease_duration / 7.5),
         api_addr=api_addr,
         inject=InjectConfig(image=proxy_image, xds_address=proxy_xds_address),
+        egress=egress,
     )
     if identity:
         config.identity = identity

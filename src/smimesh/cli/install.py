@@ -26,7 +26,7 @@ from smimesh.settings import from_environment
 
 SETTINGS_HELP = (
     "key=value; keys: namespace, image, replicas, mesh, xdsPort, webhookPort, leaseDuration,"
-    " injectorFailurePolicy (Fail|Ignore). Repeatable."
+    " injectorFailurePolicy (Fail|Ignore), egress (auto|policy|open: the controller's --egress). Repeatable."
 )
 
 

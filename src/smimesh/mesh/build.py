@@ -259,6 +259,7 @@ def build_model(
     permissive: bool = False,
     semantics: AccessSemantics = DEFAULT_SEMANTICS,
     egress_open: bool = False,
+    egress_enforced: bool = False,
     previous: BuildState | None = None,
 ) -> MeshModel:
     """The mesh model of `snapshot` with `instances` running; never raises for bad input.
@@ -295,5 +296,6 @@ def build_model(
         ingress=build_ingress(inputs, services, diags),
         egress=egress_rules(inputs, diags),
         egress_open=egress_open,
+        egress_enforced=egress_enforced,
         build_state=BuildState(by_node, service_entries, dict(policy_entries), previous.views),
     )

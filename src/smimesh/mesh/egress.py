@@ -9,7 +9,7 @@ identity, for `build_model`), and `EgressView`, what one sidecar applies (`egres
 identity's rules, and whether egress is `open` (MeshConfig: every external host reachable) or only
 by policy (the default: a host no Egress names gets the mesh's 404). None when neither applies, so
 a mesh without egress policy generates exactly the config it did before (for a sidecar in a pod:
-when the mesh holds no Egress at all).
+when the mesh holds no Egress at all and the controller's `--egress policy` is not set).
 """
 
 from __future__ import annotations
@@ -89,10 +89,15 @@ def egress_rules(inputs: Any, diags: list[Diagnostic]) -> Mapping[Identity, tupl
 
 
 def egress_view(
-    rules: Mapping[Identity, tuple[EgressRule, ...]], open_: bool, identity: Identity, pod: bool = False
+    rules: Mapping[Identity, tuple[EgressRule, ...]],
+    open_: bool,
+    identity: Identity,
+    pod: bool = False,
+    enforced: bool = False,
 ) -> EgressView | None:
     """What one sidecar enforces. A sidecar in a pod (`pod`: its traffic is captured) gets a view as
     soon as the mesh holds any Egress, so a workload no Egress names is refused the outside there too;
-    with no Egress at all, pods keep passing their external traffic through (as before egress policy)."""
+    with no Egress at all, pods keep passing their external traffic through (as before egress policy)
+    unless `enforced` (the controller's `--egress policy`): then a pod no Egress names reaches nothing."""
     own = rules.get(identity, ())
-    return EgressView(open_, own) if open_ or own or (pod and rules) else None
+    return EgressView(open_, own) if open_ or own or (pod and (rules or enforced)) else None

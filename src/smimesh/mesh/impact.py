@@ -126,8 +126,8 @@ def affected_nodes(
     settings = (old.trust_domain, old.cluster_domain, old.permissive, old.semantics)
     if settings != (new.trust_domain, new.cluster_domain, new.permissive, new.semantics):
         return None
-    edges = (old.resilience, old.ingress, old.egress, old.egress_open)
-    if edges != (new.resilience, new.ingress, new.egress, new.egress_open):
+    edges = (old.resilience, old.ingress, old.egress, old.egress_open, old.egress_enforced)
+    if edges != (new.resilience, new.ingress, new.egress, new.egress_open, new.egress_enforced):
         return None  # rare (a policy edit): recompute every view rather than index who sees it
     services = _changed_services(old, new)
     if services and (new.permissive or _in_open_namespace(old, new, services, open_namespaces)):

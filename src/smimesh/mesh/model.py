@@ -226,6 +226,7 @@ class MeshModel:
     ingress: tuple[IngressRoute, ...] = ()  # Ingress paths for `up --ingress` (mesh/ingress.py)
     egress: Mapping[Identity, tuple[EgressRule, ...]] = field(default_factory=dict)  # mesh/egress.py
     egress_open: bool = False  # MeshConfig egress: open (any external host) | policy (only Egress's)
+    egress_enforced: bool = False  # pods: by policy even with no Egress in the mesh (MeshModes)
     # What the next build_model may reuse (mesh/reuse.py); None for a model made by hand.
     build_state: BuildState | None = field(default=None, compare=False, repr=False)
     _memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)

@@ -25,8 +25,9 @@ value found, expected) and the defaults; the caller refuses to start with errors
 from __future__ import annotations
 
 import enum
+import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,9 @@ class MeshModes:
     path_regex_match: PathRegexMatch = PathRegexMatch.START
     tcp_route_admits_http: bool = False
     egress: EgressMode = EgressMode.POLICY
+    # Pods' egress by policy even while the mesh holds no Egress (`smimesh controller --egress policy`);
+    # False: pods pass external traffic through until the first Egress exists (`auto`).
+    egress_enforced: bool = False
     leaf_lifetime_s: float | None = None  # from an OSM MeshConfig's serviceCertValidityDuration
 
     @property
@@ -128,6 +132,15 @@ class MeshModes:
 
 
 DEFAULT_MODES = MeshModes()
+
+# `smimesh controller --egress`: the cluster has no MeshConfig, so its egress switch is a flag.
+CLUSTER_EGRESS = types.MappingProxyType(
+    {
+        "auto": DEFAULT_MODES,  # by policy once the mesh holds any Egress; before that, pods pass through
+        "policy": replace(DEFAULT_MODES, egress_enforced=True),  # only what an Egress names, always
+        "open": replace(DEFAULT_MODES, egress=EgressMode.OPEN),  # any external host
+    }
+)
 
 
 class _Problems:

@@ -328,7 +328,7 @@ def proxy_view(model: MeshModel, node_id: str, open_namespaces: frozenset[str] =
         udp_upstreams(model, inst),
         _resilience(model, inst, outbound),
         ingress_view(model.ingress, inst) if model.ingress or inst.labels else None,
-        egress_view(model.egress, model.egress_open, inst.identity, inst.transparent),
+        egress_view(model.egress, model.egress_open, inst.identity, inst.transparent, model.egress_enforced),
         closed_addresses(model, outbound) if inst.transparent else None,
     )
 

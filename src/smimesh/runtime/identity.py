@@ -165,6 +165,7 @@ class MeshSecurity:
             permissive=modes.open,
             semantics=modes.semantics,
             egress_open=modes.egress is EgressMode.OPEN,
+            egress_enforced=modes.egress_enforced,
             **options,
         )
         trust_domain = self.settings.trust_domain

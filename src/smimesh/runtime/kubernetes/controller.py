@@ -30,7 +30,7 @@ from smimesh.api.webhooks.app import create_webhook_app
 from smimesh.diagnostics import Diagnostic
 from smimesh.identity.ca import CertificateAuthority
 from smimesh.identity.store import load_root_files
-from smimesh.mesh.modes import NamespaceMode
+from smimesh.mesh.modes import CLUSTER_EGRESS, NamespaceMode
 from smimesh.pods.inject import InjectConfig
 from smimesh.resources import validate_references
 from smimesh.resources.crd import WebhookService
@@ -78,6 +78,7 @@ class ControllerConfig:
     webhook_service: WebhookService = field(default_factory=WebhookService)
     api_addr: str | None = None  # the SMI metrics API (and status reads) of this replica; None: not served
     inject: InjectConfig = field(default_factory=InjectConfig)  # what the /mutate webhook injects
+    egress: str = "auto"  # the mesh-wide egress switch: a key of CLUSTER_EGRESS (mesh/modes.py)
 
     def cluster(self) -> ClusterConfig:
         if self.kubeconfig is None and self.context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -105,7 +106,11 @@ class KubeController:
         self.ca = ca
         # Derived leaves: every replica serves an identity the same certificate and key (HA).
         self.security = MeshSecurity(
-            self._state_dir(), config.settings, user_ca=self._ca_paths, derived_leaves=True
+            self._state_dir(),
+            config.settings,
+            modes=CLUSTER_EGRESS[config.egress],
+            user_ca=self._ca_paths,
+            derived_leaves=True,
         )
         self.store = ResourceStore()
         await self._start_xds()

@@ -28,6 +28,7 @@ from smimesh.api.webhooks.config import (
 )
 from smimesh.api.webhooks.inject_config import FAILURE_POLICIES, mutating_webhook
 from smimesh.errors import UsageError
+from smimesh.mesh.modes import CLUSTER_EGRESS
 from smimesh.resources.crd import WebhookService, all_crds, flagger_crds
 
 NAME = "smimesh-controller"
@@ -49,6 +50,7 @@ class InstallOptions:
     injectorFailurePolicy: str = (
         "Fail"  # the sidecar injector's webhook: Fail | Ignore (docs/kubernetes-pods.md)
     )
+    egress: str = "auto"  # the controller's --egress: auto | policy | open
     ha: bool = False
 
     @classmethod
@@ -70,12 +72,22 @@ class InstallOptions:
                     f"--set {item!r}: {key} must be a number", hint=f"e.g. --set {key}=3"
                 ) from None
             options = replace(options, **{key: parsed})
+        return options._checked()
+
+    def _checked(self) -> InstallOptions:
+        """The settings whose values are a closed set or a range (UsageError naming the one wrong)."""
+        options = self
         if options.replicas < 1:
             raise UsageError("--set replicas must be at least 1")
         if options.injectorFailurePolicy not in FAILURE_POLICIES:
             raise UsageError(
                 f"--set injectorFailurePolicy={options.injectorFailurePolicy}: not a failure policy",
                 hint=f"one of {', '.join(FAILURE_POLICIES)} (Fail is the default: docs/kubernetes-pods.md)",
+            )
+        if options.egress not in CLUSTER_EGRESS:
+            raise UsageError(
+                f"--set egress={options.egress}: not an egress mode",
+                hint=f"one of {', '.join(CLUSTER_EGRESS)} (see smimesh controller --help)",
             )
         return options
 
@@ -191,6 +203,8 @@ def _container(options: InstallOptions) -> Obj:
             "/var/run/smimesh",
             "--lease-duration",
             str(options.leaseDuration),
+            "--egress",
+            options.egress,
             # what the sidecar injector puts in pods: this image, and this control plane's xDS Service
             "--proxy-image",
             options.image,
