@@ -2,9 +2,10 @@
 
 Every Service `type` (NodePort with `nodePort`, LoadBalancer with its fields, headless ClusterIP) serves
 traffic exactly as a plain ClusterIP does; an ExternalName Service is accepted with a warning that says
-the mesh does not route it, and that is what a caller then sees (503). A TrafficSplit written as OSM
-writes it (v1alpha2, `service: web.shop`, backends `web-v1.shop.svc.cluster.local`) takes effect as with
-short names; one naming another namespace is refused with its field, and the good split stays in force.
+the mesh does not route it, and that is what a caller then sees (its own sidecar's 403 naming the
+mesh). A TrafficSplit written as OSM writes it (v1alpha2, `service: web.shop`, backends
+`web-v1.shop.svc.cluster.local`) takes effect as with short names; one naming another namespace is
+refused with its field, and the good split stays in force.
 Real `smimesh up`, real Envoy sidecars, real workload processes on loopback.
 """
 
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
@@ -100,7 +102,11 @@ def test_kubernetes_service_types_and_an_osm_split_serve_as_written(shop: Mesh) 
     assert "SM3025" in output and "payments.example.com" in output, output[-3000:]
     assert "SM2007" not in output and "SM2005" not in output, output[-3000:]
     _, _, statuses = send(proxy, "http://payments.shop/", 5)
-    assert statuses == {503: 5}, statuses
+    # no endpoint, so no caller sees it: the caller's own sidecar answers
+    assert statuses == {403: 5}, statuses
+    with httpx.Client(proxy=proxy, timeout=5) as client:
+        body = client.get("http://payments.shop/").text
+    assert body.startswith("smimesh: access denied") and "no instance of it runs" in body, body
 
 
 def test_a_split_naming_another_namespace_is_refused_and_the_good_one_stays(shop: Mesh) -> None:

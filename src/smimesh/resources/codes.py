@@ -335,8 +335,9 @@ EXTERNAL_NAME = _code(
     W,
     """A Service of `type: ExternalName` is, on Kubernetes, a DNS alias (CNAME) for `externalName`; it has no
     endpoints and its selector is not used. smimesh accepts it but does not route to the external name:
-    inside the mesh the Service has no endpoints, so requests sent to it through a sidecar fail (HTTP 503,
-    or the connection closes for TCP), and a TrafficSplit backend naming it gets no traffic. Call the
+    inside the mesh the Service has no endpoints, so no sidecar routes to it: an HTTP request gets the
+    caller's own sidecar's 403 naming the mesh ("... or no instance of it runs"), a TCP connection closes,
+    and a TrafficSplit backend naming it gets no traffic. Call the
     external host directly (outside the mesh), or describe the destination as a Service with a selector of
     Workloads. `externalName` itself is required for this type.""",
 )
