@@ -37,14 +37,13 @@ def secured_pipeline(
     """`smimesh up`'s pipeline over `store` into `cache`, and the security object it runs with."""
     settings = Settings()
     security = MeshSecurity(run_dir, settings)
-    pipeline = Pipeline(
-        store, cache, settings=settings,
-        build_model=wrap("model", security.build_model),
-        proxy_view=wrap("views", security.proxy_view),
-        generate=wrap("generate", security.generate),
-        affected=security.affected if indexed else None,
-    )  # fmt: skip
-    return pipeline, security
+    steps = security.pipeline_steps()
+    steps["build_model"] = wrap("model", steps["build_model"])
+    steps["proxy_view"] = wrap("views", steps["proxy_view"])
+    steps["generate"] = wrap("generate", steps["generate"])
+    if not indexed:
+        steps["affected"] = None  # every view recomputed on every change
+    return Pipeline(store, cache, settings=settings, **steps), security
 
 
 def plain_pipeline(store: Any, cache: SnapshotCache) -> Pipeline:

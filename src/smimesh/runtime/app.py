@@ -280,10 +280,7 @@ class MeshApp:
             cache,
             settings=self.config.settings,
             report=self.console.diagnostics,
-            build_model=security.build_model,  # traffic policy mode; a leaf for every identity
-            proxy_view=security.proxy_view,  # + mTLS mode, RBAC input, peers, identity bundle
-            generate=security.generate,  # mTLS on every hop, RBAC, SDS secrets
-            affected=security.affected,  # only the views a change (policy, leaf, ...) can alter
+            **security.pipeline_steps(),  # mTLS on every hop, RBAC, SDS secrets; the exact index
             failed_nodes=self._sync.set_generation_problems,  # proxy-status: ERROR, and why
         )
         self.tasks.spawn("pipeline", self._pipeline.run)

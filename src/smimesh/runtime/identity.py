@@ -51,6 +51,7 @@ from smimesh.identity.store import load_root_files
 from smimesh.mesh import build_model as _build_model
 from smimesh.mesh.modes import DEFAULT_MODES, EgressMode, MeshModes, load_mesh_config
 from smimesh.runtime.certificates import Issued, SecuredModel, certificates_affected, sync_certificates
+from smimesh.runtime.pipeline import Steps
 from smimesh.server.sds import SecretGuard
 from smimesh.server.xds_auth import NodeAuthenticator
 from smimesh.settings import Settings
@@ -182,6 +183,18 @@ class MeshSecurity:
         if issued is None:
             return secure_view(model, node_id, self.modes, self.bundle_of)
         return secure_view(model, node_id, issued.modes, issued.bundle_of)
+
+    def pipeline_steps(self) -> Steps:
+        """The pipeline's steps for the secured mesh (`Pipeline(store, cache, **steps)`): the model with
+        a leaf for every identity and the modes, views with mTLS/RBAC input and bundles, the secured
+        config, and the index of the views a change (policy, leaf, ...) can alter. `smimesh up`, the
+        controller and the benchmarks wire the same four."""
+        return Steps(
+            build_model=self.build_model,
+            proxy_view=self.proxy_view,
+            generate=self.generate,
+            affected=self.affected,
+        )
 
     @staticmethod
     def generate(view: SecureView) -> dict[str, list[Any]]:

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from smimesh.diagnostics import Diagnostic, Location, ObjectRef, Severity, register
 from smimesh.mesh import build_model as _build_model
@@ -102,6 +102,15 @@ Generate = Callable[[Any], dict[str, list[Any]]]
 Report = Callable[[list[Diagnostic]], None]
 # (previous model, new model) -> the node ids whose view may differ (a superset), or None for all.
 Affected = Callable[[Any, Any], Collection[str] | None]
+
+
+class Steps(TypedDict):
+    """The four functions a `Pipeline` runs instead of its plain defaults (`MeshSecurity.pipeline_steps`)."""
+
+    build_model: BuildModel
+    proxy_view: ProxyViewFn
+    generate: Generate
+    affected: Affected | None
 
 
 @dataclass(slots=True)

@@ -221,10 +221,7 @@ class KubeController:
             cache,
             settings=settings,
             report=self._report,
-            build_model=security.build_model,
-            proxy_view=security.proxy_view,
-            generate=security.generate,
-            affected=security.affected,
+            **security.pipeline_steps(),
             failed_nodes=self.sync.set_generation_problems,
         )
         self._spawn(self.pipeline.run(), "pipeline")
