@@ -54,10 +54,15 @@ class Inputs:
 
     def __init__(self, snapshot: Any) -> None:
         self.by_kind: dict[type[Resource], list[Any]] = defaultdict(list)
-        for obj in _all_objects(snapshot):
-            self.by_kind[type(obj)].append(obj)
-        for items in self.by_kind.values():
-            items.sort(key=_BY_NAME)
+        if hasattr(snapshot, "of_kind"):  # a snapshot lists each kind in (namespace, name) order
+            for cls in _KINDS:
+                self.by_kind[cls] = [obj for obj in snapshot.of_kind(cls) if type(obj) is cls]
+        else:
+            for obj in snapshot:
+                if isinstance(obj, _KINDS):
+                    self.by_kind[type(obj)].append(obj)
+            for items in self.by_kind.values():
+                items.sort(key=_BY_NAME)
         # Built per kind on first lookup: only route kinds are looked up by name, not the many Services.
         self._named: dict[type[Resource], dict[tuple[str, str], Any]] = {}
 
@@ -85,12 +90,6 @@ _KINDS: tuple[type[Resource], ...] = (
     *INGRESS_KINDS,
     *EGRESS_KINDS,
 )
-
-
-def _all_objects(snapshot: Any) -> list[Any]:
-    if hasattr(snapshot, "of_kind"):
-        return [obj for cls in _KINDS for obj in snapshot.of_kind(cls)]
-    return [obj for obj in snapshot if isinstance(obj, _KINDS)]
 
 
 def _unique_instances(instances: Iterable[Instance], diags: list[Diagnostic]) -> dict[str, Instance]:
@@ -242,10 +241,9 @@ def _locate(diags: list[Diagnostic], snapshot: Any) -> tuple[Diagnostic, ...]:
     locations = getattr(snapshot, "locations", None)
     if not isinstance(locations, Mapping):
         return tuple(diags)
-    by_ref = {tuple(k): v for k, v in locations.items()}
     located = []
-    for d in diags:
-        loc = by_ref.get((d.object.kind, d.object.namespace, d.object.name))
+    for d in diags:  # a ResourceKey is a (kind, namespace, name) tuple: look it up as one
+        loc = locations.get((d.object.kind, d.object.namespace, d.object.name))
         located.append(d.at(loc) if isinstance(loc, Location) else d)
     return tuple(located)
 

@@ -7,6 +7,7 @@ everything built from a snapshot is deterministic. Equal content gives equal sna
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,6 +17,10 @@ from smimesh.diagnostics import Location
 from smimesh.resources.meta import Resource, ResourceKey
 
 R = TypeVar("R", bound=Resource)
+
+Change = (
+    tuple[Resource, Location] | None
+)  # what `updated` puts at a key: the resource and its place, or nothing
 
 
 class _Placed(Protocol):
@@ -67,8 +72,10 @@ class InputSnapshot:
         return found if isinstance(found, model) else None
 
     def of_kind(self, model: type[R]) -> list[R]:
-        """Every resource of the model's kind, in key order."""
-        return [r for key, r in self._items if key.kind == model.KIND and isinstance(r, model)]
+        """Every resource of the model's kind, in key order (kind sorts first: a binary search finds them)."""
+        start = bisect.bisect_left(self._items, model.KIND, key=_kind_of)
+        end = bisect.bisect_right(self._items, model.KIND, lo=start, key=_kind_of)
+        return [r for _, r in self._items[start:end] if isinstance(r, model)]
 
     def keys(self) -> list[ResourceKey]:
         return [key for key, _ in self._items]
@@ -82,6 +89,24 @@ class InputSnapshot:
         """A new snapshot with `resources` added or replacing those with the same key."""
         merged_locations = {**self._locations, **(locations or {})}
         return InputSnapshot.from_resources([*self.resources(), *resources], merged_locations)
+
+    def updated(self, changes: Mapping[ResourceKey, Change]) -> InputSnapshot:
+        """A NEW snapshot with `changes` applied (key -> (resource, location), or None: gone); this one
+        stays as it is (its holders still compare against it). Equal to `from_resources` of the result,
+        at the cost of copying references plus a binary search per change instead of sorting every key:
+        the store hands out one snapshot per change, so that is what a change costs here."""
+        items, index, locations = list(self._items), dict(self._index), dict(self._locations)
+        for key, change in sorted(changes.items()):
+            at = bisect.bisect_left(items, key, key=_key_of)
+            found = at < len(items) and items[at][0] == key
+            if change is None:
+                if found:
+                    del items[at], index[key]
+                    locations.pop(key, None)
+            else:
+                items[at : at + int(found)] = [(key, change[0])]  # replace in place, or insert
+                index[key], locations[key] = change
+        return InputSnapshot(tuple(items), MappingProxyType(locations), MappingProxyType(index))
 
     def without(self, keys: Iterable[ResourceKey]) -> InputSnapshot:
         gone = set(keys)
@@ -102,3 +127,11 @@ class InputSnapshot:
 
     def __hash__(self) -> int:
         return hash(tuple(self.keys()))  # models hold lists: hash the keys, equality compares content
+
+
+def _key_of(item: tuple[ResourceKey, Resource]) -> ResourceKey:
+    return item[0]
+
+
+def _kind_of(item: tuple[ResourceKey, Resource]) -> str:
+    return item[0].kind

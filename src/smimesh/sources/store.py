@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smimesh.diagnostics import Diagnostic, ObjectRef
+from smimesh.diagnostics import Diagnostic, Location, ObjectRef
 from smimesh.resources import InputSnapshot, LoadedObject, ResourceKey
 from smimesh.sources import codes
 from smimesh.sources.changes import ChangeLog, StoreChange, Subscription
@@ -63,6 +63,7 @@ class ResourceStore:
         self._write_lock = asyncio.Lock()
         self._changes = ChangeLog()
         self._snapshot: tuple[int, InputSnapshot] | None = None
+        self._dirty: set[ResourceKey] = set()  # keys written since `_snapshot` was made
         self._batches = 0
         self._pending_change: float | None = None
 
@@ -101,11 +102,19 @@ class ResourceStore:
         return sorted(self._layers)
 
     def snapshot(self) -> InputSnapshot:
-        """The resources in force as an `InputSnapshot` (cached per generation)."""
+        """The resources in force as an `InputSnapshot` (cached per generation).
+
+        Made from the last one with only the keys written since (`InputSnapshot.updated`), so a
+        change costs what it touched, not a sort of every object; the last one stays as it was."""
         generation = self.generation
-        if self._snapshot is None or self._snapshot[0] != generation:
-            objects = [stored.obj for stored in self.items()]
+        if self._snapshot is None:
+            self._dirty.clear()
+            objects = [stored.obj for key in self._claims if (stored := self._in_force(key))]
             self._snapshot = (generation, InputSnapshot.from_objects(objects))
+        elif self._snapshot[0] != generation:
+            changes = {key: _placed(self.get(key)) for key in self._dirty}
+            self._dirty.clear()
+            self._snapshot = (generation, self._snapshot[1].updated(changes))
         return self._snapshot[1]
 
     def subscribe(self) -> Subscription:
@@ -157,6 +166,7 @@ class ResourceStore:
     def _commit(self, touched: set[ResourceKey], mutate: Any) -> list[Diagnostic]:
         """Run `mutate` (-> diagnostics); bump the generation if what is in force for `touched` changed."""
         before = self._fingerprint(touched)
+        self._dirty |= touched  # even if equal: the next snapshot must show what is in force now
         diagnostics: list[Diagnostic] = mutate()
         if self._fingerprint(touched) != before:
             self._record(time.monotonic())
@@ -255,6 +265,10 @@ class ResourceStore:
 
 def _keys(objects: Iterable[LoadedObject]) -> set[ResourceKey]:
     return {obj.key for obj in objects}
+
+
+def _placed(stored: StoredObject | None) -> tuple[Any, Location] | None:
+    return None if stored is None else (stored.obj.resource, stored.obj.location)
 
 
 def _ref(key: ResourceKey) -> ObjectRef:
