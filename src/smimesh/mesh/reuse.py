@@ -1,9 +1,9 @@
 """What one `build_model` hands the next: the explicit incremental state of the mesh layer.
 
-Owns `BuildState` (immutable: the instances and the Service values and resolved TrafficTargets of
-one build, by stable key) and `ViewReuse` (the view layer's reuse: outbound services by ServiceKey,
-the reach index, and the interning of view pieces; one object per chain of builds, owned by whoever
-passes the states along, e.g. one `runtime.pipeline.Pipeline`).
+Owns `BuildState` (immutable: the instances, the Service values by namespace and the resolved
+TrafficTargets of one build, by stable key) and `ViewReuse` (the view layer's reuse: outbound
+services by ServiceKey, the reach index, and the interning of view pieces; one object per chain of
+builds, owned by whoever passes the states along, e.g. one `runtime.pipeline.Pipeline`).
 
 `build_model(snapshot, instances, previous=state)` reads a state and puts the next one on the model
 (`model.build_state`); nothing is kept in module globals, so two pipelines in one process never see
@@ -25,7 +25,7 @@ from smimesh.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from smimesh.mesh.access import TrafficPolicy
-    from smimesh.mesh.model import Identity, Instance, Service, ServiceKey
+    from smimesh.mesh.model import Identity, Instance, Protocol, Service, ServiceKey
     from smimesh.mesh.split import PortSplits
     from smimesh.mesh.view import OutboundService
     from smimesh.resources.access import TrafficTarget
@@ -41,6 +41,19 @@ class ServiceEntry:
     resource: ServiceResource
     selected: tuple[Instance, ...]
     service: Service
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceServices:
+    """The Services of one namespace as one build made them: their resources (in name order), their
+    entries and values by key, what their endpoints' container ports speak and their diagnostics. A
+    namespace whose resources are the same and whose instances did not change is taken whole."""
+
+    resources: tuple[ServiceResource, ...]
+    entries: Mapping[ServiceKey, ServiceEntry]
+    services: Mapping[ServiceKey, Service]
+    protocols: Mapping[tuple[str, int], Protocol]  # (node id, container port) -> protocol
     diagnostics: tuple[Diagnostic, ...]
 
 
@@ -107,9 +120,17 @@ class BuildState:
     """What the next `build_model` may reuse from the build that made it (see the module docstring)."""
 
     instances: Mapping[str, Instance] = field(default_factory=dict)  # by node id
-    services: Mapping[ServiceKey, ServiceEntry] = field(default_factory=dict)
+    namespaces: Mapping[str, NamespaceServices] = field(default_factory=dict)  # the Services, by namespace
     policies: Mapping[tuple[str, str], PolicyEntry] = field(default_factory=dict)  # (namespace, name)
     views: ViewReuse = field(default_factory=ViewReuse, compare=False)
 
 
-__all__ = ["BuildState", "OutboundEntry", "PolicyEntry", "ServiceEntry", "ViewReuse", "same"]
+__all__ = [
+    "BuildState",
+    "NamespaceServices",
+    "OutboundEntry",
+    "PolicyEntry",
+    "ServiceEntry",
+    "ViewReuse",
+    "same",
+]
