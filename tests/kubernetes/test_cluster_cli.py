@@ -4,6 +4,7 @@ real Envoy sidecar. What a kubectl user sees: output and exit codes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -58,6 +59,63 @@ def _exports_the_split_applied_there(kube: list[str]) -> None:
     assert strict.returncode == 1 and "error SM8101" in strict.stderr, strict.stderr
     both = smimesh("export", "--to", "gateway-api", "-f", "-", *kube)
     assert both.returncode == 2 and "one of them" in both.stderr, both.stderr
+
+
+def _explains_live_through_portforward(kube: list[str], offline: str) -> None:
+    """`explain --live` reads the destination pod's admin through pods/portforward: the same verdict
+    as without --live, and the sidecar enforces the policy the controller's model says."""
+    live = smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", "--live", *kube)
+    assert live.returncode == 0, live
+    assert live.stdout.splitlines()[0] == offline.splitlines()[0], (live.stdout, offline)
+    assert "live (the running destination sidecars):" in live.stdout, live.stdout
+    assert "web-v2-0: enforces TrafficTarget/shop/shopper-to-web - matches the control plane" in live.stdout
+    assert "RBAC counters: allowed=5," in live.stdout, live.stdout  # read through the port-forward too
+    as_json = json.loads(
+        smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", "--live", "-o", "json", *kube).stdout
+    )
+    assert [(r["instance"], r["agrees"]) for r in as_json["live"]] == [("web-v2-0", True)], as_json
+
+
+def _reads_sidecars_through_portforward(world: KubeWorld, kube: list[str], in_shop: Path) -> None:
+    """`proxy-config POD` reads the pod's Envoy admin through the API server's pods/portforward (the
+    admin stays on the pod's loopback); no private key is printed; refusals are clear errors."""
+    clusters = smimesh("proxy-config", "shopper-0", "-n", "shop", "--type", "clusters", *kube)
+    assert clusters.returncode == 0, clusters.stderr
+    rows = [line.split() for line in clusters.stdout.splitlines()]
+    assert ["cluster", "outbound|shop|web|80", "EDS", "active"] in rows, clusters.stdout
+    # Without -n: the context's namespace, as kubectl.
+    listeners = smimesh("proxy-config", "web-v2-0", "--type", "listeners", "--kubeconfig", str(in_shop))
+    assert listeners.returncode == 0, listeners.stderr
+    assert any(line.split()[:2] == ["listener", "inbound|http"] for line in listeners.stdout.splitlines())
+    secrets = json.loads(
+        smimesh("proxy-config", "web-v2-0", "-n", "shop", "--type", "secrets", "-o", "json", *kube).stdout
+    )
+    identity = next(
+        s["secret"]
+        for c in secrets["configs"]
+        for s in c["dynamic_active_secrets"]
+        if s["name"] == "identity:self"
+    )
+    assert base64.b64decode(identity["tls_certificate"]["private_key"]["inline_bytes"]) == b"[redacted]"
+    everything = smimesh("proxy-config", "web-v2-0", "-n", "shop", "-o", "yaml", *kube)
+    assert everything.returncode == 0 and "inbound|http" in everything.stdout, everything.stderr
+    assert "PRIVATE KEY" not in everything.stdout and "Bearer" not in everything.stdout  # the pod's token
+    missing = smimesh("proxy-config", "nope-0", "-n", "shop", *kube)
+    assert missing.returncode == 1 and 'pods "nope-0" not found' in missing.stderr, missing
+    assert "Traceback" not in missing.stderr
+    world.api.restrict_user("alice-token", "alice", ["get pods"])
+    alice = world.api.write_kubeconfig(world.directory / "alice", namespace="shop", token="alice-token")
+    refused = smimesh("proxy-config", "web-v2-0", "--kubeconfig", str(alice))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused
+    assert 'User "alice" cannot create resource "pods/portforward"' in refused.stderr, refused.stderr
+    # explain --live still answers; the sidecar it cannot read is reported on its row.
+    live = smimesh(
+        "explain", "--from", "shop/shopper", "--to", "web.shop", "--live", "--kubeconfig", str(alice)
+    )
+    assert live.returncode == 0 and "ALLOWED" in live.stdout, live
+    assert "web-v2-0: cannot read its sidecar" in live.stdout and "pods/portforward" in live.stdout, (
+        live.stdout
+    )
 
 
 def test_client_commands_reach_the_controller_through_the_kubeconfig(world: KubeWorld) -> None:
@@ -115,8 +173,6 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     allowed = smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", *kube)
     assert allowed.returncode == 0 and "ALLOWED" in allowed.stdout, allowed
     assert "shopper-to-web" in allowed.stdout
-    live = smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", "--live", *kube)
-    assert live.returncode == 2 and "--live" in live.stderr, live
     unknown_caller = smimesh("explain", "--from", "shop/nobody", "--to", "web.shop", *kube)
     assert unknown_caller.returncode == 2 and "shop/shopper" in unknown_caller.stderr, unknown_caller
 
@@ -128,9 +184,9 @@ def test_client_commands_reach_the_controller_through_the_kubeconfig(world: Kube
     for _ in range(5):
         assert world.request(shopper, "http://web.shop/")[0] == 200
     wait_until(lambda: _web_successes(kube) == 5, 30, 1, what="5 requests to web counted by stat")
+    _explains_live_through_portforward(kube, allowed.stdout)
 
-    no_admin = smimesh("proxy-config", "web-v2-0", *kube)
-    assert no_admin.returncode == 1 and "port-forward" in no_admin.stderr, no_admin
+    _reads_sidecars_through_portforward(world, kube, in_shop)
 
     # --context picks a context other than the current one; a missing one is a clear error.
     _second_context(world.kubeconfig)

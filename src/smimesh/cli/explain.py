@@ -7,7 +7,8 @@ MeshConfig. `-f PATH` is the offline form: it loads the manifests, lays out the 
 instances and builds the model in the MeshConfig's modes (`--mesh-config`). Both print
 `mesh.explain.explain` (the same evaluation that generates the sidecars' RBAC, through
 `mesh.explain_query.answer`). `--live` also compares what the sidecars should hold with what their
-Envoy holds (`cli/explain_live.py`). Exit status: 0 allowed, 1 denied, 2 wrong usage (an unknown
+Envoy holds (`cli/explain_live.py`; in a cluster through `pods/portforward`, `cli/_sidecars.py`).
+Exit status: 0 allowed, 1 denied, 2 wrong usage (an unknown
 workload or service, or neither a running mesh nor `-f`: a message with a hint, never a traceback).
 """
 
@@ -24,7 +25,8 @@ import yaml
 from smimesh.api.auth import known_api_addrs
 from smimesh.api.client import ApiClient
 from smimesh.cli._client import client_options, open_client
-from smimesh.cli._cluster import cluster_options, wanted
+from smimesh.cli._cluster import cluster_options
+from smimesh.cli._sidecars import sidecars_for
 from smimesh.cli.explain_live import live_check, render_live
 from smimesh.errors import ApiError, ControlPlaneUnavailableError, InvalidInputError, UsageError
 from smimesh.mesh import build_model
@@ -207,16 +209,11 @@ def command(
         raise UsageError(
             "--mesh-config goes with -f", hint="the running mesh uses the MeshConfig it was started with"
         )
-    if live and wanted():
-        raise UsageError(
-            "--live reads the sidecars' Envoy admin, which the controller cannot reach in a cluster",
-            hint="drop --live: the answer is then what the controller's model says",
-        )
     with open_client(api_addr, token) as api:
         if paths:
             result, evaluated = _offline(paths, mesh_config, query), f"{_FILES} {', '.join(paths)}"
         else:
             result, evaluated = _remote(api, query), f"the running mesh at {api.api_addr} (what is in force)"
-        checked = live_check(result["expected"], api) if live else None
+        checked = live_check(result["expected"], sidecars_for(api)) if live else None
     _show(result, evaluated, checked, output)
     raise SystemExit(0 if result["allowed"] else 1)

@@ -9,6 +9,8 @@ API's proxy config, i.e. what Envoy really holds) and its RBAC counters (Envoy a
 compares the RBAC policy names the sidecar enforces with the expected ones. A difference means the
 sidecar has not caught up yet, or (with `-f`) that the running mesh does not run those files. A TCP
 port's callers refused at the mTLS handshake count as `denied_at_handshake` (its RBAC's denials).
+Where the sidecars are read is a `cli._sidecars.Sidecars`: the local API, or in a cluster the pods'
+admin through port-forward.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from smimesh.api.client import ApiClient
+from smimesh.cli._sidecars import Sidecars, node_of
 from smimesh.cli.explain_live_udp import check_caller, render_caller_row
 from smimesh.errors import SmimeshError
 from smimesh.xds.expectations import CALLER_SIDE
@@ -53,9 +55,9 @@ def _policies_under(dump: Any, name: str) -> set[str]:
 _HANDSHAKE_DENIED = ".ssl.fail_verify_san"
 
 
-def _rbac_counters(admin: str, port_name: str) -> dict[str, int]:
+def _rbac_counters(sidecars: Sidecars, node_id: str, port_name: str) -> dict[str, int]:
     wanted = rf"inbound_{port_name}\.(rbac\.|ssl\.fail_verify_san$)"
-    text = httpx.get(f"http://{admin}/stats", params={"filter": wanted}, timeout=5).text
+    text = sidecars.stats(node_id, wanted)
     counters = {}
     for line in text.splitlines():
         name, _, value = line.partition(": ")
@@ -65,28 +67,27 @@ def _rbac_counters(admin: str, port_name: str) -> dict[str, int]:
     return counters
 
 
-def _check_destination(api: ApiClient, expected: dict[str, Any]) -> dict[str, Any]:
+def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str, Any]:
     row = dict(expected)
     try:
-        proxy = str(row.get("node_id") or row["instance"])  # the node id: `mail-0` may be in two namespaces
-        answer = api.proxy_config(proxy, "listeners")
-        routes = api.proxy_config(proxy, "routes").get("config", {})
+        proxy = node_of(row)
+        listeners = sidecars.config(proxy, "listeners").get("config", {})
+        routes = sidecars.config(proxy, "routes").get("config", {})
         name = f"inbound|{row['port_name']}"
-        enforced = _policies_under(answer.get("config", {}), name) | _policies_under(routes, name)
+        enforced = _policies_under(listeners, name) | _policies_under(routes, name)
         row["enforced_policies"] = sorted(enforced)
-        admin = str(answer.get("admin") or "")
-        row["counters"] = _rbac_counters(admin, row["port_name"]) if admin else {}
+        row["counters"] = _rbac_counters(sidecars, proxy, row["port_name"])
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal
         row["error"] = f"{type(error).__name__}: {error}"
     row["agrees"] = row.get("enforced_policies") == row["expected_policies"]
     return row
 
 
-def live_check(expected_rows: list[dict[str, Any]], api: ApiClient) -> list[dict[str, Any]]:
+def live_check(expected_rows: list[dict[str, Any]], sidecars: Sidecars) -> list[dict[str, Any]]:
     """Each expected row with what its sidecar holds (`enforced_policies` or `holds_listener`),
     its counters and `agrees`."""
     return [
-        check_caller(api, row) if row.get("side") == CALLER_SIDE else _check_destination(api, row)
+        check_caller(sidecars, row) if row.get("side") == CALLER_SIDE else _check_destination(sidecars, row)
         for row in expected_rows
     ]
 

@@ -3,11 +3,10 @@
 Envoy has no mTLS for UDP, so a UDP port is not guarded by the destination's RBAC: access is
 enforced on the caller's side, where a sidecar holds the upstream listener
 `outbound_udp|<ns>|<svc>|<port>` only if the caller's identity may send there (`mesh.udp`). Owns
-`check_caller(api, expected_row)`: for one caller instance (a row of
+`check_caller(sidecars, expected_row)`: for one caller instance (a row of
 `xds.expectations.expected_sidecars`, which says whether the generator gives it the listener) it
-reads the listeners its Envoy really holds (the API's proxy config, from the sidecar's admin
-config_dump), compares "holds the listener" with the expectation, and adds the listener's
-datagram counters.
+reads the listeners its Envoy really holds (its admin's config_dump, `cli._sidecars`), compares
+"holds the listener" with the expectation, and adds the listener's datagram counters.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from smimesh.api.client import ApiClient
+from smimesh.cli._sidecars import Sidecars, node_of
 from smimesh.errors import SmimeshError
 
 
@@ -31,26 +30,26 @@ def active_listener_names(listener_dump: Any) -> set[str]:
     return held
 
 
-def _datagram_counters(admin: str, stat_prefix: str) -> dict[str, int]:
+def _datagram_counters(sidecars: Sidecars, node_id: str, stat_prefix: str) -> dict[str, int]:
     """The udp_proxy counters of one listener (`udp.<stat_prefix>.<counter>`)."""
-    answer = httpx.get(f"http://{admin}/stats", params={"filter": f"^udp\\.{stat_prefix}\\."}, timeout=5)
+    text = sidecars.stats(node_id, f"^udp\\.{stat_prefix}\\.")
     counters = {}
-    for line in answer.text.splitlines():
+    for line in text.splitlines():
         name, _, value = line.partition(": ")
         if value.strip().isdigit():
             counters[name.removeprefix(f"udp.{stat_prefix}.")] = int(value)
     return counters
 
 
-def check_caller(api: ApiClient, expected: dict[str, Any]) -> dict[str, Any]:
+def check_caller(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str, Any]:
     """The row with `holds_listener`, `counters` and `agrees` (or `error` if unreadable)."""
     row = dict(expected)
     try:
-        answer = api.proxy_config(row["instance"], "listeners")
+        node_id = node_of(row)
+        answer = sidecars.config(node_id, "listeners")
         row["holds_listener"] = row["listener"] in active_listener_names(answer.get("config", {}))
-        admin = str(answer.get("admin") or "")
-        holds = admin and row["holds_listener"]
-        row["counters"] = _datagram_counters(admin, row["stat_prefix"]) if holds else {}
+        holds = row["holds_listener"]
+        row["counters"] = _datagram_counters(sidecars, node_id, row["stat_prefix"]) if holds else {}
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal
         row["error"] = f"{type(error).__name__}: {error}"
     row["agrees"] = row.get("holds_listener") == row["expects_listener"]

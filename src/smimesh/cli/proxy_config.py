@@ -5,7 +5,9 @@ the names in it (the bootstrap's node and admin address, listeners, routes with 
 each route's match and clusters with their split weights, clusters, endpoints with addresses,
 secrets); `--type bootstrap` prints the bootstrap the sidecar started with as YAML (without the
 build details Envoy adds); `-o json|yaml` prints the config_dump sections themselves.
-In a cluster (`--kubeconfig`/`--context`) it says why it cannot (the admin is on the pod's loopback).
+In a cluster (`--kubeconfig`/`--context`) NAME is a pod (in `-n` or the context's namespace), whose
+admin, on the pod's loopback, is read through the API server's `pods/portforward` as istioctl does
+(`cli/_cluster_sidecars.py`): the user needs `get` on `pods` and `create` on `pods/portforward`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import click
 
 from smimesh.cli import numbers
 from smimesh.cli._client import client_options, emit, open_client, table
-from smimesh.cli._cluster import cluster_options, wanted
-from smimesh.errors import SmimeshError
+from smimesh.cli._cluster import cluster_options, context_namespace, wanted
+from smimesh.cli._cluster_sidecars import PodSidecars
+from smimesh.sources.kubernetes.kubeconfig import load_cluster
 
 TYPES = ["listeners", "routes", "clusters", "endpoints", "secrets", "bootstrap"]
 
@@ -125,6 +128,22 @@ def readable_bootstrap(config: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+REDACTED = "[redacted]"
+
+
+def redacted(dump: Any) -> Any:
+    """The dump with every `authorization` header value replaced (a pod's sidecar carries its
+    service-account token in its bootstrap: the xDS stream's metadata, the telemetry cluster's
+    header). Envoy itself already redacts private keys (`[redacted]`)."""
+    if isinstance(dump, list):
+        return [redacted(item) for item in dump]
+    if not isinstance(dump, dict):
+        return dump
+    if str(dump.get("key", "")).lower() == "authorization" and "value" in dump:
+        return {**dump, "value": REDACTED}
+    return {key: redacted(value) for key, value in dump.items()}
+
+
 ROWS = {
     "BootstrapConfigDump": _bootstrap,
     "ListenersConfigDump": _listeners,
@@ -147,9 +166,14 @@ def rows_of(config: dict[str, Any]) -> list[list[str]]:
 @click.argument("name")
 @click.option("--type", "config_type", type=click.Choice(TYPES), default=None, help="Only this part.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+@click.option(
+    "-n", "--namespace", default=None, help="In a cluster: the pod's namespace (default: the context's)."
+)
 @client_options
 @cluster_options
-def command(name: str, config_type: str | None, output: str, api_addr: str, token: str | None) -> None:
+def command(
+    name: str, config_type: str | None, output: str, namespace: str | None, api_addr: str, token: str | None
+) -> None:
     """Show the config a sidecar holds, read from its Envoy admin endpoint.
 
     \b
@@ -158,15 +182,10 @@ def command(name: str, config_type: str | None, output: str, api_addr: str, toke
       smimesh proxy-config bookstore-v1-0 --type clusters -o yaml
       smimesh proxy-config bookbuyer --type routes     # each route, with its split weights
       smimesh proxy-config bookbuyer --type bootstrap  # the bootstrap, as YAML
+      smimesh proxy-config web-7d9f-x2 -n shop --kubeconfig ~/.kube/config   # a pod, via port-forward
     """
-    if wanted():
-        raise SmimeshError(
-            "proxy-config reads a sidecar's Envoy admin, which is bound to the pod's loopback: "
-            "the controller cannot reach it in a cluster",
-            hint="kubectl -n NS port-forward pod/POD 15000, then curl localhost:15000/config_dump",
-        )
-    with open_client(api_addr, token) as client:
-        answer = client.proxy_config(name, config_type)
+    answer = _read(name, config_type, namespace, api_addr, token)
+    answer["config"] = redacted(answer["config"])
     if output != "table":
         emit(answer["config"], output)
         return
@@ -178,3 +197,12 @@ def command(name: str, config_type: str | None, output: str, api_addr: str, toke
         click.echo(f"{answer['proxy']}: nothing of that type in its config", err=True)
         return
     table(["TYPE", "NAME", "ADDRESS / DOMAINS / KIND", "STATE"], rows)
+
+
+def _read(name: str, config_type: str | None, namespace: str | None, api_addr: str, token: str | None) -> Any:
+    cluster = wanted()
+    if cluster:  # a pod's admin, through pods/portforward
+        pod_namespace = namespace or context_namespace() or "default"
+        return PodSidecars(load_cluster(*cluster)).config(f"{name}.{pod_namespace}", config_type)
+    with open_client(api_addr, token) as client:
+        return client.proxy_config(name, config_type)

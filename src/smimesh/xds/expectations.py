@@ -7,7 +7,7 @@ functions from the same model the explanation came from, one JSON-able row per s
   port_name, expected_policies}` (the RBAC policy names `xds.rbac.inbound_access` gives its inbound
   port; none when access control is off);
 - UDP port (no mTLS, so access is enforced by the caller): every instance with the caller's
-  identity, `{instance, side: "caller", listener, stat_prefix, expects_listener}` (whether
+  identity, `{instance, node_id, side: "caller", listener, stat_prefix, expects_listener}` (whether
   `mesh.udp.udp_upstreams` gives it the upstream listener of that port).
 
 The control plane answers them with `GET /api/v1/explain` from the model in force; the CLI
@@ -63,6 +63,7 @@ def _expects_listener(model: MeshModel, caller: Instance, result: Explanation) -
 def _caller_row(model: MeshModel, caller: Instance, result: Explanation) -> dict[str, Any]:
     return {
         "instance": caller.name,
+        "node_id": caller.node_id,
         "side": CALLER_SIDE,
         "listener": names.udp_upstream_listener(result.service, result.port),
         "stat_prefix": names.udp_upstream_stat_prefix(result.service, result.port),

@@ -21,13 +21,15 @@ import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from smimesh.testing.kubeapi import catalog as cat
 from smimesh.testing.kubeapi import openapi, pruning
+from smimesh.testing.kubeapi.authz import Access, Authorizer, verb_of
 from smimesh.testing.kubeapi.objects import ApiError, Key, Obj, ObjectStore, Watcher, not_found, status_object
 from smimesh.testing.kubeapi.patches import json_patch, merge_patch
 from smimesh.testing.kubeapi.paths import ApiPath, parse
+from smimesh.testing.kubeapi.portforward import PORTFORWARD_PATH, PortForwarder
 from smimesh.testing.kubeapi.selectors import SelectorError, field_selector, label_selector
 from smimesh.testing.kubeapi.service_proxy import PROXY_PATH, ServiceProxy
 from smimesh.testing.kubeapi.tokens import TokenIssuer
@@ -52,6 +54,8 @@ class KubeApi:
         self.tokens = TokenIssuer(self._pod_uid)
         self.proxy = ServiceProxy()
         self.faults: dict[str, int] = {}  # path substring -> HTTP status answered instead
+        self.authz = Authorizer()
+        self.portforward = PortForwarder(self.store, self.authz, self.faults)
         self.bookmark_interval = bookmark_interval
         for name in DEFAULT_NAMESPACES:
             self.store.create(
@@ -77,6 +81,7 @@ class KubeApi:
             Route("/openapi/v3/{gv:path}", self._openapi),
             Route("/api", lambda r: JSONResponse(cat.api_versions())),
             Route(PROXY_PATH, self._proxy),
+            WebSocketRoute(PORTFORWARD_PATH, self.portforward.serve),
             Route("/apis", lambda r: JSONResponse(cat.group_list(self.catalog))),
             Route("/api/{rest:path}", self._core, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/apis/{rest:path}", self._groups, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -126,7 +131,22 @@ class KubeApi:
         rtype = self.catalog.by_url(path.group, path.version, path.plural)
         if rtype is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._authorize(request, path)
+        if path.subresource == "portforward":  # served as a WebSocket only (portforward.py)
+            raise ApiError(400, "BadRequest", "Upgrade request required")
         return await Handler(self, request, path, rtype).run()
+
+    def _authorize(self, request: Request, path: ApiPath) -> None:
+        watching = request.query_params.get("watch") in ("1", "true")
+        resource = f"{path.plural}/{path.subresource}" if path.subresource else path.plural
+        access = Access(
+            verb_of(request.method, bool(path.name), watching),
+            resource,
+            path.namespace,
+            path.name,
+            path.group,
+        )
+        self.authz.check(request.headers.get("authorization", ""), access)
 
 
 def _rv_of(obj: Obj) -> dict[str, str]:

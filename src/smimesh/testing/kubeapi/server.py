@@ -6,7 +6,9 @@ client), `create/get/delete` shortcuts, `compact()` (a watch from an older resou
 Gone), `cut_watches()`, `down()`/`up()` (stop listening and come back on the same port),
 `issue_token(...)`, `route_service(ns, name, "127.0.0.1:port")` (where a webhook Service's calls go),
 `route_proxy(ns, name, port_name, "127.0.0.1:port")` (where the service proxy sends that port),
-`faults["tokenreviews"] = 500` (answer a path with an error).
+`faults["tokenreviews"] = 500` (answer a path with an error), `restrict_user(token, user, rules)` (that
+token's user may do only `rules`, e.g. "get pods": `authz.py`), `dial_pods(fn)` (where `pods/portforward`
+connects: `portforward.py`; default the pod's port on this machine's loopback).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import yaml
 from smimesh.api.serve import ApiServer
 from smimesh.testing.kubeapi.app import KubeApi
 from smimesh.testing.kubeapi.catalog import Catalog
+from smimesh.testing.kubeapi.portforward import Dialer
 
 
 class KubeApiServer:
@@ -147,6 +150,12 @@ class KubeApiServer:
 
     def route_proxy(self, namespace: str, name: str, port: str, address: str) -> None:
         self.api.proxy.route(namespace, name, port, address)
+
+    def restrict_user(self, token: str, user: str, rules: Sequence[str]) -> None:
+        self.api.authz.restrict_user(token, user, rules)
+
+    def dial_pods(self, dial: Dialer) -> None:
+        self.api.portforward.dial = dial
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """POST `obj` to its collection (raises for an error answer)."""

@@ -1,0 +1,95 @@
+"""A sidecar's Envoy admin in a cluster, read through the API server's `pods/portforward` (as istioctl).
+
+The admin is bound to the pod's loopback (`pods/layout.py`: never exposed on the pod IP), so neither
+the controller nor this machine can reach it directly. `PodSidecars(cluster)` reads the pod (`get` on
+`pods`: its admin port is the `smimesh.io/admin-port` annotation when it has one, else the injected
+sidecar's 15000) and sends one GET through `sources.kubernetes.portforward` per call (`create` on
+`pods/portforward`, the kubeconfig's user). `config(node_id, type)` is the proxy config answer the
+local API gives (`{proxy, admin, type, config}`), `stats(node_id, filter)` the admin's `/stats`.
+A node id is `POD.NAMESPACE` (a namespace has no dot; a pod name may).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from smimesh.api.inspect import only
+from smimesh.errors import SmimeshError
+from smimesh.pods.layout import PodLayout
+from smimesh.sources.kubernetes.client import _ssl_context
+from smimesh.sources.kubernetes.cluster import ADMIN_PORT
+from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
+from smimesh.sources.kubernetes.portforward import PodAnswer, admin_get
+
+HINTS = {
+    403: "ask for `get` on `pods` and `create` on `pods/portforward` in that namespace",
+    404: "`kubectl get pods -n NS` lists the pods there (proxy-config takes a pod name in a cluster)",
+}
+
+
+def split_node(node_id: str) -> tuple[str, str]:
+    """`web-0.shop` -> ("shop", "web-0")."""
+    pod, _, namespace = node_id.rpartition(".")
+    return namespace, pod
+
+
+class PodSidecars:
+    """See the module docstring."""
+
+    def __init__(self, cluster: ClusterConfig) -> None:
+        self.cluster = cluster
+        self._ports: dict[tuple[str, str], int] = {}
+
+    def admin_port(self, namespace: str, pod: str) -> int:
+        if (namespace, pod) not in self._ports:
+            annotations = self._pod(namespace, pod).get("metadata", {}).get("annotations") or {}
+            self._ports[(namespace, pod)] = int(annotations.get(ADMIN_PORT) or PodLayout().admin_port)
+        return self._ports[(namespace, pod)]
+
+    def _pod(self, namespace: str, pod: str) -> dict[str, Any]:
+        url = f"{self.cluster.server}/api/v1/namespaces/{namespace}/pods/{pod}"
+        token = self.cluster.bearer()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            answer = httpx.get(url, headers=headers, verify=_ssl_context(self.cluster), timeout=10)
+        except httpx.HTTPError as exc:
+            raise SmimeshError(
+                f"the API server does not answer: {exc}", hint="check --kubeconfig / --context"
+            ) from None
+        if answer.status_code >= 400:
+            message = _status_message(answer)
+            raise SmimeshError(f"pod {namespace}/{pod}: {message}", hint=HINTS.get(answer.status_code, ""))
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def get(self, node_id: str, target: str) -> tuple[str, PodAnswer]:
+        """(where, answer) of `GET target` on the node's admin; an error answer is a SmimeshError."""
+        namespace, pod = split_node(node_id)
+        port = self.admin_port(namespace, pod)
+        answer = admin_get(self.cluster, namespace, pod, port, target)
+        where = f"pod {namespace}/{pod} 127.0.0.1:{port} (port-forward)"
+        if answer.status != 200:
+            raise SmimeshError(f"{where} {target} answered {answer.status}: {answer.body[:200]!r}")
+        return where, answer
+
+    def config(self, node_id: str, config_type: str | None) -> dict[str, Any]:
+        where, answer = self.get(node_id, "/config_dump?include_eds")
+        try:
+            dump = json.loads(answer.body)
+        except ValueError:
+            raise SmimeshError(f"{where}: /config_dump is not JSON") from None
+        return {"proxy": node_id, "admin": where, "type": config_type, "config": only(dump, config_type)}
+
+    def stats(self, node_id: str, pattern: str) -> str:
+        query = httpx.QueryParams({"filter": pattern})
+        return self.get(node_id, f"/stats?{query}")[1].body.decode(errors="replace")
+
+
+def _status_message(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json().get("message") or answer.text)
+    except ValueError:
+        return answer.text.strip() or f"HTTP {answer.status_code}"

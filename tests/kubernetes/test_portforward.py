@@ -1,0 +1,141 @@
+"""`pods/portforward` over WebSocket: the test API server frames it as the kubelet does, refuses as
+kube-apiserver does, and smimesh's client (`sources/kubernetes/portforward.py`) reads through it.
+(The end-to-end use, `proxy-config` and `explain --live` on real sidecars: test_cluster_cli.py.)"""
+
+from __future__ import annotations
+
+import json
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from smimesh.errors import SmimeshError
+from smimesh.sources.kubernetes.kubeconfig import load_cluster
+from smimesh.sources.kubernetes.portforward import admin_get
+from smimesh.testing.kubeapi import KubeApiServer
+from smimesh.testing.net import free_port
+
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "web-0", "namespace": "default"},
+    "spec": {"containers": [{"name": "app"}]},
+}
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    """Answers each chunk with its name and the chunk (so a test sees which port answered)."""
+
+    def handle(self) -> None:
+        while chunk := self.request.recv(4096):
+            if chunk.startswith(b"GET "):
+                body = b"hello from the pod"
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                self.request.sendall(head.encode() + body)
+                return
+            self.request.sendall(self.server.name + b":" + chunk)  # type: ignore[attr-defined]
+
+
+def _echo(name: bytes) -> Iterator[int]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
+    server.daemon_threads = True
+    server.name = name  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def api() -> Iterator[KubeApiServer]:
+    with KubeApiServer() as server:
+        server.create(POD)
+        yield server
+
+
+@pytest.fixture
+def first() -> Iterator[int]:
+    yield from _echo(b"first")
+
+
+@pytest.fixture
+def second() -> Iterator[int]:
+    yield from _echo(b"second")
+
+
+def _url(api: KubeApiServer, query: str, pod: str = "web-0") -> str:
+    return f"ws://127.0.0.1:{api.port}/api/v1/namespaces/default/pods/{pod}/portforward{query}"
+
+
+def test_each_port_gets_a_data_and_an_error_channel_opened_with_its_number(
+    api: KubeApiServer, first: int, second: int
+) -> None:
+    url = _url(api, f"?ports={first}&ports={second}")
+    with connect(url, subprotocols=["v4.channel.k8s.io"], proxy=None) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "v4.channel.k8s.io"
+        opening = [ws.recv(timeout=10) for _ in range(4)]
+        assert opening == [
+            bytes([0]) + first.to_bytes(2, "little"),
+            bytes([1]) + first.to_bytes(2, "little"),
+            bytes([2]) + second.to_bytes(2, "little"),
+            bytes([3]) + second.to_bytes(2, "little"),
+        ]
+        ws.send(bytes([2]) + b"ping")
+        assert ws.recv(timeout=10) == bytes([2]) + b"second:ping"
+        ws.send(bytes([0]) + b"pong")
+        assert ws.recv(timeout=10) == bytes([0]) + b"first:pong"
+
+
+def test_the_older_subprotocol_is_served_too(api: KubeApiServer, first: int) -> None:
+    with connect(_url(api, f"?ports={first}"), subprotocols=["portforward.k8s.io"], proxy=None) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "portforward.k8s.io"
+
+
+def _refused(url: str, token: str = "") -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, subprotocols=["v4.channel.k8s.io"], additional_headers=headers, proxy=None)  # type: ignore[list-item]
+    return refused.value.response.status_code, json.loads(refused.value.response.body or b"{}")
+
+
+def test_refusals_are_status_answers_before_the_upgrade(api: KubeApiServer, first: int) -> None:
+    code, status = _refused(_url(api, ""))
+    assert (code, status["reason"]) == (400, "BadRequest") and "ports" in status["message"]
+    code, status = _refused(_url(api, f"?ports={first}", pod="nope"))
+    assert (code, status["message"]) == (404, 'pods "nope" not found')
+    api.restrict_user("t", "alice", ["get pods"])
+    code, status = _refused(_url(api, f"?ports={first}"), token="t")
+    assert code == 403 and status["message"] == (
+        'pods "web-0" is forbidden: User "alice" cannot create resource "pods/portforward" '
+        'in API group "" in the namespace "default"'
+    )
+    with api.client() as client:  # the same user may read the pod, not list them; no upgrade is a 400
+        assert client.get(
+            "/api/v1/namespaces/default/pods/web-0", headers={"Authorization": "Bearer t"}
+        ).is_success
+        assert (
+            client.get("/api/v1/namespaces/default/pods", headers={"Authorization": "Bearer t"}).status_code
+            == 403
+        )
+        plain = client.get(f"/api/v1/namespaces/default/pods/web-0/portforward?ports={first}")
+        assert (plain.status_code, plain.json()["message"]) == (400, "Upgrade request required")
+
+
+def test_the_client_gets_an_answer_or_a_clear_error(api: KubeApiServer, first: int, tmp_path: Path) -> None:
+    cluster = load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig"))
+    answer = admin_get(cluster, "default", "web-0", first, "/config_dump")
+    assert (answer.status, answer.body) == (200, b"hello from the pod")
+    closed = free_port()
+    with pytest.raises(SmimeshError, match=f"failed to connect to localhost:{closed}"):
+        admin_get(cluster, "default", "web-0", closed, "/config_dump")
+    with pytest.raises(SmimeshError, match='404: pods "nope" not found') as missing:
+        admin_get(cluster, "default", "nope", first, "/")
+    assert "kubectl get pods" in missing.value.hint
