@@ -22,12 +22,7 @@ from smimesh.pods.layout import PodLayout
 from smimesh.sources.kubernetes.client import _ssl_context
 from smimesh.sources.kubernetes.cluster import ADMIN_PORT
 from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
-from smimesh.sources.kubernetes.portforward import PodAnswer, admin_get
-
-HINTS = {
-    403: "ask for `get` on `pods` and `create` on `pods/portforward` in that namespace",
-    404: "`kubectl get pods -n NS` lists the pods there (proxy-config takes a pod name in a cluster)",
-}
+from smimesh.sources.kubernetes.portforward import HINTS, PodAnswer, admin_get
 
 
 def split_node(node_id: str) -> tuple[str, str]:

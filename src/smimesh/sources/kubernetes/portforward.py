@@ -34,6 +34,11 @@ from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
 SUBPROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
 DATA, ERROR = 0, 1  # the channels of the first (only) port asked for
 TIMEOUT_S = 10.0
+HINTS = {  # by the API server's refusal code (also for reading the pod first)
+    403: "ask for `get` on `pods` and `create` on `pods/portforward` in that namespace "
+    "(`kubectl auth can-i create pods/portforward -n NS`)",
+    404: "`kubectl get pods -n NS` lists the pods there",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +70,7 @@ def _refusal(error: InvalidStatus, what: str) -> SmimeshError:
     except ValueError:
         message = (response.body or b"").decode(errors="replace").strip()
     code = response.status_code
-    hints = {
-        403: "ask for `create` on `pods/portforward` (and `get` on `pods`) in that namespace "
-        "(`kubectl auth can-i create pods/portforward -n NS`)",
-        404: "`kubectl get pods -n NS` lists the pods there",
-    }
-    return SmimeshError(f"{what}: the API server answered {code}: {message}", hint=hints.get(code, ""))
+    return SmimeshError(f"{what}: the API server answered {code}: {message}", hint=HINTS.get(code, ""))
 
 
 def _open(cluster: ClusterConfig, namespace: str, pod: str, port: int) -> ClientConnection:
