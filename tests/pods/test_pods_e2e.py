@@ -15,6 +15,7 @@ plane away.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -29,7 +30,7 @@ from smimesh.telemetry.quantiles import parse_quantity
 from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.kubelet import Kubelet
 from smimesh.testing.net import wait_until
-from smimesh.testing.netns import NetLab
+from smimesh.testing.netns import NetLab, Pod
 from smimesh.testing.pod_world import (
     APP,
     CHI2_DF1_P001,
@@ -41,6 +42,7 @@ from smimesh.testing.pod_world import (
     create_pods,
     hosts_file,
     inside,
+    pod_loopback_dialer,
     register_injector,
     seed,
     tcp_call,
@@ -82,6 +84,33 @@ def external_server(lab: NetLab, hosts: Path) -> None:
         names.write(f"{ext.ip} api.external.example other.external.example\n")
 
 
+def _reads_sidecars_through_portforward(
+    lab: NetLab, api: KubeApiServer, pods: dict[str, Pod], controller: ControllerThread, directory: Path
+) -> None:
+    """`proxy-config` and `explain --live` from the node, as a kubectl user: the injected sidecars' admin
+    (127.0.0.1:15000 inside each pod, never on the pod IP) read through the API server's port-forward."""
+    api.dial_pods(pod_loopback_dialer(pods))
+    api.route_proxy("smimesh-system", "smimesh-controller", "api", f"127.0.0.1:{controller.ctl.api.port}")
+    kubeconfig = api.write_kubeconfig(directory / "user-kubeconfig", namespace=NS)
+
+    def smimesh(*args: str) -> subprocess.CompletedProcess[str]:
+        return lab.exec(lab.node, [sys.executable, "-m", "smimesh", *args, "--kubeconfig", str(kubeconfig)])
+
+    clusters = smimesh("proxy-config", "bookbuyer", "--type", "clusters")  # -n: the context's namespace
+    assert clusters.returncode == 0, clusters.stderr
+    rows = [line.split() for line in clusters.stdout.splitlines()]
+    assert ["cluster", f"outbound|{NS}|bookstore|8080", "EDS", "active"] in rows, clusters.stdout
+    for source, code in (("bookbuyer", 0), ("bookthief", 1)):
+        query = ["explain", "--from", f"{NS}/{source}", "--to", f"bookstore.{NS}"]
+        model, live = smimesh(*query), smimesh(*query, "--live")
+        assert (live.returncode, model.returncode) == (code, code), (live, model)
+        assert live.stdout.splitlines()[0] == model.stdout.splitlines()[0], (live.stdout, model.stdout)
+        for pod in ("bookstore-v1", "bookstore-v2"):  # the destination pods enforce what the model says
+            verdict = f"{pod}: enforces TrafficTarget/{NS}/buyer-to-bookstore - matches the control plane"
+            assert verdict in live.stdout, live.stdout
+        assert live.stdout.count("RBAC counters: allowed=") == 2, live.stdout  # the buyer's calls
+
+
 def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
     pods = {name: lab.add_pod(name) for name in PODS}
     kubelet = Kubelet(lab, tmp_path, hosts_file=hosts_file(tmp_path))
@@ -120,6 +149,7 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             # the destination's RBAC counted the buyer's calls under the TrafficTarget that allowed them
             _, stats = from_node(lab, f"http://{pods['bookstore-v1'].ip}:15020/stats/prometheus")
             assert "buyer-to-bookstore" in stats
+            _reads_sidecars_through_portforward(lab, api, pods, controller, tmp_path)
             # strict mTLS: plaintext from another pod (even as the proxy's UID, past its own sidecar) fails
             url = f"http://{pods['bookstore-v1'].ip}:8080/books"
             assert http_in(lab, pods["bookthief"].netns, url, uid=1337)[0] == 0

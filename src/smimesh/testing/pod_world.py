@@ -5,7 +5,8 @@ injected Pods with their status, EndpointSlices), `seed(api, pods)` to create th
 `hosts_file` (Service names to ClusterIPs, for `Kubelet(hosts_file=)`), `inside(netns)` to move the calling
 thread (and the threads it starts: the API server, a controller) into the node namespace, and the apps:
 `APP` (an HTTP server answering `<APP_NAME> ok path=<path>`), `CLIENT` (N calls, the first word of each
-answer counted), `PROBE` (`smimesh.testing.netprobe`).
+answer counted), `PROBE` (`smimesh.testing.netprobe`); `pod_loopback_dialer(pods)`: where the API
+server's port-forward connects.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import base64
 import ctypes
 import json
 import os
+import socket
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -305,3 +308,29 @@ def hosts_file(directory: Path) -> Path:
     names = (f"{ip} {name} {name}.{NS} {name}.{NS}.svc\n" for name, ip in CLUSTER_IPS.items())
     path.write_text("127.0.0.1 localhost\n" + "".join(names))
     return path
+
+
+def pod_loopback_dialer(pods: Mapping[str, Pod]) -> Callable[[Mapping[str, Any], int], socket.socket]:
+    """What the kubelet does for `pods/portforward`: connect to 127.0.0.1:PORT inside the pod's network
+    namespace (`KubeApiServer.dial_pods`). The socket is made in a thread moved into that namespace
+    and keeps it, so the API server's loop can use it from its own namespace."""
+
+    def dial(pod: Mapping[str, Any], port: int) -> socket.socket:
+        netns = pods[pod["metadata"]["name"]].netns
+        made: list[socket.socket | BaseException] = []
+
+        def connect() -> None:
+            try:
+                with inside(netns):
+                    made.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError as exc:
+                made.append(exc)
+
+        worker = threading.Thread(target=connect, name=f"portforward {netns}")
+        worker.start()
+        worker.join()
+        if isinstance(made[0], BaseException):
+            raise made[0]
+        return made[0]
+
+    return dial

@@ -10,9 +10,9 @@ the connection ends.
 
 Where "the pod's port" is: the kubelet dials 127.0.0.1:PORT inside the pod's network namespace. In
 the loopback world (`tests/kubernetes`) pods share this machine's loopback, which is the default
-here; `KubeApiServer.dial_pods(fn)` changes it (`fn(pod, port) -> (host, port)`). The netns world
-(`smimesh.testing.netns`) is not wired to it: its pods' loopbacks are not reachable from this
-process. Each connection is relayed until either side ends it.
+here; `KubeApiServer.dial_pods(fn)` changes it (`fn(pod, port) -> a connected socket`, called in a
+worker thread: `pod_world.pod_loopback_dialer` connects inside each pod's network namespace).
+Each connection is relayed until either side ends it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,11 +34,12 @@ from smimesh.testing.kubeapi.objects import ApiError, Obj, ObjectStore, not_foun
 PORTFORWARD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/portforward"
 SUBPROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
 CHUNK = 64 * 1024
-Dialer = Callable[[Obj, int], tuple[str, int]]
+DIAL_TIMEOUT_S = 5.0
+Dialer = Callable[[Obj, int], socket.socket]
 
 
-def loopback(pod: Obj, port: int) -> tuple[str, int]:
-    return ("127.0.0.1", port)
+def loopback(pod: Obj, port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=DIAL_TIMEOUT_S)
 
 
 @dataclass
@@ -92,7 +94,9 @@ class PortForwarder:
         await websocket.send_bytes(bytes([2 * index]) + prefix)
         await websocket.send_bytes(bytes([2 * index + 1]) + prefix)
         try:
-            reader, writer = await asyncio.open_connection(*self.dial(pod, port))
+            connected = await asyncio.to_thread(self.dial, pod, port)
+            connected.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=connected)
         except OSError as exc:
             meta = pod["metadata"]
             text = (
@@ -124,7 +128,7 @@ async def _relay(websocket: WebSocket, ports: list[_Port]) -> None:
     finally:
         for task in [upstream, *downstream]:
             task.cancel()
-        await asyncio.gather(upstream, *downstream, return_exceptions=True)
+        await asyncio.gather(upstream, pods_done, return_exceptions=True)  # retrieves their outcome
 
 
 async def _from_pod(websocket: WebSocket, port: _Port) -> None:
