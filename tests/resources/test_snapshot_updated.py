@@ -1,4 +1,4 @@
-"""`InputSnapshot.updated` and `of_kind`: a snapshot made from the last one by its changes equals one
+"""`InputSnapshot.updated`, `of_kind` and `of_kind_by_namespace`: a snapshot made from the last one by its changes equals one
 made from scratch, and the last one is left as it was (the pipeline still diffs against it)."""
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ def test_updated_equals_a_snapshot_from_scratch_and_leaves_the_last_one_alone(st
         assert _same(before, before_copy), "the last snapshot must not change"
         for kind in (Service, TrafficSplit):
             assert snapshot.of_kind(kind) == [r for r in snapshot.resources() if r.key.kind == kind.KIND]
+            by_namespace = snapshot.of_kind_by_namespace(kind)
+            assert [r for group in by_namespace.values() for r in group] == snapshot.of_kind(kind)
+            assert all({r.metadata.namespace for r in group} == {ns} for ns, group in by_namespace.items())
 
 
 def test_of_kind_finds_a_kind_between_others_and_nothing_for_an_absent_one() -> None:

@@ -51,24 +51,31 @@ from smimesh.resources.split import TrafficSplit
 
 
 class Inputs:
-    """The hub resources of a snapshot, by kind, with same-namespace lookup by name."""
+    """The hub resources of a snapshot, by kind (each in (namespace, name) order), with same-namespace
+    lookup by name; a kind is taken from the snapshot when first asked for."""
 
     def __init__(self, snapshot: Any) -> None:
-        self.by_kind: dict[type[Resource], list[Any]] = defaultdict(list)
-        if hasattr(snapshot, "of_kind"):  # a snapshot lists each kind in (namespace, name) order
-            for cls in _KINDS:
-                self.by_kind[cls] = [obj for obj in snapshot.of_kind(cls) if type(obj) is cls]
-        else:
+        self._snapshot = snapshot if hasattr(snapshot, "of_kind") else None
+        self.by_kind: dict[type[Resource], list[Any]] = {}
+        if self._snapshot is None:  # an iterable of resources (tests, benchmarks): sort it here
+            found: dict[type[Resource], list[Any]] = defaultdict(list)
             for obj in snapshot:
                 if isinstance(obj, _KINDS):
-                    self.by_kind[type(obj)].append(obj)
-            for items in self.by_kind.values():
-                items.sort(key=_BY_NAME)
+                    found[type(obj)].append(obj)
+            self.by_kind = {cls: sorted(items, key=_BY_NAME) for cls, items in found.items()}
         # Built per kind on first lookup: only route kinds are looked up by name, not the many Services.
         self._named: dict[type[Resource], dict[tuple[str, str], Any]] = {}
 
     def of(self, cls: type[Resource]) -> list[Any]:
-        return self.by_kind.get(cls, [])
+        if cls not in self.by_kind:
+            self.by_kind[cls] = self._snapshot.of_kind(cls) if self._snapshot is not None else []
+        return self.by_kind[cls]
+
+    def by_namespace(self, cls: type[Resource]) -> dict[str, tuple[Any, ...]]:
+        """`of(cls)` by namespace; from a snapshot's keys, without reading every resource's metadata."""
+        if self._snapshot is not None and hasattr(self._snapshot, "of_kind_by_namespace"):
+            return self._snapshot.of_kind_by_namespace(cls)  # type: ignore[no-any-return]
+        return {ns: tuple(group) for ns, group in itertools.groupby(self.of(cls), key=_NAMESPACE)}
 
     def named(self, cls: type[Resource], namespace: str, name: str) -> Any:
         if cls not in self._named:
@@ -228,20 +235,20 @@ def _namespace_services(
 
 
 def build_services(
-    resources: Sequence[ServiceResource],
+    resources: Mapping[str, tuple[ServiceResource, ...]],
     instances: Mapping[str, Instance],
     previous: BuildState,
     diags: list[Diagnostic],
 ) -> dict[str, NamespaceServices]:
-    """The Services by namespace (`resources` come in (namespace, name) order). A namespace whose
+    """The Services by namespace (`resources`: by namespace, each in name order). A namespace whose
     resources are those of `previous` and none of whose instances changed is taken whole: a change
     costs one comparison per unrelated namespace (identical objects compare in C), and in the
     namespace it touches a selector lookup per Service, not a rebuild of its ports and endpoints."""
     touched = _untouched(previous, instances)
     index: InstanceIndex | None = None  # built only if a namespace is rebuilt
     found: dict[str, NamespaceServices] = {}
-    for namespace, members in itertools.groupby(resources, key=_NAMESPACE):
-        group, last = tuple(members), previous.namespaces.get(namespace)
+    for namespace, group in resources.items():
+        last = previous.namespaces.get(namespace)
         if last is None or touched is None or namespace in touched or last.resources != group:
             index = index or InstanceIndex(instances.values())
             last = _namespace_services(group, index, last, touched)
@@ -301,7 +308,7 @@ def build_model(
     inputs = Inputs(snapshot)
     diags: list[Diagnostic] = []
     by_node = _unique_instances(instances, diags)
-    namespaces = build_services(inputs.of(ServiceResource), by_node, previous, diags)
+    namespaces = build_services(inputs.by_namespace(ServiceResource), by_node, previous, diags)
     services = _merged(group.services for group in namespaces.values())
     policy_entries = build_policies(inputs, previous.policies, diags)
     policies = tuple(e.policy for _, e in policy_entries if e.policy is not None)

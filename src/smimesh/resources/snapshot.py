@@ -17,6 +17,7 @@ from smimesh.diagnostics import Location
 from smimesh.resources.meta import Resource, ResourceKey
 
 R = TypeVar("R", bound=Resource)
+_V = TypeVar("_V")
 
 Change = (
     tuple[Resource, Location] | None
@@ -73,9 +74,24 @@ class InputSnapshot:
 
     def of_kind(self, model: type[R]) -> list[R]:
         """Every resource of the model's kind, in key order (kind sorts first: a binary search finds them)."""
-        start = bisect.bisect_left(self._items, model.KIND, key=_kind_of)
-        end = bisect.bisect_right(self._items, model.KIND, lo=start, key=_kind_of)
+        start, end = self._kind_range(model.KIND)
         return [r for _, r in self._items[start:end] if isinstance(r, model)]
+
+    def of_kind_by_namespace(self, model: type[R]) -> dict[str, tuple[R, ...]]:
+        """`of_kind` by namespace (in order, each in name order), found by binary search on the keys:
+        no resource is looked into (pydantic attribute access costs ~1 µs per object)."""
+        start, end = self._kind_range(model.KIND)
+        found: dict[str, tuple[R, ...]] = {}
+        while start < end:
+            namespace = self._items[start][0].namespace
+            stop = bisect.bisect_right(self._items, namespace, lo=start, hi=end, key=_namespace_of)
+            found[namespace] = tuple(r for _, r in self._items[start:stop] if isinstance(r, model))
+            start = stop
+        return found
+
+    def _kind_range(self, kind: str) -> tuple[int, int]:
+        start = bisect.bisect_left(self._items, kind, key=_kind_of)
+        return start, bisect.bisect_right(self._items, kind, lo=start, key=_kind_of)
 
     def keys(self) -> list[ResourceKey]:
         return [key for key, _ in self._items]
@@ -95,7 +111,7 @@ class InputSnapshot:
         stays as it is (its holders still compare against it). Equal to `from_resources` of the result,
         at the cost of copying references plus a binary search per change instead of sorting every key:
         the store hands out one snapshot per change, so that is what a change costs here."""
-        items, index, locations = list(self._items), dict(self._index), dict(self._locations)
+        items, index, locations = list(self._items), _copy(self._index), _copy(self._locations)
         for key, change in sorted(changes.items()):
             at = bisect.bisect_left(items, key, key=_key_of)
             found = at < len(items) and items[at][0] == key
@@ -135,3 +151,13 @@ def _key_of(item: tuple[ResourceKey, Resource]) -> ResourceKey:
 
 def _kind_of(item: tuple[ResourceKey, Resource]) -> str:
     return item[0].kind
+
+
+def _namespace_of(item: tuple[ResourceKey, Resource]) -> str:
+    return item[0].namespace
+
+
+def _copy(mapping: Mapping[ResourceKey, _V]) -> dict[ResourceKey, _V]:
+    """A dict copy; of a dict behind a MappingProxyType without rehashing every key (`dict(proxy)`
+    goes through the mapping protocol and costs ~40x more)."""
+    return mapping.copy() if isinstance(mapping, dict | MappingProxyType) else dict(mapping)
