@@ -1,5 +1,6 @@
-"""`InputSnapshot.updated`, `of_kind` and `of_kind_by_namespace`: a snapshot made from the last one by its changes equals one
-made from scratch, and the last one is left as it was (the pipeline still diffs against it)."""
+"""`InputSnapshot.updated`, `of_kind` and `of_kind_by_namespace`: a snapshot made from the last one by
+its changes equals one made from scratch, and the last one is left as it was (the pipeline still diffs
+against it)."""
 
 from __future__ import annotations
 
