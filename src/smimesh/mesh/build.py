@@ -65,6 +65,7 @@ class Inputs:
             self.by_kind = {cls: sorted(items, key=_BY_NAME) for cls, items in found.items()}
         # Built per kind on first lookup: only route kinds are looked up by name, not the many Services.
         self._named: dict[type[Resource], dict[tuple[str, str], Any]] = {}
+        self._by_namespace: dict[type[Resource], dict[str, tuple[Any, ...]]] = {}
 
     def of(self, cls: type[Resource]) -> list[Any]:
         if cls not in self.by_kind:
@@ -73,9 +74,13 @@ class Inputs:
 
     def by_namespace(self, cls: type[Resource]) -> dict[str, tuple[Any, ...]]:
         """`of(cls)` by namespace; from a snapshot's keys, without reading every resource's metadata."""
-        if self._snapshot is not None and hasattr(self._snapshot, "of_kind_by_namespace"):
-            return self._snapshot.of_kind_by_namespace(cls)  # type: ignore[no-any-return]
-        return {ns: tuple(group) for ns, group in itertools.groupby(self.of(cls), key=_NAMESPACE)}
+        if cls not in self._by_namespace:
+            if self._snapshot is not None and hasattr(self._snapshot, "of_kind_by_namespace"):
+                self._by_namespace[cls] = self._snapshot.of_kind_by_namespace(cls)
+            else:
+                groups = itertools.groupby(self.of(cls), key=_NAMESPACE)
+                self._by_namespace[cls] = {ns: tuple(group) for ns, group in groups}
+        return self._by_namespace[cls]
 
     def named(self, cls: type[Resource], namespace: str, name: str) -> Any:
         if cls not in self._named:
@@ -310,7 +315,8 @@ def build_model(
     by_node = _unique_instances(instances, diags)
     namespaces = build_services(inputs.by_namespace(ServiceResource), by_node, previous, diags)
     services = _merged(group.services for group in namespaces.values())
-    policy_entries = build_policies(inputs, previous.policies, diags)
+    policy_namespaces = build_policies(inputs, previous, diags)
+    policy_entries = [entry for group in policy_namespaces.values() for entry in group.entries]
     policies = tuple(e.policy for _, e in policy_entries if e.policy is not None)
     splits = with_http_routes(
         build_splits(inputs, services, diags), build_http_routes(inputs, services, diags), diags
@@ -334,5 +340,5 @@ def build_model(
         egress=egress_rules(inputs, diags),
         egress_open=egress_open,
         egress_enforced=egress_enforced,
-        build_state=BuildState(by_node, namespaces, dict(policy_entries), previous.views),
+        build_state=BuildState(by_node, namespaces, dict(policy_entries), policy_namespaces, previous.views),
     )

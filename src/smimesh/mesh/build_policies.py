@@ -15,7 +15,7 @@ from smimesh.diagnostics import Diagnostic, ObjectRef
 from smimesh.mesh import codes
 from smimesh.mesh.access import PortCover, RouteMatch, TrafficPolicy
 from smimesh.mesh.model import HttpMatch, Identity
-from smimesh.mesh.reuse import PolicyEntry, same
+from smimesh.mesh.reuse import BuildState, NamespacePolicies, PolicyEntry, same
 from smimesh.resources.access import TrafficTarget, TrafficTargetRule
 from smimesh.resources.meta import Resource
 from smimesh.resources.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
@@ -142,12 +142,32 @@ def _resolved(
 PolicyKey = tuple[str, str]  # a TrafficTarget's (namespace, name)
 
 
-def build_policies(
-    inputs: Inputs, previous: Mapping[PolicyKey, PolicyEntry], diags: list[Diagnostic]
-) -> list[tuple[PolicyKey, PolicyEntry]]:
-    """Every TrafficTarget resolved, in input order (`previous`: the last build's, by name)."""
-    resolved = []
-    for tt in inputs.of(TrafficTarget):
+def _namespace_policies(
+    targets: tuple[TrafficTarget, ...],
+    routes: tuple[tuple[Any, ...], ...],
+    inputs: Inputs,
+    previous: Mapping[PolicyKey, PolicyEntry],
+) -> NamespacePolicies:
+    found: list[Diagnostic] = []
+    entries = []
+    for tt in targets:
         key = (tt.metadata.namespace, tt.metadata.name)
-        resolved.append((key, _resolved(tt, inputs, previous.get(key), diags)))
+        entries.append((key, _resolved(tt, inputs, previous.get(key), found)))
+    return NamespacePolicies(targets, routes, tuple(entries), tuple(found))
+
+
+def build_policies(
+    inputs: Inputs, previous: BuildState, diags: list[Diagnostic]
+) -> dict[str, NamespacePolicies]:
+    """Every TrafficTarget resolved, by namespace in input order. A namespace whose TrafficTargets and
+    route objects are those `previous` resolved is taken whole (one tuple comparison); in the others
+    each TrafficTarget is reused while it and its routes are the same (`_resolved`)."""
+    resolved: dict[str, NamespacePolicies] = {}
+    for namespace, targets in inputs.by_namespace(TrafficTarget).items():
+        routes = tuple(inputs.by_namespace(kind).get(namespace, ()) for kind in _RULE_KINDS.values())
+        last = previous.policy_namespaces.get(namespace)
+        if last is None or last.resources != targets or last.routes != routes:
+            last = _namespace_policies(targets, routes, inputs, previous.policies)
+        diags.extend(last.diagnostics)
+        resolved[namespace] = last
     return resolved

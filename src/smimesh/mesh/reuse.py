@@ -58,6 +58,18 @@ class NamespaceServices:
 
 
 @dataclass(frozen=True, slots=True)
+class NamespacePolicies:
+    """The TrafficTargets of one namespace as one build resolved them (in name order), with what they
+    were resolved from: the namespace's TrafficTargets and route objects (a rule names a route of its
+    own namespace). A namespace whose targets and routes are the same is taken whole."""
+
+    resources: tuple[TrafficTarget, ...]
+    routes: tuple[tuple[Any, ...], ...]
+    entries: tuple[tuple[tuple[str, str], PolicyEntry], ...]  # ((namespace, name), entry)
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyEntry:
     """One resolved TrafficTarget and what it was resolved from (itself and the routes it names)."""
 
@@ -122,6 +134,7 @@ class BuildState:
     instances: Mapping[str, Instance] = field(default_factory=dict)  # by node id
     namespaces: Mapping[str, NamespaceServices] = field(default_factory=dict)  # the Services, by namespace
     policies: Mapping[tuple[str, str], PolicyEntry] = field(default_factory=dict)  # (namespace, name)
+    policy_namespaces: Mapping[str, NamespacePolicies] = field(default_factory=dict)  # the same, by namespace
     views: ViewReuse = field(default_factory=ViewReuse, compare=False)
 
 

@@ -8,6 +8,7 @@ everything built from a snapshot is deterministic. Equal content gives equal sna
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -85,7 +86,9 @@ class InputSnapshot:
         while start < end:
             namespace = self._items[start][0].namespace
             stop = bisect.bisect_right(self._items, namespace, lo=start, hi=end, key=_namespace_of)
-            found[namespace] = tuple(r for _, r in self._items[start:stop] if isinstance(r, model))
+            found[namespace] = tuple(
+                map(_resource_of, self._items[start:stop])
+            )  # a key's kind is its class's
             start = stop
         return found
 
@@ -147,6 +150,9 @@ class InputSnapshot:
 
 def _key_of(item: tuple[ResourceKey, Resource]) -> ResourceKey:
     return item[0]
+
+
+_resource_of = operator.itemgetter(1)
 
 
 def _kind_of(item: tuple[ResourceKey, Resource]) -> str:
