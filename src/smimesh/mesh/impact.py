@@ -46,8 +46,24 @@ def _changed_keys(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> set[Any]:
     return changed
 
 
+def _changed_service_values(old: MeshModel, new: MeshModel) -> set[ServiceKey]:
+    """`_changed_keys` of the services, namespace by namespace when both models carry their build's
+    groups (`BuildState.namespaces`): a namespace taken whole from the last build is one identity
+    check instead of one per Service."""
+    before = old.build_state.namespaces if old.build_state is not None else None
+    after = new.build_state.namespaces if new.build_state is not None else None
+    if before is None or after is None:
+        return _changed_keys(old.services, new.services)
+    changed: set[ServiceKey] = set()
+    for namespace in before.keys() | after.keys():
+        a, b = before.get(namespace), after.get(namespace)
+        if a is not b:
+            changed |= _changed_keys(a.services if a else {}, b.services if b else {})
+    return changed
+
+
 def _changed_services(old: MeshModel, new: MeshModel) -> set[ServiceKey]:
-    changed: set[ServiceKey] = _changed_keys(old.services, new.services)
+    changed = _changed_service_values(old, new)
     changed.update(root for root, _port in _changed_keys(old.splits, new.splits))
     return changed
 
