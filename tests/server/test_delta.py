@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from envoy.config.core.v3 import base_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 from server_harness import Running
 from server_world import world
 
 from smimesh.server.sync import NACKED, SYNCED
+from smimesh.testing.ads_client import Mode
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
 
@@ -143,21 +146,106 @@ def test_applying_a_delta_leaves_the_proxy_holding_exactly_what_it_should(
     """Whatever the proxy held, one push (updates + removals) makes it hold the visible set, current."""
     from envoy.config.cluster.v3 import cluster_pb2
 
-    from smimesh.server.delta import _DeltaType, _diff, _remember
+    from smimesh.server.delta import Held, _DeltaType, _diff, _remember
 
     entries = dict(
         Snapshot.build({T.CLUSTER: [cluster_pb2.Cluster(name=n) for n in present]}).entries(T.CLUSTER)
     )
     proxy = {n: ("old" if n in changed or n not in entries else entries[n].digest) for n in held}
-    state = _DeltaType(wildcard=wildcard, names=set(subscribed), known=dict(proxy))
+    state = _DeltaType(wildcard=wildcard, names=frozenset(subscribed), known=Held(own=dict(proxy)))
     updated, removed = _diff(state, entries)
     for entry in updated:
         proxy[entry.name] = entry.digest
     for name in removed:
         proxy.pop(name, None)
-    _remember(state, updated, removed)
+    _remember(state, entries, updated, removed)
     visible = set(entries) if wildcard else set(entries) & subscribed
     assert {n for n in proxy if n in visible} == visible
     assert all(proxy[n] == entries[n].digest for n in visible)
     assert not {n for n in proxy if n not in entries}  # nothing gone is still held
     assert _diff(state, entries) == ([], [])  # and the next diff is empty: no resend
+
+
+def three_backends(changed: str = "") -> Snapshot:
+    """`backend`, `third` and (unless `changed` says gone) `other`; `changed` cluster's timeout moved."""
+    resources = world(10001, 10002)
+    extras = ("third",) if changed == "other-gone" else ("other", "third")
+    for extra in extras:
+        more = world(10001, 10004, backend=extra)
+        resources[T.CLUSTER] += more[T.CLUSTER]
+        resources[T.ENDPOINT] += more[T.ENDPOINT]
+    for cluster in resources[T.CLUSTER]:
+        if cluster.name == "backend" and changed:
+            cluster.connect_timeout.seconds = 7
+    return Snapshot.build(resources)
+
+
+async def test_streams_at_one_version_get_exactly_the_changed_resources_and_removals(
+    running: Running,
+) -> None:
+    """Streams at the same version hold it shared (delta.Held); each still gets exactly the diff."""
+    before = two_backends()
+    for node in ("a.ns", "b.ns"):
+        running.cache.set_snapshot(node, before)  # one snapshot object: the streams share its entries
+    first, second = await running.client("a.ns", "delta"), await running.client("b.ns", "delta")
+    for client in (first, second):
+        await client.subscribe(T.CLUSTER)
+        await client.wait_for(lambda c: c.state(T.CLUSTER).acks == 1)
+    running.cache.set_snapshot("a.ns", three_backends(changed="other-gone"))
+    await first.wait_for(lambda c: c.state(T.CLUSTER).acks == 2)
+    assert first.state(T.CLUSTER).last_updated == ["backend", "third"]  # changed, added: nothing else
+    assert first.state(T.CLUSTER).last_removed == ["other"]
+    assert second.state(T.CLUSTER).responses == 1  # the other stream at the old version: untouched
+    running.cache.set_snapshot("b.ns", three_backends(changed="other-gone"))
+    await second.wait_for(lambda c: c.state(T.CLUSTER).acks == 2)
+    assert (second.state(T.CLUSTER).last_updated, second.state(T.CLUSTER).last_removed) == (
+        ["backend", "third"],
+        ["other"],
+    )
+    running.cache.set_snapshot("a.ns", two_backends())  # back: `backend` and `other` again, `third` gone
+    await first.wait_for(lambda c: c.state(T.CLUSTER).acks == 3)
+    assert first.state(T.CLUSTER).last_updated == ["backend", "other"]
+    assert first.state(T.CLUSTER).last_removed == ["third"]
+    assert first.names(T.CLUSTER) == {"backend", "other"} and second.names(T.CLUSTER) == {"backend", "third"}
+
+
+def test_a_wildcard_push_leaves_the_stream_holding_the_snapshot_shared() -> None:
+    """Memory per proxy: after a push, what a stream knows the proxy holds is the snapshot's own
+    mapping (no copy of every name and version), and it still answers per name."""
+    from smimesh.server.delta import _ABSENT, Held, _DeltaType, _diff, _remember
+
+    entries = two_backends().entries(T.CLUSTER)
+    state = _DeltaType(wildcard=True, names=frozenset({"missing"}), known=Held())
+    updated, removed = _diff(state, entries)
+    assert [e.name for e in updated] == ["backend", "other"] and removed == ["missing"]
+    _remember(state, entries, updated, removed)
+    assert state.known.is_exactly(entries)
+    digests = {"backend": entries["backend"].digest, "other": entries["other"].digest}
+    assert dict(state.known) == {**digests, "missing": _ABSENT}  # told that it does not exist
+    assert _diff(state, entries) == ([], [])
+    assert "other" not in state.known.without("other") and "backend" in state.known.without("other")
+
+
+def _identity(node: str) -> Snapshot:
+    """A snapshot whose SDS secret has one name for every proxy and this proxy's own content."""
+    from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
+
+    pem = f"-----BEGIN CERTIFICATE-----\n{node}\n-----END CERTIFICATE-----\n"
+    own = common_pb2.TlsCertificate(certificate_chain=base_pb2.DataSource(inline_string=pem))
+    return Snapshot.build({T.SECRET: [secret_pb2.Secret(name="workload-identity", tls_certificate=own)]})
+
+
+@pytest.mark.parametrize("mode", ["sotw", "delta"])
+async def test_sharing_never_gives_a_proxy_another_ones_secret(running: Running, mode: Mode) -> None:
+    """Subscriptions are shared by name, held versions by snapshot: each proxy still gets only
+    its own identity's certificate under the common name."""
+    clients = {}
+    for node in ("a.ns", "b.ns"):
+        running.cache.set_snapshot(node, _identity(node))
+        clients[node] = await running.client(node, mode)
+        await clients[node].subscribe(T.SECRET, ["workload-identity"])
+    for node, client in clients.items():
+        await client.wait_for(lambda c: c.state(T.SECRET).acks == 1)
+        packed = client.state(T.SECRET).resources["workload-identity"]
+        other = ({"a.ns", "b.ns"} - {node}).pop()
+        assert node.encode() in packed.value and other.encode() not in packed.value

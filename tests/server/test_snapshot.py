@@ -58,3 +58,33 @@ def test_endpoint_name_comes_from_cluster_name() -> None:
     snapshot = Snapshot.build({T.ENDPOINT: [endpoints("backend", 2)]})
     assert list(snapshot.entries(T.ENDPOINT)) == ["backend"]
     assert snapshot.version(T.LISTENER) == ""
+
+
+def test_messages_nobody_else_holds_are_released_and_held_ones_still_hit() -> None:
+    """A message built afresh for one snapshot is not kept after the pass (memory per proxy); one a
+    generator cache still holds is found again by identity, without serializing it again."""
+    import gc
+
+    interner = EntryInterner()
+    kept = cluster("kept")  # like a generator's lru cache: this test holds it
+    first = Snapshot.build({T.CLUSTER: [kept, cluster("fresh")]}, interner=interner)
+    assert interner.release_unheld() == 1  # `fresh`: nobody but the interner held it
+    gc.collect()
+    Snapshot.build({T.CLUSTER: [kept]}, interner=interner)
+    assert interner.serializations == 2  # `kept` hit by identity
+    again = Snapshot.build({T.CLUSTER: [cluster("fresh")]}, interner=interner)
+    assert interner.serializations == 3  # a new object with `fresh`'s content: serialized...
+    assert again.entries(T.CLUSTER)["fresh"] is first.entries(T.CLUSTER)["fresh"]  # ...and shared
+    assert interner.release_unheld() == 1
+
+
+def test_equal_content_is_shared_only_while_some_snapshot_holds_it() -> None:
+    import gc
+
+    interner = EntryInterner()
+    digest = (
+        Snapshot.build({T.CLUSTER: [cluster("gone")]}, interner=interner).entries(T.CLUSTER)["gone"].digest
+    )
+    interner.release_unheld()
+    gc.collect()
+    assert digest not in interner._by_digest  # nothing holds it: not kept forever

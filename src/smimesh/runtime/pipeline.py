@@ -239,6 +239,7 @@ class Pipeline:
         for gone in set(self._views) - set(nodes):
             del self._views[gone]
             self.cache.clear(gone)
+        self.interner.release_unheld()  # the pass's messages that no generator cache keeps
         problems = [*self._failed.values(), *self._held_diagnostics(stored)]
         if self._tell_failed is not None:
             self._tell_failed(self.failed_nodes)

@@ -34,6 +34,8 @@ _GRPC_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # Channelz keeps a debugging node per connection (~5 KB each: memory per proxy); nothing reads it.
+    ("grpc.enable_channelz", 0),
 ]
 
 
@@ -97,11 +99,11 @@ class SotwStream(StreamBase[discovery_pb2.DiscoveryRequest]):
             self.accepted(request.type_url, state.sent_version)
 
     def _subscribe(self, state: _SotwType, type_url: str, names: Sequence[str]) -> None:
-        wanted = frozenset(names)
-        wildcard = "*" in wanted or (not wanted and type_url in type_urls.WILDCARD_TYPES)
+        wanted = self.parts.names.names(name for name in names if name != "*")  # shared by equal sets
+        wildcard = "*" in names or (not names and type_url in type_urls.WILDCARD_TYPES)
         if wildcard != state.wildcard or (not wildcard and wanted != state.names):
             state.resubscribed = True
-        state.names, state.wildcard = wanted - {"*"}, wildcard
+        state.names, state.wildcard = wanted, wildcard
 
     async def push_changes(self) -> None:
         for type_url in sorted(self.types, key=type_urls.push_rank):

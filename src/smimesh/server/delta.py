@@ -15,9 +15,12 @@ carries them again, so a delta of other resources is not ACKed as if the proxy w
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
@@ -28,20 +31,74 @@ from smimesh.xds import type_urls
 from smimesh.xds.snapshot import Entry
 
 _ABSENT = ""  # a known "version" meaning: the proxy was told this resource does not exist
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+class Held(Mapping[str, str]):
+    """What a proxy holds of one type as far as the server knows (name -> version; "" = told it
+    does not exist); immutable.
+
+    After a push to a proxy that wants every resource of the type (wildcard, or it named them
+    all: the usual case), it holds exactly the snapshot's entries: `base` is then that shared
+    mapping and `own` lists only the names it was told do not exist, so a stream keeps one
+    reference instead of a copy of every name and version (memory per connected proxy). `own`
+    overrides `base`; a name mapped to None in `own` is not held.
+    """
+
+    __slots__ = ("_base", "_own")
+
+    def __init__(self, base: Mapping[str, Entry] = _NONE, own: Mapping[str, str | None] = _NONE) -> None:
+        self._base, self._own = base, own
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self._own:
+            found = self._own[name]
+            return default if found is None else found
+        entry = self._base.get(name)
+        return default if entry is None else entry.digest
+
+    def __getitem__(self, name: str) -> str:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return str(found)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (name for name in self._base if name not in self._own)
+        yield from (name for name, version in self._own.items() if version is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def is_exactly(self, entries: Mapping[str, Entry]) -> bool:
+        """Holds every entry of `entries` at its version (whatever it was told does not exist)."""
+        return self._base is entries and all(v == _ABSENT for v in self._own.values())
+
+    def without(self, name: str) -> Held:
+        """The same, no longer holding `name` (nor knowing anything of it)."""
+        if name not in self:
+            return self
+        return Held(
+            self._base, {**self._own, name: None} if name in self._base else _dropped(self._own, name)
+        )
+
+
+def _dropped(own: Mapping[str, str | None], name: str) -> Mapping[str, str | None]:
+    return {key: value for key, value in own.items() if key != name}
 
 
 @dataclass(slots=True)
 class _DeltaType:
     wildcard: bool = False
-    names: set[str] = field(default_factory=set)
-    known: dict[str, str] = field(default_factory=dict)
+    names: frozenset[str] = frozenset()
+    known: Held = field(default_factory=Held)
     nonce: str = ""
     sent_version: str = ""
     in_flight: bool = False
     answered: bool = False  # the first request of a type always gets an answer, even an empty one
     diffed_version: str = ""  # the type version last compared with what the proxy holds
     dirty: bool = True  # the subscription changed since that comparison
-    before_last: dict[str, str | None] = field(default_factory=dict)  # known, before the last push
+    before_last: Held | None = None  # known, before the response in flight (restored if refused)
 
 
 class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
@@ -66,7 +123,8 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
         implicit_wildcard = (
             request.type_url in type_urls.WILDCARD_TYPES and not request.resource_names_subscribe
         )
-        return _DeltaType(wildcard=implicit_wildcard, known=dict(request.initial_resource_versions))
+        held = {sys.intern(name): version for name, version in request.initial_resource_versions.items()}
+        return _DeltaType(wildcard=implicit_wildcard, known=Held(own=held))
 
     def _settle(self, state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
         state.in_flight = False
@@ -74,23 +132,29 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
             _forget_refused(state)
             self.refused(request.type_url, state.sent_version, request.error_detail.message)
         else:
+            state.before_last = None
             self.accepted(request.type_url, state.sent_version)
 
-    @staticmethod
-    def _subscribe(state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
-        if request.resource_names_subscribe or request.resource_names_unsubscribe:
-            state.dirty = True
-        for name in request.resource_names_subscribe:
+    def _subscribe(self, state: _DeltaType, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
+        subscribe, unsubscribe = request.resource_names_subscribe, request.resource_names_unsubscribe
+        if not subscribe and not unsubscribe:
+            return
+        state.dirty = True
+        names = set(state.names)
+        for name in subscribe:
             if name == "*":
                 state.wildcard = True
             else:
-                state.names.add(name)
-        for name in request.resource_names_unsubscribe:
+                names.add(name)
+        for name in unsubscribe:
             if name == "*":
                 state.wildcard = False
             else:
-                state.names.discard(name)
-                state.known.pop(name, None)
+                names.discard(name)
+                state.known = state.known.without(name)
+                if state.before_last is not None:
+                    state.before_last = state.before_last.without(name)
+        state.names = self.parts.names.names(names)
 
     async def push_changes(self) -> None:
         for type_url in sorted(self.types, key=type_urls.push_rank):
@@ -110,9 +174,11 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
         if version == state.diffed_version and not state.dirty and state.answered:
             return  # same content, same subscription: the diff would be empty (it is not cheap)
         started = time.perf_counter()
-        updated, removed = _diff(state, snapshot.entries(type_url))
+        entries = snapshot.entries(type_url)
+        updated, removed = _diff(state, entries)
         state.diffed_version, state.dirty = version, False
         if not updated and not removed and state.answered:
+            _remember(state, entries, updated, removed)  # the same holding, maybe shared now
             return
         nonce = self.next_nonce()
         response = discovery_pb2.DeltaDiscoveryResponse(
@@ -126,7 +192,8 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
         )
         if version != state.sent_version:
             self.superseded(type_url)
-        _remember(state, updated, removed)
+        state.before_last = state.known
+        _remember(state, entries, updated, removed)
         state.nonce, state.sent_version, state.in_flight, state.answered = nonce, version, True, True
         push = Push(type_url, version, nonce, len(updated), len(removed), changed_at=snapshot.changed_at)
         await self.send(response, push, started)
@@ -135,29 +202,43 @@ class DeltaStream(StreamBase[discovery_pb2.DeltaDiscoveryRequest]):
         return str(request.node.id)
 
 
+def _wanted(state: _DeltaType, entries: Mapping[str, Entry]) -> Collection[str]:
+    return entries.keys() if state.wildcard else state.names & entries.keys()
+
+
 def _diff(state: _DeltaType, entries: Mapping[str, Entry]) -> tuple[list[Entry], list[str]]:
     """Resources the proxy lacks or holds an old version of; names it holds (or awaits) that are gone."""
-    wanted = entries.keys() if state.wildcard else state.names & entries.keys()
-    updated = [entries[name] for name in sorted(wanted) if state.known.get(name) != entries[name].digest]
-    candidates = set(state.known) | state.names
-    removed = sorted(name for name in candidates if name not in entries and state.known.get(name) != _ABSENT)
+    known = state.known
+    if known.is_exactly(entries) and all(
+        name in entries or known.get(name) == _ABSENT for name in state.names
+    ):
+        return [], []  # it holds this very version (shared by every stream at it): nothing to compare
+    wanted = _wanted(state, entries)
+    updated = [entries[name] for name in sorted(wanted) if known.get(name) != entries[name].digest]
+    candidates = {*known, *state.names}
+    removed = sorted(name for name in candidates if name not in entries and known.get(name) != _ABSENT)
     return updated, removed
 
 
 def _forget_refused(state: _DeltaType) -> None:
     """The proxy did not take what it refused: the next diff sends it again, with a new version too
     (a later delta carrying only other resources would otherwise be ACKed while it still lacks them)."""
-    for name, version in state.before_last.items():
-        if version is None:
-            state.known.pop(name, None)
-        else:
-            state.known[name] = version
-    state.before_last = {}
+    if state.before_last is not None:
+        state.known, state.before_last = state.before_last, None
 
 
-def _remember(state: _DeltaType, updated: list[Entry], removed: list[str]) -> None:
-    state.before_last = {name: state.known.get(name) for name in [*(e.name for e in updated), *removed]}
-    for entry in updated:
-        state.known[entry.name] = entry.digest
-    for name in removed:
-        state.known[name] = _ABSENT
+def _remember(
+    state: _DeltaType, entries: Mapping[str, Entry], updated: list[Entry], removed: list[str]
+) -> None:
+    """What the proxy holds once it takes this push: every wanted entry at its version, and the names
+    it subscribed to that do not exist marked as such (a gone name it did not ask for is forgotten:
+    it was told, and nothing more is owed)."""
+    absent = {name: _ABSENT for name in state.names if name not in entries}
+    wanted = _wanted(state, entries)
+    if len(wanted) == len(entries):  # the usual case: it holds this version, shared
+        state.known = Held(entries, absent or _NONE)
+        return
+    held: dict[str, str | None] = {name: state.known.get(name) for name in state.known if name in entries}
+    held.update((entry.name, entry.digest) for entry in updated)
+    held.update(absent)
+    state.known = Held(own=held)

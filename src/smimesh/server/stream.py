@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, TypeVar
 
 import grpc
@@ -25,6 +25,7 @@ import grpc
 from smimesh.server.cache import SnapshotCache
 from smimesh.server.hooks import HookChain, Push, StreamInfo
 from smimesh.server.retry import RetryBackoff, may_be_transient
+from smimesh.server.shared import Mailbox, SharedNames
 from smimesh.xds.snapshot import Snapshot
 
 R = TypeVar("R")
@@ -32,10 +33,12 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class ServerParts:
-    """What the stream handlers share: the cache and the hooks (sync state and metrics among them)."""
+    """What the stream handlers share: the cache, the hooks (sync state and metrics among them) and
+    the interned subscription names."""
 
     cache: SnapshotCache
     hooks: HookChain
+    names: SharedNames = field(default_factory=SharedNames)
 
 
 class _Signal:
@@ -66,7 +69,7 @@ class StreamBase(Generic[R]):
         self.context = context
         self.stream_id = stream_id
         self.info = StreamInfo(stream_id, "", self.mode)
-        self._events: asyncio.Queue[R | _Signal | _Resend] = asyncio.Queue()
+        self._events: Mailbox[R | _Signal | _Resend] = Mailbox()
         self._change_queued = False
         self._nonce = 0
         self._backoff: dict[str, RetryBackoff] = {}
@@ -75,22 +78,27 @@ class StreamBase(Generic[R]):
     async def serve(self, requests: AsyncIterator[R]) -> None:
         reader = asyncio.create_task(self._read(requests), name=f"ads-reader-{self.stream_id}")
         try:
-            first = await self._events.get()
-            if isinstance(first, _Signal | _Resend):  # no resend exists before the first request
-                return
-            await self._open(first)
-            with self.parts.cache.watch(self.info.node_id, self._on_snapshot):
-                self.parts.hooks.on_stream_open(self.info)
-                try:
-                    await self._loop(first)
-                finally:
-                    self.parts.hooks.on_stream_close(self.info)
+            await self._serve_opened()
         finally:
             for type_url in list(self._resends):
                 self._cancel_resend(type_url)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+
+    async def _serve_opened(self) -> None:
+        first = await self._events.get()
+        if isinstance(first, _Signal | _Resend):  # no resend exists before the first request
+            return
+        await self._open(first)
+        with self.parts.cache.watch(self.info.node_id, self._on_snapshot):
+            self.parts.hooks.on_stream_open(self.info)
+            try:
+                await self._dispatch(first)
+                del first  # a request (Envoy's carries its whole node) is not kept for the stream's life
+                await self._loop()
+            finally:
+                self.parts.hooks.on_stream_close(self.info)
 
     async def _open(self, first: R) -> None:
         node_id = self.node_id_of(first)
@@ -102,24 +110,27 @@ class StreamBase(Generic[R]):
             await self.context.abort(grpc.StatusCode.PERMISSION_DENIED, f"node {node_id!r} is not allowed")
         self.info = StreamInfo(self.stream_id, node_id, self.mode, peer)
 
-    async def _loop(self, first: R) -> None:
-        event: R | _Signal | _Resend = first
-        while event is not END_OF_REQUESTS:
-            if event is SNAPSHOT_CHANGED:
-                self._change_queued = False
-                await self.push_changes()
-            elif isinstance(event, _Resend):
-                self._resends.pop(event.type_url, None)
-                await self.resend(event.type_url)
-            elif not isinstance(event, _Signal):
-                self.parts.hooks.on_request(self.info, event)
-                await self.handle(event)
-            event = await self._events.get()
+    async def _loop(self) -> None:
+        while (event := await self._events.get()) is not END_OF_REQUESTS:
+            await self._dispatch(event)
+            del event  # not held while waiting for the next one
+
+    async def _dispatch(self, event: R | _Signal | _Resend) -> None:
+        if event is SNAPSHOT_CHANGED:
+            self._change_queued = False
+            await self.push_changes()
+        elif isinstance(event, _Resend):
+            self._resends.pop(event.type_url, None)
+            await self.resend(event.type_url)
+        elif not isinstance(event, _Signal):
+            self.parts.hooks.on_request(self.info, event)
+            await self.handle(event)
 
     async def _read(self, requests: AsyncIterator[R]) -> None:
         try:
             async for request in requests:
                 self._events.put_nowait(request)
+                del request  # the handler has it; not held while waiting for the next one
         except (grpc.RpcError, asyncio.InvalidStateError):
             pass  # the proxy went away mid-read: same as hanging up
         finally:

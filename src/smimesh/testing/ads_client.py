@@ -51,6 +51,7 @@ class TypeState:
     nacks: int = 0
     last_nonce: str = ""
     last_removed: list[str] = field(default_factory=list)
+    last_updated: list[str] = field(default_factory=list)  # delta: the names the last response carried
     acked_at: float = 0.0  # monotonic time of the last ACK sent
 
 
@@ -233,6 +234,7 @@ class AdsClient:
 
     def _apply(self, response: object, state: TypeState) -> None:
         if isinstance(response, discovery_pb2.DeltaDiscoveryResponse):
+            state.last_updated = [resource.name for resource in response.resources]
             for resource in response.resources:
                 state.resources[resource.name] = resource.resource
                 state.versions[resource.name] = resource.version

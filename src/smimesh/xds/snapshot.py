@@ -10,7 +10,10 @@ snapshot whose listeners or clusters name route configurations or EDS clusters i
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+import operator
+import sys
+import weakref
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -29,7 +32,7 @@ _HCM = http_connection_manager_pb2.HttpConnectionManager
 _INTERN_CAPACITY: Final = 200_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Entry:
     """One resource: its name, the packed `Any` to put on the wire, and a digest of its content."""
 
@@ -75,34 +78,45 @@ class EntryInterner:
     message(s) its key was made from, so while a key is in the cache its object is alive and its
     `id()` cannot be given to another object (and an entry's hit is checked with `is` as well).
     Entries with equal content are also shared by digest, so proxies holding the same resource
-    hold the same bytes.
+    hold the same bytes (as long as some snapshot or cached message holds the entry: weakly).
+
+    Holding a message costs memory (protobuf keeps it as objects, about twice its serialized
+    size) and pays only if the same object comes again, which needs someone else to hold it (a
+    generator's cache). `release_unheld()`, called after each pipeline pass, forgets the messages
+    of that pass that nobody else holds: their object can never be presented again (a per-proxy
+    route configuration built afresh each time was kept for nothing: ~6 KB per proxy).
     """
 
     def __init__(self, capacity: int = _INTERN_CAPACITY) -> None:
         self._capacity = capacity
         self._by_id: OrderedDict[int, tuple[Message, Entry]] = OrderedDict()
-        self._by_digest: dict[str, Entry] = {}
-        self._lists: OrderedDict[tuple[int, ...], tuple[tuple[Message, ...], TypeEntries]] = OrderedDict()
+        self._by_digest: weakref.WeakValueDictionary[str, Entry] = weakref.WeakValueDictionary()
+        self._lists: OrderedDict[int, tuple[tuple[Message, ...], TypeEntries]] = OrderedDict()
         self._references: dict[tuple[str, str], tuple[str, ...]] = {}  # (digest, kind) -> names
         self._consistency: dict[tuple[str, str, str], tuple[ConsistencyError, ...]] = {}
+        self._fresh: list[int] = []  # ids of the messages first seen since the last release
+        self._fresh_lists: list[int] = []  # keys of the lists first seen since then
         self.serializations = 0
 
     def type_entries(self, messages: Iterable[Message]) -> TypeEntries:
         """The entries and version of one type's list of messages, computed once per distinct list.
 
         Proxies that share a view of a type get the very same list objects from the generators, so
-        the second proxy costs one tuple of ids; the cached value holds the messages, so the ids
-        in a key cannot be reused by other objects while it lives.
+        the second proxy costs one hash of ids. The cache is keyed by that hash (a tuple of ids per
+        proxy and type, kept, would cost more than the rest of the entry) and a hit is checked
+        object by object; the cached value holds the messages, so their ids cannot be reused by
+        other objects while it lives.
         """
         listed = tuple(messages)
-        key = tuple(map(id, listed))
+        key = hash(tuple(map(id, listed)))
         hit = self._lists.get(key)
-        if hit is not None:
+        if hit is not None and _same_objects(hit[0], listed):
             self._lists.move_to_end(key)
             return hit[1]
         mapping = MappingProxyType({entry.name: entry for entry in map(self.entry, listed)})
         found = TypeEntries(mapping, _version_of(mapping))
         self._lists[key] = (listed, found)
+        self._fresh_lists.append(key)
         if len(self._lists) > self._capacity // 10:
             self._lists.popitem(last=False)
         return found
@@ -114,10 +128,32 @@ class EntryInterner:
             return cached[1]
         entry = self._serialize(message)
         self._by_id[id(message)] = (message, entry)
+        self._fresh.append(id(message))
         if len(self._by_id) > self._capacity:
-            _, (_, evicted) = self._by_id.popitem(last=False)
-            self._by_digest.pop(evicted.digest, None)
+            self._by_id.popitem(last=False)
         return entry
+
+    def release_unheld(self) -> int:
+        """Forget the messages first seen since the last call that nobody outside the interner
+        holds any more, and the lists containing them; how many messages were forgotten.
+
+        Cost in proportion to what was new since the last call, not to the whole cache: a message
+        first seen then can only be in a list first seen then."""
+        fresh_lists = [key for key in dict.fromkeys(self._fresh_lists) if key in self._lists]
+        listed = Counter(id(m) for key in fresh_lists for m in self._lists[key][0])
+        baseline = _held_once()
+        gone = {
+            key
+            for key in dict.fromkeys(self._fresh)
+            if key in self._by_id and _references(self._by_id[key][0]) - baseline <= listed[key]
+        }
+        for key in gone:
+            del self._by_id[key]
+        for key in fresh_lists:
+            if any(id(m) in gone for m in self._lists[key][0]):
+                del self._lists[key]
+        self._fresh, self._fresh_lists = [], []
+        return len(gone)
 
     def _serialize(self, message: Message) -> Entry:
         self.serializations += 1
@@ -155,11 +191,27 @@ class EntryInterner:
         return found
 
     def clear(self) -> None:
+        self._fresh, self._fresh_lists = [], []
         self._by_id.clear()
         self._by_digest.clear()
         self._lists.clear()
         self._references.clear()
         self._consistency.clear()
+
+
+def _references(held: object) -> int:
+    return sys.getrefcount(held)
+
+
+def _held_once() -> int:
+    """What `_references` reads for an object held by exactly one container (CPython's count,
+    measured rather than assumed: it includes the call's own references)."""
+    probe = (object(),)
+    return _references(probe[0])
+
+
+def _same_objects(cached: tuple[Message, ...], listed: tuple[Message, ...]) -> bool:
+    return len(cached) == len(listed) and all(map(operator.is_, cached, listed))
 
 
 @dataclass(frozen=True, slots=True)
