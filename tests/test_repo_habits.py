@@ -1,4 +1,5 @@
-"""The repository's habits (issue 10, item 7): warnings fail tests, and nothing points outside the repo.
+"""The repository's habits (issue 10, item 7): warnings fail tests, nothing points outside the repo, and no
+test file edits sys.path (shared harnesses live in `smimesh.testing`; pyproject puts the repo root on it).
 
 The upstream data the tests compare with is vendored in tests/data/upstream with its provenance; no
 file reads from, or sends a reader to, a folder beside the clone or a path on one machine.
@@ -6,6 +7,7 @@ file reads from, or sends a reader to, a folder beside the clone or a path on on
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import subprocess
@@ -65,3 +67,34 @@ def test_vendored_upstream_data_says_where_it_came_from(project: str) -> None:
     for index in indexes:
         assert re.search(r"commit|@ `[0-9a-f]{7,}", index.read_text()), index
     assert f"`{project}/" in (UPSTREAM_DIR / "README.md").read_text()  # its licence row
+
+
+def _sys_path_lines(source: str) -> list[int]:
+    """Lines that read or change `sys.path` (`sys.path...` or `from sys import path`)."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if (
+            isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", "") == "sys"
+        )
+        or (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "sys"
+            and any(a.name == "path" for a in node.names)
+        )
+    ]
+
+
+def test_the_sys_path_check_finds_an_edit() -> None:
+    source = "import sys\nfrom sys import path\nsys.path.insert(0, 'x')\nprint(sys.argv)\n"
+    assert _sys_path_lines(source) == [2, 3]
+
+
+def test_no_test_file_touches_sys_path() -> None:
+    """A harness shared by tests is a module of `smimesh.testing`, imported like any other package."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        for line in _sys_path_lines(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "sys.path edited in: " + ", ".join(found)

@@ -14,17 +14,24 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import grpc
 import httpx
 import pytest
 
+from smimesh.testing.access_e2e import (
+    Mesh,
+    echo,
+    eventually,
+    get,
+    http_workload,
+    inbound_address,
+    rows,
+    tcp_workload,
+    write,
+)
 from smimesh.testing.ads_client import AdsClient
 from smimesh.xds import type_urls
-
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import Mesh, echo, eventually, get, http_workload, inbound_address, rows, tcp_workload, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

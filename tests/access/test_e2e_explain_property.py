@@ -8,9 +8,6 @@ prober identity), then sends each drawn request through the caller's real sideca
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -18,10 +15,8 @@ from hypothesis import strategies as st
 
 from smimesh.mesh.explain import explain
 from smimesh.mesh.model import Identity, ServiceKey
-
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import Mesh, eventually, get, http_workload, write
-from world import model_of
+from smimesh.testing.access_e2e import Mesh, eventually, get, http_workload, write
+from smimesh.testing.access_world import model_of
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

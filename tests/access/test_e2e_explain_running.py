@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import Mesh, eventually, get, http_workload, write
-from world import routes, target
+from smimesh.testing.access_e2e import Mesh, eventually, get, http_workload, write
+from smimesh.testing.access_world import routes, target
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

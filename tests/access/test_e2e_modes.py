@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import Mesh, eventually, get, http_workload, inbound_address, write
+from smimesh.testing.access_e2e import Mesh, eventually, get, http_workload, inbound_address, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -12,9 +12,7 @@ import httpx
 import pytest
 
 from smimesh.identity import create_root, save_root
-
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import WORKLOAD, Mesh, eventually, http_workload, write
+from smimesh.testing.access_e2e import WORKLOAD, Mesh, eventually, http_workload, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

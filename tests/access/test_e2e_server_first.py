@@ -27,12 +27,10 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import Mesh, eventually, http_workload, rows, tcp_workload, write
-
 from smimesh.identity.leaf import issue_leaf
 from smimesh.identity.spiffe import SpiffeId
 from smimesh.identity.store import RootFiles, load_root_files
+from smimesh.testing.access_e2e import Mesh, eventually, http_workload, rows, tcp_workload, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -21,9 +21,7 @@ import pytest
 
 from smimesh.telemetry.edges import readings_from_sample
 from smimesh.telemetry.scrape import StatsSample, scrape
-
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import WORKLOAD, Mesh, eventually, http_workload, rows, write
+from smimesh.testing.access_e2e import WORKLOAD, Mesh, eventually, http_workload, rows, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import yaml
 
 from smimesh.mesh.explain import explain
 from smimesh.mesh.model import Identity, ServiceKey
 from smimesh.mesh.modes import MeshModes, NamespaceMode, TrafficPolicyMode
-
-sys.path.insert(0, str(Path(__file__).parent))
-from world import model_of, routes, target, workload
+from smimesh.testing.access_world import model_of, routes, target, workload
 
 CLIENT, WEB = Identity("shop", "client"), ServiceKey("shop", "web")
 BASE = [

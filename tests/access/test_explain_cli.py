@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from world import routes, target, workload
-
+from smimesh.testing.access_world import routes, target, workload
 from smimesh.testing.net import free_port
 
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import stat
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smimesh.identity import RotationPhase, SpiffeId, create_root, save_root
 from smimesh.runtime.identity import MeshSecurity
 from smimesh.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent))
-from world import inputs_of, workload
+from smimesh.testing.access_world import inputs_of, workload
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

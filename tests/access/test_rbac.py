@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 
 from smimesh.mesh.model import HttpMatch, Identity, Protocol
-
-sys.path.insert(0, str(Path(__file__).parent))
-from world import model_of, routes, target, workload
-
+from smimesh.testing.access_world import model_of, routes, target, workload
 from smimesh.xds.rbac import (
     http_rbac_filter,
     inbound_access,

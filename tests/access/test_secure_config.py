@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography import x509
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
@@ -15,14 +13,12 @@ from smimesh.identity import CertificateBook, SpiffeId, create_root
 from smimesh.mesh.model import Protocol
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, MtlsMode, NamespaceMode
 from smimesh.mesh.view import InboundSpec
+from smimesh.testing.access_world import model_of, routes, target, workload
 from smimesh.xds import generate, listeners, type_urls
 from smimesh.xds.inbound_access import InboundSecurity
 from smimesh.xds.rbac import AccessRule, InboundAccess
 from smimesh.xds.secrets import OWN_CERTIFICATE
 from smimesh.xds.security import secure_view
-
-sys.path.insert(0, str(Path(__file__).parent))
-from world import model_of, routes, target, workload
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL = model_of(

@@ -7,19 +7,14 @@ check of the same cases is `test_e2e_semantics.py`.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from smimesh.mesh import build_model
 from smimesh.mesh.explain import explain
 from smimesh.mesh.model import AccessSemantics, Identity, MeshModel, Protocol, ServiceKey
 from smimesh.mesh.modes import DEFAULT_MODES, MeshModes, PathRegexMatch, changes, parse_mesh_config, summary
+from smimesh.testing.access_world import inputs_of, routes, target, tcp_route, workload
 from smimesh.xds.rbac import inbound_access, rbac_rules
-
-sys.path.insert(0, str(Path(__file__).parent))
-from world import inputs_of, routes, target, tcp_route, workload
 
 WEB = Identity("shop", "web")
 WEB_SERVICE = ServiceKey("shop", "web")

@@ -3,7 +3,6 @@ by root rotation; the rotation timings of a managed root come from settings."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,10 +12,8 @@ from smimesh.identity import RotationPhase, SpiffeId, create_root, save_root
 from smimesh.identity.errors import IdentityError
 from smimesh.runtime.identity import MeshSecurity
 from smimesh.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent))
-from user_pki import write_user_ca
-from world import inputs_of, workload
+from smimesh.testing.access_world import inputs_of, workload
+from smimesh.testing.user_pki import write_user_ca
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WEB = SpiffeId("cluster.local", "shop", "web")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +13,7 @@ from smimesh.api.app import create_app
 from smimesh.resources import load_text
 from smimesh.settings import Settings
 from smimesh.sources.store import ResourceStore
-
-sys.path.insert(0, str(Path(__file__).parent))
-from api_world import MALFORMED, SERVICES, UNKNOWN_KIND, split
+from smimesh.testing.api_world import MALFORMED, SERVICES, UNKNOWN_KIND, split
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -7,9 +7,7 @@ stand-in that builds the model from the store the way the runtime does (objects 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,9 +21,7 @@ from smimesh.mesh.modes import DEFAULT_MODES
 from smimesh.resources.workload import Workload
 from smimesh.runtime.explain import LiveExplainer
 from smimesh.sources.store import ResourceStore
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "access"))
-from world import routes, target, workload
+from smimesh.testing.access_world import routes, target, workload
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

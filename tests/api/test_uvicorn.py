@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,9 +12,7 @@ from smimesh.api.serve import ApiServer
 from smimesh.errors import SmimeshError
 from smimesh.settings import Settings
 from smimesh.sources.store import ResourceStore
-
-sys.path.insert(0, str(Path(__file__).parent))
-from api_world import MALFORMED, SERVICES, UNKNOWN_KIND, split
+from smimesh.testing.api_world import MALFORMED, SERVICES, UNKNOWN_KIND, split
 
 TOKEN = "uvicorn-token"
 LIMIT = 32 * 1024

@@ -13,10 +13,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` is a top-level package of the repo
 from bench.dataplane import analysis, loadgen
 
 from bench import bench_kubernetes, bench_propagation, bench_scale, contention

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from bench import report
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # `bench` is a top-level package of the repository, not of smimesh
-from bench import report  # noqa: E402
 
 BENCHMARKS = sorted(p.stem.removeprefix("bench_") for p in (REPO / "bench").glob("bench_*.py"))
 COMMITTED = REPO / "bench" / "results"

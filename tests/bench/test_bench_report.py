@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # `bench` is a top-level package of the repository, not of smimesh
-from bench.dataplane import loadgen  # noqa: E402
+from bench.dataplane import loadgen
 
-from bench import envelope, report  # noqa: E402
+from bench import envelope, report
+
+REPO = Path(__file__).resolve().parents[2]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MACHINE = {"cpu_model": "test cpu", "cores": 2, "kernel": "Linux", "python": "3.11", "envoy": "1.40.0"}

@@ -8,7 +8,6 @@ client's sidecar. Intervals are 1-2 s to keep the tests short; every wait polls 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,9 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from smimesh.cli.main import cli as smimesh_cli
-
-sys.path.insert(0, str(Path(__file__).parent))
-from canary_support import (
+from smimesh.testing.canary import (
     CLIENT,
     NS,
     OPEN_MESH,
@@ -34,7 +31,7 @@ from canary_support import (
     target,
     wait_phase,
 )
-from test_up_support import Mesh, Traffic, chi_square_p, eventually, write
+from smimesh.testing.up import Mesh, Traffic, chi_square_p, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from canary_support import CLIENT, NS, OPEN_MESH, canary, release, status, target, wait_phase
-from test_up_support import Mesh, eventually, write
+from smimesh.testing.canary import CLIENT, NS, OPEN_MESH, canary, release, status, target, wait_phase
+from smimesh.testing.up import Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

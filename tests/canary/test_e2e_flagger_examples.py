@@ -6,17 +6,14 @@ named in the status, as Flagger reports it."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from canary_support import OPEN_MESH, PY, SERVE
-from test_up_support import Mesh, eventually, write
-
+from smimesh.testing.canary import OPEN_MESH, PY, SERVE
 from smimesh.testing.smi_data import upstream_dir
+from smimesh.testing.up import Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

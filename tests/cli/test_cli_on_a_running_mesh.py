@@ -1,6 +1,6 @@
 """The CLI as a user runs it (real processes) against a real `smimesh up`: what it prints, and its exit codes.
 
-One mesh for the module (the shop of `test_up_support`: a client calling `web`, split 90/10 between
+One mesh for the module (the shop of `smimesh.testing.up`: a client calling `web`, split 90/10 between
 web-v1 and web-v2, at 2 requests a second). Covers: `delete -f FILE` (kubectl's habit), global flags
 before or after the command, `top` in an 80-column terminal (tmux) and piped (table and `-o json`),
 no Python reprs and one number precision in every command's output, `proxy-config` bootstrap and
@@ -23,9 +23,7 @@ import pytest
 import yaml
 
 from smimesh.testing.net import free_port, wait_until
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
-from test_up_support import Mesh, eventually, make_shop
+from smimesh.testing.up import Mesh, eventually, make_shop
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
 CANARY = """\

@@ -28,8 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
-from test_up_support import Mesh, eventually, make_shop, send, split, write
+from smimesh.testing.up import Mesh, eventually, make_shop, send, split, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

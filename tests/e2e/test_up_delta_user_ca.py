@@ -18,12 +18,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-sys.path.insert(0, str(Path(__file__).parent))  # the `smimesh up` harness (any import mode)
-sys.path.insert(0, str(Path(__file__).parents[1] / "access"))  # the user's PKI helper
-sys.path.insert(0, str(Path(__file__).parents[1] / "telemetry"))  # the caller and its TrafficTarget
-from test_metrics_smimesh_up import ACCESS, CALLER
-from test_up_support import Mesh, backend, write
-from user_pki import write_user_ca
+from smimesh.testing.up import ACCESS, CALLER, Mesh, backend, write
+from smimesh.testing.user_pki import write_user_ca
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(180)]
 

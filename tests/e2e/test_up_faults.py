@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
-from test_up_support import Mesh, eventually, make_shop, send, split, write
-
 from smimesh.runtime.app import Console, MeshApp, UpConfig
+from smimesh.testing.up import Mesh, eventually, make_shop, send, split, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

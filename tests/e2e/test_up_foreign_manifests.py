@@ -11,15 +11,13 @@ Real `smimesh up`, real Envoy sidecars, real workload processes on loopback.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
-from test_up_support import Mesh, backend, chi_square_p, eventually, make_shop, send, write
+from smimesh.testing.up import Mesh, backend, chi_square_p, eventually, make_shop, send, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

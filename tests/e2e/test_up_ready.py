@@ -17,10 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
-from test_up_support import WORKLOAD, Mesh, eventually, write
-
 from smimesh.testing import manifests
+from smimesh.testing.up import WORKLOAD, Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -6,15 +6,13 @@ Pearson's chi-square with p > 0.001 (a correct mesh fails one run in a thousand)
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
-from test_up_support import (
+from smimesh.testing.up import (
     Mesh,
     Traffic,
     backend,

@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared harness next to this file (any import mode)
-from test_up_support import WORKLOAD, Mesh, eventually, write
+from smimesh.testing.up import WORKLOAD, Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import threading
 import time
 from collections import Counter
@@ -21,15 +20,12 @@ from dataclasses import dataclass
 from functools import reduce
 from http.client import HTTPConnection, HTTPException
 from operator import getitem
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the helper module next to this file (any import mode)
-from xds_world import XDS_TYPES, World, split_yaml
-
 from smimesh.testing import bookstore
 from smimesh.testing.net import wait_until
+from smimesh.testing.xds_world import XDS_TYPES, World, split_yaml
 from smimesh.xds import type_urls as T
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]

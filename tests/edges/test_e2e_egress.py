@@ -18,11 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_support import Mesh, eventually, write
-
 from smimesh.testing import manifests, workloads
 from smimesh.testing.net import free_port
+from smimesh.testing.up import Mesh, eventually, write
 
 NOT_IN_MESH = "(or it is not a mesh service, or no instance of it runs)"  # the caller-side 403
 

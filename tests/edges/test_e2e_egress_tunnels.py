@@ -35,11 +35,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_support import Mesh, eventually, write
-
 from smimesh.testing import manifests, workloads
 from smimesh.testing.net import free_port
+from smimesh.testing.up import Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_support import Mesh, eventually, write
-
 from smimesh.testing import workloads
 from smimesh.testing.net import free_port
+from smimesh.testing.up import Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "xds"))
-from test_envoy_validate import _validate, static_bootstrap
-
 from smimesh.mesh import Instance, MeshModel, build_model, proxy_view
 from smimesh.mesh.ingress import HOST_LABEL, INGRESS_ACCOUNT, INGRESS_NAMESPACE, PORT_LABEL
 from smimesh.testing.bookstore import BUYER, THIEF, world, world_instances
+from smimesh.testing.envoy_validate import static_bootstrap, validate_config
 from smimesh.xds import generate, type_urls
 from smimesh.xds.egress_connect import ipv4_prefixes
 
@@ -180,13 +177,13 @@ def test_the_ingress_routes_hosts_and_paths_in_kubernetes_order() -> None:
 
 @pytest.mark.envoy
 def test_envoy_accepts_egress_and_ingress_config(tmp_path: Path) -> None:
-    result = _validate(static_bootstrap({"edges": _model(egress_open=True)}), tmp_path)
+    result = validate_config(static_bootstrap({"edges": _model(egress_open=True)}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
 
 
 @pytest.mark.envoy
 def test_envoy_accepts_connect_egress_config(tmp_path: Path) -> None:
-    result = _validate(static_bootstrap({"tunnels": _tunnel_model()}), tmp_path)
+    result = validate_config(static_bootstrap({"tunnels": _tunnel_model()}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
 
 

@@ -2,7 +2,7 @@
 
 For Istio, Linkerd and Consul (which cannot run here), every scenario below is exported and evaluated
 over a generated set of requests — every source identity × method × path × header value, plus TCP
-connections — with the target's own evaluation rules (`target_semantics.py`, cited there and in
+connections — with the target's own evaluation rules (`smimesh.testing.target_semantics`, cited there and in
 docs/migration.md), and compared with `mesh.access.evaluate_access`, the function `smimesh explain`
 and the RBAC generator share. Where the export reports no loss the decisions must be identical; where
 it reports one, the target may only admit less (a loss narrows, never widens), and the report must say
@@ -12,8 +12,6 @@ so. Every target must be exact on most scenarios, so the test cannot pass by rep
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,11 +20,9 @@ from smimesh.export.world import World
 from smimesh.mesh.access import evaluate_access
 from smimesh.mesh.model import Identity, ServiceKey
 from smimesh.resources import load_text
-
-sys.path.insert(0, str(Path(__file__).parent))
-from export_kit import hrg as kit_hrg
-from export_kit import tt as kit_tt
-from target_semantics import consul_admits, istio_admits, linkerd_admits
+from smimesh.testing.export_kit import hrg as kit_hrg
+from smimesh.testing.export_kit import tt as kit_tt
+from smimesh.testing.target_semantics import consul_admits, istio_admits, linkerd_admits
 
 BASE = """
 apiVersion: v1

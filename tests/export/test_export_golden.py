@@ -6,7 +6,6 @@ a Service and a Workload for each, so every example exports to real objects."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,9 @@ from smimesh.export.cel import problems
 from smimesh.export.schemas import SchemaSet
 from smimesh.resources.reader import read_paths
 from smimesh.testing.bookstore import BOOKSTORE_YAML
+from smimesh.testing.export_kit import context_for, export_documents, export_yaml, report_data
 from smimesh.testing.golden import Golden
 from smimesh.testing.smi_data import smi_examples_dir, with_api_versions
-
-sys.path.insert(0, str(Path(__file__).parent))
-from export_kit import context_for, export_documents, export_yaml, report_data
 
 EXAMPLES = sorted(p for p in smi_examples_dir().glob("*.yaml") if not p.name.startswith("metrics."))
 

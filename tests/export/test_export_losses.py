@@ -13,9 +13,7 @@ import yaml
 
 from smimesh.diagnostics import Severity, all_codes
 from smimesh.export import codes
-
-sys.path.insert(0, str(Path(__file__).parent))
-from export_kit import codes_of, export_yaml, hrg, tt
+from smimesh.testing.export_kit import codes_of, export_yaml, hrg, tt
 
 SVC = """
 apiVersion: v1

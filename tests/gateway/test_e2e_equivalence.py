@@ -29,10 +29,8 @@ import pytest
 import yaml
 
 from smimesh import demo
+from smimesh.testing.up import WORKLOAD, Mesh, Traffic, backend, chi_square_p, eventually, write
 from smimesh.xds import names
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness
-from test_up_support import WORKLOAD, Mesh, Traffic, backend, chi_square_p, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

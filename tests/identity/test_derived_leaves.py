@@ -8,12 +8,12 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import CertificateAuthority, CertificateBook, SpiffeId, load_root
 from smimesh.identity.derived import DerivedLeaves
 from smimesh.identity.keys import private_key_pem, public_key_der
 from smimesh.settings import Settings
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 
 DAY = timedelta(hours=24)
 

@@ -10,7 +10,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import (
     CaMaterialError,
@@ -21,6 +20,7 @@ from smimesh.identity import (
     issue_leaf,
 )
 from smimesh.identity.keys import public_key_der
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 
 
 def _verify(leaf_cert: x509.Certificate, *roots: CertificateAuthority, at=NOW):

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from identity_envoy_world import (
+
+from smimesh.identity import CertificateAuthority, IdentityBundle, Leaf, SpiffeId, TrustBundle, issue_leaf
+from smimesh.testing.identity_envoy import (
     bootstrap,
     cluster,
     http_backend,
@@ -27,9 +29,7 @@ from identity_envoy_world import (
     static_secrets,
     tls_get,
 )
-from identity_helpers import TRUST_DOMAIN
-
-from smimesh.identity import CertificateAuthority, IdentityBundle, Leaf, SpiffeId, TrustBundle, issue_leaf
+from smimesh.testing.identity_helpers import TRUST_DOMAIN
 from smimesh.testing.net import free_port
 from smimesh.xds import secrets
 

@@ -9,10 +9,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import CaMaterialError, CertificateAuthority, create_root, load_root
 from smimesh.identity.keys import private_key_pem
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 
 
 def _self_signed(

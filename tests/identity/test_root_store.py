@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import (
     CaMaterialError,
@@ -20,6 +19,7 @@ from smimesh.identity import (
 )
 from smimesh.identity import store as store_module
 from smimesh.identity.store import RootFiles
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 
 
 def _mode(path: Path) -> int:

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import (
     CertificateBook,
@@ -22,6 +21,7 @@ from smimesh.identity import (
     issue_leaf,
 )
 from smimesh.settings import Settings
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 
 S = timedelta(seconds=1)
 # Hypothesis tests cannot take function-scoped fixtures: module-level values instead.

@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from identity_envoy_world import bootstrap, cluster, http_backend, http_listener, running_envoy
-from identity_file_sds import point_at_files, write_secret
-from identity_helpers import TRUST_DOMAIN
 
 from smimesh.identity import BookChanges, CertificateBook, RotationPhase, SpiffeId, create_root
+from smimesh.testing.identity_envoy import bootstrap, cluster, http_backend, http_listener, running_envoy
+from smimesh.testing.identity_file_sds import point_at_files, write_secret
+from smimesh.testing.identity_helpers import TRUST_DOMAIN
 from smimesh.testing.net import free_port
 from smimesh.xds import secrets
 

@@ -7,10 +7,17 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from identity_envoy_world import as_json, bootstrap, cluster, http_listener, static_secrets, validate
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import CertificateBook, IdentityBundle, SpiffeId, TrustBundle, issue_leaf
+from smimesh.testing.identity_envoy import (
+    as_json,
+    bootstrap,
+    cluster,
+    http_listener,
+    static_secrets,
+    validate,
+)
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 from smimesh.testing.net import free_port
 from smimesh.xds import secrets
 

@@ -11,16 +11,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
-from identity_envoy_world import (
-    bootstrap,
-    cluster,
-    http_backend,
-    http_listener,
-    running_envoy,
-    static_secrets,
-    tls_get,
-)
-from identity_helpers import NOW, TRUST_DOMAIN
 
 from smimesh.identity import (
     CaMaterialError,
@@ -31,6 +21,16 @@ from smimesh.identity import (
     save_root,
 )
 from smimesh.identity.keys import private_key_pem
+from smimesh.testing.identity_envoy import (
+    bootstrap,
+    cluster,
+    http_backend,
+    http_listener,
+    running_envoy,
+    static_secrets,
+    tls_get,
+)
+from smimesh.testing.identity_helpers import NOW, TRUST_DOMAIN
 from smimesh.testing.net import free_port
 from smimesh.xds import secrets
 

@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.xds_world import SERVE, _spawn, _stop
 from tests.kubernetes.kube_world import meshed_namespace
 
 from smimesh.api.webhooks.config import crds_with_bundle, validating_webhook
@@ -33,6 +32,7 @@ from smimesh.server.sync import SYNCED
 from smimesh.sources.kubernetes import cluster
 from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.net import free_port, wait_for_port, wait_until
+from smimesh.testing.xds_world import SERVE, _spawn, _stop
 from smimesh.xds.bootstrap import build_bootstrap
 
 SERVICE = WebhookService()

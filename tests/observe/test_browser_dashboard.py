@@ -24,7 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
-from observe_world import Mesh, eventually, make_bookstore, set_split, smimesh, tap_switch
+
+from smimesh.testing.observe_world import Mesh, eventually, make_bookstore, set_split, smimesh, tap_switch
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
 CHROMIUM = Path(os.environ.get("SMIMESH_CHROMIUM", "/usr/bin/chromium"))

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from observe_world import WORKLOAD, Mesh, eventually, make_world, smimesh, write
+
+from smimesh.testing.observe_world import WORKLOAD, Mesh, eventually, make_world, smimesh, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
 MESH_CONFIG = """

@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from observe_world import Mesh, Stream, eventually, make_world, tap_switch
+
+from smimesh.testing.observe_world import Mesh, Stream, eventually, make_world, tap_switch
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
 PATTERN = [f"/books/{i}" for i in range(7)] + ["/health"] * 3

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from observe_world import Mesh, Stream, eventually, make_world, smimesh, tap_switch
+
+from smimesh.testing.observe_world import Mesh, Stream, eventually, make_world, smimesh, tap_switch
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(300)]
 CALLER_ID = "spiffe://cluster.local/ns/shop/sa/caller"

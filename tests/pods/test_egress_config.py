@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +9,10 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from tests.pods.egress_world import EGRESS_YAML, IDLE, WEB
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "xds"))
-from test_envoy_validate import _validate
-
 from smimesh.mesh import MeshModel, build_model, proxy_view
 from smimesh.testing import static_config
 from smimesh.testing.bookstore import load_world
+from smimesh.testing.envoy_validate import validate_config
 from smimesh.xds import generate, type_urls
 
 
@@ -66,7 +63,7 @@ def test_open_egress_passes_everything_and_without_any_egress_nothing_changes() 
 def test_envoy_accepts_the_pods_egress_config(tmp_path: Path, egress_open: bool, node: str) -> None:
     """One sidecar per run: every pod's capture listener is on 0.0.0.0:15001."""
     config = {node: generate(proxy_view(_model(egress_open=egress_open), node))}
-    result = _validate(static_config.static_bootstrap({"pods": config}), tmp_path)
+    result = validate_config(static_config.static_bootstrap({"pods": config}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
 
 

@@ -20,10 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_support import Mesh, eventually, write
-
 from smimesh.testing import manifests, workloads
+from smimesh.testing.up import Mesh, eventually, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

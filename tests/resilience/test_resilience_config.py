@@ -3,18 +3,15 @@ without policy generates exactly what it did before (the no-policy path never to
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "xds"))
-from test_envoy_validate import _validate, static_bootstrap
-
 from smimesh.mesh import proxy_view
 from smimesh.testing.bookstore import BOOKSTORE_V1, BUYER, WAREHOUSE, bookstore_model
+from smimesh.testing.envoy_validate import static_bootstrap, validate_config
 from smimesh.xds import generate, type_urls
 
 POLICY = """
@@ -156,7 +153,7 @@ spec:
   connectionSettings: {tcp: {maxConnections: 2}}
   rateLimit: {local: {tcp: {connections: 3, unit: minute, burst: 1}}}
 """
-    result = _validate(static_bootstrap({"policy": bookstore_model(POLICY + "---" + tcp)}), tmp_path)
+    result = validate_config(static_bootstrap({"policy": bookstore_model(POLICY + "---" + tcp)}), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
 
 

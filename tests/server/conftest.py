@@ -1,27 +1,17 @@
-"""Fixtures of the server tests: a leak guard for asyncio tasks and a running ADS server on loopback.
-
-The helper modules next to this file (`server_harness`, `server_world`, `server_envoy`: names no
-other test directory uses) are made importable here, under pytest's prepend and importlib modes.
-"""
+"""Fixtures of the server tests: a leak guard for asyncio tasks and a running ADS server on loopback."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
 
 import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from server_harness import Running
 
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
 from smimesh.server.metrics import ControlPlaneMetrics
 from smimesh.server.sync import SyncState
+from smimesh.testing.server_harness import Running
 
 
 async def _leaked(before: set[asyncio.Task[object]]) -> set[asyncio.Task[object]]:

@@ -7,11 +7,11 @@ import asyncio
 import random
 
 import pytest
-from server_harness import Running
-from server_world import world
 
 from smimesh.server.sync import SYNCED
 from smimesh.testing.ads_client import AdsClient
+from smimesh.testing.server_harness import Running
+from smimesh.testing.server_world import world
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
 

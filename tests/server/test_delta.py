@@ -6,11 +6,11 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from hypothesis import given
 from hypothesis import strategies as st
-from server_harness import Running
-from server_world import world
 
 from smimesh.server.sync import NACKED, SYNCED
 from smimesh.testing.ads_client import Mode
+from smimesh.testing.server_harness import Running
+from smimesh.testing.server_world import world
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
 

@@ -10,14 +10,14 @@ import contextlib
 from typing import Any
 
 import pytest
-from server_envoy import Envoy, backend, get, running_envoy
-from server_harness import Running
-from server_world import invalid_listener, world
 
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
 from smimesh.server.sync import NACKED, SYNCED, SyncState
 from smimesh.testing.net import free_port
+from smimesh.testing.server_envoy import Envoy, backend, get, running_envoy
+from smimesh.testing.server_harness import Running
+from smimesh.testing.server_world import invalid_listener, world
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
 

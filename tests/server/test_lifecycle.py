@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import grpc
-from server_harness import Running
-from server_world import world
 
 from smimesh.server.ads import XdsServer
 from smimesh.server.cache import SnapshotCache
 from smimesh.server.hooks import Metadata, Push, ServerHooks, StreamInfo
 from smimesh.server.sync import SyncState
 from smimesh.testing.ads_client import AdsClient
+from smimesh.testing.server_harness import Running
+from smimesh.testing.server_world import world
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
 

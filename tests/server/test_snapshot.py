@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from server_world import cluster, endpoints, listener, route, world
-
+from smimesh.testing.server_world import cluster, endpoints, listener, route, world
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import EntryInterner, Snapshot
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from server_harness import Running
-from server_world import world
-
 from smimesh.server.sync import NACKED, SYNCED
+from smimesh.testing.server_harness import Running
+from smimesh.testing.server_world import world
 from smimesh.xds import type_urls as T
 from smimesh.xds.snapshot import Snapshot
 

@@ -22,8 +22,18 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
-from telemetry_traffic import Sent, bin_width, pattern, send
-from telemetry_world import (
+
+from smimesh.api.metrics_routes import PREFIX, routes
+from smimesh.mesh.model import ServiceKey
+from smimesh.telemetry.collector import Collector
+from smimesh.telemetry.edges import Pod, Topology
+from smimesh.telemetry.export import render
+from smimesh.telemetry.quantiles import parse_quantity
+from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
+from smimesh.telemetry.window import SlidingWindow
+from smimesh.testing.net import free_port, wait_until
+from smimesh.testing.telemetry_traffic import Sent, bin_width, pattern, send
+from smimesh.testing.telemetry_world import (
     STORE,
     STORE_PORT,
     World,
@@ -35,16 +45,6 @@ from telemetry_world import (
     two_sidecars,
     world_topology,
 )
-
-from smimesh.api.metrics_routes import PREFIX, routes
-from smimesh.mesh.model import ServiceKey
-from smimesh.telemetry.collector import Collector
-from smimesh.telemetry.edges import Pod, Topology
-from smimesh.telemetry.export import render
-from smimesh.telemetry.quantiles import parse_quantity
-from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
-from smimesh.telemetry.window import SlidingWindow
-from smimesh.testing.net import free_port, wait_until
 from smimesh.xds import names
 
 pytestmark = pytest.mark.timeout(180)

@@ -16,40 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
-from test_up_support import WORKLOAD, Mesh, backend, eventually, write
+from smimesh.testing.up import ACCESS, CALLER, METRICS_PREFIX, Mesh, backend, eventually, metric_counts, write
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow, pytest.mark.timeout(240)]
-PREFIX = "/apis/metrics.smi-spec.io/v1alpha1"
-CALLER = f"""
-apiVersion: smimesh.io/v1alpha1
-kind: Workload
-metadata: {{name: caller, namespace: shop, labels: {{app: caller}}}}
-spec:
-  serviceAccount: caller
-  command: [{sys.executable}, {WORKLOAD}, serve]
-  ports: [{{name: http, containerPort: 8080}}]
-"""
-ACCESS = """
-apiVersion: specs.smi-spec.io/v1alpha4
-kind: HTTPRouteGroup
-metadata: {name: everything, namespace: shop}
-spec:
-  matches: [{name: all, pathRegex: ".*", methods: ["*"]}]
----
-apiVersion: access.smi-spec.io/v1alpha3
-kind: TrafficTarget
-metadata: {name: caller-to-web, namespace: shop}
-spec:
-  destination: {kind: ServiceAccount, name: web, namespace: shop}
-  rules: [{kind: HTTPRouteGroup, name: everything, matches: [all]}]
-  sources: [{kind: ServiceAccount, name: caller, namespace: shop}]
-"""
-
-
-def counts(item: dict[str, Any]) -> tuple[str, str]:
-    values = {m["name"]: m["value"] for m in item["metrics"]}
-    return values["success_count"], values["failure_count"]
 
 
 def test_metrics_of_a_running_mesh(tmp_path: Path) -> None:
@@ -65,20 +34,20 @@ def test_metrics_of_a_running_mesh(tmp_path: Path) -> None:
         with httpx.Client(proxy=mesh.proxy("caller-0"), timeout=10) as client:
             statuses = [client.get(f"http://web-v1.shop{path}").status_code for path in paths]
         assert statuses.count(500) == 10 and statuses.count(200) == 90, statuses
-        api = f"http://{mesh.api}{PREFIX}"
+        api = f"http://{mesh.api}{METRICS_PREFIX}"
 
         def edge() -> dict[str, Any] | None:
             items = httpx.get(
                 f"{api}/namespaces/shop/deployments/caller/edges", params={"window": "5m"}
             ).json()
             found = [i for i in items["items"] if i["edge"]["direction"] == "to"]
-            return found[0] if found and counts(found[0]) == ("90", "10") else None
+            return found[0] if found and metric_counts(found[0]) == ("90", "10") else None
 
         sent = eventually(edge, 30, what="the caller's edge counted 100 requests", mesh=mesh)
         assert sent["edge"]["resource"] == {"kind": "Deployment", "namespace": "shop", "name": "web-v1"}
         server = httpx.get(f"{api}/namespaces/shop/deployments/web-v1", params={"window": "5m"}).json()
         service = httpx.get(f"{api}/namespaces/shop/services/web-v1", params={"window": "5m"}).json()
-        assert counts(server) == counts(service) == ("90", "10")
+        assert metric_counts(server) == metric_counts(service) == ("90", "10")
         command = ["stat", "deploy", "-n", "shop", "-w", "5m", "--api-addr", mesh.api]
         stat = subprocess.run(
             [sys.executable, "-m", "smimesh", *command],

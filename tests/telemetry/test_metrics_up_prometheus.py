@@ -19,12 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from test_metrics_smimesh_up import ACCESS, CALLER, PREFIX, counts
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
-from test_up_support import Mesh, backend, eventually, write
 
 from smimesh.testing.net import free_port
+from smimesh.testing.up import ACCESS, CALLER, METRICS_PREFIX, Mesh, backend, eventually, metric_counts, write
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
@@ -103,17 +100,17 @@ def check_counts(mesh: Mesh, tmp_path: Path) -> None:
     with httpx.Client(proxy=mesh.proxy("caller-0"), timeout=10) as client:
         statuses = [client.get(f"http://web-v1.shop{path}").status_code for path in paths]
     assert statuses.count(500) == 10 and statuses.count(200) == 90, statuses
-    api = f"http://{mesh.api}{PREFIX}"
+    api = f"http://{mesh.api}{METRICS_PREFIX}"
 
     def edge() -> dict[str, Any] | None:
         items = httpx.get(f"{api}/namespaces/shop/deployments/caller/edges", params={"window": "5m"}).json()
         found = [i for i in items["items"] if i["edge"]["direction"] == "to"]
-        return found[0] if found and counts(found[0]) == ("90", "10") else None
+        return found[0] if found and metric_counts(found[0]) == ("90", "10") else None
 
     eventually(edge, 60, what="prometheus counted the caller's 100 requests", mesh=mesh)
     server = httpx.get(f"{api}/namespaces/shop/deployments/web-v1", params={"window": "5m"}).json()
     service = httpx.get(f"{api}/namespaces/shop/services/web-v1", params={"window": "5m"}).json()
-    assert counts(server) == counts(service) == ("90", "10")
+    assert metric_counts(server) == metric_counts(service) == ("90", "10")
     stat = subprocess.run(
         [sys.executable, "-m", "smimesh", "stat", "deploy", "-n", "shop", "-w", "5m", "--api-addr", mesh.api],
         capture_output=True, text=True, env=mesh.env, timeout=60,

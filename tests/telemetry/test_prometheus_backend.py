@@ -20,8 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from telemetry_traffic import pattern, send
-from telemetry_world import scrape, two_sidecars, world_topology
 
 from smimesh.settings import Settings
 from smimesh.telemetry.collector import Collector
@@ -32,6 +30,8 @@ from smimesh.telemetry.query import BuiltinBackend, MetricsQuery
 from smimesh.telemetry.service import Telemetry
 from smimesh.telemetry.window import SlidingWindow
 from smimesh.testing.net import free_port, wait_until
+from smimesh.testing.telemetry_traffic import pattern, send
+from smimesh.testing.telemetry_world import scrape, two_sidecars, world_topology
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [

@@ -7,14 +7,13 @@ limit: TrafficSplit weights (v1alpha4 integers and v1alpha1 quantities, each and
 limit (a conditional split puts them into the route table). Each example is loaded as `smimesh
 validate` and the API load it; when that reports no error, the real Envoy binary checks every
 sidecar's generated listeners, routes, clusters and endpoints in `--mode validate` (the static
-bootstrap of `test_envoy_validate.py`: about 0.1 s per example, so 40 examples run in seconds).
+bootstrap of `smimesh.testing.envoy_validate`: about 0.1 s per example, so 40 examples run in seconds).
 Plain config is checked; the secured config's RBAC carries the same regexes, built by the same
 `envoy_limits.envoy_path_regex`.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,7 @@ from smimesh.diagnostics import has_errors
 from smimesh.mesh import build_model
 from smimesh.resources import load_text
 from smimesh.testing import bookstore
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_envoy_validate import _validate, static_bootstrap
+from smimesh.testing.envoy_validate import static_bootstrap, validate_config
 
 pytestmark = pytest.mark.envoy
 
@@ -102,6 +99,6 @@ def test_validate_refuses_or_envoy_accepts_every_sidecar(tmp_path: Path, text: s
     event("validate accepted: Envoy checked")
     resources = loaded.snapshot().resources()
     model = build_model(loaded.snapshot(), bookstore.world_instances(resources))
-    result = _validate(static_bootstrap({"world": model}), tmp_path)
+    result = validate_config(static_bootstrap({"world": model}), tmp_path)
     note(text)
     assert result.returncode == 0, result.stderr[-3000:]

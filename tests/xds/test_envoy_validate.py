@@ -7,38 +7,17 @@ The generated ADS bootstrap is validated the same way (SotW and delta).
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from smimesh.local.binaries import find_envoy
-from smimesh.mesh import MeshModel, proxy_view
-from smimesh.testing import static_config
 from smimesh.testing.bookstore import bookstore_model
 from smimesh.testing.bookstore_edges import EDGE_CASES, edge_model
+from smimesh.testing.envoy_validate import static_bootstrap, validate_config
 from smimesh.testing.net import free_port
-from smimesh.xds import build_bootstrap, generate
+from smimesh.xds import build_bootstrap
 
 pytestmark = pytest.mark.envoy
-
-
-def static_bootstrap(models: dict[str, MeshModel]) -> dict[str, Any]:
-    return static_config.static_bootstrap(
-        {
-            label: {node: generate(proxy_view(model, node)) for node in model.instances}
-            for label, model in models.items()
-        }
-    )
-
-
-def _validate(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "envoy.json"
-    path.write_text(json.dumps(config))
-    command = [str(find_envoy()), "--mode", "validate", "-c", str(path), "-l", "warning"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize("world", ["bookstore", *EDGE_CASES])
@@ -46,7 +25,7 @@ def test_envoy_accepts_every_sidecar_config(tmp_path: Path, world: str) -> None:
     """One Envoy run per world (worlds reuse ports), holding every sidecar of that world at once."""
     model = bookstore_model() if world == "bookstore" else edge_model(world)
     config = static_bootstrap({world: model})
-    result = _validate(config, tmp_path)
+    result = validate_config(config, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert len(config["static_resources"]["listeners"]) >= len(model.instances)
 
@@ -54,7 +33,7 @@ def test_envoy_accepts_every_sidecar_config(tmp_path: Path, world: str) -> None:
 @pytest.mark.parametrize("delta", [False, True])
 def test_envoy_accepts_bootstrap(tmp_path: Path, delta: bool) -> None:
     config = build_bootstrap("buyer-0.bookstore", "buyer", "127.0.0.1", free_port(), free_port(), delta=delta)
-    result = _validate(config, tmp_path)
+    result = validate_config(config, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -64,4 +43,4 @@ def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
     config["static_resources"]["clusters"] = [
         c for c in config["static_resources"]["clusters"] if c["name"] != "outbound|bookstore|bookstore-v1|80"
     ]
-    assert _validate(config, tmp_path).returncode != 0
+    assert validate_config(config, tmp_path).returncode != 0

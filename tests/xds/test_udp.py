@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,11 @@ from smimesh.mesh.model import MeshModel, Protocol, ServiceKey
 from smimesh.mesh.modes import DEFAULT_MODES
 from smimesh.resources import load_text
 from smimesh.resources.workload import Workload
+from smimesh.testing.access_world import target, workload  # the access tests' YAML builders
 from smimesh.testing.golden import Golden, as_data
 from smimesh.xds import generate, type_urls
 from smimesh.xds.security import secure_view
 from smimesh.xds.udp import UDP_PROXY_FILTER
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "access"))
-from world import target, workload  # the access tests' YAML builders
 
 METRICS = ServiceKey("shop", "metrics")
 UDP_PORTS = (9000, 9001)

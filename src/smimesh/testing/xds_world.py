@@ -1,4 +1,4 @@
-"""The issue-3 world for `test_xds_bookstore.py`: the real control plane, real Envoys, real backends.
+"""The issue-3 world for tests/e2e/test_xds_bookstore.py: the real control plane, real Envoys, real backends.
 
 Owns `ControlPlane` (a `ResourceStore`, the real `Pipeline` — build_model → proxy_view → generate →
 Snapshot — a `SnapshotCache` and the `XdsServer`, on an event loop in a thread of their own, so a

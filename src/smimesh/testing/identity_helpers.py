@@ -1,4 +1,4 @@
-"""Shared constants for the identity tests (a module name no other test directory uses)."""
+"""Shared constants for the identity tests (tests/identity): a fixed clock and the trust domain."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A small mesh for the access tests, built from YAML the way a user writes it (no test of its own)."""
+"""A small mesh built from YAML the way a user writes it: shared by the access, API and xDS tests."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The end-to-end world of the access tests: manifests a user would write, and helpers to probe the mesh.
 
-No test of its own. `smimesh up` runs as a real process (the e2e harness of tests/e2e), every
+`smimesh up` runs as a real process (`smimesh.testing.up`), every
 request crosses two real Envoy sidecars (the caller's outbound, the destination's inbound).
 """
 
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import socket
 import sys
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_support import WORKLOAD, Mesh, eventually, write
+from smimesh.testing.up import WORKLOAD, Mesh, eventually, write
 
 __all__ = ["WORKLOAD", "Mesh", "eventually", "write"]
 

@@ -1,4 +1,4 @@
-"""Shared harness of the canary end-to-end tests (no tests here): the manifests of a target and its
+"""Shared harness of the canary end-to-end tests (tests/canary): the manifests of a target and its
 Canary, the controller's API, the weight a caller's sidecar really holds, and a webhook server."""
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from test_up_support import Mesh, eventually, write
-
 from smimesh.testing import workloads
+from smimesh.testing.up import Mesh, eventually, write
 
 PY, SERVE = sys.executable, str(workloads.HERE)
 NS = "cd"
@@ -82,12 +80,13 @@ def command(mesh: Mesh, name: str, action: str, weight: int | None = None) -> ht
 
 
 def wait_phase(mesh: Mesh, name: str, phase: str, timeout: float = 90.0) -> dict[str, Any]:
-    return eventually(
+    reached: dict[str, Any] = eventually(
         lambda: (found := status(mesh, name))["phase"] == phase and found,
         timeout,
         what=f"canary {name} in phase {phase}",
         mesh=mesh,
     )
+    return reached
 
 
 def live_weight(mesh: Mesh, service: str, caller: str = "client-0") -> int | None:

@@ -57,7 +57,8 @@ def http_backend() -> Iterator[int]:
 
 
 def as_json(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    data: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return data
 
 
 def static_secrets(bundle: IdentityBundle) -> list[dict[str, Any]]:

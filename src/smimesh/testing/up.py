@@ -1,10 +1,11 @@
-"""Shared harness of the `test_up_*` end-to-end tests (this file holds no tests of its own).
+"""The `smimesh up` test kit: a real mesh process, its sidecars and workloads, for end-to-end tests.
 
 Runs `smimesh up` the way a user does — a real process on a directory of manifests, with real
 Envoy sidecars and real workload processes on loopback — and reads what the mesh reports through
 its HTTP API. Traffic is sent through a client instance's sidecar (its HTTP_PROXY port), so every
-request crosses two Envoys exactly as the workload's own requests do. Named `test_up_*` only
-because that is the file pattern this harness's owner holds; import it as `test_up_support`.
+request crosses two Envoys exactly as the workload's own requests do. Owns `Mesh` (start, API
+reads, stop), the manifest builders (`backend`, `split`, `make_shop`, `CALLER`/`ACCESS`), traffic
+helpers (`send`, `Traffic`, `chi_square_p`) and `eventually`, the polling wait every e2e test uses.
 """
 
 from __future__ import annotations
@@ -29,12 +30,46 @@ from smimesh.testing.net import free_port
 
 WORKLOAD = str(workloads.HERE)
 
+# A caller workload in namespace shop and the TrafficTarget that lets it call every route of `web`.
+CALLER = f"""
+apiVersion: smimesh.io/v1alpha1
+kind: Workload
+metadata: {{name: caller, namespace: shop, labels: {{app: caller}}}}
+spec:
+  serviceAccount: caller
+  command: [{sys.executable}, {WORKLOAD}, serve]
+  ports: [{{name: http, containerPort: 8080}}]
+"""
+ACCESS = """
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: everything, namespace: shop}
+spec:
+  matches: [{name: all, pathRegex: ".*", methods: ["*"]}]
+---
+apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {name: caller-to-web, namespace: shop}
+spec:
+  destination: {kind: ServiceAccount, name: web, namespace: shop}
+  rules: [{kind: HTTPRouteGroup, name: everything, matches: [all]}]
+  sources: [{kind: ServiceAccount, name: caller, namespace: shop}]
+"""
+
+METRICS_PREFIX = "/apis/metrics.smi-spec.io/v1alpha1"  # the SMI metrics API that `smimesh up` serves
+
 
 def write(path: Path, text: str) -> None:
     """Replace `path` atomically, like an editor that saves by rename."""
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(textwrap.dedent(text))
     os.replace(temporary, path)
+
+
+def metric_counts(item: dict[str, Any]) -> tuple[str, str]:
+    """(success_count, failure_count) of one item of the SMI metrics API."""
+    values = {m["name"]: m["value"] for m in item["metrics"]}
+    return values["success_count"], values["failure_count"]
 
 
 def backend(name: str, version: str, replicas: int = 1, app: str = "web") -> str:
@@ -183,7 +218,10 @@ class Mesh:
             good = [r for r in rows if r["state"] == "running" and r["sync"] == "SYNCED" and r["ready"]]
             return rows if len(rows) == expected_instances == len(good) else None
 
-        return eventually(ready, timeout, what=f"{expected_instances} instances ready", mesh=self)
+        rows: list[dict[str, Any]] = eventually(
+            ready, timeout, what=f"{expected_instances} instances ready", mesh=self
+        )
+        return rows
 
     def proxy(self, instance: str) -> str:
         """The HTTP_PROXY of an instance: its sidecar's outbound listener."""

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))  # the `smimesh up` harness (any import mode)
-from test_up_support import WORKLOAD, Mesh, backend, eventually, split, write
-
 from smimesh.testing.command_stream import CommandStream
+from smimesh.testing.up import WORKLOAD, Mesh, backend, eventually, split, write
 
 __all__ = ["WORKLOAD", "Mesh", "Stream", "eventually", "make_world", "smimesh", "tap_switch", "write"]
 

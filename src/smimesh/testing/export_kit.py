@@ -1,4 +1,4 @@
-"""Helpers shared by the export tests: export YAML text, read the report as plain data."""
+"""Helpers shared by the export tests (tests/export): export YAML text, read the report as plain data."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """How Istio, Linkerd and Consul decide a request, written down as small evaluators over the exported
 objects (these meshes cannot run here). Each function states the rules it follows and where they are
-written; docs/migration.md quotes the same sources. Used by test_access_equivalence.py only.
+written; docs/migration.md quotes the same sources. Used by tests/export/test_access_equivalence.py.
 
 A request is (source identity, destination pod or service, container port, method or None for a TCP
 connection, path, headers).
