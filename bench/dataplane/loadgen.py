@@ -13,6 +13,7 @@ Max rate: Debian's `wrk` (closed loop, as many requests as the connections can c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 import shutil
@@ -86,6 +87,14 @@ class Connection:
             self.streams[1].close()
             self.streams = None
 
+    async def aclose(self) -> None:
+        """Close and wait until the socket is released (a bare close leaks it if the loop stops first)."""
+        if self.streams is not None:
+            writer, self.streams = self.streams[1], None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
 
 async def _one(pool: asyncio.Queue[Connection], request: bytes, released: float, tally: Tally) -> None:
     loop = asyncio.get_running_loop()
@@ -125,8 +134,11 @@ async def constant_rate(
     tally.released_span_s = loop.time() - start + 1 / rate  # the last release's slot included
     if tasks:
         await asyncio.wait(tasks, timeout=10)
+    for task in tasks:  # still unanswered after 10 s: not completed, and not left running past the run
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     while not pool.empty():
-        pool.get_nowait().close()
+        await pool.get_nowait().aclose()
     return tally
 
 

@@ -29,7 +29,10 @@ async def _slow_server(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
             await asyncio.sleep(SERVICE_S)
             writer.write(RESPONSE)
     except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the client closed: the end of this connection
+    finally:
         writer.close()
+        await writer.wait_closed()
 
 
 async def test_latency_counts_the_queue_behind_a_slow_server() -> None:
@@ -37,10 +40,16 @@ async def test_latency_counts_the_queue_behind_a_slow_server() -> None:
 
     A generator with coordinated omission (timing from the actual send) would report about 20 ms.
     """
-    server = await asyncio.start_server(_slow_server, "127.0.0.1", 0)
+    handlers: set[asyncio.Future[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(asyncio.ensure_future(_slow_server(reader, writer)))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
         tally = await loadgen.constant_rate("127.0.0.1", port, "x", rate=200, duration_s=0.1, connections=1)
+    await asyncio.wait(handlers, timeout=10)  # each ends on the client's close: no socket outlives the test
     assert tally.sent == 20 and len(tally.latencies_s) == 20 and tally.errors == 0
     assert max(tally.latencies_s) >= 19 * (SERVICE_S - 1 / 200) + SERVICE_S
     assert min(tally.latencies_s) >= SERVICE_S
