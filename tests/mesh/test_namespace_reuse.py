@@ -16,6 +16,7 @@ from smimesh.diagnostics import Location
 from smimesh.mesh import Instance, MeshModel, build_model
 from smimesh.mesh.impact import affected_nodes
 from smimesh.mesh.instances import counter, instances_from_workloads
+from smimesh.mesh.udp import has_udp
 from smimesh.resources import InputSnapshot, ResourceKey
 from smimesh.resources.access import TrafficTarget
 from smimesh.resources.core import Service
@@ -24,8 +25,8 @@ from smimesh.resources.specs import HTTPRouteGroup
 NAMESPACES = ("ns0", "ns1", "ns2")
 
 
-def _service(ns: str, name: str, app: int, port: int = 8080) -> Service:
-    spec = {"selector": {"app": f"w{app}"}, "ports": [{"name": "http", "port": 80, "targetPort": port}]}
+def _service(ns: str, name: str, app: int, port: int = 8080, protocol: str = "http") -> Service:
+    spec = {"selector": {"app": f"w{app}"}, "ports": [{"name": protocol, "port": 80, "targetPort": port}]}
     return Service.model_validate({"metadata": {"name": name, "namespace": ns}, "spec": spec})
 
 
@@ -54,7 +55,7 @@ def _instances() -> list[Instance]:
 # A change: (what, namespace index, service name index, workload index, port choice)
 CHANGES = st.tuples(
     st.sampled_from(["put", "redecode", "delete", "scale", "shrink", "relabel",
-                     "target", "routes", "unroute"]),
+                     "target", "routes", "unroute", "udp"]),
     st.integers(0, 2), st.integers(0, 3), st.integers(0, 5), st.sampled_from([8080, 9000, 7000]),
 )  # fmt: skip
 
@@ -64,8 +65,9 @@ def _apply(
 ) -> InputSnapshot:
     what, ns_index, name_index, app, port = change
     key = ResourceKey("Service", NAMESPACES[ns_index], f"s{name_index}")
-    if what == "put":
-        return snapshot.updated({key: (_service(key.namespace, key.name, app, port), Location())})
+    if what in ("put", "udp"):
+        protocol = "udp-dns" if what == "udp" else "http"
+        return snapshot.updated({key: (_service(key.namespace, key.name, app, port, protocol), Location())})
     if what == "redecode" and (found := snapshot.get(key)) is not None:  # an equal, new object
         return snapshot.updated({key: (Service.model_validate(found.model_dump(by_alias=True)), Location())})
     if what == "delete":
@@ -118,6 +120,7 @@ def test_warm_builds_from_any_earlier_state_equal_cold_ones(changes: list, data:
         assert warm.policies == cold.policies  # (in the model's equality too; said for the reader)
         # The impact index compares the services namespace by namespace: as it does without the groups.
         assert affected_nodes(earlier, warm) == affected_nodes(_stateless(earlier), _stateless(warm))
+        assert has_udp(warm) == has_udp(_stateless(warm))
         built.append(warm)
 
 

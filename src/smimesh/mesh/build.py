@@ -236,7 +236,8 @@ def _namespace_services(
         else:
             entries[key] = _service(svc, index, entry, diags)
     services = {key: entry.service for key, entry in entries.items()}
-    return NamespaceServices(group, entries, services, inbound_protocols(services), tuple(diags))
+    speak = frozenset(port.protocol for service in services.values() for port in service.ports)
+    return NamespaceServices(group, entries, services, inbound_protocols(services), tuple(diags), speak)
 
 
 def build_services(

@@ -55,6 +55,7 @@ class NamespaceServices:
     services: Mapping[ServiceKey, Service]
     protocols: Mapping[tuple[str, int], Protocol]  # (node id, container port) -> protocol
     diagnostics: tuple[Diagnostic, ...]
+    port_protocols: frozenset[Protocol] = frozenset()  # what the Services' ports speak (has the mesh UDP?)
 
 
 @dataclass(frozen=True, slots=True)

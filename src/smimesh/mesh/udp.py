@@ -30,6 +30,10 @@ class UdpUpstreamSpec:
 
 
 def _has_udp(model: MeshModel) -> bool:
+    """Per namespace when the model carries its build's groups (a namespace taken whole from the last
+    build was not walked again), else over every service port."""
+    if model.build_state is not None:
+        return any(Protocol.UDP in group.port_protocols for group in model.build_state.namespaces.values())
     return any(p.protocol is Protocol.UDP for s in model.services.values() for p in s.ports)
 
 
