@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -143,22 +144,28 @@ def percentile_ms(ordered: list[float], fraction: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, max(0, int(len(ordered) * fraction) - 1))] * 1000, 1)
 
 
+@contextlib.asynccontextmanager
+async def synced_controller(directory: Path) -> AsyncIterator[KubeController]:
+    """`smimesh controller` in this process against the API server of `directory`, synced."""
+    config = ControllerConfig(
+        kubeconfig=directory / "kubeconfig",
+        identity="bench",
+        xds_addr="127.0.0.1:0",
+        webhook_addr="127.0.0.1:0",
+        state_dir=directory / "state",
+    )
+    controller = KubeController(config)
+    await controller.start()
+    try:
+        await controller.wait_synced()
+        yield controller
+    finally:
+        await controller.stop()
+
+
 async def churn(directory: Path, pods: int, proxies: int, rate: float, duration: float) -> dict[str, Any]:
-    async with ApiChild(directory, pods, proxies) as api:
-        config = ControllerConfig(
-            kubeconfig=directory / "kubeconfig",
-            identity="bench",
-            xds_addr="127.0.0.1:0",
-            webhook_addr="127.0.0.1:0",
-            state_dir=directory / "state",
-        )
-        controller = KubeController(config)
-        await controller.start()
-        try:
-            await controller.wait_synced()
-            return await churn_with_fleet(api, controller, proxies, rate, duration)
-        finally:
-            await controller.stop()
+    async with ApiChild(directory, pods, proxies) as api, synced_controller(directory) as controller:
+        return await churn_with_fleet(api, controller, proxies, rate, duration)
 
 
 async def churn_with_fleet(

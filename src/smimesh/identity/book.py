@@ -75,6 +75,7 @@ class CertificateBook:
         self.derived = derived
         self._entries: dict[SpiffeId, _Entry] = {}
         self._trust = TrustBundle.of(trust_domain, self.root_state.trusted)
+        self.version = 0  # bumped by every sync that changes a leaf or the trust: a reader's cache key
 
     @classmethod
     def from_settings(
@@ -121,6 +122,7 @@ class CertificateBook:
     ) -> BookChanges:
         """Start a root rotation (see rotation.py); the new root is trusted at once."""
         self.root_state = self.root_state.begin(new_root, now, distribute=distribute, overlap=overlap)
+        self.version += 1
         return self.sync(self._entries, now)
 
     def sync(self, identities: Iterable[SpiffeId], now: datetime) -> BookChanges:
@@ -137,7 +139,10 @@ class CertificateBook:
         due = frozenset(i for i in wanted if self._needs_leaf(i, now))
         for identity in due:
             self._entries[identity] = self._issue(identity, now)
-        return BookChanges(due, removed, trust_changed)
+        changes = BookChanges(due, removed, trust_changed)
+        if changes:
+            self.version += 1
+        return changes
 
     def next_wakeup(self) -> datetime | None:
         """The earliest time a `sync` would change something without the identity set changing."""

@@ -98,6 +98,8 @@ class ViewReuse:
     - `outbound`: the OutboundService of each ServiceKey with the Service value and splits it was
       built from (reused while both are the same or equal);
     - `reach`: the last reach index (source identity -> destinations) and the policies it came from;
+    - `derived`: other indexes of one model field by name, with the field they came from
+      (`mesh.visibility.derived`: reused while that field is equal, or patched);
     - `intern(value)`: the live equal value if there is one, so that successive views share their
       unchanged pieces and comparing an old and a new view (the pipeline's "did it change?") is an
       identity check instead of a deep walk. Keyed by the value's hash (content), holding only weak
@@ -108,6 +110,8 @@ class ViewReuse:
         self.outbound: dict[ServiceKey, OutboundEntry] = {}
         self.reach: tuple[tuple[TrafficPolicy, ...], dict[Identity, frozenset[Identity]]] | None = None
         self._interned: dict[int, weakref.ref[Any]] = {}
+        # Other per-model indexes, by name: (the model field they were derived from, the index).
+        self.derived: dict[str, tuple[Any, Any]] = {}
 
     def intern(self, value: _T) -> _T:
         key = hash(value)

@@ -13,9 +13,10 @@ reused from the previous build of the same chain (`model.build_state.views`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
-from smimesh.mesh.model import Identity, MeshModel, ServiceKey
+from smimesh.mesh.model import Identity, MeshModel, Service, ServiceKey
 from smimesh.mesh.reuse import ViewReuse
 
 
@@ -29,6 +30,24 @@ def memo(model: MeshModel, key: object, build: Any) -> Any:
 def views_reuse(model: MeshModel) -> ViewReuse | None:
     """The view layer's reuse of the chain of builds `model` belongs to (None for a hand-made model)."""
     return model.build_state.views if model.build_state is not None else None
+
+
+def derived(model: MeshModel, name: str, source: Any, build: Any, patch: Any = None) -> Any:
+    """`build(source)` once per model (`memo`), reused from the chain's previous build while `source`
+    (a model field) is the same or equal; with `patch(last_source, last_index)`, an index derived
+    from a different source is patched instead of rebuilt (endpoint churn changes few services)."""
+
+    def make() -> Any:
+        reuse = views_reuse(model)
+        last = reuse.derived.get(name) if reuse is not None else None
+        if last is not None and (last[0] is source or last[0] == source):
+            return last[1]
+        index = build(source) if last is None or patch is None else patch(*last)
+        if reuse is not None:
+            reuse.derived[name] = (source, index)
+        return index
+
+    return memo(model, name, make)
 
 
 def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
@@ -48,12 +67,36 @@ def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
     return index
 
 
-def _services_by_identity(model: MeshModel) -> dict[Identity, frozenset[ServiceKey]]:
+def _services_by_identity(services: Mapping[ServiceKey, Service]) -> dict[Identity, frozenset[ServiceKey]]:
     index: dict[Identity, set[ServiceKey]] = defaultdict(set)
-    for service in model.services.values():
+    for service in services.values():
         for ident in service.identities:
             index[ident].add(service.key)
     return {k: frozenset(v) for k, v in index.items()}
+
+
+_PATCH_AT_MOST = 256  # changed services beyond which rebuilding the index is as cheap as patching it
+
+
+def _by_identity(model: MeshModel) -> dict[Identity, frozenset[ServiceKey]]:
+    """`_services_by_identity(model.services)`, patched from the chain's last index for the services
+    that changed (an identical Service value is unchanged: one identity check per service)."""
+
+    def patch(before: Mapping[ServiceKey, Service], index: dict[Identity, frozenset[ServiceKey]]) -> Any:
+        after = model.services
+        changed = [k for k in before.keys() | after.keys() if before.get(k) is not after.get(k)]
+        if len(changed) > _PATCH_AT_MOST:
+            return _services_by_identity(after)
+        found = dict(index)
+        for key in changed:
+            old, new = before.get(key), after.get(key)
+            for ident in old.identities if old is not None else ():
+                found[ident] = found[ident] - {key}
+            for ident in new.identities if new is not None else ():
+                found[ident] = found.get(ident, frozenset()) | {key}
+        return {k: v for k, v in found.items() if v}
+
+    return derived(model, "by_identity", model.services, _services_by_identity, patch)  # type: ignore[no-any-return]
 
 
 def _roots_by_backend(model: MeshModel) -> dict[ServiceKey, frozenset[ServiceKey]]:
@@ -98,7 +141,7 @@ def services_in(model: MeshModel, namespaces: frozenset[str]) -> frozenset[Servi
 def _visible_for(
     model: MeshModel, destinations: frozenset[Identity], open_namespaces: frozenset[str]
 ) -> frozenset[ServiceKey]:
-    by_identity = memo(model, "by_identity", lambda: _services_by_identity(model))
+    by_identity = _by_identity(model)
     direct: set[ServiceKey] = set(services_in(model, open_namespaces))
     for destination in destinations:
         direct |= by_identity.get(destination, frozenset())

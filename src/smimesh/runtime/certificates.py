@@ -30,6 +30,8 @@ class Issued:
     modes: MeshModes
     bundles: Mapping[SpiffeId, IdentityBundle]
     trust_domain: str
+    book_version: int = -1  # the book's version the bundles were read at (-1: unknown, never reused)
+    accounts: frozenset[tuple[str, str]] = frozenset()  # (namespace, service account) of the bundles
 
     def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
         return self.bundles.get(identity)
@@ -54,23 +56,54 @@ class SecuredModel(MeshModel):
 
 
 def sync_certificates(
-    book: CertificateBook, model: MeshModel, modes: MeshModes, now: datetime, trust_domain: str
+    book: CertificateBook,
+    model: MeshModel,
+    modes: MeshModes,
+    now: datetime,
+    trust_domain: str,
+    previous: Issued | None = None,
 ) -> tuple[SecuredModel, BookChanges]:
     """Leaves for every identity of `model` (issued now if missing), and the model carrying what its
-    views see; the book's changes say whether the renewal schedule may have moved."""
-    instances = model.instances.values()
-    identities = {SpiffeId(trust_domain, i.namespace, i.service_account) for i in instances}
+    views see; the book's changes say whether the renewal schedule may have moved. `previous` (an
+    earlier model's record) is carried over as it is when the book cannot have changed for this
+    model: same modes, same book version, no new account, no renewal due yet (endpoint churn then
+    costs no certificate work, and `certificates_affected` sees one record: nothing renewed)."""
+    accounts = frozenset((i.namespace, i.service_account) for i in model.instances.values())
+    if previous is not None and _still_current(previous, book, modes, now, trust_domain, accounts):
+        return _secured(model, previous), BookChanges()
+    identities = {SpiffeId(trust_domain, namespace, account) for namespace, account in accounts}
     changes = book.sync(identities | book.identities, now)
     bundles = {identity: book.bundle(identity) for identity in book.identities}
-    issued = Issued(modes, bundles, trust_domain)
+    held = frozenset((i.namespace, i.service_account) for i in bundles)
+    return _secured(model, Issued(modes, bundles, trust_domain, book.version, held)), changes
+
+
+def _still_current(
+    issued: Issued,
+    book: CertificateBook,
+    modes: MeshModes,
+    now: datetime,
+    trust_domain: str,
+    accounts: frozenset[tuple[str, str]],
+) -> bool:
+    """Whether `book.sync` for `accounts` now would change nothing that `issued` records."""
+    if issued.book_version != book.version or issued.modes != modes or issued.trust_domain != trust_domain:
+        return False
+    wakeup = book.next_wakeup()
+    return accounts <= issued.accounts and (wakeup is None or now < wakeup)
+
+
+def _secured(model: MeshModel, issued: Issued) -> SecuredModel:
     values = {f.name: getattr(model, f.name) for f in fields(MeshModel)}
-    return SecuredModel(**values, issued=issued), changes
+    return SecuredModel(**values, issued=issued)
 
 
 def certificates_affected(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
     """The nodes of `new` whose identity's bundle differs between the two models' certificates, or
     None (every node) when the modes or the trust bundle changed, or a model carries no record."""
     before, after = getattr(old, "issued", None), getattr(new, "issued", None)
+    if before is not None and before is after:
+        return frozenset()  # one record carried over (`sync_certificates`): nothing renewed
     if before is None or after is None or before.modes != after.modes or before.trust != after.trust:
         return None
     if before.trust_domain != after.trust_domain:

@@ -170,7 +170,8 @@ class MeshSecurity:
             **options,
         )
         trust_domain = self.settings.trust_domain
-        secured, changes = sync_certificates(self.book, model, modes, self._clock(), trust_domain)
+        last = self._model.issued if self._model is not None else None  # carried over when still current
+        secured, changes = sync_certificates(self.book, model, modes, self._clock(), trust_domain, last)
         if changes:
             self._wake.set()  # a new identity: the renewal schedule may have moved earlier
         self._model = secured

@@ -27,6 +27,7 @@ from smimesh.xds import (
     ingress,
     listeners,
     names,
+    rbac,
     resilience,
     routes,
     secrets,
@@ -173,5 +174,6 @@ def clear_caches() -> None:
         udp.upstream_listener,
         udp.upstream_cluster,
         udp.inbound_listener,
+        rbac.http_rbac_filter,
     ):
         cached.cache_clear()

@@ -23,6 +23,7 @@ per-request (method, path, headers) is translated match for match:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -30,8 +31,9 @@ from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac
 from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
 
-from smimesh.mesh.access import decide, l4_admits_http, path_pattern
+from smimesh.mesh.access import TrafficPolicy, decide, l4_admits_http, path_pattern
 from smimesh.mesh.model import HttpMatch, Identity, MeshModel, Protocol
+from smimesh.mesh.visibility import derived
 
 HTTP_RBAC_FILTER = "envoy.filters.http.rbac"
 NETWORK_RBAC_FILTER = "envoy.filters.network.rbac"
@@ -71,6 +73,15 @@ def _rule(model: MeshModel, policy_index: int, port: int, protocol: Protocol) ->
     return AccessRule(policy.ref, principals, matches, groups) if principals else None
 
 
+def _policies_by_destination(policies: tuple[TrafficPolicy, ...]) -> dict[Identity, tuple[int, ...]]:
+    """Each destination's policy indexes in model order (a sidecar's RBAC reads only its own
+    identity's policies, instead of scanning every policy of the mesh per inbound port)."""
+    found: dict[Identity, list[int]] = {}
+    for index, policy in enumerate(policies):
+        found.setdefault(policy.destination, []).append(index)
+    return {destination: tuple(each) for destination, each in found.items()}
+
+
 def inbound_access(
     model: MeshModel,
     identity: Identity,
@@ -83,11 +94,9 @@ def inbound_access(
     """The access input of one inbound port of a sidecar running as `identity`."""
     if model.permissive:
         return InboundAccess(port_name, protocol, enforce=False)
-    found = (
-        _rule(model, index, container_port, protocol)
-        for index, policy in enumerate(model.policies)
-        if policy.destination == identity
-    )
+    # Once per model, or reused from the previous build while the policies are equal (endpoint churn).
+    by_destination = derived(model, "rbac-by-destination", model.policies, _policies_by_destination)
+    found = (_rule(model, index, container_port, protocol) for index in by_destination.get(identity, ()))
     rules = tuple(r for r in found if r is not None)
     return InboundAccess(port_name, protocol, rules, True, audit, model.semantics.path_regex_full)
 
@@ -159,8 +168,11 @@ def allowed_principals(access: InboundAccess) -> tuple[str, ...]:
     return tuple(sorted({p for rule in access.rules if rule.matches != () for p in rule.principals}))
 
 
+@lru_cache(maxsize=1 << 14)
 def http_rbac_filter(access: InboundAccess) -> http_rbac.RBAC | None:
-    """The HTTP RBAC filter config of one inbound port (None when access control is off)."""
+    """The HTTP RBAC filter config of one inbound port (None when access control is off). Cached like
+    the other generators' messages (a view recomputed for an upstream change has the same access):
+    callers copy it into their own messages and never change it."""
     if not access.enforce:
         return None
     rules = rbac_rules(access)

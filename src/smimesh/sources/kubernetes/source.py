@@ -7,10 +7,12 @@ origin `kubernetes:<Kind>/<ns>/<name>` (so a manifest file of the same key wins,
 An object that fails to load keeps its last good version (as a saved file does) and is reported;
 a deletion deletes. `problems` holds each object's current problems (gone with a good version or
 the object), for the Events the lease holder keeps. Namespaces, Pods, EndpointSlices and
-ServiceAccounts are kept in their informers' caches; after any change of those, the instances
-(`cluster.instances`) and namespace modes are recomputed and handed to `on_instances` /
+ServiceAccounts are kept in their informers' caches; after a change of those, the instances of the
+pods it concerns (`pod_instances.PodInstances`: a pod, the pods an EndpointSlice lists; every pod
+after a Namespace change) and the namespace modes are recomputed and handed to `on_instances` /
 `on_modes` (at most every `settle_s`).
-Objects may arrive in any order: everything downstream is rebuilt from the whole current state.
+Objects may arrive in any order: what is handed downstream always equals what the whole current
+state gives (`cluster.instances`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from smimesh.sources.files import log_report
 from smimesh.sources.kubernetes import cluster
 from smimesh.sources.kubernetes.client import KubeClient
 from smimesh.sources.kubernetes.informer import Event, Informer
+from smimesh.sources.kubernetes.pod_instances import PodInstances
 from smimesh.sources.store import ResourceStore
 
 ORIGIN_PREFIX = "kubernetes:"
@@ -88,6 +91,7 @@ class KubernetesSource:
         self._report = report
         self.problems: dict[str, list[Diagnostic]] = {}  # origin -> its current version's problems
         self._pod_memo: dict[tuple[Any, Any], tuple[Any, Instance | None]] = {}  # pod -> (version, instance)
+        self._pods = PodInstances(mesh, self._instance_of)
         self._settle_s = settle_s
         self._dirty = asyncio.Event()
         self.instances: list[Instance] = []
@@ -103,7 +107,7 @@ class KubernetesSource:
             )
         for watched in CLUSTER_KINDS:
             self.informers[watched.kind] = Informer(
-                client, watched.path, self._cluster_changed, name=watched.kind
+                client, watched.path, self._cluster_handler(watched.kind), name=watched.kind
             )
 
     # ---- running ------------------------------------------------------------------------------------
@@ -177,8 +181,20 @@ class KubernetesSource:
         self._pod_memo[key] = (version, instance)
         return instance
 
-    async def _cluster_changed(self, events: list[Event]) -> None:
-        self._dirty.set()
+    def _cluster_handler(self, kind: str) -> Callable[[list[Event]], Any]:
+        """Tell `PodInstances` what an event of `kind` concerns, and wake the publisher."""
+
+        async def handle(events: list[Event]) -> None:
+            for event in events:
+                if kind == "Pod":
+                    self._pods.pod_changed(event.key)
+                elif kind == "EndpointSlice":
+                    self._pods.slice_changed(event.key, None if event.type == "DELETED" else event.obj)
+                elif kind == "Namespace":
+                    self._pods.namespaces_changed()
+            self._dirty.set()
+
+        return handle
 
     async def _publish_cluster(self) -> None:
         while True:
@@ -188,11 +204,10 @@ class KubernetesSource:
             self.publish_now()
 
     def publish_now(self) -> None:
-        namespaces, pods = self.cache("Namespace"), self.cache("Pod")
-        found = cluster.instances(pods, self.cache("EndpointSlice"), namespaces, self.mesh, self._instance_of)
+        namespaces, pods = self.cache("Namespace"), self.informers["Pod"].cache
+        found = self._pods.current(pods, namespaces)
         if len(self._pod_memo) > 2 * len(pods):  # forget deleted pods now and then
-            present = {(p["metadata"].get("namespace"), p["metadata"].get("name")) for p in pods}
-            self._pod_memo = {k: v for k, v in self._pod_memo.items() if k in present}
+            self._pod_memo = {k: v for k, v in self._pod_memo.items() if k in pods}
         modes = tuple(
             m
             for ns in namespaces
