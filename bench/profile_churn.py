@@ -36,7 +36,7 @@ async def churn(pods: int, rate: float, duration: float, profile: Path | None) -
 async def _measured(
     api: ApiChild, controller: KubeController, rate: float, duration: float, profile: Path | None
 ) -> dict[str, Any]:
-    while len(controller.pipeline.published_instances) < api.pods:  # the first full pass, done
+    while len(controller.pipeline.published_instances) < api.pods:  # noqa: ASYNC110 (the first full pass)
         await asyncio.sleep(0.2)
     await asyncio.sleep(1)
     before = dataclasses.asdict(controller.pipeline.stats)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from smimesh.local.ingress import ingress_workloads
 from smimesh.local.rundir import RunDir
 from smimesh.local.sidecar import SidecarLauncher
 from smimesh.local.supervisor import Supervisor
+from smimesh.runtime.heap import freeze_startup_heap, thaw
 from smimesh.runtime.readiness import Readiness
 from smimesh.runtime.reconcile import WorkloadReconciler
 from smimesh.runtime.root_tasks import RootTasks
@@ -140,7 +140,7 @@ class MeshApp:
                 "started": self.started_at,
             }
         )
-        _freeze_startup_heap()
+        freeze_startup_heap()
 
     async def stop(self) -> None:
         """Stop in reverse order of start; safe to call after a partial start, and twice."""
@@ -152,7 +152,7 @@ class MeshApp:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
-        gc.unfreeze()  # an in-process caller (tests) gets its heap back under the cyclic GC
+        thaw()  # an in-process caller (tests) gets its heap back under the cyclic GC
 
     def kill_now(self) -> None:
         """Last resort on a second Ctrl-C: SIGKILL every child at once."""
@@ -444,17 +444,6 @@ def _built(part: T | None) -> T:
     if part is None:
         raise RuntimeError("a part of smimesh up was used before start() built it")
     return part
-
-
-def _freeze_startup_heap() -> None:
-    """Move everything start-up made (modules, pydantic schemas, gRPC, the first model) out of the
-    cyclic GC's sight. A full collection walks every tracked object; with the start-up heap in it,
-    each one paused the event loop for tens of milliseconds, which showed as the metrics API's p99
-    (issue 6: 164 ms at 1,000 edges). Frozen objects are still freed by reference counting; only
-    cycles among them are never collected, and start-up builds its objects to live. Garbage is
-    collected first so it is not frozen."""
-    gc.collect()
-    gc.freeze()
 
 
 def _print_each(items: Sequence[Diagnostic]) -> None:

@@ -8,6 +8,7 @@ secured views and xDS server as `smimesh up`), serves ADS/SDS to the sidecars co
 `server.token_auth`), and serves the conversion and admission webhooks (TLS from the mesh CA,
 rotated). One replica, the holder of the Lease `smimesh-controller`, also writes: Events for
 diagnostics and the webhooks' caBundle (`writes.py`), and runs Flagger's Canaries (`canaries.py`).
+Once every pod's first config is published, the heap built so far is frozen (`runtime/heap.py`).
 See docs/kubernetes.md.
 """
 
@@ -34,6 +35,7 @@ from smimesh.mesh.modes import CLUSTER_EGRESS, NamespaceMode
 from smimesh.pods.inject import InjectConfig
 from smimesh.resources import validate_references
 from smimesh.resources.crd import WebhookService
+from smimesh.runtime.heap import freeze_startup_heap, thaw
 from smimesh.runtime.identity import MeshSecurity
 from smimesh.runtime.kubernetes.ca_secret import ensure_ca, write_private
 from smimesh.runtime.kubernetes.lease import LeaderElector
@@ -123,6 +125,7 @@ class KubeController:
             report=self._report,
         )
         self._spawn(self.source.run(), "kubernetes source")
+        self._spawn(self._freeze_when_published(), "freeze the start-up heap")
         await self._start_webhooks(ca)
         self._start_leader_duties()
         if config.api_addr:
@@ -264,6 +267,16 @@ class KubeController:
         )
         self._spawn(self.elector.run(), "lease")
         self._spawn(self.writes.run(lambda: self.elector.is_leader), "lease holder writes")
+
+    async def _freeze_when_published(self) -> None:
+        """Once every pod's first config is published, freeze the heap built so far (runtime/heap.py):
+        the informers' caches and the first snapshots then cost the cyclic GC nothing under churn."""
+        await self.source.wait_synced()
+        # Polled: `pipeline.built` is other waiters' too, so it is not cleared here.
+        while len(self.pipeline.published_instances) < len(self.source.instances):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        freeze_startup_heap()
+        self._closers.append(thaw)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
