@@ -19,23 +19,34 @@ WorkloadLayout = tuple[str, str, str, Mapping[str, str], int, Sequence[tuple[str
 
 
 class InstanceIndex:
-    """Instances by namespace and by (namespace, label, value), for fast selector evaluation."""
+    """Instances by namespace, and each namespace's by (label, value) for fast selector evaluation;
+    a namespace's label index is built when a selector first looks into it (endpoint churn rebuilds
+    the Services of a few namespaces: indexing every instance's labels per build was most of it)."""
 
     def __init__(self, instances: Iterable[Instance]) -> None:
         self._by_ns: dict[str, list[Instance]] = defaultdict(list)
-        self._by_label: dict[tuple[str, str, str], list[tuple[Instance, dict[str, str]]]] = defaultdict(list)
         for inst in instances:
             self._by_ns[inst.namespace].append(inst)
-            labels = dict(inst.labels)
-            for key, value in inst.labels:
-                self._by_label[(inst.namespace, key, value)].append((inst, labels))
+        self._by_label: dict[str, dict[tuple[str, str], list[tuple[Instance, dict[str, str]]]]] = {}
+
+    def _labels(self, namespace: str) -> dict[tuple[str, str], list[tuple[Instance, dict[str, str]]]]:
+        found = self._by_label.get(namespace)
+        if found is None:
+            found = defaultdict(list)
+            for inst in self._by_ns.get(namespace, ()):
+                labels = dict(inst.labels)
+                for pair in inst.labels:
+                    found[pair].append((inst, labels))
+            self._by_label[namespace] = found
+        return found
 
     def select(self, namespace: str, selector: Mapping[str, str] | None) -> list[Instance]:
         """Instances in `namespace` whose labels include every selector pair; no selector selects none."""
         if not selector:
             return []
         pairs = list(selector.items())
-        candidates = min((self._by_label.get((namespace, k, v), []) for k, v in pairs), key=len)
+        index = self._labels(namespace)
+        candidates = min((index.get(pair, []) for pair in pairs), key=len)
         if len(pairs) == 1:
             return [inst for inst, _ in candidates]
         return [inst for inst, labels in candidates if all(labels.get(k) == v for k, v in pairs)]
