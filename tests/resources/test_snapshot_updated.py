@@ -79,3 +79,15 @@ def test_of_kind_finds_a_kind_between_others_and_nothing_for_an_absent_one() -> 
     assert [s.key for s in snapshot.of_kind(Service)] == [("Service", "a", "z"), ("Service", "b", "y")]
     assert [s.key.name for s in snapshot.of_kind(TrafficSplit)] == ["x"]
     assert InputSnapshot().of_kind(Service) == []
+
+
+def test_many_changes_at_once_are_sorted_in_and_equal_a_snapshot_from_scratch() -> None:
+    """More changes than `updated` inserts one by one (an initial sync into a store already read)."""
+    first = {(r := _service("a", f"s{i:03}", 80)).key: (r, Location("a.yaml", i)) for i in range(0, 600, 2)}
+    snapshot = InputSnapshot().updated(first)
+    assert _same(snapshot, _from_scratch(first))
+    changes: dict[ResourceKey, tuple[Resource, Location] | None] = dict.fromkeys(list(first)[:100])
+    changes.update({(r := _split("b", f"x{i:03}", 81)).key: (r, Location("b.yaml", i)) for i in range(300)})
+    later = snapshot.updated(changes)
+    in_force = {k: v for k, v in {**first, **changes}.items() if v is not None}
+    assert _same(later, _from_scratch(in_force)) and _same(snapshot, _from_scratch(first))

@@ -113,19 +113,21 @@ class InputSnapshot:
         """A NEW snapshot with `changes` applied (key -> (resource, location), or None: gone); this one
         stays as it is (its holders still compare against it). Equal to `from_resources` of the result,
         at the cost of copying references plus a binary search per change instead of sorting every key:
-        the store hands out one snapshot per change, so that is what a change costs here."""
-        items, index, locations = list(self._items), _copy(self._index), _copy(self._locations)
-        for key, change in sorted(changes.items()):
-            at = bisect.bisect_left(items, key, key=_key_of)
-            found = at < len(items) and items[at][0] == key
+        the store hands out one snapshot per change, so that is what a change costs here. Many changes
+        at once (an initial sync into a store already read) are sorted in once instead: each insertion
+        moves the references after it."""
+        index, locations = _copy(self._index), _copy(self._locations)
+        for key, change in changes.items():
             if change is None:
-                if found:
-                    del items[at], index[key]
-                    locations.pop(key, None)
+                index.pop(key, None)
+                locations.pop(key, None)
             else:
-                items[at : at + int(found)] = [(key, change[0])]  # replace in place, or insert
                 index[key], locations[key] = change
-        return InputSnapshot(tuple(items), MappingProxyType(locations), MappingProxyType(index))
+        if len(changes) > _INSERT_AT_MOST:
+            items = tuple(sorted(index.items()))
+        else:
+            items = _inserted(self._items, {key: index.get(key) for key in changes})
+        return InputSnapshot(items, MappingProxyType(locations), MappingProxyType(index))
 
     def without(self, keys: Iterable[ResourceKey]) -> InputSnapshot:
         gone = set(keys)
@@ -153,6 +155,19 @@ def _key_of(item: tuple[ResourceKey, Resource]) -> ResourceKey:
 
 
 _resource_of = operator.itemgetter(1)
+_INSERT_AT_MOST = 256  # changes beyond which one sort of every key beats an insertion per change
+
+
+def _inserted(
+    items: tuple[tuple[ResourceKey, Resource], ...], changes: Mapping[ResourceKey, Resource | None]
+) -> tuple[tuple[ResourceKey, Resource], ...]:
+    """`items` (sorted by key) with each changed key's resource put in place, inserted or removed."""
+    found = list(items)
+    for key, resource in changes.items():
+        at = bisect.bisect_left(found, key, key=_key_of)
+        present = at < len(found) and found[at][0] == key
+        found[at : at + int(present)] = [] if resource is None else [(key, resource)]
+    return tuple(found)
 
 
 def _kind_of(item: tuple[ResourceKey, Resource]) -> str:
