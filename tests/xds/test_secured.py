@@ -203,3 +203,26 @@ def test_the_secured_config_comes_from_the_generator_seams() -> None:
     assert listeners.inbound_transport_socket(spec, security) is not None
     assert [f.name for f in listeners.inbound_http_filters(spec, security)] == ["envoy.filters.http.rbac"]
     assert clusters.upstream_transport_socket(clusters.UpstreamTls("cluster.local", (own,))) is not None
+
+
+def test_replicas_share_one_inbound_route_configuration_equal_to_a_fresh_build(worlds: dict) -> None:
+    """Two replicas differ only in their ports: their inbound route configuration (with RBAC) is one
+    cached message, as a change elsewhere gives each sidecar again (neither rebuilt nor serialized
+    again), and it is exactly what building it afresh gives."""
+    from dataclasses import replace
+
+    from smimesh.xds import generate, inbound_access, listeners, names, type_urls
+    from smimesh.xds.security import secure_view
+
+    world = worlds["bookstore", "strict"]
+    view = secure_view(world.model, BOOKSTORE_V1, SECURED_MODES["strict"], lambda _identity: None)
+    moved = tuple(
+        replace(s, app_port=s.app_port + 1000, sidecar_port=s.sidecar_port + 1000) for s in view.base.inbound
+    )
+    replica = replace(view, base=replace(view.base, inbound=moved))
+    ours, theirs = generate(view)[type_urls.ROUTE], generate(replica)[type_urls.ROUTE]
+    inbound = [r for r in ours if r.name != names.OUTBOUND_HTTP_ROUTE]
+    assert inbound and all(any(r is t for t in theirs) for r in inbound)
+    for spec, access in zip(view.base.inbound, view.inbound_access, strict=True):
+        fresh = inbound_access.route_config(listeners.inbound_route_config(spec), access)
+        assert fresh is not None and fresh in inbound

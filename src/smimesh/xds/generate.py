@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from smimesh.identity.bundle import IdentityBundle
@@ -36,6 +37,7 @@ from smimesh.xds import (
     udp,
 )
 from smimesh.xds.inbound_access import InboundSecurity
+from smimesh.xds.rbac import InboundAccess
 from smimesh.xds.security import SecureView, UpstreamPeers
 
 
@@ -120,9 +122,20 @@ def _routes(view: ProxyView, security: SecureView | None) -> list[Message]:
         found.append(routes.outbound_route_config(view.outbound))
     for spec, secured in _inbound(view, security):
         if secured is not None and spec.protocol.is_http:
-            route = inbound_access.route_config(listeners.inbound_route_config(spec), secured.access)
+            plain = listeners.inbound_route_config(spec).SerializeToString(deterministic=True)
+            route = _secured_inbound_route(plain, secured.access)
             found.extend([route] if route is not None else [])
     return found
+
+
+@lru_cache(maxsize=1 << 12)
+def _secured_inbound_route(plain: bytes, access: InboundAccess) -> Message | None:
+    """The inbound route configuration with its port's RBAC, once per (plain route, access): it
+    names no proxy's own ports, so the replicas of a service share one message, and a change
+    elsewhere (a split) gives each sidecar the same object again, which is neither rebuilt nor
+    serialized again. Keyed by the plain route's bytes (tiny), so it is right whatever that
+    route is made from."""
+    return inbound_access.route_config(route_pb2.RouteConfiguration.FromString(plain), access)
 
 
 @lru_cache(maxsize=1 << 12)
