@@ -1,13 +1,15 @@
-"""Profile the controller under endpoint churn (issue 12): CPU per change and where it goes, no fleet.
+"""Profile the controller under endpoint churn (issue 12): CPU per change and where it goes.
 
-    .venv/bin/python -m bench.profile_churn [--pods 1000] [--rate 100] [--duration 20] [--profile DIR]
+    .venv/bin/python -m bench.profile_churn [--pods 1000] [--proxies 0] [--rate 100] [--duration 20]
+        [--profile DIR]
 
-`bench_kubernetes`'s churn without the 1,000 ADS clients: the test API server (`bench.kube_world`) in
-a child process drives the churn, `smimesh controller` runs in this process and computes every pod's
-snapshot (all are known nodes) as it does with the fleet connected; pushing to the proxies (7 % of the
-controller's CPU in a full run) is left out. Prints the controller's CPU per change, views per change
-and passes as JSON; with --profile, a pyinstrument profile of the churn window into DIR. A dev tool to
-compare before/after on a loaded machine (process CPU, not wall time): the verdict is bench_kubernetes'.
+`bench_kubernetes`'s churn, by default without the 1,000 ADS clients (`--proxies N` connects N, in a
+child process): the test API server (`bench.kube_world`) in a child process drives the churn,
+`smimesh controller` runs in this process and computes every pod's snapshot (all are known nodes) as
+it does with the fleet connected; without the fleet, pushing to the proxies is left out. Prints the
+controller's CPU per change, views per change and passes as JSON; with --profile, a pyinstrument
+profile of the churn window into DIR. A dev tool to compare before/after on a loaded machine (process
+CPU, not wall time): the verdict is bench_kubernetes'.
 """
 
 from __future__ import annotations
@@ -21,16 +23,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_kubernetes import ApiChild, synced_controller
+from bench.bench_kubernetes import ApiChild, all_synced, synced_controller
+from bench.bench_propagation import Fleet
+from bench.kube_world import node_id
 from bench.profile_change import _save
 from smimesh.runtime.kubernetes.controller import KubeController
 
 
-async def churn(pods: int, rate: float, duration: float, profile: Path | None) -> dict[str, Any]:
+async def churn(
+    pods: int, proxies: int, rate: float, duration: float, profile: Path | None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="profile-churn-") as tmp:
         directory = Path(tmp)
-        async with ApiChild(directory, pods, 0) as api, synced_controller(directory) as controller:
-            return await _measured(api, controller, rate, duration, profile)
+        async with ApiChild(directory, pods, proxies) as api, synced_controller(directory) as controller:
+            if not proxies:
+                return await _measured(api, controller, rate, duration, profile)
+            nodes = [node_id(i) for i in range(proxies)]
+            tokens = directory / "tokens.json"
+            async with Fleet(f"127.0.0.1:{controller.xds_port}", nodes, "sotw", tokens=tokens):
+                await all_synced(controller, nodes, 600)
+                return await _measured(api, controller, rate, duration, profile)
 
 
 async def _measured(
@@ -70,11 +82,13 @@ async def _measured(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=1000)
+    parser.add_argument("--proxies", type=int, default=0, help="connect this many ADS clients (the fleet)")
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--profile", type=Path, default=None, help="write a pyinstrument profile here")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(churn(args.pods, args.rate, args.duration, args.profile)), indent=1))
+    found = asyncio.run(churn(args.pods, args.proxies, args.rate, args.duration, args.profile))
+    print(json.dumps(found, indent=1))
 
 
 if __name__ == "__main__":

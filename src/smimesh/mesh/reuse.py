@@ -111,7 +111,7 @@ class ViewReuse:
         self.reach: tuple[tuple[TrafficPolicy, ...], dict[Identity, frozenset[Identity]]] | None = None
         self._interned: dict[int, weakref.ref[Any]] = {}
         # Other per-model indexes, by name: (the model field they were derived from, the index).
-        self.derived: dict[str, tuple[Any, Any]] = {}
+        self.derived: dict[object, tuple[Any, Any]] = {}
 
     def intern(self, value: _T) -> _T:
         key = hash(value)

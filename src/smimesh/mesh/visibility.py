@@ -32,7 +32,7 @@ def views_reuse(model: MeshModel) -> ViewReuse | None:
     return model.build_state.views if model.build_state is not None else None
 
 
-def derived(model: MeshModel, name: str, source: Any, build: Any, patch: Any = None) -> Any:
+def derived(model: MeshModel, name: object, source: Any, build: Any, patch: Any = None) -> Any:
     """`build(source)` once per model (`memo`), reused from the chain's previous build while `source`
     (a model field) is the same or equal; with `patch(last_source, last_index)`, an index derived
     from a different source is patched instead of rebuilt (endpoint churn changes few services)."""

@@ -96,9 +96,19 @@ def inbound_access(
         return InboundAccess(port_name, protocol, enforce=False)
     # Once per model, or reused from the previous build while the policies are equal (endpoint churn).
     by_destination = derived(model, "rbac-by-destination", model.policies, _policies_by_destination)
-    found = (_rule(model, index, container_port, protocol) for index in by_destination.get(identity, ()))
-    rules = tuple(r for r in found if r is not None)
-    return InboundAccess(port_name, protocol, rules, True, audit, model.semantics.path_regex_full)
+    indexes = by_destination.get(identity, ())
+    # What the rules read: this destination's policies, the semantics and the trust domain; reused
+    # from the previous build while they are equal (a view recomputed for an upstream's change).
+    source = (tuple(model.policies[i] for i in indexes), model.semantics, model.trust_domain)
+
+    def build(_source: object) -> InboundAccess:
+        found = (_rule(model, index, container_port, protocol) for index in indexes)
+        rules = tuple(r for r in found if r is not None)
+        return InboundAccess(port_name, protocol, rules, True, audit, model.semantics.path_regex_full)
+
+    name = ("rbac-access", identity, port_name, container_port, protocol, audit)
+    access: InboundAccess = derived(model, name, source, build)
+    return access
 
 
 def _regex(pattern: str) -> regex_pb2.RegexMatcher:

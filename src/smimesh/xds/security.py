@@ -25,7 +25,7 @@ from smimesh.identity.spiffe import SpiffeId
 from smimesh.mesh.model import MeshModel
 from smimesh.mesh.modes import MeshModes, MtlsMode
 from smimesh.mesh.view import ClusterSpec, OutboundSpec, ProxyView, proxy_view
-from smimesh.mesh.visibility import memo
+from smimesh.mesh.visibility import derived, memo
 from smimesh.xds import names
 from smimesh.xds.rbac import InboundAccess, inbound_access
 from smimesh.xds.secrets import OWN_CERTIFICATE
@@ -58,21 +58,23 @@ class SecureView:
 
 
 def _peers(model: MeshModel, spec: ClusterSpec) -> tuple[SpiffeId, ...]:
+    """The SPIFFE ids behind one cluster, reused from the previous build while its endpoints'
+    identities are equal (endpoint churn: a SpiffeId validates its trust domain when made)."""
     service = model.service(spec.service)
     port = service.port(spec.port) if service else None
-    identities = sorted({e.identity for e in port.endpoints}) if port else []
-    return tuple(SpiffeId(model.trust_domain, i.namespace, i.service_account) for i in identities)
+    identities = frozenset(e.identity for e in port.endpoints) if port else frozenset()
+
+    def build(_source: object) -> tuple[SpiffeId, ...]:
+        return tuple(SpiffeId(model.trust_domain, i.namespace, i.service_account) for i in sorted(identities))
+
+    name = ("peers", spec.service, spec.port)  # not the spec: its addresses change with the endpoints
+    peers: tuple[SpiffeId, ...] = derived(model, name, (model.trust_domain, identities), build)
+    return peers
 
 
 def _upstream_peers(model: MeshModel, outbound: OutboundSpec) -> UpstreamPeers:
     return UpstreamPeers(
-        tuple(
-            (
-                names.outbound_cluster(c.service, c.port),
-                memo(model, ("peers", c), lambda c=c: _peers(model, c)),
-            )
-            for c in outbound.clusters
-        )
+        tuple((names.outbound_cluster(c.service, c.port), _peers(model, c)) for c in outbound.clusters)
     )
 
 
