@@ -19,6 +19,7 @@ OUTBOUND_HTTP_ROUTE: Final = "outbound_http"
 OUTBOUND_HTTP_STAT_PREFIX: Final = "outbound_http"
 UNKNOWN_HOST_VHOST: Final = "unknown_host"
 UNKNOWN_HOST_ROUTE: Final = "unknown_host"  # the caller-side denial (xds/routes.py), logged always
+UNKNOWN_HOST_STATUS: Final = 403  # what that route answers (the access log checks it before the route name)
 CALLER_DENIED: Final = "caller_denied"  # no such cluster: a denied TCP upstream closes at once
 HCM_FILTER: Final = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER: Final = "envoy.filters.network.tcp_proxy"

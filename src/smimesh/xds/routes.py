@@ -29,7 +29,7 @@ from smimesh.mesh.view import OutboundPort, OutboundService, OutboundSpec
 from smimesh.resources.envoy_limits import envoy_path_regex
 from smimesh.xds import names
 
-UNKNOWN_HOST_STATUS = 403
+UNKNOWN_HOST_STATUS = names.UNKNOWN_HOST_STATUS
 UNKNOWN_HOST_BODY = (
     "smimesh: access denied by the mesh at this workload's sidecar: no TrafficTarget lets its identity"
     " call %REQ(:AUTHORITY)% (or it is not a mesh service, or no instance of it runs); see `smimesh"
