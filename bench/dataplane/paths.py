@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +43,7 @@ def backend_command(port: int) -> list[str]:
     return [sys.executable, str(BACKEND_SCRIPT), "--port", str(port)]
 
 
-def envoy_command(config: Path) -> list[str]:
+def envoy_command(config: Path, extra: tuple[str, ...] = ()) -> list[str]:
     return [
         str(find_envoy()),
         "-c",
@@ -53,6 +53,7 @@ def envoy_command(config: Path) -> list[str]:
         "--use-dynamic-base-id",
         "--log-level",
         "warn",
+        *extra,
     ]
 
 
@@ -86,12 +87,16 @@ def _write_config(work: Path, name: str, config: dict[str, object]) -> Path:
 
 
 def _start_envoys(
-    configs: dict[str, dict[str, object]], where: procs.Placement, work: Path, name: str
+    configs: dict[str, dict[str, object]],
+    where: procs.Placement,
+    work: Path,
+    name: str,
+    extra: Sequence[str] = (),
 ) -> dict[str, subprocess.Popen[bytes]]:
-    """One pinned Envoy per role; the caller stops them."""
+    """One pinned Envoy per role (`extra`: more Envoy flags); the caller stops them."""
     return {
         role: procs.start(
-            envoy_command(_write_config(work, f"{name}-{role}", config)),
+            envoy_command(_write_config(work, f"{name}-{role}", config), tuple(extra)),
             where.proxies,
             work / f"{name}-{role}.log",
         )
