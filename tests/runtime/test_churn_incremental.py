@@ -8,6 +8,7 @@ destination), and a view the exact index leaves out never changes. Renewals come
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,19 +47,21 @@ def _snapshot(world: dict[tuple[str, str, str], dict[str, Any]]) -> InputSnapsho
 
 
 def _churn(rng: random.Random, world: dict[Any, Any], instances: list[Any], step: int) -> bool:
-    """Mostly an instance change (readiness, a replica); now and then any change. True: resources changed."""
-    before = dict(world)
-    if rng.random() < 0.8:
+    """Mostly an instance change (readiness, a new account); now and then any change. True: resources
+    changed."""
+    before, roll = dict(world), rng.random()
+    if roll < 0.75:
         index = rng.randrange(len(instances))
         instances[index] = _flipped(instances[index], rng)
+    elif roll < 0.8:  # a pod of a new service account: its leaf must be issued (no carrying over)
+        index = rng.randrange(len(instances))
+        instances[index] = replace(instances[index], service_account=f"new{step}")
     else:
         _mutate(rng, world, instances, step)
     return world != before
 
 
 def _flipped(instance: Any, rng: random.Random) -> Any:
-    from dataclasses import replace
-
     labels = (
         () if instance.labels and rng.random() < 0.5 else (("app", f"w{rng.randrange(8)}"), ("tier", "t0"))
     )
@@ -79,7 +82,7 @@ def test_churn_warm_builds_equal_cold_builds_and_the_index_stays_exact(tmp_path:
         if step % 20 == 19:
             clock.now += timedelta(seconds=LIFETIME_S)  # every leaf due: the record must not be carried
         old, warm = warm, security.build_model(snapshot, instances, previous=warm.build_state)
-        carried += warm.issued is old.issued
+        carried += warm.issued.bundles is old.issued.bundles
         plain = build_model(_snapshot(world), instances)  # a new snapshot object: nothing reused
         cold, _ = sync_certificates(
             security.book, plain, security.modes, clock(), security.settings.trust_domain

@@ -14,7 +14,7 @@ quarantine's trial builds, a second pipeline).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ class Issued:
     trust_domain: str
     book_version: int = -1  # the book's version the bundles were read at (-1: unknown, never reused)
     accounts: frozenset[tuple[str, str]] = frozenset()  # (namespace, service account) of the bundles
+    wakeup: datetime | None = None  # the book's next renewal or root phase change at that version
+    instances: Mapping[str, Any] = field(default_factory=dict, compare=False)  # last checked against
 
     def bundle_of(self, identity: SpiffeId) -> IdentityBundle | None:
         return self.bundles.get(identity)
@@ -65,17 +67,19 @@ def sync_certificates(
 ) -> tuple[SecuredModel, BookChanges]:
     """Leaves for every identity of `model` (issued now if missing), and the model carrying what its
     views see; the book's changes say whether the renewal schedule may have moved. `previous` (an
-    earlier model's record) is carried over as it is when the book cannot have changed for this
-    model: same modes, same book version, no new account, no renewal due yet (endpoint churn then
-    costs no certificate work, and `certificates_affected` sees one record: nothing renewed)."""
-    accounts = frozenset((i.namespace, i.service_account) for i in model.instances.values())
-    if previous is not None and _still_current(previous, book, modes, now, trust_domain, accounts):
-        return _secured(model, previous), BookChanges()
-    identities = {SpiffeId(trust_domain, namespace, account) for namespace, account in accounts}
+    earlier model's record) is carried over with the same bundles when the book cannot have changed
+    for this model: same modes, same book version, no new account among the instances that changed,
+    no renewal due yet (endpoint churn then costs no certificate work, and `certificates_affected`
+    sees the same bundles: nothing renewed)."""
+    instances = model.instances
+    if previous is not None and _still_current(previous, book, modes, now, trust_domain, instances):
+        return _secured(model, replace(previous, instances=instances)), BookChanges()
+    identities = {SpiffeId(trust_domain, i.namespace, i.service_account) for i in instances.values()}
     changes = book.sync(identities | book.identities, now)
     bundles = {identity: book.bundle(identity) for identity in book.identities}
     held = frozenset((i.namespace, i.service_account) for i in bundles)
-    return _secured(model, Issued(modes, bundles, trust_domain, book.version, held)), changes
+    issued = Issued(modes, bundles, trust_domain, book.version, held, book.next_wakeup(), instances)
+    return _secured(model, issued), changes
 
 
 def _still_current(
@@ -84,13 +88,17 @@ def _still_current(
     modes: MeshModes,
     now: datetime,
     trust_domain: str,
-    accounts: frozenset[tuple[str, str]],
+    instances: Mapping[str, Any],
 ) -> bool:
-    """Whether `book.sync` for `accounts` now would change nothing that `issued` records."""
+    """Whether `book.sync` for the accounts of `instances` now would change nothing `issued` records
+    (only the instances not identical to those it was last checked against are looked at)."""
     if issued.book_version != book.version or issued.modes != modes or issued.trust_domain != trust_domain:
         return False
-    wakeup = book.next_wakeup()
-    return accounts <= issued.accounts and (wakeup is None or now < wakeup)
+    if issued.wakeup is not None and now >= issued.wakeup:
+        return False
+    seen, accounts = issued.instances, issued.accounts
+    changed = (i for node, i in instances.items() if seen.get(node) is not i)
+    return all((i.namespace, i.service_account) in accounts for i in changed)
 
 
 def _secured(model: MeshModel, issued: Issued) -> SecuredModel:
@@ -98,12 +106,17 @@ def _secured(model: MeshModel, issued: Issued) -> SecuredModel:
     return SecuredModel(**values, issued=issued)
 
 
+def _carried_over(before: Issued, after: Issued) -> bool:
+    same = before.modes == after.modes and before.trust_domain == after.trust_domain
+    return before.bundles is after.bundles and same
+
+
 def certificates_affected(old: MeshModel, new: MeshModel) -> frozenset[str] | None:
     """The nodes of `new` whose identity's bundle differs between the two models' certificates, or
     None (every node) when the modes or the trust bundle changed, or a model carries no record."""
     before, after = getattr(old, "issued", None), getattr(new, "issued", None)
-    if before is not None and before is after:
-        return frozenset()  # one record carried over (`sync_certificates`): nothing renewed
+    if before is not None and after is not None and _carried_over(before, after):
+        return frozenset()  # the bundles carried over (`sync_certificates`): nothing renewed
     if before is None or after is None or before.modes != after.modes or before.trust != after.trust:
         return None
     if before.trust_domain != after.trust_domain:
