@@ -17,6 +17,7 @@ import pytest
 from tests.mesh.test_impact import NAMESPACES, _initial, _instances, _mutate, _validated
 
 from smimesh.mesh import build_model
+from smimesh.mesh.reuse import ViewReuse
 from smimesh.resources import InputSnapshot
 from smimesh.resources.specs import HTTPRouteGroup
 from smimesh.runtime.certificates import sync_certificates
@@ -95,3 +96,10 @@ def test_churn_warm_builds_equal_cold_builds_and_the_index_stays_exact(tmp_path:
         for node in set(warm.instances) - set(affected if affected is not None else warm.instances):
             assert security.proxy_view(old, node) == views[node], (step, node)
     assert carried > 30  # the churn steps did take the shortcut
+
+
+def test_derived_indexes_of_deleted_services_do_not_pile_up() -> None:
+    reuse = ViewReuse()
+    reuse.derived = {("peers", n): ((), ()) for n in range(5000)}
+    reuse.keep_only({})
+    assert reuse.derived == {}

@@ -127,9 +127,13 @@ class ViewReuse:
             del self._interned[key]
 
     def keep_only(self, services: Mapping[ServiceKey, object]) -> None:
-        """Drop the outbound services of deleted Services (called when they clearly outnumber the live)."""
+        """Drop the outbound services of deleted Services (called when they clearly outnumber the live),
+        and the derived indexes when they clearly outnumber what live services and their identities'
+        ports need (entries of deleted ones; each is rebuilt on first use)."""
         if len(self.outbound) > 2 * len(services) + 64:
             self.outbound = {k: v for k, v in self.outbound.items() if k in services}
+        if len(self.derived) > 8 * len(services) + 4096:
+            self.derived = {}
 
 
 @dataclass(frozen=True, slots=True)
