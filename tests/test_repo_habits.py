@@ -28,6 +28,12 @@ def test_a_warning_in_a_test_is_an_error() -> None:
         warnings.warn("deprecated", DeprecationWarning, stacklevel=1)
 
 
+def test_an_unclosed_resource_is_an_error() -> None:
+    """pyproject's filterwarnings has no exception for ResourceWarning (leaks are fixed, not shown)."""
+    with pytest.raises(ResourceWarning):
+        warnings.warn("unclosed <socket.socket fd=3>", ResourceWarning, stacklevel=1)
+
+
 def test_starlettes_test_client_imports_without_a_deprecation() -> None:
     import starlette.testclient
 

@@ -90,8 +90,10 @@ def received(address: str, send: bytes = b"", *, tls: ssl.SSLContext | None = No
     host, _, port = address.rpartition(":")
     got = b""
     try:
-        with socket.create_connection((host, int(port)), timeout=5) as raw:
-            connection = tls.wrap_socket(raw) if tls else raw
+        with (
+            socket.create_connection((host, int(port)), timeout=5) as raw,
+            tls.wrap_socket(raw) if tls else raw as connection,  # the TLS wrapper owns the socket: close it
+        ):
             connection.sendall(send)
             while got.count(b"\n") < (2 if send else 1):
                 chunk = connection.recv(4096)

@@ -9,8 +9,8 @@ split weights, and `logs` finding the run without `--run-dir`.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -188,7 +188,7 @@ def test_top_fits_80_columns_with_names_as_long_as_the_demos() -> None:
         "workloads": [{**store, **metrics}, {**workload("bookwarehouse", "bookwarehouse"), **metrics}],
         "edges": [{"from": buyer, "to": store, **metrics}],
     }
-    terminal = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    terminal = Console(width=80, record=True, file=io.StringIO())
     terminal.print(frame(data, " — Ctrl-C to quit"))
     shown = terminal.export_text()
     assert "…" not in shown and max(len(line.rstrip()) for line in shown.splitlines()) <= 80
@@ -201,19 +201,19 @@ def test_top_fits_80_columns_with_names_as_long_as_the_demos() -> None:
 def _first_lines(mesh: Mesh, *args: str, until: int) -> list[str]:
     """Run `top` with stdout piped until it printed `until` refreshes; the lines it printed."""
     command = [sys.executable, "-m", "smimesh", "top", "-w", "5m", "-i", "0.3", "--api-addr", mesh.api]
-    process = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, text=True, env=mesh.env)
-    assert process.stdout is not None
     lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and sum(_refresh(line) for line in lines) < until:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip("\n"))
-    finally:
-        process.terminate()
-        process.wait(10)
+    with subprocess.Popen([*command, *args], stdout=subprocess.PIPE, text=True, env=mesh.env) as process:
+        assert process.stdout is not None  # closed, with the process waited for, when the block ends
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and sum(_refresh(line) for line in lines) < until:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                lines.append(line.rstrip("\n"))
+        finally:
+            process.terminate()
+            process.wait(10)
     return lines
 
 

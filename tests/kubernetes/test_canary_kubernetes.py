@@ -10,6 +10,7 @@ Flagger counts missing metrics), so no data plane is needed to observe the state
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -117,10 +118,12 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(world: KubeWorld) -> Cluster:
+def cluster(world: KubeWorld) -> Iterator[Cluster]:
     meshed_namespace(world.api, NS)
     world.api.create(deployment())
-    return Cluster(world)
+    cluster = Cluster(world)
+    with cluster.client:  # its connection closed with the test, not left to the garbage collector
+        yield cluster
 
 
 def leader(world: KubeWorld) -> ControllerThread:

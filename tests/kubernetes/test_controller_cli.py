@@ -32,26 +32,27 @@ def test_controller_runs_against_a_kubeconfig_until_sigterm(tmp_path: Path) -> N
             "--state-dir",
             str(tmp_path / "s"),
         ]
-        process = subprocess.Popen(
+        with subprocess.Popen(  # its stderr pipe closed when the block ends
             argv, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
-        try:
-            assert process.stderr is not None
-            lines = iter(process.stderr.readline, "")
-            assert any("smimesh controller cli-replica: xDS on port" in line for line in lines)
-            lease = ("leases.coordination.k8s.io", "smimesh-system", "smimesh-controller")
-            wait_until(
-                lambda: (
-                    (api.api.store.get(lease) or {}).get("spec", {}).get("holderIdentity") == "cli-replica"
-                ),
-                30,
-                what="the lease taken",
-            )
-            assert api.api.store.get(("secrets", "smimesh-system", "smimesh-ca")) is not None
-            assert oct((tmp_path / "s" / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(30) == 0
+        ) as process:
+            try:
+                assert process.stderr is not None
+                lines = iter(process.stderr.readline, "")
+                assert any("smimesh controller cli-replica: xDS on port" in line for line in lines)
+                lease = ("leases.coordination.k8s.io", "smimesh-system", "smimesh-controller")
+                wait_until(
+                    lambda: (
+                        (api.api.store.get(lease) or {}).get("spec", {}).get("holderIdentity")
+                        == "cli-replica"
+                    ),
+                    30,
+                    what="the lease taken",
+                )
+                assert api.api.store.get(("secrets", "smimesh-system", "smimesh-ca")) is not None
+                assert oct((tmp_path / "s" / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
+            finally:
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(30) == 0
         # A clean stop gives the lease up, so another replica need not wait it out.
         assert api.api.store.get(lease)["spec"]["holderIdentity"] == ""
 

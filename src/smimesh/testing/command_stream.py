@@ -2,8 +2,8 @@
 
 `CommandStream(argv, env)` starts the process and collects stdout (`lines`, `events()`: the JSON
 objects among them) and stderr (`errors`) on two threads; `listening()` is true once a tap said on
-stderr that the server has it in place; `stop()` ends the process (terminate, then kill) and returns
-its stderr.
+stderr that the server has it in place; `stop()` ends the process (terminate, then kill), closes its pipes
+and returns its stderr.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class CommandStream:
             self.process.wait()
         for reader in self._readers:
             reader.join(5)
+        for pipe in (self.process.stdout, self.process.stderr):  # else left to the garbage collector
+            if pipe is not None:
+                pipe.close()
         return "\n".join(self.errors)
 
 

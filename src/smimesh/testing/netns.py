@@ -126,6 +126,9 @@ class NetLab:
             if process.poll() is None:
                 process.kill()
             process.wait(10)
+            for pipe in (process.stdin, process.stdout, process.stderr):  # else closed by the collector
+                if pipe is not None:
+                    pipe.close()
         self.processes.clear()
         for name in reversed(self.namespaces):
             # Deleting a namespace kills nothing: every process in it was killed above.
