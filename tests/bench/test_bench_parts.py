@@ -158,12 +158,22 @@ def test_a_baseline_adding_an_implausible_p99_is_not_a_yardstick() -> None:
 
 
 def test_wrk_rounds_far_apart_give_no_max_rate_verdict_and_a_failure_still_fails() -> None:
-    paths = _valid_run() | {"smimesh": _measured(0.9, 1.6, 2000, rounds=(1200, 2000), mtls=True, rbac=True)}
+    paths = _valid_run() | {
+        "smimesh": _measured(0.9, 1.6, 2000, rounds=(1200, 1250, 2000), mtls=True, rbac=True)
+    }
     result = analysis.compare(paths)
     targets = _targets(result, "smimesh")
-    assert targets["max"]["met"] is None and "ranged 1200-2000 req/s" in targets["max"]["not_measurable"]
+    assert targets["max"]["met"] is None and "range 1200-2000" in targets["max"]["not_measurable"]
     assert targets["p50"]["met"] is False  # measurable and over 1.10 x
     assert result["meets_target"] is False
+
+
+def test_one_disturbed_wrk_round_among_many_still_gives_a_max_rate_verdict() -> None:
+    """12 short rounds, one of them at half speed: the best round (what is compared) stands."""
+    rounds = (4800, 4700, 2400, 4750, 4800, 4650, 4700, 4800, 4750, 4700, 4800, 4750)
+    paths = _valid_run() | {"smimesh": _measured(0.62, 1.3, 4800, rounds=rounds, mtls=True, rbac=True)}
+    targets = _targets(analysis.compare(paths), "smimesh")
+    assert targets["max"]["met"] is True and "not_measurable" not in targets["max"]
 
 
 def test_the_split_path_is_held_against_the_static_pair_with_the_same_split() -> None:
