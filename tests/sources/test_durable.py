@@ -59,13 +59,14 @@ async def test_refused_apply_writes_nothing(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kill_9_mid_apply_loop_loses_no_acknowledged_apply(tmp_path: Path) -> None:
     path = tmp_path / "applied.sqlite"
-    child = subprocess.Popen([sys.executable, str(CHILD), str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(child.stdout.readline())  # type: ignore[union-attr]
-        acknowledged = apply_until_killed(child, port)
-    finally:
-        child.kill()
-        child.wait()
+    argv = [sys.executable, str(CHILD), str(path)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as child:
+        try:  # the with-block closes the child's stdout pipe
+            port = int(child.stdout.readline())  # type: ignore[union-attr]
+            acknowledged = apply_until_killed(child, port)
+        finally:
+            child.kill()
+            child.wait()
     assert child.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 20
     survivors = {doc["metadata"]["name"] for doc in DurableStore(path).documents()}
