@@ -317,8 +317,8 @@ def build_model(
     namespaces = build_services(inputs.by_namespace(ServiceResource), by_node, previous, diags)
     services = _merged(group.services for group in namespaces.values())
     policy_namespaces = build_policies(inputs, previous, diags)
-    policy_entries = [entry for group in policy_namespaces.values() for entry in group.entries]
-    policies = tuple(e.policy for _, e in policy_entries if e.policy is not None)
+    entries = (entry for group in policy_namespaces.values() for _, entry in group.entries)
+    policies = tuple(entry.policy for entry in entries if entry.policy is not None)
     splits = with_http_routes(
         build_splits(inputs, services, diags), build_http_routes(inputs, services, diags), diags
     )
@@ -341,5 +341,5 @@ def build_model(
         egress=egress_rules(inputs, diags),
         egress_open=egress_open,
         egress_enforced=egress_enforced,
-        build_state=BuildState(by_node, namespaces, dict(policy_entries), policy_namespaces, previous.views),
+        build_state=BuildState(by_node, namespaces, policy_namespaces, previous.views),
     )

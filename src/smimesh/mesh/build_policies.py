@@ -167,7 +167,7 @@ def build_policies(
         routes = tuple(inputs.by_namespace(kind).get(namespace, ()) for kind in _RULE_KINDS.values())
         last = previous.policy_namespaces.get(namespace)
         if last is None or last.resources != targets or last.routes != routes:
-            last = _namespace_policies(targets, routes, inputs, previous.policies)
+            last = _namespace_policies(targets, routes, inputs, dict(last.entries) if last else {})
         diags.extend(last.diagnostics)
         resolved[namespace] = last
     return resolved

@@ -1,9 +1,9 @@
 """What one `build_model` hands the next: the explicit incremental state of the mesh layer.
 
-Owns `BuildState` (immutable: the instances, the Service values by namespace and the resolved
-TrafficTargets of one build, by stable key) and `ViewReuse` (the view layer's reuse: outbound
-services by ServiceKey, the reach index, and the interning of view pieces; one object per chain of
-builds, owned by whoever passes the states along, e.g. one `runtime.pipeline.Pipeline`).
+Owns `BuildState` (immutable: the instances, the Service values and the resolved TrafficTargets of
+one build, by node id and by namespace) and `ViewReuse` (the view layer's reuse: outbound services
+by ServiceKey, the reach index, and the interning of view pieces; one object per chain of builds,
+owned by whoever passes the states along, e.g. one `runtime.pipeline.Pipeline`).
 
 `build_model(snapshot, instances, previous=state)` reads a state and puts the next one on the model
 (`model.build_state`); nothing is kept in module globals, so two pipelines in one process never see
@@ -142,8 +142,7 @@ class BuildState:
 
     instances: Mapping[str, Instance] = field(default_factory=dict)  # by node id
     namespaces: Mapping[str, NamespaceServices] = field(default_factory=dict)  # the Services, by namespace
-    policies: Mapping[tuple[str, str], PolicyEntry] = field(default_factory=dict)  # (namespace, name)
-    policy_namespaces: Mapping[str, NamespacePolicies] = field(default_factory=dict)  # the same, by namespace
+    policy_namespaces: Mapping[str, NamespacePolicies] = field(default_factory=dict)  # TrafficTargets, by ns
     views: ViewReuse = field(default_factory=ViewReuse, compare=False)
 
 
