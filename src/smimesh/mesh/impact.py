@@ -69,8 +69,8 @@ def _changed_services(old: MeshModel, new: MeshModel) -> set[ServiceKey]:
 
 
 def _changed_reach(old: MeshModel, new: MeshModel) -> set[Identity]:
-    before: _Index = memo(old, "reach", lambda: _reach_index(old))
-    after: _Index = memo(new, "reach", lambda: _reach_index(new))
+    before: _Index = _reach_index(old)
+    after: _Index = _reach_index(new)
     return set() if before is after else _changed_keys(before, after)
 
 
@@ -114,7 +114,7 @@ def callers_of(model: MeshModel, keys: Iterable[ServiceKey]) -> set[Identity]:
             destinations |= service.identities
     if not destinations:
         return set()
-    reach: _Index = memo(model, "reach", lambda: _reach_index(model))
+    reach: _Index = _reach_index(model)
     return {source for source, reachable in reach.items() if not reachable.isdisjoint(destinations)}
 
 

@@ -2,8 +2,9 @@
 
 Owns `BuildState` (immutable: the instances, the Service values and the resolved TrafficTargets of
 one build, by node id and by namespace) and `ViewReuse` (the view layer's reuse: outbound services
-by ServiceKey, the reach index, and the interning of view pieces; one object per chain of builds,
-owned by whoever passes the states along, e.g. one `runtime.pipeline.Pipeline`).
+by ServiceKey, indexes derived from model fields such as the reach index, and the interning of view
+pieces; one object per chain of builds, owned by whoever passes the states along, e.g. one
+`runtime.pipeline.Pipeline`).
 
 `build_model(snapshot, instances, previous=state)` reads a state and puts the next one on the model
 (`model.build_state`); nothing is kept in module globals, so two pipelines in one process never see
@@ -25,7 +26,7 @@ from smimesh.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from smimesh.mesh.access import TrafficPolicy
-    from smimesh.mesh.model import Identity, Instance, Protocol, Service, ServiceKey
+    from smimesh.mesh.model import Instance, Protocol, Service, ServiceKey
     from smimesh.mesh.split import PortSplits
     from smimesh.mesh.view import OutboundService
     from smimesh.resources.access import TrafficTarget
@@ -97,7 +98,6 @@ class ViewReuse:
 
     - `outbound`: the OutboundService of each ServiceKey with the Service value and splits it was
       built from (reused while both are the same or equal);
-    - `reach`: the last reach index (source identity -> destinations) and the policies it came from;
     - `derived`: other indexes of one model field by name, with the field they came from
       (`mesh.visibility.derived`: reused while that field is equal, or patched);
     - `intern(value)`: the live equal value if there is one, so that successive views share their
@@ -108,7 +108,6 @@ class ViewReuse:
 
     def __init__(self) -> None:
         self.outbound: dict[ServiceKey, OutboundEntry] = {}
-        self.reach: tuple[tuple[TrafficPolicy, ...], dict[Identity, frozenset[Identity]]] | None = None
         self._interned: dict[int, weakref.ref[Any]] = {}
         # Other per-model indexes, by name: (the model field they were derived from, the index).
         self.derived: dict[object, tuple[Any, Any]] = {}

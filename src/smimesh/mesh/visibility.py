@@ -7,17 +7,20 @@ splits over those services (and, through the split, their other backends); in pe
 sees every service. This only trims config: server-side policy stays authoritative. A caller asking
 for a service it does not see gets its own sidecar's 403 (`xds.routes.unknown_host_vhost`). The
 indexes are built once per model (`memo`, on the model's private memo); the reach index is also
-reused from the previous build of the same chain (`model.build_state.views`).
+reused from the previous build of the same chain (`derived`, on `model.build_state.views`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smimesh.mesh.model import Identity, MeshModel, Service, ServiceKey
-from smimesh.mesh.reuse import ViewReuse
+from smimesh.mesh.reuse import ViewReuse, same
+
+if TYPE_CHECKING:
+    from smimesh.mesh.access import TrafficPolicy
 
 
 def memo(model: MeshModel, key: object, build: Any) -> Any:
@@ -40,7 +43,7 @@ def derived(model: MeshModel, name: object, source: Any, build: Any, patch: Any 
     def make() -> Any:
         reuse = views_reuse(model)
         last = reuse.derived.get(name) if reuse is not None else None
-        if last is not None and (last[0] is source or last[0] == source):
+        if last is not None and same(last[0], source):
             return last[1]
         index = build(source) if last is None or patch is None else patch(*last)
         if reuse is not None:
@@ -51,20 +54,18 @@ def derived(model: MeshModel, name: object, source: Any, build: Any, patch: Any 
 
 
 def _reach_index(model: MeshModel) -> dict[Identity, frozenset[Identity]]:
-    """Source identity -> destinations it may call. Reused from the previous build of the chain while
-    the policies are equal (`build_policies` reuses unchanged ones, so this is mostly an identity
-    check per policy), since with dense policies this is O(P^2) to build."""
-    reuse = views_reuse(model)
-    if reuse is not None and reuse.reach is not None and reuse.reach[0] == model.policies:
-        return reuse.reach[1]
+    """Source identity -> destinations it may call, once per model. Reused from the previous build of
+    the chain while the policies are equal (`build_policies` reuses unchanged ones, so this is mostly
+    an identity check per policy), since with dense policies this is O(P^2) to build."""
+    return derived(model, "reach", model.policies, _reach_of)  # type: ignore[no-any-return]
+
+
+def _reach_of(policies: tuple[TrafficPolicy, ...]) -> dict[Identity, frozenset[Identity]]:
     found: dict[Identity, set[Identity]] = defaultdict(set)
-    for policy in model.policies:
+    for policy in policies:
         for source in policy.sources:
             found[source].add(policy.destination)
-    index = {k: frozenset(v) for k, v in found.items()}
-    if reuse is not None:
-        reuse.reach = (model.policies, index)
-    return index
+    return {k: frozenset(v) for k, v in found.items()}
 
 
 def _services_by_identity(services: Mapping[ServiceKey, Service]) -> dict[Identity, frozenset[ServiceKey]]:
@@ -111,8 +112,7 @@ def reach(model: MeshModel, identity: Identity) -> frozenset[Identity] | None:
     """The destination identities `identity` may call; None means every service (permissive mode)."""
     if model.permissive:
         return None
-    index: dict[Identity, frozenset[Identity]] = memo(model, "reach", lambda: _reach_index(model))
-    return index.get(identity, frozenset())
+    return _reach_index(model).get(identity, frozenset())
 
 
 def visible_services(
