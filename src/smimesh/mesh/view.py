@@ -301,7 +301,7 @@ def _tcp_upstreams(model: MeshModel, inst: Instance, outbound: OutboundSpec) -> 
     if not inst.tcp_upstreams:
         return ()
     reachable = _memo(model, ("ports", outbound), lambda: _port_index(outbound))
-    seen = {key for key, _port in reachable}
+    seen = _memo(model, ("service-keys", outbound), lambda: frozenset(s.key for s in outbound.services))
     specs = []
     for up in inst.tcp_upstreams:
         port = reachable.get((up.service_key, up.port))
