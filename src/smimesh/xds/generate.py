@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from smimesh.identity.bundle import IdentityBundle
@@ -122,20 +121,19 @@ def _routes(view: ProxyView, security: SecureView | None) -> list[Message]:
         found.append(routes.outbound_route_config(view.outbound))
     for spec, secured in _inbound(view, security):
         if secured is not None and spec.protocol.is_http:
-            plain = listeners.inbound_route_config(spec).SerializeToString(deterministic=True)
-            route = _secured_inbound_route(plain, secured.access)
+            route = _secured_inbound_route(spec.name, secured.access)
             found.extend([route] if route is not None else [])
     return found
 
 
 @lru_cache(maxsize=1 << 12)
-def _secured_inbound_route(plain: bytes, access: InboundAccess) -> Message | None:
-    """The inbound route configuration with its port's RBAC, once per (plain route, access): it
-    names no proxy's own ports, so the replicas of a service share one message, and a change
-    elsewhere (a split) gives each sidecar the same object again, which is neither rebuilt nor
-    serialized again. Keyed by the plain route's bytes (tiny), so it is right whatever that
-    route is made from."""
-    return inbound_access.route_config(route_pb2.RouteConfiguration.FromString(plain), access)
+def _secured_inbound_route(port_name: str, access: InboundAccess) -> Message | None:
+    """The inbound route configuration with its port's RBAC, once per (port name, access): it names
+    no proxy's own ports, so the replicas of a service share one message, and a change elsewhere (a
+    split) gives each sidecar the same object again, which is neither rebuilt nor serialized again.
+    Keyed by the port name because the plain route is made from it alone
+    (`listeners.port_route_config`): a hit builds nothing, not even the plain route."""
+    return inbound_access.route_config(listeners.port_route_config(port_name), access)
 
 
 @lru_cache(maxsize=1 << 12)

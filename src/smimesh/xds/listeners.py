@@ -125,10 +125,16 @@ def inbound_http_filters(spec: InboundSpec, security: InboundSecurity | None) ->
 
 def inbound_route_config(spec: InboundSpec) -> route_pb2.RouteConfiguration:
     """Everything on an inbound HTTP port goes to the app (RBAC, when on, rides on the virtual host)."""
-    cluster = names.inbound_cluster(spec.name)
+    return port_route_config(spec.name)
+
+
+def port_route_config(port_name: str) -> route_pb2.RouteConfiguration:
+    """The inbound route configuration of the port named `port_name`: its name is all it is made from
+    (`xds.generate` caches the secured one by that name)."""
+    cluster = names.inbound_cluster(port_name)
     route = rc.Route(name="app", match=rc.RouteMatch(prefix="/"), route=rc.RouteAction(cluster=cluster))
-    vhost = rc.VirtualHost(name=names.inbound_route(spec.name), domains=["*"], routes=[route])
-    return route_pb2.RouteConfiguration(name=names.inbound_route(spec.name), virtual_hosts=[vhost])
+    vhost = rc.VirtualHost(name=names.inbound_route(port_name), domains=["*"], routes=[route])
+    return route_pb2.RouteConfiguration(name=names.inbound_route(port_name), virtual_hosts=[vhost])
 
 
 def _inbound_manager(spec: InboundSpec, security: InboundSecurity | None) -> hcm.HttpConnectionManager:
