@@ -174,6 +174,7 @@ def clear_caches() -> None:
         _outbound_clusters,
         _outbound_endpoints,
         _secrets,
+        _secured_inbound_route,
         clusters.outbound_cluster,
         clusters.local_app_cluster,
         endpoints.load_assignment,
