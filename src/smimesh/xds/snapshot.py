@@ -17,7 +17,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -30,6 +30,8 @@ from smimesh.xds import type_urls
 _HCM = http_connection_manager_pb2.HttpConnectionManager
 
 _INTERN_CAPACITY: Final = 200_000
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -171,24 +173,14 @@ class EntryInterner:
         """What `entry` names (`referenced`): unpacking is costly and a shared resource has one
         digest, so each digest is unpacked once."""
         key = (entry.digest, referenced.__name__)
-        found = self._references.get(key)
-        if found is None:
-            if len(self._references) > self._capacity:
-                self._references.clear()
-            found = self._references[key] = referenced(entry.resource)
-        return found
+        return _remembered(self._references, key, lambda: referenced(entry.resource), self._capacity)
 
     def consistency(
         self, key: tuple[str, str, str], check: Callable[[], tuple[ConsistencyError, ...]]
     ) -> tuple[ConsistencyError, ...]:
         """`check()` once per (type, its version, the referenced type's version): versions hash names
         and contents, so equal versions give an equal answer (many proxies share them)."""
-        found = self._consistency.get(key)
-        if found is None:
-            if len(self._consistency) > self._capacity:
-                self._consistency.clear()
-            found = self._consistency[key] = check()
-        return found
+        return _remembered(self._consistency, key, check, self._capacity)
 
     def clear(self) -> None:
         self._fresh, self._fresh_lists = [], []
@@ -197,6 +189,16 @@ class EntryInterner:
         self._lists.clear()
         self._references.clear()
         self._consistency.clear()
+
+
+def _remembered(cache: dict[K, V], key: K, compute: Callable[[], V], capacity: int) -> V:
+    """`cache[key]`, computed once; a cache grown past `capacity` is emptied (rare, and cheap)."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) > capacity:
+            cache.clear()
+        found = cache[key] = compute()
+    return found
 
 
 def _references(held: object) -> int:
