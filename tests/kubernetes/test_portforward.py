@@ -4,6 +4,7 @@ kube-apiserver does, and smimesh's client (`sources/kubernetes/portforward.py`) 
 
 from __future__ import annotations
 
+import http.server
 import json
 import socketserver
 import threading
@@ -14,7 +15,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from smimesh.cli._cluster_sidecars import PodSidecars
 from smimesh.errors import SmimeshError
+from smimesh.sources.kubernetes.cluster import ADMIN_PORT
 from smimesh.sources.kubernetes.kubeconfig import load_cluster
 from smimesh.sources.kubernetes.portforward import admin_get
 from smimesh.testing.kubeapi import KubeApiServer
@@ -139,3 +142,50 @@ def test_the_client_gets_an_answer_or_a_clear_error(api: KubeApiServer, first: i
     with pytest.raises(SmimeshError, match='404: pods "nope" not found') as missing:
         admin_get(cluster, "default", "nope", first, "/")
     assert "kubectl get pods" in missing.value.hint
+
+
+class _Admin(http.server.BaseHTTPRequestHandler):
+    """A sidecar's admin answering `/config_dump` with one listener and one route section, counting reads."""
+
+    def do_GET(self) -> None:
+        self.server.reads.append(self.path)  # type: ignore[attr-defined]
+        body = json.dumps({"configs": [{"@type": f"type.googleapis.com/x.{t}"} for t in SECTIONS]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+SECTIONS = ("ListenersConfigDump", "RoutesConfigDump")
+
+
+@pytest.fixture
+def admin() -> Iterator[http.server.ThreadingHTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Admin)
+    server.daemon_threads = True
+    server.reads = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _annotated(port: object) -> dict:
+    return {**POD, "metadata": {**POD["metadata"], "name": "web-1", "annotations": {ADMIN_PORT: str(port)}}}
+
+
+def test_a_pods_config_dump_is_read_once_for_several_types(
+    api: KubeApiServer, admin: http.server.ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    api.create(_annotated(admin.server_address[1]))
+    sidecars = PodSidecars(load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig")))
+    listeners = sidecars.config("web-1.default", "listeners")["config"]["configs"]
+    routes = sidecars.config("web-1.default", "routes")["config"]["configs"]
+    assert [c["@type"] for c in listeners + routes] == [f"type.googleapis.com/x.{t}" for t in SECTIONS]
+    assert admin.reads == ["/config_dump?include_eds"]  # explain --live asks for both: one port-forward

@@ -6,6 +6,8 @@ the controller nor this machine can reach it directly. `PodSidecars(cluster)` re
 sidecar's 15000) and sends one GET through `sources.kubernetes.portforward` per call (`create` on
 `pods/portforward`, the kubeconfig's user). `config(node_id, type)` is the proxy config answer the
 local API gives (`{proxy, admin, type, config}`), `stats(node_id, filter)` the admin's `/stats`.
+A pod's config_dump is read once per `PodSidecars` (`explain --live` asks for several types of one
+pod: each read is a port-forward carrying the whole dump).
 A node id is `POD.NAMESPACE` (a namespace has no dot; a pod name may).
 """
 
@@ -37,6 +39,7 @@ class PodSidecars:
     def __init__(self, cluster: ClusterConfig) -> None:
         self.cluster = cluster
         self._ports: dict[tuple[str, str], int] = {}
+        self._dumps: dict[str, tuple[str, Any]] = {}  # node id -> (where, its whole config_dump)
 
     def admin_port(self, namespace: str, pod: str) -> int:
         if (namespace, pod) not in self._ports:
@@ -71,12 +74,17 @@ class PodSidecars:
         return where, answer
 
     def config(self, node_id: str, config_type: str | None) -> dict[str, Any]:
-        where, answer = self.get(node_id, "/config_dump?include_eds")
-        try:
-            dump = json.loads(answer.body)
-        except ValueError:
-            raise SmimeshError(f"{where}: /config_dump is not JSON") from None
+        where, dump = self._dump(node_id)
         return {"proxy": node_id, "admin": where, "type": config_type, "config": only(dump, config_type)}
+
+    def _dump(self, node_id: str) -> tuple[str, Any]:
+        if node_id not in self._dumps:
+            where, answer = self.get(node_id, "/config_dump?include_eds")
+            try:
+                self._dumps[node_id] = where, json.loads(answer.body)
+            except ValueError:
+                raise SmimeshError(f"{where}: /config_dump is not JSON") from None
+        return self._dumps[node_id]
 
     def stats(self, node_id: str, pattern: str) -> str:
         query = httpx.QueryParams({"filter": pattern})
