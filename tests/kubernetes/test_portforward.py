@@ -189,3 +189,10 @@ def test_a_pods_config_dump_is_read_once_for_several_types(
     routes = sidecars.config("web-1.default", "routes")["config"]["configs"]
     assert [c["@type"] for c in listeners + routes] == [f"type.googleapis.com/x.{t}" for t in SECTIONS]
     assert admin.reads == ["/config_dump?include_eds"]  # explain --live asks for both: one port-forward
+
+
+def test_a_bad_admin_port_annotation_is_a_clear_error(api: KubeApiServer, tmp_path: Path) -> None:
+    api.create(_annotated("admin"))
+    sidecars = PodSidecars(load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig")))
+    with pytest.raises(SmimeshError, match=f"pod default/web-1: annotation {ADMIN_PORT} is 'admin'"):
+        sidecars.config("web-1.default", "listeners")

@@ -44,7 +44,7 @@ class PodSidecars:
     def admin_port(self, namespace: str, pod: str) -> int:
         if (namespace, pod) not in self._ports:
             annotations = self._pod(namespace, pod).get("metadata", {}).get("annotations") or {}
-            self._ports[(namespace, pod)] = int(annotations.get(ADMIN_PORT) or PodLayout().admin_port)
+            self._ports[(namespace, pod)] = _admin_port(annotations.get(ADMIN_PORT), f"pod {namespace}/{pod}")
         return self._ports[(namespace, pod)]
 
     def _pod(self, namespace: str, pod: str) -> dict[str, Any]:
@@ -89,6 +89,17 @@ class PodSidecars:
     def stats(self, node_id: str, pattern: str) -> str:
         query = httpx.QueryParams({"filter": pattern})
         return self.get(node_id, f"/stats?{query}")[1].body.decode(errors="replace")
+
+
+def _admin_port(annotated: Any, where: str) -> int:
+    """The pod's `smimesh.io/admin-port`, else the injected sidecar's; a bad value is a clear error."""
+    try:
+        return int(annotated or PodLayout().admin_port)
+    except ValueError:
+        raise SmimeshError(
+            f"{where}: annotation {ADMIN_PORT} is {annotated!r}, expected a port number",
+            hint=f"set it to the sidecar's admin port, or remove it for the default {PodLayout().admin_port}",
+        ) from None
 
 
 def _status_message(answer: httpx.Response) -> str:
