@@ -19,7 +19,7 @@ from smimesh.cli._cluster_sidecars import PodSidecars
 from smimesh.errors import SmimeshError
 from smimesh.sources.kubernetes.cluster import ADMIN_PORT
 from smimesh.sources.kubernetes.kubeconfig import load_cluster
-from smimesh.sources.kubernetes.portforward import admin_get
+from smimesh.sources.kubernetes.portforward import admin_get, status_message
 from smimesh.testing.kubeapi import KubeApiServer
 from smimesh.testing.net import free_port
 
@@ -196,3 +196,10 @@ def test_a_bad_admin_port_annotation_is_a_clear_error(api: KubeApiServer, tmp_pa
     sidecars = PodSidecars(load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig")))
     with pytest.raises(SmimeshError, match=f"pod default/web-1: annotation {ADMIN_PORT} is 'admin'"):
         sidecars.config("web-1.default", "listeners")
+
+
+def test_an_error_answer_that_is_not_a_status_is_shown_as_its_text() -> None:
+    assert status_message(403, b'{"kind": "Status", "message": "pods is forbidden"}') == "pods is forbidden"
+    assert status_message(502, b'["bad gateway"]') == '["bad gateway"]'  # was an AttributeError traceback
+    assert status_message(502, b"<html>bad gateway</html>\n") == "<html>bad gateway</html>"
+    assert status_message(503, b"") == "HTTP 503"

@@ -24,7 +24,7 @@ from smimesh.pods.layout import PodLayout
 from smimesh.sources.kubernetes.client import _ssl_context
 from smimesh.sources.kubernetes.cluster import ADMIN_PORT
 from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
-from smimesh.sources.kubernetes.portforward import HINTS, PodAnswer, admin_get
+from smimesh.sources.kubernetes.portforward import HINTS, PodAnswer, admin_get, status_message
 
 
 def split_node(node_id: str) -> tuple[str, str]:
@@ -58,7 +58,7 @@ class PodSidecars:
                 f"the API server does not answer: {exc}", hint="check --kubeconfig / --context"
             ) from None
         if answer.status_code >= 400:
-            message = _status_message(answer)
+            message = status_message(answer.status_code, answer.content)
             raise SmimeshError(f"pod {namespace}/{pod}: {message}", hint=HINTS.get(answer.status_code, ""))
         found: dict[str, Any] = answer.json()
         return found
@@ -100,10 +100,3 @@ def _admin_port(annotated: Any, where: str) -> int:
             f"{where}: annotation {ADMIN_PORT} is {annotated!r}, expected a port number",
             hint=f"set it to the sidecar's admin port, or remove it for the default {PodLayout().admin_port}",
         ) from None
-
-
-def _status_message(answer: httpx.Response) -> str:
-    try:
-        return str(answer.json().get("message") or answer.text)
-    except ValueError:
-        return answer.text.strip() or f"HTTP {answer.status_code}"

@@ -9,7 +9,8 @@ with the port number (2 bytes, little-endian), which is not data. The API server
 kubeconfig's user and checks RBAC (`create` on `pods/portforward`); a refusal is an ordinary HTTP
 answer with a Status body instead of the upgrade.
 
-Owns `admin_get(cluster, namespace, pod, port, target) -> PodAnswer`: one `GET target` (HTTP/1.1,
+Owns `admin_get(cluster, namespace, pod, port, target) -> PodAnswer` (and `status_message`, an error
+answer's text, for the pod read before it): one `GET target` (HTTP/1.1,
 `Connection: close`) sent down channel 0 and the answer parsed with h11 (httpcore's parser). Errors
 are `SmimeshError`s saying what went wrong (refused, not found, the API server silent, the port
 closed in the pod), never a traceback. Why the `websockets` library: docs/dependencies.md.
@@ -62,14 +63,21 @@ def _tls(cluster: ClusterConfig) -> ssl.SSLContext | None:
     return context if isinstance(context, ssl.SSLContext) else None
 
 
+def status_message(code: int, body: bytes) -> str:
+    """The message of the API server's error answer: its Status's `message`, else its text."""
+    try:
+        status = json.loads(body or b"{}")
+    except ValueError:
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return body.decode(errors="replace").strip() or f"HTTP {code}"
+
+
 def _refusal(error: InvalidStatus, what: str) -> SmimeshError:
     """The API server's Status answer (403 Forbidden, 404 NotFound, 400 ...) as a clear error."""
-    response = error.response
-    try:
-        message = str(json.loads(response.body or b"{}").get("message") or "")
-    except ValueError:
-        message = (response.body or b"").decode(errors="replace").strip()
-    code = response.status_code
+    code = error.response.status_code
+    message = status_message(code, bytes(error.response.body or b""))
     return SmimeshError(f"{what}: the API server answered {code}: {message}", hint=HINTS.get(code, ""))
 
 
