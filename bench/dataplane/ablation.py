@@ -14,6 +14,7 @@ latter with the same request every second).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -268,8 +269,7 @@ REPLICA = ("out-log", "out-routes", "rbac", "in-log", "flush-1s", "runtime", "fl
 def parts_of(name: str) -> list[str]:
     """`static-envoy-mtls+a+b` -> ["a", "b"] (`all`: every part); a KeyError names an unknown part."""
     chosen = name.removeprefix(PREFIX).split("+")
-    everything = [part for part in PARTS if part in REPLICA]
-    chosen = everything if chosen == ["all"] else chosen
+    chosen = list(REPLICA) if chosen == ["all"] else chosen
     for part in chosen:
         if part not in PARTS:
             raise KeyError(f"unknown part {part!r} (known: {', '.join(PARTS)}, all)")
@@ -314,14 +314,9 @@ def ablated_pair(name: str, where: procs.Placement, work: Path) -> Iterator[Targ
             for role in ("server", "client"):
                 wait_for_port(ports[f"{role}_listen"], timeout=START_TIMEOUT_S)
             admins = [ports["client_admin"], ports["server_admin"]] if pair.scrape else []
-            with _scraping(admins) if admins else _nothing():
+            with _scraping(admins) if admins else contextlib.nullcontext():
                 proxies = {role: p.pid for role, p in started.items()}
                 yield Target(name, "127.0.0.1", ports["client_listen"], "web.bench", proxies)
         finally:
             for process in started.values():
                 procs.stop(process)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
