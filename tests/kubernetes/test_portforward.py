@@ -203,3 +203,12 @@ def test_an_error_answer_that_is_not_a_status_is_shown_as_its_text() -> None:
     assert status_message(502, b'["bad gateway"]') == '["bad gateway"]'  # was an AttributeError traceback
     assert status_message(502, b"<html>bad gateway</html>\n") == "<html>bad gateway</html>"
     assert status_message(503, b"") == "HTTP 503"
+
+
+def test_an_injected_fault_answers_the_port_forward_too(
+    api: KubeApiServer, first: int, tmp_path: Path
+) -> None:
+    cluster = load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig"))
+    api.faults["/portforward"] = 503
+    with pytest.raises(SmimeshError, match="the API server answered 503: injected fault for /portforward"):
+        admin_get(cluster, "default", "web-0", first, "/")

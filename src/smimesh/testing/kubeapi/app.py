@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
@@ -55,7 +55,7 @@ class KubeApi:
         self.proxy = ServiceProxy()
         self.faults: dict[str, int] = {}  # path substring -> HTTP status answered instead
         self.authz = Authorizer()
-        self.portforward = PortForwarder(self.store, self.authz, self.faults)
+        self.portforward = PortForwarder(self.store, self.authz, self._check_faults)
         self.bookmark_interval = bookmark_interval
         for name in DEFAULT_NAMESPACES:
             self.store.create(
@@ -117,7 +117,7 @@ class KubeApi:
         except ApiError as exc:
             return _json(exc.status(), exc.code, exc.warnings)
 
-    def _check_faults(self, request: Request) -> None:
+    def _check_faults(self, request: HTTPConnection) -> None:
         for fragment, code in list(self.faults.items()):
             if fragment in request.url.path:
                 raise ApiError(code, "InternalError", f"injected fault for {fragment}")

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -36,6 +37,7 @@ SUBPROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
 CHUNK = 64 * 1024
 DIAL_TIMEOUT_S = 5.0
 Dialer = Callable[[Obj, int], socket.socket]
+FaultCheck = Callable[[HTTPConnection], None]  # raises the ApiError a test injected for the path
 
 
 def loopback(pod: Obj, port: int) -> socket.socket:
@@ -53,15 +55,13 @@ class _Port:
 class PortForwarder:
     """See the module docstring."""
 
-    def __init__(self, store: ObjectStore, authz: Authorizer, faults: dict[str, int]) -> None:
-        self.store, self.authz, self.faults = store, authz, faults
+    def __init__(self, store: ObjectStore, authz: Authorizer, check_faults: FaultCheck) -> None:
+        self.store, self.authz, self.check_faults = store, authz, check_faults
         self.dial: Dialer = loopback
 
     def _admit(self, websocket: WebSocket) -> tuple[Obj, list[int]]:
         namespace, name = websocket.path_params["namespace"], websocket.path_params["name"]
-        for fragment, code in list(self.faults.items()):
-            if fragment in websocket.url.path:
-                raise ApiError(code, "InternalError", f"injected fault for {fragment}")
+        self.check_faults(websocket)  # the app's `faults`, as for its HTTP paths
         access = Access("create", "pods/portforward", namespace, name)
         self.authz.check(websocket.headers.get("authorization", ""), access)
         pod = self.store.get(("pods", namespace, name))
