@@ -81,9 +81,8 @@ def _refusal(error: InvalidStatus, what: str) -> SmimeshError:
     return SmimeshError(f"{what}: the API server answered {code}: {message}", hint=HINTS.get(code, ""))
 
 
-def _open(cluster: ClusterConfig, namespace: str, pod: str, port: int) -> ClientConnection:
+def _open(cluster: ClusterConfig, namespace: str, pod: str, port: int, what: str) -> ClientConnection:
     token = cluster.bearer()
-    what = f"port-forward to pod {namespace}/{pod} port {port}"
     try:
         return connect(
             portforward_url(cluster, namespace, pod, port),
@@ -162,7 +161,7 @@ def _next_data(ws: ClientConnection, channels: _Channels, what: str) -> bytes:
 def admin_get(cluster: ClusterConfig, namespace: str, pod: str, port: int, target: str) -> PodAnswer:
     """`GET target` on the pod's loopback `port` (see the module docstring)."""
     what = f"port-forward to pod {namespace}/{pod} port {port}"
-    with _open(cluster, namespace, pod, port) as ws:
+    with _open(cluster, namespace, pod, port, what) as ws:
         with contextlib.suppress(ConnectionClosed):  # ended at once: its error message is read below
             ws.send(bytes([DATA]) + _request(target))
         try:
