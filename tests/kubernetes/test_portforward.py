@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from smimesh.cli._cluster_sidecars import PodSidecars
 from smimesh.errors import SmimeshError
-from smimesh.sources.kubernetes.cluster import ADMIN_PORT
+from smimesh.sources.kubernetes.cluster import ADMIN_PORT, INJECTED
 from smimesh.sources.kubernetes.kubeconfig import load_cluster
 from smimesh.sources.kubernetes.portforward import admin_get, status_message
 from smimesh.testing.kubeapi import KubeApiServer
@@ -196,6 +196,22 @@ def test_a_bad_admin_port_annotation_is_a_clear_error(api: KubeApiServer, tmp_pa
     sidecars = PodSidecars(load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig")))
     with pytest.raises(SmimeshError, match=f"pod default/web-1: annotation {ADMIN_PORT} is 'admin'"):
         sidecars.config("web-1.default", "listeners")
+
+
+def test_an_injected_pods_admin_is_the_layouts_whatever_the_stats_annotation(
+    api: KubeApiServer, tmp_path: Path
+) -> None:
+    # On an injected pod `smimesh.io/admin-port` is where the control plane reads stats (the health
+    # port); the admin the port-forward must reach is Envoy's, on the pod's loopback.
+    pod = _annotated(15020)
+    pod["metadata"]["annotations"][INJECTED] = "true"
+    api.create(pod)
+    plain = _annotated(15123)
+    plain["metadata"]["name"] = "web-2"
+    api.create(plain)
+    sidecars = PodSidecars(load_cluster(api.write_kubeconfig(tmp_path / "kubeconfig")))
+    assert sidecars.admin_port("default", "web-1") == 15000
+    assert sidecars.admin_port("default", "web-2") == 15123
 
 
 def test_an_error_answer_that_is_not_a_status_is_shown_as_its_text() -> None:

@@ -2,10 +2,11 @@
 
 The admin is bound to the pod's loopback (`pods/layout.py`: never exposed on the pod IP), so neither
 the controller nor this machine can reach it directly. `PodSidecars(cluster)` reads the pod (`get` on
-`pods`: its admin port is the `smimesh.io/admin-port` annotation when it has one, else the injected
-sidecar's 15000) and sends one GET through `sources.kubernetes.portforward` per call (`create` on
-`pods/portforward`, the kubeconfig's user). `config(node_id, type)` is the proxy config answer the
-local API gives (`{proxy, admin, type, config}`), `stats(node_id, filter)` the admin's `/stats`.
+`pods`: its admin port is the injected sidecar's 15000; on a pod not injected, the
+`smimesh.io/admin-port` annotation when it has one) and sends one GET through
+`sources.kubernetes.portforward` per call (`create` on `pods/portforward`, the kubeconfig's user).
+`config(node_id, type)` is the proxy config answer the local API gives (`{proxy, admin, type,
+config}`), `stats(node_id, filter)` the admin's `/stats`.
 A pod's config_dump is read once per `PodSidecars` (`explain --live` asks for several types of one
 pod: each read is a port-forward carrying the whole dump).
 A node id is `POD.NAMESPACE` (a namespace has no dot; a pod name may).
@@ -22,7 +23,7 @@ from smimesh.api.inspect import only
 from smimesh.errors import SmimeshError
 from smimesh.pods.layout import PodLayout
 from smimesh.sources.kubernetes.client import _ssl_context
-from smimesh.sources.kubernetes.cluster import ADMIN_PORT
+from smimesh.sources.kubernetes.cluster import ADMIN_PORT, injected
 from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
 from smimesh.sources.kubernetes.portforward import HINTS, PodAnswer, admin_get, status_message
 
@@ -43,8 +44,15 @@ class PodSidecars:
 
     def admin_port(self, namespace: str, pod: str) -> int:
         if (namespace, pod) not in self._ports:
-            annotations = self._pod(namespace, pod).get("metadata", {}).get("annotations") or {}
-            self._ports[(namespace, pod)] = _admin_port(annotations.get(ADMIN_PORT), f"pod {namespace}/{pod}")
+            found = self._pod(namespace, pod)
+            # On an injected pod the annotation names where the control plane reads stats (the health
+            # port, as `cluster.pod_instance` reads it); Envoy's admin is the layout's, on its loopback.
+            annotated = (
+                None
+                if injected(found)
+                else (found.get("metadata", {}).get("annotations") or {}).get(ADMIN_PORT)
+            )
+            self._ports[(namespace, pod)] = _admin_port(annotated, f"pod {namespace}/{pod}")
         return self._ports[(namespace, pod)]
 
     def _pod(self, namespace: str, pod: str) -> dict[str, Any]:
@@ -92,7 +100,7 @@ class PodSidecars:
 
 
 def _admin_port(annotated: Any, where: str) -> int:
-    """The pod's `smimesh.io/admin-port`, else the injected sidecar's; a bad value is a clear error."""
+    """The annotated admin port (pods not injected), else the layout's; a bad value is a clear error."""
     try:
         return int(annotated or PodLayout().admin_port)
     except ValueError:
