@@ -1,6 +1,7 @@
 """Ablation of the data plane: the static mTLS pair plus one part of what smimesh generates, by name.
 
     static-envoy-mtls+rbac              the pair with the server's RBAC filter and per-route policy
+    static-envoy-mtls+rbac+route-stats  ... with the per-match route's stats as generated before issue 10
     static-envoy-mtls+rbac+in-log       ... and the server's two request/denial logs
     static-envoy-mtls+all               every part below: a static replica of smimesh's two sidecars
 
@@ -125,26 +126,25 @@ def out_routes(pair: Pair) -> None:
     _set_manager(pair, "client", manager)
 
 
+_ROUTE = "HTTPRouteGroup/bench/everything#all"
+_ROUTE_CLUSTER = "backend-r"  # stands for `local_app|http|<route>`: the per-match copy of the app cluster
+
+
 def rbac(pair: Pair) -> None:
-    """The server's RBAC: deny-all filter, the policy per route, per-match routes with stats."""
+    """The server's RBAC: deny-all filter, the policy per route, the per-match route to its own cluster."""
     policy = {
         "permissions": [{"url_path": {"path": {"safe_regex": {"regex": "(?:.*).*"}}}}],
         "principals": [{"authenticated": {"principal_name": {"exact": certs.spiffe_uri("client")}}}],
     }
     per_route = {
         "@type": RBAC + "RBACPerRoute",
-        "rbac": {
-            "rules": {"policies": {"TrafficTarget/bench/client-to-web": policy}},
-            "track_per_rule_stats": True,
-        },
+        "rbac": {"rules": {"policies": {"TrafficTarget/bench/client-to-web": policy}}},
     }
-    name = "HTTPRouteGroup/bench/everything#all"
     routes = [
         {
             "match": {"safe_regex": {"regex": "(?:.*).*"}},
-            "route": {"cluster": "backend"},
-            "name": name,
-            "stat_prefix": name,
+            "route": {"cluster": _ROUTE_CLUSTER},
+            "name": _ROUTE,
         },
         {"match": {"prefix": "/"}, "route": {"cluster": "backend"}, "name": "app"},
     ]
@@ -160,6 +160,10 @@ def rbac(pair: Pair) -> None:
     deny_all = {"name": "envoy.filters.http.rbac", "typed_config": {"@type": RBAC + "RBAC", "rules": {}}}
     manager["http_filters"] = [deny_all, *manager["http_filters"]]
     _set_manager(pair, "server", manager)
+    clusters = pair.server["static_resources"]["clusters"]
+    copy = json.loads(json.dumps(next(c for c in clusters if c["name"] == "backend")))
+    copy["name"] = copy["load_assignment"]["cluster_name"] = _ROUTE_CLUSTER
+    clusters.append(copy)
 
 
 def _edit_vhost(pair: Pair, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -186,14 +190,14 @@ def rbac_any(pair: Pair) -> None:
     _edit_vhost(pair, edit)
 
 
-def no_rule_stats(pair: Pair) -> None:
-    """Without `track_per_rule_stats` (a counter per policy, read by `explain --live`)."""
-    _edit_vhost(pair, lambda v: _per_route_rbac(v).pop("track_per_rule_stats"))
+def rule_stats(pair: Pair) -> None:
+    """With `track_per_rule_stats` (a counter per policy), as generated before issue 10 dropped it."""
+    _edit_vhost(pair, lambda v: _per_route_rbac(v).update(track_per_rule_stats=True))
 
 
-def no_route_stats(pair: Pair) -> None:
-    """Without the per-match route's `stat_prefix` (the per-HTTPRouteGroup-match request stats)."""
-    _edit_vhost(pair, lambda v: v["routes"][0].pop("stat_prefix"))
+def route_stats(pair: Pair) -> None:
+    """The per-match route counted by its `stat_prefix` on the app cluster, as before issue 10."""
+    _edit_vhost(pair, lambda v: v["routes"][0].update(stat_prefix=_ROUTE, route={"cluster": "backend"}))
 
 
 def route_prefix(pair: Pair) -> None:
@@ -252,8 +256,8 @@ PARTS: dict[str, Callable[[Pair], None]] = {
     "out-routes": out_routes,
     "rbac": rbac,
     "rbac-any": rbac_any,
-    "no-rule-stats": no_rule_stats,
-    "no-route-stats": no_route_stats,
+    "rule-stats": rule_stats,
+    "route-stats": route_stats,
     "route-prefix": route_prefix,
     "in-log": in_log,
     "flush-1s": flush_1s,

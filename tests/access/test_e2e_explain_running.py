@@ -92,8 +92,12 @@ def test_explain_live_checks_the_sidecar_enforcing_the_applied_policy(running: t
     assert row["instance"] == "web-0" and row["agrees"], row
     assert row["enforced_policies"] == ["TrafficTarget/shop/client-to-web"], row
     assert row["counters"]["allowed"] >= 1, row
+    # no per-policy counters (a lookup per request): the requests of each per-match route instead
+    assert not [k for k in row["counters"] if k.startswith("policy.")], row
+    assert row["routes"]["HTTPRouteGroup/shop/books#read"] >= 1, row
     text = _explain(mesh, elsewhere, "/books", "--live").stdout
     assert "web-0: enforces TrafficTarget/shop/client-to-web - matches the control plane" in text, text
+    assert "requests under HTTPRouteGroup/shop/books#read: " in text, text
 
 
 def test_without_a_running_mesh_explain_needs_f(running: tuple[Mesh, Path]) -> None:

@@ -12,9 +12,18 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 
 from smimesh.mesh.model import HttpMatch, Identity, Protocol
 from smimesh.mesh.suggest import ObservedCall, suggest
-from smimesh.telemetry.edges import AUDITED, DENIED, ROUTE, route_series
+from smimesh.telemetry.edges import (
+    AUDITED,
+    DENIED,
+    ROUTE,
+    Reading,
+    Series,
+    readings_from_sample,
+    route_series,
+)
 from smimesh.telemetry.observations import Observations
 from smimesh.telemetry.requests import LogTail, parse_line
+from smimesh.telemetry.scrape import StatsSample
 from smimesh.telemetry.tap import Subscription, TapFilter
 from smimesh.xds.rbac import AccessRule, InboundAccess
 from smimesh.xds.route_stats import per_match_routes
@@ -97,15 +106,27 @@ def test_observations_are_bounded_and_windowed() -> None:
 
 def test_route_and_rbac_stats_become_their_own_series() -> None:
     series, what = route_series(
-        "w-0.shop", "vhost.inbound|http.route.HTTPRouteGroup/shop/r.v1#a.b.upstream_rq_2xx"
+        "w-0.shop", "cluster.local_app|http|HTTPRouteGroup/shop/r%2Ev1#a%2Eb.upstream_rq_2xx"
     )  # type: ignore[misc]
     assert (series.direction, series.target, what) == (ROUTE, "http|HTTPRouteGroup/shop/r.v1#a.b", "2xx")
+    plain = readings_from_sample(
+        "w-0.shop", StatsSample({"cluster.local_app|http|HTTPRouteGroup/s/r#a.upstream_rq_5xx": 2})
+    )
+    assert plain == {
+        Series(ROUTE, "w-0.shop", "http|HTTPRouteGroup/s/r#a"): Reading(failure=2, classes={"5xx": 2})
+    }
+    assert route_series("w-0.shop", "cluster.local_app|http.upstream_rq_2xx") is None  # the app route's own
+    # Envoy's per-cluster `external.`/`internal.` copies are not the route's figures (counted twice)
+    assert (
+        route_series("w-0.shop", "cluster.local_app|http|HTTPRouteGroup/s/r#a.external.upstream_rq_2xx")
+        is None
+    )
     assert route_series("w-0.shop", "http.inbound_http.rbac.denied")[0].direction == DENIED  # type: ignore[index]
     assert route_series("w-0.shop", "inbound_db.rbac.denied")[0].target == "db"  # type: ignore[index]
     refused = route_series("w-0.shop", "listener.inbound_db.ssl.fail_verify_san")  # at the handshake
     assert refused is not None and (refused[0].direction, refused[0].target) == (DENIED, "db")
     assert route_series("w-0.shop", "http.inbound_http.rbac.audit.shadow_denied")[0].direction == AUDITED  # type: ignore[index]
-    assert route_series("w-0.shop", "vhost.inbound|http.route.app.upstream_rq_2xx") is None
+    assert route_series("w-0.shop", "vhost.inbound|http.route.HTTPRouteGroup/s/r#a.upstream_rq_2xx") is None
 
 
 def test_one_counted_route_per_match_then_the_app_route() -> None:
@@ -121,7 +142,11 @@ def test_one_counted_route_per_match_then_the_app_route() -> None:
     )
     routes = per_match_routes(app, access)
     assert [r.name for r in routes] == ["HTTPRouteGroup/shop/r#books", "HTTPRouteGroup/shop/r#tagged", "app"]
-    assert routes[0].stat_prefix == routes[0].name and routes[0].route.cluster == "local_app|http"
+    # no stat_prefix (Envoy would build its stat names per request): counted by its own cluster instead
+    assert (
+        not routes[0].stat_prefix and routes[0].route.cluster == "local_app|http|HTTPRouteGroup/shop/r#books"
+    )
+    assert routes[2].route.cluster == "local_app|http"
     assert routes[0].match.safe_regex.regex == "(?:/books).*"
     assert routes[0].match.headers[0].string_match.safe_regex.regex == "(?:GET|HEAD)"
     assert routes[1].match.headers[0].name == ":authority"

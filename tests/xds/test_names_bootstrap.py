@@ -53,3 +53,15 @@ def test_bootstrap_is_a_valid_proto(delta: bool) -> None:
     assert proto.dynamic_resources.lds_config.HasField("ads") and proto.dynamic_resources.cds_config.HasField(
         "ads"
     )
+
+
+@pytest.mark.parametrize("match", ["books", "a.b", "v1:read", "100%", "%2E", ""])
+def test_a_route_cluster_names_its_route_without_dots(match: str) -> None:
+    """Envoy cuts stat names at dots (and writes `:` as `_`): a route cluster's name has neither, and
+    parses back to its port and route whatever the HTTPRouteGroup and match are called."""
+    route = names.route_name("shop", "web.routes", match)
+    cluster = names.route_cluster("http", route)
+    assert "." not in cluster and ":" not in cluster
+    assert names.parse_route_cluster(cluster) == ("http", route)
+    assert names.parse_route_cluster(names.inbound_cluster("http")) is None
+    assert names.parse_route_cluster(f"{cluster}.external") is None

@@ -10,13 +10,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.xds.conftest import WORLDS
 
 from smimesh.local.binaries import find_envoy
 from smimesh.testing import static_config
 from smimesh.testing.bookstore import BOOKSTORE_V1, BUYER, THIEF, WAREHOUSE
 from smimesh.testing.bookstore_edges import EDGE_CASES
 from smimesh.testing.golden import Golden
-from smimesh.testing.secured import SECURED_MODES, SecuredWorld, golden_data, world_resources
+from smimesh.testing.secured import SECURED_MODES, golden_data
 
 BOOKSTORE_NODES = [BUYER, THIEF, BOOKSTORE_V1, WAREHOUSE]
 EDGE_NODES = {
@@ -28,18 +29,6 @@ EDGE_NODES = {
     "tcp_ports": [WAREHOUSE, "db-0.bookstore"],
 }
 DENIED = "smimesh: access denied by the mesh"
-WORLDS = [("bookstore", mode) for mode in SECURED_MODES] + [(case, "strict") for case in EDGE_CASES]
-
-
-@pytest.fixture(scope="module")
-def worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], SecuredWorld]:
-    """Every (world, mode) pair once per module: a CA per pair (run dirs are not shared)."""
-    return {
-        (name, mode): SecuredWorld(
-            tmp_path_factory.mktemp(f"{name}-{mode}"), world_resources(name), SECURED_MODES[mode]
-        )
-        for name, mode in WORLDS
-    }
 
 
 @pytest.mark.parametrize("mode", list(SECURED_MODES))

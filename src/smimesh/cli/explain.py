@@ -168,7 +168,8 @@ def _show(result: dict[str, Any], evaluated: str, live: list[dict[str, Any]] | N
 @click.option(
     "--live",
     is_flag=True,
-    help="Also check the running sidecars: the destination's RBAC config + counters, or for a UDP "
+    help="Also check the running sidecars: the destination's RBAC config + counters and requests per "
+    "HTTPRouteGroup match, or for a UDP "
     "port the caller's outbound_udp listener + datagram counters.",
 )
 @client_options

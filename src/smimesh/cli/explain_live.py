@@ -5,16 +5,20 @@
 Owns `live_check(expected_rows, api)`: the rows come from `xds.expectations.expected_sidecars`
 (answered by the control plane from the model in force, or computed from `-f` files). For each
 destination instance it reads the sidecar's inbound listener and route configuration (through the
-API's proxy config, i.e. what Envoy really holds) and its RBAC counters (Envoy admin stats), and
-compares the RBAC policy names the sidecar enforces with the expected ones. A difference means the
-sidecar has not caught up yet, or (with `-f`) that the running mesh does not run those files. A TCP
-port's callers refused at the mTLS handshake count as `denied_at_handshake` (its RBAC's denials).
+API's proxy config, i.e. what Envoy really holds), its port's RBAC counters (`allowed`, `denied`,
+audit's `shadow_*`; Envoy admin stats: no per-policy counters, which cost a counter lookup per request)
+and the requests each HTTPRouteGroup match's route served (`routes`: the route's own cluster's
+`upstream_rq_total`, xds/route_stats.py), and compares the RBAC policy names the sidecar enforces
+with the expected ones. A difference means the sidecar has not caught up yet, or (with `-f`) that
+the running mesh does not run those files. A TCP port's callers refused at the mTLS handshake count
+as `denied_at_handshake` (its RBAC's denials).
 Where the sidecars are read is a `cli._sidecars.Sidecars`: the local API, or in a cluster the pods'
 admin through port-forward.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ import httpx
 from smimesh.cli._sidecars import Sidecars, node_of
 from smimesh.cli.explain_live_udp import check_caller, render_caller_row
 from smimesh.errors import SmimeshError
+from smimesh.xds import names
 from smimesh.xds.expectations import CALLER_SIDE
 
 
@@ -67,6 +72,24 @@ def _rbac_counters(sidecars: Sidecars, node_id: str, port_name: str) -> dict[str
     return counters
 
 
+_ROUTE_REQUESTS = ".upstream_rq_total"
+
+
+def _route_requests(sidecars: Sidecars, node_id: str, port_name: str) -> dict[str, int]:
+    """Requests served per HTTPRouteGroup match route of the port (by route name)."""
+    prefix = f"cluster.{names.route_cluster(port_name, '')}"
+    literal = re.sub(r"([.|])", r"\\\1", prefix)  # port names hold neither: only the scheme's `.` and `|`
+    text = sidecars.stats(node_id, rf"^{literal}[^.]*\.upstream_rq_total$")
+    counts = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        cluster = name.removeprefix("cluster.").removesuffix(_ROUTE_REQUESTS)
+        parsed = names.parse_route_cluster(cluster)
+        if parsed and parsed[0] == port_name and value.strip().isdigit():
+            counts[parsed[1]] = int(value)
+    return counts
+
+
 def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str, Any]:
     row = dict(expected)
     try:
@@ -77,6 +100,7 @@ def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str
         enforced = _policies_under(listeners, name) | _policies_under(routes, name)
         row["enforced_policies"] = sorted(enforced)
         row["counters"] = _rbac_counters(sidecars, proxy, row["port_name"])
+        row["routes"] = _route_requests(sidecars, proxy, row["port_name"])
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal
         row["error"] = f"{type(error).__name__}: {error}"
     row["agrees"] = row.get("enforced_policies") == row["expected_policies"]
@@ -110,4 +134,5 @@ def render_live(rows: list[dict[str, Any]], source: str) -> str:
         lines.append(f"  {row['instance']}: enforces {enforced} - {verdict}")
         counters = ", ".join(f"{k}={v}" for k, v in sorted(row["counters"].items()) if v)
         lines.append(f"    RBAC counters: {counters or 'none yet'}")
+        lines += [f"    requests under {route}: {n}" for route, n in sorted(row.get("routes", {}).items())]
     return "\n".join(lines)

@@ -35,9 +35,7 @@ _INBOUND_STAT = re.compile(r"^http\.inbound_(?P<port>[^.]+)\.downstream_rq_(?P<w
 ROUTE: Final = "route"
 DENIED: Final = "denied"
 AUDITED: Final = "audited"
-_ROUTE_STAT = re.compile(
-    r"^vhost\.inbound\|(?P<port>[^.]+)\.route\.(?P<route>.+)\.upstream_rq_(?P<what>[1-5]xx|time)$"
-)
+_ROUTE_STAT = re.compile(r"^cluster\.(?P<cluster>local_app\|[^.]+)\.upstream_rq_(?P<what>[1-5]xx|time)$")
 _RBAC_STAT = re.compile(
     r"^(?:http\.)?inbound_(?P<port>[^.]+)\.rbac\.(?P<what>denied|audit\.shadow_denied)$"
     r"|^listener\.inbound_(?P<tcp_port>[^.]+)\.ssl\.fail_verify_san$"  # refused at the handshake: denied
@@ -85,10 +83,8 @@ def readings_from_sample(instance: str, sample: StatsSample) -> dict[Series, Rea
 
 def _classify(instance: str, stat: str) -> tuple[Series, str] | None:
     outbound = _OUTBOUND_STAT.match(stat)
-    if outbound:
-        parsed = names.parse_outbound_cluster(outbound["cluster"])
-        if parsed is None:
-            return None
+    parsed = names.parse_outbound_cluster(outbound["cluster"]) if outbound else None
+    if outbound and parsed:
         return Series(OUTBOUND, instance, str(parsed[0])), outbound["what"]
     inbound = _INBOUND_STAT.match(stat)
     if inbound:
@@ -96,11 +92,17 @@ def _classify(instance: str, stat: str) -> tuple[Series, str] | None:
     return route_series(instance, stat)
 
 
+def route_of(instance: str, port_name: str, route: str) -> Series:
+    """The per-route series of `route` (a `names.route_name`) on `instance`'s port `port_name`."""
+    return Series(ROUTE, instance, f"{port_name}|{route}")
+
+
 def route_series(instance: str, stat: str) -> tuple[Series, str] | None:
     """The per-route or RBAC-denial series a stat measures, and what it counts (`2xx`.., `time`, `count`)."""
     route = _ROUTE_STAT.match(stat)
-    if route and names.parse_route_stat_name(route["route"]):
-        return Series(ROUTE, instance, f"{route['port']}|{route['route']}"), route["what"]
+    parsed = names.parse_route_cluster(route["cluster"]) if route else None
+    if route and parsed:
+        return route_of(instance, *parsed), route["what"]
     rbac = _RBAC_STAT.match(stat)
     if rbac:
         kind = AUDITED if rbac["what"] == "audit.shadow_denied" else DENIED

@@ -3,9 +3,10 @@
 Two more kinds of series beside the client-side edges and server-side ports of `edges.py`:
 
   * `Series(ROUTE, instance, "<port>|HTTPRouteGroup/<ns>/<group>#<match>")`: the requests an
-    instance's inbound port served under the route of that match (`xds.route_stats`: Envoy's
-    `vhost.inbound|<port>.route.<name>.upstream_rq_<N>xx` / `upstream_rq_time`). A request counts
-    under the first match it fits; requests RBAC denied never reach a route;
+    instance's inbound port served under the route of that match (`xds.route_stats`: the stats of
+    the route's own cluster, `cluster.local_app|<port>|<name>.upstream_rq_<N>xx` / `upstream_rq_time`,
+    `names.parse_route_cluster`). A request counts under the first match it fits; requests RBAC
+    denied never reach a route;
   * `Series(DENIED, instance, "<port>")` and `Series(AUDITED, instance, "<port>")`: RBAC denials on
     the port (`http.inbound_<port>.rbac.denied`, TCP `inbound_<port>.rbac.denied` plus the callers
     refused at the mTLS handshake, `listener.inbound_<port>.ssl.fail_verify_san`), and audit mode's

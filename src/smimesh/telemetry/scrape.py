@@ -7,6 +7,9 @@ only the request stats telemetry uses, so a scrape costs one small response per 
     each destination service (client side);
   * `http.inbound_<port>.downstream_rq_<N>xx` and `.downstream_rq_time` — the workload's view of
     what it received (server side);
+  * `cluster.local_app|<port>|HTTPRouteGroup/<ns>/<group>#<match>.upstream_rq_<N>xx` and `.upstream_rq_time`
+    — the requests each HTTPRouteGroup match served on an inbound port (its route's own cluster;
+    dots in the name percent-encoded: `names.route_cluster`);
   * RBAC denials: `(http.)inbound_<port>.rbac.denied` (and audit's `...rbac.audit.shadow_denied`),
     and `listener.inbound_<port>.ssl.fail_verify_san`, the callers a TCP port refuses at the mTLS
     handshake (the denials of its RBAC: `xds.inbound_access.handshake_gated`).
@@ -30,8 +33,8 @@ from smimesh.errors import SmimeshError
 STAT_FILTER = (
     r"^(cluster\.outbound\|[^.]+\.upstream_rq_([1-5]xx|time)"
     r"|http\.inbound_[^.]+\.downstream_rq_([1-5]xx|time)"
-    # per HTTPRouteGroup match, and RBAC denials (telemetry/routes.py)
-    r"|vhost\.inbound\|[^.]+\.route\.HTTPRouteGroup/.+\.upstream_rq_([1-5]xx|time)"
+    # per HTTPRouteGroup match (its route's own local app cluster), and RBAC denials (telemetry/routes.py)
+    r"|cluster\.local_app\|[^.|]+\|HTTPRouteGroup/[^.]+\.upstream_rq_([1-5]xx|time)"
     r"|(http\.)?inbound_[^.]+\.rbac\.(denied|audit\.shadow_denied)"
     # a TCP port's callers refused at the mTLS handshake (xds.inbound_access.handshake_gated)
     r"|listener\.inbound_[^.]+\.ssl\.fail_verify_san)$"

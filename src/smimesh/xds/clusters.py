@@ -1,4 +1,5 @@
-"""CDS: the outbound cluster of each service port (endpoints via EDS over ADS) and the local app clusters.
+"""CDS: the outbound cluster of each service port (endpoints via EDS over ADS) and the local app clusters
+(one per inbound port, plus a copy per counted HTTPRouteGroup match route: `route_cluster`).
 
 Pure and cached: a cluster depends only on its service port and protocol, so it is built once per
 content and the same message object is shared by every proxy that needs it (callers must not
@@ -83,7 +84,16 @@ def outbound_cluster(
 @lru_cache(maxsize=_CACHE_SIZE)
 def local_app_cluster(spec: InboundSpec) -> cluster_pb2.Cluster:
     """The app behind one Workload port, on loopback where the runtime told it to listen."""
-    name = names.inbound_cluster(spec.name)
+    return _local_app(spec, names.inbound_cluster(spec.name))
+
+
+def route_cluster(spec: InboundSpec, route: str) -> cluster_pb2.Cluster:
+    """The local app cluster again, named for the per-match route `route` (`names.route_cluster`):
+    same endpoint and settings, its own stats (xds/route_stats.py says why)."""
+    return _local_app(spec, names.route_cluster(spec.name, route))
+
+
+def _local_app(spec: InboundSpec, name: str) -> cluster_pb2.Cluster:
     endpoint = endpoint_components_pb2.LbEndpoint(
         endpoint=endpoint_components_pb2.Endpoint(address=socket_address(spec.host, spec.app_port))
     )

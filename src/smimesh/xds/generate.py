@@ -112,7 +112,17 @@ def _clusters(view: ProxyView, security: SecureView | None) -> list[Message]:
         found = list(_outbound_clusters(view.outbound, trust_domain, security.upstream_peers))
     found.extend(udp.upstream_cluster(upstream) for upstream in view.udp_upstreams)
     found.extend(clusters.local_app_cluster(spec) for spec in view.inbound)
+    for spec, secured in _inbound(view, security):
+        if secured is not None and spec.protocol.is_http:
+            found.extend(_route_clusters(spec, secured.access))
     return found
+
+
+@lru_cache(maxsize=1 << 12)
+def _route_clusters(spec: InboundSpec, access: InboundAccess) -> tuple[Message, ...]:
+    """The clusters of the port's counted routes: one per route `_secured_inbound_route` makes for the
+    same access (so a cluster is in CDS exactly when its route is in RDS), built once per content."""
+    return tuple(clusters.route_cluster(spec, name) for name in inbound_access.counted_route_names(access))
 
 
 def _routes(view: ProxyView, security: SecureView | None) -> list[Message]:
@@ -175,6 +185,7 @@ def clear_caches() -> None:
         _outbound_endpoints,
         _secrets,
         _secured_inbound_route,
+        _route_clusters,
         clusters.outbound_cluster,
         clusters.local_app_cluster,
         endpoints.load_assignment,

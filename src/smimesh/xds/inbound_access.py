@@ -18,7 +18,8 @@ own SPIFFE id and its namespace's mTLS mode; an lru_cache key) and:
   the JSON request log (taps, denials, every request of an audit port), and with RBAC on: routes
   over RDS, a 403 body naming the mesh, a stdout line for every denial and audit would-be denial;
 - `route_config`: the inbound route configuration with the port's RBAC rules per virtual host and
-  one counted route per HTTPRouteGroup match (`xds.route_stats`).
+  one counted route per HTTPRouteGroup match (`xds.route_stats`), whose names `counted_route_names`
+  gives (their clusters are generated with the port's local app cluster).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from smimesh.xds.rbac import (
     http_rbac_filter,
     network_rbac_filter,
 )
-from smimesh.xds.route_stats import per_match_routes
+from smimesh.xds.route_stats import counted_routes, per_match_routes
 
 DENIED_BODY = (
     "smimesh: access denied by the mesh (SMI Traffic Access Control: no TrafficTarget allows this request"
@@ -180,6 +181,12 @@ def manager_overlay(security: InboundSecurity, route_name: str) -> hcm.HttpConne
         overlay.rds.CopyFrom(hcm.Rds(config_source=ads_source(), route_config_name=route_name))
         overlay.local_reply_config.CopyFrom(_denied_reply())
     return overlay
+
+
+def counted_route_names(access: InboundAccess) -> tuple[str, ...]:
+    """The per-match routes `route_config` gives the port (none without RBAC: no route configuration);
+    each forwards to its own cluster (`names.route_cluster`), which CDS must then carry."""
+    return () if http_rbac_filter(access) is None else counted_routes(access)
 
 
 def route_config(

@@ -10,6 +10,7 @@ and the service/namespace names no `.`, so every name parses back (`parse_outbou
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import unquote
 
 from smimesh.mesh.model import ServiceKey
 
@@ -27,6 +28,7 @@ ROUTER_FILTER: Final = "envoy.filters.http.router"
 HTTP_PROTOCOL_OPTIONS: Final = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 _OUTBOUND = "outbound"
+_LOCAL_APP = "local_app"
 _SEP = "|"
 
 
@@ -55,7 +57,7 @@ ROUTE_KIND = "HTTPRouteGroup"  # inbound routes counted per match (xds/route_sta
 
 
 def route_name(namespace: str, group: str, match: str) -> str:
-    """The name (and stat prefix) of the route of one HTTPRouteGroup match."""
+    """The name of the route of one HTTPRouteGroup match (`%ROUTE_NAME%` in the request log)."""
     return f"{ROUTE_KIND}/{namespace}/{group}#{match}"
 
 
@@ -67,6 +69,28 @@ def parse_route_stat_name(name: str) -> tuple[str, str, str] | None:
     if kind != ROUTE_KIND or not namespace or not group or not hash_:
         return None
     return namespace, group, match
+
+
+# Envoy splits a stat name at dots (and writes `:` as `_`), but HTTPRouteGroup and match names may hold
+# them: in a route cluster's name they are percent-encoded, so its stats parse back like any other.
+_STAT_ESCAPES: Final = {"%": "%25", ".": "%2E", ":": "%3A"}
+
+
+def route_cluster(port_name: str, route: str) -> str:
+    """The copy of the port's local app cluster that the route named `route` (a `route_name`) forwards
+    to: its `cluster.<name>.upstream_rq_*` stats are that route's requests (xds/route_stats.py)."""
+    escaped = "".join(_STAT_ESCAPES.get(char, char) for char in route)
+    return _SEP.join((inbound_cluster(port_name), escaped))
+
+
+def parse_route_cluster(name: str) -> tuple[str, str] | None:
+    """(port name, route name) of a `route_cluster`, None for any other cluster."""
+    prefix, _, rest = name.partition(_SEP)
+    port_name, sep, escaped = rest.partition(_SEP)
+    route = unquote(escaped)
+    if prefix != _LOCAL_APP or not port_name or not sep or "." in escaped or ":" in escaped:
+        return None
+    return (port_name, route) if parse_route_stat_name(route) else None
 
 
 def tcp_upstream_listener(service: ServiceKey, port: int) -> str:
@@ -100,7 +124,7 @@ def inbound_stat_prefix(port_name: str) -> str:
 
 def inbound_cluster(port_name: str) -> str:
     """The static cluster of the local app behind one Workload port."""
-    return f"local_app{_SEP}{port_name}"
+    return f"{_LOCAL_APP}{_SEP}{port_name}"
 
 
 def inbound_route(port_name: str) -> str:
