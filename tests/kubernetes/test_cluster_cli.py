@@ -69,7 +69,8 @@ def _explains_live_through_portforward(kube: list[str], offline: str) -> None:
     assert live.stdout.splitlines()[0] == offline.splitlines()[0], (live.stdout, offline)
     assert "live (the running destination sidecars):" in live.stdout, live.stdout
     assert "web-v2-0: enforces TrafficTarget/shop/shopper-to-web - matches the control plane" in live.stdout
-    assert "RBAC counters: allowed=5," in live.stdout, live.stdout  # read through the port-forward too
+    assert "RBAC counters: allowed=5\n" in live.stdout, live.stdout  # read through the port-forward too
+    assert "requests under HTTPRouteGroup/shop/web-routes#all: 5\n" in live.stdout, live.stdout
     as_json = json.loads(
         smimesh("explain", "--from", "shop/shopper", "--to", "web.shop", "--live", "-o", "json", *kube).stdout
     )

@@ -47,6 +47,7 @@ from smimesh.testing.pod_world import (
     seed,
     tcp_call,
 )
+from smimesh.xds.names import route_name
 
 __all__ = ["lab"]
 pytestmark = [needs_root, pytest.mark.envoy, pytest.mark.slow]
@@ -146,9 +147,16 @@ def test_bookstore_as_meshed_pods(lab: NetLab, tmp_path: Path) -> None:
             # the SMI metrics API of the controller counted the buyer's calls, per backend pod
             api_port = controller.ctl.api.port
             wait_until(lambda: metrics_counted(api_port) >= 300, timeout=30, interval=1, what="metrics")
-            # the destination's RBAC counted the buyer's calls under the TrafficTarget that allowed them
+            # the destination counted the buyer's calls under the route of the match that allowed them
             _, stats = from_node(lab, f"http://{pods['bookstore-v1'].ip}:15020/stats/prometheus")
-            assert "buyer-to-bookstore" in stats
+            # (that route's cluster: local_app|<port>|<route>)
+            route = f'|{route_name(NS, "bookstore-routes", "all")}"}} '
+            served = [
+                int(line.partition(route)[2])
+                for line in stats.splitlines()
+                if line.startswith("envoy_cluster_upstream_rq_total{") and route in line
+            ]
+            assert served and served[0] >= 1, stats
             _reads_sidecars_through_portforward(lab, api, pods, controller, tmp_path)
             # strict mTLS: plaintext from another pod (even as the proxy's UID, past its own sidecar) fails
             url = f"http://{pods['bookstore-v1'].ip}:8080/books"
