@@ -250,6 +250,17 @@ def envelope_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _known(name: str) -> bool:
+    """A path of PATHS, or the static pair with named parts of smimesh's config (`ablation`)."""
+    if not name.startswith(ablation.PREFIX):
+        return name in PATHS
+    try:
+        ablation.parts_of(name)
+    except KeyError:
+        return False
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_dataplane", description=__doc__.splitlines()[0]
@@ -257,13 +268,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a few seconds per path (smoke run)")
     envelope.add_results_dir(parser)
     parser.add_argument(
-        "--paths", default=",".join(PATHS), help=f"comma-separated subset of {', '.join(PATHS)}"
+        "--paths",
+        default=",".join(PATHS),
+        help=f"comma-separated subset of {', '.join(PATHS)}, or {ablation.PREFIX}<parts> (ablation.py)",
     )
     args = parser.parse_args()
     names = [n for n in args.paths.split(",") if n]
-    unknown = [n for n in names if n not in PATHS]
+    unknown = [n for n in names if not _known(n)]
     if unknown:
-        parser.error(f"unknown path(s) {', '.join(unknown)}; expected some of {', '.join(PATHS)}")
+        parser.error(
+            f"unknown path(s) {', '.join(unknown)}; expected some of {', '.join(PATHS)}"
+            f" or {ablation.PREFIX}<part>[+<part>...] (bench/dataplane/ablation.py)"
+        )
     started = envelope.Run("dataplane", args.quick)  # describes the machine before run() pins this process
     result = run(QUICK if args.quick else FULL, names)
     out = envelope.write(started, args.results_dir, result, envelope_targets(result))

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.dataplane import analysis, loadgen
 
-from bench import bench_kubernetes, bench_propagation, bench_scale, contention
+from bench import bench_dataplane, bench_kubernetes, bench_propagation, bench_scale, contention
 
 SERVICE_S = 0.020
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -314,3 +314,10 @@ def test_churn_on_a_busy_machine_or_at_a_lower_rate_is_not_measurable() -> None:
     assert "1.20 cores" in busy["not_measurable"]
     late = bench_kubernetes.churn_target(_churn(changes_sent=5000, driver_took_s=71.0), quick=False)
     assert late["met"] is None and "5000/6000 changes" in late["not_measurable"]
+
+
+def test_the_dataplane_command_takes_the_static_pair_with_named_parts_and_refuses_unknown_ones() -> None:
+    assert bench_dataplane._known("smimesh")
+    assert bench_dataplane._known("static-envoy-mtls+rbac+in-log")
+    assert not bench_dataplane._known("static-envoy-mtls+nope")
+    assert not bench_dataplane._known("istio")
