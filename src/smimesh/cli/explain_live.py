@@ -78,8 +78,7 @@ _ROUTE_REQUESTS = ".upstream_rq_total"
 def _route_requests(sidecars: Sidecars, node_id: str, port_name: str) -> dict[str, int]:
     """Requests served per HTTPRouteGroup match route of the port (by route name)."""
     prefix = f"cluster.{names.route_cluster(port_name, '')}"
-    literal = re.sub(r"([.|])", r"\\\1", prefix)  # port names hold neither: only the scheme's `.` and `|`
-    text = sidecars.stats(node_id, rf"^{literal}[^.]*\.upstream_rq_total$")
+    text = sidecars.stats(node_id, rf"^{re.escape(prefix)}[^.]*\.upstream_rq_total$")
     counts = {}
     for line in text.splitlines():
         name, _, value = line.partition(": ")

@@ -112,9 +112,9 @@ def _clusters(view: ProxyView, security: SecureView | None) -> list[Message]:
         found = list(_outbound_clusters(view.outbound, trust_domain, security.upstream_peers))
     found.extend(udp.upstream_cluster(upstream) for upstream in view.udp_upstreams)
     found.extend(clusters.local_app_cluster(spec) for spec in view.inbound)
-    for spec, secured in _inbound(view, security):
-        if secured is not None and spec.protocol.is_http:
-            found.extend(_route_clusters(spec, secured.access))
+    if security is not None:  # the counted routes' clusters (RBAC on); no InboundSecurity needed here
+        for spec, access in zip(view.inbound, security.inbound_access, strict=True):
+            found.extend(_route_clusters(spec, access) if spec.protocol.is_http else ())
     return found
 
 
