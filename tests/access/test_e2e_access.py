@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import httpx
@@ -26,6 +27,7 @@ from smimesh.testing.access_e2e import (
     get,
     http_workload,
     inbound_address,
+    mesh_certificate,
     rows,
     tcp_workload,
     write,
@@ -83,6 +85,7 @@ spec:
   sources: [{kind: ServiceAccount, name: client, namespace: shop}]
 """
 WEB = "http://web.shop"
+CLIENT_ID = "spiffe://cluster.local/ns/shop/sa/client"
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +161,23 @@ def test_forged_identity_headers_are_judged_by_the_certificate(mesh: Mesh) -> No
         "x-client-identity": "spiffe://cluster.local/ns/shop/sa/client",
     }
     assert get(proxy(mesh, "other"), f"{WEB}/books/1", headers=forged).status_code == 403
+
+
+def test_a_forged_client_cert_header_over_mtls_changes_nothing_and_never_reaches_the_app(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """Straight to web's inbound port with real mesh certificates: its per-match routes admit a caller
+    by the `x-forwarded-client-cert` the sidecar sets from the verified certificate, so a header the
+    caller sends naming another identity is replaced, not believed, and the app never sees one."""
+    address = inbound_address(mesh, "web-0")
+    claims = {"x-forwarded-client-cert": "By=spiffe://cluster.local/ns/shop/sa/web;URI=" + CLIENT_ID}
+    with httpx.Client(verify=mesh_certificate(mesh, "other", tmp_path), timeout=5) as other:
+        denied = other.get(f"https://{address}/books/1", headers=claims)
+    assert denied.status_code == 403 and "smimesh: access denied by the mesh" in denied.text
+    with httpx.Client(verify=mesh_certificate(mesh, "client", tmp_path), timeout=5) as client:
+        allowed = client.get(f"https://{address}/books/1", headers={"x-forwarded-client-cert": "URI=x"})
+    assert allowed.status_code == 200 and allowed.json()["pod"] == "web-0"
+    assert "x_forwarded_client_cert" not in allowed.json()
 
 
 def test_plaintext_to_a_strict_inbound_listener_is_refused(mesh: Mesh) -> None:

@@ -20,17 +20,20 @@ import socket
 import ssl
 import subprocess
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from smimesh.identity.leaf import issue_leaf
-from smimesh.identity.spiffe import SpiffeId
-from smimesh.identity.store import RootFiles, load_root_files
-from smimesh.testing.access_e2e import Mesh, eventually, http_workload, rows, tcp_workload, write
+from smimesh.testing.access_e2e import (
+    Mesh,
+    eventually,
+    http_workload,
+    mesh_certificate,
+    rows,
+    tcp_workload,
+    write,
+)
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
@@ -103,21 +106,6 @@ def received(address: str, send: bytes = b"", *, tls: ssl.SSLContext | None = No
     except OSError:  # refused, reset, a TLS alert or a timeout: what arrived before it is the answer
         pass
     return got
-
-
-def mesh_certificate(mesh: Mesh, service_account: str, directory: Path) -> ssl.SSLContext:
-    """A client context presenting a certificate of `shop/<service_account>` issued by the mesh's root."""
-    files = RootFiles.in_state_dir(mesh.run_dir)
-    root = load_root_files(files.cert, files.key, now=datetime.now(UTC))
-    leaf = issue_leaf(root, SpiffeId("cluster.local", "shop", service_account), now=datetime.now(UTC))
-    cert, key = directory / f"{service_account}.pem", directory / f"{service_account}.key"
-    cert.write_bytes(leaf.certificate_chain_pem)
-    key.write_bytes(leaf.private_key_pem)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the server's gate is under test
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.load_cert_chain(cert, key)
-    return context
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,10 @@ def test_strict_inbound_has_only_a_tls_chain_requiring_client_certificates() -> 
     manager = hcm.HttpConnectionManager()
     chain.filters[-1].typed_config.Unpack(manager)
     assert [f.name for f in manager.http_filters] == ["envoy.filters.http.rbac", "envoy.filters.http.router"]
-    assert manager.forward_client_cert_details == hcm.HttpConnectionManager.SANITIZE
+    # a caller's own XFCC is dropped and replaced by the verified certificate's URI SAN (the routes that
+    # admit callers read it: xds.route_stats), then removed before the app
+    assert manager.forward_client_cert_details == hcm.HttpConnectionManager.SANITIZE_SET
+    assert manager.set_current_client_cert_details.uri and not manager.set_current_client_cert_details.cert
 
 
 def test_permissive_inbound_adds_a_plaintext_chain_behind_the_tls_inspector() -> None:

@@ -10,8 +10,10 @@ audit's `shadow_*`; Envoy admin stats: no per-policy counters, which cost a coun
 and the requests each HTTPRouteGroup match's route served (`routes`: the route's own cluster's
 `upstream_rq_total`, xds/route_stats.py), and compares the RBAC policy names the sidecar enforces
 with the expected ones. A difference means the sidecar has not caught up yet, or (with `-f`) that
-the running mesh does not run those files. A TCP port's callers refused at the mTLS handshake count
-as `denied_at_handshake` (its RBAC's denials).
+the running mesh does not run those files. With enforced RBAC the per-match routes admit their
+callers without the RBAC filter (`xds.route_stats`), so `allowed` adds what those routes served
+(read from the route configuration the sidecar holds) to the filter's own count. A TCP port's
+callers refused at the mTLS handshake count as `denied_at_handshake` (its RBAC's denials).
 Where the sidecars are read is a `cli._sidecars.Sidecars`: the local API, or in a cluster the pods'
 admin through port-forward.
 """
@@ -28,6 +30,7 @@ from smimesh.cli.explain_live_udp import check_caller, render_caller_row
 from smimesh.errors import SmimeshError
 from smimesh.xds import names
 from smimesh.xds.expectations import CALLER_SIDE
+from smimesh.xds.rbac import HTTP_RBAC_FILTER as HTTP_RBAC
 
 
 def _policies_in(listener_dump: Any) -> set[str]:
@@ -89,6 +92,23 @@ def _route_requests(sidecars: Sidecars, node_id: str, port_name: str) -> dict[st
     return counts
 
 
+_RBAC_OFF = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+
+
+def _admitting_routes(dump: Any, name: str) -> set[str]:
+    """The routes of the route configuration(s) called `name` that admit their callers themselves
+    (the RBAC filter turned off on them: `xds.route_stats`)."""
+    if isinstance(dump, list):
+        return set().union(*(_admitting_routes(item, name) for item in dump))
+    if not isinstance(dump, dict):
+        return set()
+    if dump.get("name") != name or "virtual_hosts" not in dump:
+        return set().union(*(_admitting_routes(value, name) for value in dump.values()))
+    routes = [r for vhost in dump["virtual_hosts"] for r in vhost.get("routes", [])]
+    off = ({"@type": _RBAC_OFF, "disabled": True},)
+    return {r.get("name", "") for r in routes if r.get("typed_per_filter_config", {}).get(HTTP_RBAC) in off}
+
+
 def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str, Any]:
     row = dict(expected)
     try:
@@ -98,8 +118,11 @@ def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str
         name = f"inbound|{row['port_name']}"
         enforced = _policies_under(listeners, name) | _policies_under(routes, name)
         row["enforced_policies"] = sorted(enforced)
-        row["counters"] = _rbac_counters(sidecars, proxy, row["port_name"])
+        row["counters"] = counters = _rbac_counters(sidecars, proxy, row["port_name"])
         row["routes"] = _route_requests(sidecars, proxy, row["port_name"])
+        admitted = sum(n for route, n in row["routes"].items() if route in _admitting_routes(routes, name))
+        if admitted:
+            counters["allowed"] = counters.get("allowed", 0) + admitted
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal
         row["error"] = f"{type(error).__name__}: {error}"
     row["agrees"] = row.get("enforced_policies") == row["expected_policies"]

@@ -7,10 +7,16 @@ request crosses two real Envoy sidecars (the caller's outbound, the destination'
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
+from smimesh.identity.leaf import issue_leaf
+from smimesh.identity.spiffe import SpiffeId
+from smimesh.identity.store import RootFiles, load_root_files
 from smimesh.testing.up import WORKLOAD, Mesh, eventually, write
 
 __all__ = ["WORKLOAD", "Mesh", "eventually", "write"]
@@ -81,3 +87,21 @@ def inbound_address(mesh: Mesh, instance: str) -> str:
     admin = rows(mesh)[instance]["admin"]
     listeners = httpx.get(f"http://{admin}/listeners", timeout=5).text.split()
     return next(line.split("::", 1)[1] for line in listeners if line.startswith("inbound|"))
+
+
+def mesh_certificate(
+    mesh: Mesh, service_account: str, directory: Path, namespace: str = "shop"
+) -> ssl.SSLContext:
+    """A client context presenting a certificate of `<namespace>/<service_account>` issued by the mesh's
+    root (as a stale or misbehaving sidecar would hold), to call a sidecar's inbound port directly."""
+    files = RootFiles.in_state_dir(mesh.run_dir)
+    root = load_root_files(files.cert, files.key, now=datetime.now(UTC))
+    leaf = issue_leaf(root, SpiffeId("cluster.local", namespace, service_account), now=datetime.now(UTC))
+    cert, key = directory / f"{service_account}.pem", directory / f"{service_account}.key"
+    cert.write_bytes(leaf.certificate_chain_pem)
+    key.write_bytes(leaf.private_key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the server's gate is under test
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(cert, key)
+    return context

@@ -1,5 +1,7 @@
 """The secured side of the simulator: which filter chain takes a connection, whether its TLS handshake
-and network RBAC let it through, what HTTP RBAC decides and which body a local reply carries.
+and network RBAC let it through, the `x-forwarded-client-cert` the connection manager sets, what
+HTTP RBAC decides (or a route that turns it off because it admitted the caller itself) and which
+body a local reply carries.
 
 A connection is described by `peer`: the SPIFFE URI of the client certificate it presents, or None
 for plaintext. Only what smimesh generates is modelled (NotImplementedError otherwise).
@@ -26,6 +28,7 @@ from smimesh.testing.rbac_sim import decide, unpacked
 HTTP_RBAC = "envoy.filters.http.rbac"
 NETWORK_RBAC = "envoy.filters.network.rbac"
 ENVOY_DENIED_BODY = "RBAC: access denied"  # Envoy's own 403 body when no local reply mapper matches
+XFCC = "x-forwarded-client-cert"
 
 
 def _peer_accepted(chain: lc.FilterChain, peer: str) -> bool:
@@ -86,6 +89,33 @@ class Verdict:
     audit_denied: bool = False
 
 
+def forwarded_client_cert(
+    manager: hcm.HttpConnectionManager, peer: str | None, headers: Mapping[str, str]
+) -> dict[str, str]:
+    """The request headers after the connection manager's XFCC handling: a caller's own header is
+    dropped (SANITIZE), or replaced by the verified certificate's URI SAN (SANITIZE_SET with `uri`;
+    `By` and `Hash` stand in for the sidecar's own URI and the certificate digest)."""
+    kept = {k: v for k, v in headers.items() if k != XFCC}
+    mode = manager.forward_client_cert_details
+    if mode == hcm.HttpConnectionManager.SANITIZE:
+        return kept
+    details = manager.set_current_client_cert_details
+    only_uri = details.uri and not (
+        details.HasField("subject") or details.dns or details.cert or details.chain
+    )
+    if mode != hcm.HttpConnectionManager.SANITIZE_SET or not only_uri:
+        raise NotImplementedError(f"forward_client_cert_details {mode} with {details}")
+    return kept if peer is None else kept | {XFCC: f"By=spiffe://own;Hash=digest;URI={peer}"}
+
+
+def _rbac_off(route: rc.Route | None) -> bool:
+    """Whether `route` turns the RBAC filter off (`FilterConfig.disabled`: it admitted the caller)."""
+    if route is None or HTTP_RBAC not in route.typed_per_filter_config:
+        return False
+    config = unpacked(route.typed_per_filter_config[HTTP_RBAC], rc.FilterConfig)
+    return config is not None and bool(config.disabled)
+
+
 def _http_rbac(
     manager: hcm.HttpConnectionManager, vhost: rc.VirtualHost | None, route: rc.Route | None
 ) -> http_rbac_pb2.RBAC | None:
@@ -96,9 +126,28 @@ def _http_rbac(
     for scope in (route, vhost):
         if scope is not None and HTTP_RBAC in scope.typed_per_filter_config:
             per_route = unpacked(scope.typed_per_filter_config[HTTP_RBAC], http_rbac_pb2.RBACPerRoute)
-            return per_route.rbac if per_route is not None else None
+            if per_route is None:
+                raise NotImplementedError(
+                    f"per-route RBAC {scope.typed_per_filter_config[HTTP_RBAC].type_url}"
+                )
+            return per_route.rbac
     config = unpacked(found[0].typed_config, http_rbac_pb2.RBAC)
     return config if isinstance(config, http_rbac_pb2.RBAC) else None
+
+
+def _admitted_by_route(
+    manager: hcm.HttpConnectionManager,
+    vhost: rc.VirtualHost | None,
+    peer: str | None,
+    headers: Mapping[str, str],
+) -> Verdict:
+    """A route that admitted the caller itself must admit only what the RBAC it skips allows: checked
+    here on every simulated request (a generator bug would be a hole in access control)."""
+    config = _http_rbac(manager, vhost, None)
+    policy = None if config is None or not config.HasField("rules") else decide(config.rules, peer, headers)
+    if policy is None:
+        raise AssertionError(f"a route admitted {peer} to {headers.get(':path')}, which RBAC denies")
+    return Verdict(policy=policy)
 
 
 def http_rbac(
@@ -108,6 +157,8 @@ def http_rbac(
     peer: str | None,
     headers: Mapping[str, str],
 ) -> Verdict:
+    if _rbac_off(route):
+        return _admitted_by_route(manager, vhost, peer, headers)
     config = _http_rbac(manager, vhost, route)
     if config is None:
         return Verdict()

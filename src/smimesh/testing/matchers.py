@@ -15,6 +15,8 @@ def string_matches(matcher: Any, value: str) -> bool:
         return bool(value == matcher.exact)
     if kind == "prefix":
         return value.startswith(matcher.prefix)
+    if kind == "suffix":
+        return value.endswith(matcher.suffix)
     if kind == "safe_regex":
         return re2.fullmatch(matcher.safe_regex.regex, value) is not None
     raise NotImplementedError(f"string matcher {kind}")

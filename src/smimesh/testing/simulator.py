@@ -128,11 +128,12 @@ class Simulator:
         table = (
             self.routes[manager.rds.route_config_name] if manager.HasField("rds") else manager.route_config
         )
-        all_headers = {k.lower(): v for k, v in (headers or {}).items()} | {
+        sent = {k.lower(): v for k, v in (headers or {}).items()} | {
             ":authority": host,
             ":method": method,
             ":path": path,
         }
+        all_headers = connection.forwarded_client_cert(manager, peer, sent)
         vhost, route = self._select(table, host, path, all_headers)
         verdict = connection.http_rbac(manager, vhost, route, peer, all_headers)
         if verdict.denied:

@@ -14,11 +14,14 @@ own SPIFFE id and its namespace's mTLS mode; an lru_cache key) and:
   everything; the real rules come per virtual host over RDS (`route_config`), so a TrafficTarget
   change updates only the route configuration and applies to the very next request, even on open
   connections (a listener change would drain them first);
-- `manager_overlay`: XFCC sanitized (a client's header is never trusted: RBAC reads the certificate),
+- `manager_overlay`: XFCC sanitized (a client's header is never trusted: RBAC reads the certificate;
+  where the counted routes admit their callers, it is set from the verified certificate for them to
+  match, then removed before the app: `xds.route_stats`),
   the JSON request log (taps, denials, every request of an audit port), and with RBAC on: routes
   over RDS, a 403 body naming the mesh, a stdout line for every denial and audit would-be denial;
 - `route_config`: the inbound route configuration with the port's RBAC rules per virtual host and
-  one counted route per HTTPRouteGroup match (`xds.route_stats`), whose names `counted_route_names`
+  one counted route per HTTPRouteGroup match (`xds.route_stats`: with enforced RBAC, each admits the
+  callers allowed that match without asking the RBAC filter), whose names `counted_route_names`
   gives (their clusters are generated with the port's local app cluster).
 """
 
@@ -52,7 +55,7 @@ from smimesh.xds.rbac import (
     http_rbac_filter,
     network_rbac_filter,
 )
-from smimesh.xds.route_stats import counted_routes, per_match_routes
+from smimesh.xds.route_stats import CLIENT_CERT_HEADER, admits_by_route, counted_routes, per_match_routes
 
 DENIED_BODY = (
     "smimesh: access denied by the mesh (SMI Traffic Access Control: no TrafficTarget allows this request"
@@ -180,6 +183,9 @@ def manager_overlay(security: InboundSecurity, route_name: str) -> hcm.HttpConne
         overlay.access_log.append(_denial_log(access.port_name))
         overlay.rds.CopyFrom(hcm.Rds(config_source=ads_source(), route_config_name=route_name))
         overlay.local_reply_config.CopyFrom(_denied_reply())
+        if admits_by_route(access):  # the routes read the verified caller from XFCC (xds.route_stats)
+            overlay.forward_client_cert_details = hcm.HttpConnectionManager.SANITIZE_SET
+            overlay.set_current_client_cert_details.uri = True
     return overlay
 
 
@@ -201,6 +207,8 @@ def route_config(
     route.CopyFrom(plain)  # freshly built by the listener generator for this port, shared by no one
     for vhost in route.virtual_hosts:
         vhost.typed_per_filter_config[HTTP_RBAC_FILTER].CopyFrom(per_route)
+        if admits_by_route(access):
+            vhost.request_headers_to_remove.append(CLIENT_CERT_HEADER)  # set for the routes, not the app
         routes = [r for app_route in vhost.routes for r in per_match_routes(app_route, access)]
         del vhost.routes[:]
         vhost.routes.extend(routes)
