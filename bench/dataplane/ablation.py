@@ -1,6 +1,7 @@
 """Ablation of the data plane: the static mTLS pair plus one part of what smimesh generates, by name.
 
     static-envoy-mtls+rbac              the pair with the server's RBAC filter and per-route policy
+    static-envoy-mtls+rbac+admit        ... the per-match route admitting its caller, RBAC off on it
     static-envoy-mtls+rbac+route-stats  ... with the per-match route's stats as generated before issue 10
     static-envoy-mtls+rbac+in-log       ... and the server's two request/denial logs
     static-envoy-mtls+all               every part below: a static replica of smimesh's two sidecars
@@ -175,6 +176,25 @@ def _edit_vhost(pair: Pair, edit: Callable[[dict[str, Any]], None]) -> None:
     _set_manager(pair, "server", manager)
 
 
+def admit(pair: Pair) -> None:
+    """After `rbac`: the per-match route admits the caller by the XFCC the server sets from its
+    certificate and turns RBAC off on itself, as generated since 2026-12-05 (xds/route_stats.py)."""
+    manager = pair.manager("server")
+    manager["forward_client_cert_details"] = "SANITIZE_SET"
+    manager["set_current_client_cert_details"] = {"uri": True}
+    _set_manager(pair, "server", manager)
+    caller = {"suffix": ";URI=" + certs.spiffe_uri("client")}
+    rbac_off = {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}
+
+    def edit(vhost: dict[str, Any]) -> None:
+        route = vhost["routes"][0]
+        route["match"]["headers"] = [{"name": "x-forwarded-client-cert", "string_match": caller}]
+        route["typed_per_filter_config"] = {"envoy.filters.http.rbac": rbac_off}
+        vhost["request_headers_to_remove"] = ["x-forwarded-client-cert"]
+
+    _edit_vhost(pair, edit)
+
+
 def _per_route_rbac(vhost: dict[str, Any]) -> dict[str, Any]:
     rules: dict[str, Any] = vhost["typed_per_filter_config"]["envoy.filters.http.rbac"]["rbac"]
     return rules  # the vhost's own (edited in place)
@@ -255,6 +275,7 @@ PARTS: dict[str, Callable[[Pair], None]] = {
     "out-log-cel": out_log_cel,
     "out-routes": out_routes,
     "rbac": rbac,
+    "admit": admit,
     "rbac-any": rbac_any,
     "rule-stats": rule_stats,
     "route-stats": route_stats,
@@ -267,7 +288,8 @@ PARTS: dict[str, Callable[[Pair], None]] = {
 }
 
 
-REPLICA = ("out-log", "out-routes", "rbac", "in-log", "flush-1s", "runtime", "flags", "scrape")  # `all`
+# `all`: a static replica of the two sidecars
+REPLICA = ("out-log", "out-routes", "rbac", "admit", "in-log", "flush-1s", "runtime", "flags", "scrape")
 
 
 def parts_of(name: str) -> list[str]:

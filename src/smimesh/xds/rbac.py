@@ -17,7 +17,9 @@ per-request (method, path, headers) is translated match for match:
 - one policy per TrafficTarget, named `TrafficTarget/<ns>/<name>`; several targets are a union. The
   port counts its verdicts (`http.inbound_<port>.rbac.allowed` / `.denied`), not per policy: Envoy's
   `track_per_rule_stats` looks a counter up by a name built per request (about 3.6k instructions,
-  issue 10); what each match served is counted per route instead (xds/route_stats.py);
+  issue 10); what each match served is counted per route instead, and with enforced RBAC those
+  routes admit their callers without the filter, so `allowed` counts only what the filter judged
+  (xds/route_stats.py);
 - `audit`: the same rules as shadow rules (stats `audit.` prefix, denials logged) and no
   enforcement; `open` traffic policy: no RBAC at all.
 """
