@@ -120,7 +120,8 @@ def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str
         row["enforced_policies"] = sorted(enforced)
         row["counters"] = counters = _rbac_counters(sidecars, proxy, row["port_name"])
         row["routes"] = _route_requests(sidecars, proxy, row["port_name"])
-        admitted = sum(n for route, n in row["routes"].items() if route in _admitting_routes(routes, name))
+        admitting = _admitting_routes(routes, name)
+        admitted = sum(n for route, n in row["routes"].items() if route in admitting)
         if admitted:
             counters["allowed"] = counters.get("allowed", 0) + admitted
     except (SmimeshError, httpx.HTTPError) as error:  # an unreadable sidecar is reported, not fatal

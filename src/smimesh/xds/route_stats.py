@@ -21,10 +21,11 @@ admits is a subset of what RBAC allows, so the verdict is unchanged, and the RBA
 instructions per request (it writes its verdict into the request's dynamic metadata) are saved
 (callgrind, issue 10; docs/architecture.md). Everyone else falls through to the next route that
 fits, at last the app route, where RBAC decides as before: a denial is still RBAC's 403 naming the
-mesh, counted and logged as `denied`. The header is removed before the request reaches the app (the
-virtual host's `request_headers_to_remove`), so the app sees what it saw before. A request is
-counted under the first match that fits it and allows its caller; the port's RBAC `allowed` counter
-no longer counts what the routes admitted (`explain --live` adds them).
+mesh, counted and logged as `denied` (its request log line names the route RBAC judged it on, the
+app route, where it used to name the first match it fitted). The header is removed before the
+request reaches the app (the virtual host's `request_headers_to_remove`), so the app sees what it
+saw before. A request is counted under the first match that fits it and allows its caller; the
+port's RBAC `allowed` counter no longer counts what the routes admitted (`explain --live` adds them).
 
 Why a cluster and not the route's `stat_prefix`: Envoy builds a route's stat names per request
 (`vhost.<vhost>.route.<prefix>.upstream_rq_*`, about 4k instructions each), while a cluster's stats
@@ -82,9 +83,9 @@ def _named_matches(access: InboundAccess) -> dict[str, tuple[HttpMatch, tuple[st
 
 
 def admits_by_route(access: InboundAccess) -> bool:
-    """Whether the port's counted routes admit their callers themselves (module doc): enforced RBAC
-    only; audit keeps every request under the shadow rules, which must see it."""
-    return access.enforce and not access.audit
+    """Whether the port has counted routes that admit their callers themselves (module doc): enforced
+    RBAC only; audit keeps every request under the shadow rules, which must see it."""
+    return access.enforce and not access.audit and any(rule.matches for rule in access.rules)
 
 
 def caller_matcher(principals: tuple[str, ...]) -> rc.HeaderMatcher:
