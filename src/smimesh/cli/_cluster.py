@@ -19,7 +19,6 @@ import click
 
 from smimesh.api.client import ApiClient
 from smimesh.runtime.kubernetes.manifests import NAME as CONTROLLER_SERVICE
-from smimesh.sources.kubernetes.client import _ssl_context
 from smimesh.sources.kubernetes.kubeconfig import load_cluster
 
 CONTROLLER_NAMESPACE = "smimesh-system"
@@ -79,7 +78,7 @@ def controller_api(kubeconfig: Path | None, context: str | None) -> ControllerAp
     service = f"{CONTROLLER_SERVICE}:{API_PORT_NAME}"
     prefix = f"/api/v1/namespaces/{CONTROLLER_NAMESPACE}/services/{service}/proxy"
     label = f"{cluster.server} (context {cluster.context})"
-    return ControllerApi(label, cluster.server + prefix, cluster.bearer(), _ssl_context(cluster))
+    return ControllerApi(label, cluster.server + prefix, cluster.bearer(), cluster.verify())
 
 
 def open_cluster_client(kubeconfig: Path | None, context: str | None) -> ApiClient:

@@ -22,7 +22,6 @@ import httpx
 from smimesh.api.inspect import only
 from smimesh.errors import SmimeshError
 from smimesh.pods.layout import PodLayout
-from smimesh.sources.kubernetes.client import _ssl_context
 from smimesh.sources.kubernetes.cluster import ADMIN_PORT, injected
 from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
 from smimesh.sources.kubernetes.portforward import HINTS, PodAnswer, admin_get, status_message
@@ -60,7 +59,7 @@ class PodSidecars:
         token = self.cluster.bearer()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            answer = httpx.get(url, headers=headers, verify=_ssl_context(self.cluster), timeout=10)
+            answer = httpx.get(url, headers=headers, verify=self.cluster.verify(), timeout=10)
         except httpx.HTTPError as exc:
             raise SmimeshError(
                 f"the API server does not answer: {exc}", hint="check --kubeconfig / --context"

@@ -9,10 +9,7 @@ informer relists on it). Transport failures stay `httpx.HTTPError`s (the caller 
 from __future__ import annotations
 
 import json
-import ssl
-import tempfile
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,31 +37,13 @@ def error_from(code: int, body: Any) -> KubeApiError:
     return (Gone if code == 410 else KubeApiError)(code, reason, message)
 
 
-def _ssl_context(config: ClusterConfig) -> ssl.SSLContext | bool:
-    if config.insecure:
-        return False
-    context = (
-        ssl.create_default_context(cadata=config.ca_pem.decode())
-        if config.ca_pem
-        else ssl.create_default_context()
-    )
-    if config.client_cert_pem:
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp, "c.pem"), Path(tmp, "k.pem")
-            cert.write_bytes(config.client_cert_pem)
-            key.touch(0o600)
-            key.write_bytes(config.client_key_pem)
-            context.load_cert_chain(cert, key)
-    return context
-
-
 class KubeClient:
     """See the module docstring. One per control plane; `aclose()` when done."""
 
     def __init__(self, config: ClusterConfig, *, timeout: float = 30.0) -> None:
         self.config = config
         self._http = httpx.AsyncClient(
-            base_url=config.server, verify=_ssl_context(config), timeout=httpx.Timeout(timeout, read=None)
+            base_url=config.server, verify=config.verify(), timeout=httpx.Timeout(timeout, read=None)
         )
 
     async def aclose(self) -> None:

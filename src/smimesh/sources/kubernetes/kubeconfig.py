@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,26 @@ class ClusterConfig:
         if self.token_file:
             return Path(self.token_file).read_text().strip()
         return self.token
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an HTTPS client to the API server verifies with (httpx's `verify=`, or the context a
+        WebSocket wraps its socket in): the cluster's CA (else the system's) and the user's client
+        certificate, or False with `insecure-skip-tls-verify`."""
+        if self.insecure:
+            return False
+        context = (
+            ssl.create_default_context(cadata=self.ca_pem.decode())
+            if self.ca_pem
+            else ssl.create_default_context()
+        )
+        if self.client_cert_pem:
+            with tempfile.TemporaryDirectory() as tmp:  # ssl loads a key pair from files only
+                cert, key = Path(tmp, "c.pem"), Path(tmp, "k.pem")
+                cert.write_bytes(self.client_cert_pem)
+                key.touch(0o600)
+                key.write_bytes(self.client_key_pem)
+                context.load_cert_chain(cert, key)
+        return context
 
 
 def _default_path() -> Path:

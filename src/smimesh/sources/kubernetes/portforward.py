@@ -29,7 +29,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection, connect
 
 from smimesh.errors import SmimeshError
-from smimesh.sources.kubernetes.client import _ssl_context
 from smimesh.sources.kubernetes.kubeconfig import ClusterConfig
 
 SUBPROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
@@ -56,7 +55,7 @@ def portforward_url(cluster: ClusterConfig, namespace: str, pod: str, port: int)
 def _tls(cluster: ClusterConfig) -> ssl.SSLContext | None:
     if not cluster.server.startswith("https://"):
         return None
-    context = _ssl_context(cluster)
+    context = cluster.verify()
     if context is False:  # insecure-skip-tls-verify, as the rest of the client does
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
