@@ -34,12 +34,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 set +e
 # A failed test is run once more before it counts: the end-to-end tests drive real Envoy and real processes
 # on a shared 2-core machine, where a starved process can miss a poll deadline. A test that fails twice
-# fails the run, and every rerun is listed in the summary ("R" and "N rerun"), so a flaky test stays visible.
+# fails the run, and every rerun is named in the summary (-rR: "RERUN <test>", and "N rerun"), so a flaky test stays visible.
 # Branch coverage of smimesh in the pytest process (pyproject.toml's [tool.coverage.run] says why not
 # in the `smimesh up` processes the tests start). The run fails below the floor, the suite's figure when
 # it was set (84.89 % on 2026-12-04, rounded down): raise it when coverage rises, never lower it to pass.
 # A run of a few test files only falls below it: add --cov-fail-under=0 there.
-.venv/bin/pytest --reruns 1 --reruns-delay 2 --cov=smimesh --cov-branch --cov-report=term \
+.venv/bin/pytest --reruns 1 --reruns-delay 2 -rR --cov=smimesh --cov-branch --cov-report=term \
   --cov-fail-under=84 "$@"
 status=$?
 set -e
