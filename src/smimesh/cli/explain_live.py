@@ -30,7 +30,8 @@ from smimesh.cli.explain_live_udp import check_caller, render_caller_row
 from smimesh.errors import SmimeshError
 from smimesh.xds import names
 from smimesh.xds.expectations import CALLER_SIDE
-from smimesh.xds.rbac import HTTP_RBAC_FILTER as HTTP_RBAC
+from smimesh.xds.rbac import HTTP_RBAC_FILTER
+from smimesh.xds.route_stats import RBAC_OFF
 
 
 def _policies_in(listener_dump: Any) -> set[str]:
@@ -48,15 +49,20 @@ def _policies_in(listener_dump: Any) -> set[str]:
     return found
 
 
-def _policies_under(dump: Any, name: str) -> set[str]:
-    """RBAC policy names inside every object called `name` (the inbound listener and its routes)."""
+def _called(dump: Any, name: str) -> list[dict[str, Any]]:
+    """The outermost objects called `name` in a (JSON) config dump (the inbound listener, its routes)."""
     if isinstance(dump, dict):
         if dump.get("name") == name:
-            return _policies_in(dump)
-        return set().union(*(_policies_under(value, name) for value in dump.values()))
+            return [dump]
+        return [found for value in dump.values() for found in _called(value, name)]
     if isinstance(dump, list):
-        return set().union(*(_policies_under(item, name) for item in dump))
-    return set()
+        return [found for item in dump for found in _called(item, name)]
+    return []
+
+
+def _policies_under(dump: Any, name: str) -> set[str]:
+    """RBAC policy names inside every object called `name` (the inbound listener and its routes)."""
+    return set().union(*(_policies_in(found) for found in _called(dump, name)))
 
 
 # A TCP port refuses the callers its RBAC would deny at the mTLS handshake (xds.inbound_access).
@@ -92,21 +98,17 @@ def _route_requests(sidecars: Sidecars, node_id: str, port_name: str) -> dict[st
     return counts
 
 
-_RBAC_OFF = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
-
-
-def _admitting_routes(dump: Any, name: str) -> set[str]:
-    """The routes of the route configuration(s) called `name` that admit their callers themselves
+def _admitting_routes(routes_dump: Any, name: str) -> set[str]:
+    """The routes of the route configuration called `name` that admit their callers themselves
     (the RBAC filter turned off on them: `xds.route_stats`)."""
-    if isinstance(dump, list):
-        return set().union(*(_admitting_routes(item, name) for item in dump))
-    if not isinstance(dump, dict):
-        return set()
-    if dump.get("name") != name or "virtual_hosts" not in dump:
-        return set().union(*(_admitting_routes(value, name) for value in dump.values()))
-    routes = [r for vhost in dump["virtual_hosts"] for r in vhost.get("routes", [])]
-    off = ({"@type": _RBAC_OFF, "disabled": True},)
-    return {r.get("name", "") for r in routes if r.get("typed_per_filter_config", {}).get(HTTP_RBAC) in off}
+    off = {"@type": RBAC_OFF.type_url, "disabled": True}
+    return {
+        route.get("name", "")
+        for config in _called(routes_dump, name)
+        for vhost in config.get("virtual_hosts", [])
+        for route in vhost.get("routes", [])
+        if route.get("typed_per_filter_config", {}).get(HTTP_RBAC_FILTER) == off
+    }
 
 
 def _check_destination(sidecars: Sidecars, expected: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from smimesh.xds.protos import packed
 from smimesh.xds.rbac import HTTP_RBAC_FILTER, InboundAccess
 
 CLIENT_CERT_HEADER = "x-forwarded-client-cert"
-_RBAC_OFF = packed(rc.FilterConfig(disabled=True))
+RBAC_OFF = packed(rc.FilterConfig(disabled=True))  # a route that admitted its caller (module doc)
 
 
 def _regex(pattern: str) -> string_pb2.StringMatcher:
@@ -110,7 +110,7 @@ def per_match_routes(app_route: rc.Route, access: InboundAccess) -> list[rc.Rout
         route = rc.Route(name=name, match=_route_match(match, access.path_regex_full))
         if admits:
             route.match.headers.append(caller_matcher(principals))
-            route.typed_per_filter_config[HTTP_RBAC_FILTER].CopyFrom(_RBAC_OFF)
+            route.typed_per_filter_config[HTTP_RBAC_FILTER].CopyFrom(RBAC_OFF)
         route.route.CopyFrom(app_route.route)
         route.route.cluster = route_cluster(access.port_name, name)
         routes.append(route)
